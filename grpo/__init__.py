@@ -1,0 +1,6 @@
+"""grpo: an ablation harness for GRPO on the seed's sorting task."""
+
+from grpo.config import TrainConfig
+from grpo.train import train
+
+__all__ = ["TrainConfig", "train"]

@@ -1,0 +1,42 @@
+"""Reward functions: how close a response is to its sorted prompt, in tensor ops.
+
+Every function maps ``prompts [batch pos]`` and ``responses [seed batch trial pos]`` to
+``rewards [seed batch trial]`` (float) in its own units. Every function rates the ideal
+response (the sorted prompt) best, so ``best_reward`` is the reward of that response and
+``reward_frac = reward / best_reward`` puts all functions on one axis.
+"""
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+
+from grpo.tasks import Task
+
+RewardName = Literal["sort_distance", "sort_inclusion_ordering"]
+RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def sort_distance(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+    """Seed: the number of positions where the response equals sorted(prompt)."""
+    ideal = Task.ideal(prompts)[:, None, :]  # [batch 1 pos]
+    return (responses == ideal).sum(-1).float()
+
+
+def sort_inclusion_ordering(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+    """Seed: prompt tokens (with multiplicity) that occur in the response, plus adjacent
+    response pairs with ``x <= y``."""
+    included = (prompts[:, None, :, None] == responses[..., None, :]).any(-1)  # [seed batch trial pos]
+    ordered = responses[..., :-1] <= responses[..., 1:]  # [seed batch trial pos-1]
+    return (included.sum(-1) + ordered.sum(-1)).float()
+
+
+REWARDS: dict[str, RewardFn] = {
+    "sort_distance": sort_distance,
+    "sort_inclusion_ordering": sort_inclusion_ordering,
+}
+
+
+def best_reward(reward_fn: str, prompts: torch.Tensor) -> torch.Tensor:
+    """The best attainable reward of each prompt: that of its sorted response. [batch]"""
+    return REWARDS[reward_fn](prompts, Task.ideal(prompts)[None, :, None, :])[0, :, 0]

@@ -1,0 +1,129 @@
+"""The GRPO training loop of the seed, for S seeds stacked in one model.
+
+Per epoch: sample responses, reward them, turn rewards into deltas, freeze the old (and
+reference) log-probs, then take the inner optimizer steps. Metrics stay on the device as
+tensors during training and become one pandas DataFrame at the end.
+"""
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from grpo.config import TrainConfig
+from grpo.deltas import DELTAS
+from grpo.losses import LOSSES, NEEDS_OLD_LOG_PROBS, kl_k3
+from grpo.model import StackedPolicy, entropy, gather_log_probs, greedy_accuracy, sample, token_index
+from grpo.rewards import REWARDS, best_reward
+from grpo.tasks import Task
+
+STEP_METRICS = ("loss", "kl", "clip_frac", "entropy")  # change every inner step
+EPOCH_METRICS = ("mean_reward", "reward_frac", "sorted_frac")  # fixed by the epoch's rollout
+EVAL_METRICS = ("greedy_train_acc", "greedy_heldout_acc")  # after the epoch's last step
+RECORD_COLUMNS = ("seed", "epoch", "step", *STEP_METRICS, *EPOCH_METRICS, *EVAL_METRICS)
+
+
+def train(
+    config: TrainConfig,
+    seeds: Sequence[int],
+    device: str | torch.device = "cpu",
+    on_epoch: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """Train `config` once per seed, all seeds stacked in one model.
+
+    Returns the records: one row per seed and inner step with the config columns and
+    RECORD_COLUMNS; the eval metrics are set on each epoch's last step, null elsewhere.
+    `on_epoch(epoch)` is called after each epoch (progress display).
+    """
+    device = torch.device(device)
+    task = config.make_task().to(device)
+    prompts, vocab = task.prompts, task.vocab_size  # [batch pos]
+    generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
+    policy = StackedPolicy.init(generators, vocab, task.length, config.dim)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+    reward_fn, deltas_fn, loss_fn = REWARDS[config.reward_fn], DELTAS[config.deltas_mode], LOSSES[config.loss_mode]
+    best = best_reward(config.reward_fn, prompts)[:, None]  # [batch 1]
+    ideal = Task.ideal(prompts)[:, None, :]  # [batch 1 pos]
+
+    num_seeds, steps = len(generators), config.steps_per_epoch
+    step_metrics = torch.zeros(config.epochs, steps, len(STEP_METRICS), num_seeds, device=device)
+    epoch_metrics = torch.zeros(config.epochs, len(EPOCH_METRICS), num_seeds, device=device)
+    eval_metrics = torch.zeros(config.epochs, len(EVAL_METRICS), num_seeds, device=device)
+    zero_kl = torch.zeros(num_seeds, device=device)
+
+    for epoch in range(config.epochs):
+        # Reference model: a frozen copy, refreshed every ref_period epochs (KL on only)
+        if config.kl_penalty and epoch % config.ref_period == 0:
+            reference = policy.frozen_copy()
+
+        # Rollout: responses sampled from the current policy
+        with torch.no_grad():
+            rollout_log_probs = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
+            responses = sample(rollout_log_probs, config.responses, generators)  # [seed batch trial pos]
+            index = token_index(responses, vocab)  # [seed batch trial pos]
+
+            # Rewards and deltas, once per rollout
+            rewards = reward_fn(prompts, responses)  # [seed batch trial]
+            deltas = deltas_fn(rewards)  # [seed batch trial]
+            epoch_metrics[epoch] = torch.stack([
+                rewards.mean((1, 2)),
+                (rewards / best).mean((1, 2)),
+                (responses == ideal).all(-1).float().mean((1, 2)),
+            ])
+
+            # Frozen log-probs: old (policy at rollout) and reference
+            old_log_probs = gather_log_probs(rollout_log_probs, index) if NEEDS_OLD_LOG_PROBS[config.loss_mode] else None
+            if config.kl_penalty:
+                ref_log_probs = gather_log_probs(reference(prompts).log_softmax(-1), index)
+
+        # Update: inner optimizer steps on this rollout
+        for step in range(steps):
+            log_probs_all = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
+            log_probs = gather_log_probs(log_probs_all, index)  # [seed batch trial pos]
+            terms = loss_fn(log_probs, old_log_probs, deltas, config.epsilon)
+            kl = kl_k3(log_probs, ref_log_probs) if config.kl_penalty else zero_kl  # [seed]
+            loss = terms.loss + config.kl_penalty * kl  # [seed]
+            optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()  # seeds are independent: each gets its own gradient
+            optimizer.step()
+            with torch.no_grad():
+                step_metrics[epoch, step] = torch.stack([loss, kl, terms.clip_frac, entropy(log_probs_all)])
+
+        # Evaluation: greedy responses of the updated policy
+        with torch.no_grad():
+            eval_metrics[epoch] = torch.stack([
+                greedy_accuracy(policy, prompts),
+                greedy_accuracy(policy, task.heldout),
+            ])
+        if on_epoch is not None:
+            on_epoch(epoch)
+
+    return _records(config, seeds, step_metrics.cpu().numpy(), epoch_metrics.cpu().numpy(), eval_metrics.cpu().numpy())
+
+
+def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> pd.DataFrame:
+    """Metric arrays -> one row per (seed, epoch, step), seed-major.
+    step_metrics [epoch step metric seed], epoch_metrics / eval_metrics [epoch metric seed]."""
+    epochs, steps, _, num_seeds = step_metrics.shape
+    rows = num_seeds * epochs * steps
+
+    def per_row(values):  # [epoch step seed] -> [seed * epoch * step]
+        return np.ascontiguousarray(values.transpose(2, 0, 1)).reshape(rows)
+
+    def per_epoch(values):  # [epoch seed] -> broadcast over steps
+        return per_row(np.broadcast_to(values[:, None, :], (epochs, steps, num_seeds)))
+
+    last_step = np.zeros((epochs, steps, num_seeds), dtype=bool)
+    last_step[:, -1] = True
+    columns = {name: np.full(rows, value) for name, value in config.as_dict().items()}
+    columns["seed"] = np.repeat(np.asarray(seeds, dtype=np.int64), epochs * steps)
+    columns["epoch"] = np.tile(np.repeat(np.arange(epochs), steps), num_seeds)
+    columns["step"] = np.tile(np.arange(epochs * steps), num_seeds)
+    for i, name in enumerate(STEP_METRICS):
+        columns[name] = per_row(step_metrics[:, :, i])
+    for i, name in enumerate(EPOCH_METRICS):
+        columns[name] = per_epoch(epoch_metrics[:, i])
+    for i, name in enumerate(EVAL_METRICS):
+        columns[name] = np.where(per_row(last_step), per_epoch(eval_metrics[:, i]), np.nan)
+    return pd.DataFrame(columns)

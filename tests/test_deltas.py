@@ -1,0 +1,49 @@
+"""Deltas modes on hand-computed groups."""
+
+import math
+
+import pytest
+import torch
+
+from grpo.deltas import DELTAS
+
+
+def group(*values):
+    return torch.tensor([[list(values)]])  # [seed=1 batch=1 trial]
+
+
+def test_rewards_are_passed_through():
+    assert DELTAS["rewards"](group(1.0, 2.0, 6.0)).flatten().tolist() == [1, 2, 6]
+
+
+def test_centered_by_hand():
+    assert DELTAS["centered_rewards"](group(1.0, 2.0, 6.0)).flatten().tolist() == [-2, -1, 3]
+
+
+def test_normalized_by_hand():
+    # mean 3, Bessel std sqrt(((-2)^2 + (-1)^2 + 3^2) / 2) = sqrt(7)
+    got = DELTAS["normalized_rewards"](group(1.0, 2.0, 6.0)).flatten().tolist()
+    std = math.sqrt(7)
+    assert got == pytest.approx([-2 / (std + 1e-5), -1 / (std + 1e-5), 3 / (std + 1e-5)], rel=1e-6)
+
+
+def test_max_rewards_by_hand():
+    assert DELTAS["max_rewards"](group(1.0, 6.0, 2.0, 6.0)).flatten().tolist() == [0, 6, 0, 6]
+
+
+@pytest.mark.parametrize("mode", list(DELTAS))
+def test_equal_rewards_give_finite_deltas(mode):
+    rewards = torch.full((2, 3, 5), 4.0)
+    deltas = DELTAS[mode](rewards)
+    assert torch.isfinite(deltas).all()
+    expected = {"rewards": 4.0, "max_rewards": 4.0}.get(mode, 0.0)
+    assert torch.equal(deltas, torch.full_like(rewards, expected))
+
+
+@pytest.mark.parametrize("mode", list(DELTAS))
+def test_groups_are_independent(mode):
+    """Each prompt's group is normalised on its own: changing one group leaves the others."""
+    rewards = torch.tensor([[[1.0, 2.0, 3.0], [0.0, 5.0, 5.0]]])
+    changed = rewards.clone()
+    changed[0, 1] = torch.tensor([9.0, 1.0, 2.0])
+    assert torch.equal(DELTAS[mode](rewards)[0, 0], DELTAS[mode](changed)[0, 0])

@@ -1,0 +1,104 @@
+"""Losses and KL: gradients against theory, the trust region, and the seed's ratio defect."""
+
+import math
+
+import pytest
+import torch
+
+from grpo.losses import LOSSES, NEEDS_OLD_LOG_PROBS, kl_k3
+from grpo.model import StackedPolicy, gather_log_probs, sample, token_index
+from grpo.tasks import seed_task
+
+
+def rollout(seeds=3, responses=6):
+    """A policy, its responses to the seed task and random deltas."""
+    task = seed_task()
+    generators = [torch.Generator().manual_seed(s) for s in range(seeds)]
+    policy = StackedPolicy.init(generators, task.vocab_size, task.length, dim=10)
+    with torch.no_grad():
+        drawn = sample(policy(task.prompts).log_softmax(-1), responses, generators)
+    deltas = torch.randn(drawn.shape[:3], generator=torch.Generator().manual_seed(9))
+    return policy, task.prompts, token_index(drawn, task.vocab_size), deltas
+
+
+def gradient(policy, prompts, index, deltas, mode, old_log_probs=None):
+    policy.zero_grad()
+    log_probs = gather_log_probs(policy(prompts).log_softmax(-1), index)
+    LOSSES[mode](log_probs, old_log_probs, deltas, 0.01).loss.sum().backward()
+    return torch.cat([p.grad.flatten() for p in policy.parameters()])
+
+
+@pytest.mark.parametrize("mode", ["unclipped", "clipped"])
+def test_ratio_gradient_equals_naive_at_old_policy(mode):
+    """At theta = theta_old, r = 1 and grad r = grad log pi: the naive gradient."""
+    policy, prompts, index, deltas = rollout()
+    with torch.no_grad():
+        old = gather_log_probs(policy(prompts).log_softmax(-1), index)
+    naive = gradient(policy, prompts, index, deltas, "naive")
+    ratio = gradient(policy, prompts, index, deltas, mode, old)
+    assert naive.abs().max() > 1e-3
+    torch.testing.assert_close(ratio, naive, rtol=1e-5, atol=1e-7)
+
+
+def test_seed_ratio_flips_the_gradient():
+    """The seed's `log_probs / old_log_probs` at theta_old has gradient grad(log pi) / log pi_old:
+    log-probs are negative, so every token is pushed the wrong way."""
+    log_probs = torch.log(torch.tensor([[[[0.2, 0.5, 0.9]]]])).requires_grad_()
+    old = log_probs.detach().clone()
+    deltas = torch.tensor([[[1.0]]])
+    LOSSES["naive"](log_probs, None, deltas, 0.01).loss.sum().backward()
+    naive = log_probs.grad.clone()
+    log_probs.grad = None
+    (-(log_probs / old) * deltas[..., None]).mean().backward()
+    assert (naive * log_probs.grad < 0).all()
+
+
+def test_clipped_gradient_vanishes_outside_trust_region_in_delta_direction():
+    eps = 0.1
+    old = torch.zeros(1, 1, 4, 1)
+    # ratios 1.5, 1.5, 0.5, 0.5 against deltas +1, -1, -1, +1
+    log_probs = torch.log(torch.tensor([1.5, 1.5, 0.5, 0.5])).view(1, 1, 4, 1).requires_grad_()
+    deltas = torch.tensor([[[1.0, -1.0, -1.0, 1.0]]])
+    terms = LOSSES["clipped"](log_probs, old, deltas, eps)
+    terms.loss.sum().backward()
+    grad = log_probs.grad.flatten()
+    assert grad[0] == 0 and grad[2] == 0  # left the region the way its delta pushes: clipped
+    # inside the min, the unclipped term: d(-r * delta / 4) / d log pi = -r * delta / 4
+    torch.testing.assert_close(grad[1], torch.tensor(1.5 / 4))
+    torch.testing.assert_close(grad[3], torch.tensor(-0.5 / 4))
+    assert terms.clip_frac.item() == 0.5
+
+
+def test_losses_by_hand():
+    log_probs = torch.log(torch.tensor([0.5, 0.25])).view(1, 1, 1, 2)
+    old = torch.log(torch.tensor([0.25, 0.25])).view(1, 1, 1, 2)
+    deltas = torch.tensor([[[2.0]]])
+    assert LOSSES["naive"](log_probs, None, deltas, 0.2).loss.item() == pytest.approx(-(math.log(0.5) + math.log(0.25)))
+    assert LOSSES["unclipped"](log_probs, old, deltas, 0.2).loss.item() == pytest.approx(-(2 * 2 + 1 * 2) / 2)
+    assert LOSSES["clipped"](log_probs, old, deltas, 0.2).loss.item() == pytest.approx(-(1.2 * 2 + 1 * 2) / 2)
+
+
+def test_naive_needs_no_old_log_probs():
+    assert NEEDS_OLD_LOG_PROBS == {"naive": False, "unclipped": True, "clipped": True}
+    log_probs = torch.randn(2, 3, 4, 5)
+    assert LOSSES["naive"](log_probs, None, torch.randn(2, 3, 4), 0.01).loss.shape == (2,)
+
+
+def test_losses_keep_seeds_independent():
+    """Seed s's loss depends on seed s's inputs only."""
+    log_probs, old, deltas = -torch.rand(3, 2, 4, 5), -torch.rand(3, 2, 4, 5), torch.randn(3, 2, 4)
+    for mode in LOSSES:
+        base = LOSSES[mode](log_probs, old, deltas, 0.1).loss
+        changed = log_probs.clone()
+        changed[1] -= 1.0
+        other = LOSSES[mode](changed, old, deltas, 0.1).loss
+        assert base[0] == other[0] and base[2] == other[2] and base[1] != other[1]
+
+
+def test_k3_by_hand_and_non_negative():
+    p = torch.log(torch.tensor([0.5, 0.4])).view(1, 1, 1, 2)
+    q = torch.log(torch.tensor([0.25, 0.4])).view(1, 1, 1, 2)
+    assert kl_k3(p, q).item() == pytest.approx(0.5 - math.log(0.5) - 1)
+    assert kl_k3(p, p).item() == 0
+    log_probs, ref = -torch.rand(4, 3, 5, 6) * 3, -torch.rand(4, 3, 5, 6) * 3
+    assert (kl_k3(log_probs, ref) >= 0).all()

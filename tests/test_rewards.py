@@ -1,0 +1,70 @@
+"""Reward functions against the seed's plain-Python definitions."""
+
+from itertools import product
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grpo.rewards import REWARDS, best_reward, sort_distance, sort_inclusion_ordering
+from grpo.tasks import seed_task
+
+
+def plain_sort_distance(prompt, response):  # the seed's code
+    return sum(1 for x, y in zip(response, sorted(prompt)) if x == y)
+
+
+def plain_sort_inclusion_ordering(prompt, response):  # the seed's code
+    inclusion = sum(1 for x in prompt if x in response)
+    ordering = sum(1 for x, y in zip(response, response[1:]) if x <= y)
+    return inclusion + ordering
+
+
+PLAIN = {"sort_distance": plain_sort_distance, "sort_inclusion_ordering": plain_sort_inclusion_ordering}
+
+
+@st.composite
+def prompts_and_responses(draw):
+    vocab = draw(st.integers(2, 7))
+    length = draw(st.integers(1, 6))
+    seeds, batch, trials = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    tokens = st.integers(0, vocab - 1)
+    prompts = draw(st.lists(st.lists(tokens, min_size=length, max_size=length), min_size=batch, max_size=batch))
+    flat = draw(st.lists(tokens, min_size=seeds * batch * trials * length, max_size=seeds * batch * trials * length))
+    return torch.tensor(prompts), torch.tensor(flat).view(seeds, batch, trials, length)
+
+
+@settings(max_examples=200, deadline=None)
+@given(prompts_and_responses())
+def test_rewards_match_plain_python(data):
+    prompts, responses = data
+    for name, fn in REWARDS.items():
+        got = fn(prompts, responses)
+        assert got.shape == responses.shape[:3] and got.dtype == torch.float32
+        for s, b, t in product(*(range(n) for n in responses.shape[:3])):
+            assert got[s, b, t].item() == PLAIN[name](prompts[b].tolist(), responses[s, b, t].tolist())
+
+
+def test_seed_examples_by_hand():
+    prompts = torch.tensor([[1, 0, 2]])
+    responses = torch.tensor([[0, 1, 2], [2, 1, 0], [0, 0, 0], [1, 1, 4]]).view(1, 1, 4, 3)
+    assert sort_distance(prompts, responses).flatten().tolist() == [3, 1, 1, 1]
+    # inclusion (of 1, 0, 2) + ordered adjacent pairs
+    assert sort_inclusion_ordering(prompts, responses).flatten().tolist() == [3 + 2, 3 + 0, 1 + 2, 1 + 2]
+
+
+def test_prompt_duplicates_count_with_multiplicity():
+    prompts = torch.tensor([[2, 2, 1]])
+    responses = torch.tensor([[2, 3, 3]]).view(1, 1, 1, 3)
+    assert sort_inclusion_ordering(prompts, responses).item() == 2 + 2  # both 2s are found; 2<=3, 3<=3
+
+
+def test_best_reward_is_unbeaten_by_any_response():
+    """Brute force over every response of the seed task: none beats the sorted prompt."""
+    task = seed_task()
+    everything = torch.tensor(list(product(range(task.vocab_size), repeat=task.length)))  # [125 pos]
+    responses = everything[None, None].expand(1, len(task.prompts), -1, -1)  # [1 batch 125 pos]
+    for name, fn in REWARDS.items():
+        assert torch.equal(fn(task.prompts, responses)[0].max(-1).values, best_reward(name, task.prompts))
+    assert best_reward("sort_distance", task.prompts).tolist() == [3, 3, 3]
+    assert best_reward("sort_inclusion_ordering", task.prompts).tolist() == [5, 5, 5]

@@ -1,0 +1,104 @@
+"""The training loop: stacked seeds equal separate runs, learning goes the right way, KL and
+the reference model, records."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from grpo import TrainConfig, train
+from grpo.losses import LOSSES, LossTerms
+from grpo.model import StackedPolicy
+from grpo.train import RECORD_COLUMNS
+
+SHORT = dict(epochs=4, steps_per_epoch=3)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        TrainConfig(**SHORT),
+        TrainConfig(**SHORT, loss_mode="clipped", deltas_mode="normalized_rewards", kl_penalty=0.1, ref_period=2),
+        TrainConfig(**SHORT, loss_mode="unclipped", deltas_mode="max_rewards", reward_fn="sort_distance", task="random"),
+    ],
+    ids=["seed-defaults", "clipped-kl", "unclipped-random-task"],
+)
+def test_stacked_seeds_equal_separate_runs(config):
+    seeds = [0, 1, 7]
+    stacked = train(config, seeds)
+    separate = pd.concat([train(config, [seed]) for seed in seeds], ignore_index=True)
+    pd.testing.assert_frame_equal(stacked, separate, rtol=1e-4, atol=1e-6)
+
+
+def test_same_config_and_seed_give_the_same_numbers():
+    config = TrainConfig(**SHORT, loss_mode="clipped", kl_penalty=0.05)
+    pd.testing.assert_frame_equal(train(config, [3, 4]), train(config, [3, 4]), check_exact=True)
+
+
+def learning_gain(config, seeds=range(8)):
+    """Seed-mean reward_frac over the last 5 epochs minus that of the first epoch."""
+    per_epoch = train(config, seeds).groupby("epoch").reward_frac.mean()
+    return per_epoch.iloc[-5:].mean() - per_epoch.iloc[0]
+
+
+@pytest.mark.parametrize("loss_mode", list(LOSSES))
+def test_a_short_run_raises_reward_frac(loss_mode):
+    assert learning_gain(TrainConfig(loss_mode=loss_mode, deltas_mode="centered_rewards", epochs=30)) > 0.05
+
+
+def test_the_seeds_ratio_would_lower_reward_frac(monkeypatch):
+    """With the seed's `log_probs / old_log_probs` the same run unlearns."""
+
+    def seed_unclipped(log_probs, old_log_probs, deltas, epsilon):
+        surrogate = (log_probs / old_log_probs) * deltas[..., None]
+        return LossTerms(-surrogate.mean((1, 2, 3)), torch.zeros(log_probs.shape[0]))
+
+    monkeypatch.setitem(LOSSES, "unclipped", seed_unclipped)
+    assert learning_gain(TrainConfig(loss_mode="unclipped", deltas_mode="centered_rewards", epochs=30)) < -0.05
+
+
+def count_reference_copies(monkeypatch):
+    calls = []
+    original = StackedPolicy.frozen_copy
+    monkeypatch.setattr(StackedPolicy, "frozen_copy", lambda self: calls.append(1) or original(self))
+    return calls
+
+
+def test_no_kl_means_no_reference_and_zero_kl(monkeypatch):
+    calls = count_reference_copies(monkeypatch)
+    records = train(TrainConfig(**SHORT, loss_mode="clipped"), [0, 1])
+    assert calls == [] and (records.kl == 0).all()
+
+
+def test_reference_is_refreshed_every_ref_period_epochs(monkeypatch):
+    calls = count_reference_copies(monkeypatch)
+    records = train(TrainConfig(epochs=7, steps_per_epoch=3, kl_penalty=0.5, ref_period=3), [0])
+    assert len(calls) == math.ceil(7 / 3)
+    # right after a refresh the policy equals the reference: KL is exactly 0 on that epoch's first step
+    first_steps = records[records.step % 3 == 0].set_index("epoch").kl
+    assert (first_steps.loc[[0, 3, 6]] == 0).all() and (first_steps.loc[[1, 2, 4, 5]] > 0).all()
+
+
+def test_records_hold_the_design_columns():
+    config = TrainConfig(**SHORT)
+    records = train(config, [5, 6])
+    for column in ("reward_fn", "deltas_mode", "loss_mode", "kl_penalty", *RECORD_COLUMNS):
+        assert column in records.columns
+    assert len(records) == 2 * 4 * 3
+    assert records.groupby("seed").step.apply(list).tolist() == [list(range(12))] * 2
+    evaluated = records.greedy_train_acc.notna()
+    assert (evaluated == (records.step % 3 == 2)).all()
+    assert records[evaluated].greedy_heldout_acc.notna().all()
+    best = 5.0  # sort_inclusion_ordering on a length-3 prompt: 3 inclusions + 2 ordered pairs
+    pd.testing.assert_series_equal(records.reward_frac, records.mean_reward / best, check_names=False, rtol=1e-6)
+    assert records.sorted_frac.between(0, 1).all() and (records.entropy > 0).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_matches_cpu_statistically():
+    """Different RNG streams on the GPU, so compare learning, not numbers."""
+    config = TrainConfig(deltas_mode="centered_rewards", epochs=30)
+    records = train(config, range(8), device="cuda")
+    per_epoch = records.groupby("epoch").reward_frac.mean()
+    assert per_epoch.iloc[-5:].mean() - per_epoch.iloc[0] > 0.05
