@@ -3,6 +3,8 @@
 Field names are the config columns of the records. Defaults reproduce the seed's run.
 """
 
+import hashlib
+import json
 import math
 from dataclasses import asdict, dataclass, fields
 
@@ -75,3 +77,8 @@ class TrainConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def config_id(self) -> str:
+        """A short stable hash of every field: the key of a configuration in results/."""
+        return hashlib.sha1(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:12]

@@ -102,3 +102,9 @@ def test_cuda_matches_cpu_statistically():
     records = train(config, range(8), device="cuda")
     per_epoch = records.groupby("epoch").reward_frac.mean()
     assert per_epoch.iloc[-5:].mean() - per_epoch.iloc[0] > 0.05
+
+
+def test_config_id_is_stable_and_tells_configs_apart():
+    assert TrainConfig().config_id == TrainConfig(kl_penalty=0).config_id
+    assert TrainConfig().config_id != TrainConfig(kl_penalty=0.01).config_id
+    assert len(TrainConfig().config_id) == 12
