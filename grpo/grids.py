@@ -1,0 +1,107 @@
+"""Sweep grids: TOML data naming TrainConfig fields, expanded into configurations.
+
+A grid is a preset name (a file in ``grpo/presets/``) or a path to a ``.toml`` file::
+
+    seeds = 20                   # a count (seeds 0..19) or a list [0, 3, 7]
+
+    [grid]                       # keys are TrainConfig fields
+    loss_mode = ["naive", "clipped"]   # a list is an axis of the cross product
+    kl_penalty = [0.0, 0.1]
+    epochs = 50                  # a scalar is fixed for every configuration
+
+Grid files are data: they are parsed with tomllib and nothing in them is evaluated.
+"""
+
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+from grpo.config import TrainConfig
+from grpo.errors import UsageError
+
+CONFIG_FIELDS = tuple(field.name for field in fields(TrainConfig))
+PRESETS = resources.files("grpo") / "presets"
+GRID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def presets() -> list[str]:
+    return sorted(path.name.removesuffix(".toml") for path in PRESETS.iterdir()
+                  if path.name.endswith(".toml"))
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str  # the results folder: results/<name>/
+    text: str  # the TOML it came from, kept beside the results
+    axes: dict[str, list]  # field -> values, in file order
+    fixed: dict[str, object]  # field -> value for every configuration
+    seeds: tuple[int, ...]
+
+    def configs(self) -> list[TrainConfig]:
+        """Every configuration of the cross product, validated, without repeats."""
+        names = list(self.axes)
+        configs = {}
+        for values in itertools.product(*self.axes.values()):
+            config = TrainConfig(**self.fixed, **dict(zip(names, values)))
+            configs.setdefault(config.config_id, config)
+        for config in configs.values():
+            config.make_task()  # impossible task sizes fail before anything runs
+        return list(configs.values())
+
+
+def load_grid(spec: str) -> Grid:
+    """A preset name or a path to a grid file -> Grid; UsageError on anything malformed."""
+    if spec in presets():
+        name, text = spec, PRESETS.joinpath(f"{spec}.toml").read_text()
+    else:
+        path = Path(spec)
+        if path.suffix != ".toml" or not path.is_file():
+            raise UsageError(f"unknown grid {spec!r}; choose a preset ({', '.join(presets())}) or a .toml grid file")
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"cannot read grid file {spec!r}: {error}") from None
+        name = path.stem
+    if not GRID_NAME.fullmatch(name):
+        raise UsageError(f"grid name {name!r} cannot name a results folder; use letters, digits, '_', '-', '.'")
+    return parse_grid(name, text)
+
+
+def parse_grid(name: str, text: str) -> Grid:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"grid {name!r} is not valid TOML: {error}") from None
+    unknown = set(data) - {"seeds", "grid"}
+    if unknown:
+        raise UsageError(f"unknown key {sorted(unknown)[0]!r} in grid {name!r}; choose from seeds, grid")
+    table = data.get("grid", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"grid {name!r}: 'grid' must be a table of TrainConfig fields")
+    axes, fixed = {}, {}
+    for key, value in table.items():
+        if key not in CONFIG_FIELDS:
+            raise UsageError(f"unknown key {key!r} in grid {name!r}; choose from {', '.join(CONFIG_FIELDS)}")
+        if isinstance(value, list):
+            if not value:
+                raise UsageError(f"grid {name!r}: axis {key!r} is empty")
+            axes[key] = value
+        elif isinstance(value, dict):
+            raise UsageError(f"grid {name!r}: {key!r} must be a value or a list of values, got a table")
+        else:
+            fixed[key] = value
+    return Grid(name, text, axes, fixed, parse_seeds(data.get("seeds", 1), name))
+
+
+def parse_seeds(value, grid_name: str) -> tuple[int, ...]:
+    """A count (N -> 0..N-1) or a list of distinct non-negative integers."""
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if is_int and value >= 1:
+        return tuple(range(value))
+    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
+        if len(set(value)) == len(value):
+            return tuple(value)
+    raise UsageError(f"grid {grid_name!r}: bad seeds {value!r}; give a count >= 1 or a list of distinct non-negative integers")

@@ -1,0 +1,181 @@
+"""Run a grid under Ray Tune: one trial per configuration, all its seeds stacked.
+
+Layout of ``results/<grid>/``::
+
+    grid.toml          the grid definition the results belong to
+    trials/<id>.parquet  records of one configuration (written by its trial, atomically)
+    trials/<id>.json     its run info: config, seeds, status, error, wall time, versions
+    records.parquet    every trial's records, one row per run and inner step
+    runs.parquet       one row per configuration x seed
+    ray/               Ray Tune's experiment state
+
+A configuration counts as done when its trial files say "ok"; re-running the sweep trains
+only the configurations that are missing or failed, then rebuilds the two merged files.
+"""
+
+import fcntl
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from grpo.config import TrainConfig
+from grpo.errors import UsageError
+from grpo.grids import Grid, load_grid
+from grpo.io import check_writable_dir, write_atomic, write_parquet_atomic
+
+
+@dataclass
+class SweepOutcome:
+    results_dir: Path
+    ran: int  # configurations trained by this call
+    skipped: int  # configurations already done before it
+    failed: list[str] = field(default_factory=list)  # "config_id: error" of each failed configuration
+
+
+def versions() -> dict[str, str | None]:
+    """Package versions and the git commit of the code that produced a run."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "grpo_version": metadata.version("grpo"),
+        "torch_version": metadata.version("torch"),
+        "ray_version": metadata.version("ray"),
+        "python_version": platform.python_version(),
+        "git_commit": commit,
+    }
+
+
+def run_trial(params: dict) -> None:
+    """Ray Tune trainable: train one configuration with all its seeds stacked and write its
+    trial files. A failure is recorded as data, so the rest of the grid goes on."""
+    import torch
+    from ray import tune
+
+    from grpo.train import train
+
+    torch.set_num_threads(1)  # trials share the cores; these kernels are too small to split
+    config = TrainConfig(**params["config"])
+    trials = Path(params["trials_dir"])
+    start = time.perf_counter()
+    try:
+        records = train(config, params["seeds"])
+        records.insert(0, "config_id", config.config_id)
+        write_parquet_atomic(records, trials / f"{config.config_id}.parquet")
+        status, error = "ok", None
+    except Exception as exception:  # noqa: BLE001 - any failure of a configuration is its result
+        status, error = "failed", f"{type(exception).__name__}: {exception}".splitlines()[0]
+    info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(params["seeds"]),
+            "status": status, "error": error, "wall_s": time.perf_counter() - start, **params["versions"]}
+    write_atomic(trials / f"{config.config_id}.json", lambda tmp: tmp.write_text(json.dumps(info)))
+    tune.report({"ok": status == "ok"})
+
+
+def trial_status(trials: Path, config: TrainConfig) -> str | None:
+    info = trials / f"{config.config_id}.json"
+    return json.loads(info.read_text())["status"] if info.exists() else None
+
+
+@contextmanager
+def exclusive(results_dir: Path):
+    """Only one sweep writes into a results folder at a time."""
+    with open(results_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another sweep is writing into {str(results_dir)!r}; wait for it to finish") from None
+        yield
+
+
+def check_same_grid(results_dir: Path, grid: Grid) -> None:
+    """Refuse to mix the results of two grid definitions in one folder."""
+    stored = results_dir / "grid.toml"
+    if stored.exists() and stored.read_text() != grid.text:
+        raise UsageError(f"{str(results_dir)!r} holds results of a different definition of grid {grid.name!r};"
+                         " move them away or sweep into another --results folder")
+
+
+def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str | None = None,
+              progress: bool = True, num_cpus: int | None = None) -> SweepOutcome:
+    """Run every configuration of `grid` that is not done yet; merge all records."""
+    spec = load_grid(grid)
+    configs = spec.configs()
+    results_dir = Path(results_root).resolve() / spec.name
+    check_writable_dir(results_dir / "trials")
+    with exclusive(results_dir):
+        check_same_grid(results_dir, spec)
+        write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))
+        pending = [config for config in configs if trial_status(results_dir / "trials", config) != "ok"]
+        if pending:
+            run_tuner(spec, pending, results_dir, address, progress, num_cpus)
+        failed = merge(spec, configs, results_dir)
+    return SweepOutcome(results_dir, ran=len(pending), skipped=len(configs) - len(pending), failed=failed)
+
+
+def run_tuner(spec: Grid, pending: list[TrainConfig], results_dir: Path, address, progress, num_cpus) -> None:
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # no per-trial CSV/JSON/TensorBoard files
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # no experiment banner: our progress bar is the display
+    import ray
+    from ray import tune
+
+    from grpo.sweep_progress import ProgressCallback
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address is None:
+            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR, _node_ip_address="127.0.0.1", configure_logging=True)
+        else:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(run_trial, {"cpu": 1}),
+            param_space={
+                "config": tune.grid_search([config.as_dict() for config in pending]),
+                "seeds": list(spec.seeds),
+                "trials_dir": str(results_dir / "trials"),
+                "versions": versions(),
+            },
+            tune_config=tune.TuneConfig(reuse_actors=True),
+            run_config=tune.RunConfig(name=f"sweep-{int(time.time())}", storage_path=str(results_dir / "ray"),
+                                      verbose=0, callbacks=[ProgressCallback(len(pending), enabled=progress)]),
+        )
+        tuner.fit()
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def merge(spec: Grid, configs: list[TrainConfig], results_dir: Path) -> list[str]:
+    """Rebuild records.parquet and runs.parquet from the trial files; return the failures."""
+    trials = results_dir / "trials"
+    records, runs, failed = [], [], []
+    for config in configs:
+        info_path = trials / f"{config.config_id}.json"
+        if info_path.exists():
+            info = json.loads(info_path.read_text())
+        else:  # the trial died before writing anything (killed worker, lost node)
+            info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(spec.seeds),
+                    "status": "failed", "error": "trial ended without a result", "wall_s": None}
+        if info["status"] == "ok":
+            records.append(pd.read_parquet(trials / f"{config.config_id}.parquet"))
+        else:
+            failed.append(f"{config.config_id}: {info['error']}")
+        run = {key: value for key, value in info.items() if key not in ("config", "seeds")}
+        runs.extend({**run, **info["config"], "seed": seed} for seed in info["seeds"])
+    run_columns = ["config_id", *configs[0].as_dict(), "seed", "status", "error", "wall_s", *versions()]
+    write_parquet_atomic(pd.DataFrame(runs).reindex(columns=run_columns), results_dir / "runs.parquet")
+    if records:
+        write_parquet_atomic(pd.concat(records, ignore_index=True), results_dir / "records.parquet")
+    return failed
