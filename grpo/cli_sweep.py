@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     outcome = run_sweep(args.grid, args.results, address=args.address, progress=not args.quiet, num_cpus=args.num_cpus)
     print(f"{outcome.results_dir}: trained {outcome.ran} configuration(s), {outcome.skipped} already done,"
-          f" {len(outcome.failed)} failed, in {time.perf_counter() - start:.1f} s")
+          f" {len(outcome.failed)} failed, {len(outcome.missing)} missing, in {time.perf_counter() - start:.1f} s")
     for failure in outcome.failed:
         print(f"failed {failure}", file=sys.stderr)
-    return 1 if outcome.failed else 0
+    if outcome.missing:
+        print(f"missing {', '.join(outcome.missing)}: interrupted; run the same sweep again to finish", file=sys.stderr)
+    return 1 if outcome.failed or outcome.missing else 0

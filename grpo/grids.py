@@ -78,7 +78,9 @@ def parse_grid(name: str, text: str) -> Grid:
     unknown = set(data) - {"seeds", "grid"}
     if unknown:
         raise UsageError(f"unknown key {sorted(unknown)[0]!r} in grid {name!r}; choose from seeds, grid")
-    table = data.get("grid", {})
+    if "grid" not in data:
+        raise UsageError(f"grid {name!r} has no [grid] table: it defines no configuration")
+    table = data["grid"]
     if not isinstance(table, dict):
         raise UsageError(f"grid {name!r}: 'grid' must be a table of TrainConfig fields")
     axes, fixed = {}, {}

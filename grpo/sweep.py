@@ -36,9 +36,10 @@ from grpo.io import check_writable_dir, write_atomic, write_parquet_atomic
 @dataclass
 class SweepOutcome:
     results_dir: Path
-    ran: int  # configurations trained by this call
+    ran: int  # configurations trained (or failed) by this call
     skipped: int  # configurations already done before it
     failed: list[str] = field(default_factory=list)  # "config_id: error" of each failed configuration
+    missing: list[str] = field(default_factory=list)  # config_ids with no result yet (interrupted)
 
 
 def versions() -> dict[str, str | None]:
@@ -99,11 +100,20 @@ def exclusive(results_dir: Path):
 
 
 def check_same_grid(results_dir: Path, grid: Grid) -> None:
-    """Refuse to mix the results of two grid definitions in one folder."""
+    """Refuse to mix the results of two grid definitions, or of two versions of the code,
+    in one folder."""
     stored = results_dir / "grid.toml"
     if stored.exists() and stored.read_text() != grid.text:
         raise UsageError(f"{str(results_dir)!r} holds results of a different definition of grid {grid.name!r};"
                          " move them away or sweep into another --results folder")
+    current = versions()
+    for info_path in sorted((results_dir / "trials").glob("*.json")):
+        info = json.loads(info_path.read_text())
+        made_by = {key: info.get(key) for key in ("grpo_version", "git_commit")}
+        if made_by != {key: current[key] for key in made_by}:
+            raise UsageError(f"{str(results_dir)!r} holds results made by grpo {made_by['grpo_version']} at commit"
+                             f" {made_by['git_commit']}, not by this code ({current['grpo_version']} at"
+                             f" {current['git_commit']}); move them away or sweep into another --results folder")
 
 
 def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str | None = None,
@@ -114,13 +124,15 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     results_dir = Path(results_root).resolve() / spec.name
     check_writable_dir(results_dir / "trials")
     with exclusive(results_dir):
+        for stale in [*results_dir.glob(".*.tmp"), *(results_dir / "trials").glob(".*.tmp")]:
+            stale.unlink()  # a write cut off by a killed sweep; its target was never replaced
         check_same_grid(results_dir, spec)
         write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))
         pending = [config for config in configs if trial_status(results_dir / "trials", config) != "ok"]
         if pending:
             run_tuner(spec, pending, results_dir, address, progress, num_cpus)
-        failed = merge(spec, configs, results_dir)
-    return SweepOutcome(results_dir, ran=len(pending), skipped=len(configs) - len(pending), failed=failed)
+        failed, missing = merge(spec, configs, results_dir)
+    return SweepOutcome(results_dir, len(pending) - len(missing), len(configs) - len(pending), failed, missing)
 
 
 def run_tuner(spec: Grid, pending: list[TrainConfig], results_dir: Path, address, progress, num_cpus) -> None:
@@ -157,25 +169,32 @@ def run_tuner(spec: Grid, pending: list[TrainConfig], results_dir: Path, address
             ray.shutdown()
 
 
-def merge(spec: Grid, configs: list[TrainConfig], results_dir: Path) -> list[str]:
-    """Rebuild records.parquet and runs.parquet from the trial files; return the failures."""
+def merge(spec: Grid, configs: list[TrainConfig], results_dir: Path) -> tuple[list[str], list[str]]:
+    """Rebuild records.parquet and runs.parquet from the trial files.
+    Returns the failed configurations ("config_id: error") and the missing ones (config_id)."""
     trials = results_dir / "trials"
-    records, runs, failed = [], [], []
+    records, runs, failed, missing = [], [], [], []
     for config in configs:
         info_path = trials / f"{config.config_id}.json"
-        if info_path.exists():
-            info = json.loads(info_path.read_text())
-        else:  # the trial died before writing anything (killed worker, lost node)
+        if not info_path.exists():  # not run yet, or its trial was interrupted
+            missing.append(config.config_id)
             info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(spec.seeds),
-                    "status": "failed", "error": "trial ended without a result", "wall_s": None}
-        if info["status"] == "ok":
-            records.append(pd.read_parquet(trials / f"{config.config_id}.parquet"))
+                    "status": "missing", "error": None, "wall_s": None}
         else:
+            info = json.loads(info_path.read_text())
+        diverged_at = {}
+        if info["status"] == "ok":
+            trial_records = pd.read_parquet(trials / f"{config.config_id}.parquet")
+            diverged_at = trial_records[trial_records.diverged].groupby("seed").step.min().to_dict()
+            records.append(trial_records)
+        elif info["status"] == "failed":
             failed.append(f"{config.config_id}: {info['error']}")
         run = {key: value for key, value in info.items() if key not in ("config", "seeds")}
-        runs.extend({**run, **info["config"], "seed": seed} for seed in info["seeds"])
-    run_columns = ["config_id", *configs[0].as_dict(), "seed", "status", "error", "wall_s", *versions()]
+        for seed in info["seeds"]:
+            status = "diverged" if seed in diverged_at else run["status"]
+            runs.append({**run, **info["config"], "seed": seed, "status": status, "diverged_step": diverged_at.get(seed)})
+    run_columns = ["config_id", *configs[0].as_dict(), "seed", "status", "diverged_step", "error", "wall_s", *versions()]
     write_parquet_atomic(pd.DataFrame(runs).reindex(columns=run_columns), results_dir / "runs.parquet")
     if records:
         write_parquet_atomic(pd.concat(records, ignore_index=True), results_dir / "records.parquet")
-    return failed
+    return failed, missing

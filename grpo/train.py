@@ -21,7 +21,7 @@ from grpo.tasks import Task
 STEP_METRICS = ("loss", "kl", "clip_frac", "entropy")  # change every inner step
 EPOCH_METRICS = ("mean_reward", "reward_frac", "sorted_frac")  # fixed by the epoch's rollout
 EVAL_METRICS = ("greedy_train_acc", "greedy_heldout_acc")  # after the epoch's last step
-RECORD_COLUMNS = ("seed", "epoch", "step", *STEP_METRICS, *EPOCH_METRICS, *EVAL_METRICS)
+RECORD_COLUMNS = ("seed", "epoch", "step", *STEP_METRICS, *EPOCH_METRICS, *EVAL_METRICS, "diverged")
 
 
 def train(
@@ -34,6 +34,8 @@ def train(
 
     Returns the records: one row per seed and inner step with the config columns and
     RECORD_COLUMNS; the eval metrics are set on each epoch's last step, null elsewhere.
+    A seed whose metrics turn NaN or infinite (say, from an absurd learning rate) is
+    `diverged` from that step on; the seeds stacked with it are unaffected.
     `on_epoch(epoch)` is called after each epoch (progress display).
     """
     device = torch.device(device)
@@ -126,4 +128,6 @@ def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metr
         columns[name] = per_epoch(epoch_metrics[:, i])
     for i, name in enumerate(EVAL_METRICS):
         columns[name] = np.where(per_row(last_step), per_epoch(eval_metrics[:, i]), np.nan)
+    broken = ~np.isfinite(step_metrics).all(2)  # [epoch step seed]
+    columns["diverged"] = np.logical_or.accumulate(per_row(broken).reshape(num_seeds, -1), axis=1).reshape(rows)
     return pd.DataFrame(columns)

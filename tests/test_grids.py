@@ -48,9 +48,10 @@ def test_repeated_values_give_one_configuration():
         ('[grid]\nepochs = 0\n', "epochs"),
         ('[grid]\nlr = nan\n', "nan"),
         ('[grid\n', "not valid TOML"),
-        ('seeds = 0\n', "seeds 0"),
-        ('seeds = [1, 1]\n', "[1, 1]"),
-        ('seeds = "all"\n', "'all'"),
+        ('seeds = 0\n[grid]\n', "seeds 0"),
+        ('seeds = [1, 1]\n[grid]\n', "[1, 1]"),
+        ('seeds = "all"\n[grid]\n', "'all'"),
+        ('seeds = 2\n', "no [grid] table"),
         ('axes = 3\n', "'axes'"),
         ('[grid]\ntask = "random"\ntask_length = 2\ntask_vocab = 2\n', "2^2"),
         ('[grid]\nepochs = {a = 1}\n', "'epochs'"),
@@ -66,6 +67,6 @@ def test_unknown_grid_and_unsafe_names(tmp_path):
     with pytest.raises(UsageError, match="unknown grid 'nope'"):
         load_grid("nope")
     odd = tmp_path / "..toml"
-    odd.write_text("seeds = 1\n")
+    odd.write_text("seeds = 1\n[grid]\n")
     with pytest.raises(UsageError, match="cannot name a results folder"):
         load_grid(str(odd))

@@ -2,11 +2,9 @@
 
 import itertools
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -52,30 +50,6 @@ def test_rerun_trains_nothing_and_keeps_every_row(smoke_outcome):
     again = run_sweep("smoke", smoke_outcome.results_dir.parent, progress=False)
     assert (again.ran, again.skipped, again.failed) == (0, 16, [])
     pd.testing.assert_frame_equal(pd.read_parquet(smoke_outcome.results_dir / "records.parquet"), before)
-
-
-def test_resume_after_the_sweep_is_killed(tmp_path):
-    grid = tmp_path / "killed.toml"
-    grid.write_text(SMALL_GRID.format(epochs=60))
-    sweep = subprocess.Popen([sys.executable, "-m", "grpo", "sweep", str(grid), "--results", str(tmp_path / "results"),
-                              "--quiet", "--num-cpus", "1"], start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    trials = tmp_path / "results" / "killed" / "trials"
-    deadline = time.monotonic() + 120
-    while len(list(trials.glob("*.json"))) < 2 and time.monotonic() < deadline and sweep.poll() is None:
-        time.sleep(0.2)
-    os.killpg(sweep.pid, signal.SIGKILL)  # the driver and the Ray runtime it started
-    sweep.wait()
-    done_before = len(list(trials.glob("*.json")))
-    assert 2 <= done_before < 6, "the sweep should have been killed mid-run"
-    assert not (tmp_path / "results" / "killed" / "records.parquet").exists()
-
-    outcome = run_sweep(str(grid), tmp_path / "results", progress=False)
-    assert (outcome.ran, outcome.skipped, outcome.failed) == (6 - done_before, done_before, [])
-    records = pd.read_parquet(outcome.results_dir / "records.parquet")
-    assert len(records) == 6 * 2 * 60 * 5 and not records.duplicated(["config_id", "seed", "step"]).any()
-    assert len(pd.read_parquet(outcome.results_dir / "runs.parquet")) == 12
-    assert not list(trials.glob("*.tmp"))
 
 
 def test_a_failing_configuration_is_isolated(tmp_path):
