@@ -135,21 +135,29 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     return SweepOutcome(results_dir, len(pending) - len(missing), len(configs) - len(pending), failed, missing)
 
 
+def start_local_ray(num_cpus: int | None) -> None:
+    """A Ray runtime for this machine alone: every server on loopback, no dashboard."""
+    # Ray binds its servers to the node's IP; with "clusters" off that IP is loopback. Ray
+    # reads the variable when it is first imported, so it is set before the import.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    import ray
+
+    ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)
+
+
 def run_tuner(spec: Grid, pending: list[TrainConfig], results_dir: Path, address, progress, num_cpus) -> None:
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # no per-trial CSV/JSON/TensorBoard files
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # no experiment banner: our progress bar is the display
+    if address is None:
+        start_local_ray(num_cpus)
     import ray
     from ray import tune
 
     from grpo.sweep_progress import ProgressCallback
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address is None:
-            ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR, _node_ip_address="127.0.0.1", configure_logging=True)
-        else:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    if address is not None:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     try:
         tuner = tune.Tuner(
             tune.with_resources(run_trial, {"cpu": 1}),
@@ -165,8 +173,7 @@ def run_tuner(spec: Grid, pending: list[TrainConfig], results_dir: Path, address
         )
         tuner.fit()
     finally:
-        if started_here:
-            ray.shutdown()
+        ray.shutdown()
 
 
 def merge(spec: Grid, configs: list[TrainConfig], results_dir: Path) -> tuple[list[str], list[str]]:

@@ -160,7 +160,11 @@ MALFORMED_GRIDS = [
     ('seeds = 0\n[grid]\n', "seeds 0"), ('seeds = [1, 1]\n[grid]\n', "[1, 1]"), ('seeds = "all"\n[grid]\n', "'all'"),
     ('seeds = [-1]\n[grid]\n', "[-1]"), ('', "no [grid] table"), ('axes = 3\n[grid]\n', "'axes'"),
     ('[grid]\ntask = "random"\ntask_length = 2\ntask_vocab = 2\n', "2^2"), ('[grid]\nepochs = {a = 1}\n', "'epochs'"),
-    ('[grid]\ntask_vocab = 1\n', "task_vocab"), ('[grid]\nkl_penalty = true\n', "True"), ('grid = 5\n', "'grid' must be"),
+    ('[grid]\ntask_vocab = 1\n', "task_vocab"),
+    (
+        '[grid]\nloss_mode = "__import__(\'os\').system(\'touch pwned\')"\n',
+        "__import__",
+    ), ('[grid]\nkl_penalty = true\n', "True"), ('grid = 5\n', "'grid' must be"),
 ]
 
 
@@ -206,3 +210,37 @@ def test_bad_grid_names_and_paths(tmp_path, monkeypatch, capsys, grid, results, 
     code, err = run_cli(["sweep", grid, "--results", results or str(tmp_path / "results")], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and named in err
     assert not (tmp_path / "results").exists()
+
+
+def listening_addresses():
+    """Addresses of every listening TCP socket on this machine, from /proc/net/tcp{,6}."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A":  # LISTEN
+                found.add(local)
+    return found
+
+
+def is_loopback(address):
+    host = address.split(":")[0]
+    ipv4 = host[-8:]  # IPv4 (or IPv4-mapped IPv6) in little-endian hex: 0100007F is 127.0.0.1
+    return ipv4.endswith("7F") or host == "00000000000000000000000001000000"  # or ::1
+
+
+def test_the_local_ray_runtime_listens_on_loopback_only(tmp_path):
+    before = listening_addresses()
+    grid = tmp_path / "listening.toml"
+    grid.write_text(GRID)
+    sweep = start_sweep(grid, tmp_path / "results")
+    try:
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "results" / "listening" / "trials").glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        opened = listening_addresses() - before
+    finally:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+    assert len(opened) >= 3  # GCS, raylet, workers...
+    assert all(is_loopback(address) for address in opened), opened
