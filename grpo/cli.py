@@ -12,6 +12,7 @@ from grpo.errors import UsageError
 COMMANDS = {  # name -> (module, one-line help); modules are imported only when used
     "train": ("grpo.cli_train", "train one configuration over one or more seeds"),
     "sweep": ("grpo.cli_sweep", "run a grid of configurations under Ray Tune into results/<grid>/"),
+    "report": ("grpo.cli_report", "render figures, statistics and report.md from a sweep's results"),
 }
 
 
