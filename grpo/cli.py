@@ -13,6 +13,7 @@ COMMANDS = {  # name -> (module, one-line help); modules are imported only when 
     "train": ("grpo.cli_train", "train one configuration over one or more seeds"),
     "sweep": ("grpo.cli_sweep", "run a grid of configurations under Ray Tune into results/<grid>/"),
     "report": ("grpo.cli_report", "render figures, statistics and report.md from a sweep's results"),
+    "bench": ("grpo.cli_bench", "run the benchmark suites in bench/ and render reports/bench/"),
 }
 
 

@@ -84,3 +84,12 @@ def penalty_curves(per_epoch, metric: str, label: str):
 def save(figure, path) -> None:
     figure.savefig(path, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     plt.close(figure)
+
+
+def scaling(per_seed_step):
+    """per_seed_step: seeds, implementation, µs per seed-step."""
+    figure, ax = plt.subplots(figsize=(6, 4))
+    sns.lineplot(data=per_seed_step, x="seeds", y="µs per seed-step", hue="implementation", marker="o", ax=ax)
+    ax.set(xscale="log", yscale="log", xlabel="seeds stacked (S)", title="time per seed-step of one inner step")
+    figure.tight_layout()
+    return figure

@@ -44,7 +44,7 @@ def train(
     generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
     policy = StackedPolicy.init(generators, vocab, task.length, config.dim)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
-    reward_fn, deltas_fn, loss_fn = REWARDS[config.reward_fn], DELTAS[config.deltas_mode], LOSSES[config.loss_mode]
+    reward_fn, deltas_fn = REWARDS[config.reward_fn], DELTAS[config.deltas_mode]
     best = best_reward(config.reward_fn, prompts)[:, None]  # [batch 1]
     ideal = Task.ideal(prompts)[:, None, :]  # [batch 1 pos]
 
@@ -52,7 +52,6 @@ def train(
     step_metrics = torch.zeros(config.epochs, steps, len(STEP_METRICS), num_seeds, device=device)
     epoch_metrics = torch.zeros(config.epochs, len(EPOCH_METRICS), num_seeds, device=device)
     eval_metrics = torch.zeros(config.epochs, len(EVAL_METRICS), num_seeds, device=device)
-    zero_kl = torch.zeros(num_seeds, device=device)
 
     for epoch in range(config.epochs):
         # Reference model: a frozen copy, refreshed every ref_period epochs (KL on only)
@@ -76,21 +75,12 @@ def train(
 
             # Frozen log-probs: old (policy at rollout) and reference
             old_log_probs = gather_log_probs(rollout_log_probs, index) if NEEDS_OLD_LOG_PROBS[config.loss_mode] else None
-            if config.kl_penalty:
-                ref_log_probs = gather_log_probs(reference(prompts).log_softmax(-1), index)
+            ref_log_probs = gather_log_probs(reference(prompts).log_softmax(-1), index) if config.kl_penalty else None
 
         # Update: inner optimizer steps on this rollout
         for step in range(steps):
-            log_probs_all = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
-            log_probs = gather_log_probs(log_probs_all, index)  # [seed batch trial pos]
-            terms = loss_fn(log_probs, old_log_probs, deltas, config.epsilon)
-            kl = kl_k3(log_probs, ref_log_probs) if config.kl_penalty else zero_kl  # [seed]
-            loss = terms.loss + config.kl_penalty * kl  # [seed]
-            optimizer.zero_grad(set_to_none=True)
-            loss.sum().backward()  # seeds are independent: each gets its own gradient
-            optimizer.step()
-            with torch.no_grad():
-                step_metrics[epoch, step] = torch.stack([loss, kl, terms.clip_frac, entropy(log_probs_all)])
+            step_metrics[epoch, step] = update_step(policy, optimizer, config, prompts, index, deltas, old_log_probs,
+                                                    ref_log_probs)
 
         # Evaluation: greedy responses of the updated policy
         with torch.no_grad():
@@ -102,6 +92,21 @@ def train(
             on_epoch(epoch)
 
     return _records(config, seeds, step_metrics.cpu().numpy(), epoch_metrics.cpu().numpy(), eval_metrics.cpu().numpy())
+
+
+def update_step(policy, optimizer, config, prompts, index, deltas, old_log_probs, ref_log_probs) -> torch.Tensor:
+    """One inner optimizer step on a rollout: forward, log-probs, loss (+ KL), backward, Adam.
+    Returns the step's metrics [STEP_METRICS seed]."""
+    log_probs_all = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
+    log_probs = gather_log_probs(log_probs_all, index)  # [seed batch trial pos]
+    terms = LOSSES[config.loss_mode](log_probs, old_log_probs, deltas, config.epsilon)
+    kl = kl_k3(log_probs, ref_log_probs) if ref_log_probs is not None else torch.zeros_like(terms.loss)  # [seed]
+    loss = terms.loss + config.kl_penalty * kl  # [seed]
+    optimizer.zero_grad(set_to_none=True)
+    loss.sum().backward()  # seeds are independent: each gets its own gradient
+    optimizer.step()
+    with torch.no_grad():
+        return torch.stack([loss, kl, terms.clip_frac, entropy(log_probs_all)])
 
 
 def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> pd.DataFrame:

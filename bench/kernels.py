@@ -1,0 +1,54 @@
+"""The log-prob kernels benchmarked, ours and the seed's, on shared inputs.
+
+A size is (batch, trials, pos, vocab); logits are [batch pos vocab], shared by the trials as
+in this model, and responses [batch trial pos].
+"""
+
+import torch
+
+from bench.baseline import compute_log_probs
+from grpo.model import gather_log_probs, token_index
+
+SIZES = {  # id -> (batch, trials, pos, vocab)
+    "seed": (3, 10, 3, 5),
+    "medium": (8, 16, 128, 4096),
+    "llm-like": (8, 16, 512, 32000),
+}
+LARGE = ("llm-like",)
+
+
+def make_inputs(size, device="cpu", seed=0):
+    batch, trials, pos, vocab = size
+    generator = torch.Generator(device).manual_seed(seed)
+    logits = torch.randn(batch, pos, vocab, generator=generator, device=device).requires_grad_()
+    responses = torch.randint(vocab, (batch, trials, pos), generator=generator, device=device)
+    return logits, responses
+
+
+def ours(logits, responses):
+    """Forward and backward of grpo's lookup. -> log-probs [batch trial pos]"""
+    index = token_index(responses[None], logits.shape[-1])  # [1 batch trial pos], once per rollout
+    log_probs = gather_log_probs(logits[None].log_softmax(-1), index)[0]
+    log_probs.sum().backward()
+    return log_probs.detach()
+
+
+def seeds_way(logits, responses):
+    """Forward and backward of repeat + gather. -> log-probs [batch trial pos]"""
+    log_probs = compute_log_probs(logits, responses)
+    log_probs.sum().backward()
+    return log_probs.detach()
+
+
+def plain_copy(logits, responses):
+    """The machine's practical limit: one copy of the logits' bytes."""
+    return logits.detach().clone()
+
+
+KERNELS = {"ours": ours, "baseline": seeds_way, "copy": plain_copy}
+
+
+def baseline_bytes(size) -> int:
+    """What repeat + gather materialises: the repeated log-probs and their gradient."""
+    batch, trials, pos, vocab = size
+    return 2 * batch * trials * pos * vocab * 4
