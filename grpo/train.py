@@ -43,7 +43,7 @@ def train(
     prompts, vocab = task.prompts, task.vocab_size  # [batch pos]
     generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
     policy = StackedPolicy.init(generators, vocab, task.length, config.dim)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr, fused=True)  # one kernel for all parameters
     reward_fn, deltas_fn = REWARDS[config.reward_fn], DELTAS[config.deltas_mode]
     best = best_reward(config.reward_fn, prompts)[:, None]  # [batch 1]
     ideal = Task.ideal(prompts)[:, None, :]  # [batch 1 pos]
