@@ -16,13 +16,13 @@ BAND = ("se", 1.96)  # 95% interval of the mean across seeds
 sns.set_theme(style="whitegrid", context="notebook")
 
 
-def learning_curves(per_epoch, metric: str, label: str):
+def learning_curves(per_epoch, metric: str, label: str, title: str = "mean over seeds, 95% band"):
     """per_epoch: one row per (config, seed, epoch) with reward_fn, loss_mode, hue, kl columns."""
     grid = sns.relplot(data=per_epoch, x="epoch", y=metric, hue="hue", style="kl", row="reward_fn", col="loss_mode",
                        kind="line", errorbar=BAND, height=3.2, aspect=1.3, facet_kws={"margin_titles": True})
     grid.set_axis_labels("epoch", label)
     grid.legend.set_title("deltas / KL")
-    grid.figure.suptitle(f"{label} during training (mean over seeds, 95% band)", y=1.02)
+    grid.figure.suptitle(f"{label} during training ({title})", y=1.02)
     return grid.figure
 
 
@@ -69,16 +69,6 @@ def generalisation(finals):
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     figure.tight_layout()
     return figure
-
-
-def penalty_curves(per_epoch, metric: str, label: str):
-    """KL or clip fraction over training, for the configurations where it is not zero."""
-    grid = sns.relplot(data=per_epoch, x="epoch", y=metric, hue="hue", style="kl", row="reward_fn", col="loss_mode",
-                       kind="line", errorbar=BAND, height=3, aspect=1.3, facet_kws={"margin_titles": True})
-    grid.set_axis_labels("epoch", label)
-    grid.legend.set_title("deltas / KL")
-    grid.figure.suptitle(f"{label} during training (where non-zero)", y=1.02)
-    return grid.figure
 
 
 def save(figure, path) -> None:

@@ -139,10 +139,12 @@ def render_report(results_dir: Path, reports_root: Path) -> Path:
         "generalisation.png": figures.generalisation(finals),
     }
     if (healthy.kl_penalty > 0).any():
-        pictures["kl_curves.png"] = figures.penalty_curves(healthy[healthy.kl_penalty > 0], "kl", "KL to the reference")
+        pictures["kl_curves.png"] = figures.learning_curves(healthy[healthy.kl_penalty > 0], "kl", "KL to the reference",
+                                                              "where KL is on")
     if (healthy.clip_frac > 0).any():
         clipping = healthy[healthy.groupby("config_id").clip_frac.transform("max") > 0]
-        pictures["clip_fraction_curves.png"] = figures.penalty_curves(clipping, "clip_frac", "fraction of tokens clipped")
+        pictures["clip_fraction_curves.png"] = figures.learning_curves(clipping, "clip_frac", "fraction of tokens clipped",
+                                                                         "where clipping happens")
     for name, figure in pictures.items():
         write_atomic(out / name, lambda tmp, figure=figure: figures.save(figure, tmp))
 
