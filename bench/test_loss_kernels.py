@@ -6,7 +6,7 @@ import torch
 
 from bench.baseline import compute_kl_penalty, compute_loss
 from bench.kernels import LARGE, SIZES
-from grpo.losses import LOSSES, kl_k3
+from grpo.losses import KL_ESTIMATORS, LOSSES
 
 MODES = [*LOSSES, "kl"]
 
@@ -22,7 +22,7 @@ def inputs(size, device):
 
 def ours(mode, log_probs, old, deltas):
     if mode == "kl":
-        return kl_k3(log_probs[None], old[None])[0]
+        return KL_ESTIMATORS["k3"](log_probs[None], old[None])[0]
     return LOSSES[mode](log_probs[None], old[None], deltas[None], 0.01).loss[0]
 
 

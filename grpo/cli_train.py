@@ -12,7 +12,7 @@ from grpo.deltas import DELTAS
 from grpo.devices import resolve_device
 from grpo.errors import UsageError
 from grpo.io import check_writable_dir, write_parquet_atomic
-from grpo.losses import LOSSES
+from grpo.losses import KL_ESTIMATORS, LOSSES
 from grpo.rewards import REWARDS
 from grpo.tasks import TASKS
 from grpo.train import train
@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deltas", default=d.deltas_mode, choices=list(DELTAS), help="rewards -> deltas (default %(default)s)")
     parser.add_argument("--loss", default=d.loss_mode, choices=list(LOSSES), help="policy loss (default %(default)s)")
     parser.add_argument("--kl", type=float, default=d.kl_penalty, help="KL penalty coefficient; 0 = off (default %(default)s)")
+    parser.add_argument("--kl-estimator", default=d.kl_estimator, choices=list(KL_ESTIMATORS),
+                        help="estimator of KL(pi || pi_ref) (default %(default)s)")
     parser.add_argument("--ref-period", type=int, default=d.ref_period, help="epochs between reference refreshes (default %(default)s)")
     parser.add_argument("--epsilon", type=float, default=d.epsilon, help="clip range of the clipped loss (default %(default)s)")
     parser.add_argument("--seeds", default="1", help="a count (20 = seeds 0..19), a list (3,7,9) or a range (10-19); default 1")
@@ -65,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
-        reward_fn=args.reward, deltas_mode=args.deltas, loss_mode=args.loss, kl_penalty=args.kl,
+        reward_fn=args.reward, deltas_mode=args.deltas, loss_mode=args.loss, kl_penalty=args.kl, kl_estimator=args.kl_estimator,
         ref_period=args.ref_period, epsilon=args.epsilon, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, responses=args.responses, lr=args.lr, dim=args.dim,
         task=args.task, task_length=args.task_length, task_vocab=args.task_vocab,

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 
 from grpo.deltas import DELTAS, MIN_GROUP
 from grpo.errors import UsageError, check_choice
-from grpo.losses import LOSSES
+from grpo.losses import KL_ESTIMATORS, LOSSES
 from grpo.rewards import REWARDS
 from grpo.tasks import TASKS, Task, random_task, seed_task
 
@@ -21,6 +21,7 @@ class TrainConfig:
     deltas_mode: str = "rewards"  # seed default (no baseline); see grpo.deltas.DELTAS
     loss_mode: str = "naive"  # seed default (REINFORCE); see grpo.losses.LOSSES
     kl_penalty: float = 0.0  # KL coefficient; 0 = no reference model at all (seed default)
+    kl_estimator: str = "k3"  # the seed's estimator; see grpo.losses.KL_ESTIMATORS
     ref_period: int = 10  # epochs between refreshes of the frozen reference model
     epsilon: float = 0.01  # trust region of the clipped loss (the seed's value)
     epochs: int = 100  # rollouts (seed: 100)
@@ -51,6 +52,7 @@ class TrainConfig:
         check_choice("reward_fn", self.reward_fn, REWARDS)
         check_choice("deltas_mode", self.deltas_mode, DELTAS)
         check_choice("loss_mode", self.loss_mode, LOSSES)
+        check_choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
         check_choice("task", self.task, TASKS)
         for name in ("ref_period", "epochs", "steps_per_epoch", "responses", "dim", "task_length",
                      "task_prompts", "task_heldout"):

@@ -10,7 +10,7 @@ from typing import Literal
 
 import torch
 
-DeltasName = Literal["rewards", "centered_rewards", "normalized_rewards", "max_rewards"]
+DeltasName = Literal["rewards", "centered_rewards", "normalized_rewards", "max_rewards", "rloo", "batch_normalized"]
 STD_EPS = 1e-5  # the seed's guard against a zero std in a group of equal rewards
 
 
@@ -38,10 +38,30 @@ def max_rewards(rewards: torch.Tensor) -> torch.Tensor:
     return torch.where(rewards == best, rewards, torch.zeros_like(rewards))
 
 
+def rloo(rewards: torch.Tensor) -> torch.Tensor:
+    """``rloo``: reward minus the mean of the *other* responses to the same prompt, the
+    leave-one-out baseline of RLOO (Ahmadian et al. 2024, "Back to Basics: Revisiting
+    REINFORCE Style Optimization for RLHF"). Equals N / (N - 1) x centered. Needs N >= 2."""
+    group = rewards.shape[-1]
+    others_mean = (rewards.sum(-1, keepdim=True) - rewards) / (group - 1)
+    return rewards - others_mean
+
+
+def batch_normalized(rewards: torch.Tensor) -> torch.Tensor:
+    """``batch_normalized``: centred per prompt, divided by the std of the centred rewards over
+    the seed's whole batch (all prompts and responses) + 1e-5, as REINFORCE++ (Hu 2025) and
+    ScaleRL (Khatri et al. 2025) do: one scale for every prompt, so easy and hard prompts are
+    not re-weighted as with the per-prompt std."""
+    centered = centered_rewards(rewards)  # [seed batch trial]
+    return centered / (centered.flatten(1).std(-1)[:, None, None] + STD_EPS)
+
+
 DELTAS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "rewards": raw_rewards,
     "centered_rewards": centered_rewards,
     "normalized_rewards": normalized_rewards,
     "max_rewards": max_rewards,
+    "rloo": rloo,
+    "batch_normalized": batch_normalized,
 }
-MIN_GROUP: dict[str, int] = {"normalized_rewards": 2}  # responses per prompt a mode needs
+MIN_GROUP: dict[str, int] = {"normalized_rewards": 2, "rloo": 2}  # responses per prompt a mode needs

@@ -56,9 +56,35 @@ LOSSES: dict[str, Callable[..., LossTerms]] = {
 NEEDS_OLD_LOG_PROBS: dict[str, bool] = {"naive": False, "unclipped": True, "clipped": True}
 
 
-def kl_k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
-    """Seed KL penalty, Schulman's k3 estimator of KL(pi || pi_ref) per token,
-    exp(q - p) - (q - p) - 1 >= 0 with p = log pi, q = log pi_ref; summed over positions,
-    averaged over prompts and responses. [seed]"""
-    log_ratio = ref_log_probs - log_probs  # [seed batch trial pos]
-    return (torch.exp(log_ratio) - log_ratio - 1).sum(-1).mean((1, 2))
+def kl_per_token(estimator):
+    """Wrap a per-token estimator of KL(pi || pi_ref): sum over positions, mean over prompts
+    and responses (the seed's reduction). -> fn(log_probs, ref_log_probs) [seed]"""
+
+    def kl(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+        return estimator(log_probs - ref_log_probs).sum(-1).mean((1, 2))
+
+    kl.__doc__ = estimator.__doc__
+    return kl
+
+
+def k1(log_ratio: torch.Tensor) -> torch.Tensor:
+    """``k1`` = log pi - log pi_ref: unbiased, high variance, can be negative (Schulman 2020,
+    "Approximating KL Divergence")."""
+    return log_ratio
+
+
+def k2(log_ratio: torch.Tensor) -> torch.Tensor:
+    """``k2`` = (log pi - log pi_ref)^2 / 2: biased (an f-divergence that matches KL to second
+    order), low variance, >= 0 (Schulman 2020)."""
+    return log_ratio.square() / 2
+
+
+def k3(log_ratio: torch.Tensor) -> torch.Tensor:
+    """``k3`` (the seed's, GRPO's) = exp(q - p) - (q - p) - 1 with p = log pi, q = log pi_ref:
+    unbiased, low variance, >= 0 (Schulman 2020)."""
+    return torch.exp(-log_ratio) + log_ratio - 1
+
+
+KL_ESTIMATORS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    name: kl_per_token(estimator) for name, estimator in {"k1": k1, "k2": k2, "k3": k3}.items()
+}

@@ -13,7 +13,7 @@ import torch
 
 from grpo.tasks import Task
 
-RewardName = Literal["sort_distance", "sort_inclusion_ordering"]
+RewardName = Literal["sort_distance", "sort_inclusion_ordering", "exact_match", "pairwise_order"]
 RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -31,9 +31,34 @@ def sort_inclusion_ordering(prompts: torch.Tensor, responses: torch.Tensor) -> t
     return (included.sum(-1) + ordered.sum(-1)).float()
 
 
+def exact_match(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+    """Sparse: 1 for the exactly sorted response, 0 for anything else (the outcome reward of
+    verifiable-answer RL, e.g. DeepSeek-R1's accuracy reward)."""
+    ideal = Task.ideal(prompts)[:, None, :]  # [batch 1 pos]
+    return (responses == ideal).all(-1).float()
+
+
+def pairwise_order(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+    """Dense relative order (the seed's "relative positions"): the fraction of position pairs
+    i < j that the response orders as the sorted prompt does, i.e. with
+    sign(r_j - r_i) == sign(s_j - s_i) (a tie agrees only with a tie). 1 for the sorted
+    response; a one-token response scores 1."""
+    ideal = Task.ideal(prompts)[:, None, :]  # [batch 1 pos]
+    length = responses.shape[-1]
+    upper = torch.ones(length, length, dtype=torch.bool, device=responses.device).triu(1)  # pairs i < j
+    response_order = torch.sign(responses[..., None, :] - responses[..., :, None])  # [seed batch trial pos pos]
+    ideal_order = torch.sign(ideal[..., None, :] - ideal[..., :, None])  # [batch 1 pos pos]
+    pairs = int(upper.sum())
+    if pairs == 0:
+        return torch.ones(responses.shape[:-1], device=responses.device)
+    return ((response_order == ideal_order) & upper).sum((-1, -2)).float() / pairs
+
+
 REWARDS: dict[str, RewardFn] = {
     "sort_distance": sort_distance,
     "sort_inclusion_ordering": sort_inclusion_ordering,
+    "exact_match": exact_match,
+    "pairwise_order": pairwise_order,
 }
 
 

@@ -13,7 +13,7 @@ import torch
 
 from grpo.config import TrainConfig
 from grpo.deltas import DELTAS
-from grpo.losses import LOSSES, NEEDS_OLD_LOG_PROBS, kl_k3
+from grpo.losses import KL_ESTIMATORS, LOSSES, NEEDS_OLD_LOG_PROBS
 from grpo.model import StackedPolicy, entropy, gather_log_probs, greedy_accuracy, sample, token_index
 from grpo.rewards import REWARDS, best_reward
 from grpo.tasks import Task
@@ -100,7 +100,8 @@ def update_step(policy, optimizer, config, prompts, index, deltas, old_log_probs
     log_probs_all = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
     log_probs = gather_log_probs(log_probs_all, index)  # [seed batch trial pos]
     terms = LOSSES[config.loss_mode](log_probs, old_log_probs, deltas, config.epsilon)
-    kl = kl_k3(log_probs, ref_log_probs) if ref_log_probs is not None else torch.zeros_like(terms.loss)  # [seed]
+    no_kl = ref_log_probs is None
+    kl = torch.zeros_like(terms.loss) if no_kl else KL_ESTIMATORS[config.kl_estimator](log_probs, ref_log_probs)  # [seed]
     loss = terms.loss + config.kl_penalty * kl  # [seed]
     optimizer.zero_grad(set_to_none=True)
     loss.sum().backward()  # seeds are independent: each gets its own gradient

@@ -27,6 +27,18 @@ def test_normalized_by_hand():
     assert got == pytest.approx([-2 / (std + 1e-5), -1 / (std + 1e-5), 3 / (std + 1e-5)], rel=1e-6)
 
 
+def test_rloo_by_hand():
+    # each minus the mean of the other two: 1 - 4, 2 - 3.5, 6 - 1.5
+    assert DELTAS["rloo"](group(1.0, 2.0, 6.0)).flatten().tolist() == [-3, -1.5, 4.5]
+
+
+def test_batch_normalized_divides_by_one_std_for_the_whole_batch():
+    rewards = torch.tensor([[[1.0, 3.0], [10.0, 30.0]]])  # centred: [-1, 1], [-10, 10]
+    std = torch.tensor([-1.0, 1.0, -10.0, 10.0]).std().item()
+    expected = [-1 / (std + 1e-5), 1 / (std + 1e-5), -10 / (std + 1e-5), 10 / (std + 1e-5)]
+    assert DELTAS["batch_normalized"](rewards).flatten().tolist() == pytest.approx(expected)
+
+
 def test_max_rewards_by_hand():
     assert DELTAS["max_rewards"](group(1.0, 6.0, 2.0, 6.0)).flatten().tolist() == [0, 6, 0, 6]
 
@@ -36,11 +48,11 @@ def test_equal_rewards_give_finite_deltas(mode):
     rewards = torch.full((2, 3, 5), 4.0)
     deltas = DELTAS[mode](rewards)
     assert torch.isfinite(deltas).all()
-    expected = {"rewards": 4.0, "max_rewards": 4.0}.get(mode, 0.0)
+    expected = {"rewards": 4.0, "max_rewards": 4.0}.get(mode, 0.0)  # every baseline removes it
     assert torch.equal(deltas, torch.full_like(rewards, expected))
 
 
-@pytest.mark.parametrize("mode", list(DELTAS))
+@pytest.mark.parametrize("mode", [mode for mode in DELTAS if mode != "batch_normalized"])
 def test_groups_are_independent(mode):
     """Each prompt's group is normalised on its own: changing one group leaves the others."""
     rewards = torch.tensor([[[1.0, 2.0, 3.0], [0.0, 5.0, 5.0]]])

@@ -2,6 +2,7 @@
 
 from itertools import product
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,23 @@ def plain_sort_inclusion_ordering(prompt, response):  # the seed's code
     return inclusion + ordering
 
 
-PLAIN = {"sort_distance": plain_sort_distance, "sort_inclusion_ordering": plain_sort_inclusion_ordering}
+def plain_exact_match(prompt, response):
+    return 1 if response == sorted(prompt) else 0
+
+
+def plain_pairwise_order(prompt, response):
+    ideal = sorted(prompt)
+    pairs = [(i, j) for i in range(len(response)) for j in range(i + 1, len(response))]
+
+    def sign(x):
+        return (x > 0) - (x < 0)
+
+    agree = sum(sign(response[j] - response[i]) == sign(ideal[j] - ideal[i]) for i, j in pairs)
+    return agree / len(pairs) if pairs else 1
+
+
+PLAIN = {"sort_distance": plain_sort_distance, "sort_inclusion_ordering": plain_sort_inclusion_ordering,
+         "exact_match": plain_exact_match, "pairwise_order": plain_pairwise_order}
 
 
 @st.composite
@@ -42,7 +59,7 @@ def test_rewards_match_plain_python(data):
         got = fn(prompts, responses)
         assert got.shape == responses.shape[:3] and got.dtype == torch.float32
         for s, b, t in product(*(range(n) for n in responses.shape[:3])):
-            assert got[s, b, t].item() == PLAIN[name](prompts[b].tolist(), responses[s, b, t].tolist())
+            assert got[s, b, t].item() == pytest.approx(PLAIN[name](prompts[b].tolist(), responses[s, b, t].tolist()))
 
 
 def test_seed_examples_by_hand():
@@ -68,3 +85,13 @@ def test_best_reward_is_unbeaten_by_any_response():
         assert torch.equal(fn(task.prompts, responses)[0].max(-1).values, best_reward(name, task.prompts))
     assert best_reward("sort_distance", task.prompts).tolist() == [3, 3, 3]
     assert best_reward("sort_inclusion_ordering", task.prompts).tolist() == [5, 5, 5]
+    assert best_reward("exact_match", task.prompts).tolist() == [1, 1, 1]
+    assert best_reward("pairwise_order", task.prompts).tolist() == [1, 1, 1]
+
+
+def test_new_rewards_by_hand():
+    prompts = torch.tensor([[1, 0, 2]])
+    responses = torch.tensor([[0, 1, 2], [2, 1, 0], [0, 0, 0], [1, 0, 2]]).view(1, 1, 4, 3)
+    assert REWARDS["exact_match"](prompts, responses).flatten().tolist() == [1, 0, 0, 0]
+    # pairs (0,1), (0,2), (1,2) of [1, 0, 2]: only (0,1) is out of order
+    assert REWARDS["pairwise_order"](prompts, responses).flatten().tolist() == pytest.approx([1, 0, 0, 2 / 3])

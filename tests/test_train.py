@@ -21,8 +21,11 @@ SHORT = dict(epochs=4, steps_per_epoch=3)
         TrainConfig(**SHORT),
         TrainConfig(**SHORT, loss_mode="clipped", deltas_mode="normalized_rewards", kl_penalty=0.1, ref_period=2),
         TrainConfig(**SHORT, loss_mode="unclipped", deltas_mode="max_rewards", reward_fn="sort_distance", task="random"),
+        TrainConfig(**SHORT, deltas_mode="rloo", kl_penalty=0.1, kl_estimator="k2", reward_fn="pairwise_order"),
+        TrainConfig(**SHORT, loss_mode="clipped", deltas_mode="batch_normalized", kl_penalty=0.1, kl_estimator="k1",
+                    reward_fn="exact_match", task="random", task_length=6),
     ],
-    ids=["seed-defaults", "clipped-kl", "unclipped-random-task"],
+    ids=["seed-defaults", "clipped-kl", "unclipped-random-task", "rloo-k2-pairwise", "batch-normalized-k1-exact"],
 )
 def test_stacked_seeds_equal_separate_runs(config):
     seeds = [0, 1, 7]
