@@ -6,9 +6,10 @@ import torch
 
 from bench.baseline import compute_kl_penalty, compute_loss
 from bench.kernels import LARGE, SIZES
+from grpo.config import TrainConfig
 from grpo.losses import KL_ESTIMATORS, LOSSES
 
-MODES = [*LOSSES, "kl"]
+MODES = ["naive", "unclipped", "clipped", "kl"]  # the seed's modes: the ones the baseline has
 
 
 def inputs(size, device):
@@ -23,7 +24,7 @@ def inputs(size, device):
 def ours(mode, log_probs, old, deltas):
     if mode == "kl":
         return KL_ESTIMATORS["k3"](log_probs[None], old[None])[0]
-    return LOSSES[mode](log_probs[None], old[None], deltas[None], 0.01).loss[0]
+    return LOSSES[mode](log_probs[None], old[None], deltas[None], TrainConfig(epsilon=0.01)).loss[0]
 
 
 def baseline(mode, log_probs, old, deltas):

@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="estimator of KL(pi || pi_ref) (default %(default)s)")
     parser.add_argument("--ref-period", type=int, default=d.ref_period, help="epochs between reference refreshes (default %(default)s)")
     parser.add_argument("--epsilon", type=float, default=d.epsilon, help="clip range of the clipped loss (default %(default)s)")
+    parser.add_argument("--epsilon-low", type=float, default=d.epsilon_low,
+                        help="clip_higher/cispo: lower clip 1 - epsilon_low (default %(default)s)")
+    parser.add_argument("--epsilon-high", type=float, default=d.epsilon_high,
+                        help="clip_higher/cispo: upper clip 1 + epsilon_high (default %(default)s)")
     parser.add_argument("--seeds", default="1", help="a count (20 = seeds 0..19), a list (3,7,9) or a range (10-19); default 1")
     parser.add_argument("--epochs", type=int, default=d.epochs, help="rollouts (default %(default)s)")
     parser.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch, help="optimizer steps per rollout (default %(default)s)")
@@ -68,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         reward_fn=args.reward, deltas_mode=args.deltas, loss_mode=args.loss, kl_penalty=args.kl, kl_estimator=args.kl_estimator,
-        ref_period=args.ref_period, epsilon=args.epsilon, epochs=args.epochs,
+        ref_period=args.ref_period, epsilon=args.epsilon, epsilon_low=args.epsilon_low,
+        epsilon_high=args.epsilon_high, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, responses=args.responses, lr=args.lr, dim=args.dim,
         task=args.task, task_length=args.task_length, task_vocab=args.task_vocab,
         task_prompts=args.task_prompts, task_heldout=args.task_heldout, task_seed=args.task_seed,

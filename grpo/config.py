@@ -23,7 +23,9 @@ class TrainConfig:
     kl_penalty: float = 0.0  # KL coefficient; 0 = no reference model at all (seed default)
     kl_estimator: str = "k3"  # the seed's estimator; see grpo.losses.KL_ESTIMATORS
     ref_period: int = 10  # epochs between refreshes of the frozen reference model
-    epsilon: float = 0.01  # trust region of the clipped loss (the seed's value)
+    epsilon: float = 0.01  # trust region of the clipped and gspo losses (the seed's value)
+    epsilon_low: float = 0.2  # clip_higher and cispo: lower clip 1 - epsilon_low (DAPO's value)
+    epsilon_high: float = 0.28  # clip_higher and cispo: upper clip 1 + epsilon_high (DAPO's value)
     epochs: int = 100  # rollouts (seed: 100)
     steps_per_epoch: int = 10  # optimizer steps on each rollout (seed: 10)
     responses: int = 10  # responses sampled per prompt: the group (seed: 10)
@@ -66,8 +68,11 @@ class TrainConfig:
             raise UsageError(f"lr must be positive, got {self.lr}")
         if self.kl_penalty < 0:
             raise UsageError(f"kl_penalty must be non-negative, got {self.kl_penalty}")
-        if not 0 < self.epsilon < 1:
-            raise UsageError(f"epsilon must lie in (0, 1), got {self.epsilon}")
+        for name in ("epsilon", "epsilon_low"):
+            if not 0 < getattr(self, name) < 1:
+                raise UsageError(f"{name} must lie in (0, 1), got {getattr(self, name)}")
+        if self.epsilon_high <= 0:
+            raise UsageError(f"epsilon_high must be positive, got {self.epsilon_high}")
         needed = MIN_GROUP.get(self.deltas_mode, 1)
         if self.responses < needed:
             raise UsageError(f"deltas_mode {self.deltas_mode!r} needs responses >= {needed}, got {self.responses}")

@@ -18,7 +18,7 @@ from grpo.model import StackedPolicy, entropy, gather_log_probs, greedy_accuracy
 from grpo.rewards import REWARDS, best_reward
 from grpo.tasks import Task
 
-STEP_METRICS = ("loss", "kl", "clip_frac", "entropy")  # change every inner step
+STEP_METRICS = ("loss", "kl", "clip_frac", "clip_low_frac", "clip_high_frac", "entropy")  # every inner step
 EPOCH_METRICS = ("mean_reward", "reward_frac", "sorted_frac")  # fixed by the epoch's rollout
 EVAL_METRICS = ("greedy_train_acc", "greedy_heldout_acc")  # after the epoch's last step
 RECORD_COLUMNS = ("seed", "epoch", "step", *STEP_METRICS, *EPOCH_METRICS, *EVAL_METRICS, "diverged")
@@ -99,7 +99,7 @@ def update_step(policy, optimizer, config, prompts, index, deltas, old_log_probs
     Returns the step's metrics [STEP_METRICS seed]."""
     log_probs_all = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
     log_probs = gather_log_probs(log_probs_all, index)  # [seed batch trial pos]
-    terms = LOSSES[config.loss_mode](log_probs, old_log_probs, deltas, config.epsilon)
+    terms = LOSSES[config.loss_mode](log_probs, old_log_probs, deltas, config)
     no_kl = ref_log_probs is None
     kl = torch.zeros_like(terms.loss) if no_kl else KL_ESTIMATORS[config.kl_estimator](log_probs, ref_log_probs)  # [seed]
     loss = terms.loss + config.kl_penalty * kl  # [seed]
@@ -107,7 +107,8 @@ def update_step(policy, optimizer, config, prompts, index, deltas, old_log_probs
     loss.sum().backward()  # seeds are independent: each gets its own gradient
     optimizer.step()
     with torch.no_grad():
-        return torch.stack([loss, kl, terms.clip_frac, entropy(log_probs_all)])
+        clip_frac = terms.clip_low + terms.clip_high
+        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, entropy(log_probs_all)])
 
 
 def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> pd.DataFrame:

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from grpo.config import TrainConfig
 from grpo.losses import KL_ESTIMATORS, LOSSES, NEEDS_OLD_LOG_PROBS
 from grpo.model import StackedPolicy, gather_log_probs, sample, token_index
 from grpo.tasks import seed_task
@@ -24,13 +25,15 @@ def rollout(seeds=3, responses=6):
 def gradient(policy, prompts, index, deltas, mode, old_log_probs=None):
     policy.zero_grad()
     log_probs = gather_log_probs(policy(prompts).log_softmax(-1), index)
-    LOSSES[mode](log_probs, old_log_probs, deltas, 0.01).loss.sum().backward()
+    LOSSES[mode](log_probs, old_log_probs, deltas, TrainConfig()).loss.sum().backward()
     return torch.cat([p.grad.flatten() for p in policy.parameters()])
 
 
-@pytest.mark.parametrize("mode", ["unclipped", "clipped"])
+@pytest.mark.parametrize("mode", [mode for mode in LOSSES if mode != "naive"])
 def test_ratio_gradient_equals_naive_at_old_policy(mode):
-    """At theta = theta_old, r = 1 and grad r = grad log pi: the naive gradient."""
+    """At theta = theta_old, r = 1 and grad r = grad log pi: the naive gradient (for gspo the
+    sequence ratio's gradient is the mean over positions, which the naive mean also takes;
+    cispo's detached weight is 1)."""
     policy, prompts, index, deltas = rollout()
     with torch.no_grad():
         old = gather_log_probs(policy(prompts).log_softmax(-1), index)
@@ -46,7 +49,7 @@ def test_seed_ratio_flips_the_gradient():
     log_probs = torch.log(torch.tensor([[[[0.2, 0.5, 0.9]]]])).requires_grad_()
     old = log_probs.detach().clone()
     deltas = torch.tensor([[[1.0]]])
-    LOSSES["naive"](log_probs, None, deltas, 0.01).loss.sum().backward()
+    LOSSES["naive"](log_probs, None, deltas, TrainConfig()).loss.sum().backward()
     naive = log_probs.grad.clone()
     log_probs.grad = None
     (-(log_probs / old) * deltas[..., None]).mean().backward()
@@ -59,39 +62,40 @@ def test_clipped_gradient_vanishes_outside_trust_region_in_delta_direction():
     # ratios 1.5, 1.5, 0.5, 0.5 against deltas +1, -1, -1, +1
     log_probs = torch.log(torch.tensor([1.5, 1.5, 0.5, 0.5])).view(1, 1, 4, 1).requires_grad_()
     deltas = torch.tensor([[[1.0, -1.0, -1.0, 1.0]]])
-    terms = LOSSES["clipped"](log_probs, old, deltas, eps)
+    terms = LOSSES["clipped"](log_probs, old, deltas, TrainConfig(epsilon=eps))
     terms.loss.sum().backward()
     grad = log_probs.grad.flatten()
     assert grad[0] == 0 and grad[2] == 0  # left the region the way its delta pushes: clipped
     # inside the min, the unclipped term: d(-r * delta / 4) / d log pi = -r * delta / 4
     torch.testing.assert_close(grad[1], torch.tensor(1.5 / 4))
     torch.testing.assert_close(grad[3], torch.tensor(-0.5 / 4))
-    assert terms.clip_frac.item() == 0.5
+    assert terms.clip_high.item() == 0.25 and terms.clip_low.item() == 0.25
 
 
 def test_losses_by_hand():
     log_probs = torch.log(torch.tensor([0.5, 0.25])).view(1, 1, 1, 2)
     old = torch.log(torch.tensor([0.25, 0.25])).view(1, 1, 1, 2)
     deltas = torch.tensor([[[2.0]]])
-    assert LOSSES["naive"](log_probs, None, deltas, 0.2).loss.item() == pytest.approx(-(math.log(0.5) + math.log(0.25)))
-    assert LOSSES["unclipped"](log_probs, old, deltas, 0.2).loss.item() == pytest.approx(-(2 * 2 + 1 * 2) / 2)
-    assert LOSSES["clipped"](log_probs, old, deltas, 0.2).loss.item() == pytest.approx(-(1.2 * 2 + 1 * 2) / 2)
+    naive = LOSSES["naive"](log_probs, None, deltas, TrainConfig(epsilon=0.2)).loss.item()
+    assert naive == pytest.approx(-(math.log(0.5) + math.log(0.25)))
+    assert LOSSES["unclipped"](log_probs, old, deltas, TrainConfig(epsilon=0.2)).loss.item() == pytest.approx(-(2 * 2 + 1 * 2) / 2)
+    assert LOSSES["clipped"](log_probs, old, deltas, TrainConfig(epsilon=0.2)).loss.item() == pytest.approx(-(1.2 * 2 + 1 * 2) / 2)
 
 
 def test_naive_needs_no_old_log_probs():
-    assert NEEDS_OLD_LOG_PROBS == {"naive": False, "unclipped": True, "clipped": True}
+    assert not NEEDS_OLD_LOG_PROBS["naive"] and all(NEEDS_OLD_LOG_PROBS[mode] for mode in LOSSES if mode != "naive")
     log_probs = torch.randn(2, 3, 4, 5)
-    assert LOSSES["naive"](log_probs, None, torch.randn(2, 3, 4), 0.01).loss.shape == (2,)
+    assert LOSSES["naive"](log_probs, None, torch.randn(2, 3, 4), TrainConfig()).loss.shape == (2,)
 
 
 def test_losses_keep_seeds_independent():
     """Seed s's loss depends on seed s's inputs only."""
     log_probs, old, deltas = -torch.rand(3, 2, 4, 5), -torch.rand(3, 2, 4, 5), torch.randn(3, 2, 4)
     for mode in LOSSES:
-        base = LOSSES[mode](log_probs, old, deltas, 0.1).loss
+        base = LOSSES[mode](log_probs, old, deltas, TrainConfig(epsilon=0.1)).loss
         changed = log_probs.clone()
         changed[1] -= 1.0
-        other = LOSSES[mode](changed, old, deltas, 0.1).loss
+        other = LOSSES[mode](changed, old, deltas, TrainConfig(epsilon=0.1)).loss
         assert base[0] == other[0] and base[2] == other[2] and base[1] != other[1]
 
 
@@ -123,3 +127,38 @@ def test_kl_estimators_against_the_exact_kl():
     assert abs(k2_far - exact_far) > 0.1 * exact_far
     token_k3 = KL_ESTIMATORS["k3"](-torch.rand(1, 1, 1000, 1) * 5, -torch.rand(1, 1, 1000, 1) * 5)
     assert (token_k3 >= 0).all()
+
+
+def test_clip_higher_is_asymmetric():
+    """DAPO: with eps_low 0.2 and eps_high 0.28 a ratio of 1.25 with a positive delta still has a
+    gradient (symmetric 0.2 would clip it), and 0.75 with a negative delta is clipped."""
+    config = TrainConfig(epsilon=0.2, epsilon_low=0.2, epsilon_high=0.28)
+    log_probs = torch.log(torch.tensor([1.25, 0.75])).view(1, 1, 2, 1).requires_grad_()
+    deltas = torch.tensor([[[1.0, -1.0]]])
+    terms = LOSSES["clip_higher"](log_probs, torch.zeros(1, 1, 2, 1), deltas, config)
+    terms.loss.sum().backward()
+    assert log_probs.grad.flatten().tolist() == pytest.approx([-1.25 / 2, 0.0])
+    assert (terms.clip_low.item(), terms.clip_high.item()) == (0.5, 0.0)
+    symmetric = log_probs.detach().clone().requires_grad_()
+    LOSSES["clipped"](symmetric, torch.zeros(1, 1, 2, 1), deltas, config).loss.sum().backward()
+    assert symmetric.grad.flatten().tolist() == [0.0, 0.0]
+
+
+def test_gspo_clips_whole_sequences():
+    """Two 2-token sequences, delta +1: log-ratios (0.3, -0.3) average to ratio 1 (kept, both
+    tokens get gradient), (0.3, 0.1) to exp(0.2) > 1.01 (the whole sequence is clipped)."""
+    log_probs = torch.tensor([[0.3, -0.3], [0.3, 0.1]]).view(1, 1, 2, 2).requires_grad_()
+    terms = LOSSES["gspo"](log_probs, torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2), TrainConfig())
+    terms.loss.sum().backward()
+    grad = log_probs.grad[0, 0]
+    assert (grad[0] != 0).all() and (grad[1] == 0).all()
+    assert terms.clip_high.item() == 0.5
+
+
+def test_cispo_keeps_every_tokens_gradient_with_a_clipped_weight():
+    """A ratio of 2 (clipped to 1.28) still passes -1.28 * delta / n to its log-prob."""
+    log_probs = torch.log(torch.tensor([2.0, 1.0])).view(1, 1, 2, 1).requires_grad_()
+    terms = LOSSES["cispo"](log_probs, torch.zeros(1, 1, 2, 1), torch.tensor([[[1.0, 1.0]]]), TrainConfig())
+    terms.loss.sum().backward()
+    assert log_probs.grad.flatten().tolist() == pytest.approx([-1.28 / 2, -1.0 / 2])
+    assert terms.clip_high.item() == 0.5

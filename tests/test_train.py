@@ -21,11 +21,14 @@ SHORT = dict(epochs=4, steps_per_epoch=3)
         TrainConfig(**SHORT),
         TrainConfig(**SHORT, loss_mode="clipped", deltas_mode="normalized_rewards", kl_penalty=0.1, ref_period=2),
         TrainConfig(**SHORT, loss_mode="unclipped", deltas_mode="max_rewards", reward_fn="sort_distance", task="random"),
-        TrainConfig(**SHORT, deltas_mode="rloo", kl_penalty=0.1, kl_estimator="k2", reward_fn="pairwise_order"),
-        TrainConfig(**SHORT, loss_mode="clipped", deltas_mode="batch_normalized", kl_penalty=0.1, kl_estimator="k1",
+        TrainConfig(**SHORT, loss_mode="cispo", deltas_mode="rloo", kl_penalty=0.1, kl_estimator="k2",
+                    reward_fn="pairwise_order"),
+        TrainConfig(**SHORT, loss_mode="clip_higher", deltas_mode="batch_normalized", kl_penalty=0.1, kl_estimator="k1",
                     reward_fn="exact_match", task="random", task_length=6),
+        TrainConfig(**SHORT, loss_mode="gspo", deltas_mode="centered_rewards"),
     ],
-    ids=["seed-defaults", "clipped-kl", "unclipped-random-task", "rloo-k2-pairwise", "batch-normalized-k1-exact"],
+    ids=["seed-defaults", "clipped-kl", "unclipped-random-task", "cispo-rloo-k2-pairwise", "clip-higher-batch-k1-exact",
+         "gspo"],
 )
 def test_stacked_seeds_equal_separate_runs(config):
     seeds = [0, 1, 7]
@@ -53,9 +56,10 @@ def test_a_short_run_raises_reward_frac(loss_mode):
 def test_the_seeds_ratio_would_lower_reward_frac(monkeypatch):
     """With the seed's `log_probs / old_log_probs` the same run unlearns."""
 
-    def seed_unclipped(log_probs, old_log_probs, deltas, epsilon):
+    def seed_unclipped(log_probs, old_log_probs, deltas, config):
         surrogate = (log_probs / old_log_probs) * deltas[..., None]
-        return LossTerms(-surrogate.mean((1, 2, 3)), torch.zeros(log_probs.shape[0]))
+        zero = torch.zeros(log_probs.shape[0])
+        return LossTerms(-surrogate.mean((1, 2, 3)), zero, zero)
 
     monkeypatch.setitem(LOSSES, "unclipped", seed_unclipped)
     assert learning_gain(TrainConfig(loss_mode="unclipped", deltas_mode="centered_rewards", epochs=30)) < -0.05
