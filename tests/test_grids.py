@@ -7,7 +7,7 @@ from grpo.grids import load_grid, parse_grid, presets
 
 
 def test_presets_ship_with_the_package():
-    assert {"smoke", "full"} <= set(presets())
+    assert {"smoke", "full", "extended"} <= set(presets())
 
 
 def test_full_is_the_seed_ablation():
@@ -17,6 +17,13 @@ def test_full_is_the_seed_ablation():
     assert {(c.epochs, c.steps_per_epoch, c.responses, c.lr) for c in configs} == {(100, 10, 10, 1e-3)}
     assert {c.kl_penalty for c in configs} == {0.0, 0.01, 0.1}
     assert len({c.config_id for c in configs}) == 72
+
+
+def test_extended_sets_variants_against_the_seed_over_task_lengths():
+    configs = load_grid("extended").configs()
+    assert len(configs) == 2 * 6 * 5 * 3
+    assert {c.task_length for c in configs} == {3, 5, 7} and {c.task for c in configs} == {"random"}
+    assert any(c.loss_mode == "naive" and c.deltas_mode == "rewards" for c in configs)
 
 
 def test_smoke_contains_the_seed_default():
