@@ -62,7 +62,9 @@ def render_bench(json_path: Path, out: Path) -> Path:
         if "baseline peak MiB" in table:
             table["memory ratio"] = table["baseline peak MiB"] / table["ours peak MiB"]
         if "copy" in table:
-            table["ours / one copy of the logits"] = table["ours"] / table["copy"]
+            logits_bytes = kernels.groupby("size").logits_bytes.first()
+            table["copy GB/s"] = 2 * table["size"].map(logits_bytes) / table["copy"] / 1e9  # read + write
+            table["ours time / copy time"] = table["ours"] / table["copy"]
         sections.append("## Log-prob lookup (forward + backward): ours vs repeat + gather\n\n"
                         "Times in seconds; peak memory measured in a fresh process; a missing baseline did not fit"
                         " in memory (repeat + gather would materialise 2 × batch × responses × positions × vocab"
