@@ -73,6 +73,8 @@ class TrainConfig:
                 raise UsageError(f"{name} must lie in (0, 1), got {getattr(self, name)}")
         if self.epsilon_high <= 0:
             raise UsageError(f"epsilon_high must be positive, got {self.epsilon_high}")
+        if self.deltas_mode == "batch_normalized" and self.responses * (3 if self.task == "seed" else self.task_prompts) < 2:
+            raise UsageError("deltas_mode 'batch_normalized' needs at least 2 responses in a batch (prompts x responses)")
         needed = MIN_GROUP.get(self.deltas_mode, 1)
         if self.responses < needed:
             raise UsageError(f"deltas_mode {self.deltas_mode!r} needs responses >= {needed}, got {self.responses}")

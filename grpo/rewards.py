@@ -41,17 +41,19 @@ def exact_match(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
 def pairwise_order(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
     """Dense relative order (the seed's "relative positions"): the fraction of position pairs
     i < j that the response orders as the sorted prompt does, i.e. with
-    sign(r_j - r_i) == sign(s_j - s_i) (a tie agrees only with a tie). 1 for the sorted
-    response; a one-token response scores 1."""
+    sign(r_j - r_i) == sign(s_j - s_i) (a tie agrees only with a tie), times the fraction of
+    prompt tokens (with multiplicity) found in the response, so that any increasing sequence
+    of the wrong tokens cannot score full marks. 1 only for responses that are sorted and
+    contain every prompt token."""
     ideal = Task.ideal(prompts)[:, None, :]  # [batch 1 pos]
     length = responses.shape[-1]
     upper = torch.ones(length, length, dtype=torch.bool, device=responses.device).triu(1)  # pairs i < j
     response_order = torch.sign(responses[..., None, :] - responses[..., :, None])  # [seed batch trial pos pos]
     ideal_order = torch.sign(ideal[..., None, :] - ideal[..., :, None])  # [batch 1 pos pos]
     pairs = int(upper.sum())
-    if pairs == 0:
-        return torch.ones(responses.shape[:-1], device=responses.device)
-    return ((response_order == ideal_order) & upper).sum((-1, -2)).float() / pairs
+    agreement = ((response_order == ideal_order) & upper).sum((-1, -2)).float() / pairs if pairs else 1.0
+    included = (prompts[:, None, :, None] == responses[..., None, :]).any(-1).float().mean(-1)  # [seed batch trial]
+    return agreement * included
 
 
 REWARDS: dict[str, RewardFn] = {

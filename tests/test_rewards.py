@@ -33,7 +33,8 @@ def plain_pairwise_order(prompt, response):
         return (x > 0) - (x < 0)
 
     agree = sum(sign(response[j] - response[i]) == sign(ideal[j] - ideal[i]) for i, j in pairs)
-    return agree / len(pairs) if pairs else 1
+    included = sum(1 for x in prompt if x in response) / len(prompt)
+    return (agree / len(pairs) if pairs else 1) * included
 
 
 PLAIN = {"sort_distance": plain_sort_distance, "sort_inclusion_ordering": plain_sort_inclusion_ordering,
@@ -93,5 +94,7 @@ def test_new_rewards_by_hand():
     prompts = torch.tensor([[1, 0, 2]])
     responses = torch.tensor([[0, 1, 2], [2, 1, 0], [0, 0, 0], [1, 0, 2]]).view(1, 1, 4, 3)
     assert REWARDS["exact_match"](prompts, responses).flatten().tolist() == [1, 0, 0, 0]
-    # pairs (0,1), (0,2), (1,2) of [1, 0, 2]: only (0,1) is out of order
+    # pairs (0,1), (0,2), (1,2) of [1, 0, 2]: only (0,1) is out of order; [0, 0, 0] contains only the 0
     assert REWARDS["pairwise_order"](prompts, responses).flatten().tolist() == pytest.approx([1, 0, 0, 2 / 3])
+    # an increasing run of the wrong tokens is not rewarded as sorted: [0, 1, 2] for [5, 2, 7] finds only the 2
+    assert REWARDS["pairwise_order"](torch.tensor([[5, 2, 7]]), torch.tensor([[[[0, 1, 2]]]])).item() == pytest.approx(1 / 3)
