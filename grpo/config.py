@@ -12,7 +12,7 @@ from grpo.deltas import DELTAS, MIN_GROUP
 from grpo.errors import UsageError, check_choice
 from grpo.losses import KL_ESTIMATORS, LOSSES
 from grpo.rewards import REWARDS
-from grpo.tasks import TASKS, Task, random_task, seed_task
+from grpo.tasks import SEED_PROMPTS, TASKS, Task, random_task, seed_task
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ class TrainConfig:
                 raise UsageError(f"{name} must lie in (0, 1), got {getattr(self, name)}")
         if self.epsilon_high <= 0:
             raise UsageError(f"epsilon_high must be positive, got {self.epsilon_high}")
-        if self.deltas_mode == "batch_normalized" and self.responses * (3 if self.task == "seed" else self.task_prompts) < 2:
+        prompts = len(SEED_PROMPTS) if self.task == "seed" else self.task_prompts
+        if self.deltas_mode == "batch_normalized" and self.responses * prompts < 2:
             raise UsageError("deltas_mode 'batch_normalized' needs at least 2 responses in a batch (prompts x responses)")
         needed = MIN_GROUP.get(self.deltas_mode, 1)
         if self.responses < needed:

@@ -17,6 +17,11 @@ RewardName = Literal["sort_distance", "sort_inclusion_ordering", "exact_match", 
 RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def prompt_tokens_found(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+    """Whether each prompt token (with multiplicity) occurs in the response. [seed batch trial pos]"""
+    return (prompts[:, None, :, None] == responses[..., None, :]).any(-1)
+
+
 def sort_distance(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
     """Seed: the number of positions where the response equals sorted(prompt)."""
     ideal = Task.ideal(prompts)[:, None, :]  # [batch 1 pos]
@@ -26,7 +31,7 @@ def sort_distance(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tenso
 def sort_inclusion_ordering(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
     """Seed: prompt tokens (with multiplicity) that occur in the response, plus adjacent
     response pairs with ``x <= y``."""
-    included = (prompts[:, None, :, None] == responses[..., None, :]).any(-1)  # [seed batch trial pos]
+    included = prompt_tokens_found(prompts, responses)  # [seed batch trial pos]
     ordered = responses[..., :-1] <= responses[..., 1:]  # [seed batch trial pos-1]
     return (included.sum(-1) + ordered.sum(-1)).float()
 
@@ -52,7 +57,7 @@ def pairwise_order(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tens
     ideal_order = torch.sign(ideal[..., None, :] - ideal[..., :, None])  # [batch 1 pos pos]
     pairs = int(upper.sum())
     agreement = ((response_order == ideal_order) & upper).sum((-1, -2)).float() / pairs if pairs else 1.0
-    included = (prompts[:, None, :, None] == responses[..., None, :]).any(-1).float().mean(-1)  # [seed batch trial]
+    included = prompt_tokens_found(prompts, responses).float().mean(-1)  # [seed batch trial]
     return agreement * included
 
 
