@@ -11,8 +11,9 @@ from grpo.config import TrainConfig
 from grpo.deltas import DELTAS
 from grpo.devices import resolve_device
 from grpo.errors import UsageError
-from grpo.io import check_writable_dir, write_parquet_atomic
+from grpo.io import check_writable_dir
 from grpo.losses import KL_ESTIMATORS, LOSSES
+from grpo.records import write_records
 from grpo.rewards import REWARDS
 from grpo.tasks import TASKS
 from grpo.train import train
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - start
 
     if args.out is not None:
-        write_parquet_atomic(records, args.out)
+        write_records(records, config, args.out)
     print(
         f"{config.reward_fn} / {config.deltas_mode} / {config.loss_mode} / kl {config.kl_penalty:g}"
         f" on task {config.task}: {len(seeds)} seed(s), {config.epochs} epochs x {config.steps_per_epoch} steps"

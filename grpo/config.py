@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 from grpo.deltas import DELTAS, MIN_GROUP
 from grpo.errors import UsageError, check_choice
@@ -17,6 +18,8 @@ from grpo.tasks import SEED_PROMPTS, TASKS, Task, random_task, seed_task
 
 @dataclass(frozen=True)
 class TrainConfig:
+    CHOICES: ClassVar[tuple[str, ...]] = ("deltas_mode", "loss_mode", "kl_penalty")  # the seed document's choices
+
     reward_fn: str = "sort_inclusion_ordering"  # seed default; see grpo.rewards.REWARDS
     deltas_mode: str = "rewards"  # seed default (no baseline); see grpo.deltas.DELTAS
     loss_mode: str = "naive"  # seed default (REINFORCE); see grpo.losses.LOSSES
@@ -92,3 +95,6 @@ class TrainConfig:
     def config_id(self) -> str:
         """A short stable hash of every field: the key of a configuration in results/."""
         return hashlib.sha1(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+CONFIG_FIELDS = tuple(field.name for field in fields(TrainConfig))  # the config columns of records and runs

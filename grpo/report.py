@@ -4,46 +4,22 @@ Never retrains. Deterministic: the same parquet gives the same tables and text (
 resampling uses a fixed seed).
 """
 
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow
 
 from grpo import figures
-from grpo.config import TrainConfig
-from grpo.errors import UsageError
+from grpo.config import CONFIG_FIELDS, TrainConfig
 from grpo.fits import fit_curve
 from grpo.io import check_writable_dir, write_atomic
+from grpo.records import open_results
+from grpo.records import per_epoch as records_per_epoch
 from grpo.stats import FINAL_FRACTION, bootstrap_interval, final_performance, probability_of_improvement, summarize
 
-CONFIG_FIELDS = [field.name for field in fields(TrainConfig)]
 METRICS = ["reward_frac", "sorted_frac", "kl", "clip_frac", "greedy_train_acc", "greedy_heldout_acc"]
-REQUIRED = ["config_id", "seed", "epoch", "diverged", *METRICS, *CONFIG_FIELDS]
 SEED_DEFAULT = {"loss_mode": "naive", "deltas_mode": "rewards", "kl_penalty": 0.0}  # the seed's choices
 ROLES = ("reward_fn", "loss_mode", "deltas_mode", "kl_penalty")  # facet rows, columns, hue, style
-
-
-def read_results(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
-    """records, runs and the grid text of a sweep's results folder; UsageError if unusable."""
-    if not results_dir.is_dir():
-        raise UsageError(f"no results folder {str(results_dir)!r}")
-    tables = []
-    for name, columns in (("records.parquet", REQUIRED), ("runs.parquet", ["config_id", "seed", "status"])):
-        path = results_dir / name
-        if not path.is_file():
-            raise UsageError(f"{str(results_dir)!r} has no {name}; run `grpo sweep` first")
-        try:
-            table = pd.read_parquet(path)
-        except (OSError, pyarrow.ArrowException) as error:
-            raise UsageError(f"cannot read {str(path)!r}: {str(error).splitlines()[0]}") from None
-        missing = [column for column in columns if column not in table.columns]
-        if missing:
-            raise UsageError(f"{str(path)!r} lacks column {missing[0]!r}")
-        tables.append(table)
-    grid = results_dir / "grid.toml"
-    return tables[0], tables[1], grid.read_text() if grid.exists() else None
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
@@ -62,11 +38,12 @@ def interval(row, key: str) -> str:
 
 
 def render_report(results_dir: Path, reports_root: Path) -> Path:
-    records, runs, grid_text = read_results(results_dir)
-    out = reports_root / results_dir.name
+    results = open_results(results_dir)
+    runs, grid_text = results.runs, results.grid_text
+    out = reports_root / results.name
     check_writable_dir(out)
 
-    configs = records.drop_duplicates("config_id").set_index("config_id")[CONFIG_FIELDS]
+    configs = runs.drop_duplicates("config_id").set_index("config_id")[list(CONFIG_FIELDS)]
     axes = [name for name in CONFIG_FIELDS if configs[name].nunique() > 1]
     extra_axes = [name for name in axes if name not in ROLES]
 
@@ -76,9 +53,8 @@ def render_report(results_dir: Path, reports_root: Path) -> Path:
                           if name in extra_axes else str(config[name]) for name in axes) or config_id
 
     # Per (config, seed, epoch): the greedy metrics live on each epoch's last step, the mean skips nulls
-    per_epoch = records.groupby(["config_id", "seed", "epoch"], sort=True)[[*METRICS, "diverged"]].max()
-    per_epoch[METRICS] = records.groupby(["config_id", "seed", "epoch"], sort=True)[METRICS].mean()
-    per_epoch = per_epoch.reset_index().join(configs, on="config_id")
+    per_epoch = pd.concat([records_per_epoch(records) for _, records in results.iter_records([*METRICS, "epoch", "step", "diverged"])],
+                          ignore_index=True).join(configs, on="config_id")
     per_epoch["hue"] = per_epoch.deltas_mode
     for name in extra_axes:  # axes without a role of their own join the hue label
         per_epoch["hue"] += f" {name}=" + per_epoch[name].astype(str)
@@ -157,7 +133,7 @@ def render_report(results_dir: Path, reports_root: Path) -> Path:
     )[["rank", "configuration", "runs", "mean [95% CI]", "IQM [95% CI]", "sorted_frac", "P(better than default)"]]
     write_atomic(out / "configurations.csv", lambda tmp: table.to_csv(tmp, index=False))
     write_atomic(out / "fits.csv", lambda tmp: fits.to_csv(tmp, index=False))
-    text = narrative(results_dir.name, runs, grid_text, table, spread, effects, fits, status, unhealthy, results_table,
+    text = narrative(results.name, runs, grid_text, table, spread, effects, fits, status, unhealthy, results_table,
                      list(pictures))
     write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
     return out

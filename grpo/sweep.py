@@ -2,18 +2,19 @@
 
 Layout of ``results/<grid>/``::
 
-    grid.toml          the grid definition the results belong to
-    trials/<id>.parquet  records of one configuration (written by its trial, atomically)
-    trials/<id>.json     its run info: config, seeds, status, error, wall time, versions
-    records.parquet    every trial's records, one row per run and inner step
-    runs.parquet       one row per configuration x seed
-    ray/               Ray Tune's experiment state
+    grid.toml                    the grid definition the results belong to
+    records/<id>/<seeds>.parquet records of one configuration (written by its trial, atomically;
+                                 the one copy of the records: see grpo.records)
+    trials/<id>.json             its run info: config, seeds, status, error, wall time, versions
+    runs.parquet                 one row per configuration x seed
+    ray/                         Ray Tune's experiment state
 
 A configuration counts as done when its trial files say "ok"; re-running the sweep trains
-only the configurations that are missing or failed, then rebuilds the two merged files.
+only the configurations that are missing or failed, then rebuilds runs.parquet.
 """
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from grpo.config import TrainConfig
 from grpo.errors import UsageError
 from grpo.grids import Grid, load_grid
 from grpo.io import check_writable_dir, write_atomic, write_parquet_atomic
+from grpo.records import first_diverged_steps, write_records
 
 
 @dataclass
@@ -72,8 +74,7 @@ def run_trial(params: dict) -> None:
     start = time.perf_counter()
     try:
         records = train(config, params["seeds"])
-        records.insert(0, "config_id", config.config_id)
-        write_parquet_atomic(records, trials / f"{config.config_id}.parquet")
+        write_records(records, config, records_path(trials.parent, config, params["seeds"]))
         status, error = "ok", None
     except Exception as exception:  # noqa: BLE001 - any failure of a configuration is its result
         status, error = "failed", f"{type(exception).__name__}: {exception}".splitlines()[0]
@@ -81,6 +82,14 @@ def run_trial(params: dict) -> None:
             "status": status, "error": error, "wall_s": time.perf_counter() - start, **params["versions"]}
     write_atomic(trials / f"{config.config_id}.json", lambda tmp: tmp.write_text(json.dumps(info)))
     tune.report({"ok": status == "ok"})
+
+
+def records_path(results_dir: Path, config: TrainConfig, seeds) -> Path:
+    """Where a trial's records go: records/<config_id>/seeds-<hash of the seed list>.parquet."""
+    key = hashlib.sha1(json.dumps(list(seeds)).encode()).hexdigest()[:10]
+    folder = results_dir / "records" / config.config_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"seeds-{key}.parquet"
 
 
 def trial_status(trials: Path, config: TrainConfig) -> str | None:
@@ -124,7 +133,8 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     results_dir = Path(results_root).resolve() / spec.name
     check_writable_dir(results_dir / "trials")
     with exclusive(results_dir):
-        for stale in [*results_dir.glob(".*.tmp"), *(results_dir / "trials").glob(".*.tmp")]:
+        for stale in [*results_dir.glob(".*.tmp"), *(results_dir / "trials").glob(".*.tmp"),
+                      *(results_dir / "records").glob("*/.*.tmp")]:
             stale.unlink()  # a write cut off by a killed sweep; its target was never replaced
         check_same_grid(results_dir, spec)
         write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))
@@ -177,10 +187,10 @@ def run_tuner(spec: Grid, pending: list[TrainConfig], results_dir: Path, address
 
 
 def merge(spec: Grid, configs: list[TrainConfig], results_dir: Path) -> tuple[list[str], list[str]]:
-    """Rebuild records.parquet and runs.parquet from the trial files.
+    """Rebuild runs.parquet from the trial files.
     Returns the failed configurations ("config_id: error") and the missing ones (config_id)."""
     trials = results_dir / "trials"
-    records, runs, failed, missing = [], [], [], []
+    runs, failed, missing = [], [], []
     for config in configs:
         info_path = trials / f"{config.config_id}.json"
         if not info_path.exists():  # not run yet, or its trial was interrupted
@@ -191,9 +201,8 @@ def merge(spec: Grid, configs: list[TrainConfig], results_dir: Path) -> tuple[li
             info = json.loads(info_path.read_text())
         diverged_at = {}
         if info["status"] == "ok":
-            trial_records = pd.read_parquet(trials / f"{config.config_id}.parquet")
-            diverged_at = trial_records[trial_records.diverged].groupby("seed").step.min().to_dict()
-            records.append(trial_records)
+            path = records_path(results_dir, config, info["seeds"])
+            diverged_at = first_diverged_steps(pd.read_parquet(path, columns=["seed", "step", "diverged"]))
         elif info["status"] == "failed":
             failed.append(f"{config.config_id}: {info['error']}")
         run = {key: value for key, value in info.items() if key not in ("config", "seeds")}
@@ -202,6 +211,4 @@ def merge(spec: Grid, configs: list[TrainConfig], results_dir: Path) -> tuple[li
             runs.append({**run, **info["config"], "seed": seed, "status": status, "diverged_step": diverged_at.get(seed)})
     run_columns = ["config_id", *configs[0].as_dict(), "seed", "status", "diverged_step", "error", "wall_s", *versions()]
     write_parquet_atomic(pd.DataFrame(runs).reindex(columns=run_columns), results_dir / "runs.parquet")
-    if records:
-        write_parquet_atomic(pd.concat(records, ignore_index=True), results_dir / "records.parquet")
     return failed, missing

@@ -15,13 +15,9 @@ from grpo.config import TrainConfig
 from grpo.deltas import DELTAS
 from grpo.losses import KL_ESTIMATORS, LOSSES, NEEDS_OLD_LOG_PROBS
 from grpo.model import StackedPolicy, entropy, gather_log_probs, greedy_accuracy, sample, token_index
+from grpo.records import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
 from grpo.rewards import REWARDS, best_reward
 from grpo.tasks import Task
-
-STEP_METRICS = ("loss", "kl", "clip_frac", "clip_low_frac", "clip_high_frac", "entropy")  # every inner step
-EPOCH_METRICS = ("mean_reward", "reward_frac", "sorted_frac")  # fixed by the epoch's rollout
-EVAL_METRICS = ("greedy_train_acc", "greedy_heldout_acc")  # after the epoch's last step
-RECORD_COLUMNS = ("seed", "epoch", "step", *STEP_METRICS, *EPOCH_METRICS, *EVAL_METRICS, "diverged")
 
 
 def train(
@@ -32,8 +28,9 @@ def train(
 ) -> pd.DataFrame:
     """Train `config` once per seed, all seeds stacked in one model.
 
-    Returns the records: one row per seed and inner step with the config columns and
-    RECORD_COLUMNS; the eval metrics are set on each epoch's last step, null elsewhere.
+    Returns the records: one row per seed and inner step with the columns of
+    grpo.records.COLUMNS (config_id, seed, epoch, step, metrics, diverged); the eval metrics
+    are set on each epoch's last step, null elsewhere.
     A seed whose metrics turn NaN or infinite (say, from an absurd learning rate) is
     `diverged` from that step on; the seeds stacked with it are unaffected.
     `on_epoch(epoch)` is called after each epoch (progress display).
@@ -125,7 +122,7 @@ def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metr
 
     last_step = np.zeros((epochs, steps, num_seeds), dtype=bool)
     last_step[:, -1] = True
-    columns = {name: np.full(rows, value) for name, value in config.as_dict().items()}
+    columns = {"config_id": np.full(rows, config.config_id)}
     columns["seed"] = np.repeat(np.asarray(seeds, dtype=np.int64), epochs * steps)
     columns["epoch"] = np.tile(np.repeat(np.arange(epochs), steps), num_seeds)
     columns["step"] = np.tile(np.arange(epochs * steps), num_seeds)

@@ -31,7 +31,7 @@ def test_figures_are_real_pngs(smoke_report):
 
 
 def test_tables_match_the_parquet(smoke_results, smoke_report):
-    records = pd.read_parquet(smoke_results / "records.parquet")
+    records = pd.read_parquet(smoke_results / "records").astype({"config_id": str})
     per_epoch = records.groupby(["config_id", "seed", "epoch"]).reward_frac.mean().reset_index()
     final = final_performance(per_epoch, "reward_frac")  # 10 epochs: the last one
     by_hand = records[records.epoch == 9].groupby(["config_id", "seed"]).reward_frac.mean()
@@ -66,17 +66,15 @@ def test_diverged_runs_are_shown_not_dropped(tmp_path, capsys):
     assert np.isfinite(pd.read_csv(tmp_path / "reports" / "absurd" / "configurations.csv")["mean"]).all()
 
 
-@pytest.mark.parametrize("setup, named", [("missing", "no results folder"), ("empty", "has no records.parquet"),
+@pytest.mark.parametrize("setup, named", [("missing", "no results folder"), ("empty", "has no runs.parquet"),
                                           ("garbage", "cannot read"), ("columns", "lacks column")])
 def test_bad_results_folders(tmp_path, capsys, setup, named):
     folder = tmp_path / "results" / "bad"
     if setup != "missing":
         folder.mkdir(parents=True)
     if setup == "garbage":
-        (folder / "records.parquet").write_text("not parquet")
         (folder / "runs.parquet").write_text("not parquet")
     if setup == "columns":
-        pd.DataFrame({"seed": [0]}).to_parquet(folder / "records.parquet")
         pd.DataFrame({"seed": [0]}).to_parquet(folder / "runs.parquet")
     assert main(["report", str(folder), "--out", str(tmp_path / "reports")]) == 2
     err = capsys.readouterr().err

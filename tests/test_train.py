@@ -10,7 +10,7 @@ import torch
 from grpo import TrainConfig, train
 from grpo.losses import LOSSES, LossTerms
 from grpo.model import StackedPolicy
-from grpo.train import RECORD_COLUMNS
+from grpo.records import COLUMNS
 
 SHORT = dict(epochs=4, steps_per_epoch=3)
 
@@ -90,8 +90,7 @@ def test_reference_is_refreshed_every_ref_period_epochs(monkeypatch):
 def test_records_hold_the_design_columns():
     config = TrainConfig(**SHORT)
     records = train(config, [5, 6])
-    for column in ("reward_fn", "deltas_mode", "loss_mode", "kl_penalty", *RECORD_COLUMNS):
-        assert column in records.columns
+    assert tuple(records.columns) == COLUMNS and (records.config_id == config.config_id).all()
     assert len(records) == 2 * 4 * 3
     assert records.groupby("seed").step.apply(list).tolist() == [list(range(12))] * 2
     evaluated = records.greedy_train_acc.notna()
