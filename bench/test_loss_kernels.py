@@ -7,7 +7,7 @@ import torch
 from bench.baseline import compute_kl_penalty, compute_loss
 from bench.kernels import LARGE, SIZES
 from grpo.config import TrainConfig
-from grpo.losses import KL_ESTIMATORS, LOSSES
+from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES
 
 MODES = ["naive", "unclipped", "clipped", "kl"]  # the seed's modes: the ones the baseline has
 
@@ -23,7 +23,7 @@ def inputs(size, device):
 
 def ours(mode, log_probs, old, deltas):
     if mode == "kl":
-        return KL_ESTIMATORS["k3"](log_probs[None], old[None])[0]
+        return KL_REDUCTIONS["sum"](KL_ESTIMATORS["k3"](log_probs[None], old[None]))[0]
     return LOSSES[mode](log_probs[None], old[None], deltas[None], TrainConfig(epsilon=0.01)).loss[0]
 
 

@@ -8,7 +8,7 @@ from bench import baseline
 from grpo import TrainConfig, train
 from grpo.model import StackedPolicy, gather_log_probs, sample, token_index
 from grpo.tasks import seed_task
-from grpo.train import update_step
+from grpo.train import Rollout, update_step
 
 SEEDS = [1, 5, 20, 100]
 CONFIG = TrainConfig(loss_mode="clipped", deltas_mode="centered_rewards")  # a step that uses every stage
@@ -23,11 +23,11 @@ def rollout(num_seeds, device):
               for s in range(num_seeds)]
     with torch.no_grad():
         log_probs = policy(task.prompts).log_softmax(-1)
-        responses = sample(log_probs, CONFIG.responses, generators)  # [seed batch trial pos]
+        responses = sample(log_probs, CONFIG.responses, generators)  # [seed batch response pos]
         index = token_index(responses, task.vocab_size)
         old = gather_log_probs(log_probs, index)
         rewards = torch.stack([baseline.compute_rewards(task.prompts.cpu(), r.cpu()) for r in responses]).float()
-        deltas = (rewards - rewards.mean(-1, keepdim=True)).to(device)  # [seed batch trial]
+        deltas = (rewards - rewards.mean(-1, keepdim=True)).to(device)  # [seed batch response]
     return task.prompts, policy, models, responses, index, old, deltas
 
 
@@ -39,7 +39,7 @@ def test_inner_step(benchmark, device, synchronize, seeds, impl):
         optimizer = torch.optim.Adam(policy.parameters(), lr=CONFIG.lr)
 
         def timed():
-            update_step(policy, optimizer, CONFIG, prompts, index, deltas, old, None)
+            update_step(policy, optimizer, CONFIG, Rollout(prompts, index, deltas, old, None))
             synchronize()
     else:
         optimizers = [torch.optim.Adam(m.parameters(), lr=CONFIG.lr) for m in models]
@@ -58,7 +58,7 @@ def one_step_agrees(seeds, device) -> bool:
     """From the same weights and rollout, both implementations compute the same loss gradients
     (compared before Adam, whose first step sign() would amplify rounding in tiny gradients)."""
     prompts, policy, models, responses, index, old, deltas = rollout(seeds, device)
-    update_step(policy, torch.optim.Adam(policy.parameters(), lr=0.0), CONFIG, prompts, index, deltas, old, None)
+    update_step(policy, torch.optim.Adam(policy.parameters(), lr=0.0), CONFIG, Rollout(prompts, index, deltas, old, None))
     for s, model in enumerate(models):
         baseline.inner_step(model, torch.optim.Adam(model.parameters(), lr=0.0), prompts, responses[s], deltas[s],
                             old[s], CONFIG.loss_mode)

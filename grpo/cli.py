@@ -1,6 +1,9 @@
 """The `grpo` command: one subcommand per module, each with `add_arguments` and `run`.
 
-Bad input never shows a traceback: argparse errors and UsageError print one line and exit 2.
+Only the chosen subcommand's module is imported (``grpo train --help`` loads no plotting or
+Ray code). ``grpo`` alone prints the usage and the list of commands on stderr and exits 2 (a
+missing command is a usage error). Bad input never shows a traceback: argparse errors and
+UsageError print one line and exit 2.
 """
 
 import argparse
@@ -24,18 +27,30 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    """The `grpo` parser with the arguments of `command` only (None: just the command list)."""
     parser = OneLineParser(prog="grpo", description="An ablation harness for GRPO on a sorting toy task.")
-    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, (module, summary) in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=summary, description=summary)
+        sub = subparsers.add_parser(name, help=summary, description=summary,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.set_defaults(module=module)
-        importlib.import_module(module).add_arguments(sub)
+        if name == command:
+            importlib.import_module(module).add_arguments(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a bad argument (2, its line already printed)
+        return exit_.code
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return importlib.import_module(args.module).run(args) or 0
     except UsageError as error:

@@ -1,84 +1,88 @@
-"""`grpo train`: one configuration, one or more seeds (stacked), a progress bar and a summary."""
+"""`grpo train`: one configuration, one or more seeds (stacked), a progress bar and a summary.
+
+Every TrainConfig field is a flag named like its grid key (``loss_mode`` -> ``--loss-mode``),
+with the help, aliases (``--loss``) and choices its field metadata declares. Only the flags
+given reach TrainConfig, so an option that does not apply (``--task-vocab`` on the seed task)
+is refused, and an error names the flag as it was typed.
+"""
 
 import argparse
+import textwrap
 import time
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
-from grpo.config import TrainConfig
-from grpo.deltas import DELTAS
+from grpo.config import FIELDS, TrainConfig, base_type
 from grpo.devices import resolve_device
-from grpo.errors import UsageError
+from grpo.errors import FieldError, UsageError
 from grpo.io import check_writable_dir
-from grpo.losses import KL_ESTIMATORS, LOSSES
-from grpo.records import write_records
-from grpo.rewards import REWARDS
-from grpo.tasks import TASKS
+from grpo.records import SUMMARY_METRICS, write_records
+from grpo.seeds import FORMS, parse_seeds
 from grpo.train import train
 
-DEFAULTS = TrainConfig()
-SUMMARY_METRICS = ("reward_frac", "sorted_frac", "greedy_train_acc", "greedy_heldout_acc")
+
+class ParagraphHelpFormatter(argparse.HelpFormatter):
+    """Wraps each line of a help text on its own, so a mode's choices stay one per line."""
+
+    def _split_lines(self, text, width):
+        return [wrapped for line in text.splitlines()
+                for wrapped in textwrap.wrap(line, width, subsequent_indent="    " if line.startswith("  ") else "",
+                                              break_on_hyphens=False)]
 
 
-def parse_seeds(spec: str) -> list[int]:
-    """'20' -> seeds 0..19; '3,7,9' -> those seeds; '10-19' -> 10..19."""
-    try:
-        if "," in spec:
-            seeds = [int(part) for part in spec.split(",")]
-        elif "-" in spec.strip("-"):
-            low, high = (int(part) for part in spec.split("-"))
-            seeds = list(range(low, high + 1))
-        else:
-            seeds = list(range(int(spec)))
-    except ValueError:
-        raise UsageError(f"bad --seeds {spec!r}; give a count (20), a list (3,7,9) or a range (10-19)") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise UsageError(f"bad --seeds {spec!r}; seeds must be distinct, non-negative, at least one")
-    return seeds
+class GivenOption(argparse.Action):
+    """Keeps a config flag's text and the flag as typed in ``namespace.given``: field -> (flag, text)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.given = {**namespace.given, self.dest: (option_string, values)}
+
+
+METAVARS = {str: "NAME", int: "N", float: "X"}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def field_help(spec) -> str:
+    """A field's help: its text, its default, and one line per choice from the registry's docstrings."""
+    text = spec.metadata["help"]
+    if spec.default is not None:
+        text += f" (default {spec.default})"
+    for choice, function in (spec.metadata["choices"] or {}).items():
+        summary = (function.__doc__ or "").strip().splitlines()[0] if function.__doc__ else ""
+        text += f"\n  {choice}: {summary}"
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = DEFAULTS
-    parser.add_argument("--reward", default=d.reward_fn, choices=list(REWARDS), help="reward function (default %(default)s)")
-    parser.add_argument("--deltas", default=d.deltas_mode, choices=list(DELTAS), help="rewards -> deltas (default %(default)s)")
-    parser.add_argument("--loss", default=d.loss_mode, choices=list(LOSSES), help="policy loss (default %(default)s)")
-    parser.add_argument("--kl", type=float, default=d.kl_penalty, help="KL penalty coefficient; 0 = off (default %(default)s)")
-    parser.add_argument("--kl-estimator", default=d.kl_estimator, choices=list(KL_ESTIMATORS),
-                        help="estimator of KL(pi || pi_ref) (default %(default)s)")
-    parser.add_argument("--ref-period", type=int, default=d.ref_period, help="epochs between reference refreshes (default %(default)s)")
-    parser.add_argument("--epsilon", type=float, default=d.epsilon, help="clip range of the clipped loss (default %(default)s)")
-    parser.add_argument("--epsilon-low", type=float, default=d.epsilon_low,
-                        help="clip_higher/cispo: lower clip 1 - epsilon_low (default %(default)s)")
-    parser.add_argument("--epsilon-high", type=float, default=d.epsilon_high,
-                        help="clip_higher/cispo: upper clip 1 + epsilon_high (default %(default)s)")
-    parser.add_argument("--seeds", default="1", help="a count (20 = seeds 0..19), a list (3,7,9) or a range (10-19); default 1")
-    parser.add_argument("--epochs", type=int, default=d.epochs, help="rollouts (default %(default)s)")
-    parser.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch, help="optimizer steps per rollout (default %(default)s)")
-    parser.add_argument("--responses", type=int, default=d.responses, help="responses per prompt (default %(default)s)")
-    parser.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default %(default)s)")
-    parser.add_argument("--dim", type=int, default=d.dim, help="hidden size (default %(default)s)")
-    parser.add_argument("--task", default=d.task, choices=list(TASKS), help="prompt set (default %(default)s)")
-    parser.add_argument("--task-length", type=int, default=d.task_length, help="random task: prompt length (default %(default)s)")
-    parser.add_argument("--task-vocab", type=int, default=d.task_vocab, help="random task: vocab size (default %(default)s)")
-    parser.add_argument("--task-prompts", type=int, default=d.task_prompts, help="random task: training prompts (default %(default)s)")
-    parser.add_argument("--task-heldout", type=int, default=d.task_heldout, help="random task: held-out prompts (default %(default)s)")
-    parser.add_argument("--task-seed", type=int, default=d.task_seed, help="random task: prompt generator seed (default %(default)s)")
+    parser.formatter_class = ParagraphHelpFormatter
+    parser.set_defaults(given={})
+    options = parser.add_argument_group("configuration (the grid keys; a flag that does not apply is refused)")
+    for name, spec in FIELDS.items():
+        options.add_argument(flag(name), *spec.metadata["aliases"], dest=name, action=GivenOption,
+                             default=argparse.SUPPRESS, metavar=METAVARS[base_type(spec)], help=field_help(spec))
+    parser.add_argument("--seeds", default="1", help=f"{FORMS} (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
     parser.add_argument("--out", type=Path, help="write the records to this .parquet file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        reward_fn=args.reward, deltas_mode=args.deltas, loss_mode=args.loss, kl_penalty=args.kl, kl_estimator=args.kl_estimator,
-        ref_period=args.ref_period, epsilon=args.epsilon, epsilon_low=args.epsilon_low,
-        epsilon_high=args.epsilon_high, epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch, responses=args.responses, lr=args.lr, dim=args.dim,
-        task=args.task, task_length=args.task_length, task_vocab=args.task_vocab,
-        task_prompts=args.task_prompts, task_heldout=args.task_heldout, task_seed=args.task_seed,
-    )
+    """TrainConfig of the given config flags; FieldError naming the flag as typed."""
+    values = {}
+    for name, (typed, text) in args.given.items():
+        kind = base_type(FIELDS[name])
+        try:
+            values[name] = kind(text)
+        except ValueError:
+            raise FieldError(typed, text, f"must be {'an integer' if kind is int else 'a number'}") from None
+    try:
+        return TrainConfig(**values)
+    except FieldError as error:
+        raise error.renamed(args.given[error.name][0]) if error.name in args.given else error from None
 
 
 def summarize(records: pd.DataFrame) -> pd.DataFrame:
@@ -89,7 +93,7 @@ def summarize(records: pd.DataFrame) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    seeds = parse_seeds(args.seeds)
+    seeds = parse_seeds(args.seeds, "--seeds")
     device = resolve_device(args.device)
     if args.out is not None:
         if args.out.suffix != ".parquet":

@@ -1,87 +1,119 @@
 """One training configuration: every choice the ablation can vary, validated on creation.
 
-Field names are the config columns of the records. Defaults reproduce the seed's run.
+Field names are the config columns of the records and the keys of grid files; each field's
+metadata holds its help (the ``grpo train`` flag ``--field-name`` is generated from it, see
+grpo.cli_train), its flag aliases and, for a mode, its registry. Defaults reproduce the seed
+document's run.
+
+A field that does not apply to the chosen task, loss or KL setting (``task_vocab`` on the seed
+task, ``epsilon_high`` with the ``clipped`` loss, ``kl_estimator`` with ``kl_penalty`` 0) is
+refused when given a value other than the one it resolves to; fields left None resolve to what
+the run actually uses (the seed task's sizes, the chosen loss's own clip defaults), so records
+describe the run that was trained.
 """
 
+import functools
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+import types
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
 from grpo.deltas import DELTAS, MIN_GROUP
-from grpo.errors import UsageError, check_choice
-from grpo.losses import KL_ESTIMATORS, LOSSES
+from grpo.errors import FieldError, check_choice
+from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSS_OPTIONS, LOSSES
 from grpo.rewards import REWARDS
-from grpo.tasks import SEED_PROMPTS, TASKS, Task, random_task, seed_task
+from grpo.tasks import TASKS, Task, random_task, seed_task
+
+
+def option(default, help: str, *, aliases: tuple[str, ...] = (), choices: Mapping | None = None, fallback=None):
+    """A TrainConfig field with its help written once. `choices`: the registry of a mode
+    (its entries' docstrings are the choices' help); `fallback`: the value of a field whose
+    default is None when neither the task nor the loss gives one."""
+    metadata = {"help": help, "aliases": aliases, "choices": choices, "fallback": fallback}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     CHOICES: ClassVar[tuple[str, ...]] = ("deltas_mode", "loss_mode", "kl_penalty")  # the seed document's choices
 
-    reward_fn: str = "sort_inclusion_ordering"  # seed default; see grpo.rewards.REWARDS
-    deltas_mode: str = "rewards"  # seed default (no baseline); see grpo.deltas.DELTAS
-    loss_mode: str = "naive"  # seed default (REINFORCE); see grpo.losses.LOSSES
-    kl_penalty: float = 0.0  # KL coefficient; 0 = no reference model at all (seed default)
-    kl_estimator: str = "k3"  # the seed's estimator; see grpo.losses.KL_ESTIMATORS
-    ref_period: int = 10  # epochs between refreshes of the frozen reference model
-    epsilon: float = 0.01  # trust region of the clipped and gspo losses (the seed's value)
-    epsilon_low: float = 0.2  # clip_higher and cispo: lower clip 1 - epsilon_low (DAPO's value)
-    epsilon_high: float = 0.28  # clip_higher and cispo: upper clip 1 + epsilon_high (DAPO's value)
-    epochs: int = 100  # rollouts (seed: 100)
-    steps_per_epoch: int = 10  # optimizer steps on each rollout (seed: 10)
-    responses: int = 10  # responses sampled per prompt: the group (seed: 10)
-    lr: float = 1e-3  # Adam learning rate (seed: 1e-3)
-    dim: int = 10  # hidden size (seed: 10)
-    task: str = "seed"  # "seed": the seed's 3 prompts; "random": see task_* below
-    task_length: int = 5  # random task: tokens per prompt
-    task_vocab: int = 10  # random task: tokens are 0 .. task_vocab-1
-    task_prompts: int = 16  # random task: training prompts
-    task_heldout: int = 64  # random task: held-out prompts, never trained on
-    task_seed: int = 0  # random task: generator of the prompts (same for all training seeds)
+    reward_fn: str = option("sort_inclusion_ordering", "reward function", aliases=("--reward",), choices=REWARDS)
+    deltas_mode: str = option("rewards", "how rewards become deltas (advantages)", aliases=("--deltas",), choices=DELTAS)
+    loss_mode: str = option("naive", "policy loss", aliases=("--loss",), choices=LOSSES)
+    kl_penalty: float = option(
+        0.0, "coefficient of the KL penalty against a frozen reference model; 0: no reference model at all."
+        " With kl_reduction 'sum' (the seed document's) the KL is summed over the L response positions while"
+        " the policy loss is averaged, so kl_penalty = L x the beta of TRL and verl; 'mean' makes it their beta",
+        aliases=("--kl",))
+    kl_estimator: str = option("k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS)
+    kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)
+    ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
+    epsilon: float = option(0.01, "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses"
+                                  " (the seed document's 0.01)")
+    epsilon_low: float | None = option(
+        None, "lower clip 1 - epsilon_low of clip_higher (default 0.2, DAPO) and cispo (default 1: no lower bound,"
+        " MiniMax-M1)", fallback=0.2)
+    epsilon_high: float | None = option(
+        None, "upper clip 1 + epsilon_high of clip_higher (default 0.28, DAPO) and cispo (default 4: a ratio cap"
+        " of 5, ScaleRL's epsilon_max as in TRL)", fallback=0.28)
+    epochs: int = option(100, "rollouts (the seed document's 100)")
+    steps_per_epoch: int = option(10, "optimizer steps on each rollout (the seed document's 10)")
+    responses: int = option(10, "responses sampled per prompt: the group (the seed document's 10)")
+    lr: float = option(1e-3, "Adam learning rate (the seed document's 1e-3)")
+    dim: int = option(10, "hidden size (the seed document's 10)")
+    task: str = option("seed", "prompt set", choices=TASKS)
+    task_length: int | None = option(None, "tokens per prompt (task random; default 5; the seed task's: 3)", fallback=5)
+    task_vocab: int | None = option(None, "tokens are 0 .. task_vocab - 1 (task random; default 10; the seed task's: 5)",
+                                    fallback=10)
+    task_prompts: int | None = option(None, "training prompts (task random; default 16; the seed task's: 3)", fallback=16)
+    task_heldout: int | None = option(None, "held-out prompts, never trained on (task random; default 64; the seed"
+                                            " task's: 122)", fallback=64)
+    task_seed: int = option(0, "generator of the random task's prompts, the same for every training seed (task random)")
 
     def __post_init__(self):
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if field.type is str:
-                if not isinstance(value, str):
-                    raise UsageError(f"{field.name} must be a name, got {value!r}")
-                continue
-            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not is_number or (field.type is int and not float(value).is_integer()):
-                raise UsageError(f"{field.name} must be {'an integer' if field.type is int else 'a number'}, got {value!r}")
-            if not math.isfinite(value):
-                raise UsageError(f"{field.name} must be finite, got {value!r}")
-            object.__setattr__(self, field.name, field.type(value))
-        check_choice("reward_fn", self.reward_fn, REWARDS)
-        check_choice("deltas_mode", self.deltas_mode, DELTAS)
-        check_choice("loss_mode", self.loss_mode, LOSSES)
-        check_choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
-        check_choice("task", self.task, TASKS)
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if value is not None or not is_optional(spec):
+                object.__setattr__(self, spec.name, checked_type(spec, value))
+        for spec in fields(self):
+            if spec.metadata["choices"] is not None:
+                check_choice(spec.name, getattr(self, spec.name), spec.metadata["choices"])
+        resolved = resolved_values(self.as_dict())
+        for name, why in inapplicable(self.as_dict()).items():
+            value = getattr(self, name)
+            if value is not None and value != resolved[name]:
+                raise FieldError(name, value, why)
+        for name, value in resolved.items():
+            object.__setattr__(self, name, value)
+        self.check_ranges()
+
+    def check_ranges(self) -> None:
         for name in ("ref_period", "epochs", "steps_per_epoch", "responses", "dim", "task_length",
                      "task_prompts", "task_heldout"):
             if getattr(self, name) < 1:
-                raise UsageError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise FieldError(name, getattr(self, name), "must be at least 1")
         if self.task_vocab < 2:
-            raise UsageError(f"task_vocab must be at least 2, got {self.task_vocab}")
+            raise FieldError("task_vocab", self.task_vocab, "must be at least 2")
         if self.task_seed < 0:
-            raise UsageError(f"task_seed must be non-negative, got {self.task_seed}")
+            raise FieldError("task_seed", self.task_seed, "must be non-negative")
         if self.lr <= 0:
-            raise UsageError(f"lr must be positive, got {self.lr}")
+            raise FieldError("lr", self.lr, "must be positive")
         if self.kl_penalty < 0:
-            raise UsageError(f"kl_penalty must be non-negative, got {self.kl_penalty}")
-        for name in ("epsilon", "epsilon_low"):
-            if not 0 < getattr(self, name) < 1:
-                raise UsageError(f"{name} must lie in (0, 1), got {getattr(self, name)}")
+            raise FieldError("kl_penalty", self.kl_penalty, "must be non-negative")
+        if not 0 < self.epsilon < 1:
+            raise FieldError("epsilon", self.epsilon, "must lie in (0, 1)")
+        if not 0 < self.epsilon_low <= 1:
+            raise FieldError("epsilon_low", self.epsilon_low, "must lie in (0, 1]; 1 is no lower bound")
         if self.epsilon_high <= 0:
-            raise UsageError(f"epsilon_high must be positive, got {self.epsilon_high}")
-        prompts = len(SEED_PROMPTS) if self.task == "seed" else self.task_prompts
-        if self.deltas_mode == "batch_normalized" and self.responses * prompts < 2:
-            raise UsageError("deltas_mode 'batch_normalized' needs at least 2 responses in a batch (prompts x responses)")
+            raise FieldError("epsilon_high", self.epsilon_high, "must be positive")
         needed = MIN_GROUP.get(self.deltas_mode, 1)
         if self.responses < needed:
-            raise UsageError(f"deltas_mode {self.deltas_mode!r} needs responses >= {needed}, got {self.responses}")
+            raise FieldError("responses", self.responses,
+                             f"deltas_mode {self.deltas_mode!r} needs at least {needed} responses per prompt"
+                             " (with one, every delta is 0 or undefined)")
 
     def make_task(self) -> Task:
         if self.task == "seed":
@@ -97,4 +129,89 @@ class TrainConfig:
         return hashlib.sha1(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
-CONFIG_FIELDS = tuple(field.name for field in fields(TrainConfig))  # the config columns of records and runs
+FIELDS = {spec.name: spec for spec in fields(TrainConfig)}
+CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the keys of grid files
+KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period")  # read only when kl_penalty > 0
+TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed")  # chosen for task random
+
+
+def is_optional(spec) -> bool:
+    return isinstance(spec.type, types.UnionType) and type(None) in spec.type.__args__
+
+
+def base_type(spec) -> type:
+    """str, int or float: a field's type without its None."""
+    return next(t for t in spec.type.__args__ if t is not type(None)) if is_optional(spec) else spec.type
+
+
+def checked_type(spec, value):
+    """`value` as the field's type; FieldError if it is not one (or not finite)."""
+    kind = base_type(spec)
+    if kind is str:
+        if not isinstance(value, str):
+            raise FieldError(spec.name, value, "must be a name")
+        return value
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_number or (kind is int and not float(value).is_integer()):
+        raise FieldError(spec.name, value, f"must be {'an integer' if kind is int else 'a number'}")
+    if not math.isfinite(value):
+        raise FieldError(spec.name, value, "must be finite")
+    return kind(value)
+
+
+@functools.cache
+def seed_task_sizes() -> dict[str, int]:
+    """The seed task's facts, under the names of the task_* fields."""
+    task = seed_task()
+    return {"task_length": task.length, "task_vocab": task.vocab_size, "task_prompts": len(task.prompts),
+            "task_heldout": len(task.heldout), "task_seed": FIELDS["task_seed"].default}
+
+
+def chosen(values: Mapping, name: str):
+    return values[name] if values.get(name) is not None else FIELDS[name].default
+
+
+def resolved_values(values: Mapping) -> dict:
+    """The value each context-dependent field takes when left None (or when it does not apply):
+    the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.losses.LOSS_OPTIONS),
+    else the field's fallback or default."""
+    loss_defaults = LOSS_OPTIONS.get(chosen(values, "loss_mode"), {})
+    irrelevant = inapplicable(values)
+    resolved = {}
+    for name in ("epsilon", "epsilon_low", "epsilon_high", *KL_FIELDS, *TASK_FIELDS):
+        spec = FIELDS[name]
+        if chosen(values, "task") == "seed" and name in TASK_FIELDS:
+            resolved[name] = seed_task_sizes()[name]
+        elif values.get(name) is not None and name not in irrelevant:
+            resolved[name] = values[name]
+        elif loss_defaults.get(name) is not None:
+            resolved[name] = loss_defaults[name]
+        else:
+            resolved[name] = spec.default if spec.default is not None else spec.metadata["fallback"]
+    return resolved
+
+
+def inapplicable(values: Mapping) -> dict[str, str]:
+    """field -> why it does not apply, for the fields that the choices in `values` (a partial
+    TrainConfig as a dict; missing fields take their defaults) make irrelevant."""
+    loss, task, kl = chosen(values, "loss_mode"), chosen(values, "task"), chosen(values, "kl_penalty")
+    why = {}
+    for name in ("epsilon", "epsilon_low", "epsilon_high"):
+        if name not in LOSS_OPTIONS.get(loss, {}):
+            readers = [mode for mode, options in LOSS_OPTIONS.items() if name in options]
+            why[name] = f"does not apply to loss_mode {loss!r}; only {', '.join(readers)} read it"
+    if kl == 0:
+        why.update({name: "does not apply: kl_penalty is 0, so there is no KL term" for name in KL_FIELDS})
+    if task == "seed":
+        sizes = seed_task_sizes()
+        facts = f"length {sizes['task_length']}, vocab {sizes['task_vocab']}, {sizes['task_prompts']} prompts," \
+                f" {sizes['task_heldout']} held out"
+        why.update({name: f"does not apply to task 'seed' ({facts}); task_* options are for task 'random'"
+                    for name in TASK_FIELDS})
+    return why
+
+
+def applicable_only(values: Mapping) -> dict:
+    """`values` without the fields that its own choices make irrelevant (for grid rows)."""
+    irrelevant = inapplicable(values)
+    return {name: value for name, value in values.items() if name not in irrelevant}

@@ -1,4 +1,4 @@
-"""The one error type that the CLI turns into a one-line message and exit code 2."""
+"""The error types that the CLI turns into a one-line message and exit code 2."""
 
 
 class UsageError(ValueError):
@@ -8,7 +8,22 @@ class UsageError(ValueError):
     """
 
 
+class FieldError(UsageError):
+    """A bad value of one named option (a TrainConfig field, ``seeds``): ``NAME VALUE: PROBLEM``.
+
+    `renamed` puts another name in front, so the CLI can name the flag as the user typed it
+    (``--kl -0.1: must be non-negative``) where the config names the field (``kl_penalty -0.1: ...``).
+    """
+
+    def __init__(self, name: str, value: object, problem: str):
+        super().__init__(f"{name} {value!r}: {problem}")
+        self.name, self.value, self.problem = name, value, problem
+
+    def renamed(self, name: str) -> "FieldError":
+        return FieldError(name, self.value, self.problem)
+
+
 def check_choice(name: str, value: object, choices) -> None:
-    """Raise UsageError unless `value` is one of `choices`."""
+    """Raise FieldError unless `value` is one of `choices`."""
     if value not in choices:
-        raise UsageError(f"unknown {name} {value!r}; choose from {', '.join(map(str, choices))}")
+        raise FieldError(name, value, f"unknown choice; choose from {', '.join(map(str, choices))}")

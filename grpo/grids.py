@@ -2,27 +2,32 @@
 
 A grid is a preset name (a file in ``grpo/presets/``) or a path to a ``.toml`` file::
 
-    seeds = 20                   # a count (seeds 0..19) or a list [0, 3, 7]
+    seeds = 20                   # a count (seeds 0..19), a list [0, 3, 7] or a range "10-19"
 
     [grid]                       # keys are TrainConfig fields
     loss_mode = ["naive", "clipped"]   # a list is an axis of the cross product
     kl_penalty = [0.0, 0.1]
     epochs = 50                  # a scalar is fixed for every configuration
+    epsilon = 0.2                # applies to the clipped rows only (see below)
 
-Grid files are data: they are parsed with tomllib and nothing in them is evaluated.
+A value that does not apply to a row of the cross product (``epsilon`` on a ``naive`` row,
+``kl_estimator`` on a ``kl_penalty = 0`` row, ``task_length`` on a seed-task row) is dropped for
+that row, and rows that become equal collapse into one configuration; a key that applies to no
+row at all is an error. Grid files are data: they are parsed with tomllib and nothing in them
+is evaluated.
 """
 
 import itertools
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from grpo.config import TrainConfig
+from grpo.config import CONFIG_FIELDS, TrainConfig, applicable_only, inapplicable
 from grpo.errors import UsageError
+from grpo.seeds import parse_seeds
 
-CONFIG_FIELDS = tuple(field.name for field in fields(TrainConfig))
 PRESETS = resources.files("grpo") / "presets"
 GRID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -41,12 +46,19 @@ class Grid:
     seeds: tuple[int, ...]
 
     def configs(self) -> list[TrainConfig]:
-        """Every configuration of the cross product, validated, without repeats."""
+        """Every configuration of the cross product, validated, without repeats; a value that does
+        not apply to a row is dropped for that row."""
         names = list(self.axes)
-        configs = {}
+        configs, applied, why = {}, set(), {}
         for values in itertools.product(*self.axes.values()):
-            config = TrainConfig(**self.fixed, **dict(zip(names, values)))
+            row = {**self.fixed, **dict(zip(names, values))}
+            why.update(inapplicable(row))
+            applied |= set(applicable_only(row))
+            config = TrainConfig(**applicable_only(row))
             configs.setdefault(config.config_id, config)
+        for name in [*self.fixed, *self.axes]:
+            if name not in applied:
+                raise UsageError(f"grid {self.name!r}: {name} applies to no configuration ({why[name]})")
         for config in configs.values():
             config.make_task()  # impossible task sizes fail before anything runs
         return list(configs.values())
@@ -95,15 +107,4 @@ def parse_grid(name: str, text: str) -> Grid:
             raise UsageError(f"grid {name!r}: {key!r} must be a value or a list of values, got a table")
         else:
             fixed[key] = value
-    return Grid(name, text, axes, fixed, parse_seeds(data.get("seeds", 1), name))
-
-
-def parse_seeds(value, grid_name: str) -> tuple[int, ...]:
-    """A count (N -> 0..N-1) or a list of distinct non-negative integers."""
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if is_int and value >= 1:
-        return tuple(range(value))
-    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
-        if len(set(value)) == len(value):
-            return tuple(value)
-    raise UsageError(f"grid {grid_name!r}: bad seeds {value!r}; give a count >= 1 or a list of distinct non-negative integers")
+    return Grid(name, text, axes, fixed, parse_seeds(data.get("seeds", 1), f"grid {name!r}: seeds"))

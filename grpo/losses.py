@@ -1,19 +1,19 @@
 """Policy losses and the KL penalty, in stages: log-ratio -> ratio -> per-token surrogate ->
 mean.
 
-Shapes: ``log_probs, old_log_probs [seed batch trial pos]`` (log-probability of each response
-token), ``deltas [seed batch trial]``. Every loss returns one value per seed (the mean over
-batch, trial and position), so the seeds stacked in one model stay independent: the total
-loss is their sum and each seed's gradient is its own.
+Shapes: ``log_probs, old_log_probs [seed batch response pos]`` (log-probability of each
+response token), ``deltas [seed batch response]``. Every loss returns one value per seed (the
+mean over batch, response and position, as TRL's and verl's token mean does for equal-length
+responses), so the seeds stacked in one model stay independent: the total loss is their sum
+and each seed's gradient is its own.
+
+The first line of each function's docstring is its help in ``grpo train --help``.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
-
-LossName = Literal["naive", "unclipped", "clipped", "clip_higher", "gspo", "cispo"]
 
 
 @dataclass(frozen=True)
@@ -39,46 +39,55 @@ def trust_region(ratio, delta, low: float, high: float, dims) -> LossTerms:
 
 
 def naive(log_probs, old_log_probs, deltas, config) -> LossTerms:
-    """Seed ``naive``: -mean(log pi * delta), REINFORCE. Needs no old log-probs."""
+    """seed document: -mean(log pi x delta), REINFORCE; needs no old log-probs.
+
+    ``old_log_probs`` is None here: the trainer skips their lookup for this loss."""
     return unclipped_terms(log_probs * deltas[..., None])
 
 
 def unclipped(log_probs, old_log_probs, deltas, config) -> LossTerms:
-    """Seed ``unclipped``: -mean(r * delta) with the probability ratio
-    r = exp(log pi - log pi_old). (The seed's ``log_probs / old_log_probs`` is no ratio and
-    flips the gradient's sign.) At pi = pi_old its gradient is the naive one."""
+    """seed document: -mean(r x delta), r = exp(log pi - log pi_old) the probability ratio.
+
+    (The seed document's ``log_probs / old_log_probs`` is no ratio and flips the gradient's
+    sign.) At pi = pi_old its gradient is the naive one."""
     return unclipped_terms(torch.exp(log_probs - old_log_probs) * deltas[..., None])
 
 
 def clipped(log_probs, old_log_probs, deltas, config) -> LossTerms:
-    """Seed ``clipped`` (PPO, Schulman et al. 2017; GRPO, Shao et al. 2024): the trust region
-    [1 - epsilon, 1 + epsilon] per token (``epsilon``, seed default 0.01)."""
-    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch trial pos]
+    """seed document: PPO/GRPO's trust region [1 - epsilon, 1 + epsilon] per token.
+
+    PPO (Schulman et al. 2017), GRPO (Shao et al. 2024); ``epsilon``, the seed document's 0.01."""
+    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
     return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, (1, 2, 3))
 
 
 def clip_higher(log_probs, old_log_probs, deltas, config) -> LossTerms:
-    """``clip_higher`` (DAPO, Yu et al. 2025): an asymmetric trust region
-    [1 - epsilon_low, 1 + epsilon_high] per token (DAPO's 0.2 / 0.28 by default), so unlikely
-    tokens with a positive delta can grow further before clipping."""
-    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch trial pos]
+    """DAPO: asymmetric trust region [1 - epsilon_low, 1 + epsilon_high] per token (0.2 / 0.28).
+
+    DAPO (Yu et al. 2025): unlikely tokens with a positive delta can grow further before
+    clipping."""
+    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
     return trust_region(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high, (1, 2, 3))
 
 
 def gspo(log_probs, old_log_probs, deltas, config) -> LossTerms:
-    """``gspo`` (GSPO, Zheng et al. 2025): one ratio per sequence,
-    s = exp(mean over positions of log pi - log pi_old), clipped per sequence to
-    [1 - epsilon, 1 + epsilon] (GSPO uses 3e-4 / 4e-4 on long responses; a 3-token mean
-    moves far more, so the seed's ``epsilon`` is the default here)."""
-    ratio = torch.exp((log_probs - old_log_probs).mean(-1))  # [seed batch trial]
+    """GSPO: one ratio per sequence, exp(mean log-ratio), clipped to [1 - epsilon, 1 + epsilon].
+
+    GSPO (Zheng et al. 2025) uses 3e-4 / 4e-4 on long responses; a 3-token mean moves far
+    more, so the seed document's ``epsilon`` is the default here."""
+    ratio = torch.exp((log_probs - old_log_probs).mean(-1))  # [seed batch response]
     return trust_region(ratio, deltas, config.epsilon, config.epsilon, (1, 2))
 
 
 def cispo(log_probs, old_log_probs, deltas, config) -> LossTerms:
-    """``cispo`` (CISPO, MiniMax-M1 2025; ScaleRL, Khatri et al. 2025):
-    -mean(sg(clip(r, 1 - epsilon_low, 1 + epsilon_high)) * delta * log pi). The importance
-    weight is clipped and detached, so every token keeps a gradient."""
-    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch trial pos]
+    """CISPO: -mean(sg(clip(r, 1 - epsilon_low, 1 + epsilon_high)) x delta x log pi); r <= 5.
+
+    CISPO (MiniMax-M1, 2025; ScaleRL, Khatri et al. 2025): the importance weight is clipped
+    and detached, so every token keeps a gradient. Defaults from the sources: no lower bound
+    (MiniMax-M1 sets epsilon_low "to a large value"; here epsilon_low = 1, a bound of 0 that
+    never acts) and an upper cap of 5 (ScaleRL's epsilon_max, TRL's recommended
+    ``epsilon_high`` for cispo): epsilon_high = 4."""
+    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
     weight = ratio.clamp(1 - config.epsilon_low, 1 + config.epsilon_high).detach()
     terms = unclipped_terms(weight * deltas[..., None] * log_probs)
     clip_low = (ratio < 1 - config.epsilon_low).float().mean((1, 2, 3))
@@ -95,37 +104,55 @@ LOSSES: dict[str, Callable[..., LossTerms]] = {
     "cispo": cispo,
 }
 NEEDS_OLD_LOG_PROBS: dict[str, bool] = {name: name != "naive" for name in LOSSES}
-
-
-def kl_per_token(estimator):
-    """Wrap a per-token estimator of KL(pi || pi_ref): sum over positions, mean over prompts
-    and responses (the seed's reduction). -> fn(log_probs, ref_log_probs) [seed]"""
-
-    def kl(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
-        return estimator(log_probs - ref_log_probs).sum(-1).mean((1, 2))
-
-    kl.__doc__ = estimator.__doc__
-    return kl
-
-
-def k1(log_ratio: torch.Tensor) -> torch.Tensor:
-    """``k1`` = log pi - log pi_ref: unbiased, high variance, can be negative (Schulman 2020,
-    "Approximating KL Divergence")."""
-    return log_ratio
-
-
-def k2(log_ratio: torch.Tensor) -> torch.Tensor:
-    """``k2`` = (log pi - log pi_ref)^2 / 2: biased (an f-divergence that matches KL to second
-    order), low variance, >= 0 (Schulman 2020)."""
-    return log_ratio.square() / 2
-
-
-def k3(log_ratio: torch.Tensor) -> torch.Tensor:
-    """``k3`` (the seed's, GRPO's) = exp(q - p) - (q - p) - 1 with p = log pi, q = log pi_ref:
-    unbiased, low variance, >= 0 (Schulman 2020)."""
-    return torch.exp(-log_ratio) + log_ratio - 1
-
-
-KL_ESTIMATORS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    name: kl_per_token(estimator) for name, estimator in {"k1": k1, "k2": k2, "k3": k3}.items()
+LOSS_OPTIONS: dict[str, dict[str, float]] = {  # the TrainConfig fields each loss reads, with its defaults
+    "clipped": {"epsilon": 0.01},  # the seed document's
+    "clip_higher": {"epsilon_low": 0.2, "epsilon_high": 0.28},  # DAPO's
+    "gspo": {"epsilon": 0.01},  # the seed document's
+    "cispo": {"epsilon_low": 1.0, "epsilon_high": 4.0},  # no lower bound, ratio cap 5 (see cispo)
 }
+
+
+def k1(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """log pi - log pi_ref: unbiased, high variance, can be negative (Schulman 2020).
+
+    Schulman 2020, "Approximating KL Divergence". Per token: [seed batch response pos]."""
+    return log_probs - ref_log_probs
+
+
+def k2(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """(log pi - log pi_ref)^2 / 2: biased, low variance, >= 0 (Schulman 2020).
+
+    An f-divergence that matches the KL to second order. Per token: [seed batch response pos]."""
+    return (log_probs - ref_log_probs).square() / 2
+
+
+def k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """seed document, GRPO: exp(q - p) - (q - p) - 1, p = log pi, q = log pi_ref: unbiased, >= 0.
+
+    Schulman 2020; the estimator of GRPO (Shao et al. 2024), TRL and verl's ``low_var_kl``.
+    Per token: [seed batch response pos]."""
+    log_ratio = ref_log_probs - log_probs
+    return torch.exp(log_ratio) - log_ratio - 1
+
+
+KL_ESTIMATORS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"k1": k1, "k2": k2, "k3": k3}
+
+
+def kl_sum(kl_tokens: torch.Tensor) -> torch.Tensor:
+    """seed document: summed over positions, averaged over prompts and responses.
+
+    kl_penalty is then L x the beta of TRL and verl (L = response length) for the same
+    penalty. [seed batch response pos] -> [seed]"""
+    return kl_tokens.sum(-1).mean((1, 2))
+
+
+def kl_mean(kl_tokens: torch.Tensor) -> torch.Tensor:
+    """TRL, verl: averaged over tokens, as the policy loss is; kl_penalty is their beta.
+
+    TRL adds beta x per-token KL to the per-token loss before its aggregation; verl's
+    ``use_kl_loss`` aggregates the per-token KL as the policy loss (token mean).
+    [seed batch response pos] -> [seed]"""
+    return kl_tokens.mean((1, 2, 3))
+
+
+KL_REDUCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"sum": kl_sum, "mean": kl_mean}

@@ -22,7 +22,7 @@ class StackedPolicy(nn.Module):
         super().__init__()
         self.embedding = nn.Parameter(embedding)  # [seed vocab dim]
         self.encode = nn.Parameter(encode)  # [seed prompt_pos dim dim]
-        self.decode = nn.Parameter(decode)  # [seed resp_pos dim dim]
+        self.decode = nn.Parameter(decode)  # [seed response_pos dim dim]
 
     @classmethod
     def init(cls, generators: list[torch.Generator], vocab: int, length: int, dim: int) -> "StackedPolicy":
@@ -54,11 +54,11 @@ class StackedPolicy(nn.Module):
 
 def sample(logits: torch.Tensor, num_responses: int, generators: list[torch.Generator]) -> torch.Tensor:
     """Draw responses by inverting each position's CDF at a uniform from the seed's own
-    generator. logits [seed batch pos vocab] -> responses [seed batch trial pos]."""
+    generator. logits [seed batch pos vocab] -> responses [seed batch response pos]."""
     seeds, batch, length, vocab = logits.shape
     uniform = torch.stack(
         [torch.rand(batch, num_responses, length, generator=g, device=logits.device) for g in generators]
-    )  # [seed batch trial pos]
+    )  # [seed batch response pos]
     cdf = logits.softmax(-1).cumsum(-1)[:, :, None]  # [seed batch 1 pos vocab]
     return (cdf <= uniform[..., None]).sum(-1).clamp(max=vocab - 1)
 
@@ -66,16 +66,16 @@ def sample(logits: torch.Tensor, num_responses: int, generators: list[torch.Gene
 def token_index(responses: torch.Tensor, vocab: int) -> torch.Tensor:
     """Flat positions of the response tokens in a [seed batch pos vocab] tensor: computed
     once per rollout, then ``gather_log_probs`` is one lookup per step.
-    responses [seed batch trial pos] -> index [seed batch trial pos]."""
-    seeds, batch, trials, length = responses.shape
+    responses [seed batch response pos] -> index [seed batch response pos]."""
+    seeds, batch, _, length = responses.shape
     rows = torch.arange(seeds * batch * length, device=responses.device).view(seeds, batch, 1, length)
     return rows * vocab + responses
 
 
 def gather_log_probs(log_probs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Log-probability of each response token, looked up in the per-position distribution
-    without a [seed batch trial pos vocab] copy (forward or backward).
-    log_probs [seed batch pos vocab], index from ``token_index`` -> [seed batch trial pos]."""
+    without a [seed batch response pos vocab] copy (forward or backward).
+    log_probs [seed batch pos vocab], index from ``token_index`` -> [seed batch response pos]."""
     return log_probs.flatten().take(index)
 
 

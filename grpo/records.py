@@ -23,13 +23,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from grpo.config import CONFIG_FIELDS, TrainConfig
+from grpo.config import CONFIG_FIELDS, TrainConfig, applicable_only
 from grpo.errors import UsageError
 from grpo.io import write_atomic
 
 STEP_METRICS = {  # set on every inner step
     "loss": "the loss minimised on the step: policy loss + kl_penalty x kl",
-    "kl": "estimated KL(pi || pi_ref) against the frozen reference (0 when kl_penalty is 0)",
+    "kl": "estimated KL(pi || pi_ref) of a response against the frozen reference: the per-token estimates"
+          " summed over positions, whatever kl_reduction (0 when kl_penalty is 0)",
     "clip_frac": "fraction of tokens (sequences for gspo) whose clipping is active: clip_low_frac + clip_high_frac",
     "clip_low_frac": "fraction clipped at 1 - epsilon_low with a negative delta",
     "clip_high_frac": "fraction clipped at 1 + epsilon_high with a positive delta",
@@ -45,6 +46,7 @@ EVAL_METRICS = {  # after the epoch's last step; null on the other steps
     "greedy_heldout_acc": "fraction of held-out prompts whose greedy response is exactly sorted",
 }
 METRICS = {**STEP_METRICS, **EPOCH_METRICS, **EVAL_METRICS}
+SUMMARY_METRICS = ("reward_frac", "sorted_frac", *EVAL_METRICS)  # what `grpo train` prints, first and last epoch
 COLUMNS = ("config_id", "seed", "epoch", "step", *METRICS, "diverged")
 RUN_KEY = ("config_id", "seed")
 
@@ -60,9 +62,11 @@ def final_epochs(epochs: int) -> int:
 
 def seed_default(config: TrainConfig) -> TrainConfig:
     """`config` with the seed document's choices (TrainConfig's defaults) on every mode axis:
-    the reference a configuration is compared with."""
+    the reference a configuration is compared with. Options that the seed document's choices
+    make irrelevant (a clip range, a KL estimator) take their defaults."""
     defaults = TrainConfig()
-    return TrainConfig(**{**config.as_dict(), **{name: getattr(defaults, name) for name in TrainConfig.CHOICES}})
+    seed_choices = {name: getattr(defaults, name) for name in TrainConfig.CHOICES}
+    return TrainConfig(**applicable_only({**config.as_dict(), **seed_choices}))
 
 
 def first_diverged_steps(records: pd.DataFrame) -> dict[int, int]:

@@ -13,12 +13,11 @@ from grpo import figures
 from grpo.config import CONFIG_FIELDS, TrainConfig
 from grpo.fits import fit_curve
 from grpo.io import check_writable_dir, write_atomic
-from grpo.records import open_results
+from grpo.records import open_results, seed_default
 from grpo.records import per_epoch as records_per_epoch
 from grpo.stats import FINAL_FRACTION, bootstrap_interval, final_performance, probability_of_improvement, summarize
 
 METRICS = ["reward_frac", "sorted_frac", "kl", "clip_frac", "greedy_train_acc", "greedy_heldout_acc"]
-SEED_DEFAULT = {"loss_mode": "naive", "deltas_mode": "rewards", "kl_penalty": 0.0}  # the seed's choices
 ROLES = ("reward_fn", "loss_mode", "deltas_mode", "kl_penalty")  # facet rows, columns, hue, style
 
 
@@ -71,7 +70,7 @@ def render_report(results_dir: Path, reports_root: Path) -> Path:
     rows = []
     for config_id, scores in final.groupby(level="config_id"):
         config = configs.loc[config_id]
-        default_id = TrainConfig(**{**config.to_dict(), **SEED_DEFAULT}).config_id
+        default_id = seed_default(TrainConfig(**config.to_dict())).config_id
         baseline = final.get(default_id)
         rows.append({"config_id": config_id, "configuration": label(config_id), **summarize(scores.to_numpy()),
                      "sorted_frac": final_sorted.loc[config_id].mean(),

@@ -17,7 +17,6 @@ from grpo.errors import UsageError
 
 SEED_PROMPTS = [[1, 0, 2], [3, 2, 4], [1, 2, 3]]
 SEED_VOCAB = 5
-TASKS = ("seed", "random")
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,7 @@ class Task:
 
 
 def seed_task() -> Task:
+    """seed document: prompts [1,0,2], [3,2,4], [1,2,3] over vocab 5; the other 122 arrays held out."""
     prompts = torch.tensor(SEED_PROMPTS)
     everything = torch.tensor(list(product(range(SEED_VOCAB), repeat=prompts.shape[1])))
     is_train = (everything[:, None, :] == prompts[None]).all(-1).any(-1)  # [all]
@@ -47,7 +47,10 @@ def seed_task() -> Task:
 
 
 def random_task(length: int, vocab: int, n_prompts: int, n_heldout: int, seed: int) -> Task:
-    """`n_prompts` + `n_heldout` distinct arrays of `length` tokens below `vocab`."""
+    """distinct random arrays: task_prompts to train on, task_heldout held out (task_* options).
+
+    `n_prompts` + `n_heldout` distinct arrays of `length` tokens below `vocab`, drawn from the
+    generator seeded with `seed`."""
     wanted = n_prompts + n_heldout
     if vocab**length < wanted:
         raise UsageError(
@@ -70,3 +73,6 @@ def random_task(length: int, vocab: int, n_prompts: int, n_heldout: int, seed: i
             chosen = candidates[first.sort().values]
         chosen = chosen[:wanted]
     return Task(chosen[:n_prompts], chosen[n_prompts:], vocab)
+
+
+TASKS = {"seed": seed_task, "random": random_task}

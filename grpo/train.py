@@ -1,4 +1,4 @@
-"""The GRPO training loop of the seed, for S seeds stacked in one model.
+"""The GRPO training loop of the seed document, for S seeds stacked in one model.
 
 Per epoch: sample responses, reward them, turn rewards into deltas, freeze the old (and
 reference) log-probs, then take the inner optimizer steps. Metrics stay on the device as
@@ -6,6 +6,7 @@ tensors during training and become one pandas DataFrame at the end.
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,11 +14,22 @@ import torch
 
 from grpo.config import TrainConfig
 from grpo.deltas import DELTAS
-from grpo.losses import KL_ESTIMATORS, LOSSES, NEEDS_OLD_LOG_PROBS
+from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, NEEDS_OLD_LOG_PROBS
 from grpo.model import StackedPolicy, entropy, gather_log_probs, greedy_accuracy, sample, token_index
 from grpo.records import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
 from grpo.rewards import REWARDS, best_reward
 from grpo.tasks import Task
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What the inner steps of one epoch train on: frozen when the responses were sampled."""
+
+    prompts: torch.Tensor  # [batch pos]
+    index: torch.Tensor  # [seed batch response pos] flat index of each response token (model.token_index)
+    deltas: torch.Tensor  # [seed batch response]
+    old_log_probs: torch.Tensor | None  # [seed batch response pos] at sampling; None if the loss reads none
+    ref_log_probs: torch.Tensor | None  # [seed batch response pos] under the reference; None without KL
 
 
 def train(
@@ -58,12 +70,12 @@ def train(
         # Rollout: responses sampled from the current policy
         with torch.no_grad():
             rollout_log_probs = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
-            responses = sample(rollout_log_probs, config.responses, generators)  # [seed batch trial pos]
-            index = token_index(responses, vocab)  # [seed batch trial pos]
+            responses = sample(rollout_log_probs, config.responses, generators)  # [seed batch response pos]
+            index = token_index(responses, vocab)  # [seed batch response pos]
 
             # Rewards and deltas, once per rollout
-            rewards = reward_fn(prompts, responses)  # [seed batch trial]
-            deltas = deltas_fn(rewards)  # [seed batch trial]
+            rewards = reward_fn(prompts, responses)  # [seed batch response]
+            deltas = deltas_fn(rewards)  # [seed batch response]
             epoch_metrics[epoch] = torch.stack([
                 rewards.mean((1, 2)),
                 (rewards / best).mean((1, 2)),
@@ -71,13 +83,15 @@ def train(
             ])
 
             # Frozen log-probs: old (policy at rollout) and reference
-            old_log_probs = gather_log_probs(rollout_log_probs, index) if NEEDS_OLD_LOG_PROBS[config.loss_mode] else None
-            ref_log_probs = gather_log_probs(reference(prompts).log_softmax(-1), index) if config.kl_penalty else None
+            rollout = Rollout(
+                prompts, index, deltas,
+                old_log_probs=gather_log_probs(rollout_log_probs, index) if NEEDS_OLD_LOG_PROBS[config.loss_mode] else None,
+                ref_log_probs=gather_log_probs(reference(prompts).log_softmax(-1), index) if config.kl_penalty else None,
+            )
 
         # Update: inner optimizer steps on this rollout
         for step in range(steps):
-            step_metrics[epoch, step] = update_step(policy, optimizer, config, prompts, index, deltas, old_log_probs,
-                                                    ref_log_probs)
+            step_metrics[epoch, step] = update_step(policy, optimizer, config, rollout)
 
         # Evaluation: greedy responses of the updated policy
         with torch.no_grad():
@@ -91,15 +105,20 @@ def train(
     return _records(config, seeds, step_metrics.cpu().numpy(), epoch_metrics.cpu().numpy(), eval_metrics.cpu().numpy())
 
 
-def update_step(policy, optimizer, config, prompts, index, deltas, old_log_probs, ref_log_probs) -> torch.Tensor:
+def update_step(policy: StackedPolicy, optimizer: torch.optim.Optimizer, config: TrainConfig,
+                rollout: Rollout) -> torch.Tensor:
     """One inner optimizer step on a rollout: forward, log-probs, loss (+ KL), backward, Adam.
     Returns the step's metrics [STEP_METRICS seed]."""
-    log_probs_all = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
-    log_probs = gather_log_probs(log_probs_all, index)  # [seed batch trial pos]
-    terms = LOSSES[config.loss_mode](log_probs, old_log_probs, deltas, config)
-    no_kl = ref_log_probs is None
-    kl = torch.zeros_like(terms.loss) if no_kl else KL_ESTIMATORS[config.kl_estimator](log_probs, ref_log_probs)  # [seed]
-    loss = terms.loss + config.kl_penalty * kl  # [seed]
+    log_probs_all = policy(rollout.prompts).log_softmax(-1)  # [seed batch pos vocab]
+    log_probs = gather_log_probs(log_probs_all, rollout.index)  # [seed batch response pos]
+    terms = LOSSES[config.loss_mode](log_probs, rollout.old_log_probs, rollout.deltas, config)
+    if rollout.ref_log_probs is None:
+        kl = penalty = torch.zeros_like(terms.loss)  # [seed]
+    else:
+        kl_tokens = KL_ESTIMATORS[config.kl_estimator](log_probs, rollout.ref_log_probs)  # [seed batch response pos]
+        kl = KL_REDUCTIONS["sum"](kl_tokens)  # [seed] the KL of a whole response, whatever the reduction
+        penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens)
+    loss = terms.loss + config.kl_penalty * penalty  # [seed]
     optimizer.zero_grad(set_to_none=True)
     loss.sum().backward()  # seeds are independent: each gets its own gradient
     optimizer.step()

@@ -1,60 +1,154 @@
-"""`grpo train` end to end in a subprocess: the parquet it writes, and bad input."""
+"""`grpo train` and the `grpo` command: flags generated from TrainConfig, refused input as one
+line naming the flag as typed, the accepted seed forms; one end-to-end run in a subprocess."""
 
+import re
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
+from grpo.cli import build_parser, main
+from grpo.cli_train import config_from_args
+from grpo.config import CONFIG_FIELDS, FIELDS, TrainConfig
+from grpo.errors import FieldError
+from grpo.seeds import parse_seeds
 
-def grpo(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "grpo", *args], capture_output=True, text=True, cwd=cwd)
 
-
-def test_train_writes_records_and_prints_a_summary(tmp_path):
+def test_train_end_to_end_writes_records_and_prints_a_summary(tmp_path):
     out = tmp_path / "run.parquet"
-    done = grpo("train", "--seeds", "3", "--epochs", "5", "--steps-per-epoch", "2", "--loss", "clipped", "--kl", "0.1",
-                "--out", str(out), "--quiet")
+    done = subprocess.run([sys.executable, "-m", "grpo", "train", "--seeds", "3", "--epochs", "5", "--steps-per-epoch",
+                           "2", "--loss", "clipped", "--kl", "0.1", "--out", str(out), "--quiet"],
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     records = pd.read_parquet(out)
     assert len(records) == 3 * 5 * 2 and sorted(records.seed.unique()) == [0, 1, 2]
     assert set(records.loss_mode) == {"clipped"} and set(records.kl_penalty) == {0.1}
-    assert "reward_frac" in done.stdout and "greedy_heldout_acc" in done.stdout and "30 rows" in done.stdout
+    # the task columns describe the seed task that was trained, not the random task's defaults
+    assert records[["task_length", "task_vocab", "task_prompts", "task_heldout"]].drop_duplicates().values.tolist() == [
+        [3, 5, 3, 122]]
+    assert set(records.config_id) == {TrainConfig(loss_mode="clipped", kl_penalty=0.1, epochs=5,
+                                                  steps_per_epoch=2).config_id}
+    summary = {line.split()[0] for line in done.stdout.splitlines()[2:5]}
+    assert summary == {"reward_frac", "sorted_frac", "greedy_train_acc"} and "30 rows" in done.stdout
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
 
 
-@pytest.mark.parametrize(
-    "args, named",
-    [
-        (["--loss", "ppo"], "'ppo'"),
-        (["--deltas", "zscore"], "'zscore'"),
-        (["--reward", "bleu"], "'bleu'"),
-        (["--task", "tsp"], "'tsp'"),
-        (["--epochs", "0"], "epochs"),
-        (["--epochs", "ten"], "'ten'"),
-        (["--responses", "1", "--deltas", "normalized_rewards"], "normalized_rewards"),
-        (["--lr", "nan"], "nan"),
-        (["--lr", "-1"], "lr"),
-        (["--epsilon", "1.5"], "epsilon"),
-        (["--kl", "-0.1"], "kl_penalty"),
-        (["--kl", "inf"], "inf"),
-        (["--seeds", "0"], "'0'"),
-        (["--seeds", "a,b"], "'a,b'"),
-        (["--task", "random", "--task-length", "2", "--task-vocab", "2"], "2^2"),
-        (["--device", "tpu"], "'tpu'"),
-        (["--out", "records.csv"], "records.csv"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, named):
-    done = grpo("train", "--epochs", "1", *args, cwd=tmp_path) if "--epochs" not in args else grpo("train", *args, cwd=tmp_path)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0] and "Traceback" not in done.stderr
-    assert list(tmp_path.iterdir()) == []
+def test_train_help_imports_no_plotting_or_ray():
+    probe = ("import sys\nfrom grpo.cli import main\ncode = main(['train', '--help'])\n"
+             "print(code, sorted(m for m in ('seaborn', 'scipy', 'matplotlib', 'ray') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.splitlines()[-1] == "0 []", done.stderr
 
 
-def test_help_lists_every_flag_of_the_design():
-    done = grpo("train", "--help")
-    for flag in ("--reward", "--deltas", "--loss", "--kl", "--seeds", "--epochs", "--steps-per-epoch", "--responses",
-                 "--lr", "--epsilon", "--task", "--device", "--out"):
-        assert flag in done.stdout
+def test_grpo_alone_prints_the_commands_and_exits_2(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: grpo") and all(name in err for name in ("train", "sweep", "report", "bench"))
+
+
+def help_flags(capsys) -> set[str]:
+    """Every option string of `grpo train --help`, read from the option lines (not by substring)."""
+    assert main(["train", "--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    options = [line.split("  ")[1] if line.startswith("  ") else "" for line in lines]
+    return {flag for option in options if option.startswith("-") for flag in re.findall(r"(?<![\w-])--?[\w-]+", option)}
+
+
+def test_help_has_one_flag_per_grid_key_plus_the_aliases(capsys):
+    expected = {"--" + name.replace("_", "-") for name in CONFIG_FIELDS}
+    expected |= {"--reward", "--deltas", "--loss", "--kl", "--seeds", "--device", "--out", "--quiet", "-h", "--help"}
+    assert help_flags(capsys) == expected
+
+
+def test_help_of_each_choice_is_its_registry_docstring_first_line(capsys):
+    main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for spec in FIELDS.values():
+        for choice, function in (spec.metadata["choices"] or {}).items():
+            assert f"{choice}: {function.__doc__.strip().splitlines()[0]}" in text
+
+
+def config_of(*argv) -> TrainConfig:
+    return config_from_args(build_parser("train").parse_args(["train", *argv]))
+
+
+def test_aliases_and_grid_key_flags_give_the_same_config():
+    short = config_of("--loss", "clipped", "--kl", "0.1", "--deltas", "rloo", "--reward", "exact_match")
+    long = config_of("--loss-mode", "clipped", "--kl-penalty", "0.1", "--deltas-mode", "rloo", "--reward-fn", "exact_match")
+    assert short == long == TrainConfig(loss_mode="clipped", kl_penalty=0.1, deltas_mode="rloo", reward_fn="exact_match")
+    assert config_of() == TrainConfig()
+
+
+def test_errors_name_the_flag_as_typed():
+    for typed in ("--kl", "--kl-penalty"):
+        with pytest.raises(FieldError, match=f"^{typed} -0.1: must be non-negative$"):
+            config_of(typed, "-0.1")
+    with pytest.raises(FieldError, match="^--loss 'ppo': unknown choice; choose from naive, "):
+        config_of("--loss", "ppo")
+
+
+@pytest.mark.parametrize("spec, seeds", [
+    (3, (0, 1, 2)), ("3", (0, 1, 2)), ("3,7,9", (3, 7, 9)), ("10-12", (10, 11, 12)), ("4-4", (4,)), ([4, 2], (4, 2)),
+    ("0,5", (0, 5)),
+])
+def test_accepted_seed_forms(spec, seeds):
+    assert parse_seeds(spec) == seeds
+
+
+@pytest.mark.parametrize("spec", [0, -1, "0", "-2", "a,b", "1,1", "5-2", "1-2-3", "", [], [1, 1], [-1], [1.5], True,
+                                  2.5, "all", None])
+def test_refused_seed_forms(spec):
+    with pytest.raises(FieldError, match=re.escape(f"--seeds {spec!r}:")):
+        parse_seeds(spec, "--seeds")
+
+
+def test_the_seeds_given_are_the_seeds_trained(tmp_path, capsys):
+    out = tmp_path / "r.parquet"
+    assert main(["train", "--seeds", "7,3", "--epochs", "1", "--steps-per-epoch", "1", "--quiet", "--out", str(out)]) == 0
+    assert pd.read_parquet(out).seed.tolist() == [7, 3]
+    assert "2 seed(s)" in capsys.readouterr().out
+
+
+TRAIN = ["train", "--epochs", "1", "--quiet"]
+MALFORMED_TRAIN = [
+    (["--loss", "ppo"], "--loss 'ppo'"), (["--loss-mode", ""], "--loss-mode ''"), (["--deltas", "zscore"], "'zscore'"),
+    (["--reward", "bleu"], "--reward 'bleu'"), (["--task", "tsp"], "--task 'tsp'"), (["--epochs", "0"], "--epochs 0"),
+    (["--epochs", "-3"], "--epochs -3"), (["--epochs", "ten"], "--epochs 'ten'"), (["--epochs", "2.5"], "--epochs '2.5'"),
+    (["--steps-per-epoch", "0"], "--steps-per-epoch 0"), (["--responses", "0"], "--responses 0"),
+    (["--responses", "1", "--deltas", "normalized_rewards"], "normalized_rewards"),
+    (["--responses", "1", "--deltas", "centered_rewards"], "centered_rewards"),
+    (["--responses", "1", "--deltas", "batch_normalized"], "batch_normalized"), (["--dim", "0"], "--dim 0"),
+    (["--lr", "nan"], "--lr nan"), (["--lr", "0"], "--lr 0.0"), (["--lr=-1e-3"], "--lr -0.001"),
+    (["--lr", "fast"], "--lr 'fast'"), (["--loss", "clipped", "--epsilon", "0"], "--epsilon 0.0"),
+    (["--loss", "gspo", "--epsilon", "1.5"], "--epsilon 1.5"), (["--epsilon", "nan"], "--epsilon nan"),
+    (["--loss", "cispo", "--epsilon-low", "1.5"], "--epsilon-low 1.5"),
+    (["--loss", "clip_higher", "--epsilon-high", "0"], "--epsilon-high 0.0"),
+    (["--kl", "-0.1"], "--kl -0.1"), (["--kl", "inf"], "--kl inf"), (["--kl", "lots"], "--kl 'lots'"),
+    (["--kl", "0.1", "--ref-period", "0"], "--ref-period 0"), (["--kl", "0.1", "--kl-reduction", "max"], "'max'"),
+    (["--seeds", "0"], "--seeds '0'"), (["--seeds", "-2"], "'-2'"), (["--seeds", "a,b"], "'a,b'"),
+    (["--seeds", "1,1"], "'1,1'"), (["--seeds", "5-2"], "'5-2'"),
+    (["--task", "random", "--task-length", "2", "--task-vocab", "2"], "2^2"),
+    (["--task", "random", "--task-vocab", "1"], "--task-vocab 1"), (["--task", "random", "--task-length", "0"], "--task-length 0"),
+    (["--task", "random", "--task-prompts", "0"], "--task-prompts 0"), (["--task", "random", "--task-seed", "-1"], "--task-seed -1"),
+    (["--device", "tpu"], "'tpu'"), (["--device", "cuda:x"], "'cuda:x'"), (["--out", "records.csv"], "records.csv"),
+    (["--out", "plain_file/records.parquet"], "plain_file"), (["--frobnicate"], "--frobnicate"),
+    # options that do not apply to the chosen task, loss or KL setting: refused, saying why
+    (["--task-vocab", "3"], "--task-vocab 3: does not apply to task 'seed' (length 3, vocab 5, 3 prompts, 122 held out)"),
+    (["--task-seed", "4"], "--task-seed 4: does not apply to task 'seed'"),
+    (["--loss", "clipped", "--epsilon-high", "0.3"], "--epsilon-high 0.3: does not apply to loss_mode 'clipped'"),
+    (["--epsilon", "0.2"], "--epsilon 0.2: does not apply to loss_mode 'naive'; only clipped, gspo read it"),
+    (["--loss", "cispo", "--epsilon", "0.2"], "does not apply to loss_mode 'cispo'"),
+    (["--kl-estimator", "k1"], "--kl-estimator 'k1': does not apply: kl_penalty is 0"),
+    (["--kl-reduction", "mean"], "--kl-reduction 'mean': does not apply"), (["--ref-period", "3"], "--ref-period 3"),
+]
+
+
+@pytest.mark.parametrize("args, named", MALFORMED_TRAIN, ids=[" ".join(a) for a, _ in MALFORMED_TRAIN])
+def test_malformed_train_input(tmp_path, monkeypatch, capsys, args, named):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plain_file").write_text("not a folder")
+    code = main([*TRAIN, *args])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and named in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain_file"]

@@ -9,7 +9,7 @@ from grpo.deltas import DELTAS
 
 
 def group(*values):
-    return torch.tensor([[list(values)]])  # [seed=1 batch=1 trial]
+    return torch.tensor([[list(values)]])  # [seed=1 batch=1 response]
 
 
 def test_rewards_are_passed_through():

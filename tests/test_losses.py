@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from grpo.config import TrainConfig
-from grpo.losses import KL_ESTIMATORS, LOSSES, NEEDS_OLD_LOG_PROBS
+from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES
 from grpo.model import StackedPolicy, gather_log_probs, sample, token_index
 from grpo.tasks import seed_task
 
@@ -25,7 +25,7 @@ def rollout(seeds=3, responses=6):
 def gradient(policy, prompts, index, deltas, mode, old_log_probs=None):
     policy.zero_grad()
     log_probs = gather_log_probs(policy(prompts).log_softmax(-1), index)
-    LOSSES[mode](log_probs, old_log_probs, deltas, TrainConfig()).loss.sum().backward()
+    LOSSES[mode](log_probs, old_log_probs, deltas, TrainConfig(loss_mode=mode)).loss.sum().backward()
     return torch.cat([p.grad.flatten() for p in policy.parameters()])
 
 
@@ -62,7 +62,7 @@ def test_clipped_gradient_vanishes_outside_trust_region_in_delta_direction():
     # ratios 1.5, 1.5, 0.5, 0.5 against deltas +1, -1, -1, +1
     log_probs = torch.log(torch.tensor([1.5, 1.5, 0.5, 0.5])).view(1, 1, 4, 1).requires_grad_()
     deltas = torch.tensor([[[1.0, -1.0, -1.0, 1.0]]])
-    terms = LOSSES["clipped"](log_probs, old, deltas, TrainConfig(epsilon=eps))
+    terms = LOSSES["clipped"](log_probs, old, deltas, TrainConfig(loss_mode="clipped", epsilon=eps))
     terms.loss.sum().backward()
     grad = log_probs.grad.flatten()
     assert grad[0] == 0 and grad[2] == 0  # left the region the way its delta pushes: clipped
@@ -76,31 +76,38 @@ def test_losses_by_hand():
     log_probs = torch.log(torch.tensor([0.5, 0.25])).view(1, 1, 1, 2)
     old = torch.log(torch.tensor([0.25, 0.25])).view(1, 1, 1, 2)
     deltas = torch.tensor([[[2.0]]])
-    naive = LOSSES["naive"](log_probs, None, deltas, TrainConfig(epsilon=0.2)).loss.item()
+    naive = LOSSES["naive"](log_probs, None, deltas, TrainConfig()).loss.item()
     assert naive == pytest.approx(-(math.log(0.5) + math.log(0.25)))
-    assert LOSSES["unclipped"](log_probs, old, deltas, TrainConfig(epsilon=0.2)).loss.item() == pytest.approx(-(2 * 2 + 1 * 2) / 2)
-    assert LOSSES["clipped"](log_probs, old, deltas, TrainConfig(epsilon=0.2)).loss.item() == pytest.approx(-(1.2 * 2 + 1 * 2) / 2)
-
-
-def test_naive_needs_no_old_log_probs():
-    assert not NEEDS_OLD_LOG_PROBS["naive"] and all(NEEDS_OLD_LOG_PROBS[mode] for mode in LOSSES if mode != "naive")
-    log_probs = torch.randn(2, 3, 4, 5)
-    assert LOSSES["naive"](log_probs, None, torch.randn(2, 3, 4), TrainConfig()).loss.shape == (2,)
+    unclipped = LOSSES["unclipped"](log_probs, old, deltas, TrainConfig(loss_mode="unclipped")).loss.item()
+    assert unclipped == pytest.approx(-(2 * 2 + 1 * 2) / 2)
+    clipped = LOSSES["clipped"](log_probs, old, deltas, TrainConfig(loss_mode="clipped", epsilon=0.2)).loss.item()
+    assert clipped == pytest.approx(-(1.2 * 2 + 1 * 2) / 2)
 
 
 def test_losses_keep_seeds_independent():
     """Seed s's loss depends on seed s's inputs only."""
     log_probs, old, deltas = -torch.rand(3, 2, 4, 5), -torch.rand(3, 2, 4, 5), torch.randn(3, 2, 4)
     for mode in LOSSES:
-        base = LOSSES[mode](log_probs, old, deltas, TrainConfig(epsilon=0.1)).loss
+        base = LOSSES[mode](log_probs, old, deltas, TrainConfig(loss_mode=mode)).loss
         changed = log_probs.clone()
         changed[1] -= 1.0
-        other = LOSSES[mode](changed, old, deltas, TrainConfig(epsilon=0.1)).loss
+        other = LOSSES[mode](changed, old, deltas, TrainConfig(loss_mode=mode)).loss
         assert base[0] == other[0] and base[2] == other[2] and base[1] != other[1]
 
 
+def kl_sum(estimator):
+    """An estimator reduced as the seed document reduces it: summed over positions. -> [seed]"""
+    return lambda log_probs, ref: KL_REDUCTIONS["sum"](KL_ESTIMATORS[estimator](log_probs, ref))
+
+
+def test_kl_reductions_by_hand():
+    tokens = torch.tensor([[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]]])  # [seed=1 batch=1 response=2 pos=3]
+    assert KL_REDUCTIONS["sum"](tokens).tolist() == [(6 + 15) / 2]
+    assert KL_REDUCTIONS["mean"](tokens).tolist() == [21 / 6]
+
+
 def test_k3_by_hand_and_non_negative():
-    kl_k3 = KL_ESTIMATORS["k3"]
+    kl_k3 = kl_sum("k3")
     p = torch.log(torch.tensor([0.5, 0.4])).view(1, 1, 1, 2)
     q = torch.log(torch.tensor([0.25, 0.4])).view(1, 1, 1, 2)
     assert kl_k3(p, q).item() == pytest.approx(0.5 - math.log(0.5) - 1)
@@ -117,22 +124,22 @@ def test_kl_estimators_against_the_exact_kl():
     exact = (pi * (pi / ref).log()).sum().item()
     tokens = torch.multinomial(pi, 200_000, replacement=True, generator=torch.Generator().manual_seed(0))
     log_probs, ref_log_probs = pi.log()[tokens].view(1, 1, -1, 1), ref.log()[tokens].view(1, 1, -1, 1)
-    estimates = {name: fn(log_probs, ref_log_probs).item() for name, fn in KL_ESTIMATORS.items()}
+    estimates = {name: kl_sum(name)(log_probs, ref_log_probs).item() for name in KL_ESTIMATORS}
     assert estimates["k1"] == pytest.approx(exact, rel=0.1)
     assert estimates["k3"] == pytest.approx(exact, rel=0.05)
     assert estimates["k2"] == pytest.approx(exact, rel=0.15)
     far = torch.tensor([0.05, 0.05, 0.9])  # far apart, k2's bias shows
     exact_far = (pi * (pi / far).log()).sum().item()
-    k2_far = KL_ESTIMATORS["k2"](log_probs, far.log()[tokens].view(1, 1, -1, 1)).item()
+    k2_far = kl_sum("k2")(log_probs, far.log()[tokens].view(1, 1, -1, 1)).item()
     assert abs(k2_far - exact_far) > 0.1 * exact_far
-    token_k3 = KL_ESTIMATORS["k3"](-torch.rand(1, 1, 1000, 1) * 5, -torch.rand(1, 1, 1000, 1) * 5)
+    token_k3 = KL_ESTIMATORS["k3"](-torch.rand(1, 1, 1000, 1) * 5, -torch.rand(1, 1, 1000, 1) * 5)  # per token
     assert (token_k3 >= 0).all()
 
 
 def test_clip_higher_is_asymmetric():
     """DAPO: with eps_low 0.2 and eps_high 0.28 a ratio of 1.25 with a positive delta still has a
     gradient (symmetric 0.2 would clip it), and 0.75 with a negative delta is clipped."""
-    config = TrainConfig(epsilon=0.2, epsilon_low=0.2, epsilon_high=0.28)
+    config = TrainConfig(loss_mode="clip_higher")  # DAPO's 0.2 / 0.28 by default
     log_probs = torch.log(torch.tensor([1.25, 0.75])).view(1, 1, 2, 1).requires_grad_()
     deltas = torch.tensor([[[1.0, -1.0]]])
     terms = LOSSES["clip_higher"](log_probs, torch.zeros(1, 1, 2, 1), deltas, config)
@@ -140,7 +147,7 @@ def test_clip_higher_is_asymmetric():
     assert log_probs.grad.flatten().tolist() == pytest.approx([-1.25 / 2, 0.0])
     assert (terms.clip_low.item(), terms.clip_high.item()) == (0.5, 0.0)
     symmetric = log_probs.detach().clone().requires_grad_()
-    LOSSES["clipped"](symmetric, torch.zeros(1, 1, 2, 1), deltas, config).loss.sum().backward()
+    LOSSES["clipped"](symmetric, torch.zeros(1, 1, 2, 1), deltas, TrainConfig(loss_mode="clipped", epsilon=0.2)).loss.sum().backward()
     assert symmetric.grad.flatten().tolist() == [0.0, 0.0]
 
 
@@ -148,7 +155,7 @@ def test_gspo_clips_whole_sequences():
     """Two 2-token sequences, delta +1: log-ratios (0.3, -0.3) average to ratio 1 (kept, both
     tokens get gradient), (0.3, 0.1) to exp(0.2) > 1.01 (the whole sequence is clipped)."""
     log_probs = torch.tensor([[0.3, -0.3], [0.3, 0.1]]).view(1, 1, 2, 2).requires_grad_()
-    terms = LOSSES["gspo"](log_probs, torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2), TrainConfig())
+    terms = LOSSES["gspo"](log_probs, torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2), TrainConfig(loss_mode="gspo"))
     terms.loss.sum().backward()
     grad = log_probs.grad[0, 0]
     assert (grad[0] != 0).all() and (grad[1] == 0).all()
@@ -156,9 +163,15 @@ def test_gspo_clips_whole_sequences():
 
 
 def test_cispo_keeps_every_tokens_gradient_with_a_clipped_weight():
-    """A ratio of 2 (clipped to 1.28) still passes -1.28 * delta / n to its log-prob."""
-    log_probs = torch.log(torch.tensor([2.0, 1.0])).view(1, 1, 2, 1).requires_grad_()
-    terms = LOSSES["cispo"](log_probs, torch.zeros(1, 1, 2, 1), torch.tensor([[[1.0, 1.0]]]), TrainConfig())
-    terms.loss.sum().backward()
-    assert log_probs.grad.flatten().tolist() == pytest.approx([-1.28 / 2, -1.0 / 2])
-    assert terms.clip_high.item() == 0.5
+    """With the sources' defaults (no lower bound, ratio cap 5) a ratio of 8 is clipped to 5 and
+    still passes -5 * delta / n to its log-prob; a ratio of 0.1 is not clipped at all. With DAPO's
+    0.2 / 0.28 the same ratios are clipped to 1.28 and 0.8."""
+    ratios = torch.tensor([8.0, 0.1, 1.0])
+    for config, weights, clipped in [(TrainConfig(loss_mode="cispo"), [5.0, 0.1, 1.0], (0, 1 / 3)),
+                                     (TrainConfig(loss_mode="cispo", epsilon_low=0.2, epsilon_high=0.28), [1.28, 0.8, 1.0],
+                                      (1 / 3, 1 / 3))]:
+        log_probs = ratios.log().view(1, 1, 3, 1).requires_grad_()
+        terms = LOSSES["cispo"](log_probs, torch.zeros(1, 1, 3, 1), torch.ones(1, 1, 3), config)
+        terms.loss.sum().backward()
+        assert log_probs.grad.flatten().tolist() == pytest.approx([-w / 3 for w in weights])
+        assert (terms.clip_low.item(), terms.clip_high.item()) == pytest.approx(clipped)

@@ -45,11 +45,11 @@ PLAIN = {"sort_distance": plain_sort_distance, "sort_inclusion_ordering": plain_
 def prompts_and_responses(draw):
     vocab = draw(st.integers(2, 7))
     length = draw(st.integers(1, 6))
-    seeds, batch, trials = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    seeds, batch, responses = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
     tokens = st.integers(0, vocab - 1)
     prompts = draw(st.lists(st.lists(tokens, min_size=length, max_size=length), min_size=batch, max_size=batch))
-    flat = draw(st.lists(tokens, min_size=seeds * batch * trials * length, max_size=seeds * batch * trials * length))
-    return torch.tensor(prompts), torch.tensor(flat).view(seeds, batch, trials, length)
+    flat = draw(st.lists(tokens, min_size=seeds * batch * responses * length, max_size=seeds * batch * responses * length))
+    return torch.tensor(prompts), torch.tensor(flat).view(seeds, batch, responses, length)
 
 
 @settings(max_examples=200, deadline=None)

@@ -2,6 +2,7 @@
 the reference model, records."""
 
 import math
+import sys
 
 import pandas as pd
 import pytest
@@ -110,7 +111,43 @@ def test_cuda_matches_cpu_statistically():
     assert per_epoch.iloc[-5:].mean() - per_epoch.iloc[0] > 0.05
 
 
-def test_config_id_is_stable_and_tells_configs_apart():
-    assert TrainConfig().config_id == TrainConfig(kl_penalty=0).config_id
+def test_config_id_is_pinned_and_tells_configs_apart():
+    """Pinned: a change of the hash, of a default or of the field list changes every results key
+    and must be deliberate (update the pins with it)."""
+    assert TrainConfig().config_id == "62392e162bd0"
+    assert TrainConfig(loss_mode="cispo", kl_penalty=0.1, kl_reduction="mean", task="random").config_id == "d9f46bff4b99"
+    assert TrainConfig().config_id == TrainConfig(kl_penalty=0, task_vocab=5, epsilon_low=0.2).config_id
     assert TrainConfig().config_id != TrainConfig(kl_penalty=0.01).config_id
-    assert len(TrainConfig().config_id) == 12
+    for config in (TrainConfig(), TrainConfig(loss_mode="cispo", kl_penalty=0.1, task="random", task_length=4)):
+        assert TrainConfig(**config.as_dict()) == config  # what a sweep trial and a runs row rebuild
+
+
+def count_gathers(monkeypatch):
+    calls = []
+    module = sys.modules["grpo.train"]  # (the package's `grpo.train` is the function)
+    original = module.gather_log_probs
+    monkeypatch.setattr(module, "gather_log_probs", lambda *args: calls.append(1) or original(*args))
+    return calls
+
+
+@pytest.mark.parametrize("loss_mode, old_lookups", [("naive", 0), ("unclipped", 1), ("cispo", 1)])
+def test_only_losses_that_read_old_log_probs_look_them_up(monkeypatch, loss_mode, old_lookups):
+    """One lookup per inner step, plus one per epoch for the old log-probs where the loss reads them;
+    naive gets None for them."""
+    calls = count_gathers(monkeypatch)
+    received = []
+    loss = LOSSES[loss_mode]
+    monkeypatch.setitem(LOSSES, loss_mode, lambda lp, old, *rest: received.append(old is None) or loss(lp, old, *rest))
+    train(TrainConfig(epochs=2, steps_per_epoch=3, loss_mode=loss_mode), [0])
+    assert len(calls) == 2 * (3 + old_lookups)
+    assert set(received) == {old_lookups == 0}
+
+
+def test_the_mean_kl_reduction_divides_the_penalty_by_the_length():
+    """kl_reduction 'mean' with kl_penalty L x beta is the same objective as 'sum' with beta: the
+    same numbers (the records' kl is per response either way)."""
+    length, beta = 3, 0.05
+    summed = train(TrainConfig(**SHORT, kl_penalty=beta, ref_period=2), [0, 1])
+    mean = train(TrainConfig(**SHORT, kl_penalty=beta * length, kl_reduction="mean", ref_period=2), [0, 1])
+    pd.testing.assert_frame_equal(summed.drop(columns="config_id"), mean.drop(columns="config_id"), rtol=1e-5, atol=1e-7)
+    assert (summed.kl > 0).any()
