@@ -1,4 +1,4 @@
-"""grpo: an ablation harness for GRPO on the seed's sorting task."""
+"""grpo: an ablation harness for GRPO on the seed document's sorting task."""
 
 from grpo.config import TrainConfig
 from grpo.train import train

@@ -60,7 +60,9 @@ def field_help(spec) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = ParagraphHelpFormatter
     parser.set_defaults(given={})
-    options = parser.add_argument_group("configuration (the grid keys; a flag that does not apply is refused)")
+    options = parser.add_argument_group(
+        "configuration", "The grid keys. Defaults are the seed document's. A flag that does not apply to the chosen"
+        " task, loss or KL setting is refused.")
     for name, spec in FIELDS.items():
         options.add_argument(flag(name), *spec.metadata["aliases"], dest=name, action=GivenOption,
                              default=argparse.SUPPRESS, metavar=METAVARS[base_type(spec)], help=field_help(spec))

@@ -51,19 +51,18 @@ class TrainConfig:
     kl_estimator: str = option("k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS)
     kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)
     ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
-    epsilon: float = option(0.01, "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses"
-                                  " (the seed document's 0.01)")
+    epsilon: float = option(0.01, "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses")
     epsilon_low: float | None = option(
         None, "lower clip 1 - epsilon_low of clip_higher (default 0.2, DAPO) and cispo (default 1: no lower bound,"
         " MiniMax-M1)", fallback=0.2)
     epsilon_high: float | None = option(
         None, "upper clip 1 + epsilon_high of clip_higher (default 0.28, DAPO) and cispo (default 4: a ratio cap"
         " of 5, ScaleRL's epsilon_max as in TRL)", fallback=0.28)
-    epochs: int = option(100, "rollouts (the seed document's 100)")
-    steps_per_epoch: int = option(10, "optimizer steps on each rollout (the seed document's 10)")
-    responses: int = option(10, "responses sampled per prompt: the group (the seed document's 10)")
-    lr: float = option(1e-3, "Adam learning rate (the seed document's 1e-3)")
-    dim: int = option(10, "hidden size (the seed document's 10)")
+    epochs: int = option(100, "rollouts")
+    steps_per_epoch: int = option(10, "optimizer steps on each rollout")
+    responses: int = option(10, "responses sampled per prompt: the group")
+    lr: float = option(1e-3, "Adam learning rate")
+    dim: int = option(10, "hidden size")
     task: str = option("seed", "prompt set", choices=TASKS)
     task_length: int | None = option(None, "tokens per prompt (task random; default 5; the seed task's: 3)", fallback=5)
     task_vocab: int | None = option(None, "tokens are 0 .. task_vocab - 1 (task random; default 10; the seed task's: 5)",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-STD_EPS = 1e-5  # the seed's guard against a zero std in a group of equal rewards
+STD_EPS = 1e-5  # the seed document's guard against a zero std in a group of equal rewards
 
 
 def raw_rewards(rewards: torch.Tensor) -> torch.Tensor:

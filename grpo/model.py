@@ -1,4 +1,4 @@
-"""The seed's non-autoregressive policy, with a leading seed axis on every parameter.
+"""The seed document's non-autoregressive policy, with a leading seed axis on every parameter.
 
 One distribution per response position: the prompt collapses into one vector
 ``h = sum_p E[x_p] @ enc[p]``, each response position decodes it ``o_j = h @ dec[j]``, and
@@ -26,7 +26,7 @@ class StackedPolicy(nn.Module):
 
     @classmethod
     def init(cls, generators: list[torch.Generator], vocab: int, length: int, dim: int) -> "StackedPolicy":
-        """The seed's init per seed: E ~ N(0, 1), enc and dec ~ N(0, 1) / sqrt(dim)."""
+        """The seed document's init, per seed: E ~ N(0, 1), enc and dec ~ N(0, 1) / sqrt(dim)."""
         device = generators[0].device
         weights = []
         for g in generators:  # draw in a fixed order from each seed's own generator

@@ -1,4 +1,4 @@
-"""Losses and KL: gradients against theory, the trust region, and the seed's ratio defect."""
+"""Losses and KL: gradients against theory, the trust region, and the seed document's ratio defect."""
 
 import math
 
@@ -44,7 +44,7 @@ def test_ratio_gradient_equals_naive_at_old_policy(mode):
 
 
 def test_seed_ratio_flips_the_gradient():
-    """The seed's `log_probs / old_log_probs` at theta_old has gradient grad(log pi) / log pi_old:
+    """The seed document's `log_probs / old_log_probs` at theta_old has gradient grad(log pi) / log pi_old:
     log-probs are negative, so every token is pushed the wrong way."""
     log_probs = torch.log(torch.tensor([[[[0.2, 0.5, 0.9]]]])).requires_grad_()
     old = log_probs.detach().clone()

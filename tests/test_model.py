@@ -41,7 +41,7 @@ def test_gather_equals_repeat_and_gather_with_gradients():
     log_probs = policy(prompts).log_softmax(-1)
     responses = sample(log_probs.detach(), 7, generators)  # [seed batch response pos]
     ours = gather_log_probs(log_probs, token_index(responses, 5))
-    expanded = repeat(log_probs, "s b p v -> s b r p v", r=7)  # the seed's way
+    expanded = repeat(log_probs, "s b p v -> s b r p v", r=7)  # the seed document's way
     theirs = expanded.gather(-1, responses[..., None])[..., 0]
     torch.testing.assert_close(ours, theirs)
     grad_ours = torch.autograd.grad(ours.sum(), policy.embedding, retain_graph=True)[0]

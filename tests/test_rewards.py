@@ -1,4 +1,4 @@
-"""Reward functions against the seed's plain-Python definitions."""
+"""Reward functions against the seed document's plain-Python definitions."""
 
 from itertools import product
 
@@ -11,11 +11,11 @@ from grpo.rewards import REWARDS, best_reward, sort_distance, sort_inclusion_ord
 from grpo.tasks import seed_task
 
 
-def plain_sort_distance(prompt, response):  # the seed's code
+def plain_sort_distance(prompt, response):  # the seed document's code
     return sum(1 for x, y in zip(response, sorted(prompt)) if x == y)
 
 
-def plain_sort_inclusion_ordering(prompt, response):  # the seed's code
+def plain_sort_inclusion_ordering(prompt, response):  # the seed document's code
     inclusion = sum(1 for x in prompt if x in response)
     ordering = sum(1 for x, y in zip(response, response[1:]) if x <= y)
     return inclusion + ordering

@@ -51,11 +51,11 @@ def learning_gain(config, seeds=range(8)):
 
 @pytest.mark.parametrize("loss_mode", list(LOSSES))
 def test_a_short_run_raises_reward_frac(loss_mode):
-    assert learning_gain(TrainConfig(loss_mode=loss_mode, deltas_mode="centered_rewards", epochs=30)) > 0.05
+    assert learning_gain(TrainConfig(loss_mode=loss_mode, deltas_mode="centered_rewards", epochs=15)) > 0.05
 
 
 def test_the_seeds_ratio_would_lower_reward_frac(monkeypatch):
-    """With the seed's `log_probs / old_log_probs` the same run unlearns."""
+    """With the seed document's `log_probs / old_log_probs` the same run unlearns."""
 
     def seed_unclipped(log_probs, old_log_probs, deltas, config):
         surrogate = (log_probs / old_log_probs) * deltas[..., None]
@@ -63,7 +63,7 @@ def test_the_seeds_ratio_would_lower_reward_frac(monkeypatch):
         return LossTerms(-surrogate.mean((1, 2, 3)), zero, zero)
 
     monkeypatch.setitem(LOSSES, "unclipped", seed_unclipped)
-    assert learning_gain(TrainConfig(loss_mode="unclipped", deltas_mode="centered_rewards", epochs=30)) < -0.05
+    assert learning_gain(TrainConfig(loss_mode="unclipped", deltas_mode="centered_rewards", epochs=15)) < -0.05
 
 
 def count_reference_copies(monkeypatch):
