@@ -1,85 +1,189 @@
-"""Report figures (seaborn). Plotting only: every function takes tidy data already
-aggregated by grpo.report and returns the matplotlib figure.
+"""Report figures: plotting only (rliable's third layer). Every function takes tidy data that
+grpo.report_compute already aggregated (intervals included) and returns the matplotlib figure;
+single-panel functions also take an optional `ax` to draw into.
 
-Roles of the grid's axes: rows = reward function, columns = loss mode, hue = deltas mode,
-style = KL coefficient; any other axis that varies joins the hue label (see grpo.report).
-Bands are 95% normal intervals of the mean across seeds (mean ± 1.96 standard errors).
+Figures are built with matplotlib's object API (no pyplot state, no backend chosen at import)
+and seaborn's style inside each call, so importing this module changes nothing. Levels keep the
+order they have in the data (the seed document's order); each level of an axis has one colour
+in every figure.
 """
 
-import matplotlib
+from contextlib import contextmanager
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
 
-BAND = ("se", 1.96)  # 95% interval of the mean across seeds
-sns.set_theme(style="whitegrid", context="notebook")
-
-
-def learning_curves(per_epoch, metric: str, label: str, title: str = "mean over seeds, 95% band"):
-    """per_epoch: one row per (config, seed, epoch) with reward_fn, loss_mode, hue, kl columns."""
-    grid = sns.relplot(data=per_epoch, x="epoch", y=metric, hue="hue", style="kl", row="reward_fn", col="loss_mode",
-                       kind="line", errorbar=BAND, height=3.2, aspect=1.3, facet_kws={"margin_titles": True})
-    grid.set_axis_labels("epoch", label)
-    grid.legend.set_title("deltas / KL")
-    grid.figure.suptitle(f"{label} during training ({title})", y=1.02)
-    return grid.figure
+COLOURS = sns.color_palette("tab10")
 
 
-def final_heatmaps(finals, label: str):
-    """finals: one row per configuration with reward_fn, kl, deltas_mode, loss_mode and `mean`."""
-    rewards, kls = sorted(finals.reward_fn.unique()), sorted(finals.kl.unique())
-    figure, axes = plt.subplots(len(rewards), len(kls), figsize=(4.2 * len(kls), 3.4 * len(rewards)), squeeze=False)
-    low, high = finals["mean"].min(), finals["mean"].max()
-    for i, reward in enumerate(rewards):
-        for j, kl in enumerate(kls):
-            cell = finals[(finals.reward_fn == reward) & (finals.kl == kl)]
-            table = cell.pivot_table(index="deltas_mode", columns="loss_mode", values="mean")
-            sns.heatmap(table, annot=True, fmt=".2f", vmin=low, vmax=high, cmap="viridis", cbar=False, ax=axes[i, j])
-            axes[i, j].set_title(f"{reward}, KL {kl}", fontsize=10)
-    figure.suptitle(f"final {label} (mean over seeds)")
-    figure.tight_layout()
+@contextmanager
+def _style():
+    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
+        yield
+
+
+def _figure(rows: int, cols: int, width: float, height: float, **kwargs):
+    with _style():
+        figure = Figure(figsize=(width * cols, height * rows), layout="constrained")
+        return figure, figure.subplots(rows, cols, squeeze=False, **kwargs)
+
+
+def _ax_or_new(ax, width: float = 6, height: float = 4):
+    if ax is not None:
+        return ax.figure, ax
+    figure, axes = _figure(1, 1, width, height)
+    return figure, axes[0, 0]
+
+
+def palette(levels) -> dict:
+    """level -> colour, by position: one colour per level."""
+    return {level: COLOURS[i % len(COLOURS)] for i, level in enumerate(dict.fromkeys(levels))}
+
+
+def _label(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def level_panel(curves, ylabel: str, ax=None, log: bool = False):
+    """curves: one factor's levels, rows (level, epoch, mean, low, high); one line per level
+    with its 95% band."""
+    figure, ax = _ax_or_new(ax)
+    colours = palette(curves.level)
+    for level, line in curves.groupby("level", sort=False):
+        ax.plot(line.epoch, line["mean"], color=colours[level], label=_label(level), linewidth=1.6)
+        ax.fill_between(line.epoch, line.low, line.high, color=colours[level], alpha=0.2, linewidth=0)
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel=ylabel)
+    ax.legend(fontsize=8, frameon=True)
     return figure
 
 
-def marginal_effects(effects, label: str):
-    """effects: one row per (factor, level) with mean, low, high of final performance."""
-    factors = list(dict.fromkeys(effects.factor))
-    figure, axes = plt.subplots(1, len(factors), figsize=(3.6 * len(factors), 3.6), sharey=True, squeeze=False)
+def level_curves(curves, ylabel: str, title: str, log: bool = False):
+    """curves: rows (factor, level, epoch, mean, low, high[, reward_fn]): one panel per factor
+    (one row of panels per reward function when `reward_fn` is given)."""
+    factors = list(dict.fromkeys(curves.factor))
+    groups = list(dict.fromkeys(curves.reward_fn)) if "reward_fn" in curves else [None]
+    figure, axes = _figure(len(groups), len(factors), 4.2, 3.3, sharey="row" if not log else False)
+    for i, group in enumerate(groups):
+        rows = curves if group is None else curves[curves.reward_fn == group]
+        for j, factor in enumerate(factors):
+            with _style():
+                level_panel(rows[rows.factor == factor], ylabel if j == 0 else "", axes[i, j], log)
+            axes[i, j].set_title(factor if group is None else f"{group}: {factor}", fontsize=10)
+    figure.suptitle(title)
+    return figure
+
+
+def effect_panel(curves, ax=None):
+    """curves: one factor's effects, rows (level, reference, epoch, mean, low, high): the paired
+    difference of each level to the reference over training, 95% band; zero marked."""
+    figure, ax = _ax_or_new(ax)
+    colours = palette(curves.level)
+    for level, line in curves.groupby("level", sort=False):
+        ax.plot(line.epoch, line["mean"], color=colours[level], label=f"{_label(level)}", linewidth=1.6)
+        ax.fill_between(line.epoch, line.low, line.high, color=colours[level], alpha=0.2, linewidth=0)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set(xlabel="epoch", ylabel=f"difference to {_label(curves.reference.iloc[0])}")
+    ax.legend(fontsize=8)
+    return figure
+
+
+def effect_curves(curves, metric: str):
+    """curves: rows (factor, level, reference, epoch, mean, low, high): one panel per factor."""
+    factors = list(dict.fromkeys(curves.factor))
+    figure, axes = _figure(1, len(factors), 4.2, 3.3, sharey=True)
     for ax, factor in zip(axes[0], factors):
-        rows = effects[effects.factor == factor]
-        ax.errorbar(range(len(rows)), rows["mean"], yerr=[rows["mean"] - rows.low, rows.high - rows["mean"]],
-                    fmt="o", capsize=4)
-        ax.set_xticks(range(len(rows)), rows.level.astype(str), rotation=30, ha="right")
-        ax.set_title(factor)
-    axes[0, 0].set_ylabel(f"final {label}")
-    figure.suptitle(f"marginal effect of each factor on final {label} (averaged over the others, 95% CI)")
-    figure.tight_layout()
+        with _style():
+            effect_panel(curves[curves.factor == factor], ax)
+        ax.set_title(f"{factor} (vs {_label(curves[curves.factor == factor].reference.iloc[0])})", fontsize=10)
+    figure.suptitle(f"paired difference in {metric} to the seed's choice, averaged over the other axes (95% band)")
     return figure
 
 
-def generalisation(finals):
-    """finals: one row per configuration with greedy_train_acc, greedy_heldout_acc, hue, loss_mode."""
-    figure, ax = plt.subplots(figsize=(6.5, 5))
-    sns.scatterplot(data=finals, x="greedy_train_acc", y="greedy_heldout_acc", hue="hue", style="loss_mode", ax=ax, s=60)
-    top = max(finals.greedy_train_acc.max(), finals.greedy_heldout_acc.max(), 0.05)
+def effects_forest(effects, metric: str):
+    """effects: rows (factor, level, reference, difference, low, high, decisive): one panel per
+    factor, one row per level; filled markers for decisive effects, hollow for the others."""
+    factors = list(dict.fromkeys(effects.factor))
+    heights = [max(1, (effects.factor == f).sum()) for f in factors]
+    with _style():
+        figure = Figure(figsize=(6.5, 0.55 * sum(heights) + 1.2 * len(factors)), layout="constrained")
+        axes = figure.subplots(len(factors), 1, squeeze=False, sharex=True, height_ratios=heights)[:, 0]
+    for ax, factor in zip(axes, factors):
+        rows = effects[effects.factor == factor].reset_index(drop=True)
+        colours = palette(rows.level)
+        for i, row in rows.iterrows():
+            colour = colours[row.level]
+            ax.errorbar(row.difference, i, xerr=[[row.difference - row.low], [row.high - row.difference]], fmt="o",
+                        color=colour, markerfacecolor=colour if row.decisive else "white", capsize=4, markersize=7)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(rows)), [_label(level) for level in rows.level])
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_title(f"{factor}: vs {_label(rows.reference.iloc[0])}", fontsize=10, loc="left")
+    axes[-1].set_xlabel(f"difference in {metric} (paired, 95% interval; filled = decisive after Holm)")
+    return figure
+
+
+def heatmap_panel(cells, ax, vmin: float, vmax: float):
+    """cells: a table (rows x columns of levels) of values; `marked` cells (a boolean table of
+    the same shape in cells.attrs['marked']) get a star."""
+    marked = cells.attrs.get("marked")
+    text = cells.map(lambda v: "" if np.isnan(v) else f"{v:.2f}")
+    if marked is not None:
+        text = text + marked.map(lambda m: "*" if m else "")
+    sns.heatmap(cells, annot=text, fmt="", vmin=vmin, vmax=vmax, cmap="viridis", cbar=False, ax=ax,
+                annot_kws={"fontsize": 8})
+    ax.set_yticklabels(ax.get_yticklabels(), rotation=0)
+    return ax.figure
+
+
+def heatmaps(panels: dict, cols: int, title: str, colour_label: str):
+    """panels: panel title -> cell table (see heatmap_panel), laid out `cols` to a row, one
+    shared colour bar."""
+    cols = max(1, min(cols, len(panels)))
+    rows = int(np.ceil(len(panels) / cols))
+    first = next(iter(panels.values()))
+    figure, axes = _figure(rows, cols, 1.0 * first.shape[1] + 2.6, 0.45 * first.shape[0] + 1.6)
+    values = np.concatenate([cells.to_numpy(dtype=float).ravel() for cells in panels.values()])
+    vmin, vmax = np.nanmin(values), np.nanmax(values)
+    for ax, (name, cells) in zip(axes.ravel(), panels.items()):
+        with _style():
+            heatmap_panel(cells, ax, vmin, vmax)
+        ax.set_title(name, fontsize=10)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    mappable = axes.ravel()[0].collections[0]
+    figure.colorbar(mappable, ax=axes.ravel().tolist(), label=colour_label, shrink=0.8)
+    figure.suptitle(title)
+    return figure
+
+
+def generalisation(points, hue: str | None, style: str | None, ax=None):
+    """points: one row per configuration with greedy_train_acc, greedy_heldout_acc and the
+    `hue` / `style` axis columns; the diagonal is held-out = train."""
+    figure, ax = _ax_or_new(ax, 7.5, 5)
+    with _style():
+        sns.scatterplot(data=points, x="greedy_train_acc", y="greedy_heldout_acc", ax=ax, s=50,
+                        hue=hue, hue_order=list(dict.fromkeys(points[hue])) if hue else None,
+                        style=style, style_order=list(dict.fromkeys(points[style])) if style else None)
+    top = max(points.greedy_train_acc.max(), points.greedy_heldout_acc.max(), 0.05)
     ax.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1, label="held-out = train")
     ax.set(xlabel="greedy accuracy on training prompts", ylabel="greedy accuracy on held-out prompts",
-           title="final greedy accuracy: train vs held-out (per configuration)")
+           title="final greedy accuracy per configuration")
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-    figure.tight_layout()
+    return figure
+
+
+def scaling(per_seed_step, ax=None):
+    """per_seed_step: seeds, implementation, µs per seed-step."""
+    figure, ax = _ax_or_new(ax)
+    with _style():
+        sns.lineplot(data=per_seed_step, x="seeds", y="µs per seed-step", hue="implementation", marker="o", ax=ax)
+    ax.set(xscale="log", yscale="log", xlabel="seeds stacked (S)", title="time per seed-step of one inner step")
+    ax.legend(title=None)
     return figure
 
 
 def save(figure, path) -> None:
     figure.savefig(path, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
-    plt.close(figure)
-
-
-def scaling(per_seed_step):
-    """per_seed_step: seeds, implementation, µs per seed-step."""
-    figure, ax = plt.subplots(figsize=(6, 4))
-    sns.lineplot(data=per_seed_step, x="seeds", y="µs per seed-step", hue="implementation", marker="o", ax=ax)
-    ax.set(xscale="log", yscale="log", xlabel="seeds stacked (S)", title="time per seed-step of one inner step")
-    figure.tight_layout()
-    return figure

@@ -1,69 +1,220 @@
-"""`grpo report` on a real smoke sweep: valid PNGs, tables that match the parquet, bad input."""
+"""`grpo report`: tables that match the records by hand, the incomplete, one-configuration and
+all-diverged cases, the KL figure's data, real PNGs, bad input.
 
+Small results are built in-process (grpo.train + grpo.records.write_records, the sweep's own
+merge) where a Ray sweep adds nothing; the session's real smoke sweep serves the end-to-end run.
+"""
+
+import importlib
+import json
 import re
 
+import matplotlib
 import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from grpo.cli import main
-from grpo.stats import final_performance, iqm
+from grpo.config import TrainConfig
+from grpo.grids import parse_grid
+from grpo.records import final_epochs, open_results, write_records
+from grpo.report import narrative
+from grpo.report_compute import compute
+from grpo.report_data import load
+from grpo.sweep import merge, records_path, versions
+from grpo.train import train
+
+SMALL = """seeds = 6
+[grid]
+deltas_mode = ["rewards", "centered_rewards"]
+loss_mode = ["naive", "clipped"]
+kl_penalty = [0.0, 0.1]
+epochs = 20
+steps_per_epoch = 2
+"""
+
+
+def build_results(root, name: str, text: str, skip: tuple[int, ...] = ()):
+    """A sweep's results folder made in-process: each configuration of the grid trained and
+    stored as its trial would store it, except the `skip`ped ones (an interrupted sweep)."""
+    grid = parse_grid(name, text)
+    folder = root / name
+    (folder / "trials").mkdir(parents=True)
+    (folder / "grid.toml").write_text(text)
+    configs = grid.configs()
+    for i, config in enumerate(configs):
+        if i in skip:
+            continue
+        write_records(train(config, grid.seeds), config, records_path(folder, config, grid.seeds))
+        info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(grid.seeds), "status": "ok",
+                "error": None, "wall_s": 0.0, **versions()}
+        (folder / "trials" / f"{config.config_id}.json").write_text(json.dumps(info))
+    merge(grid, configs, folder)
+    return folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as a sweep's trials run: on a loaded 2-core machine two threads spin
+    against each other (here 30x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
-def smoke_report(smoke_results, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")
-    assert main(["report", str(smoke_results), "--out", str(out)]) == 0
-    return out / "smoke"
+def small(tmp_path_factory):
+    """The SMALL grid's results, its rendered report and its tables."""
+    root = tmp_path_factory.mktemp("small")
+    folder = build_results(root, "small", SMALL)
+    assert main(["report", str(folder), "--out", str(root / "reports")]) == 0
+    return folder, root / "reports" / "small", compute(load(open_results(folder)))
 
 
-def test_figures_are_real_pngs(smoke_report):
-    pngs = sorted(smoke_report.glob("*.png"))
-    assert {p.name for p in pngs} >= {"learning_curves_reward_frac.png", "final_heatmaps.png", "marginal_effects.png",
-                                      "generalisation.png", "kl_curves.png", "clip_fraction_curves.png"}
-    for png in pngs:
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def by_hand(folder):
+    """success and greedy accuracy of every run, straight from the parquet: the mean over the
+    last final_epochs(20) = 2 epochs."""
+    records = pd.read_parquet(folder / "records").astype({"config_id": str})
+    window = records[records.epoch >= 20 - final_epochs(20)]
+    return window.groupby(["config_id", "seed"])[["sorted_frac", "greedy_train_acc", "reward_frac"]].mean()
+
+
+def test_seeds_are_blocks_across_configurations():
+    """Seed s of every configuration (equal shapes) starts from the same weights and draws the
+    same random stream: the policy's entropy before the first update, and the first rollout's
+    rewards, are those of seed s whatever the losses, deltas and KL."""
+    first = [train(TrainConfig(epochs=1, steps_per_epoch=2, **choice), [0, 1, 2])
+             for choice in ({}, {"loss_mode": "clipped", "deltas_mode": "normalized_rewards", "kl_penalty": 0.1},
+                            {"reward_fn": "sort_distance", "loss_mode": "unclipped"})]
+    initial = [records[records.step == 0].set_index("seed") for records in first]  # before any update
+    for records in initial[1:]:
+        np.testing.assert_array_equal(records.entropy, initial[0].entropy)  # the same initial weights
+    np.testing.assert_array_equal(initial[1].mean_reward, initial[0].mean_reward)  # the same samples
+    assert initial[0].entropy.nunique() == 3  # and the seeds differ from each other
+
+
+def test_configurations_and_effects_match_the_records(small):
+    folder, report, tables = small
+    runs = by_hand(folder)
+    table = pd.read_csv(report / "configurations.csv").set_index("config_id")
+    for column in ("runs", "success_mean", "success_low", "success_high", "reward_frac_mean", "iqm", "tied_with_best",
+                   "deltas_mode", "loss_mode", "kl_penalty"):
+        assert column in table
+    assert table.tied_with_best.dtype == bool and table.tied_with_best.any()
+    success = runs.sorted_frac.unstack("seed")  # [config seed]
+    np.testing.assert_allclose(table.loc[success.index, "success_mean"], success.mean(axis=1))
+    np.testing.assert_allclose(table.loc[success.index, "greedy_train_acc"],
+                               runs.greedy_train_acc.groupby("config_id").mean())  # the final window, not 10 epochs
+    assert (table.runs == 6).all() and table["rank"].tolist() == sorted(table["rank"])
+
+    effects = pd.read_csv(report / "effects.csv")
+    for column in ("factor", "level", "reference", "difference", "low", "high", "decisive", "replicated"):
+        assert column in effects
+    configs = open_results(folder).runs.drop_duplicates("config_id").set_index("config_id")
+    clipped = effects[(effects.factor == "loss_mode") & (effects.level == "clipped")].iloc[0]
+    assert clipped.reference == "naive"
+    fields = list(TrainConfig().as_dict())
+    pairs = [(c, TrainConfig(**{**configs.loc[c, fields].to_dict(), "loss_mode": "naive"}).config_id)
+             for c in configs.index[configs.loss_mode == "clipped"]]
+    per_seed = np.mean([success.loc[a] - success.loc[b] for a, b in pairs], axis=0)  # mean over the 4 cells
+    assert clipped.difference == pytest.approx(per_seed.mean())
+    assert clipped.low <= clipped.difference <= clipped.high
+    assert set(effects.factor) == {"deltas_mode", "loss_mode", "kl_penalty"} and len(effects) == 3
+
+
+def test_the_kl_figure_plots_the_measured_kl(small):
+    folder, _, tables = small
+    records = pd.read_parquet(folder / "records").astype({"config_id": str})
+    kl_on = records[records.kl_penalty > 0]
+    measured = kl_on.groupby(["config_id", "seed", "epoch"]).kl.mean().groupby("epoch").mean()  # over configs, seeds
+    curves = tables.curves["kl"]
+    line = curves[(curves.factor == "kl_penalty") & (curves.level == 0.1)]
+    np.testing.assert_allclose(line["mean"], measured, rtol=1e-5)
+    assert not np.allclose(line["mean"], 0.1)  # the measured KL, not the coefficient
+    from grpo.report import _figures
+
+    figure = _figures(tables)["kl_curves.png"]
+    plotted = [ax.get_lines()[0].get_ydata() for ax in figure.axes if ax.get_title() == "kl_penalty"]
+    np.testing.assert_allclose(plotted[0], measured, rtol=1e-5)
+
+
+def test_report_md_opens_with_the_facts_and_names_the_tied_set(small):
+    _, report, tables = small
+    text = (report / "report.md").read_text()
+    head = text.split("## Findings")[0]
+    assert "**Grid**: `small`, 8 configurations" in head and "**Seeds**: 6 (0–5)" in head
+    assert f"**Commit**: {versions()['git_commit'][:10]}" in head
+    assert "**Completeness**: complete: 8 of 8 configurations, 48 runs (48 ok)" in head
+    assert f"**Minimum detectable difference**: {tables.min_detectable:.3f}" in head
+    assert "**Primary outcome: `success`**" in head
+    tied = tables.configurations[tables.configurations.tied_with_best]
+    assert f"**Tied with the best: {len(tied)} of 8 configurations.**" in text
+    for png in sorted(report.glob("*.png")):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({png.name})" in text
         height, width, _ = matplotlib.image.imread(png).shape
-        assert 300 < width < 4000 and 300 < height < 4000
-        text = (smoke_report / "report.md").read_text()
-        assert f"]({png.name})" in text
+        assert 300 < width < 4000 and 200 < height < 4000
+    assert {p.name for p in report.glob("*.png")} >= {"success_curves.png", "success_effect_curves.png", "effects.png",
+                                                       "success_heatmaps.png", "kl_curves.png", "clip_fraction_curves.png"}
 
 
-def test_tables_match_the_parquet(smoke_results, smoke_report):
-    records = pd.read_parquet(smoke_results / "records").astype({"config_id": str})
-    per_epoch = records.groupby(["config_id", "seed", "epoch"]).reward_frac.mean().reset_index()
-    final = final_performance(per_epoch, "reward_frac")  # 10 epochs: the last one
-    by_hand = records[records.epoch == 9].groupby(["config_id", "seed"]).reward_frac.mean()
-    pd.testing.assert_series_equal(final, by_hand, check_names=False, check_dtype=False)
-    table = pd.read_csv(smoke_report / "configurations.csv").set_index("config_id")
-    for config_id, scores in by_hand.groupby(level="config_id"):
-        assert table.loc[config_id, "mean"] == pytest.approx(scores.mean())
-        assert table.loc[config_id, "iqm"] == pytest.approx(iqm(scores.to_numpy()))
-    text = (smoke_report / "report.md").read_text()
-    best = table.sort_values(["iqm", "mean"], ascending=False).iloc[0]
-    assert f"IQM {best.iqm:.3f} [{best.iqm_low:.3f}, {best.iqm_high:.3f}]" in text
-    assert "16 configurations × 2 seeds = 32 runs (status: 32 ok)" in text
-    ranked = re.findall(r"^\| (\d+) \| ", text, flags=re.M)
-    assert ranked[:16] == [str(i) for i in range(1, 17)]
+def test_an_incomplete_folder_is_reported_as_such_and_exits_non_zero(tmp_path, capsys):
+    folder = build_results(tmp_path, "cut", SMALL.replace("seeds = 6", "seeds = 2"), skip=(1, 6))
+    missing = [c.config_id for i, c in enumerate(parse_grid("cut", SMALL).configs()) if i in (1, 6)]
+    assert main(["report", str(folder), "--out", str(tmp_path / "reports")]) == 1
+    err = capsys.readouterr().err
+    assert "incomplete: 2 configuration(s) missing" in err and "--allow-partial" in err
+    text = (tmp_path / "reports" / "cut" / "report.md").read_text()
+    assert "**Completeness**: **INCOMPLETE**: 6 of 8 configurations have all their runs; 16 runs (4 missing, 12 ok)" \
+        in text
+    assert all(f"`{config_id}` (missing)" in text for config_id in missing)
+    table = pd.read_csv(tmp_path / "reports" / "cut" / "configurations.csv").set_index("config_id")
+    assert table.loc[missing, "rank"].isna().all() and not table.loc[missing, "complete"].any()
+    assert table["rank"].dropna().tolist() == [1, 2, 3, 4, 5, 6]
+    assert main(["report", str(folder), "--out", str(tmp_path / "reports"), "--allow-partial"]) == 0
 
 
-def test_rendering_is_deterministic(smoke_results, smoke_report, tmp_path):
+def test_a_train_out_file_with_one_configuration_renders(tmp_path, capsys):
+    out = tmp_path / "x.parquet"
+    assert main(["train", "--seeds", "2", "--epochs", "3", "--steps-per-epoch", "2", "--out", str(out)]) == 0
+    assert main(["report", str(out), "--out", str(tmp_path / "reports")]) == 0
+    assert f"wrote {tmp_path / 'reports' / 'x'}/" in capsys.readouterr().out
+    text = (tmp_path / "reports" / "x" / "report.md").read_text()
+    assert "One configuration, so nothing to compare" in text and "**Seeds**: 2 (0–1)" in text
+    records = pd.read_parquet(out)
+    success = records[records.epoch == 2].groupby("seed").sorted_frac.mean().mean()  # final window: last epoch
+    assert pd.read_csv(tmp_path / "reports" / "x" / "configurations.csv").success_mean.item() == pytest.approx(success)
+
+
+def test_a_report_of_runs_that_all_diverged_says_so(tmp_path):
+    config = TrainConfig(epochs=3, steps_per_epoch=2)
+    records = train(config, [0, 1]).assign(diverged=True, loss=np.nan)
+    write_records(records, config, tmp_path / "nan.parquet")
+    assert main(["report", str(tmp_path / "nan.parquet"), "--out", str(tmp_path / "reports")]) == 0
+    text = (tmp_path / "reports" / "nan" / "report.md").read_text()
+    assert "No statistics: every run diverged" in text and "2 runs (2 diverged)" in text
+    assert pd.read_csv(tmp_path / "reports" / "nan" / "configurations.csv").runs.tolist() == [0]
+
+
+def test_the_smoke_sweep_end_to_end_and_deterministic(smoke_results, tmp_path):
     assert main(["report", str(smoke_results), "--out", str(tmp_path)]) == 0
-    for name in ("report.md", "configurations.csv", "fits.csv"):
-        assert (tmp_path / "smoke" / name).read_text() == (smoke_report / name).read_text()
+    text = (tmp_path / "smoke" / "report.md").read_text()
+    assert "complete: 16 of 16 configurations, 32 runs (32 ok)" in text
+    assert all(f"]({png.name})" in text for png in (tmp_path / "smoke").glob("*.png"))
+    again = compute(load(open_results(smoke_results)))  # the same records, computed again
+    assert narrative(again, [name for name in re.findall(r"\]\((\w+\.png)\)", text)]) == text
+    for name in ("configurations", "effects", "interactions", "fits"):
+        assert getattr(again, name).to_csv(index=False) == (tmp_path / "smoke" / f"{name}.csv").read_text()
 
 
-def test_diverged_runs_are_shown_not_dropped(tmp_path, capsys):
-    from grpo.sweep import run_sweep
+def test_importing_the_figures_changes_no_global_state():
+    import grpo.figures
 
-    grid = tmp_path / "absurd.toml"
-    grid.write_text('seeds = [2, 4]\n[grid]\nlr = [1e9, 1e-3]\nepochs = 5\ndeltas_mode = "centered_rewards"\n')
-    results = run_sweep(str(grid), tmp_path / "results", progress=False).results_dir
-    assert main(["report", str(results), "--out", str(tmp_path / "reports")]) == 0
-    text = (tmp_path / "reports" / "absurd" / "report.md").read_text()
-    assert "1 diverged" in text and "## Runs that did not finish cleanly" in text
-    assert np.isfinite(pd.read_csv(tmp_path / "reports" / "absurd" / "configurations.csv")["mean"]).all()
+    before = (matplotlib.get_backend(), dict(matplotlib.rcParams))
+    importlib.reload(grpo.figures)
+    assert (matplotlib.get_backend(), dict(matplotlib.rcParams)) == before
 
 
 @pytest.mark.parametrize("setup, named", [("missing", "no results folder"), ("empty", "has no runs.parquet"),
