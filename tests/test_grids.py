@@ -12,7 +12,7 @@ from grpo.grids import load_grid, parse_grid
 def test_full_is_the_seed_ablation():
     grid = load_grid("full")
     configs = grid.configs()
-    assert len(configs) == 2 * 4 * 3 * 3 and grid.seeds == tuple(range(20))
+    assert len(configs) == 2 * 4 * 3 * 3 and grid.seeds == tuple(range(100))
     assert {(c.epochs, c.steps_per_epoch, c.responses, c.lr) for c in configs} == {(100, 10, 10, 1e-3)}
     assert {c.kl_penalty for c in configs} == {0.0, 0.01, 0.1}
     assert len({c.config_id for c in configs}) == 72
