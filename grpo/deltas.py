@@ -6,9 +6,9 @@ once per rollout; the loss only consumes them. The first line of each function's
 its help in ``grpo train --help``.
 """
 
-from collections.abc import Callable
-
 import torch
+
+from grpo.registry import Registry
 
 STD_EPS = 1e-5  # the seed document's guard against a zero std in a group of equal rewards
 
@@ -60,14 +60,14 @@ def batch_normalized(rewards: torch.Tensor) -> torch.Tensor:
     return centered / (centered.flatten(1).std(-1)[:, None, None] + STD_EPS)
 
 
-DELTAS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+DELTAS: Registry = Registry("deltas", {
     "rewards": raw_rewards,
     "centered_rewards": centered_rewards,
     "normalized_rewards": normalized_rewards,
     "max_rewards": max_rewards,
     "rloo": rloo,
     "batch_normalized": batch_normalized,
-}
+})
 # Responses per prompt a mode needs: with one response a group's mean is that response, so the
 # centred modes give all-zero deltas (no learning) and the normalised ones divide by no spread.
 MIN_GROUP: dict[str, int] = {"centered_rewards": 2, "normalized_rewards": 2, "rloo": 2, "batch_normalized": 2}

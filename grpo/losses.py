@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from grpo.registry import Registry
+
 
 @dataclass(frozen=True)
 class LossTerms:
@@ -95,15 +97,15 @@ def cispo(log_probs, old_log_probs, deltas, config) -> LossTerms:
     return LossTerms(terms.loss, clip_low, clip_high)
 
 
-LOSSES: dict[str, Callable[..., LossTerms]] = {
+LOSSES: Registry = Registry("losses", {
     "naive": naive,
     "unclipped": unclipped,
     "clipped": clipped,
     "clip_higher": clip_higher,
     "gspo": gspo,
     "cispo": cispo,
-}
-NEEDS_OLD_LOG_PROBS: dict[str, bool] = {name: name != "naive" for name in LOSSES}
+})
+WITHOUT_OLD_LOG_PROBS = frozenset({"naive"})  # losses that never read old_log_probs (they get None)
 LOSS_OPTIONS: dict[str, dict[str, float]] = {  # the TrainConfig fields each loss reads, with its defaults
     "clipped": {"epsilon": 0.01},  # the seed document's
     "clip_higher": {"epsilon_low": 0.2, "epsilon_high": 0.28},  # DAPO's
@@ -135,7 +137,7 @@ def k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1
 
 
-KL_ESTIMATORS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"k1": k1, "k2": k2, "k3": k3}
+KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3})
 
 
 def kl_sum(kl_tokens: torch.Tensor) -> torch.Tensor:

@@ -7,13 +7,11 @@ response (the sorted prompt) best, so ``best_reward`` is the reward of that resp
 function's docstring is its help in ``grpo train --help``.
 """
 
-from collections.abc import Callable
 
 import torch
 
+from grpo.registry import Registry
 from grpo.tasks import Task
-
-RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def prompt_tokens_found(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
@@ -64,12 +62,12 @@ def pairwise_order(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tens
     return agreement * included
 
 
-REWARDS: dict[str, RewardFn] = {
+REWARDS: Registry = Registry("rewards", {
     "sort_distance": sort_distance,
     "sort_inclusion_ordering": sort_inclusion_ordering,
     "exact_match": exact_match,
     "pairwise_order": pairwise_order,
-}
+})
 
 
 def best_reward(reward_fn: str, prompts: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,8 @@ Layout of ``results/<grid>/``::
     grid.toml                    the grid definition the results belong to
     records/<id>/<seeds>.parquet records of one configuration (written by its trial, atomically;
                                  the one copy of the records: see grpo.records)
-    trials/<id>.json             its run info: config, seeds, status, error, wall time, versions
+    trials/<id>.json             its run info: config, seeds, status, error, wall time, versions,
+                                 plugins ({mode: "package==version"} of the plugin modes it names)
     runs.parquet                 one row per configuration x seed
     ray/                         Ray Tune's experiment state
 
@@ -33,6 +34,7 @@ from grpo.errors import UsageError
 from grpo.grids import Grid, load_grid
 from grpo.io import check_writable_dir, write_atomic, write_parquet_atomic
 from grpo.records import first_diverged_steps, write_records
+from grpo.registry import pack_in_process_modes, plugins_of, unpack_in_process_modes
 
 
 @dataclass
@@ -69,6 +71,7 @@ def run_trial(params: dict) -> None:
     from grpo.train import train
 
     torch.set_num_threads(1)  # trials share the cores; these kernels are too small to split
+    unpack_in_process_modes(params["in_process_modes"])  # entry-point plugins are found here as in the driver
     config = TrainConfig(**params["config"])
     trials = Path(params["trials_dir"])
     start = time.perf_counter()
@@ -79,7 +82,8 @@ def run_trial(params: dict) -> None:
     except Exception as exception:  # noqa: BLE001 - any failure of a configuration is its result
         status, error = "failed", f"{type(exception).__name__}: {exception}".splitlines()[0]
     info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(params["seeds"]),
-            "status": status, "error": error, "wall_s": time.perf_counter() - start, **params["versions"]}
+            "status": status, "error": error, "wall_s": time.perf_counter() - start, **params["versions"],
+            "plugins": plugins_of(config)}
     write_atomic(trials / f"{config.config_id}.json", lambda tmp: tmp.write_text(json.dumps(info)))
     tune.report({"ok": status == "ok"})
 
@@ -176,6 +180,7 @@ def run_tuner(spec: Grid, pending: list[TrainConfig], results_dir: Path, address
                 "seeds": list(spec.seeds),
                 "trials_dir": str(results_dir / "trials"),
                 "versions": versions(),
+                "in_process_modes": pack_in_process_modes(),
             },
             tune_config=tune.TuneConfig(reuse_actors=True),
             run_config=tune.RunConfig(name=f"sweep-{int(time.time())}", storage_path=str(results_dir / "ray"),

@@ -14,7 +14,7 @@ import torch
 
 from grpo.config import TrainConfig
 from grpo.deltas import DELTAS
-from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, NEEDS_OLD_LOG_PROBS
+from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, WITHOUT_OLD_LOG_PROBS
 from grpo.model import StackedPolicy, entropy, gather_log_probs, greedy_accuracy, sample, token_index
 from grpo.records import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
 from grpo.rewards import REWARDS, best_reward
@@ -85,7 +85,7 @@ def train(
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
                 prompts, index, deltas,
-                old_log_probs=gather_log_probs(rollout_log_probs, index) if NEEDS_OLD_LOG_PROBS[config.loss_mode] else None,
+                old_log_probs=gather_log_probs(rollout_log_probs, index) if config.loss_mode not in WITHOUT_OLD_LOG_PROBS else None,
                 ref_log_probs=gather_log_probs(reference(prompts).log_softmax(-1), index) if config.kl_penalty else None,
             )
 

@@ -7,26 +7,7 @@ import torch
 
 from grpo.config import TrainConfig
 from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES
-from grpo.model import StackedPolicy, gather_log_probs, sample, token_index
-from grpo.tasks import seed_task
-
-
-def rollout(seeds=3, responses=6):
-    """A policy, its responses to the seed task and random deltas."""
-    task = seed_task()
-    generators = [torch.Generator().manual_seed(s) for s in range(seeds)]
-    policy = StackedPolicy.init(generators, task.vocab_size, task.length, dim=10)
-    with torch.no_grad():
-        drawn = sample(policy(task.prompts).log_softmax(-1), responses, generators)
-    deltas = torch.randn(drawn.shape[:3], generator=torch.Generator().manual_seed(9))
-    return policy, task.prompts, token_index(drawn, task.vocab_size), deltas
-
-
-def gradient(policy, prompts, index, deltas, mode, old_log_probs=None):
-    policy.zero_grad()
-    log_probs = gather_log_probs(policy(prompts).log_softmax(-1), index)
-    LOSSES[mode](log_probs, old_log_probs, deltas, TrainConfig(loss_mode=mode)).loss.sum().backward()
-    return torch.cat([p.grad.flatten() for p in policy.parameters()])
+from grpo.testing import assert_ratio_gradient_equals_naive
 
 
 @pytest.mark.parametrize("mode", [mode for mode in LOSSES if mode != "naive"])
@@ -34,13 +15,7 @@ def test_ratio_gradient_equals_naive_at_old_policy(mode):
     """At theta = theta_old, r = 1 and grad r = grad log pi: the naive gradient (for gspo the
     sequence ratio's gradient is the mean over positions, which the naive mean also takes;
     cispo's detached weight is 1)."""
-    policy, prompts, index, deltas = rollout()
-    with torch.no_grad():
-        old = gather_log_probs(policy(prompts).log_softmax(-1), index)
-    naive = gradient(policy, prompts, index, deltas, "naive")
-    ratio = gradient(policy, prompts, index, deltas, mode, old)
-    assert naive.abs().max() > 1e-3
-    torch.testing.assert_close(ratio, naive, rtol=1e-5, atol=1e-7)
+    assert_ratio_gradient_equals_naive(mode)
 
 
 def test_seed_ratio_flips_the_gradient():

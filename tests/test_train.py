@@ -12,6 +12,7 @@ from grpo import TrainConfig, train
 from grpo.losses import LOSSES, LossTerms
 from grpo.model import StackedPolicy
 from grpo.records import COLUMNS
+from grpo.testing import assert_stacked_seeds_equal_separate_runs
 
 SHORT = dict(epochs=4, steps_per_epoch=3)
 
@@ -32,10 +33,7 @@ SHORT = dict(epochs=4, steps_per_epoch=3)
          "gspo"],
 )
 def test_stacked_seeds_equal_separate_runs(config):
-    seeds = [0, 1, 7]
-    stacked = train(config, seeds)
-    separate = pd.concat([train(config, [seed]) for seed in seeds], ignore_index=True)
-    pd.testing.assert_frame_equal(stacked, separate, rtol=1e-4, atol=1e-6)
+    assert_stacked_seeds_equal_separate_runs(config, seeds=[0, 1, 7])
 
 
 def test_same_config_and_seed_give_the_same_numbers():

@@ -1,0 +1,214 @@
+"""Registries of modes: each group's built-ins, in their order, then its plugins.
+
+Four groups, one per choice a configuration names: ``rewards`` (``reward_fn``), ``deltas``
+(``deltas_mode``), ``losses`` (``loss_mode``) and ``kl_estimators`` (``kl_estimator``). A plugin
+mode has the signature and docstring conventions of the group's built-ins (see grpo.rewards,
+grpo.deltas, grpo.losses) and comes from either
+
+- an installed package's entry point, in the group ``grpo.<group>`` of its pyproject.toml::
+
+      [project.entry-points."grpo.deltas"]
+      centered_ranks = "grpo_rank_deltas:centered_ranks"
+
+  Entry points are listed without importing anything; a plugin's module is imported the first
+  time its mode is named, and every process that names it (a Ray worker included) finds it the
+  same way, so a plugin must be installed wherever grpo is;
+- or the Python API, for a notebook or a script::
+
+      @grpo.register("deltas")
+      def centered_ranks(rewards): ...
+
+  A sweep hands these registrations to its Ray workers.
+
+A plugin cannot take the name of a built-in or of another package's mode. Grid files and flags
+only name modes; nothing they contain is evaluated.
+"""
+
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from importlib import metadata
+
+from grpo.errors import UsageError
+
+GROUPS = ("rewards", "deltas", "losses", "kl_estimators")
+BUILT_IN = "built-in"  # the origin of a built-in mode
+FIELD_GROUPS = {"reward_fn": "rewards", "deltas_mode": "deltas", "loss_mode": "losses", "kl_estimator": "kl_estimators"}
+
+
+class Registry(Mapping):
+    """name -> mode function, built-ins first, then entry-point plugins (by name), then modes
+    registered in-process (in their order)."""
+
+    def __init__(self, group: str, built_ins: dict[str, Callable]):
+        if group not in GROUPS:
+            raise ValueError(f"unknown group {group!r}; choose from {', '.join(GROUPS)}")
+        self.group = group
+        self.built_ins = dict(built_ins)
+        self.in_process: dict[str, Callable] = {}
+        self._entry_points: dict[str, metadata.EntryPoint] | None = None  # discovered on first use
+        self._loaded: dict[str, Callable] = {}
+
+    @property
+    def entry_point_group(self) -> str:
+        return f"grpo.{self.group}"
+
+    def entry_points(self) -> dict[str, metadata.EntryPoint]:
+        """The installed plugins of this group, by name (nothing imported)."""
+        if self._entry_points is None:
+            found: dict[str, metadata.EntryPoint] = {}
+            for entry_point in metadata.entry_points(group=self.entry_point_group):
+                if entry_point.name in self.built_ins:
+                    raise UsageError(f"plugin {describe(entry_point)} takes the name of a built-in mode of {self.entry_point_group};"
+                                     " rename its entry point")
+                other = found.get(entry_point.name)
+                if other is not None and other.value != entry_point.value:
+                    raise UsageError(f"two plugins name the {self.group} mode {entry_point.name!r}: {describe(other)} and"
+                                     f" {describe(entry_point)}; uninstall one")
+                found.setdefault(entry_point.name, entry_point)  # one package seen twice on sys.path counts once
+            self._entry_points = dict(sorted(found.items()))
+        return self._entry_points
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.built_ins
+        yield from self.entry_points()
+        yield from self.in_process
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getitem__(self, name: str) -> Callable:
+        """The mode's function; KeyError for an unknown name, UsageError naming the entry point
+        for a plugin that cannot be imported."""
+        if name not in self._loaded:
+            self._loaded[name] = self.load(name)
+        return self._loaded[name]
+
+    def load(self, name: str) -> Callable:
+        if name in self.built_ins:
+            return self.built_ins[name]
+        if name in self.in_process:
+            return self.in_process[name]
+        entry_point = self.entry_points().get(name)
+        if entry_point is None:
+            raise KeyError(name)
+        try:
+            loaded = entry_point.load()
+        except Exception as error:  # noqa: BLE001 - any failure of a plugin's import is reported as one line
+            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            raise UsageError(f"cannot load plugin {describe(entry_point)}: {message}") from None
+        if not callable(loaded):
+            raise UsageError(f"plugin {describe(entry_point)} is not a function: {type(loaded).__name__}")
+        return loaded
+
+    def register(self, name: str, fn: Callable) -> Callable:
+        """Add `fn` as mode `name` in this process (a re-run notebook cell replaces its earlier
+        registration). Returns `fn`."""
+        if not callable(fn):
+            raise TypeError(f"a {self.group} mode must be a function, got {type(fn).__name__}")
+        if name in self.built_ins or name in self.entry_points():
+            raise UsageError(f"{self.group} mode {name!r} exists already ({self.origin(name)}); choose another name")
+        self.in_process[name] = fn
+        self._loaded.pop(name, None)
+        return fn
+
+    def unregister(self, name: str) -> None:
+        """Remove a mode registered in this process."""
+        if name not in self.in_process:
+            raise UsageError(f"{self.group} mode {name!r} was not registered in this process")
+        del self.in_process[name]
+        self._loaded.pop(name, None)
+
+    def origin(self, name: str) -> str:
+        """Where mode `name` comes from: "built-in", "package==version" of its entry point, or
+        "module.function (in-process)"."""
+        if name in self.built_ins:
+            return BUILT_IN
+        if name in self.in_process:
+            fn = self.in_process[name]
+            return f"{fn.__module__}.{fn.__qualname__} (in-process)"
+        entry_point = self.entry_points()[name]
+        return f"{entry_point.dist.name}=={entry_point.dist.version}" if entry_point.dist else entry_point.value
+
+    def summary(self, name: str) -> str:
+        """The first line of the mode's docstring (built-ins and plugins alike), its origin
+        added for a plugin; a plugin that cannot be imported says why instead."""
+        try:
+            doc = (self[name].__doc__ or "").strip().split("\n\n")[0]
+        except UsageError as error:
+            return str(error)
+        doc = " ".join(doc.split()) or "(no docstring)"
+        return doc if name in self.built_ins else f"{doc} [{self.origin(name)}]"
+
+    def refresh(self) -> None:
+        """Forget the discovered entry points (after installing or removing a package in this
+        process)."""
+        self._entry_points = None
+        self._loaded = {name: fn for name, fn in self._loaded.items() if name in self.built_ins}
+
+
+def describe(entry_point: metadata.EntryPoint) -> str:
+    """'centered_ranks = grpo_rank_deltas:centered_ranks' (grpo.deltas, grpo-rank-deltas 0.1.0)"""
+    package = f", {entry_point.dist.name} {entry_point.dist.version}" if entry_point.dist else ""
+    return f"'{entry_point.name} = {entry_point.value}' ({entry_point.group}{package})"
+
+
+def registries() -> dict[str, Registry]:
+    """The four registries by group."""
+    from grpo.deltas import DELTAS
+    from grpo.losses import KL_ESTIMATORS, LOSSES
+    from grpo.rewards import REWARDS
+
+    return {"rewards": REWARDS, "deltas": DELTAS, "losses": LOSSES, "kl_estimators": KL_ESTIMATORS}
+
+
+def register(group: str, name: str | None = None) -> Callable[[Callable], Callable]:
+    """Decorator: register a function as a mode of `group` in this process, named `name` or the
+    function's own name. ``@grpo.register("losses") def my_loss(log_probs, old_log_probs,
+    deltas, config): ...``"""
+    if group not in GROUPS:
+        raise UsageError(f"unknown group {group!r}; choose from {', '.join(GROUPS)}")
+
+    def decorate(fn: Callable) -> Callable:
+        return registries()[group].register(name or fn.__name__, fn)
+
+    return decorate
+
+
+def refresh() -> None:
+    """Re-discover the entry points of every group."""
+    for registry in registries().values():
+        registry.refresh()
+
+
+def plugins_of(config) -> dict[str, str]:
+    """The plugin modes a configuration names, with their origin ("package==version"): what the
+    run info records beside the versions of grpo, torch and ray."""
+    named = {group: getattr(config, field) for field, group in FIELD_GROUPS.items()}
+    return {name: registries()[group].origin(name) for group, name in named.items()
+            if registries()[group].origin(name) != BUILT_IN}
+
+
+def pack_in_process_modes() -> bytes:
+    """The modes registered in this process, pickled by value for a sweep's Ray workers: the
+    module that defines them (a notebook, a script, a test file) need not be importable there."""
+    from ray import cloudpickle
+
+    modes = {group: dict(registry.in_process) for group, registry in registries().items() if registry.in_process}
+    modules = {sys.modules[fn.__module__] for functions in modes.values() for fn in functions.values()
+               if fn.__module__ != "__main__"}  # __main__ goes by value anyway
+    for module in modules:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return cloudpickle.dumps(modes)
+    finally:
+        for module in modules:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def unpack_in_process_modes(packed: bytes) -> None:
+    """Register in this process (a Ray worker) the modes of ``pack_in_process_modes()``."""
+    from ray import cloudpickle
+
+    for group, functions in cloudpickle.loads(packed).items():
+        for name, fn in functions.items():
+            registries()[group].register(name, fn)

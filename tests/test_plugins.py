@@ -1,0 +1,167 @@
+"""Plugins: the example package installed for real (pip, entry points) and modes registered
+in-process, validated, listed, trained and swept on real Ray like the built-ins."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from grpo import TrainConfig, register, train
+from grpo.cli import main
+from grpo.deltas import DELTAS
+from grpo.errors import UsageError
+from grpo.grids import load_grid
+from grpo.losses import LOSSES
+from grpo.registry import refresh, registries
+from grpo.sweep import run_sweep
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "grpo-rank-deltas"
+BUILT_IN_DELTAS = ["rewards", "centered_rewards", "normalized_rewards", "max_rewards", "rloo", "batch_normalized"]
+
+
+def add_site(site: Path, monkeypatch) -> None:
+    """Put `site` on this process's path and on PYTHONPATH (Ray workers started later inherit
+    it), then re-discover the entry points; monkeypatch undoes both."""
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    refresh()
+
+
+@pytest.fixture(scope="session")
+def example_site(tmp_path_factory):
+    """The example plugin installed by pip (no index, no network) into a folder of its own."""
+    root = tmp_path_factory.mktemp("example-plugin")
+    source, site = root / "source", root / "site"
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))  # the build
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+                    "--target", str(site), str(source)], check=True, capture_output=True)  # writes beside its source
+    return site
+
+
+@pytest.fixture
+def example_plugin(example_site, monkeypatch):
+    add_site(example_site, monkeypatch)
+    yield example_site
+    refresh()  # the next use re-discovers, after monkeypatch has removed the site
+    sys.modules.pop("grpo_rank_deltas", None)
+
+
+def top_half(rewards):
+    """A deltas mode registered in-process: 1 for responses at or above their group's median
+    reward, else 0."""
+    return (rewards >= rewards.median(-1, keepdim=True).values).float()
+
+
+def fake_plugin(tmp_path: Path, group: str, line: str) -> Path:
+    """A package's installed metadata declaring one entry point, and nothing else."""
+    info = tmp_path / "fake_plugin-0.0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-plugin\nVersion: 0.0.1\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{line}\n")
+    return tmp_path
+
+
+def test_plugin_modes_follow_the_built_ins_with_their_package(example_plugin):
+    assert list(DELTAS) == [*BUILT_IN_DELTAS, "centered_ranks"]
+    assert DELTAS.origin("centered_ranks") == "grpo-rank-deltas==0.1.0"
+    assert DELTAS.origin("rloo") == "built-in"
+    rewards = torch.tensor([[[1.0, 6.0, 2.0, 2.0]]])  # ranks 0, 3, 1.5, 1.5 of 0..3
+    assert DELTAS["centered_ranks"](rewards).flatten().tolist() == [-0.5, 0.5, 0.0, 0.0]
+
+
+def exit_code(argv: list[str]) -> int:
+    """`grpo ARGV` in this process: its exit code, argparse's exits included."""
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return exit.code
+
+
+def test_an_unknown_mode_is_one_line_naming_built_ins_and_plugins(example_plugin, capsys):
+    assert exit_code(["train", "--deltas", "centered_rank"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "'centered_rank'" in error
+    assert f"{', '.join(BUILT_IN_DELTAS)}, centered_ranks" in error.replace("'", "")
+
+
+def test_help_lists_a_plugin_with_its_docstring_and_package(example_plugin, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "centered_ranks: ``centered_ranks``: each response's rank among the responses to its prompt" in help_text
+    assert "[grpo-rank-deltas==0.1.0]" in help_text
+
+
+def test_grpo_train_runs_a_plugin_mode(example_plugin, tmp_path, capsys):
+    out = tmp_path / "ranks.parquet"
+    assert main(["train", "--deltas", "centered_ranks", "--seeds", "2", "--epochs", "3", "--quiet", "--out", str(out)]) == 0
+    records = pd.read_parquet(out)
+    assert set(records["deltas_mode"]) == {"centered_ranks"} and sorted(set(records["seed"])) == [0, 1]
+    expected = train(TrainConfig(deltas_mode="centered_ranks", epochs=3), [0, 1])
+    pd.testing.assert_frame_equal(records[expected.columns], expected, check_dtype=False, check_categorical=False)
+
+
+def test_sweep_runs_entry_point_and_in_process_modes_on_ray_workers(example_plugin, tmp_path):
+    """Ray workers find the installed plugin through its entry point, and receive the mode
+    registered in this process; the records equal in-process training; the run info names
+    each plugin's origin."""
+    register("deltas", "top_half")(top_half)
+    try:
+        grid = tmp_path / "plugins.toml"
+        grid.write_text('seeds = 2\n[grid]\ndeltas_mode = ["centered_ranks", "top_half", "rloo"]\nepochs = 3\nsteps_per_epoch = 2\n')
+        outcome = run_sweep(str(grid), tmp_path / "results", progress=False, num_cpus=2)
+        assert (outcome.ran, outcome.failed, outcome.missing) == (3, [], [])
+        for config in load_grid(str(grid)).configs():
+            info = json.loads((outcome.results_dir / "trials" / f"{config.config_id}.json").read_text())
+            assert info["status"] == "ok", info["error"]
+            assert info["plugins"] == {"centered_ranks": {"centered_ranks": "grpo-rank-deltas==0.1.0"},
+                                       "top_half": {"top_half": "test_plugins.top_half (in-process)"},
+                                       "rloo": {}}[config.deltas_mode]
+            swept = pd.read_parquet(outcome.results_dir / "records" / config.config_id)
+            expected = train(config, [0, 1])
+            pd.testing.assert_frame_equal(swept[expected.columns], expected, check_dtype=False, check_categorical=False)
+    finally:
+        registries()["deltas"].unregister("top_half")
+
+
+def test_the_example_plugins_own_tests_pass(example_site):
+    """What the plugin's author runs: its tests in a fresh interpreter that finds it installed."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(example_site), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+                            env=env, capture_output=True, text=True, cwd=EXAMPLE)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "4 passed" in result.stdout
+
+
+def test_a_plugin_that_fails_to_import_is_one_line_naming_its_entry_point(tmp_path, monkeypatch, capsys):
+    add_site(fake_plugin(tmp_path, "grpo.losses", "broken = no_such_module:loss"), monkeypatch)
+    try:
+        assert "broken" in list(LOSSES)  # listed without importing it
+        expected = ("cannot load plugin 'broken = no_such_module:loss' (grpo.losses, fake-plugin 0.0.1):"
+                    " ModuleNotFoundError: No module named 'no_such_module'")
+        with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+            TrainConfig(loss_mode="broken")
+        assert exit_code(["train", "--loss", "broken"]) == 2
+        assert capsys.readouterr().err == f"grpo train: error: {expected}\n"
+        assert main(["train", "--loss", "naive", "--epochs", "1", "--quiet"]) == 0  # other modes are unaffected
+    finally:
+        monkeypatch.undo()
+        refresh()
+
+
+def test_a_plugin_cannot_take_a_built_in_name(tmp_path, monkeypatch):
+    add_site(fake_plugin(tmp_path, "grpo.losses", "naive = elsewhere:naive"), monkeypatch)
+    try:
+        with pytest.raises(UsageError, match="plugin 'naive = elsewhere:naive' .* takes the name of a built-in mode of grpo.losses"):
+            list(LOSSES)
+        with pytest.raises(UsageError, match="losses mode 'clipped' exists already"):
+            register("losses", "clipped")(lambda log_probs, old_log_probs, deltas, config: None)
+    finally:
+        monkeypatch.undo()
+        refresh()
