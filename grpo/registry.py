@@ -133,11 +133,11 @@ class Registry(Mapping):
         """The first line of the mode's docstring (built-ins and plugins alike), its origin
         added for a plugin; a plugin that cannot be imported says why instead."""
         try:
-            doc = (self[name].__doc__ or "").strip().split("\n\n")[0]
+            doc = (self[name].__doc__ or "").strip()
         except UsageError as error:
             return str(error)
-        doc = " ".join(doc.split()) or "(no docstring)"
-        return doc if name in self.built_ins else f"{doc} [{self.origin(name)}]"
+        first_line = doc.splitlines()[0] if doc else "(no docstring)"
+        return first_line if name in self.built_ins else f"{first_line} [{self.origin(name)}]"
 
     def refresh(self) -> None:
         """Forget the discovered entry points (after installing or removing a package in this

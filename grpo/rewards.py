@@ -7,7 +7,6 @@ response (the sorted prompt) best, so ``best_reward`` is the reward of that resp
 function's docstring is its help in ``grpo train --help``.
 """
 
-
 import torch
 
 from grpo.registry import Registry

@@ -4,10 +4,14 @@ import torch
 
 
 def centered_ranks(rewards: torch.Tensor) -> torch.Tensor:
-    """``centered_ranks``: each response's rank among the responses to its prompt, scaled to
-    [-0.5, 0.5] (ties share their mean rank), the fitness shaping of evolution strategies
-    (Wierstra et al. 2014, NES; Salimans et al. 2017). Invariant to any increasing transform of
-    the reward; sums to 0 in each group; a one-response group gets 0.
+    """ES fitness shaping: the response's rank in its group, scaled to [-0.5, 0.5] (ties share).
+
+    The centered rank transformation of evolution strategies (Wierstra et al. 2014, "Natural
+    Evolution Strategies"; Salimans et al. 2017, "Evolution Strategies as a Scalable
+    Alternative to Reinforcement Learning"): ranks 0 .. N-1 of the N responses to a prompt,
+    ties given their mean rank, mapped to rank / (N - 1) - 0.5. Invariant to any increasing
+    transform of the reward and to its scale; sums to 0 in each group; a one-response group
+    gets 0. (The first line above is the mode's help in ``grpo train --help``.)
 
     rewards [seed batch response] -> deltas [seed batch response]
     """
