@@ -43,11 +43,14 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
-    parser = build_parser(command if command in COMMANDS else None)
     try:
+        parser = build_parser(command if command in COMMANDS else None)
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a bad argument (2, its line already printed)
         return exit_.code
+    except UsageError as error:  # a broken installation, e.g. two plugins claiming one mode name
+        print(f"grpo: error: {error}", file=sys.stderr)
+        return 2
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from grpo.devices import resolve_device
 from grpo.errors import FieldError, UsageError
 from grpo.io import check_writable_dir
 from grpo.records import SUMMARY_METRICS, write_records
+from grpo.registry import summaries
 from grpo.seeds import FORMS, parse_seeds
 from grpo.train import train
 
@@ -51,8 +52,7 @@ def field_help(spec) -> str:
     text = spec.metadata["help"]
     if spec.default is not None:
         text += f" (default {spec.default})"
-    for choice, function in (spec.metadata["choices"] or {}).items():
-        summary = (function.__doc__ or "").strip().splitlines()[0] if function.__doc__ else ""
+    for choice, summary in summaries(spec.metadata["choices"] or {}).items():
         text += f"\n  {choice}: {summary}"
     return text
 

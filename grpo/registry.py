@@ -46,7 +46,7 @@ class Registry(Mapping):
         self.built_ins = dict(built_ins)
         self.in_process: dict[str, Callable] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None  # discovered on first use
-        self._loaded: dict[str, Callable] = {}
+        self._loaded: dict[str, Callable] = {}  # imported plugins
 
     @property
     def entry_point_group(self) -> str:
@@ -79,15 +79,16 @@ class Registry(Mapping):
     def __getitem__(self, name: str) -> Callable:
         """The mode's function; KeyError for an unknown name, UsageError naming the entry point
         for a plugin that cannot be imported."""
-        if name not in self._loaded:
-            self._loaded[name] = self.load(name)
-        return self._loaded[name]
-
-    def load(self, name: str) -> Callable:
         if name in self.built_ins:
             return self.built_ins[name]
         if name in self.in_process:
             return self.in_process[name]
+        if name not in self._loaded:
+            self._loaded[name] = self.load_plugin(name)
+        return self._loaded[name]
+
+    def load_plugin(self, name: str) -> Callable:
+        """Import an entry point's function."""
         entry_point = self.entry_points().get(name)
         if entry_point is None:
             raise KeyError(name)
@@ -108,7 +109,6 @@ class Registry(Mapping):
         if name in self.built_ins or name in self.entry_points():
             raise UsageError(f"{self.group} mode {name!r} exists already ({self.origin(name)}); choose another name")
         self.in_process[name] = fn
-        self._loaded.pop(name, None)
         return fn
 
     def unregister(self, name: str) -> None:
@@ -116,7 +116,6 @@ class Registry(Mapping):
         if name not in self.in_process:
             raise UsageError(f"{self.group} mode {name!r} was not registered in this process")
         del self.in_process[name]
-        self._loaded.pop(name, None)
 
     def origin(self, name: str) -> str:
         """Where mode `name` comes from: "built-in", "package==version" of its entry point, or
@@ -133,17 +132,30 @@ class Registry(Mapping):
         """The first line of the mode's docstring (built-ins and plugins alike), its origin
         added for a plugin; a plugin that cannot be imported says why instead."""
         try:
-            doc = (self[name].__doc__ or "").strip()
+            summary = first_line(self[name])
         except UsageError as error:
             return str(error)
-        first_line = doc.splitlines()[0] if doc else "(no docstring)"
-        return first_line if name in self.built_ins else f"{first_line} [{self.origin(name)}]"
+        return summary if name in self.built_ins else f"{summary} [{self.origin(name)}]"
 
     def refresh(self) -> None:
         """Forget the discovered entry points (after installing or removing a package in this
         process)."""
         self._entry_points = None
-        self._loaded = {name: fn for name, fn in self._loaded.items() if name in self.built_ins}
+        self._loaded = {}
+
+
+def first_line(fn: Callable) -> str:
+    """The first line of a function's docstring: its help in ``grpo train --help``."""
+    doc = (fn.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else "(no docstring)"
+
+
+def summaries(choices: Mapping) -> dict[str, str]:
+    """One line of help per choice of a field: a Registry's summaries, or the first docstring
+    line of each function of a plain mapping."""
+    if isinstance(choices, Registry):
+        return {name: choices.summary(name) for name in choices}
+    return {name: first_line(fn) for name, fn in choices.items()}
 
 
 def describe(entry_point: metadata.EntryPoint) -> str:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from grpo import TrainConfig, train
+from grpo import TrainConfig, register, train
 from grpo.losses import LOSSES, LossTerms
 from grpo.model import StackedPolicy
 from grpo.records import COLUMNS
@@ -52,7 +52,7 @@ def test_a_short_run_raises_reward_frac(loss_mode):
     assert learning_gain(TrainConfig(loss_mode=loss_mode, deltas_mode="centered_rewards", epochs=15)) > 0.05
 
 
-def test_the_seeds_ratio_would_lower_reward_frac(monkeypatch):
+def test_the_seeds_ratio_would_lower_reward_frac():
     """With the seed document's `log_probs / old_log_probs` the same run unlearns."""
 
     def seed_unclipped(log_probs, old_log_probs, deltas, config):
@@ -60,8 +60,11 @@ def test_the_seeds_ratio_would_lower_reward_frac(monkeypatch):
         zero = torch.zeros(log_probs.shape[0])
         return LossTerms(-surrogate.mean((1, 2, 3)), zero, zero)
 
-    monkeypatch.setitem(LOSSES, "unclipped", seed_unclipped)
-    assert learning_gain(TrainConfig(loss_mode="unclipped", deltas_mode="centered_rewards", epochs=15)) < -0.05
+    register("losses", "seed_unclipped")(seed_unclipped)
+    try:
+        assert learning_gain(TrainConfig(loss_mode="seed_unclipped", deltas_mode="centered_rewards", epochs=15)) < -0.05
+    finally:
+        LOSSES.unregister("seed_unclipped")
 
 
 def count_reference_copies(monkeypatch):
@@ -135,7 +138,7 @@ def test_only_losses_that_read_old_log_probs_look_them_up(monkeypatch, loss_mode
     calls = count_gathers(monkeypatch)
     received = []
     loss = LOSSES[loss_mode]
-    monkeypatch.setitem(LOSSES, loss_mode, lambda lp, old, *rest: received.append(old is None) or loss(lp, old, *rest))
+    monkeypatch.setitem(LOSSES.built_ins, loss_mode, lambda lp, old, *rest: received.append(old is None) or loss(lp, old, *rest))
     train(TrainConfig(epochs=2, steps_per_epoch=3, loss_mode=loss_mode), [0])
     assert len(calls) == 2 * (3 + old_lookups)
     assert set(received) == {old_lookups == 0}
