@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import math
+import numbers
 import types
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -150,7 +151,7 @@ def checked_type(spec, value):
         if not isinstance(value, str):
             raise FieldError(spec.name, value, "must be a name")
         return value
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # numpy scalars of a runs row too
     if not is_number or (kind is int and not float(value).is_integer()):
         raise FieldError(spec.name, value, f"must be {'an integer' if kind is int else 'a number'}")
     if not math.isfinite(value):

@@ -86,9 +86,11 @@ def cispo(log_probs, old_log_probs, deltas, config) -> LossTerms:
 
     CISPO (MiniMax-M1, 2025; ScaleRL, Khatri et al. 2025): the importance weight is clipped
     and detached, so every token keeps a gradient. Defaults from the sources: no lower bound
-    (MiniMax-M1 sets epsilon_low "to a large value"; here epsilon_low = 1, a bound of 0 that
-    never acts) and an upper cap of 5 (ScaleRL's epsilon_max, TRL's recommended
-    ``epsilon_high`` for cispo): epsilon_high = 4."""
+    (MiniMax-M1 sets epsilon_low "to a large value"; verl's ``compute_policy_loss_cispo`` clamps
+    to [1 - clip_ratio_low, 1 + clip_ratio_high]; here epsilon_low = 1, a bound of 0 that never
+    acts) and an upper cap of 5 (ScaleRL's epsilon_max; TRL clamps the ratio at
+    ``max=epsilon_high`` for cispo and recommends 5): epsilon_high = 4. The clip fractions count
+    weights clipped whatever the delta's sign, since every clipped weight changes the gradient."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
     weight = ratio.clamp(1 - config.epsilon_low, 1 + config.epsilon_high).detach()
     terms = unclipped_terms(weight * deltas[..., None] * log_probs)
@@ -151,8 +153,9 @@ def kl_sum(kl_tokens: torch.Tensor) -> torch.Tensor:
 def kl_mean(kl_tokens: torch.Tensor) -> torch.Tensor:
     """TRL, verl: averaged over tokens, as the policy loss is; kl_penalty is their beta.
 
-    TRL adds beta x per-token KL to the per-token loss before its aggregation; verl's
-    ``use_kl_loss`` aggregates the per-token KL as the policy loss (token mean).
+    TRL (trl/trainer/grpo_trainer.py, ``_compute_loss``) adds beta x the per-token KL to the
+    per-token loss before aggregating; verl (verl/workers/actor/dp_actor.py, ``use_kl_loss``)
+    aggregates the per-token KL with the policy loss's ``loss_agg_mode`` (token mean).
     [seed batch response pos] -> [seed]"""
     return kl_tokens.mean((1, 2, 3))
 

@@ -4,6 +4,7 @@ the reference model, records."""
 import math
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -121,6 +122,7 @@ def test_config_id_is_pinned_and_tells_configs_apart():
     assert TrainConfig().config_id != TrainConfig(kl_penalty=0.01).config_id
     for config in (TrainConfig(), TrainConfig(loss_mode="cispo", kl_penalty=0.1, task="random", task_length=4)):
         assert TrainConfig(**config.as_dict()) == config  # what a sweep trial and a runs row rebuild
+    assert TrainConfig(epochs=np.int64(5), lr=np.float64(0.01)) == TrainConfig(epochs=5, lr=0.01)  # numpy scalars of a row
 
 
 def count_gathers(monkeypatch):
