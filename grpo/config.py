@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
-from grpo.deltas import DELTAS, MIN_GROUP
+from grpo.deltas import DELTAS, min_group
 from grpo.errors import FieldError, check_choice
-from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSS_OPTIONS, LOSSES
+from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, loss_options
 from grpo.rewards import REWARDS
 from grpo.tasks import TASKS, Task, random_task, seed_task
 
@@ -109,7 +109,7 @@ class TrainConfig:
             raise FieldError("epsilon_low", self.epsilon_low, "must lie in (0, 1]; 1 is no lower bound")
         if self.epsilon_high <= 0:
             raise FieldError("epsilon_high", self.epsilon_high, "must be positive")
-        needed = MIN_GROUP.get(self.deltas_mode, 1)
+        needed = min_group(self.deltas_mode)
         if self.responses < needed:
             raise FieldError("responses", self.responses,
                              f"deltas_mode {self.deltas_mode!r} needs at least {needed} responses per prompt"
@@ -173,9 +173,9 @@ def chosen(values: Mapping, name: str):
 
 def resolved_values(values: Mapping) -> dict:
     """The value each context-dependent field takes when left None (or when it does not apply):
-    the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.losses.LOSS_OPTIONS),
+    the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.losses.loss_options),
     else the field's fallback or default."""
-    loss_defaults = LOSS_OPTIONS.get(chosen(values, "loss_mode"), {})
+    loss_defaults = loss_options(chosen(values, "loss_mode"))
     irrelevant = inapplicable(values)
     resolved = {}
     for name in ("epsilon", "epsilon_low", "epsilon_high", *KL_FIELDS, *TASK_FIELDS):
@@ -197,8 +197,8 @@ def inapplicable(values: Mapping) -> dict[str, str]:
     loss, task, kl = chosen(values, "loss_mode"), chosen(values, "task"), chosen(values, "kl_penalty")
     why = {}
     for name in ("epsilon", "epsilon_low", "epsilon_high"):
-        if name not in LOSS_OPTIONS.get(loss, {}):
-            readers = [mode for mode, options in LOSS_OPTIONS.items() if name in options]
+        if name not in loss_options(loss):
+            readers = [mode for mode in LOSSES if name in loss_options(mode)]
             why[name] = f"does not apply to loss_mode {loss!r}; only {', '.join(readers)} read it"
     if kl == 0:
         why.update({name: "does not apply: kl_penalty is 0, so there is no KL term" for name in KL_FIELDS})

@@ -71,3 +71,9 @@ DELTAS: Registry = Registry("deltas", {
 # Responses per prompt a mode needs: with one response a group's mean is that response, so the
 # centred modes give all-zero deltas (no learning) and the normalised ones divide by no spread.
 MIN_GROUP: dict[str, int] = {"centered_rewards": 2, "normalized_rewards": 2, "rloo": 2, "batch_normalized": 2}
+
+
+def min_group(deltas_mode: str) -> int:
+    """Responses per prompt a mode needs: MIN_GROUP for a built-in; a plugin declares it as an
+    attribute of its function (``my_deltas.min_group = 2``); else 1."""
+    return MIN_GROUP.get(deltas_mode) or getattr(DELTAS.get(deltas_mode), "min_group", 1)

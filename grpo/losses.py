@@ -116,6 +116,12 @@ LOSS_OPTIONS: dict[str, dict[str, float]] = {  # the TrainConfig fields each los
 }
 
 
+def loss_options(loss_mode: str) -> dict[str, float]:
+    """The TrainConfig fields a loss reads, with its defaults: LOSS_OPTIONS for a built-in; a
+    plugin declares its own as an attribute of its function (``my_loss.options = {"epsilon": 0.2}``)."""
+    return LOSS_OPTIONS.get(loss_mode) or getattr(LOSSES.get(loss_mode), "options", {})
+
+
 def k1(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
     """log pi - log pi_ref: unbiased, high variance, can be negative (Schulman 2020).
 

@@ -90,6 +90,29 @@ def test_help_lists_a_plugin_with_its_docstring_and_package(example_plugin, caps
             " [grpo-rank-deltas==0.1.0] --loss-mode") in help_text
 
 
+def test_plugins_declare_the_group_they_need_and_the_options_they_read(example_plugin):
+    """centered_ranks declares min_group = 2; a loss declares the clip options it reads, with its
+    defaults."""
+    with pytest.raises(UsageError, match="responses 1: deltas_mode 'centered_ranks' needs at least 2 responses"):
+        TrainConfig(deltas_mode="centered_ranks", responses=1)
+
+    def wide_clipped(log_probs, old_log_probs, deltas, config):
+        """clip_higher with a wider default trust region."""
+        return LOSSES["clip_higher"](log_probs, old_log_probs, deltas, config)
+
+    wide_clipped.options = {"epsilon_low": 0.3, "epsilon_high": 0.5}
+    register("losses")(wide_clipped)
+    try:
+        config = TrainConfig(loss_mode="wide_clipped")
+        assert (config.epsilon_low, config.epsilon_high) == (0.3, 0.5)
+        assert TrainConfig(loss_mode="wide_clipped", epsilon_high=0.7).epsilon_high == 0.7
+        with pytest.raises(UsageError, match="epsilon_high 0.7: does not apply to loss_mode 'naive'; only clip_higher,"
+                                             " cispo, wide_clipped read it"):
+            TrainConfig(loss_mode="naive", epsilon_high=0.7)
+    finally:
+        LOSSES.unregister("wide_clipped")
+
+
 def test_grpo_train_runs_a_plugin_mode(example_plugin, tmp_path, capsys):
     out = tmp_path / "ranks.parquet"
     assert main(["train", "--deltas", "centered_ranks", "--seeds", "2", "--epochs", "3", "--quiet", "--out", str(out)]) == 0
@@ -128,7 +151,7 @@ def test_the_example_plugins_own_tests_pass(example_site):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
                             env=env, capture_output=True, text=True, cwd=EXAMPLE)
     assert result.returncode == 0, result.stdout[-2000:]
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 def test_a_plugin_that_fails_to_import_is_one_line_naming_its_entry_point(tmp_path, monkeypatch, capsys):

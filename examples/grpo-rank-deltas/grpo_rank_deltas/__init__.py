@@ -11,7 +11,7 @@ def centered_ranks(rewards: torch.Tensor) -> torch.Tensor:
     Alternative to Reinforcement Learning"): ranks 0 .. N-1 of the N responses to a prompt,
     ties given their mean rank, mapped to rank / (N - 1) - 0.5. Invariant to any increasing
     transform of the reward and to its scale; sums to 0 in each group; a one-response group
-    gets 0. (The first line above is the mode's help in ``grpo train --help``.)
+    gets 0 (so the mode declares ``min_group``). (The first line above is the mode's help in ``grpo train --help``.)
 
     rewards [seed batch response] -> deltas [seed batch response]
     """
@@ -23,3 +23,6 @@ def centered_ranks(rewards: torch.Tensor) -> torch.Tensor:
     tied = (others == rewards[..., None]).sum(-1) - 1  # [seed batch response] others with the same reward
     rank = below + tied / 2  # 0 .. group - 1, ties averaged
     return rank / (group - 1) - 0.5
+
+
+centered_ranks.min_group = 2  # with one response every delta is 0: grpo refuses responses = 1

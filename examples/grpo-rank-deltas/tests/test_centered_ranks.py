@@ -1,9 +1,11 @@
 """The example plugin's own tests: run `pytest` here after `pip install -e .` (grpo installed)."""
 
+import pytest
 import torch
 
 from grpo import TrainConfig
 from grpo.deltas import DELTAS
+from grpo.errors import UsageError
 from grpo.testing import assert_stacked_seeds_equal_separate_runs
 
 
@@ -22,6 +24,11 @@ def test_ranks_by_hand():
     assert DELTAS["centered_ranks"](group(1.0, 1.0, 3.0)).flatten().tolist() == [-0.25, -0.25, 0.5]
     assert DELTAS["centered_ranks"](group(4.0, 4.0, 4.0)).flatten().tolist() == [0.0, 0.0, 0.0]
     assert DELTAS["centered_ranks"](group(7.0)).flatten().tolist() == [0.0]
+
+
+def test_grpo_refuses_a_one_response_group():
+    with pytest.raises(UsageError, match="needs at least 2 responses"):
+        TrainConfig(deltas_mode="centered_ranks", responses=1)
 
 
 def test_only_the_order_of_rewards_matters():
