@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from grpo.errors import UsageError
 from grpo.registry import Registry
 
 
@@ -118,8 +119,14 @@ LOSS_OPTIONS: dict[str, dict[str, float]] = {  # the TrainConfig fields each los
 
 def loss_options(loss_mode: str) -> dict[str, float]:
     """The TrainConfig fields a loss reads, with its defaults: LOSS_OPTIONS for a built-in; a
-    plugin declares its own as an attribute of its function (``my_loss.options = {"epsilon": 0.2}``)."""
-    return LOSS_OPTIONS.get(loss_mode) or getattr(LOSSES.get(loss_mode), "options", {})
+    plugin declares its own as an attribute of its function (``my_loss.options = {"epsilon_high": 0.5}``).
+    A plugin that cannot be imported reads none here; naming it as the loss_mode is the error."""
+    if loss_mode in LOSS_OPTIONS:
+        return LOSS_OPTIONS[loss_mode]
+    try:
+        return getattr(LOSSES.get(loss_mode), "options", {})
+    except UsageError:
+        return {}
 
 
 def k1(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
