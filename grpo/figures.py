@@ -45,11 +45,11 @@ def _label(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def level_panel(curves, ylabel: str, ax=None, log: bool = False):
+def level_panel(curves, ylabel: str, ax=None, log: bool = False, levels=None):
     """curves: one factor's levels, rows (level, epoch, mean, low, high); one line per level
-    with its 95% band."""
+    with its 95% band. `levels`: the factor's levels in order (their colours), default the data's."""
     figure, ax = _ax_or_new(ax)
-    colours = palette(curves.level)
+    colours = palette(curves.level if levels is None else levels)
     for level, line in curves.groupby("level", sort=False):
         ax.plot(line.epoch, line["mean"], color=colours[level], label=_label(level), linewidth=1.6)
         ax.fill_between(line.epoch, line.low, line.high, color=colours[level], alpha=0.2, linewidth=0)
@@ -60,9 +60,10 @@ def level_panel(curves, ylabel: str, ax=None, log: bool = False):
     return figure
 
 
-def level_curves(curves, ylabel: str, title: str, log: bool = False):
+def level_curves(curves, ylabel: str, title: str, log: bool = False, levels: dict | None = None):
     """curves: rows (factor, level, epoch, mean, low, high[, reward_fn]): one panel per factor
-    (one row of panels per reward function when `reward_fn` is given)."""
+    (one row of panels per reward function when `reward_fn` is given). levels: factor -> its
+    levels in order, so a level has the same colour in every figure."""
     factors = list(dict.fromkeys(curves.factor))
     groups = list(dict.fromkeys(curves.reward_fn)) if "reward_fn" in curves else [None]
     figure, axes = _figure(len(groups), len(factors), 4.2, 3.3, sharey="row" if not log else False)
@@ -70,17 +71,19 @@ def level_curves(curves, ylabel: str, title: str, log: bool = False):
         rows = curves if group is None else curves[curves.reward_fn == group]
         for j, factor in enumerate(factors):
             with _style():
-                level_panel(rows[rows.factor == factor], ylabel if j == 0 else "", axes[i, j], log)
+                level_panel(rows[rows.factor == factor], ylabel if j == 0 else "", axes[i, j], log,
+                            (levels or {}).get(factor))
             axes[i, j].set_title(factor if group is None else f"{group}: {factor}", fontsize=10)
     figure.suptitle(title)
     return figure
 
 
-def effect_panel(curves, ax=None):
+def effect_panel(curves, ax=None, levels=None):
     """curves: one factor's effects, rows (level, reference, epoch, mean, low, high): the paired
-    difference of each level to the reference over training, 95% band; zero marked."""
+    difference of each level to the reference over training, 95% band; zero marked. `levels`:
+    the factor's levels in order (their colours), default the data's."""
     figure, ax = _ax_or_new(ax)
-    colours = palette(curves.level)
+    colours = palette(curves.level if levels is None else levels)
     for level, line in curves.groupby("level", sort=False):
         ax.plot(line.epoch, line["mean"], color=colours[level], label=f"{_label(level)}", linewidth=1.6)
         ax.fill_between(line.epoch, line.low, line.high, color=colours[level], alpha=0.2, linewidth=0)
@@ -90,21 +93,23 @@ def effect_panel(curves, ax=None):
     return figure
 
 
-def effect_curves(curves, metric: str):
-    """curves: rows (factor, level, reference, epoch, mean, low, high): one panel per factor."""
+def effect_curves(curves, metric: str, levels: dict | None = None):
+    """curves: rows (factor, level, reference, epoch, mean, low, high): one panel per factor;
+    levels as in level_curves."""
     factors = list(dict.fromkeys(curves.factor))
     figure, axes = _figure(1, len(factors), 4.2, 3.3, sharey=True)
     for ax, factor in zip(axes[0], factors):
         with _style():
-            effect_panel(curves[curves.factor == factor], ax)
+            effect_panel(curves[curves.factor == factor], ax, (levels or {}).get(factor))
         ax.set_title(f"{factor} (vs {_label(curves[curves.factor == factor].reference.iloc[0])})", fontsize=10)
     figure.suptitle(f"paired difference in {metric} to the seed's choice, averaged over the other axes (95% band)")
     return figure
 
 
-def effects_forest(effects, metric: str):
+def effects_forest(effects, metric: str, levels: dict | None = None):
     """effects: rows (factor, level, reference, difference, low, high, decisive): one panel per
-    factor, one row per level; filled markers for decisive effects, hollow for the others."""
+    factor, one row per level; filled markers for decisive effects, hollow for the others;
+    levels as in level_curves."""
     factors = list(dict.fromkeys(effects.factor))
     heights = [max(1, (effects.factor == f).sum()) for f in factors]
     with _style():
@@ -112,7 +117,7 @@ def effects_forest(effects, metric: str):
         axes = figure.subplots(len(factors), 1, squeeze=False, sharex=True, height_ratios=heights)[:, 0]
     for ax, factor in zip(axes, factors):
         rows = effects[effects.factor == factor].reset_index(drop=True)
-        colours = palette(rows.level)
+        colours = palette((levels or {}).get(factor, rows.level))
         for i, row in rows.iterrows():
             colour = colours[row.level]
             ax.errorbar(row.difference, i, xerr=[[row.difference - row.low], [row.high - row.difference]], fmt="o",

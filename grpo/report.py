@@ -66,12 +66,12 @@ def _figures(tables: Tables) -> dict:
     if "success" in curves:
         pictures["success_curves.png"] = figures.level_curves(
             curves["success"], f"{PRIMARY_SOURCE}", f"{PRIMARY_SOURCE} during training: each level averaged over the"
-            " other axes (mean over seeds, 95% bootstrap band)")
+            " other axes (mean over seeds, 95% bootstrap band)", levels=tables.axes)
     if "success_effects" in curves:
-        pictures["success_effect_curves.png"] = figures.effect_curves(curves["success_effects"], PRIMARY_SOURCE)
+        pictures["success_effect_curves.png"] = figures.effect_curves(curves["success_effects"], PRIMARY_SOURCE, tables.axes)
     ranked = tables.configurations[tables.configurations["rank"].notna()]
     if len(tables.effects):
-        pictures["effects.png"] = figures.effects_forest(tables.effects, PRIMARY)
+        pictures["effects.png"] = figures.effects_forest(tables.effects, PRIMARY, tables.axes)
     panels = _heat_panels(ranked, tables.axes)
     if panels:
         pictures["success_heatmaps.png"] = figures.heatmaps(
@@ -84,15 +84,15 @@ def _figures(tables: Tables) -> dict:
     if "reward_frac" in curves:
         pictures["reward_frac_curves.png"] = figures.level_curves(
             curves["reward_frac"], "reward_frac", "reward_frac during training, within each reward function (each"
-            " level averaged over the other axes, 95% band)")
+            " level averaged over the other axes, 95% band)", levels=tables.axes)
     if "kl" in curves:
         pictures["kl_curves.png"] = figures.level_curves(
             curves["kl"], "measured KL to the reference", "measured KL(π || π_ref) where the KL penalty is on (each"
-            " level averaged over the other axes, 95% band)", log=True)
+            " level averaged over the other axes, 95% band)", log=True, levels=tables.axes)
     if "clip_frac" in curves:
         pictures["clip_fraction_curves.png"] = figures.level_curves(
             curves["clip_frac"], "fraction clipped", "fraction of tokens whose clipping acts, where a loss clips (each"
-            " level averaged over the other axes, 95% band)")
+            " level averaged over the other axes, 95% band)", levels=tables.axes)
     return pictures
 
 

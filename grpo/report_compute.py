@@ -96,7 +96,7 @@ def compute(data: ReportData) -> Tables:
     runs, configs = data.runs, data.configs
     completeness = _completeness(runs, configs)
     seeds = sorted(runs.seed.unique().tolist())
-    axes = {name: ordered_levels(name, configs[name]) for name in CONFIG_FIELDS if configs[name].nunique() > 1}
+    axes = {name: ordered_levels(name, configs[name]) for name in data.axes}
     references = {name: reference_level(name, levels) for name, levels in axes.items()}
     labels = {config_id: _label(configs.loc[config_id], axes) for config_id in configs.index}
 

@@ -29,6 +29,7 @@ class ReportData:
     grid_text: str | None  # the grid definition (sweep folders only)
     runs: pd.DataFrame  # one row per configuration x seed of the grid: config_id, seed, status, ... (missing ones too)
     configs: pd.DataFrame  # index config_id: CONFIG_FIELDS, every configuration of the grid
+    axes: list[str]  # the fields the grid varies (not those that follow from another, e.g. cispo's clip range)
     finals: pd.DataFrame  # index (config_id, seed): FINAL_METRICS; NaN where the run diverged
     curves: pd.DataFrame  # columns config_id, seed, epoch, CURVE_METRICS (float32); runs that did not diverge
 
@@ -55,7 +56,22 @@ def load(results: Results) -> ReportData:
         columns=list(FINAL_METRICS), index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
     curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
         columns=["config_id", "seed", "epoch", *CURVE_METRICS])
-    return ReportData(results.name, results.grid_text, runs, configs, finals, curves.astype({"config_id": str}))
+    return ReportData(results.name, results.grid_text, runs, configs, varying_axes(configs), finals,
+                      curves.astype({"config_id": str}))
+
+
+def varying_axes(configs: pd.DataFrame) -> list[str]:
+    """The fields that vary over `configs`, less those that follow from another varying field
+    (a loss mode that sets its own clip range makes epsilon_low vary with loss_mode; it is not
+    an axis). Of two fields that determine each other, the first in CONFIG_FIELDS stays."""
+    varying = [name for name in CONFIG_FIELDS if configs[name].nunique() > 1]
+
+    def determines(a: str, b: str) -> bool:
+        return bool((configs.groupby(a)[b].nunique() == 1).all())
+
+    return [name for i, name in enumerate(varying)
+            if not any(determines(other, name) and (not determines(name, other) or j < i)
+                       for j, other in enumerate(varying) if other != name)]
 
 
 def _with_missing_configurations(results: Results) -> pd.DataFrame:

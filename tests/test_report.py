@@ -22,7 +22,7 @@ from grpo.grids import parse_grid
 from grpo.records import final_epochs, open_results, write_records
 from grpo.report import narrative
 from grpo.report_compute import compute
-from grpo.report_data import load
+from grpo.report_data import load, varying_axes
 from grpo.sweep import merge, records_path, versions
 from grpo.train import train
 
@@ -207,6 +207,13 @@ def test_the_smoke_sweep_end_to_end_and_deterministic(smoke_results, tmp_path):
     assert narrative(again, [name for name in re.findall(r"\]\((\w+\.png)\)", text)]) == text
     for name in ("configurations", "effects", "interactions", "fits"):
         assert getattr(again, name).to_csv(index=False) == (tmp_path / "smoke" / f"{name}.csv").read_text()
+
+
+def test_fields_that_follow_from_another_are_not_axes():
+    configs = pd.DataFrame({"loss_mode": ["naive", "cispo", "naive", "cispo"], "epsilon_low": [0.2, 1.0, 0.2, 1.0],
+                            "lr": [0.1, 0.1, 0.01, 0.01]})
+    configs = configs.reindex(columns=list(TrainConfig().as_dict())).fillna({"kl_penalty": 0.0})
+    assert varying_axes(configs) == ["loss_mode", "lr"]  # cispo sets its own clip range: not an axis
 
 
 def test_importing_the_figures_changes_no_global_state():
