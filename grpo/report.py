@@ -192,7 +192,8 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
         "**Statistics.** Configurations of one grid train seed s from the same initial weights and random stream,"
         " so seed s of two configurations is a matched pair: a comparison is the mean of the per-seed differences"
         f" with a {CONFIDENCE:.0%} paired percentile-bootstrap interval over seeds ({RESAMPLES:,} resamples, fixed"
-        " seed); a diverged run drops out of its pairs. A family of comparisons is corrected with Holm's method;"
+        " seed); a diverged run drops out of its pairs. Its p-value is that of the difference over its bootstrap"
+        " standard error; a family of comparisons is corrected with Holm's method, and"
         f" *decisive* means Holm-adjusted p < {ALPHA:.2f}. Per-configuration means and IQMs (Agarwal et al. 2021)"
         " carry unpaired bootstrap intervals. *Replicated*: the seeds are split into two disjoint halves (even and"
         " odd positions) and a decisive finding keeps its sign on each half alone.",
