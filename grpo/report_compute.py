@@ -415,9 +415,11 @@ def _figure_curves(data, configs, axes, references, ranked) -> dict[str, pd.Data
     ordered = {name: levels for name, levels in axes.items()} or {"configuration": ["the one configuration"]}
     chosen = configs.loc[ids].assign(configuration="the one configuration")
 
-    def marginal(metric: str, subset: pd.Index, **keys) -> list[pd.DataFrame]:
+    def marginal(metric: str, subset: pd.Index, skip: str = "", **keys) -> list[pd.DataFrame]:
         frames = []
         for factor, levels in ordered.items():
+            if factor == skip and len(ordered) > 1:
+                continue
             for level in levels:
                 members = [index[c] for c in subset if chosen.loc[c, factor] == level]
                 if members:
@@ -431,7 +433,8 @@ def _figure_curves(data, configs, axes, references, ranked) -> dict[str, pd.Data
     result = {"success": pd.concat(marginal("sorted_frac", all_ids), ignore_index=True)}
     reward_frames = []
     for reward in ordered_levels("reward_fn", chosen.reward_fn):
-        reward_frames += marginal("reward_frac", all_ids[chosen.reward_fn.to_numpy() == reward], reward_fn=reward)
+        reward_frames += marginal("reward_frac", all_ids[chosen.reward_fn.to_numpy() == reward], "reward_fn",
+                                  reward_fn=reward)
     result["reward_frac"] = pd.concat(reward_frames, ignore_index=True)
     kl_on = all_ids[chosen.kl_penalty.to_numpy() > 0]
     if len(kl_on):
