@@ -5,6 +5,8 @@ import torch
 
 from bench.kernels import LARGE
 
+LARGE_SEEDS = 1000  # --quick leaves out S at or above this many stacked seeds
+
 
 def pytest_addoption(parser):
     parser.addoption("--device", default="cpu", help="cpu or cuda; cuda skips cleanly without a CUDA device")
@@ -25,8 +27,19 @@ def synchronize(device):
     return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread, as each trial of a sweep runs (grpo.sweep.run_trial)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def skip_large_when_quick(request):
-    size = getattr(request.node, "callspec", None) and request.node.callspec.params.get("size")
-    if request.config.getoption("--quick") and size in LARGE:
+    if not request.config.getoption("--quick"):
+        return
+    params = getattr(request.node, "callspec", None) and request.node.callspec.params or {}
+    if params.get("size") in LARGE or params.get("seeds", 0) >= LARGE_SEEDS:
         pytest.skip("--quick: large sizes left out")

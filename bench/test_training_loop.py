@@ -1,0 +1,44 @@
+"""The headline: the whole training loop per seed-step (grpo.train: rollouts, rewards,
+deltas, inner steps, evaluation, records) for S stacked seeds, against the seed-style loop
+(bench/baseline.train_run: one model per seed, trained one after another)."""
+
+import numpy as np
+import pytest
+
+from bench import baseline
+from grpo import TrainConfig, train
+from grpo.tasks import seed_task
+
+SEEDS = [1, 20, 100, 1000, 10000]
+EPOCHS = 10
+CONFIG = TrainConfig(epochs=EPOCHS, loss_mode="clipped", deltas_mode="centered_rewards")  # every stage of a step
+BASELINE_SEEDS = 3  # one after another: its time per seed-step does not depend on how many
+
+
+@pytest.mark.parametrize("seeds", SEEDS)
+def test_training_loop(benchmark, device, synchronize, one_thread, seeds):
+    def timed():
+        records = train(CONFIG, range(seeds), device)
+        synchronize()
+        return records
+
+    records = benchmark.pedantic(timed, rounds=3 if seeds < 1000 else 2, iterations=1, warmup_rounds=1)
+    seed_steps = seeds * EPOCHS * CONFIG.steps_per_epoch
+    complete = len(records) == seed_steps and bool(np.isfinite(records.loss).all())
+    benchmark.extra_info.update(suite="loop", impl="ours", seeds=seeds, seed_steps=seed_steps, agrees=complete)
+    assert complete
+
+
+def test_training_loop_baseline(benchmark, one_thread):
+    """On the CPU: the seed-style loop moves its rewards through Python lists."""
+    task = seed_task()
+
+    def timed():
+        return [baseline.train_run(seed, task.prompts, task.vocab_size, EPOCHS, CONFIG.steps_per_epoch, CONFIG.responses,
+                                   CONFIG.dim, CONFIG.loss_mode, CONFIG.lr) for seed in range(BASELINE_SEEDS)]
+
+    runs = benchmark.pedantic(timed, rounds=3, iterations=1, warmup_rounds=1)
+    seed_steps = BASELINE_SEEDS * EPOCHS * CONFIG.steps_per_epoch
+    complete = sum(len(run) for run in runs) == seed_steps and all(np.isfinite(r["loss"]) for run in runs for r in run)
+    benchmark.extra_info.update(suite="loop", impl="baseline", seeds=BASELINE_SEEDS, seed_steps=seed_steps, agrees=complete)
+    assert complete
