@@ -6,12 +6,19 @@ the logits are ``o_j @ E^T`` (the output shares the embedding). S independent re
 (seeds) live in the same tensors, so one kernel serves them all; each seed draws its
 initial weights and its samples from its own generator, so a seed's numbers do not depend
 on which other seeds it is stacked with.
+
+Speed (measured in bench/, see reports/bench/): a step on this model is a few dozen tiny
+tensor ops, so the time goes to the number of ops, not to arithmetic. Hence all weights live
+in one flat buffer (Adam is then one fused kernel on one tensor), laid out so that the
+forward is three batched matrix products with no permute, and the log-probs' backward is
+written by hand (``SeedLogProbs``): autograd records one node for the whole model.
 """
 
 import copy
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from grpo.tasks import Task
@@ -19,10 +26,12 @@ from grpo.tasks import Task
 
 class StackedPolicy(nn.Module):
     def __init__(self, embedding: torch.Tensor, encode: torch.Tensor, decode: torch.Tensor):
+        """embedding [seed vocab dim], encode [seed prompt_pos dim dim], decode [seed response_pos dim dim]."""
         super().__init__()
-        self.embedding = nn.Parameter(embedding)  # [seed vocab dim]
-        self.encode = nn.Parameter(encode)  # [seed prompt_pos dim dim]
-        self.decode = nn.Parameter(decode)  # [seed response_pos dim dim]
+        seeds, vocab, dim = embedding.shape
+        self.shape = (seeds, vocab, encode.shape[1], dim)  # seeds, vocab, length, dim
+        # [embedding | encode as [seed pos*dim dim] | decode as [seed dim pos*dim]], each seed-major
+        self.weights = nn.Parameter(torch.cat([embedding.flatten(), encode.flatten(), decode.transpose(1, 2).flatten()]))
 
     @classmethod
     def init(cls, generators: list[torch.Generator], vocab: int, length: int, dim: int) -> "StackedPolicy":
@@ -38,28 +47,120 @@ class StackedPolicy(nn.Module):
 
     @property
     def num_seeds(self) -> int:
-        return self.embedding.shape[0]
+        return self.shape[0]
+
+    def arranged(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Views of a flat tensor laid out like ``weights`` (the weights or their gradient):
+        embedding [seed vocab dim], encode [seed pos*dim dim], decode [seed dim pos*dim]."""
+        seeds, vocab, length, dim = self.shape
+        sizes = (seeds * vocab * dim, seeds * length * dim * dim, seeds * length * dim * dim)
+        embedding, encode, decode = flat.split(sizes)
+        return (embedding.view(seeds, vocab, dim), encode.view(seeds, length * dim, dim),
+                decode.view(seeds, dim, length * dim))
+
+    @property
+    def embedding(self) -> torch.Tensor:  # [seed vocab dim]
+        return self.arranged(self.weights)[0]
+
+    @property
+    def encode(self) -> torch.Tensor:  # [seed prompt_pos dim dim]
+        seeds, _, length, dim = self.shape
+        return self.arranged(self.weights)[1].view(seeds, length, dim, dim)
+
+    @property
+    def decode(self) -> torch.Tensor:  # [seed response_pos dim dim]
+        seeds, _, length, dim = self.shape
+        return self.arranged(self.weights)[2].view(seeds, dim, length, dim).transpose(1, 2)
 
     def forward(self, prompts: torch.Tensor) -> torch.Tensor:
-        """prompts [batch pos] -> logits [seed batch pos vocab]."""
-        embedded = self.embedding[:, prompts]  # [seed batch pos dim]
-        hidden = torch.einsum("sbpd,spde->sbe", embedded, self.encode)  # [seed batch dim]
-        decoded = torch.einsum("sbd,srde->sbre", hidden, self.decode)  # [seed batch pos dim]
-        return torch.einsum("sbre,sve->sbrv", decoded, self.embedding)  # [seed batch pos vocab]
+        """prompts [batch pos] -> logits [seed batch pos vocab] (a view of [seed vocab batch pos])."""
+        seeds, vocab, length, _ = self.shape
+        logits = decode_logits(*self.arranged(self.weights), one_hot(prompts, vocab))[-1]  # [seed vocab batch*pos]
+        return logits.view(seeds, vocab, -1, length).permute(0, 2, 3, 1)
+
+    def greedy(self, prompts: torch.Tensor) -> torch.Tensor:
+        """prompts [batch pos] -> the most likely response [seed batch pos]: the first token
+        of the highest logit, as torch.argmax picks, from max-reductions over the vocab-major
+        logits (argmax over an outer axis is about 8x slower here)."""
+        seeds, vocab, length, _ = self.shape
+        logits = decode_logits(*self.arranged(self.weights), one_hot(prompts, vocab))[-1]  # [seed vocab batch*pos]
+        is_best = logits == logits.amax(1, keepdim=True)
+        earlier_is_higher = torch.arange(vocab, 0, -1, dtype=logits.dtype, device=logits.device)[:, None]  # [vocab 1]
+        first_best = vocab - (is_best * earlier_is_higher).amax(1).long()  # [seed batch*pos]
+        return first_best.view(seeds, -1, length)
+
+    def log_probs(self, prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """prompts [batch pos] -> (log_probs [seed batch pos vocab], entropy [seed]): the
+        log-softmax of ``forward`` with a hand-written backward, and the mean entropy of the
+        per-position distributions (no gradient)."""
+        return SeedLogProbs.apply(self.weights, one_hot(prompts, self.shape[1]), self)
 
     def frozen_copy(self) -> "StackedPolicy":
         """A detached deep copy, e.g. the reference model of the KL penalty."""
         return copy.deepcopy(self).requires_grad_(False)
 
 
-def sample(logits: torch.Tensor, num_responses: int, generators: list[torch.Generator]) -> torch.Tensor:
+def one_hot(prompts: torch.Tensor, vocab: int) -> torch.Tensor:
+    """prompts [batch pos] -> [batch*pos vocab] float: the embedding lookup as a matrix product."""
+    return F.one_hot(prompts.flatten(), vocab).float()
+
+
+def decode_logits(embedding, encode, decode, tokens):
+    """The forward as batched matrix products on the arranged weights (``arranged``), tokens
+    [batch*pos vocab] one-hot -> embedded [seed batch pos*dim], hidden [seed batch dim],
+    decoded [seed batch*pos dim], logits [seed vocab batch*pos]."""
+    seeds, _, dim = embedding.shape
+    embedded = torch.matmul(tokens, embedding).view(seeds, -1, encode.shape[1])  # [seed batch pos*dim]
+    hidden = torch.bmm(embedded, encode)  # [seed batch dim]
+    decoded = torch.bmm(hidden, decode).view(seeds, -1, dim)  # [seed batch*pos dim]
+    logits = torch.bmm(embedding, decoded.transpose(1, 2))  # [seed vocab batch*pos]: vocab-major, so the
+    return embedded, hidden, decoded, logits  # softmax reduces over an outer axis (several times faster)
+
+
+class SeedLogProbs(torch.autograd.Function):
+    """The policy's log-probs with the backward written out (matrix calculus of
+    ``decode_logits``; checked against autograd in tests/test_model.py): one autograd node
+    instead of a dozen. Gradients land in one flat tensor laid out like the weights."""
+
+    @staticmethod
+    def forward(ctx, weights, tokens, policy):
+        seeds, vocab, length, _ = policy.shape
+        embedded, hidden, decoded, logits = decode_logits(*policy.arranged(weights), tokens)
+        log_probs = logits.log_softmax(1)  # [seed vocab batch*pos]
+        ctx.save_for_backward(weights, tokens, embedded, hidden, decoded, log_probs.exp())
+        ctx.policy = policy
+        mean_entropy = entropy(log_probs, vocab_axis=1)
+        ctx.mark_non_differentiable(mean_entropy)
+        # [seed batch pos vocab], contiguous so that token_index's flat positions hold
+        return log_probs.view(seeds, vocab, -1, length).permute(0, 2, 3, 1).contiguous(), mean_entropy
+
+    @staticmethod
+    def backward(ctx, grad_log_probs, _):
+        weights, tokens, embedded, hidden, decoded, probs = ctx.saved_tensors
+        seeds, vocab, _, _ = ctx.policy.shape
+        embedding, encode, decode = ctx.policy.arranged(weights)
+        grad = torch.empty_like(weights)
+        grad_embedding, grad_encode, grad_decode = ctx.policy.arranged(grad)
+        upstream = grad_log_probs.permute(0, 3, 1, 2).reshape(seeds, vocab, -1)  # [seed vocab batch*pos]
+        grad_logits = upstream - probs * upstream.sum(1, keepdim=True)  # through the log-softmax
+        torch.bmm(grad_logits, decoded, out=grad_embedding)  # as the output layer
+        grad_decoded = torch.bmm(grad_logits.transpose(1, 2), embedding).view(seeds, hidden.shape[1], -1)
+        torch.bmm(hidden.transpose(1, 2), grad_decoded, out=grad_decode)  # [seed dim pos*dim]
+        grad_hidden = torch.bmm(grad_decoded, decode.transpose(1, 2))  # [seed batch dim]
+        torch.bmm(embedded.transpose(1, 2), grad_hidden, out=grad_encode)  # [seed pos*dim dim]
+        grad_embedded = torch.bmm(grad_hidden, encode.transpose(1, 2)).view(seeds, tokens.shape[0], -1)
+        grad_embedding.add_(torch.matmul(tokens.T, grad_embedded))  # as the input layer
+        return grad, None, None
+
+
+def sample(log_probs: torch.Tensor, num_responses: int, generators: list[torch.Generator]) -> torch.Tensor:
     """Draw responses by inverting each position's CDF at a uniform from the seed's own
-    generator. logits [seed batch pos vocab] -> responses [seed batch response pos]."""
-    seeds, batch, length, vocab = logits.shape
+    generator. log_probs [seed batch pos vocab] -> responses [seed batch response pos]."""
+    seeds, batch, length, vocab = log_probs.shape
     uniform = torch.stack(
-        [torch.rand(batch, num_responses, length, generator=g, device=logits.device) for g in generators]
+        [torch.rand(batch, num_responses, length, generator=g, device=log_probs.device) for g in generators]
     )  # [seed batch response pos]
-    cdf = logits.softmax(-1).cumsum(-1)[:, :, None]  # [seed batch 1 pos vocab]
+    cdf = log_probs.softmax(-1).cumsum(-1)[:, :, None]  # [seed batch 1 pos vocab]
     return (cdf <= uniform[..., None]).sum(-1).clamp(max=vocab - 1)
 
 
@@ -79,12 +180,12 @@ def gather_log_probs(log_probs: torch.Tensor, index: torch.Tensor) -> torch.Tens
     return log_probs.flatten().take(index)
 
 
-def entropy(log_probs: torch.Tensor) -> torch.Tensor:
-    """Mean entropy of the per-position distributions. log_probs [seed batch pos vocab] -> [seed]."""
-    return -(log_probs.exp() * log_probs).sum(-1).mean((1, 2))
+def entropy(log_probs: torch.Tensor, vocab_axis: int = -1) -> torch.Tensor:
+    """Mean entropy of the per-position distributions. log_probs [seed batch pos vocab] (or
+    the vocab on `vocab_axis`) -> [seed]."""
+    return -(log_probs.exp() * log_probs).sum(vocab_axis).flatten(1).mean(1)
 
 
 def greedy_accuracy(policy: StackedPolicy, prompts: torch.Tensor) -> torch.Tensor:
     """Fraction of prompts whose argmax response is exactly sorted. [seed]"""
-    greedy = policy(prompts).argmax(-1)  # [seed batch pos]
-    return (greedy == Task.ideal(prompts)).all(-1).float().mean(-1)
+    return (policy.greedy(prompts) == Task.ideal(prompts)).all(-1).float().mean(-1)

@@ -44,8 +44,8 @@ def test_gather_equals_repeat_and_gather_with_gradients():
     expanded = repeat(log_probs, "s b p v -> s b r p v", r=7)  # the seed document's way
     theirs = expanded.gather(-1, responses[..., None])[..., 0]
     torch.testing.assert_close(ours, theirs)
-    grad_ours = torch.autograd.grad(ours.sum(), policy.embedding, retain_graph=True)[0]
-    grad_theirs = torch.autograd.grad(theirs.sum(), policy.embedding)[0]
+    grad_ours = torch.autograd.grad(ours.sum(), policy.weights, retain_graph=True)[0]
+    grad_theirs = torch.autograd.grad(theirs.sum(), policy.weights)[0]
     torch.testing.assert_close(grad_ours, grad_theirs)
 
 
@@ -82,3 +82,26 @@ def test_greedy_accuracy_of_a_hand_built_policy():
         decode[j, 3, [2, 3, 4][j]] = 1
     policy = StackedPolicy(embedding[None], encode[None], decode[None])
     assert greedy_accuracy(policy, seed_task().prompts).item() == pytest.approx(2 / 3)
+
+
+def test_hand_written_backward_equals_autograd():
+    """policy.log_probs (its backward written out) against autograd through the plain forward,
+    for a random upstream gradient; its entropy against entropy() of the same log-probs."""
+    policy, prompts, _ = policy_for([0, 1, 2], dim=6)
+    upstream = torch.randn(3, 3, 3, 5, generator=torch.Generator().manual_seed(9))
+    log_probs, mean_entropy = policy.log_probs(prompts)
+    reference = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
+    torch.testing.assert_close(log_probs, reference)
+    torch.testing.assert_close(mean_entropy, entropy(reference.detach()))
+    ours = torch.autograd.grad((log_probs * upstream).sum(), policy.weights)[0]
+    theirs = torch.autograd.grad((reference * upstream).sum(), policy.weights)[0]
+    torch.testing.assert_close(ours, theirs)
+    assert ours.abs().min() > 0  # every weight of the flat buffer gets a gradient
+
+
+def test_greedy_is_argmax_with_its_tie_rule():
+    policy, prompts, _ = policy_for([0, 1], dim=3)
+    torch.testing.assert_close(policy.greedy(prompts), policy(prompts).argmax(-1), rtol=0, atol=0)
+    with torch.no_grad():  # every logit equal: argmax takes the first token
+        policy.weights.zero_()
+    assert (policy.greedy(prompts) == 0).all()
