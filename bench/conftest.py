@@ -1,5 +1,7 @@
 """Options of the benchmark suites: --device (cpu, cuda) and --quick (small sizes only)."""
 
+import os
+
 import pytest
 import torch
 
@@ -11,6 +13,12 @@ LARGE_SEEDS = 1000  # --quick leaves out S at or above this many stacked seeds
 def pytest_addoption(parser):
     parser.addoption("--device", default="cpu", help="cpu or cuda; cuda skips cleanly without a CUDA device")
     parser.addoption("--quick", action="store_true", help="small sizes only")
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """The report says how loaded the machine was and which device ran."""
+    machine_info["load_average"] = " / ".join(f"{load:.1f}" for load in os.getloadavg())
+    machine_info["device"] = config.getoption("--device")
 
 
 @pytest.fixture

@@ -181,11 +181,11 @@ def generalisation(points, hue: str | None, style: str | None, ax=None):
 
 
 def scaling(per_seed_step, ax=None):
-    """per_seed_step: seeds, implementation, µs per seed-step."""
-    figure, ax = _ax_or_new(ax)
+    """per_seed_step: seeds, implementation (a curve: grpo, the baseline, the floor), µs per seed-step."""
+    figure, ax = _ax_or_new(ax, width=7, height=4.5)
     with _style():
         sns.lineplot(data=per_seed_step, x="seeds", y="µs per seed-step", hue="implementation", marker="o", ax=ax)
-    ax.set(xscale="log", yscale="log", xlabel="seeds stacked (S)", title="time per seed-step of one inner step")
+    ax.set(xscale="log", yscale="log", xlabel="seeds stacked in one model (S)", title="time per seed-step")
     ax.legend(title=None)
     return figure
 

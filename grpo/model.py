@@ -58,19 +58,25 @@ class StackedPolicy(nn.Module):
         return (embedding.view(seeds, vocab, dim), encode.view(seeds, length * dim, dim),
                 decode.view(seeds, dim, length * dim))
 
-    @property
-    def embedding(self) -> torch.Tensor:  # [seed vocab dim]
-        return self.arranged(self.weights)[0]
+    def canonical(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of a flat tensor laid out like ``weights`` in the seed document's shapes:
+        embedding [seed vocab dim], encode [seed prompt_pos dim dim], decode [seed response_pos dim dim]."""
+        seeds, _, length, dim = self.shape
+        embedding, encode, decode = self.arranged(flat)
+        return {"embedding": embedding, "encode": encode.view(seeds, length, dim, dim),
+                "decode": decode.view(seeds, dim, length, dim).transpose(1, 2)}
 
     @property
-    def encode(self) -> torch.Tensor:  # [seed prompt_pos dim dim]
-        seeds, _, length, dim = self.shape
-        return self.arranged(self.weights)[1].view(seeds, length, dim, dim)
+    def embedding(self) -> torch.Tensor:
+        return self.canonical(self.weights)["embedding"]
 
     @property
-    def decode(self) -> torch.Tensor:  # [seed response_pos dim dim]
-        seeds, _, length, dim = self.shape
-        return self.arranged(self.weights)[2].view(seeds, dim, length, dim).transpose(1, 2)
+    def encode(self) -> torch.Tensor:
+        return self.canonical(self.weights)["encode"]
+
+    @property
+    def decode(self) -> torch.Tensor:
+        return self.canonical(self.weights)["decode"]
 
     def forward(self, prompts: torch.Tensor) -> torch.Tensor:
         """prompts [batch pos] -> logits [seed batch pos vocab] (a view of [seed vocab batch pos])."""

@@ -1,0 +1,95 @@
+"""grpo bench's report from pytest-benchmark JSON (ratios, the hardware floor, the figure) and
+the `grpo bench` command (a --quick run never touches the committed report; bad input)."""
+
+import json
+import textwrap
+
+import matplotlib.image
+import pytest
+
+from grpo.bench_report import render_bench
+from grpo.cli import main
+
+
+def bench_entry(median: float, **extra_info) -> dict:
+    return {"extra_info": {"agrees": True, **extra_info}, "stats": {"median": median, "rounds": 5}}
+
+
+def hand_made_run(path):
+    """Medians chosen so that every number of the report is known by hand."""
+    benchmarks = [
+        bench_entry(0.1, suite="machine", impl="matmul", flops=2e9),  # 20 GFLOP/s
+        bench_entry(0.1, suite="machine", impl="copy", bytes=1e9),  # 10 GB/s
+        bench_entry(200e-6, suite="train_step", impl="ours", seeds=20, seed_steps=20, flops=13500, bytes=23400),
+        bench_entry(0.02, suite="train_step", impl="baseline", seeds=20, seed_steps=20, flops=13500, bytes=23400),
+        bench_entry(0.04, suite="loop", impl="ours", seeds=20, seed_steps=2000),  # 20 µs a seed-step
+        bench_entry(0.3, suite="loop", impl="baseline", seeds=3, seed_steps=300),  # 1000 µs a seed-step
+        bench_entry(1.0, suite="process", impl="import torch", seed_steps=0),
+        bench_entry(3.0, suite="process", impl="ours", seed_steps=2000),  # 2 s beyond the import: 1000 µs
+        bench_entry(21.0, suite="process", impl="baseline", seed_steps=2000),  # 20 s: 10000 µs
+    ]
+    machine = {"cpu": {"brand_raw": "Test CPU", "count": 2}, "python_version": "3.11", "load_average": "1.0 / 1.0 / 1.0"}
+    path.write_text(json.dumps({"machine_info": machine, "benchmarks": benchmarks}))
+    return path
+
+
+def test_report_gives_ratios_and_the_distance_to_the_floor(tmp_path):
+    out = render_bench(hand_made_run(tmp_path / "bench.json"), tmp_path / "report")
+    report = (out / "report.md").read_text()
+    assert "20.0 GFLOP/s" in report and "10.0 GB/s" in report and "Quick run" not in report
+    # inner step: 10 µs vs 1000 µs; FLOP floor 13500 / 20e9 s = 0.675 µs, byte floor 23400 / 1e10 s = 2.34 µs
+    assert "| 20 | 10.00 | 1000.00 | 100.00 | ≥ 40× | 0.68 | 2.34 | 4.27 |" in report
+    assert "| 20 | 20.0 | 1000.0 | 50.0 | ≥ 40× |" in report  # the loop: 1000 / 20
+    assert "| grpo train | 2000 | 3.00 | 2.00 | 1000.00 | 10.00 |" in report  # (21 - 1) / (3 - 1)
+    image = matplotlib.image.imread(out / "train_step_scaling.png")
+    assert image.shape[0] > 200 and image.shape[1] > 300 and image[..., :3].std() > 0.05
+
+
+def test_quick_report_says_so(tmp_path):
+    out = render_bench(hand_made_run(tmp_path / "bench.json"), tmp_path / "report", quick=True)
+    assert (out / "report.md").read_text().splitlines()[2].startswith("**Quick run**")
+
+
+def tiny_suites(root):
+    """A bench/ folder whose one benchmark is a real pytest-benchmark measurement."""
+    bench = root / "bench"
+    bench.mkdir()
+    (bench / "baseline.py").write_text("")
+    (bench / "conftest.py").write_text(textwrap.dedent("""
+        def pytest_addoption(parser):
+            parser.addoption("--device", default="cpu")
+            parser.addoption("--quick", action="store_true")
+    """))
+    (bench / "test_tiny.py").write_text(textwrap.dedent("""
+        def test_copy(benchmark):
+            data = bytearray(1 << 20)
+            benchmark(bytes, data)
+            benchmark.extra_info.update(suite="machine", impl="copy", bytes=2 << 20, agrees=True)
+    """))
+    return bench
+
+
+def test_quick_bench_leaves_the_committed_report_alone(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    committed = tmp_path / "reports" / "bench" / "report.md"
+    committed.parent.mkdir(parents=True)
+    committed.write_text("the full report")
+    assert main(["bench", "--quick", "--bench", str(tiny_suites(tmp_path))]) == 0
+    assert committed.read_text() == "the full report"
+    quick = (tmp_path / "results" / "bench-quick" / "report.md").read_text()
+    assert "**Quick run**" in quick and "memory copy" in quick
+    assert (tmp_path / "results" / "bench-quick" / "bench.json").exists()
+    assert "results/bench-quick/report.md written" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "tpu"], "unknown --device 'tpu'; choose from cpu, cuda"),
+    (["--bench", "nowhere"], "no benchmark suites in 'nowhere'"),
+])
+def test_bad_bench_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    tiny_suites(tmp_path)
+    assert main(["bench", *argv]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert not (tmp_path / "results").exists()
