@@ -18,8 +18,8 @@ STEPS_PER_EPOCH = 10  # TrainConfig's default and the baseline's
 def commands(epochs: int) -> dict[str, list[str]]:
     return {
         "import torch": [sys.executable, "-c", "import torch"],
-        "ours": [sys.executable, "-m", "grpo", "train", "--seeds", str(SEEDS), "--epochs", str(epochs), "--loss", "clipped",
-                 "--deltas", "centered_rewards", "--quiet"],
+        "ours": [sys.executable, "-m", "grpo", "train", "--seeds", str(SEEDS), "--epochs", str(epochs), "--loss-mode", "clipped",
+                 "--deltas-mode", "centered_rewards", "--quiet"],
         "baseline": [sys.executable, "-m", "bench.baseline", str(SEEDS), str(epochs)],
     }
 
