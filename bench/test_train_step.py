@@ -1,6 +1,10 @@
 """One inner step (forward, loss, backward, Adam) per seed-step for S stacked seeds in one
 model, against the baseline's one model per seed, trained one after another; with each
-seed-step's FLOPs and bytes (bench/floor.py) for the report's distance to the machine's floor."""
+seed-step's FLOPs and bytes (bench/floor.py) for the report's distance to the machine's floor.
+
+The levers, each measured by undoing it alone (same numbers, other code): ``autograd`` takes
+the log-probs through autograd on the plain forward instead of the hand-written backward;
+``torch.optim.Adam`` builds torch's fused Adam over the same flat buffer."""
 
 import pytest
 import torch
@@ -8,13 +12,15 @@ import torch
 from bench import baseline
 from bench.floor import seed_step_bytes, seed_step_flops
 from grpo import TrainConfig
-from grpo.model import StackedPolicy, gather_log_probs, sample, token_index
+from grpo.model import StackedPolicy, entropy, gather_log_probs, sample, token_index
 from grpo.optim import Adam
 from grpo.tasks import seed_task
 from grpo.train import Rollout, update_step
 
 SEEDS = [1, 5, 20, 100, 1000, 10000]
 CONFIG = TrainConfig(loss_mode="clipped", deltas_mode="centered_rewards")  # a step that uses every stage
+LEVERS = ["without hand-written backward", "with torch.optim.Adam"]
+LEVER_SEEDS = [20, 1000]
 BASELINE_MODELS = 100  # the baseline trains models one after another: its time per seed-step does not depend on S
 
 
@@ -36,12 +42,14 @@ def rollout(num_seeds, device):
     return task, policy, models, responses, index, old, deltas
 
 
-@pytest.mark.parametrize("impl", ["ours", "baseline"])
+@pytest.mark.parametrize("impl", ["ours", "baseline", *LEVERS])
 @pytest.mark.parametrize("seeds", SEEDS)
 def test_inner_step(benchmark, device, synchronize, one_thread, seeds, impl):
+    if impl in LEVERS and seeds not in LEVER_SEEDS:
+        pytest.skip(f"levers are measured at S = {LEVER_SEEDS}")
     task, policy, models, responses, index, old, deltas = rollout(seeds, device)
-    if impl == "ours":
-        optimizer = Adam(policy.parameters(), lr=CONFIG.lr)
+    if impl != "baseline":
+        optimizer = stacked_variant(policy, impl, CONFIG.lr)
 
         def timed():
             update_step(policy, optimizer, CONFIG, Rollout(task.prompts, index, deltas, old, None))
@@ -54,22 +62,36 @@ def test_inner_step(benchmark, device, synchronize, one_thread, seeds, impl):
                 baseline.inner_step(model, optimizer, task.prompts, responses[s], deltas[s], old[s], CONFIG.loss_mode)
             synchronize()
 
-    rounds = max(5, 2000 // seeds) if impl == "ours" else max(5, 400 // len(models))
+    rounds = max(5, 400 // len(models)) if impl == "baseline" else max(20, 2000 // seeds)
     benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=3)
     batch, length = task.prompts.shape
     benchmark.extra_info.update(
-        suite="train_step", impl=impl, seeds=seeds, seed_steps=seeds if impl == "ours" else len(models),
+        suite="train_step", impl=impl, seeds=seeds, seed_steps=len(models) if impl == "baseline" else seeds,
         flops=seed_step_flops(batch, length, task.vocab_size, CONFIG.dim),
         bytes=seed_step_bytes(length, task.vocab_size, CONFIG.dim),
-        agrees=one_step_agrees(min(seeds, 20), device))
+        agrees=one_step_agrees(min(seeds, 20), device, "ours" if impl == "baseline" else impl))
     assert benchmark.extra_info["agrees"]
 
 
-def one_step_agrees(seeds, device) -> bool:
-    """From the same weights and rollout, both implementations compute the same loss gradients
-    (compared before Adam, whose first step sign() would amplify rounding in tiny gradients)."""
+def stacked_variant(policy: StackedPolicy, impl: str, lr: float):
+    """grpo's step as it is ("ours") or with one lever undone -> its optimizer."""
+    if impl == "without hand-written backward":  # log-probs through autograd on the plain forward
+        def autograd_log_probs(prompts):
+            log_probs = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
+            return log_probs, entropy(log_probs.detach())
+
+        policy.log_probs = autograd_log_probs
+    if impl == "with torch.optim.Adam":
+        return torch.optim.Adam(policy.parameters(), lr=lr, fused=True)
+    return Adam(policy.parameters(), lr=lr)
+
+
+def one_step_agrees(seeds, device, impl) -> bool:
+    """From the same weights and rollout, grpo's step (or a variant) and the baseline compute
+    the same loss gradients (compared before Adam, whose first step sign() would amplify
+    rounding in tiny gradients)."""
     task, policy, models, responses, index, old, deltas = rollout(seeds, device)
-    update_step(policy, Adam(policy.parameters(), lr=0.0), CONFIG, Rollout(task.prompts, index, deltas, old, None))
+    update_step(policy, stacked_variant(policy, impl, 0.0), CONFIG, Rollout(task.prompts, index, deltas, old, None))
     grads = policy.canonical(policy.weights.grad)
     for s, model in enumerate(models):
         baseline.inner_step(model, torch.optim.Adam(model.parameters(), lr=0.0), task.prompts, responses[s], deltas[s],

@@ -73,6 +73,17 @@ def step_table(frame: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
     return table
 
 
+def lever_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each lever undone alone, at the S it was measured at: how much slower the step gets."""
+    frame = frame.astype({"seeds": int}).assign(us=per_seed_step)
+    table = frame.pivot_table(index="seeds", columns="impl", values="us", aggfunc="first")
+    levers = [impl for impl in table.columns if impl not in ("ours", "baseline")]
+    rows = [{"seeds": seeds, "variant": lever, "ours (µs)": table.loc[seeds, "ours"], "variant (µs)": table.loc[seeds, lever],
+             "variant / ours": table.loc[seeds, lever] / table.loc[seeds, "ours"]}
+            for lever in levers for seeds in table.index if not np.isnan(table.loc[seeds, lever])]
+    return pd.DataFrame(rows)
+
+
 def loop_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The whole training loop per seed-step at each S against the seed-style loop (measured
     once: one model after another, its time per seed-step does not depend on S)."""
@@ -160,6 +171,13 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
                         " and optimizer traffic (9 passes over 650 floats = 23.4 kB) over the measured copy bandwidth;"
                         " `ours / floor` is how many times slower than the larger of the two a seed-step runs.\n\n"
                         + markdown_table(steps, 2))
+    levers = lever_table(frame[suite == "train_step"]) if (suite == "train_step").any() else pd.DataFrame()
+    if len(levers):
+        sections.append("## Levers, each undone alone\n\nThe inner step with one lever taken back (same numbers,"
+                        " checked): the log-probs through autograd on the plain forward instead of the hand-written"
+                        " backward; `torch.optim.Adam(fused=True)` instead of `grpo.optim.Adam` (the same kernel; the"
+                        " difference is its Python wrapper). A ratio above 1 is what the lever gains.\n\n"
+                        + markdown_table(levers, 2))
     if steps is not None or loop is not None:
         figure = figures.scaling(scaling_curves(steps, loop))
         write_atomic(out / "train_step_scaling.png", lambda tmp: figures.save(figure, tmp))

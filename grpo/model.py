@@ -85,15 +85,25 @@ class StackedPolicy(nn.Module):
         return logits.view(seeds, vocab, -1, length).permute(0, 2, 3, 1)
 
     def greedy(self, prompts: torch.Tensor) -> torch.Tensor:
-        """prompts [batch pos] -> the most likely response [seed batch pos]: the first token
-        of the highest logit, as torch.argmax picks, from max-reductions over the vocab-major
-        logits (argmax over an outer axis is about 8x slower here)."""
-        seeds, vocab, length, _ = self.shape
-        logits = decode_logits(*self.arranged(self.weights), one_hot(prompts, vocab))[-1]  # [seed vocab batch*pos]
+        """prompts [batch pos] -> the most likely response [seed batch pos], as torch.argmax
+        picks it (the first of equal maxima). Run on every held-out prompt each epoch, so
+        computed the cheap way round: the hidden vector from a per-position table,
+        h = sum_p (E @ enc[p])[x_p], and the logits from the output layer folded into the
+        decoder, (dec[j] @ E^T)[v]; the argmax from max-reductions over the vocab as an outer
+        axis (torch.argmax over an outer axis is several times slower)."""
+        seeds, vocab, length, dim = self.shape
+        embedding, encode, decode = self.arranged(self.weights.detach())
+        table = torch.matmul(embedding[:, None], encode.view(seeds, length, dim, dim))  # [seed pos vocab dim]
+        rows = prompts + torch.arange(length, device=prompts.device) * vocab  # [batch pos] rows of the table
+        tokens = torch.zeros(len(prompts), length * vocab, device=prompts.device).scatter_(1, rows, 1.0)  # [batch pos*vocab]
+        hidden = torch.matmul(tokens, table.view(seeds, length * vocab, dim))  # [seed batch dim]
+        folded = torch.bmm(decode.view(seeds, dim * length, dim), embedding.transpose(1, 2))  # [seed dim*pos vocab]
+        folded = folded.view(seeds, dim, length, vocab).permute(0, 3, 2, 1).reshape(seeds, vocab * length, dim)
+        logits = torch.bmm(folded, hidden.transpose(1, 2)).view(seeds, vocab, -1)  # [seed vocab pos*batch]
         is_best = logits == logits.amax(1, keepdim=True)
         earlier_is_higher = torch.arange(vocab, 0, -1, dtype=logits.dtype, device=logits.device)[:, None]  # [vocab 1]
-        first_best = vocab - (is_best * earlier_is_higher).amax(1).long()  # [seed batch*pos]
-        return first_best.view(seeds, -1, length)
+        first_best = vocab - (is_best * earlier_is_higher).amax(1).long()  # [seed pos*batch]
+        return first_best.view(seeds, length, -1).transpose(1, 2)
 
     def log_probs(self, prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prompts [batch pos] -> (log_probs [seed batch pos vocab], entropy [seed]): the
