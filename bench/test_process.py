@@ -33,7 +33,7 @@ def test_process(benchmark, request, impl):
     def timed():
         return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
 
-    done = benchmark.pedantic(timed, rounds=3, iterations=1)
+    done = benchmark.pedantic(timed, rounds=2, iterations=1)
     seed_steps = 0 if impl == "import torch" else SEEDS * epochs * STEPS_PER_EPOCH
     benchmark.extra_info.update(suite="process", impl=impl, seed_steps=seed_steps, agrees=done.returncode == 0)
     assert done.returncode == 0, done.stderr
