@@ -18,7 +18,6 @@ import copy
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from grpo.tasks import Task
@@ -30,6 +29,7 @@ class StackedPolicy(nn.Module):
         super().__init__()
         seeds, vocab, dim = embedding.shape
         self.shape = (seeds, vocab, encode.shape[1], dim)  # seeds, vocab, length, dim
+        self._token_rows = None  # (prompts, token_rows(prompts)) last asked about
         # [embedding | encode as [seed pos*dim dim] | decode as [seed dim pos*dim]], each seed-major
         self.weights = nn.Parameter(torch.cat([embedding.flatten(), encode.flatten(), decode.transpose(1, 2).flatten()]))
 
@@ -81,7 +81,7 @@ class StackedPolicy(nn.Module):
     def forward(self, prompts: torch.Tensor) -> torch.Tensor:
         """prompts [batch pos] -> logits [seed batch pos vocab] (a view of [seed vocab batch pos])."""
         seeds, vocab, length, _ = self.shape
-        logits = decode_logits(*self.arranged(self.weights), one_hot(prompts, vocab))[-1]  # [seed vocab batch*pos]
+        logits = decode_logits(*self.arranged(self.weights), self.token_rows(prompts))[-1]  # [seed vocab batch*pos]
         return logits.view(seeds, vocab, -1, length).permute(0, 2, 3, 1)
 
     def greedy(self, prompts: torch.Tensor) -> torch.Tensor:
@@ -109,24 +109,29 @@ class StackedPolicy(nn.Module):
         """prompts [batch pos] -> (log_probs [seed batch pos vocab], entropy [seed]): the
         log-softmax of ``forward`` with a hand-written backward, and the mean entropy of the
         per-position distributions (no gradient)."""
-        return SeedLogProbs.apply(self.weights, one_hot(prompts, self.shape[1]), self)
+        return SeedLogProbs.apply(self.weights, self.token_rows(prompts), self)
+
+    def token_rows(self, prompts: torch.Tensor) -> torch.Tensor:
+        """prompts [batch pos] -> [seed*batch*pos]: the row of each prompt token's embedding in
+        the embedding flattened to [seed*vocab dim]. Kept for the prompts last asked about:
+        every inner step asks about the same tensor."""
+        if self._token_rows is None or self._token_rows[0] is not prompts:
+            seeds, vocab, _, _ = self.shape
+            offsets = torch.arange(seeds, device=prompts.device)[:, None] * vocab  # [seed 1]
+            self._token_rows = (prompts, (offsets + prompts.flatten()).flatten())
+        return self._token_rows[1]
 
     def frozen_copy(self) -> "StackedPolicy":
         """A detached deep copy, e.g. the reference model of the KL penalty."""
         return copy.deepcopy(self).requires_grad_(False)
 
 
-def one_hot(prompts: torch.Tensor, vocab: int) -> torch.Tensor:
-    """prompts [batch pos] -> [batch*pos vocab] float: the embedding lookup as a matrix product."""
-    return F.one_hot(prompts.flatten(), vocab).float()
-
-
-def decode_logits(embedding, encode, decode, tokens):
-    """The forward as batched matrix products on the arranged weights (``arranged``), tokens
-    [batch*pos vocab] one-hot -> embedded [seed batch pos*dim], hidden [seed batch dim],
-    decoded [seed batch*pos dim], logits [seed vocab batch*pos]."""
+def decode_logits(embedding, encode, decode, rows):
+    """The forward as batched matrix products on the arranged weights (``arranged``), rows
+    from ``token_rows`` -> embedded [seed batch pos*dim], hidden [seed batch dim], decoded
+    [seed batch*pos dim], logits [seed vocab batch*pos]."""
     seeds, _, dim = embedding.shape
-    embedded = torch.matmul(tokens, embedding).view(seeds, -1, encode.shape[1])  # [seed batch pos*dim]
+    embedded = embedding.reshape(-1, dim).index_select(0, rows).view(seeds, -1, encode.shape[1])  # [seed batch pos*dim]
     hidden = torch.bmm(embedded, encode)  # [seed batch dim]
     decoded = torch.bmm(hidden, decode).view(seeds, -1, dim)  # [seed batch*pos dim]
     logits = torch.bmm(embedding, decoded.transpose(1, 2))  # [seed vocab batch*pos]: vocab-major, so the
@@ -139,11 +144,11 @@ class SeedLogProbs(torch.autograd.Function):
     instead of a dozen. Gradients land in one flat tensor laid out like the weights."""
 
     @staticmethod
-    def forward(ctx, weights, tokens, policy):
+    def forward(ctx, weights, rows, policy):
         seeds, vocab, length, _ = policy.shape
-        embedded, hidden, decoded, logits = decode_logits(*policy.arranged(weights), tokens)
+        embedded, hidden, decoded, logits = decode_logits(*policy.arranged(weights), rows)
         log_probs = logits.log_softmax(1)  # [seed vocab batch*pos]
-        ctx.save_for_backward(weights, tokens, embedded, hidden, decoded, log_probs.exp())
+        ctx.save_for_backward(weights, rows, embedded, hidden, decoded, log_probs.exp())
         ctx.policy = policy
         mean_entropy = entropy(log_probs, vocab_axis=1)
         ctx.mark_non_differentiable(mean_entropy)
@@ -152,7 +157,7 @@ class SeedLogProbs(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_log_probs, _):
-        weights, tokens, embedded, hidden, decoded, probs = ctx.saved_tensors
+        weights, rows, embedded, hidden, decoded, probs = ctx.saved_tensors
         seeds, vocab, _, _ = ctx.policy.shape
         embedding, encode, decode = ctx.policy.arranged(weights)
         grad = torch.empty_like(weights)
@@ -164,8 +169,8 @@ class SeedLogProbs(torch.autograd.Function):
         torch.bmm(hidden.transpose(1, 2), grad_decoded, out=grad_decode)  # [seed dim pos*dim]
         grad_hidden = torch.bmm(grad_decoded, decode.transpose(1, 2))  # [seed batch dim]
         torch.bmm(embedded.transpose(1, 2), grad_hidden, out=grad_encode)  # [seed pos*dim dim]
-        grad_embedded = torch.bmm(grad_hidden, encode.transpose(1, 2)).view(seeds, tokens.shape[0], -1)
-        grad_embedding.add_(torch.matmul(tokens.T, grad_embedded))  # as the input layer
+        grad_embedded = torch.bmm(grad_hidden, encode.transpose(1, 2))  # [seed batch pos*dim]
+        grad_embedding.view(-1, grad_embedding.shape[-1]).index_add_(0, rows, grad_embedded.view(len(rows), -1))  # input layer
         return grad, None, None
 
 
