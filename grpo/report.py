@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from grpo import figures
+from grpo.config import TrainConfig
 from grpo.io import check_writable_dir, write_atomic
 from grpo.records import FINAL_FRACTION, PRIMARY, PRIMARY_SOURCE, open_results
 from grpo.report_compute import LEVEL_ORDER, Tables, compute
@@ -240,8 +241,9 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
     replicated = all(halves["best is tied in the full data"]) if len(halves) else False
     findings.append(
         f"**Tied with the best: {len(tied)} of {len(ranked)} configurations.** The highest mean {PRIMARY} is"
-        f" {best.configuration}, {own}; {len(tied) - 1} others are not decisively below it (paired contrasts,"
-        f" Holm over {len(ranked) - 1}): {names}" + (f" and {len(others) - 12} more" if len(others) > 12 else "")
+        f" {best.configuration}, {own}; {len(others)} other{'s are' if len(others) != 1 else ' is'} not decisively"
+        f" below it (paired contrasts, Holm over {len(ranked) - 1}): {names}"
+        + (f" and {len(others) - 12} more" if len(others) > 12 else "")
         + ". Split-half: the best of each half is "
         + ", ".join(f"{row['best']} ({'in' if row['best is tied in the full data'] else 'outside'} the tied set)"
                     for _, row in halves.iterrows())
@@ -250,7 +252,7 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
         better, worse = ranked[ranked.versus_default == "better"], ranked[ranked.versus_default == "worse"]
         top = better.sort_values("default_difference", ascending=False).head(5)
         findings.append(
-            f"**Against the seed's default** (naive loss, raw `rewards` deltas, no KL, with the same other fields):"
+            f"**Against the seed's default** ({_seed_choices()}, with the same other fields):"
             f" {len(better)} configurations are decisively better and {len(worse)} decisively worse, of"
             f" {ranked.default_difference.notna().sum()} compared (Holm);"
             f" {int(ranked.default_replicated.sum())} of these {len(better) + len(worse)} replicate. Largest gains: "
@@ -306,6 +308,12 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
     return [f"{i}. {text}" for i, text in enumerate(findings, 1)] + [""]
 
 
+def _seed_choices() -> str:
+    """The seed document's choices, as TrainConfig's defaults hold them: `deltas_mode rewards, ...`."""
+    defaults = TrainConfig()
+    return ", ".join(f"`{name}` {_level('', getattr(defaults, name))}" for name in TrainConfig.CHOICES)
+
+
 def _factor_order(effects: pd.DataFrame) -> list[str]:
     """Factors by their largest decisive effect (absolute), indecisive ones last."""
     size = effects.assign(size=np.where(effects.decisive, effects.difference.abs(), -1.0)).groupby("factor", sort=False)
@@ -313,10 +321,12 @@ def _factor_order(effects: pd.DataFrame) -> list[str]:
 
 
 def _level(factor: str, value) -> str:
-    """A level as the text names it: `kl 0.1`, `centered_rewards`, `task_length=5`."""
+    """A level as the text names it: `kl 0.1`, `centered_rewards`, `task_length=5` (no factor: the value)."""
     if factor == "kl_penalty":
         return f"kl {value:g}"
-    return str(value) if factor in LEVEL_ORDER else f"{factor}={value}"
+    if not factor or factor in LEVEL_ORDER:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{factor}={value}"
 
 
 def _count(value: float) -> str:
