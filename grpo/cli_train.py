@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from grpo.config import FIELDS, TrainConfig, base_type
 from grpo.devices import resolve_device
-from grpo.errors import FieldError, UsageError
+from grpo.errors import FieldError
 from grpo.io import check_writable_dir
 from grpo.records import SUMMARY_METRICS, write_records
 from grpo.registry import summaries
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     if args.out is not None:
         if args.out.suffix != ".parquet":
-            raise UsageError(f"--out must name a .parquet file, got {str(args.out)!r}")
+            raise FieldError("--out", str(args.out), "must name a .parquet file")
         check_writable_dir(args.out.parent)
     config.make_task()  # impossible task sizes fail here, before the progress bar
 

@@ -2,19 +2,19 @@
 
 import torch
 
-from grpo.errors import UsageError
+from grpo.errors import FieldError
 
 DEVICES = ("cpu", "cuda")
 
 
-def resolve_device(name: str) -> torch.device:
-    """'cpu', 'cuda' or 'cuda:N' -> torch.device; UsageError if it is unknown or absent."""
+def resolve_device(name: str, flag: str = "--device") -> torch.device:
+    """'cpu', 'cuda' or 'cuda:N' -> torch.device; FieldError naming `flag` if it is unknown or absent."""
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
-        raise UsageError(f"unknown device {name!r}; choose from {', '.join(DEVICES)}") from None
-    if device.type not in DEVICES:
-        raise UsageError(f"unknown device {name!r}; choose from {', '.join(DEVICES)}")
+        device = None
+    if device is None or device.type not in DEVICES:
+        raise FieldError(flag, name, f"unknown device; choose from {', '.join(DEVICES)}")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {name!r} asked for, but this machine has no CUDA device")
+        raise FieldError(flag, name, "this machine has no CUDA device")
     return device

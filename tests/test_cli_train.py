@@ -129,7 +129,8 @@ MALFORMED_TRAIN = [
     (["--task", "random", "--task-length", "2", "--task-vocab", "2"], "2^2"),
     (["--task", "random", "--task-vocab", "1"], "--task-vocab 1"), (["--task", "random", "--task-length", "0"], "--task-length 0"),
     (["--task", "random", "--task-prompts", "0"], "--task-prompts 0"), (["--task", "random", "--task-seed", "-1"], "--task-seed -1"),
-    (["--device", "tpu"], "'tpu'"), (["--device", "cuda:x"], "'cuda:x'"), (["--out", "records.csv"], "records.csv"),
+    (["--device", "tpu"], "--device 'tpu': unknown device; choose from cpu, cuda"), (["--device", "cuda:x"], "--device 'cuda:x'"),
+    (["--out", "records.csv"], "--out 'records.csv': must name a .parquet file"),
     (["--out", "plain_file/records.parquet"], "plain_file"), (["--frobnicate"], "--frobnicate"),
     # options that do not apply to the chosen task, loss or KL setting: refused, saying why
     (["--task-vocab", "3"], "--task-vocab 3: does not apply to task 'seed' (length 3, vocab 5, 3 prompts, 122 held out)"),
