@@ -14,6 +14,7 @@ from bench.floor import seed_step_bytes, seed_step_flops
 from grpo import TrainConfig
 from grpo.model import StackedPolicy, entropy, gather_log_probs, sample, token_index
 from grpo.optim import Adam
+from grpo.policies import Sample
 from grpo.tasks import seed_task
 from grpo.train import Rollout, update_step
 
@@ -52,7 +53,7 @@ def test_inner_step(benchmark, device, synchronize, one_thread, seeds, impl):
         optimizer = stacked_variant(policy, impl, CONFIG.lr)
 
         def timed():
-            update_step(policy, optimizer, CONFIG, Rollout(task.prompts, index, deltas, old, None))
+            update_step(policy, optimizer, CONFIG, Rollout(task.prompts, Sample(responses, index, None, old), deltas, old, None))
             synchronize()
     else:
         optimizers = [torch.optim.Adam(m.parameters(), lr=CONFIG.lr) for m in models]
@@ -91,7 +92,8 @@ def one_step_agrees(seeds, device, impl) -> bool:
     the same loss gradients (compared before Adam, whose first step sign() would amplify
     rounding in tiny gradients)."""
     task, policy, models, responses, index, old, deltas = rollout(seeds, device)
-    update_step(policy, stacked_variant(policy, impl, 0.0), CONFIG, Rollout(task.prompts, index, deltas, old, None))
+    rollout_ = Rollout(task.prompts, Sample(responses, index, None, old), deltas, old, None)
+    update_step(policy, stacked_variant(policy, impl, 0.0), CONFIG, rollout_)
     grads = policy.canonical(policy.weights.grad)
     for s, model in enumerate(models):
         baseline.inner_step(model, torch.optim.Adam(model.parameters(), lr=0.0), task.prompts, responses[s], deltas[s],

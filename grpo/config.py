@@ -22,11 +22,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
+from grpo.aggregation import LOSS_AGGREGATIONS
 from grpo.deltas import DELTAS, min_group
 from grpo.errors import FieldError, check_choice
 from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, loss_options
+from grpo.policies import POLICIES
 from grpo.rewards import REWARDS
-from grpo.tasks import TASKS, Task, random_task, seed_task
+from grpo.sequence_rewards import SEQUENCE_REWARDS
+from grpo.tasks import TASKS, Task, random_task, seed_task, variable_task
 
 
 def option(default, help: str, *, aliases: tuple[str, ...] = (), choices: Mapping | None = None, fallback=None):
@@ -64,6 +67,17 @@ class TrainConfig:
     responses: int = option(10, "responses sampled per prompt: the group")
     lr: float = option(1e-3, "Adam learning rate")
     dim: int = option(10, "hidden size")
+    policy: str = option("seed", "the policy trained", choices=POLICIES)
+    loss_agg: str = option(
+        "seq_mean_token_mean", "how the per-token loss terms of responses of different lengths make one loss"
+        " (policy transformer; on the seed document's policy every response has every position and all modes are"
+        " the plain mean)", choices=LOSS_AGGREGATIONS)
+    layers: int = option(2, "decoder blocks (policy transformer)")
+    heads: int = option(2, "attention heads, dividing dim (policy transformer)")
+    max_response_length: int = option(
+        10, "the most tokens a response may have, EOS included; Dr. GRPO's constant normaliser (policy transformer)")
+    length_penalty: float = option(
+        0.0, "subtracted from the reward, times |response length - prompt length| (policy transformer)")
     task: str = option("seed", "prompt set", choices=TASKS)
     task_length: int | None = option(None, "tokens per prompt (task random; default 5; the seed task's: 3)", fallback=5)
     task_vocab: int | None = option(None, "tokens are 0 .. task_vocab - 1 (task random; default 10; the seed task's: 5)",
@@ -72,6 +86,7 @@ class TrainConfig:
     task_heldout: int | None = option(None, "held-out prompts, never trained on (task random; default 64; the seed"
                                             " task's: 122)", fallback=64)
     task_seed: int = option(0, "generator of the random task's prompts, the same for every training seed (task random)")
+    task_min_length: int | None = option(None, "the shortest prompt's length (task variable; default 2)", fallback=2)
 
     def __post_init__(self):
         for spec in fields(self):
@@ -92,7 +107,7 @@ class TrainConfig:
 
     def check_ranges(self) -> None:
         for name in ("ref_period", "epochs", "steps_per_epoch", "responses", "dim", "task_length",
-                     "task_prompts", "task_heldout"):
+                     "task_prompts", "task_heldout", "layers", "heads", "task_min_length"):
             if getattr(self, name) < 1:
                 raise FieldError(name, getattr(self, name), "must be at least 1")
         if self.task_vocab < 2:
@@ -109,15 +124,37 @@ class TrainConfig:
             raise FieldError("epsilon_low", self.epsilon_low, "must lie in (0, 1]; 1 is no lower bound")
         if self.epsilon_high <= 0:
             raise FieldError("epsilon_high", self.epsilon_high, "must be positive")
+        if self.task_min_length > self.task_length:
+            raise FieldError("task_min_length", self.task_min_length, f"must not exceed task_length {self.task_length}")
+        if self.length_penalty < 0:
+            raise FieldError("length_penalty", self.length_penalty, "must be non-negative")
+        if self.policy == "transformer":
+            self.check_transformer()
+        elif self.task == "variable":
+            raise FieldError("task", self.task, "needs policy 'transformer' (the seed document's policy has fixed-length"
+                                                " responses and no EOS)")
         needed = min_group(self.deltas_mode)
         if self.responses < needed:
             raise FieldError("responses", self.responses,
                              f"deltas_mode {self.deltas_mode!r} needs at least {needed} responses per prompt"
                              " (with one, every delta is 0 or undefined)")
 
+    def check_transformer(self) -> None:
+        if self.reward_fn not in SEQUENCE_REWARDS:
+            raise FieldError("reward_fn", self.reward_fn, "is not defined for variable-length responses; with policy"
+                                                          f" 'transformer' choose from {', '.join(SEQUENCE_REWARDS)}")
+        if self.dim % self.heads:
+            raise FieldError("heads", self.heads, f"must divide dim {self.dim}")
+        if self.max_response_length <= self.task_length:
+            raise FieldError("max_response_length", self.max_response_length,
+                             f"must exceed task_length {self.task_length}: the ideal response is the sorted prompt and EOS")
+
     def make_task(self) -> Task:
         if self.task == "seed":
             return seed_task()
+        if self.task == "variable":
+            return variable_task(self.task_min_length, self.task_length, self.task_vocab, self.task_prompts,
+                                 self.task_heldout, self.task_seed)
         return random_task(self.task_length, self.task_vocab, self.task_prompts, self.task_heldout, self.task_seed)
 
     def as_dict(self) -> dict:
@@ -132,7 +169,8 @@ class TrainConfig:
 FIELDS = {spec.name: spec for spec in fields(TrainConfig)}
 CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the keys of grid files
 KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period")  # read only when kl_penalty > 0
-TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed")  # chosen for task random
+TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # task random
+TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
 
 
 def is_optional(spec) -> bool:
@@ -164,7 +202,7 @@ def seed_task_sizes() -> dict[str, int]:
     """The seed task's facts, under the names of the task_* fields."""
     task = seed_task()
     return {"task_length": task.length, "task_vocab": task.vocab_size, "task_prompts": len(task.prompts),
-            "task_heldout": len(task.heldout), "task_seed": FIELDS["task_seed"].default}
+            "task_heldout": len(task.heldout), "task_seed": FIELDS["task_seed"].default, "task_min_length": task.length}
 
 
 def chosen(values: Mapping, name: str):
@@ -178,10 +216,12 @@ def resolved_values(values: Mapping) -> dict:
     loss_defaults = loss_options(chosen(values, "loss_mode"))
     irrelevant = inapplicable(values)
     resolved = {}
-    for name in ("epsilon", "epsilon_low", "epsilon_high", *KL_FIELDS, *TASK_FIELDS):
+    for name in ("epsilon", "epsilon_low", "epsilon_high", *KL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS):
         spec = FIELDS[name]
         if chosen(values, "task") == "seed" and name in TASK_FIELDS:
             resolved[name] = seed_task_sizes()[name]
+        elif chosen(values, "task") == "random" and name == "task_min_length":
+            resolved[name] = resolved["task_length"]  # every prompt has the same length
         elif values.get(name) is not None and name not in irrelevant:
             resolved[name] = values[name]
         elif loss_defaults.get(name) is not None:
@@ -206,8 +246,13 @@ def inapplicable(values: Mapping) -> dict[str, str]:
         sizes = seed_task_sizes()
         facts = f"length {sizes['task_length']}, vocab {sizes['task_vocab']}, {sizes['task_prompts']} prompts," \
                 f" {sizes['task_heldout']} held out"
-        why.update({name: f"does not apply to task 'seed' ({facts}); task_* options are for task 'random'"
+        why.update({name: f"does not apply to task 'seed' ({facts}); task_* options are for tasks 'random' and 'variable'"
                     for name in TASK_FIELDS})
+    elif task == "random":
+        why["task_min_length"] = "does not apply to task 'random' (one length: task_length); it is for task 'variable'"
+    if chosen(values, "policy") == "seed":
+        why.update({name: "does not apply to policy 'seed' (fixed-length responses); it is for policy 'transformer'"
+                    for name in TRANSFORMER_FIELDS})
     return why
 
 

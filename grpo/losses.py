@@ -2,10 +2,12 @@
 mean.
 
 Shapes: ``log_probs, old_log_probs [seed batch response pos]`` (log-probability of each
-response token), ``deltas [seed batch response]``. Every loss returns one value per seed (the
-mean over batch, response and position, as TRL's and verl's token mean does for equal-length
-responses), so the seeds stacked in one model stay independent: the total loss is their sum
-and each seed's gradient is its own.
+response token), ``deltas [seed batch response]``, ``mask [seed batch response pos]`` (1.0 on
+a response's real tokens, 0.0 after its EOS; None when every token is real, as on the seed
+document's policy). Every loss returns one value per seed: its per-token terms over the real
+tokens, aggregated as ``config.loss_agg`` says (grpo.aggregation; with every token real, the
+mean over batch, response and position), so the seeds stacked in one model stay
+independent: the total loss is their sum and each seed's gradient is its own.
 
 The first line of each function's docstring is its help in ``grpo train --help``.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from grpo.aggregation import LOSS_AGGREGATIONS, token_mean
 from grpo.errors import UsageError
 from grpo.registry import Registry
 
@@ -26,63 +29,77 @@ class LossTerms:
     clip_high: torch.Tensor  # [seed] fraction clipped at 1 + eps_high (both 0 for losses that do not clip)
 
 
-def unclipped_terms(surrogate: torch.Tensor) -> LossTerms:
+def aggregate(values: torch.Tensor, mask: torch.Tensor | None, config) -> torch.Tensor:
+    """Per-token terms [seed batch response pos] (or [seed batch response 1]: one term per
+    response, counted on each of its real tokens) -> [seed], by ``config.loss_agg``."""
+    return LOSS_AGGREGATIONS[config.loss_agg](values if mask is None else values.expand(mask.shape), mask)
+
+
+def unclipped_terms(surrogate: torch.Tensor, mask, config) -> LossTerms:
     zero = torch.zeros_like(surrogate[:, 0, 0, 0])  # [seed]
-    return LossTerms(-surrogate.mean((1, 2, 3)), zero, zero)
+    return LossTerms(-aggregate(surrogate, mask, config), zero, zero)
 
 
-def trust_region(ratio, delta, low: float, high: float, dims) -> LossTerms:
-    """PPO's pessimistic surrogate -mean(min(r * delta, clip(r, 1 - low, 1 + high) * delta))
-    over `dims`. Where the ratio has left [1 - low, 1 + high] in the direction of its delta,
-    the clipped (constant) term wins and the gradient is zero."""
+def trust_region(ratio, delta, low: float, high: float, mask, config, fraction_mask) -> LossTerms:
+    """PPO's pessimistic surrogate -(min(r * delta, clip(r, 1 - low, 1 + high) * delta)),
+    aggregated. Where the ratio has left [1 - low, 1 + high] in the direction of its delta,
+    the clipped (constant) term wins and the gradient is zero. The clip fractions count the
+    real tokens of `fraction_mask` (None: every entry of `ratio`)."""
     surrogate = torch.minimum(ratio * delta, ratio.clamp(1 - low, 1 + high) * delta)
-    clip_low = ((ratio < 1 - low) & (delta < 0)).float().mean(dims)
-    clip_high = ((ratio > 1 + high) & (delta > 0)).float().mean(dims)
-    return LossTerms(-surrogate.mean(dims), clip_low, clip_high)
+    clip_low = token_mean(((ratio < 1 - low) & (delta < 0)).float(), fraction_mask)
+    clip_high = token_mean(((ratio > 1 + high) & (delta > 0)).float(), fraction_mask)
+    return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high)
 
 
-def naive(log_probs, old_log_probs, deltas, config) -> LossTerms:
+def naive(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: -mean(log pi x delta), REINFORCE; needs no old log-probs.
 
     ``old_log_probs`` is None here: the trainer skips their lookup for this loss."""
-    return unclipped_terms(log_probs * deltas[..., None])
+    return unclipped_terms(log_probs * deltas[..., None], mask, config)
 
 
-def unclipped(log_probs, old_log_probs, deltas, config) -> LossTerms:
+def unclipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: -mean(r x delta), r = exp(log pi - log pi_old) the probability ratio.
 
     (The seed document's ``log_probs / old_log_probs`` is no ratio and flips the gradient's
     sign.) At pi = pi_old its gradient is the naive one."""
-    return unclipped_terms(torch.exp(log_probs - old_log_probs) * deltas[..., None])
+    return unclipped_terms(torch.exp(log_probs - old_log_probs) * deltas[..., None], mask, config)
 
 
-def clipped(log_probs, old_log_probs, deltas, config) -> LossTerms:
+def clipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: PPO/GRPO's trust region [1 - epsilon, 1 + epsilon] per token.
 
     PPO (Schulman et al. 2017), GRPO (Shao et al. 2024); ``epsilon``, the seed document's 0.01."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, (1, 2, 3))
+    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, mask)
 
 
-def clip_higher(log_probs, old_log_probs, deltas, config) -> LossTerms:
+def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """DAPO: asymmetric trust region [1 - epsilon_low, 1 + epsilon_high] per token (0.2 / 0.28).
 
     DAPO (Yu et al. 2025): unlikely tokens with a positive delta can grow further before
     clipping."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    return trust_region(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high, (1, 2, 3))
+    return trust_region(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high, mask, config, mask)
 
 
-def gspo(log_probs, old_log_probs, deltas, config) -> LossTerms:
+def gspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """GSPO: one ratio per sequence, exp(mean log-ratio), clipped to [1 - epsilon, 1 + epsilon].
 
     GSPO (Zheng et al. 2025) uses 3e-4 / 4e-4 on long responses; a 3-token mean moves far
-    more, so the seed document's ``epsilon`` is the default here."""
-    ratio = torch.exp((log_probs - old_log_probs).mean(-1))  # [seed batch response]
-    return trust_region(ratio, deltas, config.epsilon, config.epsilon, (1, 2))
+    more, so the seed document's ``epsilon`` is the default here. The mean log-ratio runs over
+    a response's real tokens only, and the sequence's term counts on each of them (as TRL's
+    ``importance_sampling_level="sequence"``); the clip fractions count sequences."""
+    log_ratio = log_probs - old_log_probs  # [seed batch response pos]
+    if mask is None:
+        mean_log_ratio = log_ratio.mean(-1, keepdim=True)
+    else:
+        mean_log_ratio = (log_ratio * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
+    ratio = torch.exp(mean_log_ratio)  # [seed batch response 1]
+    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, None)
 
 
-def cispo(log_probs, old_log_probs, deltas, config) -> LossTerms:
+def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """CISPO: -mean(sg(clip(r, 1 - epsilon_low, 1 + epsilon_high)) x delta x log pi); r <= 5.
 
     CISPO (MiniMax-M1, 2025; ScaleRL, Khatri et al. 2025): the importance weight is clipped
@@ -94,9 +111,9 @@ def cispo(log_probs, old_log_probs, deltas, config) -> LossTerms:
     weights clipped whatever the delta's sign, since every clipped weight changes the gradient."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
     weight = ratio.clamp(1 - config.epsilon_low, 1 + config.epsilon_high).detach()
-    terms = unclipped_terms(weight * deltas[..., None] * log_probs)
-    clip_low = (ratio < 1 - config.epsilon_low).float().mean((1, 2, 3))
-    clip_high = (ratio > 1 + config.epsilon_high).float().mean((1, 2, 3))
+    terms = unclipped_terms(weight * deltas[..., None] * log_probs, mask, config)
+    clip_low = token_mean((ratio < 1 - config.epsilon_low).float(), mask)
+    clip_high = token_mean((ratio > 1 + config.epsilon_high).float(), mask)
     return LossTerms(terms.loss, clip_low, clip_high)
 
 
@@ -155,22 +172,23 @@ def k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
 KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3})
 
 
-def kl_sum(kl_tokens: torch.Tensor) -> torch.Tensor:
+def kl_sum(kl_tokens: torch.Tensor, mask: torch.Tensor | None = None, config=None) -> torch.Tensor:
     """seed document: summed over positions, averaged over prompts and responses.
 
     kl_penalty is then L x the beta of TRL and verl (L = response length) for the same
-    penalty. [seed batch response pos] -> [seed]"""
-    return kl_tokens.sum(-1).mean((1, 2))
+    penalty. Only a response's real tokens (``mask``) count.
+    [seed batch response pos] -> [seed]"""
+    return (kl_tokens if mask is None else kl_tokens * mask).sum(-1).mean((1, 2))
 
 
-def kl_mean(kl_tokens: torch.Tensor) -> torch.Tensor:
-    """TRL, verl: averaged over tokens, as the policy loss is; kl_penalty is their beta.
+def kl_mean(kl_tokens: torch.Tensor, mask: torch.Tensor | None = None, config=None) -> torch.Tensor:
+    """TRL, verl: aggregated over tokens as the policy loss is (loss_agg); kl_penalty is their beta.
 
     TRL (trl/trainer/grpo_trainer.py, ``_compute_loss``) adds beta x the per-token KL to the
     per-token loss before aggregating; verl (verl/workers/actor/dp_actor.py, ``use_kl_loss``)
-    aggregates the per-token KL with the policy loss's ``loss_agg_mode`` (token mean).
-    [seed batch response pos] -> [seed]"""
-    return kl_tokens.mean((1, 2, 3))
+    aggregates the per-token KL with the policy loss's ``loss_agg_mode``. With every token real
+    (mask None), the mean over tokens. [seed batch response pos] -> [seed]"""
+    return kl_tokens.mean((1, 2, 3)) if mask is None else aggregate(kl_tokens, mask, config)
 
 
-KL_REDUCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"sum": kl_sum, "mean": kl_mean}
+KL_REDUCTIONS: dict[str, Callable[..., torch.Tensor]] = {"sum": kl_sum, "mean": kl_mean}

@@ -61,22 +61,3 @@ def ideal_responses(prompts: torch.Tensor, vocab: int, max_length: int) -> torch
     ideal[torch.arange(batch, device=prompts.device), prompt_lengths(prompts, vocab)] = eos_token(vocab)
     return ideal
 
-
-def variable_prompts(min_length: int, max_length: int, vocab: int, count: int, generator: torch.Generator) -> torch.Tensor:
-    """`count` distinct prompts of lengths drawn uniformly from [min_length, max_length], tokens
-    uniform below vocab, padded to max_length. Callers check that enough distinct prompts exist.
-    -> [count max_length]"""
-    chosen: dict[tuple[int, ...], None] = {}
-    while len(chosen) < count:
-        lengths = torch.randint(min_length, max_length + 1, (2 * count,), generator=generator)
-        tokens = torch.randint(vocab, (2 * count, max_length), generator=generator)
-        tokens[torch.arange(max_length) >= lengths[:, None]] = pad_token(vocab)
-        for row in tokens.tolist():  # first occurrences in draw order: reproducible
-            if len(chosen) < count:
-                chosen.setdefault(tuple(row))
-    return torch.tensor(list(chosen), dtype=torch.long)
-
-
-def distinct_prompts(min_length: int, max_length: int, vocab: int) -> int:
-    """How many distinct prompts have a length in [min_length, max_length]."""
-    return sum(vocab**length for length in range(min_length, max_length + 1))

@@ -15,11 +15,9 @@ import torch
 from grpo.config import TrainConfig
 from grpo.deltas import DELTAS
 from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, WITHOUT_OLD_LOG_PROBS
-from grpo.model import StackedPolicy, gather_log_probs, greedy_accuracy, sample, token_index
 from grpo.optim import Adam
+from grpo.policies import POLICIES, Sample, length_metrics
 from grpo.records import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
-from grpo.rewards import REWARDS, best_reward
-from grpo.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class Rollout:
     """What the inner steps of one epoch train on: frozen when the responses were sampled."""
 
     prompts: torch.Tensor  # [batch pos]
-    index: torch.Tensor  # [seed batch response pos] flat index of each response token (model.token_index)
+    sample: Sample  # the responses, with what the policy reads their log-probs by (a flat index or a mask)
     deltas: torch.Tensor  # [seed batch response]
     old_log_probs: torch.Tensor | None  # [seed batch response pos] at sampling; None if the loss reads none
     ref_log_probs: torch.Tensor | None  # [seed batch response pos] under the reference; None without KL
@@ -50,13 +48,13 @@ def train(
     """
     device = torch.device(device)
     task = config.make_task().to(device)
-    prompts, vocab = task.prompts, task.vocab_size  # [batch pos]
+    prompts = task.prompts  # [batch pos]
     generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
-    policy = StackedPolicy.init(generators, vocab, task.length, config.dim)
-    optimizer = Adam(policy.parameters(), lr=config.lr)  # one fused kernel on the one weight buffer
-    reward_fn, deltas_fn = REWARDS[config.reward_fn], DELTAS[config.deltas_mode]
-    best = best_reward(config.reward_fn, prompts)[:, None]  # [batch 1]
-    ideal = Task.ideal(prompts)[:, None, :]  # [batch 1 pos]
+    kind = POLICIES[config.policy]
+    policy = kind.init(config, task, generators)
+    optimizer = Adam(policy.parameters(), lr=config.lr)  # one fused kernel over the weights
+    deltas_fn = DELTAS[config.deltas_mode]
+    best = kind.best_reward(config, task)[:, None]  # [batch 1]
 
     num_seeds, steps = len(generators), config.steps_per_epoch
     step_metrics = torch.zeros(config.epochs, steps, len(STEP_METRICS), num_seeds, device=device)
@@ -70,24 +68,22 @@ def train(
 
         # Rollout: responses sampled from the current policy
         with torch.no_grad():
-            rollout_log_probs = policy.log_probs(prompts)[0]  # [seed batch pos vocab]
-            responses = sample(rollout_log_probs, config.responses, generators)  # [seed batch response pos]
-            index = token_index(responses, vocab)  # [seed batch response pos]
+            sample = kind.sample(policy, config, task, generators)  # responses [seed batch response pos]
 
             # Rewards and deltas, once per rollout
-            rewards = reward_fn(prompts, responses)  # [seed batch response]
+            rewards = kind.rewards(config, task, sample.responses)  # [seed batch response]
             deltas = deltas_fn(rewards)  # [seed batch response]
-            epoch_metrics[epoch] = torch.stack([
-                rewards.mean((1, 2)),
-                (rewards / best).mean((1, 2)),
-                (responses == ideal).all(-1).float().mean((1, 2)),
+            success = kind.success(task, sample.responses)  # [seed batch response]
+            epoch_metrics[epoch] = torch.cat([
+                torch.stack([rewards.mean((1, 2)), (rewards / best).mean((1, 2)), success.float().mean((1, 2))]),
+                length_metrics(sample, success, task.vocab_size),
             ])
 
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
-                prompts, index, deltas,
-                old_log_probs=gather_log_probs(rollout_log_probs, index) if config.loss_mode not in WITHOUT_OLD_LOG_PROBS else None,
-                ref_log_probs=gather_log_probs(reference.log_probs(prompts)[0], index) if config.kl_penalty else None,
+                prompts, sample, deltas,
+                old_log_probs=sample.log_probs if config.loss_mode not in WITHOUT_OLD_LOG_PROBS else None,
+                ref_log_probs=kind.log_probs(reference, prompts, sample)[0] if config.kl_penalty else None,
             )
 
         # Update: inner optimizer steps on this rollout
@@ -97,8 +93,8 @@ def train(
         # Evaluation: greedy responses of the updated policy
         with torch.no_grad():
             eval_metrics[epoch] = torch.stack([
-                greedy_accuracy(policy, prompts),
-                greedy_accuracy(policy, task.heldout),
+                kind.greedy_accuracy(policy, config, task, prompts),
+                kind.greedy_accuracy(policy, config, task, task.heldout),
             ])
         if on_epoch is not None:
             on_epoch(epoch)
@@ -106,26 +102,27 @@ def train(
     return _records(config, seeds, step_metrics.cpu().numpy(), epoch_metrics.cpu().numpy(), eval_metrics.cpu().numpy())
 
 
-def update_step(policy: StackedPolicy, optimizer: Adam, config: TrainConfig,
+def update_step(policy: torch.nn.Module, optimizer: Adam, config: TrainConfig,
                 rollout: Rollout) -> torch.Tensor:
     """One inner optimizer step on a rollout: forward, log-probs, loss (+ KL), backward, Adam.
+    Every term counts only the responses' real tokens (``rollout.sample.mask``).
     Returns the step's metrics [STEP_METRICS seed]."""
-    log_probs_all, mean_entropy = policy.log_probs(rollout.prompts)  # [seed batch pos vocab], [seed]
-    log_probs = gather_log_probs(log_probs_all, rollout.index)  # [seed batch response pos]
-    terms = LOSSES[config.loss_mode](log_probs, rollout.old_log_probs, rollout.deltas, config)
+    mask = rollout.sample.mask  # [seed batch response pos], None: every token real
+    log_probs, entropy = POLICIES[config.policy].log_probs(policy, rollout.prompts, rollout.sample)  # [... pos], [seed]
+    terms = LOSSES[config.loss_mode](log_probs, rollout.old_log_probs, rollout.deltas, config, mask)
     if rollout.ref_log_probs is None:
         kl = penalty = torch.zeros_like(terms.loss)  # [seed]
     else:
         kl_tokens = KL_ESTIMATORS[config.kl_estimator](log_probs, rollout.ref_log_probs)  # [seed batch response pos]
-        kl = KL_REDUCTIONS["sum"](kl_tokens)  # [seed] the KL of a whole response, whatever the reduction
-        penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens)
+        kl = KL_REDUCTIONS["sum"](kl_tokens, mask, config)  # [seed] the KL of a whole response, whatever the reduction
+        penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens, mask, config)
     loss = terms.loss + config.kl_penalty * penalty  # [seed]
     optimizer.zero_grad()
     loss.sum().backward()  # seeds are independent: each gets its own gradient
     optimizer.step()
     with torch.no_grad():
         clip_frac = terms.clip_low + terms.clip_high
-        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, mean_entropy])
+        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, entropy])
 
 
 def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> pd.DataFrame:

@@ -8,17 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from grpo.errors import UsageError
 from grpo.sequence_rewards import SEQUENCE_REWARDS, best_sequence_reward, content_lengths, ended, length_penalty
-from grpo.sequences import (
-    canonical,
-    distinct_prompts,
-    eos_token,
-    ideal_responses,
-    pad_token,
-    prompt_lengths,
-    response_mask,
-    variable_prompts,
-)
+from grpo.sequences import canonical, eos_token, ideal_responses, pad_token, prompt_lengths, response_mask
+from grpo.tasks import distinct_prompts, variable_task
 
 VOCAB = 4
 EOS, PAD = eos_token(VOCAB), pad_token(VOCAB)  # 4, 5
@@ -36,15 +29,19 @@ def test_ideal_is_the_sorted_prompt_then_eos_then_pads():
     assert ideal_responses(prompts, VOCAB, 5).tolist() == [[1, 2, 3, EOS, PAD], [0, 2, EOS, PAD, PAD]]
 
 
-def test_variable_prompts_are_distinct_in_range_and_reproducible():
-    draw = lambda seed: variable_prompts(2, 4, VOCAB, 50, torch.Generator().manual_seed(seed))  # noqa: E731
-    prompts = draw(0)
+def test_variable_task_prompts_are_distinct_in_range_held_out_and_reproducible():
+    task = variable_task(2, 4, VOCAB, 20, 30, seed=0)
+    prompts = torch.cat([task.prompts, task.heldout])
     lengths = prompt_lengths(prompts, VOCAB)
-    assert prompts.shape == (50, 4) and len({tuple(p) for p in prompts.tolist()}) == 50
+    assert task.prompts.shape == (20, 4) and task.heldout.shape == (30, 4)
+    assert len({tuple(p) for p in prompts.tolist()}) == 50  # distinct, so training and held out never overlap
     assert lengths.min() == 2 and lengths.max() == 4
     assert ((prompts < VOCAB) == (torch.arange(4) < lengths[:, None])).all()  # tokens, then pads only
-    assert torch.equal(prompts, draw(0)) and not torch.equal(prompts, draw(1))
+    assert torch.equal(task.prompts, variable_task(2, 4, VOCAB, 20, 30, seed=0).prompts)
+    assert not torch.equal(task.prompts, variable_task(2, 4, VOCAB, 20, 30, seed=1).prompts)
     assert distinct_prompts(2, 4, VOCAB) == 16 + 64 + 256
+    with pytest.raises(UsageError, match="fewer than half of the 80"):
+        variable_task(2, 3, VOCAB, 30, 20, seed=0)
 
 
 PROMPTS = torch.tensor([[2, 0, PAD], [3, 1, 1]])  # ideal: [0 2 EOS], [1 1 3 EOS]

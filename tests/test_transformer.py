@@ -4,11 +4,12 @@ the sampling-time ones, causality, nothing after EOS changes the loss."""
 import torch
 
 from grpo.aggregation import LOSS_AGGREGATIONS
-from grpo.sequences import eos_token, pad_token, response_mask, variable_prompts
+from grpo.sequences import eos_token, pad_token, response_mask
+from grpo.tasks import variable_task
 from grpo.transformer import StackedTransformer
 
 VOCAB, WIDTH, MAX_LENGTH = 5, 4, 6
-PROMPTS = variable_prompts(2, WIDTH, VOCAB, 6, torch.Generator().manual_seed(0))  # [6 4]
+PROMPTS = variable_task(2, WIDTH, VOCAB, 6, 0, seed=0).prompts  # [6 4]
 
 
 def make(seeds, dim=16, layers=2, heads=2):
