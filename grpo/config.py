@@ -26,7 +26,7 @@ from grpo.aggregation import LOSS_AGGREGATIONS
 from grpo.deltas import DELTAS, min_group
 from grpo.errors import FieldError, check_choice
 from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, loss_options
-from grpo.policies import POLICIES
+from grpo.policies import POLICIES, POLICY_OPTIONS
 from grpo.rewards import REWARDS
 from grpo.sequence_rewards import SEQUENCE_REWARDS
 from grpo.tasks import TASKS, Task, random_task, seed_task, variable_task
@@ -66,14 +66,15 @@ class TrainConfig:
     steps_per_epoch: int = option(10, "optimizer steps on each rollout")
     responses: int = option(10, "responses sampled per prompt: the group")
     lr: float = option(1e-3, "Adam learning rate")
-    dim: int = option(10, "hidden size")
+    dim: int | None = option(None, "hidden size (policy seed: default 10; policy transformer: default 32, the width)",
+                             fallback=10)
     policy: str = option("seed", "the policy trained", choices=POLICIES)
     loss_agg: str = option(
         "seq_mean_token_mean", "how the per-token loss terms of responses of different lengths make one loss"
         " (policy transformer; on the seed document's policy every response has every position and all modes are"
         " the plain mean)", choices=LOSS_AGGREGATIONS)
-    layers: int = option(2, "decoder blocks (policy transformer)")
-    heads: int = option(2, "attention heads, dividing dim (policy transformer)")
+    layers: int = option(1, "decoder blocks (policy transformer)")
+    heads: int = option(4, "attention heads, dividing dim (policy transformer)")
     max_response_length: int = option(
         10, "the most tokens a response may have, EOS included; Dr. GRPO's constant normaliser (policy transformer)")
     length_penalty: float = option(
@@ -211,12 +212,13 @@ def chosen(values: Mapping, name: str):
 
 def resolved_values(values: Mapping) -> dict:
     """The value each context-dependent field takes when left None (or when it does not apply):
-    the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.losses.loss_options),
-    else the field's fallback or default."""
+    the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.losses.loss_options)
+    and policy's (grpo.policies.POLICY_OPTIONS), else the field's fallback or default."""
     loss_defaults = loss_options(chosen(values, "loss_mode"))
+    policy_defaults = POLICY_OPTIONS.get(chosen(values, "policy"), {})
     irrelevant = inapplicable(values)
     resolved = {}
-    for name in ("epsilon", "epsilon_low", "epsilon_high", *KL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS):
+    for name in ("epsilon", "epsilon_low", "epsilon_high", *KL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, "dim"):
         spec = FIELDS[name]
         if chosen(values, "task") == "seed" and name in TASK_FIELDS:
             resolved[name] = seed_task_sizes()[name]
@@ -226,6 +228,8 @@ def resolved_values(values: Mapping) -> dict:
             resolved[name] = values[name]
         elif loss_defaults.get(name) is not None:
             resolved[name] = loss_defaults[name]
+        elif policy_defaults.get(name) is not None:
+            resolved[name] = policy_defaults[name]
         else:
             resolved[name] = spec.default if spec.default is not None else spec.metadata["fallback"]
     return resolved

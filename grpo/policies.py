@@ -111,6 +111,7 @@ class TransformerPolicy:
 
 
 POLICIES = {"seed": SeedPolicy, "transformer": TransformerPolicy}
+POLICY_OPTIONS = {"transformer": {"dim": 32}}  # a policy's own defaults: the width that learns the `sequence` preset's task
 
 
 def length_metrics(sample: Sample, success: torch.Tensor, vocab: int) -> torch.Tensor:
