@@ -32,12 +32,14 @@ TOKEN_DIMS = (1, 2, 3)  # batch, response, pos
 
 
 def token_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """DAPO: sum over every real token of the batch / their number; long responses weigh more."""
     if mask is None:
         return values.mean(TOKEN_DIMS)
     return (values * mask).sum(TOKEN_DIMS) / mask.sum(TOKEN_DIMS).clamp(min=1)
 
 
 def seq_mean_token_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """GRPO: mean over a response's real tokens, then over responses; a token weighs 1/length."""
     if mask is None:
         return values.mean(TOKEN_DIMS)
     per_response = (values * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # [seed batch response]
@@ -45,6 +47,7 @@ def seq_mean_token_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torc
 
 
 def seq_mean_token_sum_norm(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Dr. GRPO: a response's token sum / the maximum response length, then the mean over responses."""
     if mask is None:
         return values.mean(TOKEN_DIMS)
     per_response = (values * mask).sum(-1) / values.shape[-1]  # [seed batch response]

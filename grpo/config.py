@@ -80,13 +80,13 @@ class TrainConfig:
     length_penalty: float = option(
         0.0, "subtracted from the reward, times |response length - prompt length| (policy transformer)")
     task: str = option("seed", "prompt set", choices=TASKS)
-    task_length: int | None = option(None, "tokens per prompt (task random; default 5; the seed task's: 3)", fallback=5)
-    task_vocab: int | None = option(None, "tokens are 0 .. task_vocab - 1 (task random; default 10; the seed task's: 5)",
+    task_length: int | None = option(None, "tokens per prompt (tasks random and variable; default 5; the seed task's: 3)", fallback=5)
+    task_vocab: int | None = option(None, "tokens are 0 .. task_vocab - 1 (tasks random and variable; default 10; the seed task's: 5)",
                                     fallback=10)
-    task_prompts: int | None = option(None, "training prompts (task random; default 16; the seed task's: 3)", fallback=16)
-    task_heldout: int | None = option(None, "held-out prompts, never trained on (task random; default 64; the seed"
+    task_prompts: int | None = option(None, "training prompts (tasks random and variable; default 16; the seed task's: 3)", fallback=16)
+    task_heldout: int | None = option(None, "held-out prompts, never trained on (tasks random and variable; default 64; the seed"
                                             " task's: 122)", fallback=64)
-    task_seed: int = option(0, "generator of the random task's prompts, the same for every training seed (task random)")
+    task_seed: int = option(0, "generator of the random task's prompts, the same for every training seed (tasks random and variable)")
     task_min_length: int | None = option(None, "the shortest prompt's length (task variable; default 2)", fallback=2)
 
     def __post_init__(self):
@@ -163,14 +163,21 @@ class TrainConfig:
 
     @property
     def config_id(self) -> str:
-        """A short stable hash of every field: the key of a configuration in results/."""
-        return hashlib.sha1(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        """A short stable hash of every field: the key of a configuration in results/. The fields
+        of the transformer policy and the variable task count only where they apply, so the seed
+        document's policy keeps the keys it had before they existed."""
+        values = self.as_dict()
+        if self.policy == "seed":
+            values = {name: value for name, value in values.items() if name not in ("policy", *TRANSFORMER_FIELDS)}
+        if self.task != "variable":
+            values.pop("task_min_length")
+        return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
 FIELDS = {spec.name: spec for spec in fields(TrainConfig)}
 CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the keys of grid files
 KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period")  # read only when kl_penalty > 0
-TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # task random
+TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # not task seed
 TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
 
 

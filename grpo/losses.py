@@ -2,9 +2,10 @@
 mean.
 
 Shapes: ``log_probs, old_log_probs [seed batch response pos]`` (log-probability of each
-response token), ``deltas [seed batch response]``, ``mask [seed batch response pos]`` (1.0 on
-a response's real tokens, 0.0 after its EOS; None when every token is real, as on the seed
-document's policy). Every loss returns one value per seed: its per-token terms over the real
+response token), ``deltas [seed batch response]``, and the keyword ``mask [seed batch response
+pos]`` (1.0 on a response's real tokens, 0.0 after its EOS), which the trainer passes only for
+variable-length responses (policy transformer): a loss that takes no mask still serves the seed
+document's policy, where every token is real. Every loss returns one value per seed: its per-token terms over the real
 tokens, aggregated as ``config.loss_agg`` says (grpo.aggregation; with every token real, the
 mean over batch, response and position), so the seeds stacked in one model stay
 independent: the total loss is their sum and each seed's gradient is its own.

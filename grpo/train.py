@@ -109,7 +109,8 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config: TrainConfig,
     Returns the step's metrics [STEP_METRICS seed]."""
     mask = rollout.sample.mask  # [seed batch response pos], None: every token real
     log_probs, entropy = POLICIES[config.policy].log_probs(policy, rollout.prompts, rollout.sample)  # [... pos], [seed]
-    terms = LOSSES[config.loss_mode](log_probs, rollout.old_log_probs, rollout.deltas, config, mask)
+    masked = {} if mask is None else {"mask": mask}  # a loss written for equal lengths only never sees a mask
+    terms = LOSSES[config.loss_mode](log_probs, rollout.old_log_probs, rollout.deltas, config, **masked)
     if rollout.ref_log_probs is None:
         kl = penalty = torch.zeros_like(terms.loss)  # [seed]
     else:

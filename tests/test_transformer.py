@@ -1,9 +1,13 @@
 """The transformer policy: stacked seeds equal separate models, teacher-forced log-probs equal
 the sampling-time ones, causality, nothing after EOS changes the loss."""
 
+import pandas as pd
+import pytest
 import torch
 
+from grpo import TrainConfig, train
 from grpo.aggregation import LOSS_AGGREGATIONS
+from grpo.losses import LOSSES
 from grpo.sequences import eos_token, pad_token, response_mask
 from grpo.tasks import variable_task
 from grpo.transformer import StackedTransformer
@@ -68,3 +72,55 @@ def test_nothing_after_eos_changes_the_loss():
             losses.append(aggregate(-log_probs * deltas, mask.float()))
         torch.testing.assert_close(losses[0], losses[1], msg=name)
 
+
+
+# Training with the transformer policy (one thread: these tiny matmuls only lose to threading)
+TINY = dict(policy="transformer", task="variable", task_min_length=3, task_length=4, task_vocab=2, task_prompts=4,
+            task_heldout=4, max_response_length=6, responses=8, reward_fn="sort_distance", lr=3e-3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("config", [
+    TrainConfig(**TINY, epochs=3, steps_per_epoch=2, loss_mode="clip_higher", loss_agg="token_mean", kl_penalty=0.1,
+                kl_reduction="mean", deltas_mode="normalized_rewards", length_penalty=0.5),
+    TrainConfig(**{**TINY, "reward_fn": "sort_inclusion_ordering"}, epochs=3, steps_per_epoch=2, loss_mode="gspo",
+                loss_agg="seq_mean_token_sum_norm", kl_penalty=0.1, deltas_mode="centered_rewards"),
+], ids=["clip-higher-token-mean-kl-mean-length-penalty", "gspo-sum-norm-kl-sum-inclusion"])
+def test_stacked_seeds_train_as_separate_runs(config):
+    stacked = train(config, [0, 1, 7])
+    separate = pd.concat([train(config, [seed]) for seed in (0, 1, 7)], ignore_index=True)
+    pd.testing.assert_frame_equal(stacked, separate, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss_mode", list(LOSSES))
+def test_a_short_run_raises_success_on_a_length_3_to_4_task(loss_mode):
+    """Every loss mode, each with one of the aggregations in turn: exact responses (sorted, then
+    EOS) grow from about 2% of the samples."""
+    loss_agg = list(LOSS_AGGREGATIONS)[list(LOSSES).index(loss_mode) % len(LOSS_AGGREGATIONS)]
+    config = TrainConfig(**TINY, epochs=25, steps_per_epoch=4, loss_mode=loss_mode, loss_agg=loss_agg,
+                         deltas_mode="normalized_rewards")
+    success = train(config, range(8)).groupby("epoch").sorted_frac.mean()
+    assert success.iloc[-3:].mean() - success.iloc[:3].mean() > 0.03
+
+
+def test_records_of_lengths_eos_and_entropy():
+    config = TrainConfig(**TINY, epochs=2, steps_per_epoch=2)
+    records = train(config, [0, 1])
+    lengths = records[["response_length", "correct_length", "incorrect_length"]]
+    assert ((lengths >= 1) & (lengths <= config.max_response_length) | lengths.isna()).all().all()
+    correct = records.correct_length.dropna()  # an exact response is the sorted prompt and EOS: 4 or 5 tokens
+    assert correct.between(config.task_min_length + 1, config.task_length + 1).all()
+    assert records.eos_rate.between(0, 1).all() and (records.entropy > 0).all()
+    assert (records.entropy <= torch.log(torch.tensor(config.task_vocab + 1.0)).item() + 1e-6).all()  # tokens and EOS
+
+
+def test_seed_policy_records_lengths_without_eos():
+    records = train(TrainConfig(epochs=2, steps_per_epoch=2), [0])
+    assert (records.response_length == 3).all() and (records.eos_rate == 0).all()
