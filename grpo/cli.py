@@ -16,6 +16,7 @@ COMMANDS = {  # name -> (module, one-line help); modules are imported only when 
     "train": ("grpo.cli_train", "train one configuration over one or more seeds"),
     "sweep": ("grpo.cli_sweep", "run a grid of configurations under Ray Tune into results/<grid>/"),
     "report": ("grpo.cli_report", "render figures, statistics and report.md from a sweep's results"),
+    "claims": ("grpo.cli_claims", "test Dr. GRPO's and DAPO's claims on a sweep of the transformer policy"),
     "bench": ("grpo.cli_bench", "run the benchmark suites in bench/ and render reports/bench/"),
 }
 

@@ -27,7 +27,7 @@ class Sample:
     responses: torch.Tensor  # [seed batch response pos]
     index: torch.Tensor | None  # [seed batch response pos] flat index into the seed policy's log-probs (model.token_index)
     mask: torch.Tensor | None  # [seed batch response pos] 1.0 on real tokens; None: all real
-    log_probs: torch.Tensor  # [seed batch response pos] of each token under the sampling policy
+    log_probs: torch.Tensor | None  # [seed batch response pos] under the sampling policy; None if the loss reads none
 
 
 class SeedPolicy:
@@ -38,11 +38,11 @@ class SeedPolicy:
         return model.StackedPolicy.init(generators, task.vocab_size, task.length, config.dim)
 
     @staticmethod
-    def sample(policy, config, task: Task, generators) -> Sample:
+    def sample(policy, config, task: Task, generators, with_log_probs: bool) -> Sample:
         log_probs = policy.log_probs(task.prompts)[0]  # [seed batch pos vocab]
         responses = model.sample(log_probs, config.responses, generators)  # [seed batch response pos]
         index = model.token_index(responses, task.vocab_size)
-        return Sample(responses, index, None, model.gather_log_probs(log_probs, index))
+        return Sample(responses, index, None, model.gather_log_probs(log_probs, index) if with_log_probs else None)
 
     @staticmethod
     def log_probs(policy, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,10 +77,11 @@ class TransformerPolicy:
         return StackedTransformer.init(generators, task.vocab_size, positions, config.dim, config.layers, config.heads)
 
     @staticmethod
-    def sample(policy, config, task: Task, generators) -> Sample:
+    def sample(policy, config, task: Task, generators, with_log_probs: bool) -> Sample:
         responses, _ = policy.generate(task.prompts, config.responses, config.max_response_length, generators)
         mask = response_mask(responses, task.vocab_size).float()  # [seed batch response pos]
-        log_probs, _ = policy.log_probs(task.prompts, responses)  # teacher-forced: the ratio is exactly 1 at first
+        # teacher-forced, as every inner step reads them: the ratio is exactly 1 on the first step
+        log_probs = policy.log_probs(task.prompts, responses)[0] if with_log_probs else None
         return Sample(responses, None, mask, log_probs)
 
     @staticmethod

@@ -68,7 +68,8 @@ def train(
 
         # Rollout: responses sampled from the current policy
         with torch.no_grad():
-            sample = kind.sample(policy, config, task, generators)  # responses [seed batch response pos]
+            reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS
+            sample = kind.sample(policy, config, task, generators, reads_old)  # responses [seed batch response pos]
 
             # Rewards and deltas, once per rollout
             rewards = kind.rewards(config, task, sample.responses)  # [seed batch response]
@@ -82,7 +83,7 @@ def train(
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
                 prompts, sample, deltas,
-                old_log_probs=sample.log_probs if config.loss_mode not in WITHOUT_OLD_LOG_PROBS else None,
+                old_log_probs=sample.log_probs,
                 ref_log_probs=kind.log_probs(reference, prompts, sample)[0] if config.kl_penalty else None,
             )
 
