@@ -1,20 +1,16 @@
-"""The per-response log-prob kernels of the transformer policy, on shared inputs, and a peak
-memory probe: `python -m bench.ar_kernels KERNEL SIZE DEVICE` prints the bytes that one call
-(forward and backward) added to a fresh process's peak (CPU: VmHWM; CUDA: max allocated).
+"""The per-response log-prob kernels of the transformer policy, on shared inputs (peak memory:
+`python -m bench.memory_probe KERNEL SIZE DEVICE bench.ar_kernels`).
 
 A size is (sequences, positions, vocab): logits [sequences positions vocab] are real, one
 distribution per response position (not a broadcast of per-prompt logits), as in a causal LM.
 """
 
-import sys
-
 import torch
 
-from bench.memory_probe import peak_rss
 from grpo.logprob import selective_log_softmax
 
 SIZES = {  # id -> (sequences, positions, vocab)
-    "sequence-preset": (2048, 12, 7),  # the `sequence` preset's rollout: 32 seeds x 8 prompts x 8 responses
+    "sequence-preset": (4096, 8, 6),  # the `sequence` preset's rollout: 32 seeds x 16 prompts x 8 responses, 8 positions
     "medium": (64, 128, 4096),
     "llm-like": (8, 512, 32000),  # 8 responses of 512 tokens over a Llama-2-sized vocab
 }
@@ -47,22 +43,3 @@ def log_softmax_gather(logits, tokens):
 
 
 KERNELS = {"ours": ours, "log_softmax_gather": log_softmax_gather}
-
-
-def main(kernel: str, size: str, device: str) -> int:
-    logits, tokens = make_inputs(SIZES[size], device)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        before = torch.cuda.max_memory_allocated()
-        KERNELS[kernel](logits, tokens)
-        torch.cuda.synchronize()
-        print(torch.cuda.max_memory_allocated() - before)
-    else:
-        before = peak_rss()
-        KERNELS[kernel](logits, tokens)
-        print(peak_rss() - before)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:]))

@@ -1,14 +1,14 @@
 """Peak memory of one kernel call, measured in a fresh process: `python -m bench.memory_probe
-KERNEL SIZE DEVICE` prints the bytes the call added to the process's peak (CPU: peak RSS;
-CUDA: torch.cuda.max_memory_allocated)."""
+KERNEL SIZE DEVICE [SUITE]` prints the bytes the call added to the process's peak (CPU: peak RSS;
+CUDA: torch.cuda.max_memory_allocated). SUITE is the module holding KERNELS, SIZES and
+make_inputs (default bench.kernels; bench.ar_kernels for the transformer policy's kernels)."""
 
 
+import importlib
 import sys
 from pathlib import Path
 
 import torch
-
-from bench.kernels import KERNELS, SIZES, make_inputs
 
 
 def peak_rss() -> int:
@@ -20,18 +20,23 @@ def peak_rss() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def main(kernel: str, size: str, device: str) -> int:
-    logits, responses = make_inputs(SIZES[size], device)
+def added_peak(call, device: str) -> int:
+    """The bytes that `call()` adds to this process's peak (CUDA: max allocated; CPU: VmHWM)."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         before = torch.cuda.max_memory_allocated()
-        KERNELS[kernel](logits, responses)
+        call()
         torch.cuda.synchronize()
-        print(torch.cuda.max_memory_allocated() - before)
-    else:
-        before = peak_rss()
-        KERNELS[kernel](logits, responses)
-        print(peak_rss() - before)
+        return torch.cuda.max_memory_allocated() - before
+    before = peak_rss()
+    call()
+    return peak_rss() - before
+
+
+def main(kernel: str, size: str, device: str, suite: str = "bench.kernels") -> int:
+    kernels = importlib.import_module(suite)
+    logits, responses = kernels.make_inputs(kernels.SIZES[size], device)
+    print(added_peak(lambda: kernels.KERNELS[kernel](logits, responses), device))
     return 0
 
 
