@@ -113,12 +113,12 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config: TrainConfig,
     masked = {} if mask is None else {"mask": mask}  # a loss written for equal lengths only never sees a mask
     terms = LOSSES[config.loss_mode](log_probs, rollout.old_log_probs, rollout.deltas, config, **masked)
     if rollout.ref_log_probs is None:
-        kl = penalty = torch.zeros_like(terms.loss)  # [seed]
+        kl, loss = torch.zeros_like(terms.loss), terms.loss  # [seed]: no penalty term in the graph
     else:
         kl_tokens = KL_ESTIMATORS[config.kl_estimator](log_probs, rollout.ref_log_probs)  # [seed batch response pos]
         kl = KL_REDUCTIONS["sum"](kl_tokens, mask, config)  # [seed] the KL of a whole response, whatever the reduction
         penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens, mask, config)
-    loss = terms.loss + config.kl_penalty * penalty  # [seed]
+        loss = terms.loss + config.kl_penalty * penalty  # [seed]
     optimizer.zero_grad()
     loss.sum().backward()  # seeds are independent: each gets its own gradient
     optimizer.step()
