@@ -206,6 +206,18 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
     losses = frame[suite == "loss"]
     if len(losses):
         sections.append("## Loss kernels (forward + backward)\n\n" + markdown_table(pair(losses, ["size", "mode"]), 6))
+    ar_kernels = frame[suite == "ar_logprob"]
+    if len(ar_kernels):
+        table = pair(ar_kernels, ["size"], base="log_softmax_gather")
+        peaks = ar_kernels.pivot_table(index="size", columns="impl", values="peak_bytes", aggfunc="first")
+        table = table.join(peaks.add_suffix(" peak MiB") / 2**20, on="size")
+        sections.append("## Transformer policy: selective log-softmax (forward + backward) vs log_softmax + gather\n\n"
+                        "Times in seconds; peak memory measured in a fresh process.\n\n" + markdown_table(table, 4))
+    ar_steps = frame[suite == "ar_step"]
+    if len(ar_steps):
+        table = pair(ar_steps.astype({"seeds": int}), ["seeds"], ours="stacked", base="one model per seed")
+        sections.append("## Transformer policy: one inner step, S seeds stacked vs one model per seed (seconds)\n\n"
+                        + markdown_table(table, 4))
     grid = frame[suite == "grid"]
     if len(grid):
         table = pair(grid.astype({"configurations": int}), ["configurations"], ours="in-process", base="ray")

@@ -27,6 +27,8 @@ def hand_made_run(path):
         bench_entry(1.0, suite="process", impl="import torch", seed_steps=0),
         bench_entry(3.0, suite="process", impl="ours", seed_steps=2000),  # 2 s beyond the import: 1000 µs
         bench_entry(21.0, suite="process", impl="baseline", seed_steps=2000),  # 20 s: 10000 µs
+        bench_entry(0.01, suite="ar_step", impl="stacked", seeds=8),
+        bench_entry(0.08, suite="ar_step", impl="one model per seed", seeds=8),
     ]
     machine = {"cpu": {"brand_raw": "Test CPU", "count": 2}, "python_version": "3.11", "load_average": "1.0 / 1.0 / 1.0"}
     path.write_text(json.dumps({"machine_info": machine, "benchmarks": benchmarks}))
@@ -41,6 +43,7 @@ def test_report_gives_ratios_and_the_distance_to_the_floor(tmp_path):
     assert "| 20 | 10.00 | 1000.00 | 100.00 | ≥ 40× | 0.68 | 2.34 | 4.27 |" in report
     assert "| 20 | 20.0 | 1000.0 | 50.0 | ≥ 40× |" in report  # the loop: 1000 / 20
     assert "| grpo train | 2000 | 3.00 | 2.00 | 1000.00 | 10.00 |" in report  # (21 - 1) / (3 - 1)
+    assert "| 8 | 0.0800 | 0.0100 | 8.0000 |" in report  # the transformer's step: 0.08 / 0.01
     image = matplotlib.image.imread(out / "train_step_scaling.png")
     assert image.shape[0] > 200 and image.shape[1] > 300 and image[..., :3].std() > 0.05
 
