@@ -154,3 +154,14 @@ def test_the_mean_kl_reduction_divides_the_penalty_by_the_length():
     mean = train(TrainConfig(**SHORT, kl_penalty=beta * length, kl_reduction="mean", ref_period=2), [0, 1])
     pd.testing.assert_frame_equal(summed.drop(columns="config_id"), mean.drop(columns="config_id"), rtol=1e-5, atol=1e-7)
     assert (summed.kl > 0).any()
+
+
+def test_training_runs_on_one_thread_and_gives_the_callers_count_back():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        during = []
+        train(TrainConfig(epochs=2, steps_per_epoch=1), [0], on_epoch=lambda epoch: during.append(torch.get_num_threads()))
+        assert during == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
