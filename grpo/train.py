@@ -35,8 +35,8 @@ class Rollout:
 def one_intra_op_thread(function):
     """Run `function` on one intra-op thread, then give the caller back its own count. This
     trainer's kernels are tiny: splitting each across threads costs more than it gains. Measured
-    on the 2-core machine of reports/bench (10 epochs, clipped): 2 threads against 1 took 5.6 s
-    against 0.07 s at 20 seeds, 8.5 s against 0.95 s at 1000, 31 s against 10.5 s at 10,000."""
+    on a shared 2-core machine (10 epochs, clipped, load average 3): 2 threads against 1 took
+    5.6 s against 0.07 s at 20 seeds, 8.5 s against 0.95 s at 1000, 31 s against 10.5 s at 10,000."""
 
     @functools.wraps(function)
     def on_one_thread(*args, **kwargs):
