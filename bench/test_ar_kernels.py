@@ -1,6 +1,7 @@
-"""The transformer policy's kernels: chosen-token log-probs and entropy from real per-position
-logits (grpo.logprob vs log_softmax + gather), time and peak memory in logits copies; and one
-inner step of the AR policy per seed-step, S seeds stacked vs one model per seed."""
+"""The transformer policy's kernels, on one thread as a sweep's trials run: chosen-token
+log-probs and entropy from real per-position logits (grpo.logprob vs log_softmax + gather), time
+and peak memory in logits copies; and one inner step of the AR policy per seed-step, S seeds
+stacked vs one model per seed."""
 
 import subprocess
 import sys
@@ -27,7 +28,7 @@ def peak_bytes(kernel, size, device) -> int:
 
 @pytest.mark.parametrize("kernel", list(KERNELS))
 @pytest.mark.parametrize("size", list(SIZES))
-def test_ar_logprob_kernel(benchmark, device, synchronize, size, kernel):
+def test_ar_logprob_kernel(benchmark, device, synchronize, one_thread, size, kernel):
     logits, tokens = make_inputs(SIZES[size], device)
 
     def fresh_gradient():
