@@ -9,7 +9,7 @@ seed-to-seed noise (the standard error of the mean at each step); a fit is judge
 that noise, not by R² alone: a curve that saturates early is mostly noise around its plateau
 and has a low R², yet its A is well determined.
 
-A fit that fails says why, and its parameters are not reported as findings:
+A fit that fails says why (`kind: detail`), and its parameters are not reported as findings:
 - no convergence, too few points, non-finite values;
 - a flat curve: the saturating curve explains no more than a constant does, given the noise;
 - a parameter at the bound of its search box (the optimum lies outside what was searched);
@@ -38,7 +38,7 @@ class Fit:
     midpoint: float  # s_mid
     r2: float
     noise_ratio: float  # residual RMS / noise RMS: about 1 for a good fit
-    failed: str | None = None  # why the fit failed, None if it did not
+    failed: str | None = None  # why the fit failed ("kind: detail"), None if it did not
 
 
 def saturating_curve(s, r0, asymptote, efficiency, midpoint):
@@ -52,7 +52,7 @@ def fit_curve(steps, values, noise) -> Fit:
     noise = np.broadcast_to(np.asarray(noise, dtype=float), values.shape)
     nan = float("nan")
     if len(steps) < 5 or not (np.isfinite(values).all() and np.isfinite(noise).all()):
-        return Fit(nan, nan, nan, nan, nan, nan, "too few points or non-finite values")
+        return Fit(nan, nan, nan, nan, nan, nan, "no fit: too few points or non-finite values")
     sigma = np.maximum(noise, 1e-3 * max(1e-9, np.abs(values).max()))  # a noiseless curve still weighs its points
     low, high = METRIC_RANGE
     span = high - low
@@ -63,7 +63,7 @@ def fit_curve(steps, values, noise) -> Fit:
     try:
         params, _ = curve_fit(saturating_curve, steps, values, p0=start, sigma=sigma, bounds=bounds, maxfev=20000)
     except (RuntimeError, ValueError) as error:
-        return Fit(nan, nan, nan, nan, nan, nan, f"no convergence: {error}".splitlines()[0][:80])
+        return Fit(nan, nan, nan, nan, nan, nan, f"no fit: no convergence, {error}".splitlines()[0][:80])
     r0, asymptote, efficiency, midpoint = (float(p) for p in params)
     residual = values - saturating_curve(steps, *params)
     spread = ((values - values.mean()) ** 2).sum()
@@ -79,14 +79,14 @@ def fit_curve(steps, values, noise) -> Fit:
     for name, value, bound_low, bound_high, log in zip(("R0", "A", "B", "s_mid"), params, *bounds, logs):
         value_t, low_t, high_t = np.log([value, bound_low, bound_high]) if log else (value, bound_low, bound_high)
         if min(value_t - low_t, high_t - value_t) <= AT_BOUND * (high_t - low_t):
-            return _failed(fit, f"{name} = {value:.4g} at the bound of its search range")
+            return _failed(fit, f"at a bound: {name} = {value:.4g} at the bound of its search range")
     tolerance = NOISE_TOLERANCE * float(np.sqrt(np.mean(sigma**2)))
     if not low - tolerance <= asymptote <= high + tolerance:
-        return _failed(fit, f"asymptote A = {asymptote:.3f} outside the metric's range [{low:g}, {high:g}]")
+        return _failed(fit, f"out of range: asymptote A = {asymptote:.3f} outside the metric's range [{low:g}, {high:g}]")
     if not steps.min() <= midpoint <= steps.max():
-        return _failed(fit, f"midpoint s_mid = {midpoint:.3g} outside the observed steps [{steps.min():g}, {steps.max():g}]")
+        return _failed(fit, f"midpoint: s_mid = {midpoint:.3g} outside the observed steps [{steps.min():g}, {steps.max():g}]")
     if noise_ratio > NOISE_TOLERANCE:
-        return _failed(fit, f"residuals {noise_ratio:.1f}x the seed-to-seed noise: the curve does not saturate this way")
+        return _failed(fit, f"residuals: {noise_ratio:.1f}x the seed-to-seed noise; the curve does not saturate this way")
     return fit
 
 

@@ -295,7 +295,7 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
     fits = tables.fits
     if len(fits):
         failed = fits[fits.failed != ""]
-        reasons = failed.failed.str.split(":").str[0].str.split(" = ").str[0].value_counts()
+        reasons = failed.failed.str.split(":").str[0].value_counts()  # by kind (grpo.fits)
         findings.append(f"**Learning-speed fits** of the {PRIMARY} curves: {len(fits) - len(failed)} of {len(fits)}"
                         " accepted" + (" (failed: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items()) + ")"
                                        if len(failed) else "") + ".")

@@ -14,7 +14,6 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from grpo.cli import main
 from grpo.config import TrainConfig
@@ -53,16 +52,6 @@ def build_results(root, name: str, text: str, skip: tuple[int, ...] = ()):
         (folder / "trials" / f"{config.config_id}.json").write_text(json.dumps(info))
     merge(grid, configs, folder)
     return folder
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread, as a sweep's trials run: on a loaded 2-core machine two threads spin
-    against each other (here 30x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
