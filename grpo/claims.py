@@ -52,13 +52,16 @@ CLAIMS = (
           "Yu et al. 2025, section 3.1", "entropy", "loss_mode", "clip_higher", "clipped", {}),
 )
 CELL_AXES = ("loss_agg", "loss_mode", "deltas_mode")  # the `sequence` preset's axes
+SETTING_FIELDS = ("policy", "task", "task_min_length", "task_length", "task_vocab", "task_prompts", "max_response_length",
+                  "reward_fn", "responses", "epochs", "steps_per_epoch", "lr", "epsilon", "dim", "layers", "heads")
 CURVE_METRICS = {"incorrect_length": "length of incorrect responses (tokens, EOS included)",
                  "entropy": "token entropy (nats)"}
 
 
-def load_final(results_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_final(results_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """-> (one row per configuration x seed with the cell axes and each claim metric averaged
-    over the final window, one row per configuration x seed x epoch with the curve metrics)."""
+    over the final window, one row per configuration x seed x epoch with the curve metrics,
+    the fields every configuration shares)."""
     results = open_results(results_path)
     runs = results.runs[results.runs.status == "ok"] if "status" in results.runs else results.runs
     missing = [axis for axis in CELL_AXES if axis not in runs or runs[axis].nunique() < 2]
@@ -75,7 +78,8 @@ def load_final(results_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         cell = runs[runs.config_id == config_id].iloc[0]
         for frame, target in ((final, finals), (per_epoch, curves)):
             target.append(frame.assign(**{axis: cell[axis] for axis in CELL_AXES}))
-    return pd.concat(finals, ignore_index=True), pd.concat(curves, ignore_index=True)
+    shared = {name: runs[name].iloc[0] for name in SETTING_FIELDS if name in runs and runs[name].nunique() == 1}
+    return pd.concat(finals, ignore_index=True), pd.concat(curves, ignore_index=True), shared
 
 
 def contrasts(finals: pd.DataFrame) -> pd.DataFrame:
@@ -127,19 +131,23 @@ def curve_figure(curves: pd.DataFrame, claim: Claim):
 def render_claims(results_path: Path, out: Path) -> tuple[Path, pd.DataFrame]:
     """Write out/claims.md and a curve figure per claim (claims_<metric>.png) from a sweep's
     records. -> (claims.md, contrasts)"""
-    finals, curves = load_final(results_path)
+    finals, curves, shared = load_final(results_path)
     table = contrasts(finals)
     out.mkdir(parents=True, exist_ok=True)
     for claim in CLAIMS:
         figure = curve_figure(curves, claim)
         write_atomic(out / f"claims_{claim.metric}.png", lambda tmp, figure=figure: figures.save(figure, tmp))
-    write_atomic(out / "claims.md", lambda tmp: tmp.write_text(claims_markdown(table, finals)))
+    write_atomic(out / "claims.md", lambda tmp: tmp.write_text(claims_markdown(table, finals, shared)))
     return out / "claims.md", table
 
 
-def claims_markdown(table: pd.DataFrame, finals: pd.DataFrame) -> str:
+def claims_markdown(table: pd.DataFrame, finals: pd.DataFrame, shared: dict) -> str:
     seeds = finals.seed.nunique()
     lines = ["# Two claims of the literature on the autoregressive testbed", "",
+             "Setting: " + ", ".join(f"{name} {value}" for name, value in shared.items()) + ". The claims were made"
+             " on LLMs with a binary outcome reward and responses of thousands of tokens; here the reward may be"
+             " dense, responses are a few tokens long and the policy is trained from scratch, so a claim that does"
+             " not replicate here is a statement about this testbed.", "",
              f"Paired contrasts over {seeds} seeds (each arm from the same initial weights and random stream), mean of"
              " the per-seed differences over the final window with a 95% paired bootstrap interval"
              " (grpo.stats.paired_contrast, 10,000 resamples). Verdict from the pooled contrast: *replicates* if its"
