@@ -174,6 +174,8 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
     mdd = (f"{tables.min_detectable:.3f} in {PRIMARY} (median half-width of the paired 95% intervals against the"
            f" seed's default; pairing cuts the standard error of a difference {tables.pairing_gain:.1f}× (median))"
            if np.isfinite(tables.min_detectable) else "not defined: no configuration has the seed's default beside it")
+    if np.isfinite(tables.leaders_half_width):
+        mdd += f"; {tables.leaders_half_width:.3f} between the best and the configurations tied with it (median)"
     lines = [
         f"# Ablation report: `{tables.grid}`",
         "",

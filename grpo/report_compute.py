@@ -73,6 +73,7 @@ class Tables:
     unhealthy: pd.DataFrame  # runs that diverged, failed or are missing
     min_detectable: float  # median half-width of the paired 95% intervals against the seed's default
     pairing_gain: float  # median (unpaired standard error / paired standard error) of those contrasts
+    leaders_half_width: float  # median half-width of the paired intervals between the best and those tied with it
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
 
 
@@ -133,6 +134,8 @@ def compute(data: ReportData) -> Tables:
     contrasts = table.dropna(subset=["default_half_width"])
     min_detectable = float(contrasts.default_half_width.median()) if len(contrasts) else float("nan")
     pairing_gain = float(contrasts.default_pairing_gain.median()) if len(contrasts) else float("nan")
+    leaders = table[table.tied_with_best & (table.best_difference > 0)] if len(ranked) else table.iloc[:0]
+    leaders_half_width = float(((leaders.best_high - leaders.best_low) / 2).median()) if len(leaders) else float("nan")
     replication = pd.DataFrame([
         {"half": half, "seeds": len(halves[half]), "best": labels.get(_best(scores, list(halves[half])), "–"),
          "best is tied in the full data": bool(table.set_index("config_id").tied_with_best.get(_best(scores, list(halves[half])), False)),
@@ -145,7 +148,7 @@ def compute(data: ReportData) -> Tables:
         completeness=completeness, axes=axes, references=references, configurations=table, effects=effects,
         interactions=interactions, fits=_fits(data, labels, ranked, table), within_reward=_within_reward(table, axes),
         replication=replication, unhealthy=runs[runs.status != "ok"].reset_index(drop=True),
-        min_detectable=min_detectable, pairing_gain=pairing_gain, curves=curves)
+        min_detectable=min_detectable, pairing_gain=pairing_gain, leaders_half_width=leaders_half_width, curves=curves)
 
 
 def _completeness(runs: pd.DataFrame, configs: pd.DataFrame) -> Completeness:
