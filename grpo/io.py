@@ -1,12 +1,21 @@
-"""Files the tool writes: always whole or not at all (temporary file, then rename)."""
+"""Files the tool writes: always whole or not at all (temporary file, then rename).
+
+A temporary file is named ``.<name>.<host>.<pid>.<random>.tmp`` beside its target and created
+with the user's umask (like any file the user makes). A writer killed before its rename leaves
+it behind; the next write of the same target on that host removes it once its process is gone,
+and a sweep removes every temporary file of its results folder while it holds the folder's lock.
+"""
 
 import os
-import tempfile
+import secrets
+import socket
 from pathlib import Path
 
 import pandas as pd
 
 from grpo.errors import UsageError
+
+HOST = socket.gethostname().replace(".", "_")
 
 
 def check_writable_dir(directory: Path) -> None:
@@ -23,15 +32,36 @@ def write_atomic(path: Path, write) -> None:
     """Call `write(tmp_path)`, then rename tmp_path to `path`: readers see the old file or
     the whole new one, never a part."""
     path = Path(path)
-    descriptor, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(descriptor)
+    for stale in path.parent.glob(f".{path.name}.{HOST}.*.tmp"):
+        pid = stale.name.removeprefix(f".{path.name}.{HOST}.").split(".")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.{HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask decides the mode
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
     write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def remove_stale_tmp(folder: Path) -> None:
+    """Remove every temporary file under `folder`: for a caller that knows no writer is left."""
+    for stale in folder.rglob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host has id `pid`."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

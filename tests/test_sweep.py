@@ -1,27 +1,27 @@
-"""`grpo sweep` for real: Ray Tune trials, parquet records, resume, failures, a cluster."""
+"""`grpo sweep` for real: Ray Tune trials, parquet records, a private runtime, sweeps that grow."""
 
 import itertools
 import os
-import socket
-import subprocess
-import sys
+import stat
 
+import duckdb
 import pandas as pd
 import pytest
 
 from grpo import TrainConfig, train
+from grpo.cli import main
 from grpo.grids import load_grid
+from grpo.provenance import code_fingerprint
 from grpo.records import COLUMNS
 from grpo.sweep import run_sweep
 
-SMALL_GRID = """
-seeds = 2
-[grid]
-loss_mode = ["naive", "unclipped", "clipped"]
-deltas_mode = ["rewards", "centered_rewards"]
-epochs = {epochs}
-steps_per_epoch = 5
-"""
+KEY = ["config_id", "seed", "step"]
+STACKED = {"rtol": 1e-4, "atol": 1e-6}  # stacked seeds == separate runs, to float tolerance (tests/test_train.py)
+
+
+def records(results_dir, columns=COLUMNS):
+    frame = pd.read_parquet(results_dir / "records", columns=list(columns))
+    return frame.astype({"config_id": str}).sort_values(KEY).reset_index(drop=True)
 
 
 def test_smoke_covers_the_full_cross_product(smoke_results):
@@ -30,69 +30,100 @@ def test_smoke_covers_the_full_cross_product(smoke_results):
     expected = set(itertools.product(*grid.axes.values(), grid.seeds))
     assert set(map(tuple, runs[[*grid.axes, "seed"]].itertuples(index=False))) == expected
     assert len(runs) == len(expected) and (runs.status == "ok").all() and runs.error.isna().all()
-    assert runs.git_commit.notna().all() and (runs.wall_s > 0).all()
-    records = pd.read_parquet(smoke_results / "records")
-    assert len(records) == len(runs) * 10 * 5
-    assert not records.duplicated(["config_id", "seed", "step"]).any()
+    assert (runs.code_fingerprint == code_fingerprint()).all() and (runs.wall_s > 0).all()
+    assert runs.node.str.startswith("127.0.0.1 ").all()  # the private runtime, on loopback
+    frame = records(smoke_results)
+    assert len(frame) == len(runs) * 10 * 5 and not frame.duplicated(KEY).any()
     assert (smoke_results / "grid.toml").read_text() == grid.text
 
 
+def test_the_records_folder_is_one_dataset_for_pandas_pyarrow_and_duckdb(smoke_results):
+    """The README's one-liners: no run info or other file inside records/ gets in the way."""
+    with_pandas = pd.read_parquet(smoke_results / "records", columns=["config_id", "seed", "sorted_frac"])
+    query = f"""SELECT loss_mode, avg(sorted_frac) AS sorted_frac
+                FROM read_parquet('{smoke_results}/records/*/*.parquet') GROUP BY loss_mode ORDER BY loss_mode"""
+    with_duckdb = duckdb.sql(query).df()
+    by_hand = with_pandas.join(pd.read_parquet(smoke_results / "runs.parquet").drop_duplicates("config_id")
+                               .set_index("config_id").loss_mode, on="config_id").groupby("loss_mode").sorted_frac.mean()
+    assert with_duckdb.loss_mode.tolist() == ["clipped", "naive"]
+    assert with_duckdb.sorted_frac.to_numpy() == pytest.approx(by_hand.to_numpy(), rel=1e-6)  # float32 sums
+
+
 def test_a_trial_equals_a_single_seed_run(smoke_results):
-    records = pd.read_parquet(smoke_results / "records")
     config = TrainConfig(reward_fn="sort_distance", deltas_mode="normalized_rewards", loss_mode="clipped",
                          kl_penalty=0.1, epochs=10, steps_per_epoch=5)
-    from_sweep = records[(records.config_id == config.config_id) & (records.seed == 1)][list(COLUMNS)]
-    alone = train(config, [1])
-    from_sweep = from_sweep.astype({"config_id": str})
-    pd.testing.assert_frame_equal(from_sweep.reset_index(drop=True), alone, rtol=1e-4, atol=1e-6)
+    frame = records(smoke_results)
+    from_sweep = frame[(frame.config_id == config.config_id) & (frame.seed == 1)]
+    pd.testing.assert_frame_equal(from_sweep.reset_index(drop=True), train(config, [1]), **STACKED)
 
 
-def test_rerun_trains_nothing_and_keeps_every_row(smoke_outcome):
-    before = pd.read_parquet(smoke_outcome.results_dir / "records")
-    again = run_sweep("smoke", smoke_outcome.results_dir.parent, progress=False)
-    assert (again.ran, again.skipped, again.failed) == (0, 16, [])
-    pd.testing.assert_frame_equal(pd.read_parquet(smoke_outcome.results_dir / "records"), before)
+def test_rerun_trains_nothing_and_keeps_every_row(smoke_outcome, capsys):
+    before = records(smoke_outcome.results_dir)
+    # more CPUs than the machine has: a warning, and nothing to train, so no runtime either
+    assert main(["sweep", "smoke", "--results", str(smoke_outcome.results_dir.parent), "--quiet", "--num-cpus", "4096"]) == 0
+    out, err = capsys.readouterr()
+    assert "trained 0 run(s) in 0 trial(s), reused 32, 0 configuration(s) failed, 0 missing" in out
+    assert err.startswith("grpo sweep: warning: --num-cpus 4096 is more than this machine's") and len(err.splitlines()) == 1
+    pd.testing.assert_frame_equal(records(smoke_outcome.results_dir), before)
 
 
-def test_a_failing_configuration_is_isolated(tmp_path):
+def test_files_are_created_with_the_umask(smoke_results):
+    umask = os.umask(0)
+    os.umask(umask)
+    written = [smoke_results / "runs.parquet", *smoke_results.glob("trials/*/*.json"), *smoke_results.glob("records/*/*.parquet")]
+    assert {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o666 & ~umask}
+
+
+GROWING = 'seeds = {seeds}\n[grid]\nloss_mode = {losses}\ndeltas_mode = "centered_rewards"\nepochs = 4\nsteps_per_epoch = 3\n'
+
+
+def test_a_grown_sweep_trains_only_what_is_new(tmp_path):
+    grid = tmp_path / "growing.toml"
+
+    def sweep(seeds, losses, root="grown"):
+        grid.write_text(GROWING.format(seeds=seeds, losses=losses))
+        return run_sweep(str(grid), tmp_path / root, progress=False, num_cpus=2)
+
+    first = sweep(4, '["naive", "clipped"]')
+    assert (first.trials, first.trained, first.reused) == (2, 8, 0)
+    more_seeds = sweep(8, '["naive", "clipped"]')  # 4 new seeds of each configuration
+    assert (more_seeds.trials, more_seeds.trained, more_seeds.reused) == (2, 8, 8)
+    fresh = sweep(8, '["naive", "clipped"]', root="fresh")
+    pd.testing.assert_frame_equal(records(more_seeds.results_dir), records(fresh.results_dir), **STACKED)
+
+    more_values = sweep(8, '["naive", "clipped", "gspo"]')  # one new configuration, all its seeds
+    assert (more_values.trials, more_values.trained, more_values.reused) == (1, 8, 16)
+    (more_values.results_dir / "grid.toml").unlink()  # even without it, each trial's seeds are known
+    narrower = sweep("[1, 6]", '["gspo"]')
+    assert (narrower.trials, narrower.trained, narrower.reused) == (0, 0, 2)
+    runs = pd.read_parquet(narrower.results_dir / "runs.parquet")
+    assert runs.seed.tolist() == [1, 6] and (runs.loss_mode == "gspo").all() and (runs.status == "ok").all()
+    assert len(records(narrower.results_dir)) == (2 * 8 + 8) * 4 * 3  # the folder keeps every run trained into it
+
+
+def test_a_failing_configuration_is_isolated(tmp_path, capsys):
     """dim = 100000 asks for 240 GB of weights: that configuration fails, the others finish."""
     grid = tmp_path / "partly.toml"
     grid.write_text('seeds = 2\n[grid]\ndim = [10, 100000]\nloss_mode = ["naive", "clipped"]\nepochs = 3\n')
-    done = subprocess.run([sys.executable, "-m", "grpo", "sweep", str(grid), "--results", str(tmp_path), "--quiet",
-                           "--num-cpus", "2"], capture_output=True, text=True)
-    assert done.returncode == 1
-    assert "2 failed" in done.stdout and done.stderr.count("can't allocate memory") == 2
+    assert main(["sweep", str(grid), "--results", str(tmp_path), "--quiet", "--num-cpus", "2"]) == 1
+    out, err = capsys.readouterr()
+    assert "2 configuration(s) failed" in out and err.count("can't allocate memory") == 2
     runs = pd.read_parquet(tmp_path / "partly" / "runs.parquet")
     assert runs.groupby("dim").status.apply(set).to_dict() == {10: {"ok"}, 100000: {"failed"}}
     assert runs[runs.status == "failed"].error.str.contains("RuntimeError").all()
-    records = pd.read_parquet(tmp_path / "partly" / "records")
-    assert set(records.dim.astype(int)) == {10} and len(records) == 2 * 2 * 3 * 10
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_sweep_joins_a_cluster_started_with_ray_start(tmp_path):
-    ray = os.path.join(os.path.dirname(sys.executable), "ray")
-    port = free_port()
-    subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-                    "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True)
-    try:
-        grid = tmp_path / "cluster.toml"
-        grid.write_text(SMALL_GRID.format(epochs=2))
-        outcome = run_sweep(str(grid), tmp_path, address=f"127.0.0.1:{port}", progress=False)
-        assert (outcome.ran, outcome.failed) == (6, [])
-        assert len(pd.read_parquet(outcome.results_dir / "records")) == 6 * 2 * 2 * 5
-    finally:
-        subprocess.run([ray, "stop", "--force"], capture_output=True)
+    frame = pd.read_parquet(tmp_path / "partly" / "records")
+    assert set(frame.dim.astype(int)) == {10} and len(frame) == 2 * 2 * 3 * 10
 
 
 @pytest.mark.parametrize("args, named", [(["nope"], "'nope'"), (["smoke", "--num-cpus", "0"], "--num-cpus")])
-def test_bad_sweep_input_is_one_line_and_exit_2(tmp_path, args, named):
-    done = subprocess.run([sys.executable, "-m", "grpo", "sweep", *args, "--results", str(tmp_path)],
-                          capture_output=True, text=True)
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and named in done.stderr
+def test_bad_sweep_input_is_one_line_and_exit_2(tmp_path, capsys, args, named):
+    assert main(["sweep", *args, "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and named in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_help_says_that_ray_address_counts_as_address(capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    assert "RAY_ADDRESS, when set, counts as --address" in " ".join(capsys.readouterr().out.split())

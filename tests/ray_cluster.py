@@ -1,0 +1,114 @@
+"""A Ray cluster of this test's own: `ray start --block` nodes on 127.0.0.2 (loopback, which Ray
+does not rewrite to the machine's address as it does 127.0.0.1), each in its own temp folder and
+process group, with a HOME of its own (so its token is the test's). Stopped by killing those
+processes by id, never with `ray stop`, which would stop every Ray of the machine."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RAY = str(Path(sys.executable).with_name("ray"))
+GRPO = str(Path(sys.executable).with_name("grpo"))
+HOST = "127.0.0.2"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def processes_under(folder: Path) -> list[int]:
+    """Ids of the processes whose command line names `folder` (a node's servers and workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(folder).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+class Node:
+    def __init__(self, name: str, folder: Path, process: subprocess.Popen):
+        self.name, self.folder, self.process = name, folder, process
+
+    def pids(self) -> list[int]:
+        return sorted({self.process.pid, *processes_under(self.folder)})
+
+    def raylet_pid(self) -> int:
+        for pid in processes_under(self.folder):
+            if b"raylet" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]:
+                return pid
+        raise LookupError(f"no raylet under {self.folder}")
+
+    def kill(self) -> None:
+        for _ in range(3):  # processes may fork while we kill
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.2)
+        self.process.wait(timeout=30)
+
+
+class Cluster:
+    def __init__(self, root: Path):
+        self.root = root
+        self.home = root / "home"  # its ~/.ray/auth_token: the cluster's token
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.address = f"{HOST}:{self.port}"
+        self.nodes: list[Node] = []
+
+    def env(self, **extra) -> dict:
+        """This machine's environment for the cluster's processes and drivers: its HOME, no
+        Ray variables of the caller's."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("RAY_", "TUNE_"))}
+        return {**env, "HOME": str(self.home), **extra}
+
+    def generate_token(self) -> None:
+        subprocess.run([RAY, "get-auth-token", "--generate"], env=self.env(), check=True, capture_output=True)
+
+    def start_node(self, num_cpus: int, **env) -> Node:
+        name = f"node{len(self.nodes)}"
+        folder = self.root / name
+        folder.mkdir()
+        head = not self.nodes
+        where = ["--head", f"--port={self.port}", "--include-dashboard=false"] if head else [f"--address={self.address}"]
+        process = subprocess.Popen(
+            [RAY, "start", "--block", *where, f"--node-ip-address={HOST}", f"--num-cpus={num_cpus}", f"--temp-dir={folder}",
+             "--disable-usage-stats"], env=self.env(**env), start_new_session=True,
+            stdout=open(self.root / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+        node = Node(name, folder, process)
+        self.nodes.append(node)
+        return node
+
+    def wait_for_cpus(self, cpus: int, timeout: float = 90) -> None:
+        """Until the cluster has `cpus` CPUs (every node joined)."""
+        script = ("import logging, sys, time, ray\n"
+                  "from ray._private.authentication.authentication_token_setup import"
+                  " maybe_enable_token_auth_if_token_available as enable\n"
+                  "enable(warn_if_disabled=False)\n"
+                  f"ray.init(address={self.address!r}, logging_level=logging.ERROR)\n"
+                  f"deadline = time.monotonic() + {timeout}\n"
+                  f"while ray.cluster_resources().get('CPU', 0) < {cpus} and time.monotonic() < deadline:\n"
+                  "    time.sleep(0.2)\n"
+                  f"sys.exit(ray.cluster_resources().get('CPU', 0) < {cpus})\n")
+        subprocess.run([sys.executable, "-c", script], env=self.env(), check=True, capture_output=True, timeout=timeout + 60)
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.kill()
+
+    def sweep(self, *args, **popen) -> subprocess.Popen:
+        """`grpo sweep ... --address` from a fresh process that has only the cluster's HOME."""
+        return subprocess.Popen([GRPO, "sweep", *args, "--address", self.address, "--quiet"], env=self.env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)

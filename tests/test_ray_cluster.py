@@ -1,0 +1,104 @@
+"""Ray as a user and an operator meet it: a private runtime beside other clusters, a real
+two-node cluster on loopback with token authentication, nodes and heads that die mid-sweep.
+
+Every cluster here is the test's own (tests/ray_cluster.py): its nodes are stopped by process
+id, never with `ray stop`, and the sweeps that join it run in fresh processes whose environment
+holds only the cluster's HOME (nothing left over from another test)."""
+
+import time
+
+import pandas as pd
+import pytest
+from ray_cluster import Cluster
+
+from grpo.records import COLUMNS
+from grpo.sweep import run_sweep
+
+GRID = 'seeds = 2\n[grid]\nloss_mode = ["naive", "unclipped", "clipped"]\ndeltas_mode = ["rewards", "centered_rewards"]\n' \
+       'epochs = {epochs}\nsteps_per_epoch = 5\n'
+KEY = ["config_id", "seed", "step"]
+
+
+def records(results_dir):
+    frame = pd.read_parquet(results_dir / "records", columns=list(COLUMNS))
+    return frame.astype({"config_id": str}).sort_values(KEY).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The records of the grids below from a private local runtime."""
+    root = tmp_path_factory.mktemp("reference")
+    found = {}
+    for epochs in (2, 40):
+        (root / f"grid{epochs}.toml").write_text(GRID.format(epochs=epochs))
+        found[epochs] = records(run_sweep(str(root / f"grid{epochs}.toml"), root, progress=False, num_cpus=2).results_dir)
+    return found
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Two nodes of one CPU each; the head finds a token in its HOME and so turns token
+    authentication on (Ray 2.60's default); the second node is told to use it."""
+    made = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        made.generate_token()
+        made.start_node(1)
+        made.start_node(1, RAY_AUTH_MODE="token")
+        made.wait_for_cpus(2)
+        yield made
+    finally:
+        made.stop()
+
+
+def write_grid(folder, epochs):
+    (folder / f"grid{epochs}.toml").write_text(GRID.format(epochs=epochs))
+    return str(folder / f"grid{epochs}.toml")
+
+
+def test_a_sweep_joins_a_token_cluster_and_uses_both_nodes(cluster, reference, tmp_path):
+    sweep = cluster.sweep(write_grid(tmp_path, 2), "--results", str(tmp_path / "results"))
+    out, err = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0, err
+    assert "trained 12 run(s) in 6 trial(s)" in out
+    runs = pd.read_parquet(tmp_path / "results" / "grid2" / "runs.parquet")
+    assert runs.node.str.startswith("127.0.0.2 ").all() and runs.node.nunique() == 2  # trials ran on both nodes
+    pd.testing.assert_frame_equal(records(tmp_path / "results" / "grid2"), reference[2], check_exact=True)
+
+
+def test_a_lost_node_is_retried_and_the_records_are_whole(cluster, reference, tmp_path):
+    """Kill the second node's raylet while its trial trains: Tune retries the trial on the head
+    (or records it failed with its error); the re-run ends with the uninterrupted records."""
+    results = tmp_path / "results" / "grid40"
+    sweep = cluster.sweep(write_grid(tmp_path, 40), "--results", str(tmp_path / "results"))
+    deadline = time.monotonic() + 120
+    while not list((results / "trials").glob("*/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the first trial finished: both nodes are busy with the next ones
+    cluster.nodes[1].kill()
+    out, err = sweep.communicate(timeout=300)
+    runs = pd.read_parquet(results / "runs.parquet")
+    lost = runs[runs.status != "ok"]
+    assert (lost.status == "failed").all() and lost.error.str.startswith("trial lost: ").all(), lost  # never silent
+    assert sweep.returncode == (1 if len(lost) else 0), err
+    again = cluster.sweep(write_grid(tmp_path, 40), "--results", str(tmp_path / "results"))
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    pd.testing.assert_frame_equal(records(results), reference[40], check_exact=True)
+    assert (pd.read_parquet(results / "runs.parquet").status == "ok").all()
+
+
+def test_a_killed_head_ends_the_driver_in_one_line(cluster, reference, tmp_path):
+    """Last: it kills the cluster. The sweep stops with one line; a re-run on a private runtime
+    (the same code, so the same records) completes it."""
+    results = tmp_path / "results" / "grid40"
+    sweep = cluster.sweep(write_grid(tmp_path, 40), "--results", str(tmp_path / "results"))
+    deadline = time.monotonic() + 120
+    while not list((results / "trials").glob("*/*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    killed = time.monotonic()
+    cluster.stop()
+    out, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 1 and time.monotonic() - killed < 60
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    outcome = run_sweep(write_grid(tmp_path, 40), tmp_path / "results", progress=False, num_cpus=2)
+    assert outcome.missing == [] and outcome.reused >= 2
+    pd.testing.assert_frame_equal(records(results), reference[40], check_exact=True)
