@@ -16,6 +16,7 @@ The environment variables Ray sets in this process are restored when the runtime
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -61,12 +62,16 @@ def scratch_dir():
 def ray_runtime(address: str | None, num_cpus: int | None, results_dir: Path, scratch: Path):
     """Ray, started privately in `scratch` (address None) or joined; stopped on exit."""
     saved_environment = dict(os.environ)
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     watching = threading.Event()
     try:
         if address is None:
             _start_private(num_cpus, scratch / "ray")
         else:
             _join(address)
+        if on_sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_sigterm)  # Ray's client installs its own (a stack dump): ours stays
+        if address is not None:
             check_nodes(results_dir)
             _watch_head(address, scratch, watching)
         yield

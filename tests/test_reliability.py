@@ -1,21 +1,27 @@
-"""Nothing lost, nothing mixed: interrupted sweeps, changed grids or code, concurrent sweeps,
-diverging seeds, and malformed input."""
+"""Nothing lost, nothing mixed: interrupted sweeps, damaged or foreign results, concurrent
+sweeps, faults of the environment, diverging seeds, and malformed input."""
 
+import errno
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from grpo import TrainConfig, train
+from grpo import TrainConfig, provenance, train
 from grpo.cli import main
+from grpo.grids import load_grid
 from grpo.sweep import run_sweep
+from grpo.sweep_store import records_path, write_trial
 
 GRID = """
 seeds = 2
@@ -40,56 +46,167 @@ def uninterrupted(tmp_path_factory):
     return sorted_records(run_sweep(str(root / "interrupted.toml"), root / "results", progress=False).results_dir)
 
 
-def start_sweep(grid, results):
-    return subprocess.Popen([sys.executable, "-m", "grpo", "sweep", str(grid), "--results", str(results), "--quiet",
-                             "--num-cpus", "1"], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+SLOW_MERGE = """
+import pathlib, sys, time
+import grpo.sweep
+real = grpo.sweep.write_runs
+def slow(*args):
+    pathlib.Path(sys.argv[3]).touch()  # the trials are done: the merge begins
+    time.sleep(120)
+    return real(*args)
+grpo.sweep.write_runs = slow
+from grpo.cli import main
+sys.exit(main(["sweep", sys.argv[1], "--results", sys.argv[2], "--quiet", "--num-cpus", "1"]))
+"""
+
+
+def start_sweep(grid, results, stderr=subprocess.DEVNULL, merging_marker=None):
+    command = ["-m", "grpo", "sweep", str(grid), "--results", str(results), "--quiet", "--num-cpus", "1"]
+    if merging_marker is not None:  # the same sweep, but it says when it merges and takes its time
+        command = ["-c", SLOW_MERGE, str(grid), str(results), str(merging_marker)]
+    return subprocess.Popen([sys.executable, *command], start_new_session=True, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def wait_for(predicate, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert predicate(), "timed out"
 
 
 @pytest.mark.parametrize(
     "sig, after_trials",
-    [(signal.SIGKILL, 1), (signal.SIGKILL, 4), (signal.SIGINT, 2), (signal.SIGKILL, 6)],
-    ids=["kill-early", "kill-late", "interrupt", "kill-while-merging"],
+    [(signal.SIGKILL, 1), (signal.SIGKILL, 4), (signal.SIGINT, 2), (signal.SIGTERM, 2), (signal.SIGKILL, "merging")],
+    ids=["kill-early", "kill-late", "interrupt", "terminate", "kill-while-merging"],
 )
 def test_an_interrupted_sweep_finishes_with_the_uninterrupted_records(tmp_path, uninterrupted, sig, after_trials):
     grid = tmp_path / "interrupted.toml"
     grid.write_text(GRID)
-    sweep = start_sweep(grid, tmp_path / "results")
+    marker = tmp_path / "merging"
+    with open(tmp_path / "stderr", "w") as stderr:
+        sweep = start_sweep(grid, tmp_path / "results", stderr, marker if after_trials == "merging" else None)
     trials = tmp_path / "results" / "interrupted" / "trials"
-    deadline = time.monotonic() + 120
-    while len(list(trials.glob("*.json"))) < after_trials and time.monotonic() < deadline:
-        time.sleep(0.05)
+    if after_trials == "merging":
+        wait_for(marker.exists)
+    else:
+        wait_for(lambda: len(list(trials.glob("*/*.json"))) >= after_trials)
     os.killpg(sweep.pid, sig)  # the whole group, as a terminal's Ctrl-C or a kill of the job does
     sweep.wait(timeout=60)
+    err = (tmp_path / "stderr").read_text()
+    if sig != signal.SIGKILL:  # Ctrl-C and SIGTERM: one line naming a few configurations and a count
+        assert sweep.returncode == 1 and len(err.strip().splitlines()) == 1, err
+        assert err.startswith("interrupted: ") and "configuration(s) missing" in err
+    if after_trials == "merging":
+        assert len(list(trials.glob("*/*.json"))) == 6 and not (trials.parent / "runs.parquet").exists()
     for written in (tmp_path / "results" / "interrupted" / "records").glob("*/*.parquet"):
         assert len(pd.read_parquet(written)) == 2 * 60 * 5  # partial files never become visible
 
     outcome = run_sweep(str(grid), tmp_path / "results", progress=False)
-    assert outcome.failed == [] and outcome.missing == [] and outcome.ran + outcome.skipped == 6
+    assert outcome.failed == [] and outcome.missing == [] and outcome.trained + outcome.reused == 12
     pd.testing.assert_frame_equal(sorted_records(outcome.results_dir), uninterrupted, check_exact=True)
     assert len(pd.read_parquet(outcome.results_dir / "runs.parquet")) == 12
-    assert not [p for p in outcome.results_dir.rglob("*.tmp")]
+    assert not list(outcome.results_dir.rglob("*.tmp")) and not (outcome.results_dir / "ray").exists()
+    assert not list(Path(tempfile.gettempdir()).glob(f"grpo-{sweep.pid}-*"))  # the killed sweep's Ray files went
 
 
-def test_a_changed_grid_is_refused(tmp_path, capsys):
-    grid = tmp_path / "changing.toml"
-    grid.write_text('seeds = 1\n[grid]\nepochs = 2\n')
-    run_sweep(str(grid), tmp_path / "results", progress=False)
-    grid.write_text('seeds = 1\n[grid]\nepochs = 3\n')
-    assert main(["sweep", str(grid), "--results", str(tmp_path / "results"), "--quiet"]) == 2
-    assert "different definition of grid 'changing'" in capsys.readouterr().err
+TINY = TrainConfig(epochs=2, steps_per_epoch=2)
+
+
+def hand_made(tmp_path, seeds=(0, 1), configs=(TINY,)):
+    """A results folder written without Ray, as a finished sweep of `configs` leaves it."""
+    results = tmp_path / "results" / "tiny"
+    loss_modes = ", ".join(f'"{config.loss_mode}"' for config in configs)
+    (tmp_path / "tiny.toml").write_text(f"seeds = {list(seeds)}\n[grid]\nloss_mode = [{loss_modes}]\nepochs = 2\n"
+                                        "steps_per_epoch = 2\n")
+    assert [config.config_id for config in load_grid(str(tmp_path / "tiny.toml")).configs()] == [c.config_id for c in configs]
+    for config in configs:
+        info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(seeds), "status": "ok",
+                "error": None, "wall_s": 0.1, "node": "here", **provenance.versions()}
+        write_trial(results, config, seeds, train(config, seeds), info)
+    return results
+
+
+def sweep_cli(tmp_path, capsys):
+    code = main(["sweep", str(tmp_path / "tiny.toml"), "--results", str(tmp_path / "results"), "--quiet"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_finished_folder_needs_no_ray(tmp_path, capsys, monkeypatch):
+    hand_made(tmp_path)
+    monkeypatch.setattr("grpo.sweep.ray_runtime", None)  # any use of Ray would fail
+    code, out, err = sweep_cli(tmp_path, capsys)
+    assert code == 0 and "trained 0 run(s) in 0 trial(s), reused 2" in out, err
 
 
 def test_results_of_other_code_are_refused(tmp_path, capsys):
-    grid = tmp_path / "versioned.toml"
-    grid.write_text('seeds = 1\n[grid]\nepochs = 2\n')
-    outcome = run_sweep(str(grid), tmp_path / "results", progress=False)
-    (info_path,) = (outcome.results_dir / "trials").glob("*.json")
+    results = hand_made(tmp_path)
+    (info_path,) = (results / "trials").glob("*/*.json")
     info = json.loads(info_path.read_text())
-    info["git_commit"] = "0" * 40
+    info["code_fingerprint"] = "0123456789abcdef"
     info_path.write_text(json.dumps(info))
-    assert main(["sweep", str(grid), "--results", str(tmp_path / "results"), "--quiet"]) == 2
-    assert "0000000000000000000000000000000000000000" in capsys.readouterr().err
+    code, out, err = sweep_cli(tmp_path, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"another version of the code (code 0123456789abcdef in {TINY.config_id}); this code is" in err
+
+
+def test_an_edit_of_any_source_file_changes_the_fingerprint(tmp_path, monkeypatch):
+    copy = tmp_path / "grpo"
+    shutil.copytree(provenance.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(provenance, "PACKAGE", copy)
+    fingerprint = provenance.code_fingerprint.__wrapped__
+    assert fingerprint() == provenance.code_fingerprint()  # the copy is this code
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"compiled")
+    assert fingerprint() == provenance.code_fingerprint()  # compiled files are not source
+    train_py = copy / "train.py"
+    train_py.write_text(train_py.read_text().replace("lr=config.lr", "lr=config.lr * 50"))  # an uncommitted edit
+    assert fingerprint() != provenance.code_fingerprint()
+
+
+DAMAGES = {
+    "truncated records": lambda info, records: records.write_bytes(records.read_bytes()[:200]),
+    "deleted records": lambda info, records: records.unlink(),
+    "invalid JSON": lambda info, records: info.write_text('{"config_id": '),
+    "JSON without status": lambda info, records: info.write_text(
+        json.dumps({key: value for key, value in json.loads(info.read_text()).items() if key != "status"})),
+}
+
+
+def test_damaged_results_are_retrained_and_said_so(tmp_path, capsys):
+    configs = [TrainConfig(loss_mode=mode, epochs=2, steps_per_epoch=2) for mode in ("naive", "unclipped", "clipped", "gspo")]
+    results = hand_made(tmp_path, configs=configs)
+    intact = sorted_records(results)
+    for config, damage in zip(configs, DAMAGES.values()):
+        damage(next((results / "trials" / config.config_id).glob("*.json")), records_path(results, config.config_id, [0, 1]))
+    code, out, err = sweep_cli(tmp_path, capsys)
+    assert code == 0 and "trained 8 run(s) in 4 trial(s), reused 0" in out
+    assert err.startswith("retraining 4 damaged trial(s): ") and len(err.strip().splitlines()) == 1
+    reasons = ("records file unreadable", "records file missing", "invalid run info JSON", "run info without 'status'")
+    assert sum(reason in err for reason in reasons) == 3 and err.endswith(" and 1 more\n")  # a few, and a count
+    pd.testing.assert_frame_equal(sorted_records(results), intact, check_exact=True)
+
+
+def test_a_full_disk_is_one_line_and_nothing_half_written(tmp_path, capsys, monkeypatch):
+    results = hand_made(tmp_path)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(results / "runs.parquet"))
+
+    monkeypatch.setattr("grpo.sweep_store.write_parquet_atomic", full)  # the merge
+    code, out, err = sweep_cli(tmp_path, capsys)
+    assert code == 1 and err == f"grpo sweep: error: No space left on device: '{results / 'runs.parquet'}'\n"
+    assert not (results / "runs.parquet").exists() and not list(results.rglob("*.tmp"))
+    monkeypatch.setattr("grpo.sweep.write_atomic", full)  # the grid definition, before any work
+    code, out, err = sweep_cli(tmp_path, capsys)
+    assert code == 1 and len(err.splitlines()) == 1 and "No space left on device" in err
+
+
+def test_a_lock_that_is_a_directory_is_one_line(tmp_path, capsys):
+    (tmp_path / "results" / "tiny" / ".lock").mkdir(parents=True)
+    (tmp_path / "tiny.toml").write_text("[grid]\nepochs = 1\n")
+    code, out, err = sweep_cli(tmp_path, capsys)
+    assert code == 1 and err == f"grpo sweep: error: cannot lock '{tmp_path / 'results' / 'tiny'}': its .lock is a directory; remove it\n"
 
 
 def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path, capsys):
@@ -98,9 +215,7 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path, capsys):
     first = start_sweep(grid, tmp_path / "results")
     lock = tmp_path / "results" / "busy" / ".lock"
     try:
-        deadline = time.monotonic() + 60
-        while not list((lock.parent / "trials").glob("*.json")) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: list((lock.parent / "trials").glob("*/*.json")), timeout=60)
         with open(lock) as handle:  # the first sweep really holds the lock
             with pytest.raises(BlockingIOError):
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -109,6 +224,17 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path, capsys):
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
+
+
+def test_an_orphaned_trial_writes_nothing(tmp_path):
+    """A trial whose sweep is gone (its lock free, or held by another sweep) leaves no file."""
+    from grpo.sweep_store import exclusive, holds_lock
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    with exclusive(folder) as sweep_id:
+        assert holds_lock(folder, sweep_id) and not holds_lock(folder, "another sweep")
+    assert not holds_lock(folder, sweep_id)
 
 
 DIVERGING = TrainConfig(lr=1e9, epochs=5, deltas_mode="centered_rewards")  # seed 2 blows up at step 1, seed 4 lives
@@ -126,9 +252,13 @@ def test_a_diverging_seed_leaves_its_neighbours_alone():
 
 
 def test_the_sweep_marks_diverged_runs(tmp_path):
-    grid = tmp_path / "absurd.toml"
-    grid.write_text('seeds = [2, 4]\n[grid]\nlr = 1e9\nepochs = 5\ndeltas_mode = "centered_rewards"\n')
-    outcome = run_sweep(str(grid), tmp_path, progress=False)
+    """runs.parquet from trial files (no Ray needed: the trial is written as a sweep writes it)."""
+    results = tmp_path / "results" / "absurd"
+    (tmp_path / "absurd.toml").write_text('seeds = [2, 4]\n[grid]\nlr = 1e9\nepochs = 5\ndeltas_mode = "centered_rewards"\n')
+    info = {"config_id": DIVERGING.config_id, "config": DIVERGING.as_dict(), "seeds": [2, 4], "status": "ok",
+            "error": None, "wall_s": 0.1, "node": "here", **provenance.versions()}
+    write_trial(results, DIVERGING, [2, 4], train(DIVERGING, [2, 4]), info)
+    outcome = run_sweep(str(tmp_path / "absurd.toml"), tmp_path / "results", progress=False)
     runs = pd.read_parquet(outcome.results_dir / "runs.parquet").set_index("seed")
     assert runs.status.to_dict() == {2: "diverged", 4: "ok"}
     assert runs.diverged_step[2] == 1 and pd.isna(runs.diverged_step[4])
@@ -185,7 +315,7 @@ def test_the_local_ray_runtime_listens_on_loopback_only(tmp_path):
     sweep = start_sweep(grid, tmp_path / "results")
     try:
         deadline = time.monotonic() + 60
-        while not list((tmp_path / "results" / "listening" / "trials").glob("*.json")) and time.monotonic() < deadline:
+        while not list((tmp_path / "results" / "listening" / "trials").glob("*/*.json")) and time.monotonic() < deadline:
             time.sleep(0.1)
         opened = listening_addresses() - before
     finally:
