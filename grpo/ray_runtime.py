@@ -160,13 +160,15 @@ def check_nodes(results_dir: Path) -> None:
     try:
         nodes = [node for node in ray.nodes() if node["Alive"]]
         remote = ray.remote(num_cpus=0, max_retries=0)(node_facts)
-        pending = {node["NodeManagerAddress"] + " " + node["NodeID"][:8]: remote.options(
+        pending = {(node["NodeManagerAddress"] + " " + node["NodeID"][:8], node["NodeID"]): remote.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(str(probe))
             for node in nodes}
-        for node, reference in pending.items():
+        for (node, node_id), reference in pending.items():
             try:
                 facts = ray.get(reference, timeout=NODE_CHECK_TIMEOUT_S)
             except Exception as error:  # noqa: BLE001 - a node that cannot run grpo at all
+                if not any(found["NodeID"] == node_id and found["Alive"] for found in ray.nodes()):
+                    continue  # it died meanwhile: it runs no trial either
                 reason = str(error).strip().splitlines()[-1]
                 raise SweepFault(f"node {node} cannot run grpo ({reason}); install the same grpo on every node") from None
             if facts["fingerprint"] != code_fingerprint():

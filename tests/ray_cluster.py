@@ -108,7 +108,11 @@ class Cluster:
         for node in reversed(self.nodes):
             node.kill()
 
-    def sweep(self, *args, **popen) -> subprocess.Popen:
-        """`grpo sweep ... --address` from a fresh process that has only the cluster's HOME."""
-        return subprocess.Popen([GRPO, "sweep", *args, "--address", self.address, "--quiet"], env=self.env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    def sweep(self, *args, by_variable: bool = False) -> subprocess.Popen:
+        """`grpo sweep ... --address` (or with RAY_ADDRESS set instead) from a fresh process whose
+        environment has only the cluster's HOME. It runs outside the repository: Ray puts the
+        driver's folder first on every worker's path, and a node must import its own grpo."""
+        where = {"env": self.env(RAY_ADDRESS=self.address)} if by_variable else {"env": self.env()}
+        address = [] if by_variable else ["--address", self.address]
+        return subprocess.Popen([GRPO, "sweep", *args, *address, "--quiet"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=self.root, **where)

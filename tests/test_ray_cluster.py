@@ -5,12 +5,14 @@ Every cluster here is the test's own (tests/ray_cluster.py): its nodes are stopp
 id, never with `ray stop`, and the sweeps that join it run in fresh processes whose environment
 holds only the cluster's HOME (nothing left over from another test)."""
 
+import shutil
 import time
 
 import pandas as pd
 import pytest
 from ray_cluster import Cluster
 
+from grpo import provenance
 from grpo.records import COLUMNS
 from grpo.sweep import run_sweep
 
@@ -55,14 +57,44 @@ def write_grid(folder, epochs):
     return str(folder / f"grid{epochs}.toml")
 
 
-def test_a_sweep_joins_a_token_cluster_and_uses_both_nodes(cluster, reference, tmp_path):
-    sweep = cluster.sweep(write_grid(tmp_path, 2), "--results", str(tmp_path / "results"))
+def test_a_sweep_without_address_runs_privately_beside_a_cluster(cluster, reference, tmp_path, monkeypatch):
+    """A `ray start --head` runs, and Ray's "current cluster" file names it (stale or not): the
+    sweep still starts a runtime of its own, and writes nothing in Ray's default temp folder."""
+    ray_tmp = tmp_path / "ray_tmpdir"
+    (ray_tmp / "ray").mkdir(parents=True)
+    (ray_tmp / "ray" / "ray_current_cluster").write_text(cluster.address)
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_tmp))
+    outcome = run_sweep(write_grid(tmp_path, 2), tmp_path / "results", progress=False, num_cpus=2)
+    runs = pd.read_parquet(outcome.results_dir / "runs.parquet")
+    assert runs.node.str.startswith("127.0.0.1 ").all()  # not the cluster's 127.0.0.2
+    assert [path.name for path in ray_tmp.rglob("*")] == ["ray", "ray_current_cluster"]
+    pd.testing.assert_frame_equal(records(outcome.results_dir), reference[2], check_exact=True)
+
+
+def test_a_sweep_joins_a_token_cluster_named_by_ray_address_and_uses_both_nodes(cluster, reference, tmp_path):
+    sweep = cluster.sweep(write_grid(tmp_path, 40), "--results", str(tmp_path / "results"), by_variable=True)
     out, err = sweep.communicate(timeout=300)
     assert sweep.returncode == 0, err
     assert "trained 12 run(s) in 6 trial(s)" in out
-    runs = pd.read_parquet(tmp_path / "results" / "grid2" / "runs.parquet")
+    runs = pd.read_parquet(tmp_path / "results" / "grid40" / "runs.parquet")
     assert runs.node.str.startswith("127.0.0.2 ").all() and runs.node.nunique() == 2  # trials ran on both nodes
-    pd.testing.assert_frame_equal(records(tmp_path / "results" / "grid2"), reference[2], check_exact=True)
+    pd.testing.assert_frame_equal(records(tmp_path / "results" / "grid40"), reference[40], check_exact=True)
+
+
+def test_a_node_with_other_code_is_refused_in_one_line(cluster, tmp_path):
+    edited = tmp_path / "edited"
+    shutil.copytree(provenance.PACKAGE, edited / "grpo", ignore=shutil.ignore_patterns("__pycache__"))
+    (edited / "grpo" / "train.py").write_text((edited / "grpo" / "train.py").read_text() + "# an edit\n")
+    stranger = cluster.start_node(1, RAY_AUTH_MODE="token", PYTHONPATH=str(edited))  # its workers import the copy
+    try:
+        cluster.wait_for_cpus(3)
+        sweep = cluster.sweep(write_grid(tmp_path, 2), "--results", str(tmp_path / "results"))
+        out, err = sweep.communicate(timeout=300)
+    finally:
+        stranger.kill()
+    assert sweep.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert " runs grpo code " in err and f", this driver {provenance.code_fingerprint()}; install the same grpo" in err
+    assert not list((tmp_path / "results" / "grid2").glob("trials/*/*"))
 
 
 def test_a_lost_node_is_retried_and_the_records_are_whole(cluster, reference, tmp_path):
