@@ -19,7 +19,7 @@ import math
 import numbers
 import types
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 from grpo.aggregation import LOSS_AGGREGATIONS
@@ -159,7 +159,7 @@ class TrainConfig:
         return random_task(self.task_length, self.task_vocab, self.task_prompts, self.task_heldout, self.task_seed)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {field.name: getattr(self, field.name) for field in fields(self)}  # asdict's deep copies: 10x slower
 
     @property
     def config_id(self) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from grpo.config import CONFIG_FIELDS, TrainConfig, applicable_only, inapplicable
+from grpo.config import CONFIG_FIELDS, TASK_FIELDS, TrainConfig, applicable_only, inapplicable
 from grpo.errors import UsageError
 from grpo.seeds import parse_seeds
 
@@ -59,8 +59,11 @@ class Grid:
         for name in [*self.fixed, *self.axes]:
             if name not in applied:
                 raise UsageError(f"grid {self.name!r}: {name} applies to no configuration ({why[name]})")
+        tasks = {}
         for config in configs.values():
-            config.make_task()  # impossible task sizes fail before anything runs
+            tasks.setdefault((config.task, *(getattr(config, name) for name in TASK_FIELDS)), config)
+        for config in tasks.values():  # impossible task sizes fail before anything runs; each task once
+            config.make_task()
         return list(configs.values())
 
 

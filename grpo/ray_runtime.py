@@ -94,8 +94,16 @@ def _start_private(num_cpus: int | None, temp_dir: Path) -> None:
 
     # address="local": always a new runtime, never one found on the machine
     temp_dir.mkdir()
-    ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR, _temp_dir=str(temp_dir))
+    # The runtime's processes start with Ctrl-C ignored (an ignored signal stays ignored across
+    # exec): a terminal's Ctrl-C reaches its whole process group, and a runtime killed under the
+    # driver would leave it waiting 60 s for a dead GCS. The driver stops the runtime itself.
+    on_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
+    try:
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR, _temp_dir=str(temp_dir))
+    finally:
+        if on_sigint is not None:
+            signal.signal(signal.SIGINT, on_sigint)
 
 
 def _join(address: str) -> None:

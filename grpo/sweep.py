@@ -5,8 +5,9 @@ seed). A sweep trains only the pairs of its grid that no trusted trial holds: re
 finished sweep trains nothing, more seeds train only the new seeds, more axis values only the
 new configurations, a narrower grid reuses what it needs. Then it rebuilds runs.parquet.
 
-Trials go to Tune in batches of BATCH configurations, so that Tune's bookkeeping (which grows
-with the square of an experiment's trials) stays small for grids of any size, and an interrupt
+Trials go to Tune in batches (16 configurations per CPU of the runtime, at least 100), so that
+Tune's bookkeeping (which grows with the square of an experiment's trials) stays small for grids
+of any size, and an interrupt
 (Ctrl-C, SIGTERM) is acted on within seconds: the running trials stop, nothing more is
 submitted, finished trials are kept, and the re-run completes the rest.
 """
@@ -25,14 +26,15 @@ from grpo.ray_runtime import cluster_address, ray_runtime, scratch_dir
 from grpo.registry import pack_in_process_modes, plugins_of, unpack_in_process_modes
 from grpo.sweep_store import exclusive, few, holds_lock, scan, write_runs, write_trial
 
-BATCH = 256  # configurations per Tune experiment
+BATCH_PER_CPU = 16  # configurations per Tune experiment and CPU of the runtime: every CPU busy to the end
+MIN_BATCH = 100  # the presets smoke and full in one experiment
 MAX_FAILURES = 2  # retries of a trial whose worker or node was lost (not of a configuration that raises)
 
 
 @dataclass
 class SweepOutcome:
     results_dir: Path
-    trials: int  # trials run by this call (one per configuration with seeds to train)
+    trials: int  # trials that ended in this call (one per configuration with seeds to train)
     trained: int  # runs (configuration x seed) trained by this call
     reused: int  # runs of the grid already done before it
     failed: list[str] = field(default_factory=list)  # "config_id: error" of each failed configuration
@@ -73,9 +75,11 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     done = runs.status.isin(["ok", "diverged"])
     trained = sum(len(seeds) for _, seeds in work) - int((~done).sum())
     failed = runs[runs.status == "failed"].drop_duplicates("config_id")
-    return SweepOutcome(results_dir, len(work), trained, int(done.sum()) - trained,
+    missing = runs.config_id[runs.status == "missing"].drop_duplicates().tolist()
+    trials = len(work) - len(set(missing) & {config.config_id for config, _ in work})
+    return SweepOutcome(results_dir, trials, trained, int(done.sum()) - trained,
                         [f"{row.config_id}: {row.error}" for row in failed.itertuples()],
-                        runs.config_id[runs.status == "missing"].drop_duplicates().tolist(), damaged, interrupted)
+                        missing, damaged, interrupted)
 
 
 def run_trial(params: dict) -> None:
@@ -113,12 +117,13 @@ def run_trial(params: dict) -> None:
 
 def run_trials(work: list[tuple[TrainConfig, tuple[int, ...]]], results_dir: Path, sweep_id: str, tune_dir: Path,
                progress: bool) -> None:
-    """Run the trials in Tune experiments of BATCH configurations each. Ctrl-C (and SIGTERM, which
+    """Run the trials in Tune experiments of a few configurations per CPU each. Ctrl-C (and SIGTERM, which
     the CLI turns into one) raises KeyboardInterrupt here: the runtime's shutdown then stops the
     running trials, and what finished is kept."""
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # no per-trial CSV/JSON/TensorBoard files
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # no experiment banner: our progress bar is the display
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C stops the sweep at once, not "gracefully"
+    import ray
     from ray import tune
 
     from grpo.sweep_progress import ProgressCallback
@@ -126,13 +131,14 @@ def run_trials(work: list[tuple[TrainConfig, tuple[int, ...]]], results_dir: Pat
     common = {"results_dir": str(results_dir), "sweep_id": sweep_id, "versions": versions(),
               "in_process_modes": pack_in_process_modes()}
     with ProgressCallback(len(work), results_dir, sweep_id, enabled=progress) as progress_bar:
-        for start in range(0, len(work), BATCH):
-            batch = [{"config": config.as_dict(), "seeds": list(seeds)} for config, seeds in work[start:start + BATCH]]
+        size = max(MIN_BATCH, BATCH_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))
+        for start in range(0, len(work), size):
+            batch = [{"config": config.as_dict(), "seeds": list(seeds)} for config, seeds in work[start:start + size]]
             tune.Tuner(
                 tune.with_resources(run_trial, {"cpu": 1}),
                 param_space={"trial": tune.grid_search(batch), **common},
                 tune_config=tune.TuneConfig(reuse_actors=True),
-                run_config=tune.RunConfig(name=f"batch-{start // BATCH}", storage_path=str(tune_dir), verbose=0,
+                run_config=tune.RunConfig(name=f"batch-{start // size}", storage_path=str(tune_dir), verbose=0,
                                           callbacks=[progress_bar],
                                           failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)),
             ).fit()

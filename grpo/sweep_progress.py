@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from grpo.config import TrainConfig
 from grpo.provenance import versions
+from grpo.registry import plugins_of
 from grpo.sweep_store import write_trial
 
 
@@ -35,7 +36,7 @@ def record_lost_trial(task: dict, error: str, results_dir: Path) -> None:
     """Write the run info of a trial whose process died (no records): "failed" with `error`."""
     config = TrainConfig(**task["config"])
     info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": task["seeds"], "status": "failed",
-            "error": f"trial lost: {error}", "wall_s": None, "node": None, **versions()}
+            "error": f"trial lost: {error}", "wall_s": None, "node": None, **versions(), "plugins": plugins_of(config)}
     write_trial(results_dir, config, task["seeds"], None, info)
 
 

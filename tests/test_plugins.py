@@ -131,9 +131,10 @@ def test_sweep_runs_entry_point_and_in_process_modes_on_ray_workers(example_plug
         grid = tmp_path / "plugins.toml"
         grid.write_text('seeds = 2\n[grid]\ndeltas_mode = ["centered_ranks", "top_half", "rloo"]\nepochs = 3\nsteps_per_epoch = 2\n')
         outcome = run_sweep(str(grid), tmp_path / "results", progress=False, num_cpus=2)
-        assert (outcome.ran, outcome.failed, outcome.missing) == (3, [], [])
+        assert (outcome.trials, outcome.failed, outcome.missing) == (3, [], [])
         for config in load_grid(str(grid)).configs():
-            info = json.loads((outcome.results_dir / "trials" / f"{config.config_id}.json").read_text())
+            (info_path,) = (outcome.results_dir / "trials" / config.config_id).glob("*.json")
+            info = json.loads(info_path.read_text())
             assert info["status"] == "ok", info["error"]
             assert info["plugins"] == {"centered_ranks": {"centered_ranks": "grpo-rank-deltas==0.1.0"},
                                        "top_half": {"top_half": "test_plugins.top_half (in-process)"},
