@@ -21,10 +21,10 @@ from pathlib import Path
 from grpo.config import TrainConfig
 from grpo.grids import load_grid
 from grpo.io import check_writable_dir, write_atomic
-from grpo.provenance import code_fingerprint, versions
+from grpo.provenance import code_fingerprint
 from grpo.ray_runtime import cluster_address, ray_runtime, scratch_dir
-from grpo.registry import pack_in_process_modes, plugins_of, unpack_in_process_modes
-from grpo.sweep_store import exclusive, few, holds_lock, scan, write_runs, write_trial
+from grpo.registry import pack_in_process_modes, unpack_in_process_modes
+from grpo.sweep_store import exclusive, few, holds_lock, scan, trial_info, write_runs, write_trial
 
 BATCH_PER_CPU = 16  # configurations per Tune experiment and CPU of the runtime: every CPU busy to the end
 MIN_BATCH = 100  # the presets smoke and full in one experiment
@@ -98,18 +98,16 @@ def run_trial(params: dict) -> None:
     results_dir = Path(params["results_dir"])
     start = time.perf_counter()
     records = None
-    if code_fingerprint() != params["versions"]["code_fingerprint"]:
-        status, error = "failed", f"this node runs grpo code {code_fingerprint()}, the driver {params['versions']['code_fingerprint']}"
+    if code_fingerprint() != params["code_fingerprint"]:
+        status, error = "failed", f"this node runs grpo code {code_fingerprint()}, the driver {params['code_fingerprint']}"
     else:
         try:
             records = train(config, seeds)
             status, error = "ok", None
         except Exception as exception:  # noqa: BLE001 - any failure of a configuration is its result
             status, error = "failed", f"{type(exception).__name__}: {exception}".splitlines()[0]
-    info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(seeds), "status": status,
-            "error": error, "wall_s": time.perf_counter() - start,
-            "node": f"{ray.util.get_node_ip_address()} {ray.get_runtime_context().get_node_id()[:8]}", **params["versions"],
-            "plugins": plugins_of(config)}
+    node = f"{ray.util.get_node_ip_address()} {ray.get_runtime_context().get_node_id()[:8]}"
+    info = trial_info(config, seeds, status, error, time.perf_counter() - start, node)
     if holds_lock(results_dir, params["sweep_id"]):
         write_trial(results_dir, config, seeds, records, info)
     tune.report({"ok": status == "ok"})
@@ -128,7 +126,7 @@ def run_trials(work: list[tuple[TrainConfig, tuple[int, ...]]], results_dir: Pat
 
     from grpo.sweep_progress import ProgressCallback
 
-    common = {"results_dir": str(results_dir), "sweep_id": sweep_id, "versions": versions(),
+    common = {"results_dir": str(results_dir), "sweep_id": sweep_id, "code_fingerprint": code_fingerprint(),
               "in_process_modes": pack_in_process_modes()}
     with ProgressCallback(len(work), results_dir, sweep_id, enabled=progress) as progress_bar:
         size = max(MIN_BATCH, BATCH_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))

@@ -8,9 +8,7 @@ from ray import tune
 from tqdm import tqdm
 
 from grpo.config import TrainConfig
-from grpo.provenance import versions
-from grpo.registry import plugins_of
-from grpo.sweep_store import write_trial
+from grpo.sweep_store import trial_info, write_trial
 
 
 class ProgressCallback(tune.Callback):
@@ -35,8 +33,7 @@ class ProgressCallback(tune.Callback):
 def record_lost_trial(task: dict, error: str, results_dir: Path) -> None:
     """Write the run info of a trial whose process died (no records): "failed" with `error`."""
     config = TrainConfig(**task["config"])
-    info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": task["seeds"], "status": "failed",
-            "error": f"trial lost: {error}", "wall_s": None, "node": None, **versions(), "plugins": plugins_of(config)}
+    info = trial_info(config, task["seeds"], "failed", f"trial lost: {error}")
     write_trial(results_dir, config, task["seeds"], None, info)
 
 

@@ -84,6 +84,15 @@ class Trial:
         return self.info["status"]
 
 
+def trial_info(config: TrainConfig, seeds, status: str, error: str | None = None, wall_s: float | None = None,
+               node: str | None = None) -> dict:
+    """The run info of a trial: what it trained, how it ended, and the code that trained it."""
+    from grpo.registry import plugins_of
+
+    return {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(seeds), "status": status,
+            "error": error, "wall_s": wall_s, "node": node, **versions(), "plugins": plugins_of(config)}
+
+
 def write_trial(results_dir: Path, config: TrainConfig, seeds, records: pd.DataFrame | None, info: dict) -> None:
     """A trial's files: the records first, then the run info that vouches for them (each whole)."""
     from grpo.records import write_records

@@ -21,7 +21,7 @@ from grpo import TrainConfig, provenance, train
 from grpo.cli import main
 from grpo.grids import load_grid
 from grpo.sweep import run_sweep
-from grpo.sweep_store import records_path, write_trial
+from grpo.sweep_store import records_path, trial_info, write_trial
 
 GRID = """
 seeds = 2
@@ -120,9 +120,7 @@ def hand_made(tmp_path, seeds=(0, 1), configs=(TINY,)):
                                         "steps_per_epoch = 2\n")
     assert [config.config_id for config in load_grid(str(tmp_path / "tiny.toml")).configs()] == [c.config_id for c in configs]
     for config in configs:
-        info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(seeds), "status": "ok",
-                "error": None, "wall_s": 0.1, "node": "here", **provenance.versions()}
-        write_trial(results, config, seeds, train(config, seeds), info)
+        write_trial(results, config, seeds, train(config, seeds), trial_info(config, seeds, "ok", wall_s=0.1))
     return results
 
 
@@ -255,9 +253,7 @@ def test_the_sweep_marks_diverged_runs(tmp_path):
     """runs.parquet from trial files (no Ray needed: the trial is written as a sweep writes it)."""
     results = tmp_path / "results" / "absurd"
     (tmp_path / "absurd.toml").write_text('seeds = [2, 4]\n[grid]\nlr = 1e9\nepochs = 5\ndeltas_mode = "centered_rewards"\n')
-    info = {"config_id": DIVERGING.config_id, "config": DIVERGING.as_dict(), "seeds": [2, 4], "status": "ok",
-            "error": None, "wall_s": 0.1, "node": "here", **provenance.versions()}
-    write_trial(results, DIVERGING, [2, 4], train(DIVERGING, [2, 4]), info)
+    write_trial(results, DIVERGING, [2, 4], train(DIVERGING, [2, 4]), trial_info(DIVERGING, [2, 4], "ok", wall_s=0.1))
     outcome = run_sweep(str(tmp_path / "absurd.toml"), tmp_path / "results", progress=False)
     runs = pd.read_parquet(outcome.results_dir / "runs.parquet").set_index("seed")
     assert runs.status.to_dict() == {2: "diverged", 4: "ok"}

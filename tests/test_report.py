@@ -2,11 +2,10 @@
 all-diverged cases, the KL figure's data, real PNGs, bad input.
 
 Small results are built in-process (grpo.train + grpo.records.write_records, the sweep's own
-merge) where a Ray sweep adds nothing; the session's real smoke sweep serves the end-to-end run.
+write_runs) where a Ray sweep adds nothing; the session's real smoke sweep serves the end-to-end run.
 """
 
 import importlib
-import json
 import re
 
 import matplotlib
@@ -18,11 +17,12 @@ import pytest
 from grpo.cli import main
 from grpo.config import TrainConfig
 from grpo.grids import parse_grid
+from grpo.provenance import code_fingerprint, versions
 from grpo.records import final_epochs, open_results, write_records
 from grpo.report import narrative
 from grpo.report_compute import compute
 from grpo.report_data import load, varying_axes
-from grpo.sweep import merge, records_path, versions
+from grpo.sweep_store import scan, trial_info, write_runs, write_trial
 from grpo.train import train
 
 SMALL = """seeds = 6
@@ -40,17 +40,14 @@ def build_results(root, name: str, text: str, skip: tuple[int, ...] = ()):
     stored as its trial would store it, except the `skip`ped ones (an interrupted sweep)."""
     grid = parse_grid(name, text)
     folder = root / name
-    (folder / "trials").mkdir(parents=True)
+    folder.mkdir(parents=True)
     (folder / "grid.toml").write_text(text)
     configs = grid.configs()
     for i, config in enumerate(configs):
         if i in skip:
             continue
-        write_records(train(config, grid.seeds), config, records_path(folder, config, grid.seeds))
-        info = {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(grid.seeds), "status": "ok",
-                "error": None, "wall_s": 0.0, **versions()}
-        (folder / "trials" / f"{config.config_id}.json").write_text(json.dumps(info))
-    merge(grid, configs, folder)
+        write_trial(folder, config, grid.seeds, train(config, grid.seeds), trial_info(config, grid.seeds, "ok", wall_s=0.0))
+    write_runs(folder, configs, grid.seeds, scan(folder, code_fingerprint()))
     return folder
 
 
