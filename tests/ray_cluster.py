@@ -92,7 +92,7 @@ class Cluster:
         return node
 
     def wait_for_cpus(self, cpus: int, timeout: float = 90) -> None:
-        """Until the cluster has `cpus` CPUs (every node joined)."""
+        """Until the cluster has `cpus` CPUs (every node joined), each node with a warm worker."""
         script = ("import logging, sys, time, ray\n"
                   "from ray._private.authentication.authentication_token_setup import"
                   " maybe_enable_token_auth_if_token_available as enable\n"
@@ -101,6 +101,12 @@ class Cluster:
                   f"deadline = time.monotonic() + {timeout}\n"
                   f"while ray.cluster_resources().get('CPU', 0) < {cpus} and time.monotonic() < deadline:\n"
                   "    time.sleep(0.2)\n"
+                  # a worker with torch and grpo imported on every node, kept idle by its raylet:
+                  # the first trial of each node starts as soon as the others
+                  "from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as on\n"
+                  "warm = ray.remote(num_cpus=1)(lambda: __import__('grpo.train') and None)\n"
+                  "ray.get([warm.options(scheduling_strategy=on(node['NodeID'], soft=False)).remote()\n"
+                  "         for node in ray.nodes() if node['Alive']])\n"
                   f"sys.exit(ray.cluster_resources().get('CPU', 0) < {cpus})\n")
         subprocess.run([sys.executable, "-c", script], env=self.env(), check=True, capture_output=True, timeout=timeout + 60)
 
