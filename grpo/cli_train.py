@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from grpo.config import FIELDS, TrainConfig, base_type
 from grpo.devices import resolve_device
-from grpo.errors import FieldError
+from grpo.errors import FieldError, UsageError
+from grpo.footprint import available_bytes, estimated_bytes
 from grpo.io import check_writable_dir
 from grpo.records import SUMMARY_METRICS, write_records
 from grpo.registry import summaries
@@ -41,6 +42,8 @@ class GivenOption(argparse.Action):
 
 
 METAVARS = {str: "NAME", int: "N", float: "X"}
+SIZE_FIELDS = ("dim", "responses", "layers", "max_response_length", "task_length", "task_prompts", "task_heldout",
+               "task_vocab")  # the flags that make a run big
 
 
 def flag(name: str) -> str:
@@ -87,6 +90,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         raise error.renamed(args.given[error.name][0]) if error.name in args.given else error from None
 
 
+def check_fits(config: TrainConfig, task, num_seeds: int, device, given: dict) -> None:
+    """UsageError naming the size flags given when the run cannot fit in the device's memory."""
+    needed, available = estimated_bytes(config, task, num_seeds), available_bytes(device)
+    if available is not None and needed > available:
+        sizes = [f"{typed} {text}" for name, (typed, text) in given.items() if name in SIZE_FIELDS]
+        raise UsageError(f"{', '.join([*sizes, f'{num_seeds} seed(s)'])}: the run needs about {needed / 2**30:,.0f} GiB"
+                         f" of memory, {device.type} has {available / 2**30:,.1f} GiB available; ask for smaller sizes")
+
+
 def summarize(records: pd.DataFrame) -> pd.DataFrame:
     """Seed-mean of each summary metric on the first and the last epoch."""
     per_epoch = records.groupby("epoch")[list(SUMMARY_METRICS)].mean()
@@ -101,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out.suffix != ".parquet":
             raise FieldError("--out", str(args.out), "must name a .parquet file")
         check_writable_dir(args.out.parent)
-    config.make_task()  # impossible task sizes fail here, before the progress bar
+    check_fits(config, config.make_task(), len(seeds), device, args.given)  # impossible sizes fail before any work
 
     start = time.perf_counter()
     with tqdm(total=config.epochs, desc="epochs", unit="epoch", disable=args.quiet) as bar:

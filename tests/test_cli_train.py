@@ -116,6 +116,7 @@ MALFORMED_TRAIN = [
     (["--steps-per-epoch", "0"], "--steps-per-epoch 0"), (["--responses", "0"], "--responses 0"),
     (["--responses", "1", "--deltas", "normalized_rewards"], "normalized_rewards"),
     (["--responses", "1", "--deltas", "centered_rewards"], "centered_rewards"),
+    (["--dim", "100000"], "--dim 100000"), (["--responses", "100000000"], "--responses 100000000"),
     (["--responses", "1", "--deltas", "batch_normalized"], "batch_normalized"), (["--dim", "0"], "--dim 0"),
     (["--lr", "nan"], "--lr nan"), (["--lr", "0"], "--lr 0.0"), (["--lr=-1e-3"], "--lr -0.001"),
     (["--lr", "fast"], "--lr 'fast'"), (["--loss", "clipped", "--epsilon", "0"], "--epsilon 0.0"),
