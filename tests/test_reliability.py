@@ -64,7 +64,10 @@ def start_sweep(grid, results, stderr=subprocess.DEVNULL, merging_marker=None):
     command = ["-m", "grpo", "sweep", str(grid), "--results", str(results), "--quiet", "--num-cpus", "1"]
     if merging_marker is not None:  # the same sweep, but it says when it merges and takes its time
         command = ["-c", SLOW_MERGE, str(grid), str(results), str(merging_marker)]
-    return subprocess.Popen([sys.executable, *command], start_new_session=True, stdout=subprocess.DEVNULL, stderr=stderr)
+    # Ctrl-C at its default in the child, as in a terminal's foreground job, even when these tests run in a
+    # background job (whose shell starts its commands with SIGINT ignored, an ignoring Python inherits)
+    return subprocess.Popen([sys.executable, *command], start_new_session=True, stdout=subprocess.DEVNULL, stderr=stderr,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(predicate, timeout=120):
