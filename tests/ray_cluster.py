@@ -1,7 +1,7 @@
 """A Ray cluster of this test's own: `ray start --block` nodes on 127.0.0.2 (loopback, which Ray
 does not rewrite to the machine's address as it does 127.0.0.1), each in its own temp folder and
 process group, with a HOME of its own (so its token is the test's). Stopped by killing those
-processes by id, never with `ray stop`, which would stop every Ray of the machine."""
+processes by id, never with the `ray` CLI's stop command, which would stop every Ray of the machine."""
 
 import os
 import signal

@@ -2,8 +2,8 @@
 two-node cluster on loopback with token authentication, nodes and heads that die mid-sweep.
 
 Every cluster here is the test's own (tests/ray_cluster.py): its nodes are stopped by process
-id, never with `ray stop`, and the sweeps that join it run in fresh processes whose environment
-holds only the cluster's HOME (nothing left over from another test)."""
+id, never with the `ray` CLI's stop command, and the sweeps that join it run in fresh processes
+whose environment holds only the cluster's HOME (nothing left over from another test)."""
 
 import shutil
 import time
