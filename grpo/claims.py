@@ -29,7 +29,7 @@ import pandas as pd
 from grpo import figures
 from grpo.errors import UsageError
 from grpo.io import write_atomic
-from grpo.records import final_epochs, open_results
+from grpo.records import final_window, open_results, per_epoch
 from grpo.stats import paired_contrast
 
 
@@ -72,11 +72,10 @@ def load_final(results_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     for config_id, records in results.iter_records(["epoch", *CURVE_METRICS]):
         if config_id not in set(runs.config_id):
             continue
-        per_epoch = records.groupby(["seed", "epoch"], as_index=False)[list(CURVE_METRICS)].mean()
-        window = per_epoch.epoch >= per_epoch.epoch.max() + 1 - final_epochs(int(per_epoch.epoch.max()) + 1)
-        final = per_epoch[window].groupby("seed", as_index=False)[list(CURVE_METRICS)].mean()  # NaN-skipping
         cell = runs[runs.config_id == config_id].iloc[0]
-        for frame, target in ((final, finals), (per_epoch, curves)):
+        epochs = per_epoch(records).drop(columns="config_id")  # [seed x epoch rows]
+        final = final_window(epochs, int(cell.epochs)).groupby("seed", as_index=False)[list(CURVE_METRICS)].mean()
+        for frame, target in ((final, finals), (epochs, curves)):
             target.append(frame.assign(**{axis: cell[axis] for axis in CELL_AXES}))
     shared = {name: runs[name].iloc[0] for name in SETTING_FIELDS if name in runs and runs[name].nunique() == 1}
     return pd.concat(finals, ignore_index=True), pd.concat(curves, ignore_index=True), shared

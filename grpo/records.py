@@ -64,6 +64,11 @@ def final_epochs(epochs: int) -> int:
     return max(1, int(np.ceil(FINAL_FRACTION * epochs)))
 
 
+def final_window(epochs: pd.DataFrame, total_epochs: int) -> pd.DataFrame:
+    """The rows of a per-epoch view (``per_epoch``) that lie in a run's final window."""
+    return epochs[epochs.epoch >= total_epochs - final_epochs(total_epochs)]
+
+
 def seed_default(config: TrainConfig) -> TrainConfig:
     """`config` with the seed document's choices (TrainConfig's defaults) on every mode axis:
     the reference a configuration is compared with. Options that the seed document's choices

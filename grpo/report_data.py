@@ -11,7 +11,7 @@ import pandas as pd
 
 from grpo.config import CONFIG_FIELDS
 from grpo.grids import parse_grid
-from grpo.records import PRIMARY, PRIMARY_SOURCE, Results, final_epochs, per_epoch
+from grpo.records import PRIMARY, PRIMARY_SOURCE, Results, final_window, per_epoch
 
 FINAL_METRICS = {  # per-run final value (mean over the final window) <- the per-epoch metric it averages
     PRIMARY: PRIMARY_SOURCE,
@@ -43,8 +43,7 @@ def load(results: Results) -> ReportData:
     for config_id, records in results.iter_records(columns):
         epochs = per_epoch(records)  # [seed x epoch rows]
         diverged = epochs.groupby("seed").diverged.any()
-        total = int(configs.loc[config_id, "epochs"])
-        window = epochs[epochs.epoch >= total - final_epochs(total)]
+        window = final_window(epochs, int(configs.loc[config_id, "epochs"]))
         final = window.groupby("seed")[list(FINAL_METRICS.values())].mean()
         final.columns = list(FINAL_METRICS)
         final.loc[diverged.reindex(final.index, fill_value=False).to_numpy()] = np.nan
