@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from grpo.bench_report import render_bench
-from grpo.devices import DEVICES
+from grpo.devices import parse_device
 from grpo.errors import UsageError
 from grpo.io import check_writable_dir
 
@@ -28,8 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not (args.bench / "baseline.py").is_file():
         raise UsageError(f"no benchmark suites in {str(args.bench)!r}; run from the repository root or pass --bench")
-    if args.device not in DEVICES:
-        raise UsageError(f"unknown --device {args.device!r}; choose from {', '.join(DEVICES)}")
+    parse_device(args.device)  # the name only: without a CUDA device the CUDA suites skip cleanly
     results = args.results or (QUICK_FOLDER if args.quick else RESULTS_FOLDER)
     out = args.out or (QUICK_FOLDER if args.quick else REPORT_FOLDER)
     check_writable_dir(results)

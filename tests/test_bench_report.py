@@ -86,7 +86,7 @@ def test_quick_bench_leaves_the_committed_report_alone(tmp_path, monkeypatch, ca
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--device", "tpu"], "unknown --device 'tpu'; choose from cpu, cuda"),
+    (["--device", "tpu"], "--device 'tpu': unknown device; choose from cpu, cuda"),
     (["--bench", "nowhere"], "no benchmark suites in 'nowhere'"),
 ])
 def test_bad_bench_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, message):
