@@ -75,6 +75,7 @@ def train(
     optimizer = Adam(policy.parameters(), lr=config.lr)  # one fused kernel over the weights
     deltas_fn = DELTAS[config.deltas_mode]
     best = kind.best_reward(config, task)[:, None]  # [batch 1]
+    reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS  # the rollout keeps its log-probs only if the loss reads them
 
     num_seeds, steps = len(generators), config.steps_per_epoch
     step_metrics = torch.zeros(config.epochs, steps, len(STEP_METRICS), num_seeds, device=device)
@@ -88,7 +89,6 @@ def train(
 
         # Rollout: responses sampled from the current policy
         with torch.no_grad():
-            reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS
             sample = kind.sample(policy, config, task, generators, reads_old)  # responses [seed batch response pos]
 
             # Rewards and deltas, once per rollout
