@@ -1,4 +1,4 @@
-"""Log-prob lookup: grpo's (no [batch trial pos vocab] copy) vs the seed's repeat + gather,
+"""Log-prob lookup: grpo's (no [batch response pos vocab] copy) vs the seed's repeat + gather,
 forward and backward, with peak memory from a fresh process and, for large sizes, the time
 of one plain copy of the logits (the machine's practical bandwidth)."""
 
@@ -45,10 +45,10 @@ def test_logprob_kernel(benchmark, device, synchronize, size, kernel):
 
     rounds = 3 if size in LARGE else 20
     result = benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=1)
-    batch, trials, pos, vocab = SIZES[size]
+    batch, group, pos, vocab = SIZES[size]
     benchmark.extra_info.update(suite="logprob", size=size, impl=kernel, logits_bytes=batch * pos * vocab * 4)
     if kernel != "copy":
-        reference = torch.gather(logits.detach().log_softmax(-1)[:, None].expand(-1, trials, -1, -1), -1,
+        reference = torch.gather(logits.detach().log_softmax(-1)[:, None].expand(-1, group, -1, -1), -1,
                                  responses[..., None])[..., 0]
         benchmark.extra_info["agrees"] = bool(torch.allclose(result, reference, atol=1e-5))
         assert benchmark.extra_info["agrees"]

@@ -13,11 +13,11 @@ MODES = ["naive", "unclipped", "clipped", "kl"]  # the seed's modes: the ones th
 
 
 def inputs(size, device):
-    batch, trials, pos, _ = SIZES[size]
+    batch, group, pos, _ = SIZES[size]
     generator = torch.Generator(device).manual_seed(0)
-    log_probs = (-torch.rand(batch, trials, pos, generator=generator, device=device) * 3).requires_grad_()
-    old = log_probs.detach() - 0.05 * torch.randn(batch, trials, pos, generator=generator, device=device)
-    deltas = torch.randn(batch, trials, generator=generator, device=device)
+    log_probs = (-torch.rand(batch, group, pos, generator=generator, device=device) * 3).requires_grad_()
+    old = log_probs.detach() - 0.05 * torch.randn(batch, group, pos, generator=generator, device=device)
+    deltas = torch.randn(batch, group, generator=generator, device=device)
     return log_probs, old, deltas
 
 
