@@ -16,6 +16,7 @@ from grpo.grids import load_grid
 from grpo.optim import Adam
 from grpo.policies import POLICIES
 from grpo.train import Rollout, update_step
+from grpo.uniforms import SeedUniforms
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +66,7 @@ def ar_rollouts(seeds: list[int]):
     kind = POLICIES["transformer"]
     policy = kind.init(AR_CONFIG, task, generators)
     with torch.no_grad():
-        sample = kind.sample(policy, AR_CONFIG, task, generators, with_log_probs=True)
+        sample = kind.sample(policy, AR_CONFIG, task, SeedUniforms(generators), with_log_probs=True)
         deltas = DELTAS[AR_CONFIG.deltas_mode](kind.rewards(AR_CONFIG, task, sample.responses))
     return policy, Rollout(task.prompts, sample, deltas, sample.log_probs, None)
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from grpo.tasks import Task
+from grpo.uniforms import SeedUniforms
 
 
 class StackedPolicy(nn.Module):
@@ -174,13 +175,11 @@ class SeedLogProbs(torch.autograd.Function):
         return grad, None, None
 
 
-def sample(log_probs: torch.Tensor, num_responses: int, generators: list[torch.Generator]) -> torch.Tensor:
-    """Draw responses by inverting each position's CDF at a uniform from the seed's own
-    generator. log_probs [seed batch pos vocab] -> responses [seed batch response pos]."""
+def sample(log_probs: torch.Tensor, num_responses: int, uniforms: SeedUniforms) -> torch.Tensor:
+    """Draw responses by inverting each position's CDF at the seed's next uniforms.
+    log_probs [seed batch pos vocab] -> responses [seed batch response pos]."""
     seeds, batch, length, vocab = log_probs.shape
-    uniform = torch.stack(
-        [torch.rand(batch, num_responses, length, generator=g, device=log_probs.device) for g in generators]
-    )  # [seed batch response pos]
+    uniform = uniforms.next(batch, num_responses, length)  # [seed batch response pos]
     cdf = log_probs.softmax(-1).cumsum(-1)[:, :, None]  # [seed batch 1 pos vocab]
     return (cdf <= uniform[..., None]).sum(-1).clamp(max=vocab - 1)
 

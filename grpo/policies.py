@@ -18,6 +18,7 @@ from grpo.sequence_rewards import SEQUENCE_REWARDS, best_sequence_reward, exact_
 from grpo.sequences import eos_token, response_mask
 from grpo.tasks import Task
 from grpo.transformer import StackedTransformer
+from grpo.uniforms import SeedUniforms
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,9 @@ class SeedPolicy:
         return model.StackedPolicy.init(generators, task.vocab_size, task.length, config.dim)
 
     @staticmethod
-    def sample(policy, config, task: Task, generators, with_log_probs: bool) -> Sample:
+    def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool) -> Sample:
         log_probs = policy.log_probs(task.prompts)[0]  # [seed batch pos vocab]
-        responses = model.sample(log_probs, config.responses, generators)  # [seed batch response pos]
+        responses = model.sample(log_probs, config.responses, uniforms)  # [seed batch response pos]
         index = model.token_index(responses, task.vocab_size)
         return Sample(responses, index, None, model.gather_log_probs(log_probs, index) if with_log_probs else None)
 
@@ -77,8 +78,8 @@ class TransformerPolicy:
         return StackedTransformer.init(generators, task.vocab_size, positions, config.dim, config.layers, config.heads)
 
     @staticmethod
-    def sample(policy, config, task: Task, generators, with_log_probs: bool) -> Sample:
-        responses, _ = policy.generate(task.prompts, config.responses, config.max_response_length, generators)
+    def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool) -> Sample:
+        responses, _ = policy.generate(task.prompts, config.responses, config.max_response_length, uniforms)
         mask = response_mask(responses, task.vocab_size).float()  # [seed batch response pos]
         # teacher-forced, as every inner step reads them: the ratio is exactly 1 on the first step
         log_probs = policy.log_probs(task.prompts, responses)[0] if with_log_probs else None

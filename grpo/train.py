@@ -19,6 +19,7 @@ from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, WITHOUT_OLD_LOG_PR
 from grpo.optim import Adam
 from grpo.policies import POLICIES, Sample, length_metrics
 from grpo.records import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
+from grpo.uniforms import SeedUniforms
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def train(
     generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
     kind = POLICIES[config.policy]
     policy = kind.init(config, task, generators)
+    uniforms = SeedUniforms(generators)  # the samples' draws, after the initial weights'
     optimizer = Adam(policy.parameters(), lr=config.lr)  # one fused kernel over the weights
     deltas_fn = DELTAS[config.deltas_mode]
     best = kind.best_reward(config, task)[:, None]  # [batch 1]
@@ -89,7 +91,7 @@ def train(
 
         # Rollout: responses sampled from the current policy
         with torch.no_grad():
-            sample = kind.sample(policy, config, task, generators, reads_old)  # responses [seed batch response pos]
+            sample = kind.sample(policy, config, task, uniforms, reads_old)  # responses [seed batch response pos]
 
             # Rewards and deltas, once per rollout
             rewards = kind.rewards(config, task, sample.responses)  # [seed batch response]

@@ -27,6 +27,7 @@ from torch import nn
 
 from grpo.logprob import selective_log_softmax
 from grpo.sequences import SAMPLED_TOKENS, SPECIAL_TOKENS, bos_token, eos_token, ideal_responses, pad_token
+from grpo.uniforms import SeedUniforms
 
 INIT_STD = 0.02  # nanoGPT's init scale
 MLP_RATIO = 4  # MLP hidden width / model width (GPT-2)
@@ -145,16 +146,15 @@ class StackedTransformer(nn.Module):
         return torch.cat([prefix, responses], -1).flatten(1, 2)
 
     def generate(self, prompts: torch.Tensor, num_responses: int, max_length: int,
-                 generators: list[torch.Generator] | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Responses token by token, sampled (`generators`, one per seed) or greedy (None), keeping
+                 uniforms: SeedUniforms | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Responses token by token, sampled (at each seed's next `uniforms`) or greedy (None), keeping
         each layer's keys and values so that a step computes only the new position.
         prompts [batch pos] -> (responses [seed batch response max_length], the log-prob of each
         token when it was drawn [seed batch response max_length]; 0 after EOS)."""
         seeds, (batch, width) = self.num_seeds, prompts.shape
         eos, pad = eos_token(self.vocab), pad_token(self.vocab)
-        if generators is not None:
-            uniform = torch.stack([torch.rand(batch, num_responses, max_length, generator=g, device=prompts.device)
-                                   for g in generators])  # [seed batch response max_length]
+        if uniforms is not None:
+            uniform = uniforms.next(batch, num_responses, max_length)  # [seed batch response max_length]
         responses = torch.full((seeds, batch, num_responses, max_length), pad, dtype=prompts.dtype, device=prompts.device)
         drawn_log_probs = torch.zeros(responses.shape, device=prompts.device)
         done = torch.zeros(seeds, batch, num_responses, dtype=torch.bool, device=prompts.device)
@@ -163,7 +163,7 @@ class StackedTransformer(nn.Module):
         for t in range(max_length):
             hidden = self._blocks(new, cache)[:, :, -1:]  # [seed seq 1 dim]
             logits = self._logits(hidden).view(seeds, batch, num_responses, -1)  # [seed batch response vocab+1]
-            token = logits.argmax(-1) if generators is None else inverse_cdf(logits, uniform[..., t])
+            token = logits.argmax(-1) if uniforms is None else inverse_cdf(logits, uniform[..., t])
             drawn_log_probs[..., t] = torch.where(done, 0.0, logits.log_softmax(-1).gather(-1, token[..., None])[..., 0])
             responses[..., t] = torch.where(done, pad, token)
             done |= token == eos

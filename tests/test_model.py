@@ -8,6 +8,7 @@ from einops import repeat
 
 from grpo.model import StackedPolicy, entropy, gather_log_probs, greedy_accuracy, sample, token_index
 from grpo.tasks import seed_task
+from grpo.uniforms import SeedUniforms
 
 
 def policy_for(seeds, dim=4):
@@ -39,7 +40,7 @@ def test_init_is_per_seed_and_scaled():
 def test_gather_equals_repeat_and_gather_with_gradients():
     policy, prompts, generators = policy_for([0, 1, 2])
     log_probs = policy(prompts).log_softmax(-1)
-    responses = sample(log_probs.detach(), 7, generators)  # [seed batch response pos]
+    responses = sample(log_probs.detach(), 7, SeedUniforms(generators))  # [seed batch response pos]
     ours = gather_log_probs(log_probs, token_index(responses, 5))
     expanded = repeat(log_probs, "s b p v -> s b r p v", r=7)  # the seed document's way
     theirs = expanded.gather(-1, responses[..., None])[..., 0]
@@ -51,7 +52,7 @@ def test_gather_equals_repeat_and_gather_with_gradients():
 
 def test_sampling_follows_the_policy():
     logits = torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4])).view(1, 1, 1, 4)
-    drawn = sample(logits.log_softmax(-1), 20000, [torch.Generator().manual_seed(0)])
+    drawn = sample(logits.log_softmax(-1), 20000, SeedUniforms([torch.Generator().manual_seed(0)]))
     frequencies = torch.bincount(drawn.flatten(), minlength=4) / drawn.numel()
     torch.testing.assert_close(frequencies, torch.tensor([0.1, 0.2, 0.3, 0.4]), atol=0.01, rtol=0)
 
@@ -59,8 +60,8 @@ def test_sampling_follows_the_policy():
 def test_sampling_of_a_seed_ignores_its_neighbours():
     logits = torch.randn(3, 2, 3, 5)
     generators = [torch.Generator().manual_seed(s) for s in (4, 5, 6)]
-    stacked = sample(logits, 8, generators)
-    alone = sample(logits[1:2], 8, [torch.Generator().manual_seed(5)])
+    stacked = sample(logits, 8, SeedUniforms(generators))
+    alone = sample(logits[1:2], 8, SeedUniforms([torch.Generator().manual_seed(5)]))
     assert torch.equal(stacked[1:2], alone)
 
 
