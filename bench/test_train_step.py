@@ -17,6 +17,7 @@ from grpo.optim import Adam
 from grpo.policies import Sample
 from grpo.tasks import seed_task
 from grpo.train import Rollout, update_step
+from grpo.uniforms import SeedUniforms
 
 SEEDS = [1, 5, 20, 100, 1000, 10000]
 CONFIG = TrainConfig(loss_mode="clipped", deltas_mode="centered_rewards")  # a step that uses every stage
@@ -34,7 +35,7 @@ def rollout(num_seeds, device):
               for s in range(min(num_seeds, BASELINE_MODELS))]
     with torch.no_grad():
         log_probs = policy.log_probs(task.prompts)[0]
-        responses = sample(log_probs, CONFIG.responses, generators)  # [seed batch response pos]
+        responses = sample(log_probs, CONFIG.responses, SeedUniforms(generators))  # [seed batch response pos]
         index = token_index(responses, task.vocab_size)
         old = gather_log_probs(log_probs, index)
         rewards = torch.stack([baseline.compute_rewards(task.prompts.cpu(), r.cpu()) for r in responses[:len(models)]]).float()

@@ -44,11 +44,16 @@ def unclipped_terms(surrogate: torch.Tensor, mask, config) -> LossTerms:
 def trust_region(ratio, delta, low: float, high: float, mask, config, fraction_mask) -> LossTerms:
     """PPO's pessimistic surrogate -(min(r * delta, clip(r, 1 - low, 1 + high) * delta)),
     aggregated. Where the ratio has left [1 - low, 1 + high] in the direction of its delta,
-    the clipped (constant) term wins and the gradient is zero. The clip fractions count the
-    real tokens of `fraction_mask` (None: every entry of `ratio`)."""
-    surrogate = torch.minimum(ratio * delta, ratio.clamp(1 - low, 1 + high) * delta)
-    clip_low = token_mean(((ratio < 1 - low) & (delta < 0)).float(), fraction_mask)
-    clip_high = token_mean(((ratio > 1 + high) & (delta > 0)).float(), fraction_mask)
+    the clipped (constant) term is the minimum and the gradient is zero; everywhere else the
+    minimum is r * delta. Written as that choice (one ``where``) rather than as
+    ``torch.minimum``: the same values, and a backward of one node instead of the minimum's and
+    the clamp's (measured in bench/). The clip fractions count the real tokens of
+    `fraction_mask` (None: every entry of `ratio`)."""
+    below = (ratio < 1 - low) & (delta < 0)  # clipped at 1 - low
+    above = (ratio > 1 + high) & (delta > 0)  # clipped at 1 + high
+    clipped_term = ratio.detach().clamp(1 - low, 1 + high) * delta
+    surrogate = torch.where(below | above, clipped_term, ratio * delta)
+    clip_low, clip_high = token_mean(below.float(), fraction_mask), token_mean(above.float(), fraction_mask)
     return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high)
 
 

@@ -89,21 +89,22 @@ class StackedPolicy(nn.Module):
         """prompts [batch pos] -> the most likely response [seed batch pos], as torch.argmax
         picks it (the first of equal maxima). Run on every held-out prompt each epoch, so
         computed the cheap way round: the hidden vector from a per-position table,
-        h = sum_p (E @ enc[p])[x_p], and the logits from the output layer folded into the
-        decoder, (dec[j] @ E^T)[v]; the argmax from max-reductions over the vocab as an outer
-        axis (torch.argmax over an outer axis is several times slower)."""
+        h = sum_p (E @ enc[p])[x_p], as one matrix product over every seed at once, and the
+        logits from the output layer folded into the decoder, (dec[j] @ E^T)[v]; the first
+        maximum from ``max`` over the vocab as an outer axis (torch.argmax there is several
+        times slower)."""
         seeds, vocab, length, dim = self.shape
         embedding, encode, decode = self.arranged(self.weights.detach())
         table = torch.matmul(embedding[:, None], encode.view(seeds, length, dim, dim))  # [seed pos vocab dim]
-        rows = prompts + torch.arange(length, device=prompts.device) * vocab  # [batch pos] rows of the table
-        tokens = torch.zeros(len(prompts), length * vocab, device=prompts.device).scatter_(1, rows, 1.0)  # [batch pos*vocab]
-        hidden = torch.matmul(tokens, table.view(seeds, length * vocab, dim))  # [seed batch dim]
+        table = table.view(seeds, length * vocab, dim).transpose(1, 2).reshape(seeds * dim, length * vocab)
+        rows = prompts + torch.arange(length, device=prompts.device) * vocab  # [batch pos] columns of the table
+        tokens = torch.zeros(length * vocab, len(prompts), device=prompts.device)
+        tokens.scatter_(0, rows.T, 1.0)  # [pos*vocab batch] one-hot
+        hidden = torch.mm(table, tokens).view(seeds, dim, -1)  # [seed dim batch]
         folded = torch.bmm(decode.view(seeds, dim * length, dim), embedding.transpose(1, 2))  # [seed dim*pos vocab]
         folded = folded.view(seeds, dim, length, vocab).permute(0, 3, 2, 1).reshape(seeds, vocab * length, dim)
-        logits = torch.bmm(folded, hidden.transpose(1, 2)).view(seeds, vocab, -1)  # [seed vocab pos*batch]
-        is_best = logits == logits.amax(1, keepdim=True)
-        earlier_is_higher = torch.arange(vocab, 0, -1, dtype=logits.dtype, device=logits.device)[:, None]  # [vocab 1]
-        first_best = vocab - (is_best * earlier_is_higher).amax(1).long()  # [seed pos*batch]
+        logits = torch.bmm(folded, hidden).view(seeds, vocab, -1)  # [seed vocab pos*batch]
+        first_best = logits.max(1).indices  # [seed pos*batch]: max returns the first of equal maxima
         return first_best.view(seeds, length, -1).transpose(1, 2)
 
     def log_probs(self, prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -206,6 +207,6 @@ def entropy(log_probs: torch.Tensor, vocab_axis: int = -1) -> torch.Tensor:
     return -(log_probs.exp() * log_probs).sum(vocab_axis).flatten(1).mean(1)
 
 
-def greedy_accuracy(policy: StackedPolicy, prompts: torch.Tensor) -> torch.Tensor:
-    """Fraction of prompts whose argmax response is exactly sorted. [seed]"""
-    return (policy.greedy(prompts) == Task.ideal(prompts)).all(-1).float().mean(-1)
+def greedy_correct(policy: StackedPolicy, prompts: torch.Tensor) -> torch.Tensor:
+    """Whether each prompt's argmax response is exactly sorted. [seed batch] bool"""
+    return (policy.greedy(prompts) == Task.ideal(prompts)).all(-1)

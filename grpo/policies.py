@@ -65,8 +65,8 @@ class SeedPolicy:
         return (responses == Task.ideal(task.prompts)[:, None, :]).all(-1)  # [seed batch response]
 
     @staticmethod
-    def greedy_accuracy(policy, config, task: Task, prompts: torch.Tensor) -> torch.Tensor:
-        return model.greedy_accuracy(policy, prompts)  # [seed]
+    def greedy_correct(policy, config, task: Task, prompts: torch.Tensor) -> torch.Tensor:
+        return model.greedy_correct(policy, prompts)  # [seed batch]
 
 
 class TransformerPolicy:
@@ -108,8 +108,8 @@ class TransformerPolicy:
         return exact_match(task.prompts, responses, task.vocab_size).bool()  # [seed batch response]
 
     @staticmethod
-    def greedy_accuracy(policy, config, task: Task, prompts: torch.Tensor) -> torch.Tensor:
-        return policy.greedy_accuracy(prompts, config.max_response_length)  # [seed]
+    def greedy_correct(policy, config, task: Task, prompts: torch.Tensor) -> torch.Tensor:
+        return policy.greedy_correct(prompts, config.max_response_length)  # [seed batch]
 
 
 POLICIES = {"seed": SeedPolicy, "transformer": TransformerPolicy}

@@ -24,6 +24,7 @@ from grpo.model import StackedPolicy, gather_log_probs, sample, token_index
 from grpo.rewards import REWARDS, best_reward
 from grpo.tasks import Task, seed_task
 from grpo.train import train
+from grpo.uniforms import SeedUniforms
 
 STACKED_TOLERANCE = dict(rtol=1e-4, atol=1e-6)  # float32 sums in another order: stacked vs separate runs
 
@@ -44,7 +45,7 @@ def rollout(seeds: int = 3, responses: int = 6):
     generators = [torch.Generator().manual_seed(seed) for seed in range(seeds)]
     policy = StackedPolicy.init(generators, task.vocab_size, task.length, dim=10)
     with torch.no_grad():
-        drawn = sample(policy(task.prompts).log_softmax(-1), responses, generators)
+        drawn = sample(policy(task.prompts).log_softmax(-1), responses, SeedUniforms(generators))
     deltas = torch.randn(drawn.shape[:3], generator=torch.Generator().manual_seed(9))
     return policy, task.prompts, token_index(drawn, task.vocab_size), deltas
 

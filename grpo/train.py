@@ -70,6 +70,7 @@ def train(
     device = torch.device(device)
     task = config.make_task().to(device)
     prompts = task.prompts  # [batch pos]
+    evaluated = torch.cat([prompts, task.heldout])  # [batch+heldout pos]: one greedy pass an epoch
     generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
     kind = POLICIES[config.policy]
     policy = kind.init(config, task, generators)
@@ -113,12 +114,10 @@ def train(
         for step in range(steps):
             step_metrics[epoch, step] = update_step(policy, optimizer, config, rollout)
 
-        # Evaluation: greedy responses of the updated policy
+        # Evaluation: greedy responses of the updated policy, to the training then the held-out prompts
         with torch.no_grad():
-            eval_metrics[epoch] = torch.stack([
-                kind.greedy_accuracy(policy, config, task, prompts),
-                kind.greedy_accuracy(policy, config, task, task.heldout),
-            ])
+            correct = kind.greedy_correct(policy, config, task, evaluated).float()  # [seed batch+heldout]
+            eval_metrics[epoch] = torch.stack([correct[:, :len(prompts)].mean(1), correct[:, len(prompts):].mean(1)])
         if on_epoch is not None:
             on_epoch(epoch)
 

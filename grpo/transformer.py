@@ -183,7 +183,7 @@ class StackedTransformer(nn.Module):
         log_probs, entropy = selective_log_softmax(logits, chosen)
         return log_probs.view(responses.shape), entropy.view(responses.shape)
 
-    def greedy_accuracy(self, prompts: torch.Tensor, max_length: int) -> torch.Tensor:
-        """Fraction of prompts whose greedy response is exactly the ideal one. [seed]"""
+    def greedy_correct(self, prompts: torch.Tensor, max_length: int) -> torch.Tensor:
+        """Whether each prompt's greedy response is exactly the ideal one. [seed batch] bool"""
         greedy, _ = self.generate(prompts, 1, max_length, None)  # [seed batch 1 max_length]
-        return (greedy[:, :, 0] == ideal_responses(prompts, self.vocab, max_length)).all(-1).float().mean(-1)
+        return (greedy[:, :, 0] == ideal_responses(prompts, self.vocab, max_length)).all(-1)

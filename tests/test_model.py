@@ -2,11 +2,10 @@
 
 import math
 
-import pytest
 import torch
 from einops import repeat
 
-from grpo.model import StackedPolicy, entropy, gather_log_probs, greedy_accuracy, sample, token_index
+from grpo.model import StackedPolicy, entropy, gather_log_probs, greedy_correct, sample, token_index
 from grpo.tasks import seed_task
 from grpo.uniforms import SeedUniforms
 
@@ -70,10 +69,10 @@ def test_entropy_by_hand():
     torch.testing.assert_close(entropy(uniform), torch.tensor([math.log(4)]))
 
 
-def test_greedy_accuracy_of_a_hand_built_policy():
+def test_greedy_correct_of_a_hand_built_policy():
     """dim = vocab = 5, E = 10 I, enc[0] = I (h = 10 e_{x_0}), dec[j] sends e_{x_0} to a token:
     first tokens 1 -> (0, 1, 2) and 3 -> (2, 3, 4). Of the seed prompts [1,0,2], [3,2,4], [1,2,3]
-    the first two come out sorted, the third (also starting with 1) does not: accuracy 2/3."""
+    the first two come out sorted, the third (also starting with 1) does not."""
     embedding = 10 * torch.eye(5)
     encode = torch.zeros(3, 5, 5)
     encode[0] = torch.eye(5)
@@ -82,7 +81,7 @@ def test_greedy_accuracy_of_a_hand_built_policy():
         decode[j, 1, [0, 1, 2][j]] = 1
         decode[j, 3, [2, 3, 4][j]] = 1
     policy = StackedPolicy(embedding[None], encode[None], decode[None])
-    assert greedy_accuracy(policy, seed_task().prompts).item() == pytest.approx(2 / 3)
+    assert greedy_correct(policy, seed_task().prompts).tolist() == [[True, True, False]]
 
 
 def test_hand_written_backward_equals_autograd():
