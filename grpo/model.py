@@ -14,7 +14,6 @@ forward is three batched matrix products with no permute, and the log-probs' bac
 written by hand (``SeedLogProbs``): autograd records one node for the whole model.
 """
 
-import copy
 import math
 
 import torch
@@ -33,6 +32,7 @@ class StackedPolicy(nn.Module):
         self._token_rows = None  # (prompts, token_rows(prompts)) last asked about
         # [embedding | encode as [seed pos*dim dim] | decode as [seed dim pos*dim]], each seed-major
         self.weights = nn.Parameter(torch.cat([embedding.flatten(), encode.flatten(), decode.transpose(1, 2).flatten()]))
+        self.views = self.arranged(self.weights.detach())  # ``arranged`` once: for the kernels outside autograd
 
     @classmethod
     def init(cls, generators: list[torch.Generator], vocab: int, length: int, dim: int) -> "StackedPolicy":
@@ -94,7 +94,7 @@ class StackedPolicy(nn.Module):
         maximum from ``max`` over the vocab as an outer axis (torch.argmax there is several
         times slower)."""
         seeds, vocab, length, dim = self.shape
-        embedding, encode, decode = self.arranged(self.weights.detach())
+        embedding, encode, decode = self.views
         table = torch.matmul(embedding[:, None], encode.view(seeds, length, dim, dim))  # [seed pos vocab dim]
         table = table.view(seeds, length * vocab, dim).transpose(1, 2).reshape(seeds * dim, length * vocab)
         rows = prompts + torch.arange(length, device=prompts.device) * vocab  # [batch pos] columns of the table
@@ -124,8 +124,9 @@ class StackedPolicy(nn.Module):
         return self._token_rows[1]
 
     def frozen_copy(self) -> "StackedPolicy":
-        """A detached deep copy, e.g. the reference model of the KL penalty."""
-        return copy.deepcopy(self).requires_grad_(False)
+        """A detached copy, e.g. the reference model of the KL penalty."""
+        weights = self.canonical(self.weights.detach())
+        return StackedPolicy(weights["embedding"], weights["encode"], weights["decode"]).requires_grad_(False)
 
 
 def decode_logits(embedding, encode, decode, rows):
@@ -148,11 +149,12 @@ class SeedLogProbs(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weights, rows, policy):
         seeds, vocab, length, _ = policy.shape
-        embedded, hidden, decoded, logits = decode_logits(*policy.arranged(weights), rows)
+        embedded, hidden, decoded, logits = decode_logits(*policy.views, rows)  # views of `weights`
         log_probs = logits.log_softmax(1)  # [seed vocab batch*pos]
-        ctx.save_for_backward(weights, rows, embedded, hidden, decoded, log_probs.exp())
+        probs = log_probs.exp()
+        ctx.save_for_backward(weights, rows, embedded, hidden, decoded, probs)
         ctx.policy = policy
-        mean_entropy = entropy(log_probs, vocab_axis=1)
+        mean_entropy = -(probs * log_probs).sum(1).mean(1)  # [seed], entropy() without a second exp
         ctx.mark_non_differentiable(mean_entropy)
         # [seed batch pos vocab], contiguous so that token_index's flat positions hold
         return log_probs.view(seeds, vocab, -1, length).permute(0, 2, 3, 1).contiguous(), mean_entropy
@@ -161,7 +163,7 @@ class SeedLogProbs(torch.autograd.Function):
     def backward(ctx, grad_log_probs, _):
         weights, rows, embedded, hidden, decoded, probs = ctx.saved_tensors
         seeds, vocab, _, _ = ctx.policy.shape
-        embedding, encode, decode = ctx.policy.arranged(weights)
+        embedding, encode, decode = ctx.policy.views  # of `weights`
         grad = torch.empty_like(weights)
         grad_embedding, grad_encode, grad_decode = ctx.policy.arranged(grad)
         upstream = grad_log_probs.permute(0, 3, 1, 2).reshape(seeds, vocab, -1)  # [seed vocab batch*pos]
