@@ -84,6 +84,24 @@ def test_greedy_correct_of_a_hand_built_policy():
     assert greedy_correct(policy, seed_task().prompts).tolist() == [[True, True, False]]
 
 
+def test_greedy_correct_is_the_greedy_response_compared_with_the_sorted_prompt():
+    """The hand-built policy above (ties among the other tokens) and all-equal logits (the
+    argmax takes token 0: only the prompt 0 0 0 comes out sorted), on all 125 arrays."""
+    prompts = torch.cat([seed_task().prompts, seed_task().heldout])  # all 125 arrays
+    policy, _, _ = policy_for([0, 1, 2], dim=3)
+    encode, decode = torch.zeros(1, 3, 5, 5), torch.zeros(1, 3, 5, 5)
+    encode[0, 0] = torch.eye(5)
+    for j in range(3):
+        decode[0, j, 1, [0, 1, 2][j]] = 1
+    hand_built = StackedPolicy(10 * torch.eye(5)[None], encode, decode)
+    # first token 1: the response 0 1 2; any other: every logit 0, the response 0 0 0
+    assert prompts[greedy_correct(hand_built, prompts)[0]].tolist() == [[1, 0, 2], [0, 0, 0], [1, 2, 0]]
+    with torch.no_grad():
+        policy.weights.zero_()
+    is_zeros = (prompts == 0).all(-1)
+    assert torch.equal(greedy_correct(policy, prompts), is_zeros.expand(3, -1))
+
+
 def test_hand_written_backward_equals_autograd():
     """policy.log_probs (its backward written out) against autograd through the plain forward,
     for a random upstream gradient; its entropy against entropy() of the same log-probs."""
