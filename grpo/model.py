@@ -88,24 +88,10 @@ class StackedPolicy(nn.Module):
     def greedy(self, prompts: torch.Tensor) -> torch.Tensor:
         """prompts [batch pos] -> the most likely response [seed batch pos], as torch.argmax
         picks it (the first of equal maxima). Run on every held-out prompt each epoch, so
-        computed the cheap way round: the hidden vector from a per-position table,
-        h = sum_p (E @ enc[p])[x_p], as one matrix product over every seed at once, and the
-        logits from the output layer folded into the decoder, (dec[j] @ E^T)[v]; the first
-        maximum from ``max`` over the vocab as an outer axis (torch.argmax there is several
-        times slower)."""
-        seeds, vocab, length, dim = self.shape
-        embedding, encode, decode = self.views
-        table = torch.matmul(embedding[:, None], encode.view(seeds, length, dim, dim))  # [seed pos vocab dim]
-        table = table.view(seeds, length * vocab, dim).transpose(1, 2).reshape(seeds * dim, length * vocab)
-        rows = prompts + torch.arange(length, device=prompts.device) * vocab  # [batch pos] columns of the table
-        tokens = torch.zeros(length * vocab, len(prompts), device=prompts.device)
-        tokens.scatter_(0, rows.T, 1.0)  # [pos*vocab batch] one-hot
-        hidden = torch.mm(table, tokens).view(seeds, dim, -1)  # [seed dim batch]
-        folded = torch.bmm(decode.view(seeds, dim * length, dim), embedding.transpose(1, 2))  # [seed dim*pos vocab]
-        folded = folded.view(seeds, dim, length, vocab).permute(0, 3, 2, 1).reshape(seeds, vocab * length, dim)
-        logits = torch.bmm(folded, hidden).view(seeds, vocab, -1)  # [seed vocab pos*batch]
-        first_best = logits.max(1).indices  # [seed pos*batch]: max returns the first of equal maxima
-        return first_best.view(seeds, length, -1).transpose(1, 2)
+        computed the cheap way round (``greedy_responses``), on the CPU GREEDY_SEEDS seeds at a time."""
+        chunk = GREEDY_SEEDS if prompts.device.type == "cpu" else self.num_seeds  # a GPU takes them in one pass
+        return torch.cat([greedy_responses(*(view[first:first + chunk] for view in self.views), prompts)
+                          for first in range(0, self.num_seeds, chunk)])
 
     def log_probs(self, prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prompts [batch pos] -> (log_probs [seed batch pos vocab], entropy [seed]): the
@@ -139,6 +125,31 @@ def decode_logits(embedding, encode, decode, rows):
     decoded = torch.bmm(hidden, decode).view(seeds, -1, dim)  # [seed batch*pos dim]
     logits = torch.bmm(embedding, decoded.transpose(1, 2))  # [seed vocab batch*pos]: vocab-major, so the
     return embedded, hidden, decoded, logits  # softmax reduces over an outer axis (several times faster)
+
+
+GREEDY_SEEDS = 128  # seeds per greedy pass on the CPU: their logits (1 MB on the seed task's 125 prompts) stay in cache.
+# Measured per seed and epoch on one thread: 10.4 µs at 10,000 seeds in passes of 128, 21.5 µs in one pass.
+
+
+def greedy_responses(embedding, encode, decode, prompts):
+    """The argmax response of each prompt from the arranged weights (``arranged``) of some
+    seeds -> [seed batch pos]. The hidden vector from a per-position table,
+    h = sum_p (E @ enc[p])[x_p], as one matrix product over the seeds; the output layer folded
+    into the decoder, (dec[j] @ E^T)[v]; the first maximum from ``max`` over the vocab as an
+    outer axis (torch.argmax there is several times slower)."""
+    seeds, vocab, dim = embedding.shape
+    length = encode.shape[1] // dim
+    table = torch.matmul(embedding[:, None], encode.view(seeds, length, dim, dim))  # [seed pos vocab dim]
+    table = table.view(seeds, length * vocab, dim).transpose(1, 2).reshape(seeds * dim, length * vocab)
+    rows = prompts + torch.arange(length, device=prompts.device) * vocab  # [batch pos] columns of the table
+    tokens = torch.zeros(length * vocab, len(prompts), device=prompts.device)
+    tokens.scatter_(0, rows.T, 1.0)  # [pos*vocab batch] one-hot
+    hidden = torch.mm(table, tokens).view(seeds, dim, -1)  # [seed dim batch]
+    folded = torch.bmm(decode.view(seeds, dim * length, dim), embedding.transpose(1, 2))  # [seed dim*pos vocab]
+    folded = folded.view(seeds, dim, length, vocab).permute(0, 3, 2, 1).reshape(seeds, vocab * length, dim)
+    logits = torch.bmm(folded, hidden).view(seeds, vocab, -1)  # [seed vocab pos*batch]
+    first_best = logits.max(1).indices  # [seed pos*batch]: max returns the first of equal maxima
+    return first_best.view(seeds, length, -1).transpose(1, 2)
 
 
 class SeedLogProbs(torch.autograd.Function):

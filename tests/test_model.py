@@ -2,10 +2,11 @@
 
 import math
 
+import pytest
 import torch
 from einops import repeat
 
-from grpo.model import StackedPolicy, entropy, gather_log_probs, greedy_correct, sample, token_index
+from grpo.model import GREEDY_SEEDS, StackedPolicy, entropy, gather_log_probs, greedy_correct, sample, token_index
 from grpo.tasks import seed_task
 from grpo.uniforms import SeedUniforms
 
@@ -117,8 +118,9 @@ def test_hand_written_backward_equals_autograd():
     assert ours.abs().min() > 0  # every weight of the flat buffer gets a gradient
 
 
-def test_greedy_is_argmax_with_its_tie_rule():
-    policy, prompts, _ = policy_for([0, 1], dim=3)
+@pytest.mark.parametrize("seeds", [2, GREEDY_SEEDS + 3])  # one pass; two passes, the second of 3 seeds
+def test_greedy_is_argmax_with_its_tie_rule(seeds):
+    policy, prompts, _ = policy_for(range(seeds), dim=3)
     heldout = seed_task().heldout
     with torch.no_grad():
         assert torch.equal(policy.greedy(heldout), policy(heldout).argmax(-1))
