@@ -22,7 +22,7 @@ def test_training_loop(benchmark, device, synchronize, one_thread, seeds):
         synchronize()
         return records
 
-    records = benchmark.pedantic(timed, rounds=3 if seeds < 1000 else 2, iterations=1, warmup_rounds=int(seeds < 1000))
+    records = benchmark.pedantic(timed, rounds=5 if seeds <= 1000 else 3, iterations=1, warmup_rounds=1)
     seed_steps = seeds * EPOCHS * CONFIG.steps_per_epoch
     complete = len(records) == seed_steps and bool(np.isfinite(records.loss).all())
     benchmark.extra_info.update(suite="loop", impl="ours", seeds=seeds, seed_steps=seed_steps, agrees=complete)
