@@ -6,9 +6,9 @@ numbers do not depend on the seeds stacked with it. Drawing a rollout's block ta
 rollout's arithmetic. ``SeedUniforms`` draws ``ROLLOUTS_AHEAD`` blocks in one call per seed
 and hands them out one by one. The CPU generator yields the same numbers for one call of
 ``rand(k, *shape)`` as for k calls of ``rand(*shape)`` (tests/test_uniforms.py), so on the CPU
-the responses are those of drawing each block when it is needed. A CUDA generator advances by
-whole calls: there a seed's numbers are reproducible, and still independent of its neighbours,
-but not those of per-rollout draws.
+the responses are those of drawing each block when it is needed. On a CUDA generator that is not
+promised: there a seed's numbers are reproducible, and still independent of its neighbours, but
+may differ from those of per-rollout draws.
 """
 
 import torch

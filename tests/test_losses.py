@@ -31,6 +31,28 @@ def test_seed_ratio_flips_the_gradient():
     assert (naive * log_probs.grad < 0).all()
 
 
+@pytest.mark.parametrize("mode", ["clipped", "clip_higher"])
+def test_trust_region_equals_ppos_minimum_form(mode):
+    """The loss as one ``where`` gives the values and gradients of PPO's written form,
+    -mean(min(r * delta, clip(r) * delta)), on ratios on both sides of the region and deltas of
+    both signs (and zero)."""
+    config = TrainConfig(loss_mode=mode)
+    low, high = (config.epsilon, config.epsilon) if mode == "clipped" else (config.epsilon_low, config.epsilon_high)
+    generator = torch.Generator().manual_seed(3)
+    old = torch.zeros(4, 3, 10, 3)
+    log_probs = (0.5 * torch.randn(old.shape, generator=generator)).requires_grad_()  # ratios 0.2 .. 5
+    deltas = torch.randn(4, 3, 10, generator=generator)
+    deltas[0, 0] = 0.0
+    terms = LOSSES[mode](log_probs, old, deltas, config)
+    ours = torch.autograd.grad(terms.loss.sum(), log_probs)[0]
+    ratio = torch.exp(log_probs - old)
+    written = -torch.minimum(ratio * deltas[..., None], ratio.clamp(1 - low, 1 + high) * deltas[..., None]).mean((1, 2, 3))
+    theirs = torch.autograd.grad(written.sum(), log_probs)[0]
+    assert torch.equal(terms.loss, written.detach())
+    assert torch.equal(ours, theirs)
+    assert (terms.clip_low > 0).all() and (terms.clip_high > 0).all() and (terms.clip_low + terms.clip_high < 1).all()
+
+
 def test_clipped_gradient_vanishes_outside_trust_region_in_delta_direction():
     eps = 0.1
     old = torch.zeros(1, 1, 4, 1)
