@@ -165,7 +165,7 @@ class SeedLogProbs(torch.autograd.Function):
         probs = log_probs.exp()
         ctx.save_for_backward(weights, rows, embedded, hidden, decoded, probs)
         ctx.policy = policy
-        mean_entropy = -(probs * log_probs).sum(1).mean(1)  # [seed], entropy() without a second exp
+        mean_entropy = entropy(log_probs, vocab_axis=1, probs=probs)  # [seed]
         ctx.mark_non_differentiable(mean_entropy)
         # [seed batch pos vocab], contiguous so that token_index's flat positions hold
         return log_probs.view(seeds, vocab, -1, length).permute(0, 2, 3, 1).contiguous(), mean_entropy
@@ -214,10 +214,10 @@ def gather_log_probs(log_probs: torch.Tensor, index: torch.Tensor) -> torch.Tens
     return log_probs.flatten().take(index)
 
 
-def entropy(log_probs: torch.Tensor, vocab_axis: int = -1) -> torch.Tensor:
+def entropy(log_probs: torch.Tensor, vocab_axis: int = -1, probs: torch.Tensor | None = None) -> torch.Tensor:
     """Mean entropy of the per-position distributions. log_probs [seed batch pos vocab] (or
-    the vocab on `vocab_axis`) -> [seed]."""
-    return -(log_probs.exp() * log_probs).sum(vocab_axis).flatten(1).mean(1)
+    the vocab on `vocab_axis`) -> [seed]; `probs`, their exp where the caller has it already."""
+    return -((log_probs.exp() if probs is None else probs) * log_probs).sum(vocab_axis).flatten(1).mean(1)
 
 
 def greedy_correct(policy: StackedPolicy, prompts: torch.Tensor) -> torch.Tensor:
