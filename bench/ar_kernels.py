@@ -7,7 +7,7 @@ distribution per response position (not a broadcast of per-prompt logits), as in
 
 import torch
 
-from grpo.logprob import selective_log_softmax
+from grpo.core.logprob import selective_log_softmax
 
 SIZES = {  # id -> (sequences, positions, vocab)
     "sequence-preset": (4096, 8, 6),  # the `sequence` preset's rollout: 32 seeds x 16 prompts x 8 responses, 8 positions
@@ -26,7 +26,7 @@ def make_inputs(size, device="cpu", seed=0):
 
 
 def ours(logits, tokens):
-    """grpo.logprob: gather - chunked logsumexp, entropy in the same pass, chunked backward."""
+    """grpo.core.logprob: gather - chunked logsumexp, entropy in the same pass, chunked backward."""
     log_probs, entropy = selective_log_softmax(logits, tokens)
     log_probs.sum().backward()
     return log_probs.detach(), entropy

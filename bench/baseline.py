@@ -109,7 +109,7 @@ def train_run(seed: int, prompts: torch.Tensor, vocab: int, epochs: int = 100, s
 
 
 if __name__ == "__main__":
-    from grpo.tasks import seed_task
+    from grpo.tasks.prompts import seed_task
 
     seeds, epochs = int(sys.argv[1]), int(sys.argv[2])
     task = seed_task()

@@ -7,7 +7,7 @@ in this model, and responses [batch response pos].
 import torch
 
 from bench.baseline import compute_log_probs
-from grpo.model import gather_log_probs, token_index
+from grpo.core.seed_model import gather_log_probs, token_index
 
 SIZES = {  # id -> (batch, group, pos, vocab)
     "seed": (3, 10, 3, 5),

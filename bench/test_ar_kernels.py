@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from bench.ar_kernels import KERNELS, LARGE, SIZES, make_inputs
-from grpo.deltas import DELTAS
-from grpo.grids import load_grid
-from grpo.optim import Adam
-from grpo.policies import POLICIES
-from grpo.train import Rollout, update_step
-from grpo.uniforms import SeedUniforms
+from grpo.core.optim import Adam
+from grpo.core.policies import POLICIES
+from grpo.core.train import Rollout, update_step
+from grpo.core.uniforms import SeedUniforms
+from grpo.experiment.grids import load_grid
+from grpo.modes.deltas import DELTAS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from grpo import train
-from grpo.grids import load_grid
-from grpo.records import COLUMNS
-from grpo.sweep import run_sweep
+from grpo.core.schema import COLUMNS
+from grpo.experiment.grids import load_grid
+from grpo.sweep.run import run_sweep
 
 
 def same_records(results_dir, configs, seeds) -> bool:

@@ -6,8 +6,8 @@ import torch
 
 from bench.baseline import compute_kl_penalty, compute_loss
 from bench.kernels import LARGE, SIZES
-from grpo.config import TrainConfig
-from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES
+from grpo.core.config import TrainConfig
+from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES
 
 MODES = ["naive", "unclipped", "clipped", "kl"]  # the seed's modes: the ones the baseline has
 CONFIG = TrainConfig(epsilon=0.01)  # built once: building a TrainConfig (its checks) takes longer than a seed-size loss

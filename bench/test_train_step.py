@@ -12,12 +12,12 @@ import torch
 from bench import baseline
 from bench.floor import seed_step_bytes, seed_step_flops
 from grpo import TrainConfig
-from grpo.model import StackedPolicy, entropy, gather_log_probs, sample, token_index
-from grpo.optim import Adam
-from grpo.policies import Sample
-from grpo.tasks import seed_task
-from grpo.train import Rollout, update_step
-from grpo.uniforms import SeedUniforms
+from grpo.core.optim import Adam
+from grpo.core.policies import Sample
+from grpo.core.seed_model import StackedPolicy, entropy, gather_log_probs, sample, token_index
+from grpo.core.train import Rollout, update_step
+from grpo.core.uniforms import SeedUniforms
+from grpo.tasks.prompts import seed_task
 
 SEEDS = [1, 5, 20, 100, 1000, 10000]
 CONFIG = TrainConfig(loss_mode="clipped", deltas_mode="centered_rewards")  # a step that uses every stage

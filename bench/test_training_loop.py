@@ -7,7 +7,7 @@ import pytest
 
 from bench import baseline
 from grpo import TrainConfig, train
-from grpo.tasks import seed_task
+from grpo.tasks.prompts import seed_task
 
 SEEDS = [1, 20, 100, 1000, 10000]
 EPOCHS = 10

@@ -1,7 +1,17 @@
-"""grpo: an ablation harness for GRPO on the seed document's sorting task."""
+"""grpo: an ablation harness for GRPO on the seed document's sorting task.
 
-from grpo.config import TrainConfig
-from grpo.registry import register
-from grpo.train import train
+The public names load what they need on first use (``import grpo`` loads no torch, pandas or
+Ray): ``TrainConfig`` (grpo.core.config), ``train`` (grpo.core.train), ``register``
+(grpo.modes.catalogue).
+"""
 
-__all__ = ["TrainConfig", "register", "train"]
+import importlib
+
+_PUBLIC = {"TrainConfig": "grpo.core.config", "train": "grpo.core.train", "register": "grpo.modes.catalogue"}
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'grpo' has no attribute {name!r}")

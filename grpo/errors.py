@@ -1,4 +1,5 @@
-"""The error types that the CLI turns into a one-line message and exit code 2."""
+"""The error types that every command turns into a one-line message: UsageError (bad input)
+exits 2, EnvironmentFault (the machine or cluster, not the input) exits 1."""
 
 
 class UsageError(ValueError):
@@ -27,3 +28,8 @@ def check_choice(name: str, value: object, choices) -> None:
     """Raise FieldError unless `value` is one of `choices`."""
     if value not in choices:
         raise FieldError(name, value, f"unknown choice; choose from {', '.join(map(str, choices))}")
+
+
+class EnvironmentFault(RuntimeError):
+    """A fault of the environment, not of the input: a lost cluster, a locked or unusable
+    folder, a full disk. One line, exit code 1."""

@@ -18,13 +18,13 @@ from itertools import product
 import pandas as pd
 import torch
 
-from grpo.config import TrainConfig
-from grpo.losses import LOSSES
-from grpo.model import StackedPolicy, gather_log_probs, sample, token_index
-from grpo.rewards import REWARDS, best_reward
-from grpo.tasks import Task, seed_task
-from grpo.train import train
-from grpo.uniforms import SeedUniforms
+from grpo.core.config import TrainConfig
+from grpo.core.seed_model import StackedPolicy, gather_log_probs, sample, token_index
+from grpo.core.train import train
+from grpo.core.uniforms import SeedUniforms
+from grpo.modes.losses import LOSSES
+from grpo.modes.rewards import REWARDS, best_reward
+from grpo.tasks.prompts import Task, seed_task
 
 STACKED_TOLERANCE = dict(rtol=1e-4, atol=1e-6)  # float32 sums in another order: stacked vs separate runs
 

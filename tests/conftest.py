@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from grpo.sweep import run_sweep
+from grpo.sweep.run import run_sweep
 
 sys.path.insert(0, str(Path(__file__).parent))  # test helpers (ray_cluster) import as modules
 

@@ -48,6 +48,29 @@ class Node:
                 return pid
         raise LookupError(f"no raylet under {self.folder}")
 
+    def training(self) -> bool:
+        """Whether a trial runs on this node now: a worker of its raylet titled as Tune's
+        function trainable at work (``ray::ImplicitFunc.train``; an idle worker is ``ray::IDLE``)."""
+        try:
+            raylet = self.raylet_pid()
+        except (LookupError, OSError):
+            return False
+        for entry in Path("/proc").iterdir():
+            try:
+                if (entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::ImplicitFunc.train")
+                        and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == raylet):
+                    return True
+            except (OSError, IndexError, ValueError):
+                pass
+        return False
+
+    def wait_until_training(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.training():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no trial started on {self.name} within {timeout} s")
+            time.sleep(0.02)
+
     def kill(self) -> None:
         for _ in range(3):  # processes may fork while we kill
             for pid in self.pids():
@@ -104,7 +127,7 @@ class Cluster:
                   # a worker with torch and grpo imported on every node, kept idle by its raylet:
                   # the first trial of each node starts as soon as the others
                   "from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as on\n"
-                  "warm = ray.remote(num_cpus=1)(lambda: __import__('grpo.train') and None)\n"
+                  "warm = ray.remote(num_cpus=1)(lambda: __import__('grpo.core.train') and None)\n"
                   "ray.get([warm.options(scheduling_strategy=on(node['NodeID'], soft=False)).remote()\n"
                   "         for node in ray.nodes() if node['Alive']])\n"
                   f"sys.exit(ray.cluster_resources().get('CPU', 0) < {cpus})\n")

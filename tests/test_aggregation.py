@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from grpo import TrainConfig
-from grpo.aggregation import LOSS_AGGREGATIONS
-from grpo.losses import KL_REDUCTIONS, LOSSES
+from grpo.modes.aggregation import LOSS_AGGREGATIONS
+from grpo.modes.losses import KL_REDUCTIONS, LOSSES
 
 # one seed, one prompt, two responses over 3 positions: A has 3 real tokens, B has 1
 VALUES = torch.tensor([[[[1.0, 2.0, 3.0], [4.0, 100.0, 100.0]]]])  # [seed batch response pos]

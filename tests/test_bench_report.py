@@ -7,8 +7,8 @@ import textwrap
 import matplotlib.image
 import pytest
 
-from grpo.bench_report import render_bench
 from grpo.cli import main
+from grpo.report.bench import render_bench
 
 
 def bench_entry(median: float, **extra_info) -> dict:

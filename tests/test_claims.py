@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grpo.claims import CELL_AXES, CLAIMS, contrasts, verdict
+from grpo.report.claims import CELL_AXES, CLAIMS, contrasts, verdict
 
 LEVELS = {"loss_agg": ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"],
           "loss_mode": ["clipped", "clip_higher"], "deltas_mode": ["normalized_rewards", "centered_rewards"]}

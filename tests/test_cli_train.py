@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from grpo.cli import build_parser, main
-from grpo.cli_train import config_from_args
-from grpo.config import CONFIG_FIELDS, FIELDS, TrainConfig
+from grpo.cli.train import config_from_args
+from grpo.core.config import CONFIG_FIELDS, FIELDS, TrainConfig
+from grpo.core.seeds import parse_seeds
 from grpo.errors import FieldError
-from grpo.seeds import parse_seeds
 
 
 def test_train_end_to_end_writes_records_and_prints_a_summary(tmp_path):
@@ -24,7 +24,7 @@ def test_train_end_to_end_writes_records_and_prints_a_summary(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert {"grpo.train", "grpo.seeds", "torch", "pandas"} <= imported  # the listing is complete
+    assert {"grpo.core.train", "grpo.core.seeds", "torch", "pandas"} <= imported  # the listing is complete
     assert not {"seaborn", "scipy", "matplotlib", "ray"} & imported
     records = pd.read_parquet(out)
     assert len(records) == 3 * 5 * 2 and sorted(records.seed.unique()) == [0, 1, 2]

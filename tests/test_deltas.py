@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from grpo.deltas import DELTAS
+from grpo.modes.deltas import DELTAS
 
 
 def group(*values):

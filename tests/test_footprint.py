@@ -2,9 +2,9 @@
 
 import torch
 
-from grpo.config import TrainConfig
-from grpo.footprint import FLOAT, available_bytes, estimated_bytes, weight_count
-from grpo.model import StackedPolicy
+from grpo.core.config import TrainConfig
+from grpo.core.footprint import FLOAT, available_bytes, estimated_bytes, weight_count
+from grpo.core.seed_model import StackedPolicy
 
 
 def test_the_seed_policys_weights_are_counted_exactly():

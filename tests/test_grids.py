@@ -4,9 +4,9 @@ grids as one-line errors (exit 2, nothing written)."""
 import pytest
 
 from grpo.cli import main
-from grpo.config import TrainConfig
+from grpo.core.config import TrainConfig
 from grpo.errors import UsageError
-from grpo.grids import load_grid, parse_grid
+from grpo.experiment.grids import load_grid, parse_grid
 
 
 def test_full_is_the_seed_ablation():

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from grpo.io import HOST, write_atomic
+from grpo.files import HOST, write_atomic
 
 
 def test_a_write_is_whole_and_made_with_the_umask(tmp_path):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from grpo import logprob
-from grpo.logprob import selective_log_softmax
+from grpo.core import logprob
+from grpo.core.logprob import selective_log_softmax
 
 
 def reference(logits, tokens):

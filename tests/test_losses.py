@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from grpo.config import TrainConfig
-from grpo.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES
+from grpo.core.config import TrainConfig
+from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES
 from grpo.testing import assert_ratio_gradient_equals_naive
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from einops import repeat
 
-from grpo.model import GREEDY_SEEDS, StackedPolicy, entropy, gather_log_probs, greedy_correct, sample, token_index
-from grpo.tasks import seed_task
-from grpo.uniforms import SeedUniforms
+from grpo.core.seed_model import GREEDY_SEEDS, StackedPolicy, entropy, gather_log_probs, greedy_correct, sample, token_index
+from grpo.core.uniforms import SeedUniforms
+from grpo.tasks.prompts import seed_task
 
 
 def policy_for(seeds, dim=4):

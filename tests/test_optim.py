@@ -1,11 +1,11 @@
-"""grpo.optim.Adam: the numbers of torch.optim.Adam(fused=True), without importing torch._dynamo."""
+"""grpo.core.optim.Adam: the numbers of torch.optim.Adam(fused=True), without importing torch._dynamo."""
 
 import subprocess
 import sys
 
 import torch
 
-from grpo.optim import Adam
+from grpo.core.optim import Adam
 
 
 def test_adam_equals_torch_fused_adam():

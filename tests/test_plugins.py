@@ -14,12 +14,12 @@ import torch
 
 from grpo import TrainConfig, register, train
 from grpo.cli import main
-from grpo.deltas import DELTAS
 from grpo.errors import UsageError
-from grpo.grids import load_grid
-from grpo.losses import LOSSES
-from grpo.registry import refresh, registries
-from grpo.sweep import run_sweep
+from grpo.experiment.grids import load_grid
+from grpo.modes.catalogue import refresh, registries
+from grpo.modes.deltas import DELTAS
+from grpo.modes.losses import LOSSES
+from grpo.sweep.run import run_sweep
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "grpo-rank-deltas"
 BUILT_IN_DELTAS = ["rewards", "centered_rewards", "normalized_rewards", "max_rewards", "rloo", "batch_normalized"]

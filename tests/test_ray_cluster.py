@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 from ray_cluster import Cluster
 
-from grpo import provenance, train
-from grpo.grids import load_grid
-from grpo.records import COLUMNS
-from grpo.sweep import run_sweep
+from grpo import train
+from grpo.core.schema import COLUMNS
+from grpo.experiment import provenance
+from grpo.experiment.grids import load_grid
+from grpo.sweep.run import run_sweep
 
 GRID = 'seeds = 2\n[grid]\nloss_mode = ["naive", "unclipped", "clipped"]\ndeltas_mode = ["rewards", "centered_rewards"]\n' \
        'epochs = {epochs}\nsteps_per_epoch = 5\n'
@@ -97,7 +98,7 @@ def test_a_sweep_joins_a_token_cluster_named_by_ray_address_and_uses_both_nodes(
 def test_a_node_with_other_code_is_refused_in_one_line(cluster, tmp_path):
     edited = tmp_path / "edited"
     shutil.copytree(provenance.PACKAGE, edited / "grpo", ignore=shutil.ignore_patterns("__pycache__"))
-    (edited / "grpo" / "train.py").write_text((edited / "grpo" / "train.py").read_text() + "# an edit\n")
+    (edited / "grpo" / "core" / "train.py").write_text((edited / "grpo" / "core" / "train.py").read_text() + "# an edit\n")
     stranger = cluster.start_node(1, RAY_AUTH_MODE="token", PYTHONPATH=str(edited))  # its workers import the copy
     try:
         cluster.wait_for_cpus(3)
@@ -132,15 +133,15 @@ def test_a_lost_node_is_retried_and_the_records_are_whole(cluster, reference, tm
 
 
 def test_a_killed_head_ends_the_driver_in_one_line(cluster, tmp_path):
-    """Last: it kills the cluster (one node left by now: its trials take turns). The sweep stops
-    with one line; a re-run on a private runtime (the same code) completes it."""
+    """Last: it kills the cluster's head (one node left by now: its trials take turns) on an
+    event, not after a delay: as soon as a trial runs there, so the sweep cannot have finished
+    (its other trials are still to run) whatever the machine's load. The sweep stops with one
+    line; a re-run on a private runtime (the same code) completes it."""
     results = tmp_path / "results" / "grid120"
     sweep = cluster.sweep(write_grid(tmp_path, 120), "--results", str(tmp_path / "results"))
-    deadline = time.monotonic() + 120
-    while not list((results / "trials").glob("*/*.json")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    cluster.nodes[0].wait_until_training()
     killed = time.monotonic()
-    cluster.stop()
+    cluster.nodes[0].kill()
     out, err = sweep.communicate(timeout=120)
     assert sweep.returncode == 1 and time.monotonic() - killed < 60, (out, err)
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

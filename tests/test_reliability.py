@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grpo import TrainConfig, provenance, train
+from grpo import TrainConfig, train
 from grpo.cli import main
-from grpo.grids import load_grid
-from grpo.sweep import run_sweep
-from grpo.sweep_store import records_path, trial_info, write_trial
+from grpo.experiment import provenance
+from grpo.experiment.grids import load_grid
+from grpo.experiment.store import records_path, trial_info, write_trial
+from grpo.sweep.run import run_sweep
 
 GRID = """
 seeds = 2
@@ -48,13 +49,13 @@ def uninterrupted(tmp_path_factory):
 
 SLOW_MERGE = """
 import pathlib, sys, time
-import grpo.sweep
-real = grpo.sweep.write_runs
+import grpo.sweep.run
+real = grpo.sweep.run.write_runs
 def slow(*args):
     pathlib.Path(sys.argv[3]).touch()  # the trials are done: the merge begins
     time.sleep(120)
     return real(*args)
-grpo.sweep.write_runs = slow
+grpo.sweep.run.write_runs = slow
 from grpo.cli import main
 sys.exit(main(["sweep", sys.argv[1], "--results", sys.argv[2], "--quiet", "--num-cpus", "1"]))
 """
@@ -135,7 +136,7 @@ def sweep_cli(tmp_path, capsys):
 
 def test_a_finished_folder_needs_no_ray(tmp_path, capsys, monkeypatch):
     hand_made(tmp_path)
-    monkeypatch.setattr("grpo.sweep.ray_runtime", None)  # any use of Ray would fail
+    monkeypatch.setattr("grpo.sweep.run.ray_runtime", None)  # any use of Ray would fail
     code, out, err = sweep_cli(tmp_path, capsys)
     assert code == 0 and "trained 0 run(s) in 0 trial(s), reused 2" in out, err
 
@@ -194,11 +195,11 @@ def test_a_full_disk_is_one_line_and_nothing_half_written(tmp_path, capsys, monk
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(results / "runs.parquet"))
 
-    monkeypatch.setattr("grpo.sweep_store.write_parquet_atomic", full)  # the merge
+    monkeypatch.setattr("grpo.experiment.store.write_parquet_atomic", full)  # the merge
     code, out, err = sweep_cli(tmp_path, capsys)
     assert code == 1 and err == f"grpo sweep: error: No space left on device: '{results / 'runs.parquet'}'\n"
     assert not (results / "runs.parquet").exists() and not list(results.rglob("*.tmp"))
-    monkeypatch.setattr("grpo.sweep.write_atomic", full)  # the grid definition, before any work
+    monkeypatch.setattr("grpo.sweep.run.write_atomic", full)  # the grid definition, before any work
     code, out, err = sweep_cli(tmp_path, capsys)
     assert code == 1 and len(err.splitlines()) == 1 and "No space left on device" in err
 
@@ -229,7 +230,7 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path, capsys):
 
 def test_an_orphaned_trial_writes_nothing(tmp_path):
     """A trial whose sweep is gone (its lock free, or held by another sweep) leaves no file."""
-    from grpo.sweep_store import exclusive, holds_lock
+    from grpo.experiment.store import exclusive, holds_lock
 
     folder = tmp_path / "results"
     folder.mkdir()

@@ -5,8 +5,9 @@ Small results are built in-process (grpo.train + grpo.records.write_records, the
 write_runs) where a Ray sweep adds nothing; the session's real smoke sweep serves the end-to-end run.
 """
 
-import importlib
 import re
+import subprocess
+import sys
 
 import matplotlib
 import matplotlib.image
@@ -15,15 +16,15 @@ import pandas as pd
 import pytest
 
 from grpo.cli import main
-from grpo.config import TrainConfig
-from grpo.grids import parse_grid
-from grpo.provenance import code_fingerprint, versions
-from grpo.records import final_epochs, open_results, write_records
-from grpo.report import narrative
-from grpo.report_compute import compute
-from grpo.report_data import load, varying_axes
-from grpo.sweep_store import scan, trial_info, write_runs, write_trial
-from grpo.train import train
+from grpo.core.config import TrainConfig
+from grpo.core.train import train
+from grpo.experiment.grids import parse_grid
+from grpo.experiment.provenance import code_fingerprint, versions
+from grpo.experiment.results import final_epochs, open_results, write_records
+from grpo.experiment.store import scan, trial_info, write_runs, write_trial
+from grpo.report.compute import compute
+from grpo.report.data import load, varying_axes
+from grpo.report.text import narrative
 
 SMALL = """seeds = 6
 [grid]
@@ -120,7 +121,7 @@ def test_the_kl_figure_plots_the_measured_kl(small):
     line = curves[(curves.factor == "kl_penalty") & (curves.level == 0.1)]
     np.testing.assert_allclose(line["mean"], measured, rtol=1e-5)
     assert not np.allclose(line["mean"], 0.1)  # the measured KL, not the coefficient
-    from grpo.report import _figures
+    from grpo.report.text import _figures
 
     figure = _figures(tables)["kl_curves.png"]
     plotted = [ax.get_lines()[0].get_ydata() for ax in figure.axes if ax.get_title() == "kl_penalty"]
@@ -202,12 +203,22 @@ def test_fields_that_follow_from_another_are_not_axes():
     assert varying_axes(configs) == ["loss_mode", "lr"]  # cispo sets its own clip range: not an axis
 
 
-def test_importing_the_figures_changes_no_global_state():
-    import grpo.figures
+IMPORT_CHANGES = """
+import matplotlib, sys
+before = (matplotlib.get_backend(), dict(matplotlib.rcParams))
+import grpo.report.figures
+after = (matplotlib.get_backend(), dict(matplotlib.rcParams))
+changed = sorted(key for key in before[1] if str(before[1][key]) != str(after[1][key]))
+sys.exit("changed: " + ", ".join(changed or ["backend"]) if before != after else 0)
+"""
 
-    before = (matplotlib.get_backend(), dict(matplotlib.rcParams))
-    importlib.reload(grpo.figures)
-    assert (matplotlib.get_backend(), dict(matplotlib.rcParams)) == before
+
+def test_importing_the_figures_changes_no_global_state():
+    """In a fresh interpreter (this one has imported the module already): the state before the
+    first import of grpo.report.figures against the state after it. A ``sns.set_theme()`` at
+    import time fails it."""
+    done = subprocess.run([sys.executable, "-c", IMPORT_CHANGES], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("setup, named", [("missing", "no results folder"), ("empty", "has no runs.parquet"),

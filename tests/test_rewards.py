@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grpo.rewards import REWARDS, best_reward, sort_distance, sort_inclusion_ordering
-from grpo.tasks import seed_task
+from grpo.modes.rewards import REWARDS, best_reward, sort_distance, sort_inclusion_ordering
+from grpo.tasks.prompts import seed_task
 from grpo.testing import assert_sorted_response_rated_best
 
 

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from grpo.fits import fit_curve, saturating_curve
-from grpo.report_compute import mark_replicated, tied_with_best
-from grpo.stats import (
+from grpo.report.compute import mark_replicated, tied_with_best
+from grpo.report.fits import fit_curve, saturating_curve
+from grpo.report.stats import (
     RESAMPLES,
     bootstrap_interval,
     holm,

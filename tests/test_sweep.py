@@ -10,10 +10,10 @@ import pytest
 
 from grpo import TrainConfig, train
 from grpo.cli import main
-from grpo.grids import load_grid
-from grpo.provenance import code_fingerprint
-from grpo.records import COLUMNS
-from grpo.sweep import run_sweep
+from grpo.core.schema import COLUMNS
+from grpo.experiment.grids import load_grid
+from grpo.experiment.provenance import code_fingerprint
+from grpo.sweep.run import run_sweep
 
 KEY = ["config_id", "seed", "step"]
 STACKED = {"rtol": 1e-4, "atol": 1e-6}  # stacked seeds == separate runs, to float tolerance (tests/test_train.py)

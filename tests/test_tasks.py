@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from grpo.errors import UsageError
-from grpo.tasks import random_task, seed_task
+from grpo.tasks.prompts import random_task, seed_task
 
 
 def rows(tensor):

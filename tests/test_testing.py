@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from grpo import TrainConfig, register
-from grpo.losses import LOSSES, LossTerms
-from grpo.registry import registries
-from grpo.rewards import sort_distance
+from grpo.modes.catalogue import registries
+from grpo.modes.losses import LOSSES, LossTerms
+from grpo.modes.rewards import sort_distance
 from grpo.testing import (
     assert_ratio_gradient_equals_naive,
     assert_sorted_response_rated_best,

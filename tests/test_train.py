@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from grpo import TrainConfig, register, train
-from grpo.losses import LOSSES, LossTerms
-from grpo.model import StackedPolicy
-from grpo.records import COLUMNS
+from grpo.core.schema import COLUMNS
+from grpo.core.seed_model import StackedPolicy
+from grpo.modes.losses import LOSSES, LossTerms
 from grpo.testing import assert_stacked_seeds_equal_separate_runs
 
 SHORT = dict(epochs=4, steps_per_epoch=3)
@@ -127,7 +127,7 @@ def test_config_id_is_pinned_and_tells_configs_apart():
 
 def count_gathers(monkeypatch):
     calls = []
-    module = sys.modules["grpo.model"]  # the seed policy's lookups (grpo.policies.SeedPolicy) all go through it
+    module = sys.modules["grpo.core.seed_model"]  # the seed policy's lookups (grpo.policies.SeedPolicy) all go through it
     original = module.gather_log_probs
     monkeypatch.setattr(module, "gather_log_probs", lambda *args: calls.append(1) or original(*args))
     return calls

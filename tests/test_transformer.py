@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from grpo import TrainConfig, train
-from grpo.aggregation import LOSS_AGGREGATIONS
-from grpo.losses import LOSSES
-from grpo.sequences import eos_token, pad_token, response_mask
-from grpo.tasks import variable_task
-from grpo.transformer import StackedTransformer
-from grpo.uniforms import SeedUniforms
+from grpo.core.transformer import StackedTransformer
+from grpo.core.uniforms import SeedUniforms
+from grpo.modes.aggregation import LOSS_AGGREGATIONS
+from grpo.modes.losses import LOSSES
+from grpo.tasks.prompts import variable_task
+from grpo.tasks.sequences import eos_token, pad_token, response_mask
 
 VOCAB, WIDTH, MAX_LENGTH = 5, 4, 6
 PROMPTS = variable_task(2, WIDTH, VOCAB, 6, 0, seed=0).prompts  # [6 4]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from grpo.uniforms import ROLLOUTS_AHEAD, SeedUniforms
+from grpo.core.uniforms import ROLLOUTS_AHEAD, SeedUniforms
 
 SHAPE = (3, 10, 3)  # batch response pos, the seed task's rollout
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from grpo import TrainConfig
-from grpo.deltas import DELTAS
 from grpo.errors import UsageError
+from grpo.modes.deltas import DELTAS
 from grpo.testing import assert_stacked_seeds_equal_separate_runs
 
 

@@ -1,0 +1,23 @@
+"""`grpo claims RESULTS`: test Dr. GRPO's and DAPO's claims on a sweep of the transformer policy
+(the `sequence` preset) and write claims.md and its figures beside the report (never retrains)."""
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", type=Path, help="a sweep's results folder varying loss_agg, loss_mode and deltas_mode"
+                                                   " (e.g. results/sequence)")
+    parser.add_argument("--out", type=Path, default=Path("reports"),
+                        help="reports root: claims.md goes to OUT/<grid name>/ (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from grpo.report.claims import render_claims, verdict  # the statistics and plotting stack, imported only when used
+
+    path, table = render_claims(args.results, args.out / args.results.name)
+    for row in table[table.cell == "pooled"].itertuples():
+        print(f"{verdict(row)}: {row.claim}: {row.metric} {row.contrast} = {row.difference:+.3f}"
+              f" [{row.low:+.3f}, {row.high:+.3f}] over {row.pairs} seeds")
+    print(f"wrote {path}")
+    return 0

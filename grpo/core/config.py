@@ -1,0 +1,282 @@
+"""One training configuration: every choice the ablation can vary, validated on creation.
+
+Field names are the config columns of the records and the keys of grid files; each field's
+metadata holds its help (the ``grpo train`` flag ``--field-name`` is generated from it, see
+grpo.cli_train), its flag aliases and, for a mode, its registry. Defaults reproduce the seed
+document's run.
+
+A field that does not apply to the chosen task, loss or KL setting (``task_vocab`` on the seed
+task, ``epsilon_high`` with the ``clipped`` loss, ``kl_estimator`` with ``kl_penalty`` 0) is
+refused when given a value other than the one it resolves to; fields left None resolve to what
+the run actually uses (the seed task's sizes, the chosen loss's own clip defaults), so records
+describe the run that was trained.
+"""
+
+import functools
+import hashlib
+import json
+import math
+import numbers
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+from grpo.core.policies import POLICIES, POLICY_OPTIONS
+from grpo.errors import FieldError, check_choice
+from grpo.modes.aggregation import LOSS_AGGREGATIONS
+from grpo.modes.deltas import DELTAS, min_group
+from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, loss_options
+from grpo.modes.rewards import REWARDS
+from grpo.modes.sequence_rewards import SEQUENCE_REWARDS
+from grpo.tasks.prompts import TASKS, Task, random_task, seed_task, variable_task
+
+
+def option(default, help: str, *, aliases: tuple[str, ...] = (), choices: Mapping | None = None, fallback=None):
+    """A TrainConfig field with its help written once. `choices`: the registry of a mode
+    (its entries' docstrings are the choices' help); `fallback`: the value of a field whose
+    default is None when neither the task nor the loss gives one."""
+    metadata = {"help": help, "aliases": aliases, "choices": choices, "fallback": fallback}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    CHOICES: ClassVar[tuple[str, ...]] = ("deltas_mode", "loss_mode", "kl_penalty")  # the seed document's choices
+
+    reward_fn: str = option("sort_inclusion_ordering", "reward function", aliases=("--reward",), choices=REWARDS)
+    deltas_mode: str = option("rewards", "how rewards become deltas (advantages)", aliases=("--deltas",), choices=DELTAS)
+    loss_mode: str = option("naive", "policy loss", aliases=("--loss",), choices=LOSSES)
+    kl_penalty: float = option(
+        0.0, "coefficient of the KL penalty against a frozen reference model; 0: no reference model at all."
+        " With kl_reduction 'sum' (the seed document's) the KL is summed over the L response positions while"
+        " the policy loss is averaged, so kl_penalty = L x the beta of TRL and verl; 'mean' makes it their beta",
+        aliases=("--kl",))
+    kl_estimator: str = option("k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS)
+    kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)
+    ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
+    epsilon: float = option(0.01, "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses")
+    epsilon_low: float | None = option(
+        None, "lower clip 1 - epsilon_low of clip_higher (default 0.2, DAPO) and cispo (default 1: no lower bound,"
+        " MiniMax-M1)", fallback=0.2)
+    epsilon_high: float | None = option(
+        None, "upper clip 1 + epsilon_high of clip_higher (default 0.28, DAPO) and cispo (default 4: a ratio cap"
+        " of 5, ScaleRL's epsilon_max as in TRL)", fallback=0.28)
+    epochs: int = option(100, "rollouts")
+    steps_per_epoch: int = option(10, "optimizer steps on each rollout")
+    responses: int = option(10, "responses sampled per prompt: the group")
+    lr: float = option(1e-3, "Adam learning rate")
+    dim: int | None = option(None, "hidden size (policy seed: default 10; policy transformer: default 32, the width)",
+                             fallback=10)
+    policy: str = option("seed", "the policy trained", choices=POLICIES)
+    loss_agg: str = option(
+        "seq_mean_token_mean", "how the per-token loss terms of responses of different lengths make one loss"
+        " (policy transformer; on the seed document's policy every response has every position and all modes are"
+        " the plain mean)", choices=LOSS_AGGREGATIONS)
+    layers: int = option(1, "decoder blocks (policy transformer)")
+    heads: int = option(4, "attention heads, dividing dim (policy transformer)")
+    max_response_length: int = option(
+        10, "the most tokens a response may have, EOS included; Dr. GRPO's constant normaliser (policy transformer)")
+    length_penalty: float = option(
+        0.0, "subtracted from the reward, times |response length - prompt length| (policy transformer)")
+    task: str = option("seed", "prompt set", choices=TASKS)
+    task_length: int | None = option(None, "tokens per prompt (tasks random and variable; default 5; the seed task's: 3)", fallback=5)
+    task_vocab: int | None = option(None, "tokens are 0 .. task_vocab - 1 (tasks random and variable; default 10; the seed task's: 5)",
+                                    fallback=10)
+    task_prompts: int | None = option(None, "training prompts (tasks random and variable; default 16; the seed task's: 3)", fallback=16)
+    task_heldout: int | None = option(None, "held-out prompts, never trained on (tasks random and variable; default 64; the seed"
+                                            " task's: 122)", fallback=64)
+    task_seed: int = option(0, "generator of the random task's prompts, the same for every training seed (tasks random and variable)")
+    task_min_length: int | None = option(None, "the shortest prompt's length (task variable; default 2)", fallback=2)
+
+    def __post_init__(self):
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if value is not None or not is_optional(spec):
+                object.__setattr__(self, spec.name, checked_type(spec, value))
+        for spec in fields(self):
+            if spec.metadata["choices"] is not None:
+                check_choice(spec.name, getattr(self, spec.name), spec.metadata["choices"])
+        resolved = resolved_values(self.as_dict())
+        for name, why in inapplicable(self.as_dict()).items():
+            value = getattr(self, name)
+            if value is not None and value != resolved[name]:
+                raise FieldError(name, value, why)
+        for name, value in resolved.items():
+            object.__setattr__(self, name, value)
+        self.check_ranges()
+
+    def check_ranges(self) -> None:
+        for name in ("ref_period", "epochs", "steps_per_epoch", "responses", "dim", "task_length",
+                     "task_prompts", "task_heldout", "layers", "heads", "task_min_length"):
+            if getattr(self, name) < 1:
+                raise FieldError(name, getattr(self, name), "must be at least 1")
+        if self.task_vocab < 2:
+            raise FieldError("task_vocab", self.task_vocab, "must be at least 2")
+        if self.task_seed < 0:
+            raise FieldError("task_seed", self.task_seed, "must be non-negative")
+        if self.lr <= 0:
+            raise FieldError("lr", self.lr, "must be positive")
+        if self.kl_penalty < 0:
+            raise FieldError("kl_penalty", self.kl_penalty, "must be non-negative")
+        if not 0 < self.epsilon < 1:
+            raise FieldError("epsilon", self.epsilon, "must lie in (0, 1)")
+        if not 0 < self.epsilon_low <= 1:
+            raise FieldError("epsilon_low", self.epsilon_low, "must lie in (0, 1]; 1 is no lower bound")
+        if self.epsilon_high <= 0:
+            raise FieldError("epsilon_high", self.epsilon_high, "must be positive")
+        if self.task_min_length > self.task_length:
+            raise FieldError("task_min_length", self.task_min_length, f"must not exceed task_length {self.task_length}")
+        if self.length_penalty < 0:
+            raise FieldError("length_penalty", self.length_penalty, "must be non-negative")
+        if self.policy == "transformer":
+            self.check_transformer()
+        elif self.task == "variable":
+            raise FieldError("task", self.task, "needs policy 'transformer' (the seed document's policy has fixed-length"
+                                                " responses and no EOS)")
+        needed = min_group(self.deltas_mode)
+        if self.responses < needed:
+            raise FieldError("responses", self.responses,
+                             f"deltas_mode {self.deltas_mode!r} needs at least {needed} responses per prompt"
+                             " (with one, every delta is 0 or undefined)")
+
+    def check_transformer(self) -> None:
+        if self.reward_fn not in SEQUENCE_REWARDS:
+            raise FieldError("reward_fn", self.reward_fn, "is not defined for variable-length responses; with policy"
+                                                          f" 'transformer' choose from {', '.join(SEQUENCE_REWARDS)}")
+        if self.dim % self.heads:
+            raise FieldError("heads", self.heads, f"must divide dim {self.dim}")
+        if self.max_response_length <= self.task_length:
+            raise FieldError("max_response_length", self.max_response_length,
+                             f"must exceed task_length {self.task_length}: the ideal response is the sorted prompt and EOS")
+
+    def make_task(self) -> Task:
+        if self.task == "seed":
+            return seed_task()
+        if self.task == "variable":
+            return variable_task(self.task_min_length, self.task_length, self.task_vocab, self.task_prompts,
+                                 self.task_heldout, self.task_seed)
+        return random_task(self.task_length, self.task_vocab, self.task_prompts, self.task_heldout, self.task_seed)
+
+    def as_dict(self) -> dict:
+        return {field.name: getattr(self, field.name) for field in fields(self)}  # asdict's deep copies: 10x slower
+
+    @property
+    def config_id(self) -> str:
+        """A short stable hash of every field: the key of a configuration in results/. The fields
+        of the transformer policy and the variable task count only where they apply, so the seed
+        document's policy keeps the keys it had before they existed."""
+        values = self.as_dict()
+        if self.policy == "seed":
+            values = {name: value for name, value in values.items() if name not in ("policy", *TRANSFORMER_FIELDS)}
+        if self.task != "variable":
+            values.pop("task_min_length")
+        return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
+
+
+FIELDS = {spec.name: spec for spec in fields(TrainConfig)}
+CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the keys of grid files
+KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period")  # read only when kl_penalty > 0
+TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # not task seed
+TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
+
+
+def is_optional(spec) -> bool:
+    return isinstance(spec.type, types.UnionType) and type(None) in spec.type.__args__
+
+
+def base_type(spec) -> type:
+    """str, int or float: a field's type without its None."""
+    return next(t for t in spec.type.__args__ if t is not type(None)) if is_optional(spec) else spec.type
+
+
+def checked_type(spec, value):
+    """`value` as the field's type; FieldError if it is not one (or not finite)."""
+    kind = base_type(spec)
+    if kind is str:
+        if not isinstance(value, str):
+            raise FieldError(spec.name, value, "must be a name")
+        return value
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # numpy scalars of a runs row too
+    if not is_number or (kind is int and not float(value).is_integer()):
+        raise FieldError(spec.name, value, f"must be {'an integer' if kind is int else 'a number'}")
+    if not math.isfinite(value):
+        raise FieldError(spec.name, value, "must be finite")
+    return kind(value)
+
+
+@functools.cache
+def seed_task_sizes() -> dict[str, int]:
+    """The seed task's facts, under the names of the task_* fields."""
+    task = seed_task()
+    return {"task_length": task.length, "task_vocab": task.vocab_size, "task_prompts": len(task.prompts),
+            "task_heldout": len(task.heldout), "task_seed": FIELDS["task_seed"].default, "task_min_length": task.length}
+
+
+def chosen(values: Mapping, name: str):
+    return values[name] if values.get(name) is not None else FIELDS[name].default
+
+
+def resolved_values(values: Mapping) -> dict:
+    """The value each context-dependent field takes when left None (or when it does not apply):
+    the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.losses.loss_options)
+    and policy's (grpo.policies.POLICY_OPTIONS), else the field's fallback or default."""
+    loss_defaults = loss_options(chosen(values, "loss_mode"))
+    policy_defaults = POLICY_OPTIONS.get(chosen(values, "policy"), {})
+    irrelevant = inapplicable(values)
+    resolved = {}
+    for name in ("epsilon", "epsilon_low", "epsilon_high", *KL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, "dim"):
+        spec = FIELDS[name]
+        if chosen(values, "task") == "seed" and name in TASK_FIELDS:
+            resolved[name] = seed_task_sizes()[name]
+        elif chosen(values, "task") == "random" and name == "task_min_length":
+            resolved[name] = resolved["task_length"]  # every prompt has the same length
+        elif values.get(name) is not None and name not in irrelevant:
+            resolved[name] = values[name]
+        elif loss_defaults.get(name) is not None:
+            resolved[name] = loss_defaults[name]
+        elif policy_defaults.get(name) is not None:
+            resolved[name] = policy_defaults[name]
+        else:
+            resolved[name] = spec.default if spec.default is not None else spec.metadata["fallback"]
+    return resolved
+
+
+def inapplicable(values: Mapping) -> dict[str, str]:
+    """field -> why it does not apply, for the fields that the choices in `values` (a partial
+    TrainConfig as a dict; missing fields take their defaults) make irrelevant."""
+    loss, task, kl = chosen(values, "loss_mode"), chosen(values, "task"), chosen(values, "kl_penalty")
+    why = {}
+    for name in ("epsilon", "epsilon_low", "epsilon_high"):
+        if name not in loss_options(loss):
+            readers = [mode for mode in LOSSES if name in loss_options(mode)]
+            why[name] = f"does not apply to loss_mode {loss!r}; only {', '.join(readers)} read it"
+    if kl == 0:
+        why.update({name: "does not apply: kl_penalty is 0, so there is no KL term" for name in KL_FIELDS})
+    if task == "seed":
+        sizes = seed_task_sizes()
+        facts = f"length {sizes['task_length']}, vocab {sizes['task_vocab']}, {sizes['task_prompts']} prompts," \
+                f" {sizes['task_heldout']} held out"
+        why.update({name: f"does not apply to task 'seed' ({facts}); task_* options are for tasks 'random' and 'variable'"
+                    for name in TASK_FIELDS})
+    elif task == "random":
+        why["task_min_length"] = "does not apply to task 'random' (one length: task_length); it is for task 'variable'"
+    if chosen(values, "policy") == "seed":
+        why.update({name: "does not apply to policy 'seed' (fixed-length responses); it is for policy 'transformer'"
+                    for name in TRANSFORMER_FIELDS})
+    return why
+
+
+def applicable_only(values: Mapping) -> dict:
+    """`values` without the fields that its own choices make irrelevant (for grid rows)."""
+    irrelevant = inapplicable(values)
+    return {name: value for name, value in values.items() if name not in irrelevant}
+
+
+def seed_default(config: TrainConfig) -> TrainConfig:
+    """`config` with the seed document's choices (TrainConfig's defaults) on every mode axis:
+    the reference a configuration is compared with. Options that the seed document's choices
+    make irrelevant (a clip range, a KL estimator) take their defaults."""
+    defaults = TrainConfig()
+    seed_choices = {name: getattr(defaults, name) for name in TrainConfig.CHOICES}
+    return TrainConfig(**applicable_only({**config.as_dict(), **seed_choices}))

@@ -1,0 +1,59 @@
+"""How much memory a run will need, estimated before any work, so that impossible sizes
+(``--dim 100000``, ``--responses 100000000``) are refused in one line instead of failing
+after a long allocation.
+
+The estimate counts the tensors that grow with the sizes, in float32 / int64 bytes:
+- the policy's weights, their gradients and Adam's two moments (4 copies);
+- one rollout: responses, token indices, old and reference log-probs, and the per-token
+  intermediates of the loss and its backward (about 12 numbers a response token);
+- the logits of the largest prompt set evaluated at once (training or held-out), a few copies;
+- the transformer policy's activations per response token (about 16 per layer and width unit);
+- the records (``grpo.records.COLUMNS``, 8 bytes each, one row per seed and inner step).
+It errs high by design: it is a guard against impossible runs, not a profiler.
+"""
+
+from grpo.core.config import TrainConfig
+from grpo.core.schema import COLUMNS
+from grpo.tasks.prompts import Task
+
+FLOAT, INDEX = 4, 8  # bytes of a float32 weight or metric, of an int64 token or index
+
+
+def weight_count(config: TrainConfig, task: Task, positions: int) -> int:
+    """Weights of one seed's policy."""
+    vocab, dim = task.vocab_size + 3, config.dim  # the transformer's vocab adds EOS, pad and BOS
+    if config.policy == "transformer":
+        return vocab * dim + 2 * positions * dim + config.layers * 12 * dim * dim
+    return task.vocab_size * dim + 2 * positions * dim * dim  # seed: E, enc, dec
+
+
+def estimated_bytes(config: TrainConfig, task: Task, num_seeds: int) -> int:
+    """Peak memory of training `config` on `task` with `num_seeds` stacked seeds (an upper estimate)."""
+    positions = config.max_response_length if config.policy == "transformer" else task.length
+    tokens = len(task.prompts) * config.responses * positions  # response tokens of one rollout, per seed
+    evaluated = max(len(task.prompts), len(task.heldout)) * positions  # positions evaluated at once
+    per_seed = (4 * FLOAT * weight_count(config, task, positions)
+                + tokens * (2 * INDEX + 12 * FLOAT)
+                + 4 * FLOAT * evaluated * (task.vocab_size + config.dim)
+                + config.epochs * config.steps_per_epoch * len(COLUMNS) * 8)
+    if config.policy == "transformer":
+        per_seed += 16 * FLOAT * config.layers * config.dim * len(task.prompts) * config.responses * (
+            task.length + positions) ** 2 // max(positions, 1)
+    return num_seeds * per_seed
+
+
+def available_bytes(device) -> int | None:
+    """Memory the run can have on `device`: free GPU memory, or the system's available memory
+    (/proc/meminfo); None where it cannot be known."""
+    if device.type == "cuda":
+        import torch
+
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

@@ -1,0 +1,134 @@
+"""The policies a run can train (config field ``policy``): how each is built, samples a rollout,
+rates it, and reads the log-probs of the rollout's tokens on an inner step.
+
+Shapes: ``prompts [batch pos]``, ``responses [seed batch response pos]``; ``mask`` is 1.0 on a
+response's real tokens (up to and including EOS) and 0.0 after, or None where every token is
+real (the seed document's policy: fixed length, no EOS), so that the seed document's numbers
+are computed exactly as before.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from grpo.core import seed_model as model
+from grpo.core.transformer import StackedTransformer
+from grpo.core.uniforms import SeedUniforms
+from grpo.modes.aggregation import token_mean
+from grpo.modes.rewards import REWARDS, best_reward
+from grpo.modes.sequence_rewards import SEQUENCE_REWARDS, best_sequence_reward, exact_match, length_penalty
+from grpo.tasks.prompts import Task
+from grpo.tasks.sequences import eos_token, response_mask
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One rollout's responses, with what the inner steps read them by."""
+
+    responses: torch.Tensor  # [seed batch response pos]
+    index: torch.Tensor | None  # [seed batch response pos] flat index into the seed policy's log-probs (model.token_index)
+    mask: torch.Tensor | None  # [seed batch response pos] 1.0 on real tokens; None: all real
+    log_probs: torch.Tensor | None  # [seed batch response pos] under the sampling policy; None if the loss reads none
+
+
+class SeedPolicy:
+    """seed document: each response position drawn independently given the whole prompt; fixed length."""
+
+    @staticmethod
+    def init(config, task: Task, generators: list[torch.Generator]) -> model.StackedPolicy:
+        return model.StackedPolicy.init(generators, task.vocab_size, task.length, config.dim)
+
+    @staticmethod
+    def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool) -> Sample:
+        log_probs = policy.log_probs(task.prompts)[0]  # [seed batch pos vocab]
+        responses = model.sample(log_probs, config.responses, uniforms)  # [seed batch response pos]
+        index = model.token_index(responses, task.vocab_size)
+        return Sample(responses, index, None, model.gather_log_probs(log_probs, index) if with_log_probs else None)
+
+    @staticmethod
+    def log_probs(policy, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (log-prob of each response token [seed batch response pos], mean entropy of the
+        per-position distributions [seed])."""
+        log_probs_all, mean_entropy = policy.log_probs(prompts)  # [seed batch pos vocab], [seed]
+        return model.gather_log_probs(log_probs_all, sample.index), mean_entropy
+
+    @staticmethod
+    def rewards(config, task: Task, responses: torch.Tensor) -> torch.Tensor:
+        return REWARDS[config.reward_fn](task.prompts, responses)  # [seed batch response]
+
+    @staticmethod
+    def best_reward(config, task: Task) -> torch.Tensor:
+        return best_reward(config.reward_fn, task.prompts)  # [batch]
+
+    @staticmethod
+    def success(task: Task, responses: torch.Tensor) -> torch.Tensor:
+        return (responses == Task.ideal(task.prompts)[:, None, :]).all(-1)  # [seed batch response]
+
+    @staticmethod
+    def greedy_correct(policy, config, task: Task, prompts: torch.Tensor) -> torch.Tensor:
+        return model.greedy_correct(policy, prompts)  # [seed batch]
+
+
+class TransformerPolicy:
+    """tiny causal decoder: responses token by token, ending with EOS (variable length)."""
+
+    @staticmethod
+    def init(config, task: Task, generators: list[torch.Generator]) -> StackedTransformer:
+        positions = task.length + config.max_response_length  # prompt, BOS, response but its last token
+        return StackedTransformer.init(generators, task.vocab_size, positions, config.dim, config.layers, config.heads)
+
+    @staticmethod
+    def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool) -> Sample:
+        responses, _ = policy.generate(task.prompts, config.responses, config.max_response_length, uniforms)
+        mask = response_mask(responses, task.vocab_size).float()  # [seed batch response pos]
+        # teacher-forced, as every inner step reads them: the ratio is exactly 1 on the first step
+        log_probs = policy.log_probs(task.prompts, responses)[0] if with_log_probs else None
+        return Sample(responses, None, mask, log_probs)
+
+    @staticmethod
+    def log_probs(policy, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (log-prob of each response token [seed batch response pos], mean entropy of the
+        next-token distributions over the real tokens [seed])."""
+        log_probs, entropy = policy.log_probs(prompts, sample.responses)
+        return log_probs, token_mean(entropy, sample.mask)
+
+    @staticmethod
+    def rewards(config, task: Task, responses: torch.Tensor) -> torch.Tensor:
+        rewards = SEQUENCE_REWARDS[config.reward_fn](task.prompts, responses, task.vocab_size)
+        if config.length_penalty:
+            rewards = rewards - config.length_penalty * length_penalty(task.prompts, responses, task.vocab_size)
+        return rewards  # [seed batch response]
+
+    @staticmethod
+    def best_reward(config, task: Task) -> torch.Tensor:
+        return best_sequence_reward(config.reward_fn, task.prompts, task.vocab_size, config.max_response_length)
+
+    @staticmethod
+    def success(task: Task, responses: torch.Tensor) -> torch.Tensor:
+        return exact_match(task.prompts, responses, task.vocab_size).bool()  # [seed batch response]
+
+    @staticmethod
+    def greedy_correct(policy, config, task: Task, prompts: torch.Tensor) -> torch.Tensor:
+        return policy.greedy_correct(prompts, config.max_response_length)  # [seed batch]
+
+
+POLICIES = {"seed": SeedPolicy, "transformer": TransformerPolicy}
+POLICY_OPTIONS = {"transformer": {"dim": 32}}  # a policy's own defaults: the width that learns the `sequence` preset's task
+
+
+def length_metrics(sample: Sample, success: torch.Tensor, vocab: int) -> torch.Tensor:
+    """Response length in real tokens (EOS included): mean, mean of the exact responses, mean of
+    the others (NaN where a seed has none), and the fraction of responses that end with EOS.
+    -> [4 seed]"""
+    if sample.mask is None:
+        lengths = torch.full(success.shape, float(sample.responses.shape[-1]), device=success.device)
+    else:
+        lengths = sample.mask.sum(-1)  # [seed batch response]
+    ended = (sample.responses == eos_token(vocab)).any(-1).float()
+
+    def mean_where(chosen):
+        count = chosen.sum((1, 2))
+        return torch.where(count > 0, (lengths * chosen).sum((1, 2)) / count.clamp(min=1), torch.nan)
+
+    return torch.stack([lengths.mean((1, 2)), mean_where(success.float()), mean_where(1.0 - success.float()),
+                        ended.mean((1, 2))])

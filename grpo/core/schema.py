@@ -1,0 +1,33 @@
+"""The record schema: one owner for every fact about a row of records.
+
+A record is one inner optimizer step of one run (a configuration trained from one seed).
+``train()`` returns them as a DataFrame with the columns of ``COLUMNS``; the results layer
+(grpo.experiment.results) writes and reads them.
+"""
+
+STEP_METRICS = {  # set on every inner step
+    "loss": "the loss minimised on the step: policy loss + kl_penalty x kl",
+    "kl": "estimated KL(pi || pi_ref) of a response against the frozen reference: the per-token estimates"
+          " summed over positions, whatever kl_reduction (0 when kl_penalty is 0)",
+    "clip_frac": "fraction of tokens (sequences for gspo) whose clipping is active: clip_low_frac + clip_high_frac",
+    "clip_low_frac": "fraction clipped at 1 - epsilon_low with a negative delta",
+    "clip_high_frac": "fraction clipped at 1 + epsilon_high with a positive delta",
+    "entropy": "mean entropy of the policy's next-token distributions over the responses' real tokens (nats)",
+}
+EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
+    "mean_reward": "mean reward of the sampled responses, in the reward function's own units",
+    "reward_frac": "mean_reward / the best attainable reward: compares configurations of one reward function only",
+    "sorted_frac": "fraction of sampled responses that are exactly the ideal (sorted) response",
+    "response_length": "mean response length in real tokens, EOS included (the seed document's policy: the prompt length)",
+    "correct_length": "mean length of the responses that are exactly the ideal one (null if none)",
+    "incorrect_length": "mean length of the other responses (null if none)",
+    "eos_rate": "fraction of responses that end with EOS before the maximum length (0 on the seed document's policy)",
+}
+EVAL_METRICS = {  # after the epoch's last step; null on the other steps
+    "greedy_train_acc": "fraction of training prompts whose greedy response is exactly sorted",
+    "greedy_heldout_acc": "fraction of held-out prompts whose greedy response is exactly sorted",
+}
+METRICS = {**STEP_METRICS, **EPOCH_METRICS, **EVAL_METRICS}
+SUMMARY_METRICS = ("reward_frac", "sorted_frac", *EVAL_METRICS)  # what `grpo train` prints, first and last epoch
+COLUMNS = ("config_id", "seed", "epoch", "step", *METRICS, "diverged")
+RUN_KEY = ("config_id", "seed")

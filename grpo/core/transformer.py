@@ -1,0 +1,189 @@
+"""The ``transformer`` policy: a tiny causal decoder that writes its response token by token,
+with a leading seed axis on every parameter.
+
+Input of one sequence (token ids of grpo.sequences): the prompt (padded to the task's longest),
+BOS, then the response so far. Token and position embeddings, ``layers`` pre-norm blocks of
+causal multi-head self-attention and a GELU MLP (4 x width), a final norm, and logits over the
+task's tokens and EOS from the token embedding itself (tied output, as GPT-2). No biases; the
+norms have a gain only. Init as nanoGPT: N(0, 0.02), residual projections
+N(0, 0.02 / sqrt(2 layers)), gains 1.
+
+S independent replicas (seeds) live in the same tensors: every matmul is one batched matmul over
+the seed axis, and each seed draws its initial weights and its samples from its own generator,
+so a seed's numbers do not depend on the seeds stacked with it.
+
+Generation samples each token by inverting the next-token CDF at a uniform drawn up front from
+the seed's generator (as the seed policy samples), up to ``max_length`` tokens; after EOS only
+pads follow. Training reads the log-probs of a whole rollout from one teacher-forced pass over
+``[seed batch response pos]``, with grpo.logprob's selective log-softmax.
+"""
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from grpo.core.logprob import selective_log_softmax
+from grpo.core.uniforms import SeedUniforms
+from grpo.tasks.sequences import SAMPLED_TOKENS, SPECIAL_TOKENS, bos_token, eos_token, ideal_responses, pad_token
+
+INIT_STD = 0.02  # nanoGPT's init scale
+MLP_RATIO = 4  # MLP hidden width / model width (GPT-2)
+
+
+def seed_matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x [seed ... in] @ weight [seed in out] -> [seed ... out], one batched matmul."""
+    return (x.flatten(1, -2) @ weight).view(*x.shape[:-1], weight.shape[-1])
+
+
+def norm(x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    """Layer norm with a per-seed gain. x [seed ... dim], gain [seed dim]."""
+    return F.layer_norm(x, x.shape[-1:]) * gain.view(gain.shape[0], *([1] * (x.dim() - 2)), -1)
+
+
+def inverse_cdf(logits: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """The token whose CDF interval holds the uniform. logits [... vocab], uniform [...] -> [...]"""
+    cdf = logits.softmax(-1).cumsum(-1)
+    return (cdf <= uniform[..., None]).sum(-1).clamp(max=logits.shape[-1] - 1)
+
+
+class StackedTransformer(nn.Module):
+    def __init__(self, weights: dict[str, torch.Tensor], vocab: int, heads: int):
+        super().__init__()
+        self.vocab = vocab  # the task's tokens; the embedding adds EOS, pad and BOS
+        self.heads = heads
+        self.token_embedding = nn.Parameter(weights["token_embedding"])  # [seed vocab+3 dim]
+        self.position_embedding = nn.Parameter(weights["position_embedding"])  # [seed pos dim]
+        self.attention_norm = nn.Parameter(weights["attention_norm"])  # [seed layer dim]
+        self.qkv = nn.Parameter(weights["qkv"])  # [seed layer dim 3*dim]
+        self.attention_out = nn.Parameter(weights["attention_out"])  # [seed layer dim dim]
+        self.mlp_norm = nn.Parameter(weights["mlp_norm"])  # [seed layer dim]
+        self.mlp_in = nn.Parameter(weights["mlp_in"])  # [seed layer dim 4*dim]
+        self.mlp_out = nn.Parameter(weights["mlp_out"])  # [seed layer 4*dim dim]
+        self.final_norm = nn.Parameter(weights["final_norm"])  # [seed dim]
+
+    @classmethod
+    def init(cls, generators: list[torch.Generator], vocab: int, positions: int, dim: int, layers: int,
+             heads: int) -> "StackedTransformer":
+        """nanoGPT's init per seed, drawn in a fixed order from each seed's own generator.
+        `positions`: the longest input (prompt + BOS + response - 1)."""
+        shapes = {
+            "token_embedding": (vocab + SPECIAL_TOKENS, dim),
+            "position_embedding": (positions, dim),
+            "qkv": (layers, dim, 3 * dim),
+            "attention_out": (layers, dim, dim),
+            "mlp_in": (layers, dim, MLP_RATIO * dim),
+            "mlp_out": (layers, MLP_RATIO * dim, dim),
+        }
+        residual_std = INIT_STD / math.sqrt(2 * layers)
+        device = generators[0].device
+        per_seed = []
+        for g in generators:
+            drawn = {name: torch.randn(shape, generator=g, device=device) for name, shape in shapes.items()}
+            drawn = {name: w * (residual_std if name in ("attention_out", "mlp_out") else INIT_STD) for name, w in drawn.items()}
+            per_seed.append(drawn)
+        weights = {name: torch.stack([w[name] for w in per_seed]) for name in shapes}
+        seeds = len(generators)
+        weights |= {"attention_norm": torch.ones(seeds, layers, dim, device=device),
+                    "mlp_norm": torch.ones(seeds, layers, dim, device=device),
+                    "final_norm": torch.ones(seeds, dim, device=device)}
+        return cls(weights, vocab, heads)
+
+    @property
+    def num_seeds(self) -> int:
+        return self.token_embedding.shape[0]
+
+    def forward(self, tokens: torch.Tensor, first: int = 0) -> torch.Tensor:
+        """tokens [seed seq pos] -> next-token logits over the task's tokens and EOS at
+        positions first.. : [seed seq pos-first vocab+1]."""
+        return self._logits(self._blocks(self._embed(tokens, 0), None)[:, :, first:])
+
+    def _embed(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
+        """tokens [seed seq new] at positions start.. -> [seed seq new dim]"""
+        seed_index = torch.arange(tokens.shape[0], device=tokens.device)[:, None, None]
+        positions = self.position_embedding[:, None, start:start + tokens.shape[2]]  # [seed 1 new dim]
+        return self.token_embedding[seed_index, tokens] + positions
+
+    def _blocks(self, x: torch.Tensor, cache: list | None) -> torch.Tensor:
+        """The decoder blocks over new positions x [seed seq new dim] that follow the positions
+        whose keys and values `cache` holds (one (keys, values) per layer, extended in place;
+        None: no earlier positions, nothing kept). -> [seed seq new dim]"""
+        seeds, sequences, new, dim = x.shape
+        for layer in range(self.qkv.shape[1]):
+            q, k, v = seed_matmul(norm(x, self.attention_norm[:, layer]), self.qkv[:, layer]).split(dim, -1)
+            q, k, v = (t.reshape(seeds * sequences, new, self.heads, -1).transpose(1, 2) for t in (q, k, v))  # [seed*seq head new head_dim]
+            if cache is not None:
+                if layer < len(cache):
+                    k, v = torch.cat([cache[layer][0], k], 2), torch.cat([cache[layer][1], v], 2)
+                    cache[layer] = (k, v)
+                else:
+                    cache.append((k, v))
+            # a single new position attends to every earlier one; several attend causally among themselves
+            attended = F.scaled_dot_product_attention(q, k, v, is_causal=new > 1)  # [seed*seq head new head_dim]
+            attended = attended.transpose(1, 2).reshape(seeds, sequences, new, dim)
+            x = x + seed_matmul(attended, self.attention_out[:, layer])
+            hidden = F.gelu(seed_matmul(norm(x, self.mlp_norm[:, layer]), self.mlp_in[:, layer]))
+            x = x + seed_matmul(hidden, self.mlp_out[:, layer])
+        return x
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """x [seed seq pos dim] -> [seed seq pos vocab+1], through the tied token embedding."""
+        output = self.token_embedding[:, :self.vocab + SAMPLED_TOKENS].transpose(1, 2)  # [seed dim vocab+1]
+        return seed_matmul(norm(x, self.final_norm), output)
+
+    def frozen_copy(self) -> "StackedTransformer":
+        """A detached deep copy, e.g. the reference model of the KL penalty."""
+        return copy.deepcopy(self).requires_grad_(False)
+
+    def _inputs(self, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+        """prompts [batch pos], responses [seed batch response t] -> [seed batch*response pos+1+t]:
+        prompt, BOS, response."""
+        seeds, batch, group, _ = responses.shape
+        bos = torch.full((batch, 1), bos_token(self.vocab), dtype=prompts.dtype, device=prompts.device)
+        prefix = torch.cat([prompts, bos], -1)[None, :, None].expand(seeds, batch, group, -1)
+        return torch.cat([prefix, responses], -1).flatten(1, 2)
+
+    def generate(self, prompts: torch.Tensor, num_responses: int, max_length: int,
+                 uniforms: SeedUniforms | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Responses token by token, sampled (at each seed's next `uniforms`) or greedy (None), keeping
+        each layer's keys and values so that a step computes only the new position.
+        prompts [batch pos] -> (responses [seed batch response max_length], the log-prob of each
+        token when it was drawn [seed batch response max_length]; 0 after EOS)."""
+        seeds, (batch, width) = self.num_seeds, prompts.shape
+        eos, pad = eos_token(self.vocab), pad_token(self.vocab)
+        if uniforms is not None:
+            uniform = uniforms.next(batch, num_responses, max_length)  # [seed batch response max_length]
+        responses = torch.full((seeds, batch, num_responses, max_length), pad, dtype=prompts.dtype, device=prompts.device)
+        drawn_log_probs = torch.zeros(responses.shape, device=prompts.device)
+        done = torch.zeros(seeds, batch, num_responses, dtype=torch.bool, device=prompts.device)
+        cache: list = []
+        new = self._embed(self._inputs(prompts, responses[..., :0]), 0)  # prompt and BOS [seed seq pos+1 dim]
+        for t in range(max_length):
+            hidden = self._blocks(new, cache)[:, :, -1:]  # [seed seq 1 dim]
+            logits = self._logits(hidden).view(seeds, batch, num_responses, -1)  # [seed batch response vocab+1]
+            token = logits.argmax(-1) if uniforms is None else inverse_cdf(logits, uniform[..., t])
+            drawn_log_probs[..., t] = torch.where(done, 0.0, logits.log_softmax(-1).gather(-1, token[..., None])[..., 0])
+            responses[..., t] = torch.where(done, pad, token)
+            done |= token == eos
+            if done.all():
+                break
+            new = self._embed(responses[..., t].flatten(1, 2)[..., None], width + 1 + t)  # [seed seq 1 dim]
+        return responses, drawn_log_probs
+
+    def log_probs(self, prompts: torch.Tensor, responses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced: one pass over every response. prompts [batch pos], responses
+        [seed batch response max_length] -> (log-prob of each response token, entropy of each
+        next-token distribution), both [seed batch response max_length]; positions after EOS
+        hold numbers that the caller masks."""
+        seeds, batch, group, length = responses.shape
+        logits = self(self._inputs(prompts, responses[..., :-1]), first=prompts.shape[1])  # [seed seq max_length vocab+1]
+        chosen = responses.clamp(max=eos_token(self.vocab)).flatten(1, 2)  # pads -> EOS: a valid index, masked later
+        log_probs, entropy = selective_log_softmax(logits, chosen)
+        return log_probs.view(responses.shape), entropy.view(responses.shape)
+
+    def greedy_correct(self, prompts: torch.Tensor, max_length: int) -> torch.Tensor:
+        """Whether each prompt's greedy response is exactly the ideal one. [seed batch] bool"""
+        greedy, _ = self.generate(prompts, 1, max_length, None)  # [seed batch 1 max_length]
+        return (greedy[:, :, 0] == ideal_responses(prompts, self.vocab, max_length)).all(-1)

@@ -1,0 +1,48 @@
+"""What code made a result: package versions, the git commit, and a fingerprint of the source.
+
+The git commit ignores uncommitted edits, so results are matched by ``code_fingerprint``: a hash
+of every source file of the installed ``grpo`` package (its ``.py`` files and presets). Two
+results with the same fingerprint were made by the same trainer; a sweep refuses to mix
+results of two fingerprints in one folder, and every Ray node must run the driver's
+fingerprint.
+"""
+
+import functools
+import hashlib
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1]  # the grpo package: this file is grpo/experiment/provenance.py
+SOURCE_PATTERNS = ("*.py", "presets/*.toml")  # the files whose content decides the numbers
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """sha256 (first 16 hex digits) over the relative path and bytes of each source file."""
+    digest = hashlib.sha256()
+    files = sorted({path for pattern in SOURCE_PATTERNS for path in PACKAGE.rglob(pattern)
+                    if "__pycache__" not in path.parts})
+    for path in files:
+        digest.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def versions() -> dict[str, str | None]:
+    """Package versions, the git commit (informative: blind to uncommitted edits) and the
+    code fingerprint (decisive) of the code that produced a run."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PACKAGE, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "grpo_version": metadata.version("grpo"),
+        "torch_version": metadata.version("torch"),
+        "ray_version": metadata.version("ray"),
+        "python_version": platform.python_version(),
+        "git_commit": commit,
+        "code_fingerprint": code_fingerprint(),
+    }

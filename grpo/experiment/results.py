@@ -1,0 +1,153 @@
+"""Records on disk and read back: the writer of records files, the readers of a results folder
+or a ``grpo train --out`` file, and the facts every reader shares (the primary outcome, the
+final window).
+
+The row schema itself (metrics, columns) is grpo.core.schema's; on disk every records file
+also carries the configuration's fields (``grpo.core.config.CONFIG_FIELDS``), written with
+parquet dictionary encoding, so a file is self-describing while each constant is stored once.
+Readers load only the columns they use.
+
+Files:
+- ``grpo train --out FILE.parquet``: one configuration's records.
+- a sweep's folder ``results/<grid>/``: ``runs.parquet`` (one row per configuration x seed: the
+  configuration, its status and versions) and ``records/<config_id>/*.parquet`` (the records of
+  each configuration, one file per trial). ``pd.read_parquet("results/<grid>/records")`` reads
+  them all.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from grpo.core.config import CONFIG_FIELDS, TrainConfig
+from grpo.core.schema import COLUMNS, METRICS, RUN_KEY
+from grpo.errors import UsageError
+from grpo.files import write_atomic
+
+FINAL_FRACTION = 0.1  # the final window: the last 10% of a run's epochs (at least one)
+PRIMARY = "success"  # the outcome every reward function shares: sorted_frac over the final window
+PRIMARY_SOURCE = "sorted_frac"
+
+
+def final_epochs(epochs: int) -> int:
+    """How many of a run's last epochs make its final window."""
+    return max(1, int(np.ceil(FINAL_FRACTION * epochs)))
+
+
+def final_window(epochs: pd.DataFrame, total_epochs: int) -> pd.DataFrame:
+    """The rows of a per-epoch view (``per_epoch``) that lie in a run's final window."""
+    return epochs[epochs.epoch >= total_epochs - final_epochs(total_epochs)]
+
+
+def first_diverged_steps(records: pd.DataFrame) -> dict[int, int]:
+    """seed -> the first step at which that seed's metrics turned NaN or infinite."""
+    return records[records.diverged].groupby("seed").step.min().to_dict()
+
+
+def write_records(records: pd.DataFrame, config: TrainConfig, path: Path) -> None:
+    """Write one configuration's records with its fields dictionary-encoded (stored once per
+    file), atomically."""
+    table = pa.Table.from_pandas(records.reindex(columns=list(COLUMNS)), preserve_index=False)
+    indices = pa.array(np.zeros(len(records), dtype=np.int8))
+    for name, value in config.as_dict().items():
+        table = table.append_column(name, pa.DictionaryArray.from_arrays(indices, pa.array([value])))
+    write_atomic(Path(path), lambda tmp: pq.write_table(table, tmp))
+
+
+def per_epoch(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per (config_id, seed, epoch): step metrics averaged over the epoch's steps, epoch
+    metrics as they are, eval metrics from the last step, diverged if any step was."""
+    metrics = [name for name in METRICS if name in records]
+    grouped = records.groupby(["config_id", "seed", "epoch"], sort=True, observed=True)
+    view = grouped[metrics].mean()  # the mean skips the eval metrics' nulls
+    if "diverged" in records:
+        view["diverged"] = grouped.diverged.any()
+    return view.reset_index()
+
+
+@dataclass
+class Results:
+    """Records and runs of a sweep folder or of one `grpo train --out` file."""
+
+    name: str  # the grid's name, or the file's stem
+    runs: pd.DataFrame  # one row per configuration x seed: config_id, CONFIG_FIELDS, seed, status, ...
+    grid_text: str | None  # the grid definition, for a sweep folder
+    files: dict[str, list[Path]]  # config_id -> its records files
+
+    def records(self, config_id: str, columns: list[str]) -> pd.DataFrame:
+        """The records of one configuration (only the seeds of `runs`), the given columns."""
+        seeds = self.runs.seed[self.runs.config_id == config_id].tolist()
+        wanted = list(dict.fromkeys(["config_id", "seed", *columns]))
+        frames = []
+        for path in self.files.get(config_id, []):
+            try:
+                frame = pq.read_table(path, columns=wanted, filters=[("seed", "in", seeds)]).to_pandas()
+            except (OSError, pa.ArrowException) as error:
+                raise UsageError(f"cannot read {str(path)!r}: {str(error).splitlines()[0]}") from None
+            frames.append(frame.astype({"config_id": str}))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
+
+    def iter_records(self, columns: list[str]) -> Iterator[tuple[str, pd.DataFrame]]:
+        """(config_id, records) for each configuration with records, one at a time."""
+        for config_id in self.runs.config_id.drop_duplicates():
+            if config_id in self.files:
+                yield config_id, self.records(config_id, columns)
+
+
+def open_results(path: Path) -> Results:
+    """A sweep's results folder or a `grpo train --out` parquet file; UsageError if unusable."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".parquet":
+        return _open_file(path)
+    if not path.is_dir():
+        raise UsageError(f"no results folder or records file {str(path)!r}")
+    runs_path = path / "runs.parquet"
+    if not runs_path.is_file():
+        raise UsageError(f"{str(path)!r} has no runs.parquet; run `grpo sweep` first")
+    runs = _read(runs_path)
+    for column in ("config_id", "seed", "status", *CONFIG_FIELDS):
+        if column not in runs:
+            raise UsageError(f"{str(runs_path)!r} lacks column {column!r}")
+    files = {folder.name: sorted(folder.glob("*.parquet")) for folder in sorted((path / "records").glob("*"))
+             if folder.is_dir()}
+    grid = path / "grid.toml"
+    return Results(path.name, runs, grid.read_text() if grid.exists() else None, files)
+
+
+def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except (OSError, pa.ArrowException) as error:
+        raise UsageError(f"cannot read {str(path)!r}: {str(error).splitlines()[0]}") from None
+
+
+def _open_file(path: Path) -> Results:
+    """A `grpo train --out` file: its runs are derived from its own columns."""
+    schema = pq.read_schema(path) if _is_parquet(path) else None
+    if schema is None:
+        raise UsageError(f"cannot read {str(path)!r}: not a parquet file")
+    missing = [name for name in ("config_id", "seed", "step", "diverged", *CONFIG_FIELDS) if name not in schema.names]
+    if missing:
+        raise UsageError(f"{str(path)!r} lacks column {missing[0]!r}; is it a `grpo train --out` file?")
+    frame = _read(path, ["config_id", "seed", "step", "diverged", *CONFIG_FIELDS])
+    frame = frame.astype({name: object for name in frame.columns if isinstance(frame[name].dtype, pd.CategoricalDtype)})
+    runs = frame.drop_duplicates(list(RUN_KEY)).drop(columns=["step", "diverged"]).reset_index(drop=True)
+    diverged_at = {}
+    for config_id, records in frame.groupby("config_id"):
+        diverged_at.update({(config_id, seed): step for seed, step in first_diverged_steps(records).items()})
+    runs["diverged_step"] = [diverged_at.get(key) for key in zip(runs.config_id, runs.seed)]
+    runs["status"] = np.where(runs.diverged_step.notna(), "diverged", "ok")
+    return Results(path.stem, runs, None, {config_id: [path] for config_id in runs.config_id.unique()})
+
+
+def _is_parquet(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return False

@@ -1,0 +1,200 @@
+"""Policy losses and the KL penalty, in stages: log-ratio -> ratio -> per-token surrogate ->
+mean.
+
+Shapes: ``log_probs, old_log_probs [seed batch response pos]`` (log-probability of each
+response token), ``deltas [seed batch response]``, and the keyword ``mask [seed batch response
+pos]`` (1.0 on a response's real tokens, 0.0 after its EOS), which the trainer passes only for
+variable-length responses (policy transformer): a loss that takes no mask still serves the seed
+document's policy, where every token is real. Every loss returns one value per seed: its per-token terms over the real
+tokens, aggregated as ``config.loss_agg`` says (grpo.aggregation; with every token real, the
+mean over batch, response and position), so the seeds stacked in one model stay
+independent: the total loss is their sum and each seed's gradient is its own.
+
+The first line of each function's docstring is its help in ``grpo train --help``.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from grpo.errors import UsageError
+from grpo.modes.aggregation import LOSS_AGGREGATIONS, token_mean
+from grpo.modes.registry import Registry
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    loss: torch.Tensor  # [seed] the surrogate to minimise
+    clip_low: torch.Tensor  # [seed] fraction of tokens (sequences for gspo) clipped at 1 - eps_low
+    clip_high: torch.Tensor  # [seed] fraction clipped at 1 + eps_high (both 0 for losses that do not clip)
+
+
+def aggregate(values: torch.Tensor, mask: torch.Tensor | None, config) -> torch.Tensor:
+    """Per-token terms [seed batch response pos] (or [seed batch response 1]: one term per
+    response, counted on each of its real tokens) -> [seed], by ``config.loss_agg``."""
+    return LOSS_AGGREGATIONS[config.loss_agg](values if mask is None else values.expand(mask.shape), mask)
+
+
+def unclipped_terms(surrogate: torch.Tensor, mask, config) -> LossTerms:
+    zero = torch.zeros_like(surrogate[:, 0, 0, 0])  # [seed]
+    return LossTerms(-aggregate(surrogate, mask, config), zero, zero)
+
+
+def trust_region(ratio, delta, low: float, high: float, mask, config, fraction_mask) -> LossTerms:
+    """PPO's pessimistic surrogate -(min(r * delta, clip(r, 1 - low, 1 + high) * delta)),
+    aggregated. Where the ratio has left [1 - low, 1 + high] in the direction of its delta,
+    the clipped (constant) term is the minimum and the gradient is zero; everywhere else the
+    minimum is r * delta. Written as that choice (one ``where``) rather than as
+    ``torch.minimum``: the same values and gradients (tests/test_losses.py), and a backward of one
+    node instead of the minimum's and the clamp's (bench/test_loss_kernels.py). The clip
+    fractions count the real tokens of `fraction_mask` (None: every entry of `ratio`)."""
+    below = (ratio < 1 - low) & (delta < 0)  # clipped at 1 - low
+    above = (ratio > 1 + high) & (delta > 0)  # clipped at 1 + high
+    clipped_term = ratio.detach().clamp(1 - low, 1 + high) * delta
+    surrogate = torch.where(below | above, clipped_term, ratio * delta)
+    clip_low, clip_high = token_mean(below.float(), fraction_mask), token_mean(above.float(), fraction_mask)
+    return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high)
+
+
+def naive(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """seed document: -mean(log pi x delta), REINFORCE; needs no old log-probs.
+
+    ``old_log_probs`` is None here: the trainer skips their lookup for this loss."""
+    return unclipped_terms(log_probs * deltas[..., None], mask, config)
+
+
+def unclipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """seed document: -mean(r x delta), r = exp(log pi - log pi_old) the probability ratio.
+
+    (The seed document's ``log_probs / old_log_probs`` is no ratio and flips the gradient's
+    sign.) At pi = pi_old its gradient is the naive one."""
+    return unclipped_terms(torch.exp(log_probs - old_log_probs) * deltas[..., None], mask, config)
+
+
+def clipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """seed document: PPO/GRPO's trust region [1 - epsilon, 1 + epsilon] per token.
+
+    PPO (Schulman et al. 2017), GRPO (Shao et al. 2024); ``epsilon``, the seed document's 0.01."""
+    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
+    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, mask)
+
+
+def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """DAPO: asymmetric trust region [1 - epsilon_low, 1 + epsilon_high] per token (0.2 / 0.28).
+
+    DAPO (Yu et al. 2025): unlikely tokens with a positive delta can grow further before
+    clipping."""
+    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
+    return trust_region(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high, mask, config, mask)
+
+
+def gspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """GSPO: one ratio per sequence, exp(mean log-ratio), clipped to [1 - epsilon, 1 + epsilon].
+
+    GSPO (Zheng et al. 2025) uses 3e-4 / 4e-4 on long responses; a 3-token mean moves far
+    more, so the seed document's ``epsilon`` is the default here. The mean log-ratio runs over
+    a response's real tokens only, and the sequence's term counts on each of them (as TRL's
+    ``importance_sampling_level="sequence"``); the clip fractions count sequences."""
+    log_ratio = log_probs - old_log_probs  # [seed batch response pos]
+    if mask is None:
+        mean_log_ratio = log_ratio.mean(-1, keepdim=True)
+    else:
+        mean_log_ratio = (log_ratio * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
+    ratio = torch.exp(mean_log_ratio)  # [seed batch response 1]
+    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, None)
+
+
+def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """CISPO: -mean(sg(clip(r, 1 - epsilon_low, 1 + epsilon_high)) x delta x log pi); r <= 5.
+
+    CISPO (MiniMax-M1, 2025; ScaleRL, Khatri et al. 2025): the importance weight is clipped
+    and detached, so every token keeps a gradient. Defaults from the sources: no lower bound
+    (MiniMax-M1 sets epsilon_low "to a large value"; verl's ``compute_policy_loss_cispo`` clamps
+    to [1 - clip_ratio_low, 1 + clip_ratio_high]; here epsilon_low = 1, a bound of 0 that never
+    acts) and an upper cap of 5 (ScaleRL's epsilon_max; TRL clamps the ratio at
+    ``max=epsilon_high`` for cispo and recommends 5): epsilon_high = 4. The clip fractions count
+    weights clipped whatever the delta's sign, since every clipped weight changes the gradient."""
+    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
+    weight = ratio.clamp(1 - config.epsilon_low, 1 + config.epsilon_high).detach()
+    terms = unclipped_terms(weight * deltas[..., None] * log_probs, mask, config)
+    clip_low = token_mean((ratio < 1 - config.epsilon_low).float(), mask)
+    clip_high = token_mean((ratio > 1 + config.epsilon_high).float(), mask)
+    return LossTerms(terms.loss, clip_low, clip_high)
+
+
+LOSSES: Registry = Registry("losses", {
+    "naive": naive,
+    "unclipped": unclipped,
+    "clipped": clipped,
+    "clip_higher": clip_higher,
+    "gspo": gspo,
+    "cispo": cispo,
+})
+WITHOUT_OLD_LOG_PROBS = frozenset({"naive"})  # losses that never read old_log_probs (they get None)
+LOSS_OPTIONS: dict[str, dict[str, float]] = {  # the TrainConfig fields each loss reads, with its defaults
+    "clipped": {"epsilon": 0.01},  # the seed document's
+    "clip_higher": {"epsilon_low": 0.2, "epsilon_high": 0.28},  # DAPO's
+    "gspo": {"epsilon": 0.01},  # the seed document's
+    "cispo": {"epsilon_low": 1.0, "epsilon_high": 4.0},  # no lower bound, ratio cap 5 (see cispo)
+}
+
+
+def loss_options(loss_mode: str) -> dict[str, float]:
+    """The TrainConfig fields a loss reads, with its defaults: LOSS_OPTIONS for a built-in; a
+    plugin declares its own as an attribute of its function (``my_loss.options = {"epsilon_high": 0.5}``).
+    A plugin that cannot be imported reads none here; naming it as the loss_mode is the error."""
+    if loss_mode in LOSS_OPTIONS:
+        return LOSS_OPTIONS[loss_mode]
+    try:
+        return getattr(LOSSES.get(loss_mode), "options", {})
+    except UsageError:
+        return {}
+
+
+def k1(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """log pi - log pi_ref: unbiased, high variance, can be negative (Schulman 2020).
+
+    Schulman 2020, "Approximating KL Divergence". Per token: [seed batch response pos]."""
+    return log_probs - ref_log_probs
+
+
+def k2(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """(log pi - log pi_ref)^2 / 2: biased, low variance, >= 0 (Schulman 2020).
+
+    An f-divergence that matches the KL to second order. Per token: [seed batch response pos]."""
+    return (log_probs - ref_log_probs).square() / 2
+
+
+def k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """seed document, GRPO: exp(q - p) - (q - p) - 1, p = log pi, q = log pi_ref: unbiased, >= 0.
+
+    Schulman 2020; the estimator of GRPO (Shao et al. 2024), TRL and verl's ``low_var_kl``.
+    Per token: [seed batch response pos]."""
+    log_ratio = ref_log_probs - log_probs
+    return torch.exp(log_ratio) - log_ratio - 1
+
+
+KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3})
+
+
+def kl_sum(kl_tokens: torch.Tensor, mask: torch.Tensor | None = None, config=None) -> torch.Tensor:
+    """seed document: summed over positions, averaged over prompts and responses.
+
+    kl_penalty is then L x the beta of TRL and verl (L = response length) for the same
+    penalty. Only a response's real tokens (``mask``) count.
+    [seed batch response pos] -> [seed]"""
+    return (kl_tokens if mask is None else kl_tokens * mask).sum(-1).mean((1, 2))
+
+
+def kl_mean(kl_tokens: torch.Tensor, mask: torch.Tensor | None = None, config=None) -> torch.Tensor:
+    """TRL, verl: aggregated over tokens as the policy loss is (loss_agg); kl_penalty is their beta.
+
+    TRL (trl/trainer/grpo_trainer.py, ``_compute_loss``) adds beta x the per-token KL to the
+    per-token loss before aggregating; verl (verl/workers/actor/dp_actor.py, ``use_kl_loss``)
+    aggregates the per-token KL with the policy loss's ``loss_agg_mode``. With every token real
+    (mask None), the mean over tokens. [seed batch response pos] -> [seed]"""
+    return kl_tokens.mean((1, 2, 3)) if mask is None else aggregate(kl_tokens, mask, config)
+
+
+KL_REDUCTIONS: dict[str, Callable[..., torch.Tensor]] = {"sum": kl_sum, "mean": kl_mean}

@@ -1,0 +1,162 @@
+"""Registries of modes: each group's built-ins, in their order, then its plugins.
+
+Four groups, one per choice a configuration names: ``rewards`` (``reward_fn``), ``deltas``
+(``deltas_mode``), ``losses`` (``loss_mode``) and ``kl_estimators`` (``kl_estimator``). A plugin
+mode has the signature and docstring conventions of the group's built-ins (see grpo.rewards,
+grpo.deltas, grpo.losses) and comes from either
+
+- an installed package's entry point, in the group ``grpo.<group>`` of its pyproject.toml::
+
+      [project.entry-points."grpo.deltas"]
+      centered_ranks = "grpo_rank_deltas:centered_ranks"
+
+  Entry points are listed without importing anything; a plugin's module is imported the first
+  time its mode is named, and every process that names it (a Ray worker included) finds it the
+  same way, so a plugin must be installed wherever grpo is;
+- or the Python API, for a notebook or a script::
+
+      @grpo.register("deltas")
+      def centered_ranks(rewards): ...
+
+  A sweep hands these registrations to its Ray workers.
+
+A plugin cannot take the name of a built-in or of another package's mode. Grid files and flags
+only name modes; nothing they contain is evaluated.
+"""
+
+from collections.abc import Callable, Iterator, Mapping
+from importlib import metadata
+
+from grpo.errors import UsageError
+
+GROUPS = ("rewards", "deltas", "losses", "kl_estimators")
+BUILT_IN = "built-in"  # the origin of a built-in mode
+
+
+class Registry(Mapping):
+    """name -> mode function, built-ins first, then entry-point plugins (by name), then modes
+    registered in-process (in their order)."""
+
+    def __init__(self, group: str, built_ins: dict[str, Callable]):
+        if group not in GROUPS:
+            raise ValueError(f"unknown group {group!r}; choose from {', '.join(GROUPS)}")
+        self.group = group
+        self.built_ins = dict(built_ins)
+        self.in_process: dict[str, Callable] = {}
+        self._entry_points: dict[str, metadata.EntryPoint] | None = None  # discovered on first use
+        self._loaded: dict[str, Callable] = {}  # imported plugins
+
+    @property
+    def entry_point_group(self) -> str:
+        return f"grpo.{self.group}"
+
+    def entry_points(self) -> dict[str, metadata.EntryPoint]:
+        """The installed plugins of this group, by name (nothing imported)."""
+        if self._entry_points is None:
+            found: dict[str, metadata.EntryPoint] = {}
+            for entry_point in metadata.entry_points(group=self.entry_point_group):
+                if entry_point.name in self.built_ins:
+                    raise UsageError(f"plugin {describe(entry_point)} takes the name of a built-in mode of {self.entry_point_group};"
+                                     " rename its entry point")
+                other = found.get(entry_point.name)
+                if other is not None and other.value != entry_point.value:
+                    raise UsageError(f"two plugins name the {self.group} mode {entry_point.name!r}: {describe(other)} and"
+                                     f" {describe(entry_point)}; uninstall one")
+                found.setdefault(entry_point.name, entry_point)  # one package seen twice on sys.path counts once
+            self._entry_points = dict(sorted(found.items()))
+        return self._entry_points
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.built_ins
+        yield from self.entry_points()
+        yield from self.in_process
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getitem__(self, name: str) -> Callable:
+        """The mode's function; KeyError for an unknown name, UsageError naming the entry point
+        for a plugin that cannot be imported."""
+        if name in self.built_ins:
+            return self.built_ins[name]
+        if name in self.in_process:
+            return self.in_process[name]
+        if name not in self._loaded:
+            self._loaded[name] = self.load_plugin(name)
+        return self._loaded[name]
+
+    def load_plugin(self, name: str) -> Callable:
+        """Import an entry point's function."""
+        entry_point = self.entry_points().get(name)
+        if entry_point is None:
+            raise KeyError(name)
+        try:
+            loaded = entry_point.load()
+        except Exception as error:  # noqa: BLE001 - any failure of a plugin's import is reported as one line
+            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            raise UsageError(f"cannot load plugin {describe(entry_point)}: {message}") from None
+        if not callable(loaded):
+            raise UsageError(f"plugin {describe(entry_point)} is not a function: {type(loaded).__name__}")
+        return loaded
+
+    def register(self, name: str, fn: Callable) -> Callable:
+        """Add `fn` as mode `name` in this process (a re-run notebook cell replaces its earlier
+        registration). Returns `fn`."""
+        if not callable(fn):
+            raise TypeError(f"a {self.group} mode must be a function, got {type(fn).__name__}")
+        if name in self.built_ins or name in self.entry_points():
+            raise UsageError(f"{self.group} mode {name!r} exists already ({self.origin(name)}); choose another name")
+        self.in_process[name] = fn
+        return fn
+
+    def unregister(self, name: str) -> None:
+        """Remove a mode registered in this process."""
+        if name not in self.in_process:
+            raise UsageError(f"{self.group} mode {name!r} was not registered in this process")
+        del self.in_process[name]
+
+    def origin(self, name: str) -> str:
+        """Where mode `name` comes from: "built-in", "package==version" of its entry point, or
+        "module.function (in-process)"."""
+        if name in self.built_ins:
+            return BUILT_IN
+        if name in self.in_process:
+            fn = self.in_process[name]
+            return f"{fn.__module__}.{fn.__qualname__} (in-process)"
+        entry_point = self.entry_points()[name]
+        return f"{entry_point.dist.name}=={entry_point.dist.version}" if entry_point.dist else entry_point.value
+
+    def summary(self, name: str) -> str:
+        """The first line of the mode's docstring (built-ins and plugins alike), its origin
+        added for a plugin; a plugin that cannot be imported says why instead."""
+        try:
+            summary = first_line(self[name])
+        except UsageError as error:
+            return str(error)
+        return summary if name in self.built_ins else f"{summary} [{self.origin(name)}]"
+
+    def refresh(self) -> None:
+        """Forget the discovered entry points (after installing or removing a package in this
+        process)."""
+        self._entry_points = None
+        self._loaded = {}
+
+
+def first_line(fn: Callable) -> str:
+    """The first line of a function's docstring: its help in ``grpo train --help``."""
+    doc = (fn.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else "(no docstring)"
+
+
+def summaries(choices: Mapping) -> dict[str, str]:
+    """One line of help per choice of a field: a Registry's summaries, or the first docstring
+    line of each function of a plain mapping."""
+    if isinstance(choices, Registry):
+        return {name: choices.summary(name) for name in choices}
+    return {name: first_line(fn) for name, fn in choices.items()}
+
+
+def describe(entry_point: metadata.EntryPoint) -> str:
+    """'centered_ranks = grpo_rank_deltas:centered_ranks' (grpo.deltas, grpo-rank-deltas 0.1.0)"""
+    package = f", {entry_point.dist.name} {entry_point.dist.version}" if entry_point.dist else ""
+    return f"'{entry_point.name} = {entry_point.value}' ({entry_point.group}{package})"

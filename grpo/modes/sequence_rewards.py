@@ -1,0 +1,84 @@
+"""Rewards of variable-length responses (the ``transformer`` policy), in tensor ops.
+
+Every function maps ``prompts [batch pos]`` (padded, see grpo.sequences), ``responses
+[seed batch response response_pos]`` and the task's ``vocab`` to ``rewards [seed batch
+response]``. Only a response's real tokens count: anything after its first EOS changes no
+reward. With ``n`` the prompt's length and the response's *content* its tokens before EOS:
+
+- ``exact_match``: 1 if the response is the sorted prompt followed by EOS, else 0 (EOS
+  included: a truncated or over-long response is wrong). Best 1.
+- ``sort_distance`` (the seed's, extended): positions of the ideal response (sorted prompt,
+  then EOS: n + 1 positions) that the response matches. A response shorter than the ideal
+  matches nothing past its EOS, a longer one misses the ideal's EOS. Best n + 1.
+- ``sort_inclusion_ordering`` (the seed's, extended): prompt tokens (with multiplicity) found
+  in the content, plus ordered adjacent pairs ``x <= y`` among the first n content tokens
+  (so that a longer response cannot collect more pairs), plus 1 if EOS follows exactly n
+  content tokens. Best 2n.
+
+``length_penalty`` is the optional shaping term ``|content length - n|``; the trainer subtracts
+``length_penalty x`` it from any reward (0 for the ideal response, so the best reward holds).
+"""
+
+from collections.abc import Callable
+
+import torch
+
+from grpo.tasks.sequences import canonical, eos_token, ideal_responses, pad_token, prompt_lengths, response_mask
+
+SequenceRewardFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+
+
+def content_lengths(responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    """Tokens before the first EOS. [seed batch response]"""
+    return (response_mask(responses, vocab) & (responses != eos_token(vocab))).sum(-1)
+
+
+def ended(responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    """Whether the response holds an EOS (was not truncated). bool [seed batch response]"""
+    return (responses == eos_token(vocab)).any(-1)
+
+
+def _ideal(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    return ideal_responses(prompts, vocab, responses.shape[-1])[:, None, :]  # [batch 1 response_pos]
+
+
+def exact_match(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    return (canonical(responses, vocab) == _ideal(prompts, responses, vocab)).all(-1).float()
+
+
+def sort_distance(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    ideal = _ideal(prompts, responses, vocab)  # [batch 1 response_pos]
+    matches = (canonical(responses, vocab) == ideal) & (ideal != pad_token(vocab))
+    return matches.sum(-1).float()
+
+
+def sort_inclusion_ordering(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    length = prompt_lengths(prompts, vocab)[:, None]  # [batch 1]
+    content = content_lengths(responses, vocab)  # [seed batch response]
+    is_content = torch.arange(responses.shape[-1], device=responses.device) < content[..., None]  # [... response_pos]
+    in_content = torch.where(is_content, responses, -1)  # -1 matches no prompt token
+    is_prompt = prompts != pad_token(vocab)  # [batch pos]
+    found = (prompts[:, None, :, None] == in_content[..., None, :]).any(-1) & is_prompt[:, None, :]  # [... pos]
+    pair_end = torch.arange(1, responses.shape[-1], device=responses.device)  # pair (j - 1, j) for j = 1 ..
+    counted = pair_end < torch.minimum(content, length)[..., None]  # [... response_pos-1]
+    ordered = (responses[..., :-1] <= responses[..., 1:]) & counted
+    stops_right = (content == length) & ended(responses, vocab)
+    return (found.sum(-1) + ordered.sum(-1) + stops_right).float()
+
+
+def length_penalty(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    """|content length - prompt length|: how far the response's length is from the ideal's."""
+    return (content_lengths(responses, vocab) - prompt_lengths(prompts, vocab)[:, None]).abs().float()
+
+
+SEQUENCE_REWARDS: dict[str, SequenceRewardFn] = {
+    "exact_match": exact_match,
+    "sort_distance": sort_distance,
+    "sort_inclusion_ordering": sort_inclusion_ordering,
+}
+
+
+def best_sequence_reward(reward_fn: str, prompts: torch.Tensor, vocab: int, max_length: int) -> torch.Tensor:
+    """The reward of each prompt's ideal response. [batch]"""
+    ideal = ideal_responses(prompts, vocab, max_length)[None, :, None, :]  # [1 batch 1 response_pos]
+    return SEQUENCE_REWARDS[reward_fn](prompts, ideal, vocab)[0, :, 0]

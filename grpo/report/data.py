@@ -1,0 +1,88 @@
+"""What a report needs from the records, reduced while streaming: one configuration's records
+are read (only the columns used), turned into per-run final values and per-epoch curves, and
+dropped before the next is read, so memory grows with configurations x seeds x epochs, not
+with inner steps or record columns.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from grpo.core.config import CONFIG_FIELDS
+from grpo.experiment.grids import parse_grid
+from grpo.experiment.results import PRIMARY, PRIMARY_SOURCE, Results, final_window, per_epoch
+
+FINAL_METRICS = {  # per-run final value (mean over the final window) <- the per-epoch metric it averages
+    PRIMARY: PRIMARY_SOURCE,
+    "reward_frac": "reward_frac",
+    "greedy_train_acc": "greedy_train_acc",
+    "greedy_heldout_acc": "greedy_heldout_acc",
+}
+CURVE_METRICS = ("sorted_frac", "reward_frac", "kl", "clip_frac")  # per-epoch curves kept for the figures
+INCOMPLETE = ("missing", "failed")  # run statuses of a configuration whose results are not all there
+
+
+@dataclass
+class ReportData:
+    name: str  # the grid's name or the records file's stem
+    grid_text: str | None  # the grid definition (sweep folders only)
+    runs: pd.DataFrame  # one row per configuration x seed of the grid: config_id, seed, status, ... (missing ones too)
+    configs: pd.DataFrame  # index config_id: CONFIG_FIELDS, every configuration of the grid
+    axes: list[str]  # the fields the grid varies (not those that follow from another, e.g. cispo's clip range)
+    finals: pd.DataFrame  # index (config_id, seed): FINAL_METRICS; NaN where the run diverged
+    curves: pd.DataFrame  # columns config_id, seed, epoch, CURVE_METRICS (float32); runs that did not diverge
+
+
+def load(results: Results) -> ReportData:
+    """Stream `results` one configuration at a time into a ReportData."""
+    runs = _with_missing_configurations(results)
+    configs = runs.drop_duplicates("config_id").set_index("config_id")[list(CONFIG_FIELDS)]
+    finals, curves = [], []
+    columns = ["epoch", *dict.fromkeys([*FINAL_METRICS.values(), *CURVE_METRICS]), "diverged"]
+    for config_id, records in results.iter_records(columns):
+        epochs = per_epoch(records)  # [seed x epoch rows]
+        diverged = epochs.groupby("seed").diverged.any()
+        window = final_window(epochs, int(configs.loc[config_id, "epochs"]))
+        final = window.groupby("seed")[list(FINAL_METRICS.values())].mean()
+        final.columns = list(FINAL_METRICS)
+        final.loc[diverged.reindex(final.index, fill_value=False).to_numpy()] = np.nan
+        finals.append(final.assign(config_id=config_id).set_index("config_id", append=True).swaplevel())
+        healthy = epochs[~epochs.seed.map(diverged)]
+        curves.append(healthy[["config_id", "seed", "epoch"]].assign(
+            **{name: healthy[name].astype(np.float32) for name in CURVE_METRICS}))
+    finals = pd.concat(finals) if finals else pd.DataFrame(
+        columns=list(FINAL_METRICS), index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
+    curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
+        columns=["config_id", "seed", "epoch", *CURVE_METRICS])
+    return ReportData(results.name, results.grid_text, runs, configs, varying_axes(configs), finals,
+                      curves.astype({"config_id": str}))
+
+
+def varying_axes(configs: pd.DataFrame) -> list[str]:
+    """The fields that vary over `configs`, less those that follow from another varying field
+    (a loss mode that sets its own clip range makes epsilon_low vary with loss_mode; it is not
+    an axis). Of two fields that determine each other, the first in CONFIG_FIELDS stays."""
+    varying = [name for name in CONFIG_FIELDS if configs[name].nunique() > 1]
+
+    def determines(a: str, b: str) -> bool:
+        return bool((configs.groupby(a)[b].nunique() == 1).all())
+
+    return [name for i, name in enumerate(varying)
+            if not any(determines(other, name) and (not determines(name, other) or j < i)
+                       for j, other in enumerate(varying) if other != name)]
+
+
+def _with_missing_configurations(results: Results) -> pd.DataFrame:
+    """results.runs, plus a `missing` row per seed for each configuration of the grid that has
+    no row at all (a sweep cut off before it wrote runs.parquet again), and `missing` status
+    for runs whose records file is absent."""
+    runs = results.runs.copy()
+    runs.loc[~runs.config_id.isin(list(results.files)) & ~runs.status.isin(INCOMPLETE), "status"] = "missing"
+    if results.grid_text is None:
+        return runs
+    grid = parse_grid(results.name, results.grid_text)
+    absent = [config for config in grid.configs() if config.config_id not in set(runs.config_id)]
+    extra = [{"config_id": config.config_id, **config.as_dict(), "seed": seed, "status": "missing"}
+             for config in absent for seed in grid.seeds]
+    return pd.concat([runs, pd.DataFrame(extra)], ignore_index=True) if extra else runs

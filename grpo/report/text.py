@@ -1,0 +1,379 @@
+"""`grpo report`: render reports/<grid>/ from a sweep's results folder or a `grpo train --out`
+file alone (never retrains): load (grpo.report_data, streaming), compute (grpo.report_compute,
+pure), write (here: figures, CSV tables, report.md).
+
+Deterministic: the same records give the same tables and text (every resampling is seeded).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from grpo.core.config import TrainConfig
+from grpo.experiment.results import FINAL_FRACTION, PRIMARY, PRIMARY_SOURCE, open_results
+from grpo.files import check_writable_dir, write_atomic
+from grpo.report import figures
+from grpo.report.compute import LEVEL_ORDER, Tables, compute
+from grpo.report.data import load
+from grpo.report.stats import ALPHA, CONFIDENCE, POWER, RESAMPLES
+
+HEAT_AXES = ("deltas_mode", "loss_mode")  # heatmap rows and columns where the grid varies them
+
+
+def render_report(results_path: Path, reports_root: Path) -> tuple[Path, Tables]:
+    """Read `results_path`, write reports_root/<grid>/; returns the folder and the tables."""
+    results = open_results(results_path)
+    out = Path(reports_root) / results.name
+    check_writable_dir(out)
+    tables = compute(load(results))
+    write(tables, out)
+    return out, tables
+
+
+def write(tables: Tables, out: Path) -> None:
+    """Write the figures, configurations.csv, effects.csv, interactions.csv, fits.csv and
+    report.md of `tables` into `out` (each file whole or not at all)."""
+    pictures = _figures(tables)
+    for name, figure in pictures.items():
+        write_atomic(out / name, lambda tmp, figure=figure: figures.save(figure, tmp))
+    for name, frame in (("configurations.csv", tables.configurations), ("effects.csv", tables.effects),
+                        ("interactions.csv", tables.interactions), ("fits.csv", tables.fits)):
+        write_atomic(out / name, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+    text = narrative(tables, list(pictures))
+    write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    def cell(value):
+        if isinstance(value, float | np.floating):
+            return "–" if np.isnan(value) else f"{value:.{digits}f}"
+        if value is None or value is pd.NA:
+            return "–"
+        return str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def interval(value: float, low: float, high: float) -> str:
+    return f"{value:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _figures(tables: Tables) -> dict:
+    """name -> figure, for what the tables hold."""
+    pictures, curves = {}, tables.curves
+    if "success" in curves:
+        pictures["success_curves.png"] = figures.level_curves(
+            curves["success"], f"{PRIMARY_SOURCE}", f"{PRIMARY_SOURCE} during training: each level averaged over the"
+            " other axes (mean over seeds, 95% bootstrap band)", levels=tables.axes)
+    if "success_effects" in curves:
+        pictures["success_effect_curves.png"] = figures.effect_curves(curves["success_effects"], PRIMARY_SOURCE, tables.axes)
+    ranked = tables.configurations[tables.configurations["rank"].notna()]
+    if len(tables.effects):
+        pictures["effects.png"] = figures.effects_forest(tables.effects, PRIMARY, tables.axes)
+    panels = _heat_panels(ranked, tables.axes)
+    if panels:
+        pictures["success_heatmaps.png"] = figures.heatmaps(
+            panels, _heat_columns(tables.axes), f"final {PRIMARY} per configuration (mean over seeds; * = tied with the best)", PRIMARY)
+    if len(ranked) > 1:
+        hue = next((name for name in ("deltas_mode", *tables.axes) if name in tables.axes), None)
+        style = next((name for name in ("loss_mode", *tables.axes) if name in tables.axes and name != hue), None)
+        pictures["generalisation.png"] = figures.generalisation(_in_level_order(ranked, tables.axes, [hue, style]),
+                                                                hue, style)
+    if "reward_frac" in curves:
+        pictures["reward_frac_curves.png"] = figures.level_curves(
+            curves["reward_frac"], "reward_frac", "reward_frac during training, within each reward function (each"
+            " level averaged over the other axes, 95% band)", levels=tables.axes)
+    if "kl" in curves:
+        pictures["kl_curves.png"] = figures.level_curves(
+            curves["kl"], "measured KL to the reference", "measured KL(π || π_ref) where the KL penalty is on (each"
+            " level averaged over the other axes, 95% band)", log=True, levels=tables.axes)
+    if "clip_frac" in curves:
+        pictures["clip_fraction_curves.png"] = figures.level_curves(
+            curves["clip_frac"], "fraction clipped", "fraction of tokens whose clipping acts, where a loss clips (each"
+            " level averaged over the other axes, 95% band)", levels=tables.axes)
+    return pictures
+
+
+def _in_level_order(frame: pd.DataFrame, axes: dict, names) -> pd.DataFrame:
+    """frame sorted so each named axis's levels appear in their order."""
+    names = [name for name in names if name]
+    keys = {name: frame[name].map({level: i for i, level in enumerate(axes[name])}) for name in names}
+    return frame.assign(**{f"_{n}": k for n, k in keys.items()}).sort_values([f"_{n}" for n in names]).drop(
+        columns=[f"_{n}" for n in names]) if names else frame
+
+
+def _heat_panels(ranked: pd.DataFrame, axes: dict) -> dict:
+    """panel title -> success table: rows and columns are two axes (deltas and loss where they
+    vary), one panel per combination of the other axes."""
+    if not axes or not len(ranked):
+        return {}
+    heat, facets = _heat_layout(axes)
+    groups = [()] if not facets else list(pd.MultiIndex.from_product([axes[name] for name in facets]))
+    panels = {}
+    for group in groups:
+        mask = np.ones(len(ranked), dtype=bool)
+        for name, level in zip(facets, group):
+            mask &= (ranked[name] == level).to_numpy()
+        cell = ranked[mask]
+        if not len(cell):
+            continue
+        rows, cols = heat[0], heat[1] if len(heat) > 1 else None
+        index = axes[rows]
+        columns = axes[cols] if cols else [PRIMARY]
+        key = [rows] + ([cols] if cols else [])
+        table = cell.set_index(key).success_mean
+        tied = cell.set_index(key).tied_with_best
+        if cols:
+            values, marked = table.unstack(cols), tied.unstack(cols)
+        else:
+            values, marked = table.to_frame(PRIMARY), tied.to_frame(PRIMARY)
+        values = values.reindex(index=index, columns=columns).astype(float)
+        values.attrs["marked"] = marked.reindex(index=index, columns=columns).fillna(False).astype(bool)
+        title = ", ".join(f"kl {level:g}" if name == "kl_penalty" else f"{name} {level}" if not isinstance(level, str)
+                          else str(level) for name, level in zip(facets, group)) or "all configurations"
+        panels[title] = values
+    return panels
+
+
+def _heat_layout(axes: dict) -> tuple[list[str], list[str]]:
+    """The heatmap's two cell axes (deltas and loss where they vary) and the facet axes."""
+    heat = [name for name in HEAT_AXES if name in axes]
+    heat += [name for name in axes if name not in heat][: 2 - len(heat)]
+    return heat, [name for name in axes if name not in heat]
+
+
+def _heat_columns(axes: dict) -> int:
+    """Panels per row of the heatmap figure: one row per level of the first facet axis."""
+    _, facets = _heat_layout(axes)
+    if len(facets) > 1:
+        return int(np.prod([len(axes[name]) for name in facets[1:]]))
+    return min(3, len(axes[facets[0]])) if facets else 1
+
+
+def _completeness_line(tables: Tables) -> str:
+    c = tables.completeness
+    statuses = ", ".join(f"{count} {status}" for status, count in sorted(c.statuses.items()))
+    runs = sum(c.statuses.values())
+    if c.is_complete:
+        return f"complete: {c.configurations} of {c.configurations} configurations, {runs} runs ({statuses})"
+    named = ", ".join([f"`{i}` (missing)" for i in c.missing[:12]] + [f"`{i}` (failed)" for i in c.failed[:12]])
+    more = len(c.missing) + len(c.failed) - min(12, len(c.missing)) - min(12, len(c.failed))
+    return (f"**INCOMPLETE**: {c.complete} of {c.configurations} configurations have all their runs; {runs} runs"
+            f" ({statuses}). Left out of every ranking and effect: {named}" + (f" and {more} more" if more > 0 else "")
+            + ". Run the same sweep again to finish it.")
+
+
+def narrative(tables: Tables, pictures: list[str]) -> str:
+    table = tables.configurations
+    ranked = table[table["rank"].notna()]
+    seeds = tables.seeds
+    axes = " × ".join(f"`{name}` ({len(levels)})" for name, levels in tables.axes.items()) or "none (one configuration)"
+    mdd = (f"{tables.min_detectable:.3f} in {PRIMARY} (median half-width of the paired 95% intervals against the"
+           f" seed's default; pairing cuts the standard error of a difference {tables.pairing_gain:.1f}× (median))"
+           if np.isfinite(tables.min_detectable) else "not defined: no configuration has the seed's default beside it")
+    if np.isfinite(tables.leaders_half_width):
+        mdd += f"; {tables.leaders_half_width:.3f} between the best and the configurations tied with it (median)"
+    lines = [
+        f"# Ablation report: `{tables.grid}`",
+        "",
+        f"- **Grid**: `{tables.grid}`, {tables.completeness.configurations} configuration"
+        f"{'s' if tables.completeness.configurations != 1 else ''}; varying axes: {axes}",
+        f"- **Seeds**: {len(seeds)} ({_seed_range(seeds)}), the same seeds in every configuration",
+        f"- **Commit**: {tables.commit}",
+        f"- **Completeness**: {_completeness_line(tables)}",
+        f"- **Minimum detectable difference**: {mdd}",
+        "",
+        f"**Primary outcome: `{PRIMARY}`**, the fraction of sampled responses that are exactly the sorted prompt,"
+        f" averaged over each run's final window (the last {FINAL_FRACTION:.0%} of its epochs). It is the one metric"
+        " every reward function shares; `reward_frac` (reward / best attainable reward) depends on each reward's"
+        " scale, so it is compared only among configurations of one reward function (section below). Greedy"
+        " accuracy on the training and held-out prompts, over the same window, stands beside it.",
+        "",
+        "**Statistics.** Configurations of one grid train seed s from the same initial weights and random stream,"
+        " so seed s of two configurations is a matched pair: a comparison is the mean of the per-seed differences"
+        f" with a {CONFIDENCE:.0%} paired percentile-bootstrap interval over seeds ({RESAMPLES:,} resamples, fixed"
+        " seed); a diverged run drops out of its pairs. Its p-value is that of the difference over its bootstrap"
+        " standard error; a family of comparisons is corrected with Holm's method, and"
+        f" *decisive* means Holm-adjusted p < {ALPHA:.2f}. Per-configuration means and IQMs (Agarwal et al. 2021)"
+        " carry unpaired bootstrap intervals. *Replicated*: the seeds are split into two disjoint halves (even and"
+        " odd positions) and a decisive finding keeps its sign on each half alone.",
+        "",
+        "## Findings",
+        "",
+    ]
+    lines += _findings(tables, ranked)
+    if len(tables.unhealthy):
+        unhealthy = tables.unhealthy
+        shown = unhealthy[[c for c in ("config_id", "seed", "status", "diverged_step", "error") if c in unhealthy]]
+        lines += ["## Runs that did not finish cleanly", "",
+                  "Diverged runs (NaN or infinite metrics) are left out of the statistics (and out of their pairs);"
+                  " missing and failed configurations are left out of every ranking and effect."
+                  + (f" The first 40 of {len(shown)}:" if len(shown) > 40 else ""), "",
+                  markdown_table(shown.head(40)), ""]
+    if pictures:
+        lines += ["## Figures", ""] + [f"![{name}]({name})\n" for name in pictures]
+    lines += _tables_section(tables, ranked)
+    if tables.grid_text:
+        lines += ["## Grid", "", "```toml", tables.grid_text.strip(), "```", ""]
+    return "\n".join(lines)
+
+
+def _seed_range(seeds) -> str:
+    return f"{seeds[0]}–{seeds[-1]}" if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
+
+
+def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
+    if not len(ranked):
+        every = "every run diverged" if tables.completeness.statuses.get("diverged") and tables.completeness.is_complete \
+            else "no configuration has results"
+        return [f"No statistics: {every}. The runs are listed below.", ""]
+    best = ranked.iloc[0]
+    own = f"{best.success_mean:.3f} [{best.success_low:.3f}, {best.success_high:.3f}]"
+    if len(ranked) == 1:
+        return [f"One configuration, so nothing to compare: {best.configuration} has {PRIMARY} {own} (mean, 95%"
+                f" interval over {best.runs} seeds), IQM {best.iqm:.3f}.", ""]
+    findings = []
+    tied = ranked[ranked.tied_with_best]
+    others = tied[tied.config_id != best.config_id]
+    names = "; ".join(f"{row.configuration} {row.success_mean:.3f}" for row in others.head(12).itertuples()) or "none"
+    halves = tables.replication
+    replicated = all(halves["best is tied in the full data"]) if len(halves) else False
+    findings.append(
+        f"**Tied with the best: {len(tied)} of {len(ranked)} configurations.** The highest mean {PRIMARY} is"
+        f" {best.configuration}, {own}; {len(others)} other{'s are' if len(others) != 1 else ' is'} not decisively"
+        f" below it (paired contrasts, Holm over {len(ranked) - 1}): {names}"
+        + (f" and {len(others) - 12} more" if len(others) > 12 else "")
+        + ". Split-half: the best of each half is "
+        + ", ".join(f"{row['best']} ({'in' if row['best is tied in the full data'] else 'outside'} the tied set)"
+                    for _, row in halves.iterrows())
+        + f" — {'replicated' if replicated else 'not replicated'}.")
+    if ranked.default_difference.notna().any():
+        better, worse = ranked[ranked.versus_default == "better"], ranked[ranked.versus_default == "worse"]
+        top = better.sort_values("default_difference", ascending=False).head(5)
+        findings.append(
+            f"**Against the seed's default** ({_seed_choices()}, with the same other fields):"
+            f" {len(better)} configurations are decisively better and {len(worse)} decisively worse, of"
+            f" {ranked.default_difference.notna().sum()} compared (Holm);"
+            f" {int(ranked.default_replicated.sum())} of these {len(better) + len(worse)} replicate. Largest gains: "
+            + "; ".join(f"{row.configuration} {interval(row.default_difference, row.default_low, row.default_high)}"
+                        f" (P(better) {row.poi:.2f} [{row.poi_low:.2f}, {row.poi_high:.2f}])" for row in top.itertuples())
+            + ". Defaults: " + "; ".join(f"{row.configuration} ranks {row.rank} of {len(ranked)}, {PRIMARY}"
+                                          f" {row.success_mean:.3f}" for row in ranked[ranked.is_default].itertuples())
+            + ".")
+    effects = tables.effects
+    if len(effects):
+        order = _factor_order(effects)
+        parts = []
+        for factor in order:
+            rows = effects[effects.factor == factor]
+            decisive = rows[rows.decisive]
+            if len(decisive):
+                parts.append(f"`{factor}` (vs {_level(factor, rows.reference.iloc[0])}): " + "; ".join(
+                    f"{_level(factor, r.level)} {interval(r.difference, r.low, r.high)}"
+                    f"{'' if r.replicated else ' (not replicated)'}" for r in decisive.itertuples()))
+            else:
+                parts.append(f"`{factor}`: no decisive effect (largest {rows.difference.abs().max():.3f})")
+        findings.append(f"**Factor effects on {PRIMARY}** (each level against the seed's choice, averaged over the"
+                        " other axes; factors ranked by their largest decisive effect): " + ". ".join(parts) + ".")
+    inter = tables.interactions
+    if len(inter):
+        decisive = inter[inter.decisive].reindex(inter[inter.decisive].difference.abs().sort_values(ascending=False).index)
+        findings.append(
+            f"**Interactions**: {len(decisive)} of {len(inter)} two-way interactions are decisive (Holm)"
+            + (": " + "; ".join(f"{_level(r.factor, r.level)} × {_level(r.factor_b, r.level_b)} {interval(r.difference, r.low, r.high)}"
+                               f"{'' if r.replicated else ' (not replicated)'}" for r in decisive.head(8).itertuples())
+               if len(decisive) else "") + ". An interaction is how much the effect of the first level (vs its"
+            " reference) changes under the second level (vs its reference).")
+    leaders = tied[tied.config_id != best.config_id].head(5)
+    if len(leaders):
+        findings.append(
+            f"**Seeds to decide the leaders** ({POWER:.0%} power, paired, at level {ALPHA:.2f} before correction):"
+            f" with {len(tables.seeds)} seeds the leaders are tied; to resolve each from the best: "
+            + "; ".join(f"{row.configuration} (difference {row.best_difference:.3f}): "
+                        f"{_count(row.seeds_to_resolve)} seeds" for row in leaders.itertuples()) + ".")
+    fits = tables.fits
+    if len(fits):
+        failed = fits[fits.failed != ""]
+        reasons = failed.failed.str.split(":").str[0].value_counts()  # by kind (grpo.fits)
+        findings.append(f"**Learning-speed fits** of the {PRIMARY} curves: {len(fits) - len(failed)} of {len(fits)}"
+                        " accepted" + (" (failed: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items()) + ")"
+                                       if len(failed) else "") + ".")
+    within = tables.within_reward
+    if len(within) > 1:
+        findings.append("**`reward_frac` within each reward function**: Spearman correlation of its configuration"
+                        " means with success: " + ", ".join(f"{row['reward_fn']} {row['Spearman(reward_frac, success)']:.2f}"
+                                                            for _, row in within.iterrows())
+                        + ". Across reward functions it is not comparable (each reward has its own scale).")
+    return [f"{i}. {text}" for i, text in enumerate(findings, 1)] + [""]
+
+
+def _seed_choices() -> str:
+    """The seed document's choices, as TrainConfig's defaults hold them: `deltas_mode rewards, ...`."""
+    defaults = TrainConfig()
+    return ", ".join(f"`{name}` {_level('', getattr(defaults, name))}" for name in TrainConfig.CHOICES)
+
+
+def _factor_order(effects: pd.DataFrame) -> list[str]:
+    """Factors by their largest decisive effect (absolute), indecisive ones last."""
+    size = effects.assign(size=np.where(effects.decisive, effects.difference.abs(), -1.0)).groupby("factor", sort=False)
+    return list(size["size"].max().sort_values(ascending=False, kind="stable").index)
+
+
+def _level(factor: str, value) -> str:
+    """A level as the text names it: `kl 0.1`, `centered_rewards`, `task_length=5` (no factor: the value)."""
+    if factor == "kl_penalty":
+        return f"kl {value:g}"
+    if not factor or factor in LEVEL_ORDER:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{factor}={value}"
+
+
+def _count(value: float) -> str:
+    return "∞" if not np.isfinite(value) else f"{int(value):,}"
+
+
+def _tables_section(tables: Tables, ranked: pd.DataFrame) -> list[str]:
+    table = tables.configurations
+    lines = []
+    if len(table):
+        shown = table.assign(**{
+            "rank": table["rank"].astype(object).where(table["rank"].notna(), "–"),
+            f"{PRIMARY} [95% CI]": [f"{r.success_mean:.3f} [{r.success_low:.3f}, {r.success_high:.3f}]"
+                                    if np.isfinite(r.success_mean) else "–" for r in table.itertuples()],
+            "tied": np.where(table.tied_with_best, "yes", ""),
+            "vs default [95% CI]": [interval(r.default_difference, r.default_low, r.default_high) + (
+                f" {r.versus_default}" if r.versus_default else "") if np.isfinite(r.default_difference) else "–"
+                for r in table.itertuples()],
+        })
+        columns = ["rank", "configuration", "runs", f"{PRIMARY} [95% CI]", "iqm", "tied", "vs default [95% CI]",
+                   "reward_frac_mean", "greedy_train_acc", "greedy_heldout_acc"]
+        lines += [f"## Configurations, ranked by {PRIMARY}", "",
+                  "`tied`: not decisively below the best; `vs default`: paired difference to the seed's default with"
+                  " the same other fields (`better`/`worse` where decisive); `reward_frac` compares only within one"
+                  " reward function. All columns: `configurations.csv`.", "",
+                  markdown_table(shown[columns]), ""]
+    if len(tables.effects):
+        lines += [f"## Main effects on {PRIMARY}", "", markdown_table(tables.effects[
+            ["factor", "level", "reference", "cells", "difference", "low", "high", "p_holm", "decisive",
+             "difference_half_a", "difference_half_b", "replicated"]]), ""]
+    if len(tables.interactions):
+        decisive = tables.interactions[tables.interactions.decisive]
+        lines += [f"## Two-way interactions on {PRIMARY}", "",
+                  f"{len(decisive)} decisive of {len(tables.interactions)}; all in `interactions.csv`."
+                  + (" The decisive ones:" if len(decisive) else ""), ""]
+        if len(decisive):
+            lines += [markdown_table(decisive[["factor", "level", "factor_b", "level_b", "difference", "low", "high",
+                                               "p_holm", "replicated"]]), ""]
+    if len(tables.within_reward):
+        lines += ["## reward_frac within each reward function", "", markdown_table(tables.within_reward), ""]
+    if len(tables.fits):
+        lines += ["## Learning-speed fits: R(s) = R0 + (A − R0) / (1 + (s_mid / s)^B) (ScaleRL)", "",
+                  f"Fitted to each configuration's {PRIMARY_SOURCE} curve (seed mean per epoch, s = epoch + 1),"
+                  " weighted by its seed-to-seed standard error. A fit fails when a parameter sits at the bound of its"
+                  " search range, the asymptote leaves [0, 1], the curve is flat (no better than a constant given the"
+                  " noise), the midpoint lies outside the observed epochs, or the residuals exceed twice the noise.",
+                  "", markdown_table(tables.fits), ""]
+    return lines

@@ -1,0 +1,46 @@
+"""The sweep's view of Tune's events: a compact progress bar (configurations done / total,
+elapsed, ETA) in place of Tune's status tables, and trials Tune gave up on (their worker or node
+lost beyond the retries) recorded as failed with their error, never left silently missing."""
+
+from pathlib import Path
+
+from ray import tune
+from tqdm import tqdm
+
+from grpo.core.config import TrainConfig
+from grpo.experiment.store import trial_info, write_trial
+
+
+class ProgressCallback(tune.Callback):
+    def __init__(self, total: int, results_dir: Path, sweep_id: str, enabled: bool = True):
+        self.results_dir, self.sweep_id = results_dir, sweep_id
+        self.bar = tqdm(total=total, desc="configurations", unit="config", disable=not enabled)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self.bar.close()
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.bar.update()
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        record_lost_trial(trial.config["trial"], error_line(trial.error_file), self.results_dir)
+        self.bar.update()
+
+
+def record_lost_trial(task: dict, error: str, results_dir: Path) -> None:
+    """Write the run info of a trial whose process died (no records): "failed" with `error`."""
+    config = TrainConfig(**task["config"])
+    info = trial_info(config, task["seeds"], "failed", f"trial lost: {error}")
+    write_trial(results_dir, config, task["seeds"], None, info)
+
+
+def error_line(error_file: str | None) -> str:
+    """The last line of a Tune error file: the exception and its message."""
+    try:
+        lines = [line for line in Path(error_file).read_text().splitlines() if line.strip()]
+    except (OSError, TypeError):
+        return "its worker died"
+    return lines[-1].strip() if lines else "its worker died"

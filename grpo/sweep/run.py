@@ -1,0 +1,142 @@
+"""Run a grid under Ray Tune: one trial per configuration, the seeds it lacks stacked.
+
+The results folder (layout and trust rules: grpo.sweep_store) is keyed by (configuration,
+seed). A sweep trains only the pairs of its grid that no trusted trial holds: re-running a
+finished sweep trains nothing, more seeds train only the new seeds, more axis values only the
+new configurations, a narrower grid reuses what it needs. Then it rebuilds runs.parquet.
+
+Trials go to Tune in batches (16 configurations per CPU of the runtime, at least 100), so that
+Tune's bookkeeping (which grows with the square of an experiment's trials) stays small for grids
+of any size, and an interrupt
+(Ctrl-C, SIGTERM) is acted on within seconds: the running trials stop, nothing more is
+submitted, finished trials are kept, and the re-run completes the rest.
+"""
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grpo.core.config import TrainConfig
+from grpo.experiment.grids import load_grid
+from grpo.experiment.provenance import code_fingerprint
+from grpo.experiment.store import exclusive, few, holds_lock, scan, trial_info, write_runs, write_trial
+from grpo.files import check_writable_dir, write_atomic
+from grpo.modes.catalogue import pack_in_process_modes, unpack_in_process_modes
+from grpo.sweep.runtime import cluster_address, ray_runtime, scratch_dir
+
+BATCH_PER_CPU = 16  # configurations per Tune experiment and CPU of the runtime: every CPU busy to the end
+MIN_BATCH = 100  # the presets smoke and full in one experiment
+MAX_FAILURES = 2  # retries of a trial whose worker or node was lost (not of a configuration that raises)
+
+
+@dataclass
+class SweepOutcome:
+    results_dir: Path
+    trials: int  # trials that ended in this call (one per configuration with seeds to train)
+    trained: int  # runs (configuration x seed) trained by this call
+    reused: int  # runs of the grid already done before it
+    failed: list[str] = field(default_factory=list)  # "config_id: error" of each failed configuration
+    missing: list[str] = field(default_factory=list)  # config_ids with runs not done (interrupted)
+    damaged: list[str] = field(default_factory=list)  # "config_id (reason)" of each trial found damaged
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM
+
+
+def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str | None = None, progress: bool = True,
+              num_cpus: int | None = None, notify=None) -> SweepOutcome:
+    """Train every (configuration, seed) of `grid` not done yet in results_root/<grid>/; rebuild
+    runs.parquet. `address` (or RAY_ADDRESS) joins a cluster, else a private runtime runs.
+    `notify(line)` tells about damaged results found (default: stderr)."""
+    notify = notify or (lambda line: print(line, file=sys.stderr))
+    spec = load_grid(grid)
+    configs = spec.configs()
+    results_dir = Path(results_root).resolve() / spec.name
+    check_writable_dir(results_dir)
+    address = cluster_address(address)
+    with exclusive(results_dir) as sweep_id:
+        found = scan(results_dir, code_fingerprint())
+        damaged = found.damaged
+        if damaged:
+            notify(f"retraining {len(damaged)} damaged trial(s): {few(damaged)}")
+        write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))
+        work = [(config, seeds) for config in configs
+                if (seeds := tuple(s for s in spec.seeds if s not in found.done_seeds(config.config_id)))]
+        interrupted = False
+        if work:
+            try:
+                with scratch_dir() as scratch, ray_runtime(address, num_cpus, results_dir, scratch):
+                    run_trials(work, results_dir, sweep_id, scratch / "tune", progress)
+            except KeyboardInterrupt:
+                interrupted = True  # finished trials are kept; the re-run trains the rest
+            found = scan(results_dir, code_fingerprint())
+            damaged += found.damaged
+        runs = write_runs(results_dir, configs, spec.seeds, found)
+    done = runs.status.isin(["ok", "diverged"])
+    trained = sum(len(seeds) for _, seeds in work) - int((~done).sum())
+    failed = runs[runs.status == "failed"].drop_duplicates("config_id")
+    missing = runs.config_id[runs.status == "missing"].drop_duplicates().tolist()
+    trials = len(work) - len(set(missing) & {config.config_id for config, _ in work})
+    return SweepOutcome(results_dir, trials, trained, int(done.sum()) - trained,
+                        [f"{row.config_id}: {row.error}" for row in failed.itertuples()],
+                        missing, damaged, interrupted)
+
+
+def run_trial(params: dict) -> None:
+    """Ray Tune trainable: train one configuration with the given seeds stacked and write its
+    trial files, unless the sweep that started it is gone (an orphaned worker writes nothing).
+    A configuration that raises is a result ("failed" with its error): the grid goes on."""
+    import ray
+    import torch
+    from ray import tune
+
+    from grpo.core.train import train
+
+    torch.set_num_threads(1)  # trials share the cores; these kernels are too small to split
+    unpack_in_process_modes(params["in_process_modes"])  # entry-point plugins are found here as in the driver
+    config, seeds = TrainConfig(**params["trial"]["config"]), params["trial"]["seeds"]
+    results_dir = Path(params["results_dir"])
+    start = time.perf_counter()
+    records = None
+    if code_fingerprint() != params["code_fingerprint"]:
+        status, error = "failed", f"this node runs grpo code {code_fingerprint()}, the driver {params['code_fingerprint']}"
+    else:
+        try:
+            records = train(config, seeds)
+            status, error = "ok", None
+        except Exception as exception:  # noqa: BLE001 - any failure of a configuration is its result
+            status, error = "failed", f"{type(exception).__name__}: {exception}".splitlines()[0]
+    node = f"{ray.util.get_node_ip_address()} {ray.get_runtime_context().get_node_id()[:8]}"
+    info = trial_info(config, seeds, status, error, time.perf_counter() - start, node)
+    if holds_lock(results_dir, params["sweep_id"]):
+        write_trial(results_dir, config, seeds, records, info)
+    tune.report({"ok": status == "ok"})
+
+
+def run_trials(work: list[tuple[TrainConfig, tuple[int, ...]]], results_dir: Path, sweep_id: str, tune_dir: Path,
+               progress: bool) -> None:
+    """Run the trials in Tune experiments of a few configurations per CPU each. Ctrl-C (and SIGTERM, which
+    the CLI turns into one) raises KeyboardInterrupt here: the runtime's shutdown then stops the
+    running trials, and what finished is kept."""
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # no per-trial CSV/JSON/TensorBoard files
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # no experiment banner: our progress bar is the display
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C stops the sweep at once, not "gracefully"
+    import ray
+    from ray import tune
+
+    from grpo.sweep.progress import ProgressCallback
+
+    common = {"results_dir": str(results_dir), "sweep_id": sweep_id, "code_fingerprint": code_fingerprint(),
+              "in_process_modes": pack_in_process_modes()}
+    with ProgressCallback(len(work), results_dir, sweep_id, enabled=progress) as progress_bar:
+        size = max(MIN_BATCH, BATCH_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))
+        for start in range(0, len(work), size):
+            batch = [{"config": config.as_dict(), "seeds": list(seeds)} for config, seeds in work[start:start + size]]
+            tune.Tuner(
+                tune.with_resources(run_trial, {"cpu": 1}),
+                param_space={"trial": tune.grid_search(batch), **common},
+                tune_config=tune.TuneConfig(reuse_actors=True),
+                run_config=tune.RunConfig(name=f"batch-{start // size}", storage_path=str(tune_dir), verbose=0,
+                                          callbacks=[progress_bar],
+                                          failure_config=tune.FailureConfig(max_failures=MAX_FAILURES)),
+            ).fit()

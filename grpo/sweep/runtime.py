@@ -1,0 +1,190 @@
+"""The Ray runtime a sweep runs on: a private local one, or a cluster joined by address.
+
+Without an address (``--address`` or, Ray's convention, ``RAY_ADDRESS``) the sweep starts a
+runtime of its own: its own temporary folder (removed afterwards), ports chosen free, every
+server on loopback, no dashboard. It never joins another runtime of the machine, whether a
+``ray start --head`` or a stale ``ray_current_cluster`` file.
+
+With an address the sweep joins that cluster: with token authentication when the cluster
+uses it as Ray 2.60 sets it up (``RAY_AUTH_MODE=token``, or a token in ``RAY_AUTH_TOKEN``,
+``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), then checks that every node runs this code
+(the same fingerprint) and sees the results folder (shared storage).
+
+The environment variables Ray sets in this process are restored when the runtime stops.
+"""
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from grpo.errors import EnvironmentFault
+from grpo.experiment.provenance import code_fingerprint
+from grpo.files import pid_alive
+
+ADDRESS_VARIABLE = "RAY_ADDRESS"
+SCRATCH_PREFIX = "grpo-"  # <tmp>/grpo-<pid>-<random>/: a sweep's Ray and Tune files
+HEAD_CHECK_S = 1  # how often the driver checks that a cluster's head answers
+HEAD_LOST_AFTER = 3  # checks in a row without an answer: the head is gone
+NODE_CHECK_TIMEOUT_S = 120
+
+
+def cluster_address(address: str | None) -> str | None:
+    """The cluster to join: `address`, else RAY_ADDRESS; None for a private local runtime."""
+    return address or os.environ.get(ADDRESS_VARIABLE) or None
+
+
+@contextmanager
+def scratch_dir():
+    """A folder of this process for Ray's and Tune's files (<tmp>/grpo-<pid>-<random>/), removed
+    on exit; those of processes that are gone (a killed sweep) are removed on the next start."""
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob(f"{SCRATCH_PREFIX}*"):
+        pid = stale.name.removeprefix(SCRATCH_PREFIX).split("-")[0]
+        if pid.isdigit() and not pid_alive(int(pid)) and stale.stat().st_uid == os.getuid():
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def ray_runtime(address: str | None, num_cpus: int | None, results_dir: Path, scratch: Path):
+    """Ray, started privately in `scratch` (address None) or joined; stopped on exit."""
+    saved_environment = dict(os.environ)
+    on_sigterm = signal.getsignal(signal.SIGTERM)
+    watching = threading.Event()
+    try:
+        if address is None:
+            _start_private(num_cpus, scratch / "ray")
+        else:
+            _join(address)
+        if on_sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_sigterm)  # Ray's client installs its own (a stack dump): ours stays
+        if address is not None:
+            check_nodes(results_dir)
+            _watch_head(address, scratch, watching)
+        yield
+    finally:
+        watching.clear()
+        if "ray" in sys.modules:
+            import ray
+
+            ray.shutdown()
+        os.environ.clear()
+        os.environ.update(saved_environment)
+
+
+def _start_private(num_cpus: int | None, temp_dir: Path) -> None:
+    # Ray binds its servers to the node's IP; with "clusters" off that IP is loopback. Ray
+    # reads the variable when it is first imported, so it is set before the import.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ.pop(ADDRESS_VARIABLE, None)
+    import ray
+
+    # address="local": always a new runtime, never one found on the machine
+    temp_dir.mkdir()
+    # The runtime's processes start with Ctrl-C ignored (an ignored signal stays ignored across
+    # exec): a terminal's Ctrl-C reaches its whole process group, and a runtime killed under the
+    # driver would leave it waiting 60 s for a dead GCS. The driver stops the runtime itself.
+    on_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() else None
+    try:
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.ERROR, _temp_dir=str(temp_dir))
+    finally:
+        if on_sigint is not None:
+            signal.signal(signal.SIGINT, on_sigint)
+
+
+def _join(address: str) -> None:
+    import ray
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+
+    # What `ray start --head` does: token authentication on when RAY_AUTH_MODE is unset and a
+    # token exists (ray.init does this only for a cluster found on its own, not for an address)
+    logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    except Exception as error:  # noqa: BLE001 - Ray raises many types here; each means the same to the user
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise EnvironmentFault(f"cannot join the Ray cluster at {address!r}: {reason}") from None
+
+
+def _watch_head(address: str, scratch: Path, watching: threading.Event) -> None:
+    """While `watching` is set: end this process in one line when the cluster's head stops
+    answering (Ray's own client waits 60 s, then aborts with its log). Finished trials are on
+    disk already."""
+    host, port = address.rsplit(":", 1)
+
+    def answers() -> bool:
+        try:
+            socket.create_connection((host, int(port)), timeout=HEAD_CHECK_S).close()
+            return True
+        except OSError:
+            return False
+
+    def watch():
+        silent = 0
+        while silent < HEAD_LOST_AFTER:
+            time.sleep(HEAD_CHECK_S)
+            if not watching.is_set():
+                return
+            silent = 0 if answers() else silent + 1
+        print(f"grpo sweep: error: lost the Ray cluster at {address!r} (its head stopped answering); finished trials"
+              " are kept: run the same sweep again to finish", file=sys.stderr, flush=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        os._exit(1)
+
+    watching.set()
+    threading.Thread(target=watch, name="grpo-head-watch", daemon=True).start()
+
+
+def node_facts(probe: str) -> dict:
+    """Run on one node: its address, the fingerprint of its grpo, what it reads at `probe`."""
+    path = Path(probe)
+    return {"host": socket.gethostname(), "fingerprint": code_fingerprint(),
+            "sees": path.read_text() if path.is_file() else None}
+
+
+def check_nodes(results_dir: Path) -> None:
+    """EnvironmentFault unless every alive node runs this code and sees `results_dir`."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    token = uuid.uuid4().hex
+    probe = results_dir / f".probe-{token}"
+    probe.write_text(token)
+    try:
+        nodes = [node for node in ray.nodes() if node["Alive"]]
+        remote = ray.remote(num_cpus=0, max_retries=0)(node_facts)
+        pending = {(node["NodeManagerAddress"] + " " + node["NodeID"][:8], node["NodeID"]): remote.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(str(probe))
+            for node in nodes}
+        for (node, node_id), reference in pending.items():
+            try:
+                facts = ray.get(reference, timeout=NODE_CHECK_TIMEOUT_S)
+            except Exception as error:  # noqa: BLE001 - a node that cannot run grpo at all
+                if not any(found["NodeID"] == node_id and found["Alive"] for found in ray.nodes()):
+                    continue  # it died meanwhile: it runs no trial either
+                reason = str(error).strip().splitlines()[-1]
+                raise EnvironmentFault(f"node {node} cannot run grpo ({reason}); install the same grpo on every node") from None
+            if facts["fingerprint"] != code_fingerprint():
+                raise EnvironmentFault(f"node {node} runs grpo code {facts['fingerprint']}, this driver {code_fingerprint()};"
+                                 " install the same grpo on every node")
+            if facts["sees"] != token:
+                raise EnvironmentFault(f"node {node} does not see --results {str(results_dir.parent)!r}; on a cluster it"
+                                 " must be a folder every node shares (NFS, a shared disk)")
+    finally:
+        probe.unlink(missing_ok=True)
+
