@@ -22,7 +22,7 @@ from torch import nn
 class SeedModel(nn.Module):
     def __init__(self, generator: torch.Generator, vocab: int, length: int, dim: int):
         super().__init__()
-        device = generator.device  # the same draws, in the same order, as grpo's StackedPolicy.init
+        device = generator.device  # the same draws, in the same order, as grpo's StackedSeedModel.init
         self.embedding = nn.Parameter(torch.randn(vocab, dim, generator=generator, device=device))
         self.encode = nn.Parameter(torch.randn(length, dim, dim, generator=generator, device=device) / math.sqrt(dim))
         self.decode = nn.Parameter(torch.randn(length, dim, dim, generator=generator, device=device) / math.sqrt(dim))

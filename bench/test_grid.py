@@ -9,6 +9,7 @@ from grpo import train
 from grpo.core.schema import COLUMNS
 from grpo.experiment.grids import load_grid
 from grpo.sweep.run import run_sweep
+from grpo.testing import STACKED_TOLERANCE
 
 
 def same_records(results_dir, configs, seeds) -> bool:
@@ -17,7 +18,7 @@ def same_records(results_dir, configs, seeds) -> bool:
     for config in configs:
         mine = swept[swept.config_id == config.config_id].sort_values(["seed", "step"]).reset_index(drop=True)
         try:
-            pd.testing.assert_frame_equal(mine, train(config, seeds), rtol=1e-4, atol=1e-6)
+            pd.testing.assert_frame_equal(mine, train(config, seeds), **STACKED_TOLERANCE)
         except AssertionError:
             return False
     return True

@@ -14,7 +14,7 @@ from bench.floor import seed_step_bytes, seed_step_flops
 from grpo import TrainConfig
 from grpo.core.optim import Adam
 from grpo.core.policies import Sample
-from grpo.core.seed_model import StackedPolicy, entropy, gather_log_probs, sample, token_index
+from grpo.core.seed_model import StackedSeedModel, entropy, gather_log_probs, sample, token_index
 from grpo.core.train import Rollout, update_step
 from grpo.core.uniforms import SeedUniforms
 from grpo.tasks.prompts import seed_task
@@ -30,7 +30,7 @@ def rollout(num_seeds, device):
     """Both implementations' models from the same draws, and one shared rollout."""
     task = seed_task().to(device)
     generators = [torch.Generator(device).manual_seed(s) for s in range(num_seeds)]
-    policy = StackedPolicy.init(generators, task.vocab_size, task.length, CONFIG.dim)
+    policy = StackedSeedModel.init(generators, task.vocab_size, task.length, CONFIG.dim)
     models = [baseline.SeedModel(torch.Generator(device).manual_seed(s), task.vocab_size, task.length, CONFIG.dim)
               for s in range(min(num_seeds, BASELINE_MODELS))]
     with torch.no_grad():
@@ -75,7 +75,7 @@ def test_inner_step(benchmark, device, synchronize, one_thread, seeds, impl):
     assert benchmark.extra_info["agrees"]
 
 
-def stacked_variant(policy: StackedPolicy, impl: str, lr: float):
+def stacked_variant(policy: StackedSeedModel, impl: str, lr: float):
     """grpo's step as it is ("ours") or with one lever undone -> its optimizer."""
     if impl == "without hand-written backward":  # log-probs through autograd on the plain forward
         def autograd_log_probs(prompts):

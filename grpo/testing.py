@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from grpo.core.config import TrainConfig
-from grpo.core.seed_model import StackedPolicy, gather_log_probs, sample, token_index
+from grpo.core.seed_model import StackedSeedModel, gather_log_probs, sample, token_index
 from grpo.core.train import train
 from grpo.core.uniforms import SeedUniforms
 from grpo.modes.losses import LOSSES
@@ -43,7 +43,7 @@ def rollout(seeds: int = 3, responses: int = 6):
     (policy, prompts [batch pos], index [seed batch response pos], deltas [seed batch response])."""
     task = seed_task()
     generators = [torch.Generator().manual_seed(seed) for seed in range(seeds)]
-    policy = StackedPolicy.init(generators, task.vocab_size, task.length, dim=10)
+    policy = StackedSeedModel.init(generators, task.vocab_size, task.length, dim=TrainConfig().dim)
     with torch.no_grad():
         drawn = sample(policy(task.prompts).log_softmax(-1), responses, SeedUniforms(generators))
     deltas = torch.randn(drawn.shape[:3], generator=torch.Generator().manual_seed(9))

@@ -1,13 +1,8 @@
 """Shared fixtures: one real `smoke` sweep (Ray Tune, parquet) for every test that reads results."""
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from grpo.sweep.run import run_sweep
-
-sys.path.insert(0, str(Path(__file__).parent))  # test helpers (ray_cluster) import as modules
 
 
 @pytest.fixture(scope="session")

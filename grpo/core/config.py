@@ -26,9 +26,9 @@ from grpo.core.policies import POLICIES, POLICY_OPTIONS
 from grpo.errors import FieldError, check_choice
 from grpo.modes.aggregation import LOSS_AGGREGATIONS
 from grpo.modes.deltas import DELTAS, min_group
-from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, loss_options
+from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSS_OPTIONS, LOSSES, loss_options
+from grpo.modes.registry import Registry
 from grpo.modes.rewards import REWARDS
-from grpo.modes.sequence_rewards import SEQUENCE_REWARDS
 from grpo.tasks.prompts import TASKS, Task, random_task, seed_task, variable_task
 
 
@@ -55,13 +55,13 @@ class TrainConfig:
     kl_estimator: str = option("k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS)
     kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)
     ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
-    epsilon: float = option(0.01, "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses")
+    epsilon: float = option(LOSS_OPTIONS["clipped"]["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses")
     epsilon_low: float | None = option(
         None, "lower clip 1 - epsilon_low of clip_higher (default 0.2, DAPO) and cispo (default 1: no lower bound,"
-        " MiniMax-M1)", fallback=0.2)
+        " MiniMax-M1)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_low"])
     epsilon_high: float | None = option(
         None, "upper clip 1 + epsilon_high of clip_higher (default 0.28, DAPO) and cispo (default 4: a ratio cap"
-        " of 5, ScaleRL's epsilon_max as in TRL)", fallback=0.28)
+        " of 5, ScaleRL's epsilon_max as in TRL)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_high"])
     epochs: int = option(100, "rollouts")
     steps_per_epoch: int = option(10, "optimizer steps on each rollout")
     responses: int = option(10, "responses sampled per prompt: the group")
@@ -95,8 +95,11 @@ class TrainConfig:
             if value is not None or not is_optional(spec):
                 object.__setattr__(self, spec.name, checked_type(spec, value))
         for spec in fields(self):
-            if spec.metadata["choices"] is not None:
+            if spec.metadata["choices"] is not None and spec.name != "reward_fn":
                 check_choice(spec.name, getattr(self, spec.name), spec.metadata["choices"])
+        if self.reward_fn not in POLICIES[self.policy].REWARDS:
+            raise FieldError("reward_fn", self.reward_fn, f"unknown choice for policy {self.policy!r}; choose from"
+                                                          f" {', '.join(POLICIES[self.policy].REWARDS)}")
         resolved = resolved_values(self.as_dict())
         for name, why in inapplicable(self.as_dict()).items():
             value = getattr(self, name)
@@ -141,14 +144,16 @@ class TrainConfig:
                              " (with one, every delta is 0 or undefined)")
 
     def check_transformer(self) -> None:
-        if self.reward_fn not in SEQUENCE_REWARDS:
-            raise FieldError("reward_fn", self.reward_fn, "is not defined for variable-length responses; with policy"
-                                                          f" 'transformer' choose from {', '.join(SEQUENCE_REWARDS)}")
         if self.dim % self.heads:
             raise FieldError("heads", self.heads, f"must divide dim {self.dim}")
         if self.max_response_length <= self.task_length:
             raise FieldError("max_response_length", self.max_response_length,
                              f"must exceed task_length {self.task_length}: the ideal response is the sorted prompt and EOS")
+
+    def registries_read(self) -> dict[str, Mapping]:
+        """field -> the registry its mode is read from (reward_fn: the policy's reward table)."""
+        read = {spec.name: spec.metadata["choices"] for spec in fields(self) if isinstance(spec.metadata["choices"], Registry)}
+        return {**read, "reward_fn": POLICIES[self.policy].REWARDS}
 
     def make_task(self) -> Task:
         if self.task == "seed":

@@ -14,17 +14,18 @@ It errs high by design: it is a guard against impossible runs, not a profiler.
 
 from grpo.core.config import TrainConfig
 from grpo.core.schema import COLUMNS
+from grpo.core.seed_model import StackedSeedModel
+from grpo.core.transformer import StackedTransformer
 from grpo.tasks.prompts import Task
 
 FLOAT, INDEX = 4, 8  # bytes of a float32 weight or metric, of an int64 token or index
 
 
 def weight_count(config: TrainConfig, task: Task, positions: int) -> int:
-    """Weights of one seed's policy."""
-    vocab, dim = task.vocab_size + 3, config.dim  # the transformer's vocab adds EOS, pad and BOS
+    """Weights of one seed's policy, as its model counts them."""
     if config.policy == "transformer":
-        return vocab * dim + 2 * positions * dim + config.layers * 12 * dim * dim
-    return task.vocab_size * dim + 2 * positions * dim * dim  # seed: E, enc, dec
+        return StackedTransformer.weights_per_seed(task.vocab_size, task.length + positions, config.dim, config.layers)
+    return StackedSeedModel.weights_per_seed(task.vocab_size, task.length, config.dim)
 
 
 def estimated_bytes(config: TrainConfig, task: Task, num_seeds: int) -> int:

@@ -3,7 +3,7 @@
 Building ``torch.optim.Adam`` imports ``torch._dynamo`` (about 1 s in every process, measured
 by bench/test_process.py), which a training process does not otherwise need. This class calls
 the kernel that ``torch.optim.Adam(fused=True)`` calls, ``torch._fused_adam_``, with the same
-state, so its numbers are the same (tests/test_optim.py). Adam: Kingma & Ba 2015, "Adam: A
+state, so its numbers are the same (tests/core/test_optim.py). Adam: Kingma & Ba 2015, "Adam: A
 Method for Stochastic Optimization"; no weight decay, no AMSGrad, as the seed document uses it.
 """
 

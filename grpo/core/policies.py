@@ -18,7 +18,7 @@ from grpo.modes.aggregation import token_mean
 from grpo.modes.rewards import REWARDS, best_reward
 from grpo.modes.sequence_rewards import SEQUENCE_REWARDS, best_sequence_reward, exact_match, length_penalty
 from grpo.tasks.prompts import Task
-from grpo.tasks.sequences import eos_token, response_mask
+from grpo.tasks.sequences import ended, response_mask
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,11 @@ class Sample:
 class SeedPolicy:
     """seed document: each response position drawn independently given the whole prompt; fixed length."""
 
+    REWARDS = REWARDS  # the reward functions of fixed-length responses (group rewards)
+
     @staticmethod
-    def init(config, task: Task, generators: list[torch.Generator]) -> model.StackedPolicy:
-        return model.StackedPolicy.init(generators, task.vocab_size, task.length, config.dim)
+    def init(config, task: Task, generators: list[torch.Generator]) -> model.StackedSeedModel:
+        return model.StackedSeedModel.init(generators, task.vocab_size, task.length, config.dim)
 
     @staticmethod
     def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool) -> Sample:
@@ -62,7 +64,7 @@ class SeedPolicy:
 
     @staticmethod
     def success(task: Task, responses: torch.Tensor) -> torch.Tensor:
-        return (responses == Task.ideal(task.prompts)[:, None, :]).all(-1)  # [seed batch response]
+        return Task.is_ideal(task.prompts, responses)  # [seed batch response]
 
     @staticmethod
     def greedy_correct(policy, config, task: Task, prompts: torch.Tensor) -> torch.Tensor:
@@ -71,6 +73,8 @@ class SeedPolicy:
 
 class TransformerPolicy:
     """tiny causal decoder: responses token by token, ending with EOS (variable length)."""
+
+    REWARDS = SEQUENCE_REWARDS  # the reward functions of variable-length responses (group sequence_rewards)
 
     @staticmethod
     def init(config, task: Task, generators: list[torch.Generator]) -> StackedTransformer:
@@ -124,11 +128,11 @@ def length_metrics(sample: Sample, success: torch.Tensor, vocab: int) -> torch.T
         lengths = torch.full(success.shape, float(sample.responses.shape[-1]), device=success.device)
     else:
         lengths = sample.mask.sum(-1)  # [seed batch response]
-    ended = (sample.responses == eos_token(vocab)).any(-1).float()
+    reached_eos = ended(sample.responses, vocab).float()  # [seed batch response]
 
     def mean_where(chosen):
         count = chosen.sum((1, 2))
         return torch.where(count > 0, (lengths * chosen).sum((1, 2)) / count.clamp(min=1), torch.nan)
 
     return torch.stack([lengths.mean((1, 2)), mean_where(success.float()), mean_where(1.0 - success.float()),
-                        ended.mean((1, 2))])
+                        reached_eos.mean((1, 2))])

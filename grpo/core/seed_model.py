@@ -19,11 +19,11 @@ import math
 import torch
 from torch import nn
 
-from grpo.core.uniforms import SeedUniforms
+from grpo.core.uniforms import SeedUniforms, inverse_cdf
 from grpo.tasks.prompts import Task
 
 
-class StackedPolicy(nn.Module):
+class StackedSeedModel(nn.Module):
     def __init__(self, embedding: torch.Tensor, encode: torch.Tensor, decode: torch.Tensor):
         """embedding [seed vocab dim], encode [seed prompt_pos dim dim], decode [seed response_pos dim dim]."""
         super().__init__()
@@ -35,7 +35,7 @@ class StackedPolicy(nn.Module):
         self.views = self.arranged(self.weights.detach())  # ``arranged`` once: for the kernels outside autograd
 
     @classmethod
-    def init(cls, generators: list[torch.Generator], vocab: int, length: int, dim: int) -> "StackedPolicy":
+    def init(cls, generators: list[torch.Generator], vocab: int, length: int, dim: int) -> "StackedSeedModel":
         """The seed document's init, per seed: E ~ N(0, 1), enc and dec ~ N(0, 1) / sqrt(dim)."""
         device = generators[0].device
         weights = []
@@ -45,6 +45,11 @@ class StackedPolicy(nn.Module):
             decode = torch.randn(length, dim, dim, generator=g, device=device) / math.sqrt(dim)
             weights.append((embedding, encode, decode))
         return cls(*(torch.stack(w) for w in zip(*weights, strict=False)))
+
+    @staticmethod
+    def weights_per_seed(vocab: int, length: int, dim: int) -> int:
+        """How many weights one seed has: E [vocab dim], enc and dec [length dim dim]."""
+        return vocab * dim + 2 * length * dim * dim
 
     @property
     def num_seeds(self) -> int:
@@ -59,25 +64,13 @@ class StackedPolicy(nn.Module):
         return (embedding.view(seeds, vocab, dim), encode.view(seeds, length * dim, dim),
                 decode.view(seeds, dim, length * dim))
 
-    def canonical(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+    def document_views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of a flat tensor laid out like ``weights`` in the seed document's shapes:
         embedding [seed vocab dim], encode [seed prompt_pos dim dim], decode [seed response_pos dim dim]."""
         seeds, _, length, dim = self.shape
         embedding, encode, decode = self.arranged(flat)
         return {"embedding": embedding, "encode": encode.view(seeds, length, dim, dim),
                 "decode": decode.view(seeds, dim, length, dim).transpose(1, 2)}
-
-    @property
-    def embedding(self) -> torch.Tensor:
-        return self.canonical(self.weights)["embedding"]
-
-    @property
-    def encode(self) -> torch.Tensor:
-        return self.canonical(self.weights)["encode"]
-
-    @property
-    def decode(self) -> torch.Tensor:
-        return self.canonical(self.weights)["decode"]
 
     def forward(self, prompts: torch.Tensor) -> torch.Tensor:
         """prompts [batch pos] -> logits [seed batch pos vocab] (a view of [seed vocab batch pos])."""
@@ -109,10 +102,10 @@ class StackedPolicy(nn.Module):
             self._token_rows = (prompts, (offsets + prompts.flatten()).flatten())
         return self._token_rows[1]
 
-    def frozen_copy(self) -> "StackedPolicy":
+    def frozen_copy(self) -> "StackedSeedModel":
         """A detached copy, e.g. the reference model of the KL penalty."""
-        weights = self.canonical(self.weights.detach())
-        return StackedPolicy(weights["embedding"], weights["encode"], weights["decode"]).requires_grad_(False)
+        weights = self.document_views(self.weights.detach())
+        return StackedSeedModel(weights["embedding"], weights["encode"], weights["decode"]).requires_grad_(False)
 
 
 def decode_logits(embedding, encode, decode, rows):
@@ -154,7 +147,7 @@ def greedy_responses(embedding, encode, decode, prompts):
 
 class SeedLogProbs(torch.autograd.Function):
     """The policy's log-probs with the backward written out (matrix calculus of
-    ``decode_logits``; checked against autograd in tests/test_model.py): one autograd node
+    ``decode_logits``; checked against autograd in tests/core/test_seed_model.py): one autograd node
     instead of a dozen. Gradients land in one flat tensor laid out like the weights."""
 
     @staticmethod
@@ -192,10 +185,9 @@ class SeedLogProbs(torch.autograd.Function):
 def sample(log_probs: torch.Tensor, num_responses: int, uniforms: SeedUniforms) -> torch.Tensor:
     """Draw responses by inverting each position's CDF at the seed's next uniforms.
     log_probs [seed batch pos vocab] -> responses [seed batch response pos]."""
-    seeds, batch, length, vocab = log_probs.shape
+    _, batch, length, _ = log_probs.shape
     uniform = uniforms.next(batch, num_responses, length)  # [seed batch response pos]
-    cdf = log_probs.softmax(-1).cumsum(-1)[:, :, None]  # [seed batch 1 pos vocab]
-    return (cdf <= uniform[..., None]).sum(-1).clamp(max=vocab - 1)
+    return inverse_cdf(log_probs[:, :, None], uniform)  # each response position's distribution [seed batch 1 pos vocab]
 
 
 def token_index(responses: torch.Tensor, vocab: int) -> torch.Tensor:
@@ -220,6 +212,6 @@ def entropy(log_probs: torch.Tensor, vocab_axis: int = -1, probs: torch.Tensor |
     return -((log_probs.exp() if probs is None else probs) * log_probs).sum(vocab_axis).flatten(1).mean(1)
 
 
-def greedy_correct(policy: StackedPolicy, prompts: torch.Tensor) -> torch.Tensor:
+def greedy_correct(policy: StackedSeedModel, prompts: torch.Tensor) -> torch.Tensor:
     """Whether each prompt's argmax response is exactly sorted. [seed batch] bool"""
-    return (policy.greedy(prompts) == Task.ideal(prompts)).all(-1)
+    return Task.is_ideal(prompts, policy.greedy(prompts)[:, :, None, :])[..., 0]

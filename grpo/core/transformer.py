@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from grpo.core.logprob import selective_log_softmax
-from grpo.core.uniforms import SeedUniforms
+from grpo.core.uniforms import SeedUniforms, inverse_cdf
 from grpo.tasks.sequences import SAMPLED_TOKENS, SPECIAL_TOKENS, bos_token, eos_token, ideal_responses, pad_token
 
 INIT_STD = 0.02  # nanoGPT's init scale
@@ -41,12 +41,6 @@ def seed_matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 def norm(x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
     """Layer norm with a per-seed gain. x [seed ... dim], gain [seed dim]."""
     return F.layer_norm(x, x.shape[-1:]) * gain.view(gain.shape[0], *([1] * (x.dim() - 2)), -1)
-
-
-def inverse_cdf(logits: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
-    """The token whose CDF interval holds the uniform. logits [... vocab], uniform [...] -> [...]"""
-    cdf = logits.softmax(-1).cumsum(-1)
-    return (cdf <= uniform[..., None]).sum(-1).clamp(max=logits.shape[-1] - 1)
 
 
 class StackedTransformer(nn.Module):
@@ -69,14 +63,7 @@ class StackedTransformer(nn.Module):
              heads: int) -> "StackedTransformer":
         """nanoGPT's init per seed, drawn in a fixed order from each seed's own generator.
         `positions`: the longest input (prompt + BOS + response - 1)."""
-        shapes = {
-            "token_embedding": (vocab + SPECIAL_TOKENS, dim),
-            "position_embedding": (positions, dim),
-            "qkv": (layers, dim, 3 * dim),
-            "attention_out": (layers, dim, dim),
-            "mlp_in": (layers, dim, MLP_RATIO * dim),
-            "mlp_out": (layers, MLP_RATIO * dim, dim),
-        }
+        shapes = cls.drawn_shapes(vocab, positions, dim, layers)
         residual_std = INIT_STD / math.sqrt(2 * layers)
         device = generators[0].device
         per_seed = []
@@ -90,6 +77,24 @@ class StackedTransformer(nn.Module):
                     "mlp_norm": torch.ones(seeds, layers, dim, device=device),
                     "final_norm": torch.ones(seeds, dim, device=device)}
         return cls(weights, vocab, heads)
+
+    @staticmethod
+    def drawn_shapes(vocab: int, positions: int, dim: int, layers: int) -> dict[str, tuple[int, ...]]:
+        """One seed's randomly initialised weights, by name, in the order they are drawn."""
+        return {
+            "token_embedding": (vocab + SPECIAL_TOKENS, dim),
+            "position_embedding": (positions, dim),
+            "qkv": (layers, dim, 3 * dim),
+            "attention_out": (layers, dim, dim),
+            "mlp_in": (layers, dim, MLP_RATIO * dim),
+            "mlp_out": (layers, MLP_RATIO * dim, dim),
+        }
+
+    @classmethod
+    def weights_per_seed(cls, vocab: int, positions: int, dim: int, layers: int) -> int:
+        """How many weights one seed has: the drawn ones and the norms' gains (2 per layer, 1 final)."""
+        return sum(math.prod(shape) for shape in cls.drawn_shapes(vocab, positions, dim, layers).values()) \
+            + (2 * layers + 1) * dim
 
     @property
     def num_seeds(self) -> int:

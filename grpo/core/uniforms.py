@@ -5,7 +5,7 @@ numbers do not depend on the seeds stacked with it. Drawing a rollout's block ta
 ``torch.rand`` call per seed: at 1000 seeds, 1000 calls (about 5 ms) a rollout, more than the
 rollout's arithmetic. ``SeedUniforms`` draws ``ROLLOUTS_AHEAD`` blocks in one call per seed
 and hands them out one by one. The CPU generator yields the same numbers for one call of
-``rand(k, *shape)`` as for k calls of ``rand(*shape)`` (tests/test_uniforms.py), so on the CPU
+``rand(k, *shape)`` as for k calls of ``rand(*shape)`` (tests/core/test_uniforms.py), so on the CPU
 the responses are those of drawing each block when it is needed. On a CUDA generator that is not
 promised: there a seed's numbers are reproducible, and still independent of its neighbours, but
 may differ from those of per-rollout draws.
@@ -14,6 +14,13 @@ may differ from those of per-rollout draws.
 import torch
 
 ROLLOUTS_AHEAD = 10  # blocks drawn per call: 10x fewer calls, and at 10,000 seeds of the seed task 36 MB held
+
+
+def inverse_cdf(logits: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """Draw a token per distribution by inverting its CDF at a uniform: the index of the first
+    cumulative probability above it. logits (or log-probs) [... vocab], uniform [...] -> [...]"""
+    cdf = logits.softmax(-1).cumsum(-1)
+    return (cdf <= uniform[..., None]).sum(-1).clamp(max=logits.shape[-1] - 1)
 
 
 class SeedUniforms:

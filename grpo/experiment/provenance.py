@@ -46,3 +46,13 @@ def versions() -> dict[str, str | None]:
         "git_commit": commit,
         "code_fingerprint": code_fingerprint(),
     }
+
+
+def plugins_of(config) -> dict[str, str]:
+    """The plugin modes a configuration reads, with their origin ("package==version"): what the
+    run info records beside the versions of grpo, torch and ray."""
+    from grpo.modes.registry import BUILT_IN
+
+    origins = {getattr(config, field): registry.origin(getattr(config, field))
+               for field, registry in config.registries_read().items()}
+    return {name: origin for name, origin in origins.items() if origin != BUILT_IN}

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from grpo.core.config import CONFIG_FIELDS, TrainConfig
 from grpo.errors import EnvironmentFault, UsageError
-from grpo.experiment.provenance import versions
+from grpo.experiment.provenance import plugins_of, versions
 from grpo.experiment.results import first_diverged_steps
 from grpo.files import remove_stale_tmp, write_atomic, write_parquet_atomic
 
@@ -82,8 +82,6 @@ class Trial:
 def trial_info(config: TrainConfig, seeds, status: str, error: str | None = None, wall_s: float | None = None,
                node: str | None = None) -> dict:
     """The run info of a trial: what it trained, how it ended, and the code that trained it."""
-    from grpo.modes.catalogue import plugins_of
-
     return {"config_id": config.config_id, "config": config.as_dict(), "seeds": list(seeds), "status": status,
             "error": error, "wall_s": wall_s, "node": node, **versions(), "plugins": plugins_of(config)}
 

@@ -23,11 +23,9 @@ Sources: TRL ``GRPOTrainer._compute_loss`` (``trl/trainer/grpo_trainer.py``) and
 """
 
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 
-LossAggName = Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"]
 TOKEN_DIMS = (1, 2, 3)  # batch, response, pos
 
 

@@ -1,6 +1,6 @@
 """The catalogue of the mode registries: which registry serves which group and config field,
-and what a process does with all of them at once (register a mode, re-discover plugins, name a
-configuration's plugins, hand in-process modes to Ray workers).
+and what a process does with all of them at once (register a mode, re-discover plugins, hand
+in-process modes to Ray workers).
 
 It imports the mode modules; none of them imports it (each builds its own ``Registry``, from
 grpo.modes.registry), so the import graph has no circle.
@@ -12,15 +12,15 @@ from collections.abc import Callable
 from grpo.errors import UsageError
 from grpo.modes.deltas import DELTAS
 from grpo.modes.losses import KL_ESTIMATORS, LOSSES
-from grpo.modes.registry import BUILT_IN, GROUPS, Registry
+from grpo.modes.registry import GROUPS, Registry
 from grpo.modes.rewards import REWARDS
-
-FIELD_GROUPS = {"reward_fn": "rewards", "deltas_mode": "deltas", "loss_mode": "losses", "kl_estimator": "kl_estimators"}
+from grpo.modes.sequence_rewards import SEQUENCE_REWARDS
 
 
 def registries() -> dict[str, Registry]:
-    """The four registries by group."""
-    return {"rewards": REWARDS, "deltas": DELTAS, "losses": LOSSES, "kl_estimators": KL_ESTIMATORS}
+    """Every registry by group."""
+    return {"rewards": REWARDS, "sequence_rewards": SEQUENCE_REWARDS, "deltas": DELTAS, "losses": LOSSES,
+            "kl_estimators": KL_ESTIMATORS}
 
 
 def register(group: str, name: str | None = None) -> Callable[[Callable], Callable]:
@@ -40,14 +40,6 @@ def refresh() -> None:
     """Re-discover the entry points of every group."""
     for registry in registries().values():
         registry.refresh()
-
-
-def plugins_of(config) -> dict[str, str]:
-    """The plugin modes a configuration names, with their origin ("package==version"): what the
-    run info records beside the versions of grpo, torch and ray."""
-    named = {group: getattr(config, field) for field, group in FIELD_GROUPS.items()}
-    return {name: registries()[group].origin(name) for group, name in named.items()
-            if registries()[group].origin(name) != BUILT_IN}
 
 
 def pack_in_process_modes() -> bytes:

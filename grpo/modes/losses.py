@@ -46,7 +46,7 @@ def trust_region(ratio, delta, low: float, high: float, mask, config, fraction_m
     aggregated. Where the ratio has left [1 - low, 1 + high] in the direction of its delta,
     the clipped (constant) term is the minimum and the gradient is zero; everywhere else the
     minimum is r * delta. Written as that choice (one ``where``) rather than as
-    ``torch.minimum``: the same values and gradients (tests/test_losses.py), and a backward of one
+    ``torch.minimum``: the same values and gradients (tests/modes/test_losses.py), and a backward of one
     node instead of the minimum's and the clamp's (bench/test_loss_kernels.py). The clip
     fractions count the real tokens of `fraction_mask` (None: every entry of `ratio`)."""
     below = (ratio < 1 - low) & (delta < 0)  # clipped at 1 - low

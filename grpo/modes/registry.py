@@ -29,7 +29,7 @@ from importlib import metadata
 
 from grpo.errors import UsageError
 
-GROUPS = ("rewards", "deltas", "losses", "kl_estimators")
+GROUPS = ("rewards", "sequence_rewards", "deltas", "losses", "kl_estimators")
 BUILT_IN = "built-in"  # the origin of a built-in mode
 
 

@@ -37,8 +37,7 @@ def exact_match(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
     """sparse: 1 for the exactly sorted response, 0 for anything else.
 
     The outcome reward of verifiable-answer RL, e.g. DeepSeek-R1's accuracy reward."""
-    ideal = Task.ideal(prompts)[:, None, :]  # [batch 1 pos]
-    return (responses == ideal).all(-1).float()
+    return Task.is_ideal(prompts, responses).float()
 
 
 def pairwise_order(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:

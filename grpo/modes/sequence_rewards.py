@@ -1,9 +1,11 @@
 """Rewards of variable-length responses (the ``transformer`` policy), in tensor ops.
 
-Every function maps ``prompts [batch pos]`` (padded, see grpo.sequences), ``responses
+Every function maps ``prompts [batch pos]`` (padded, see grpo.tasks.sequences), ``responses
 [seed batch response response_pos]`` and the task's ``vocab`` to ``rewards [seed batch
-response]``. Only a response's real tokens count: anything after its first EOS changes no
-reward. With ``n`` the prompt's length and the response's *content* its tokens before EOS:
+response]``. The table is a registry (group ``sequence_rewards``): a plugin registered there
+serves the transformer policy as ``grpo.modes.rewards``' plugins serve the seed policy. Only a
+response's real tokens count: anything after its first EOS changes no reward.
+With ``n`` the prompt's length and the response's *content* its tokens before EOS:
 
 - ``exact_match``: 1 if the response is the sorted prompt followed by EOS, else 0 (EOS
   included: a truncated or over-long response is wrong). Best 1.
@@ -19,13 +21,10 @@ reward. With ``n`` the prompt's length and the response's *content* its tokens b
 ``length_penalty x`` it from any reward (0 for the ideal response, so the best reward holds).
 """
 
-from collections.abc import Callable
-
 import torch
 
-from grpo.tasks.sequences import canonical, eos_token, ideal_responses, pad_token, prompt_lengths, response_mask
-
-SequenceRewardFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+from grpo.modes.registry import Registry
+from grpo.tasks.sequences import canonical, ended, eos_token, ideal_responses, pad_token, prompt_lengths, response_mask
 
 
 def content_lengths(responses: torch.Tensor, vocab: int) -> torch.Tensor:
@@ -33,26 +32,24 @@ def content_lengths(responses: torch.Tensor, vocab: int) -> torch.Tensor:
     return (response_mask(responses, vocab) & (responses != eos_token(vocab))).sum(-1)
 
 
-def ended(responses: torch.Tensor, vocab: int) -> torch.Tensor:
-    """Whether the response holds an EOS (was not truncated). bool [seed batch response]"""
-    return (responses == eos_token(vocab)).any(-1)
-
-
 def _ideal(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> torch.Tensor:
     return ideal_responses(prompts, vocab, responses.shape[-1])[:, None, :]  # [batch 1 response_pos]
 
 
 def exact_match(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    """sparse: 1 for the sorted prompt followed by EOS, else 0."""
     return (canonical(responses, vocab) == _ideal(prompts, responses, vocab)).all(-1).float()
 
 
 def sort_distance(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    """seed document, extended: positions of the ideal response (sorted prompt, EOS) matched."""
     ideal = _ideal(prompts, responses, vocab)  # [batch 1 response_pos]
     matches = (canonical(responses, vocab) == ideal) & (ideal != pad_token(vocab))
     return matches.sum(-1).float()
 
 
 def sort_inclusion_ordering(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    """seed document, extended: prompt tokens found + ordered pairs + 1 for EOS at the right length."""
     length = prompt_lengths(prompts, vocab)[:, None]  # [batch 1]
     content = content_lengths(responses, vocab)  # [seed batch response]
     is_content = torch.arange(responses.shape[-1], device=responses.device) < content[..., None]  # [... response_pos]
@@ -71,11 +68,11 @@ def length_penalty(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -
     return (content_lengths(responses, vocab) - prompt_lengths(prompts, vocab)[:, None]).abs().float()
 
 
-SEQUENCE_REWARDS: dict[str, SequenceRewardFn] = {
+SEQUENCE_REWARDS: Registry = Registry("sequence_rewards", {
     "exact_match": exact_match,
     "sort_distance": sort_distance,
     "sort_inclusion_ordering": sort_inclusion_ordering,
-}
+})
 
 
 def best_sequence_reward(reward_fn: str, prompts: torch.Tensor, vocab: int, max_length: int) -> torch.Tensor:

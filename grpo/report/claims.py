@@ -30,7 +30,8 @@ from grpo.errors import UsageError
 from grpo.experiment.results import final_window, open_results, per_epoch
 from grpo.files import write_atomic
 from grpo.report import figures
-from grpo.report.stats import paired_contrast
+from grpo.report.stats import RESAMPLES, Z, paired_contrast
+from grpo.report.text import markdown_table
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ CLAIMS = (
 CELL_AXES = ("loss_agg", "loss_mode", "deltas_mode")  # the `sequence` preset's axes
 SETTING_FIELDS = ("policy", "task", "task_min_length", "task_length", "task_vocab", "task_prompts", "max_response_length",
                   "reward_fn", "responses", "epochs", "steps_per_epoch", "lr", "epsilon", "dim", "layers", "heads")
-CURVE_METRICS = {"incorrect_length": "length of incorrect responses (tokens, EOS included)",
+CLAIM_CURVES = {"incorrect_length": "length of incorrect responses (tokens, EOS included)",
                  "entropy": "token entropy (nats)"}
 
 
@@ -63,18 +64,18 @@ def load_final(results_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     over the final window, one row per configuration x seed x epoch with the curve metrics,
     the fields every configuration shares)."""
     results = open_results(results_path)
-    runs = results.runs[results.runs.status == "ok"] if "status" in results.runs else results.runs
+    runs = results.runs[results.runs.status == "ok"]  # every reader gives a status (a train file: ok or diverged)
     missing = [axis for axis in CELL_AXES if axis not in runs or runs[axis].nunique() < 2]
     if missing:
         raise UsageError(f"{str(results_path)!r} does not vary {', '.join(missing)}; the claims need a grid like the"
                          " `sequence` preset (loss_agg x loss_mode x deltas_mode)")
     finals, curves = [], []
-    for config_id, records in results.iter_records(["epoch", *CURVE_METRICS]):
+    for config_id, records in results.iter_records(["epoch", *CLAIM_CURVES]):
         if config_id not in set(runs.config_id):
             continue
         cell = runs[runs.config_id == config_id].iloc[0]
         epochs = per_epoch(records).drop(columns="config_id")  # [seed x epoch rows]
-        final = final_window(epochs, int(cell.epochs)).groupby("seed", as_index=False)[list(CURVE_METRICS)].mean()
+        final = final_window(epochs, int(cell.epochs)).groupby("seed", as_index=False)[list(CLAIM_CURVES)].mean()
         for frame, target in ((final, finals), (epochs, curves)):
             target.append(frame.assign(**{axis: cell[axis] for axis in CELL_AXES}))
     shared = {name: runs[name].iloc[0] for name in SETTING_FIELDS if name in runs and runs[name].nunique() == 1}
@@ -120,8 +121,8 @@ def curve_figure(curves: pd.DataFrame, claim: Claim):
     per_seed = chosen.groupby([claim.factor, "seed", "epoch"], as_index=False, sort=False)[claim.metric].mean()
     grouped = per_seed.groupby([claim.factor, "epoch"], sort=False)[claim.metric]
     band = pd.DataFrame({"mean": grouped.mean(), "se": grouped.sem()}).reset_index().rename(columns={claim.factor: "level"})
-    band = band.assign(low=band["mean"] - 1.96 * band.se, high=band["mean"] + 1.96 * band.se)
-    figure = figures.level_panel(band, CURVE_METRICS[claim.metric])
+    band = band.assign(low=band["mean"] - Z * band.se, high=band["mean"] + Z * band.se)
+    figure = figures.level_panel(band, CLAIM_CURVES[claim.metric])
     held = ", ".join(str(level) for level in claim.within.values())
     figure.axes[0].set_title(f"{claim.metric} by {claim.factor}" + (f" ({held})" if held else ""), fontsize=10)
     return figure
@@ -149,7 +150,7 @@ def claims_markdown(table: pd.DataFrame, finals: pd.DataFrame, shared: dict) -> 
              " not replicate here is a statement about this testbed.", "",
              f"Paired contrasts over {seeds} seeds (each arm from the same initial weights and random stream), mean of"
              " the per-seed differences over the final window with a 95% paired bootstrap interval"
-             " (grpo.stats.paired_contrast, 10,000 resamples). Verdict from the pooled contrast: *replicates* if its"
+             f" (grpo.report.stats.paired_contrast, {RESAMPLES:,} resamples). Verdict from the pooled contrast: *replicates* if its"
              " interval lies on the claimed side of 0, *contradicted* if on the other, else *undecided*.", ""]
     for claim in CLAIMS:
         rows = table[table.claim == claim.name]
@@ -162,10 +163,8 @@ def claims_markdown(table: pd.DataFrame, finals: pd.DataFrame, shared: dict) -> 
         lines += [f"| {row.cell} | {row.difference:+.3f} | [{row.low:+.3f}, {row.high:+.3f}] | {row.pairs} |"
                   for row in rows.itertuples()]
         lines.append("")
-    levels = finals.groupby(list(CELL_AXES))[list(CURVE_METRICS)].mean().round(3).reset_index()
-    lines += ["## Final-window means per configuration", "",
-              "| " + " | ".join(levels.columns) + " |", "|" + "---|" * len(levels.columns)]
-    lines += ["| " + " | ".join(str(value) for value in row) + " |" for row in levels.itertuples(index=False)]
-    lines += [""] + [f"![{CURVE_METRICS[claim.metric]} by {claim.factor}](claims_{claim.metric}.png)" for claim in CLAIMS]
+    levels = finals.groupby(list(CELL_AXES))[list(CLAIM_CURVES)].mean().round(3).reset_index()
+    lines += ["## Final-window means per configuration", "", markdown_table(levels)]
+    lines += [""] + [f"![{CLAIM_CURVES[claim.metric]} by {claim.factor}](claims_{claim.metric}.png)" for claim in CLAIMS]
     lines.append("")
     return "\n".join(lines)

@@ -15,11 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from grpo.core.config import CONFIG_FIELDS, TrainConfig, seed_default
+from grpo.core.config import CONFIG_FIELDS, FIELDS, TrainConfig, seed_default
 from grpo.experiment.results import PRIMARY
-from grpo.modes.deltas import DELTAS
-from grpo.modes.losses import KL_ESTIMATORS, LOSSES
-from grpo.modes.rewards import REWARDS
 from grpo.report.data import CURVE_METRICS, ReportData
 from grpo.report.fits import fit_curve
 from grpo.report.stats import (
@@ -34,11 +31,9 @@ from grpo.report.stats import (
     split_halves,
     summarize,
 )
-from grpo.tasks.prompts import TASKS
 
-LEVEL_ORDER = {  # axis -> its registry: levels appear in the seed document's order, later variants after
-    "reward_fn": REWARDS, "deltas_mode": DELTAS, "loss_mode": LOSSES, "kl_estimator": KL_ESTIMATORS, "task": TASKS,
-}
+LEVEL_ORDER = {  # axis -> its choices (the config's owner of them): the seed document's order, later variants after
+    name: spec.metadata["choices"] for name, spec in FIELDS.items() if spec.metadata["choices"] is not None}
 HALVES = ("half_a", "half_b")
 
 

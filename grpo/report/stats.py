@@ -23,6 +23,7 @@ CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE  # the family-wise error rate of a Holm-corrected family
 POWER = 0.8  # the power asked of a future experiment in `seeds_needed`
 RESAMPLES = 10_000
+Z = float(stats.norm.ppf(1 - ALPHA / 2))  # the normal quantile of a two-sided CONFIDENCE interval (1.96)
 BOOTSTRAP_SEED = 0
 
 
@@ -163,7 +164,7 @@ def seeds_needed(sd: float, difference: float) -> float:
     z_power) · sd / difference)²; infinite for a zero difference."""
     if difference == 0 or not np.isfinite(difference):
         return float("inf")
-    z = stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)
+    z = Z + stats.norm.ppf(POWER)
     return float(np.ceil((z * sd / abs(difference)) ** 2))
 
 

@@ -11,9 +11,11 @@ from grpo.core.config import TrainConfig
 from grpo.experiment.store import trial_info, write_trial
 
 
-class ProgressCallback(tune.Callback):
-    def __init__(self, total: int, results_dir: Path, sweep_id: str, enabled: bool = True):
-        self.results_dir, self.sweep_id = results_dir, sweep_id
+class ProgressAndLostTrials(tune.Callback):
+    """Tune's trial events: a progress bar, and the run info of each trial Tune gave up on."""
+
+    def __init__(self, total: int, results_dir: Path, enabled: bool = True):
+        self.results_dir = results_dir
         self.bar = tqdm(total=total, desc="configurations", unit="config", disable=not enabled)
 
     def __enter__(self):

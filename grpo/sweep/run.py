@@ -124,11 +124,11 @@ def run_trials(work: list[tuple[TrainConfig, tuple[int, ...]]], results_dir: Pat
     import ray
     from ray import tune
 
-    from grpo.sweep.progress import ProgressCallback
+    from grpo.sweep.progress import ProgressAndLostTrials
 
     common = {"results_dir": str(results_dir), "sweep_id": sweep_id, "code_fingerprint": code_fingerprint(),
               "in_process_modes": pack_in_process_modes()}
-    with ProgressCallback(len(work), results_dir, sweep_id, enabled=progress) as progress_bar:
+    with ProgressAndLostTrials(len(work), results_dir, enabled=progress) as progress_bar:
         size = max(MIN_BATCH, BATCH_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))
         for start in range(0, len(work), size):
             batch = [{"config": config.as_dict(), "seeds": list(seeds)} for config, seeds in work[start:start + size]]

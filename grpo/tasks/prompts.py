@@ -39,6 +39,13 @@ class Task:
         """The sorted prompts: the response every reward function rates best."""
         return prompts.sort(dim=-1).values
 
+    @staticmethod
+    def is_ideal(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
+        """Whether each fixed-length response is exactly its sorted prompt: the exact-match check
+        of the reward, the success metric and greedy accuracy.
+        prompts [batch pos], responses [seed batch response pos] -> bool [seed batch response]"""
+        return (responses == Task.ideal(prompts)[:, None, :]).all(-1)
+
     def to(self, device: torch.device | str) -> "Task":
         return Task(self.prompts.to(device), self.heldout.to(device), self.vocab_size)
 

@@ -33,6 +33,11 @@ SPECIAL_TOKENS = 3  # eos, pad, bos: the policy's embedding has vocab + 3 rows
 SAMPLED_TOKENS = 1  # eos: the policy samples from vocab + 1 tokens
 
 
+def ended(responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    """Whether each response holds an EOS (was not truncated). [... response_pos] -> bool [...]"""
+    return (responses == eos_token(vocab)).any(-1)
+
+
 def prompt_lengths(prompts: torch.Tensor, vocab: int) -> torch.Tensor:
     """Tokens before the padding. prompts [batch pos] -> [batch]"""
     return (prompts != pad_token(vocab)).sum(-1)

@@ -12,6 +12,7 @@ from grpo.modes.aggregation import LOSS_AGGREGATIONS
 from grpo.modes.losses import LOSSES
 from grpo.tasks.prompts import variable_task
 from grpo.tasks.sequences import eos_token, pad_token, response_mask
+from grpo.testing import STACKED_TOLERANCE
 
 VOCAB, WIDTH, MAX_LENGTH = 5, 4, 6
 PROMPTS = variable_task(2, WIDTH, VOCAB, 6, 0, seed=0).prompts  # [6 4]
@@ -97,7 +98,7 @@ def one_thread():
 def test_stacked_seeds_train_as_separate_runs(config):
     stacked = train(config, [0, 1, 7])
     separate = pd.concat([train(config, [seed]) for seed in (0, 1, 7)], ignore_index=True)
-    pd.testing.assert_frame_equal(stacked, separate, rtol=1e-4, atol=1e-6)
+    pd.testing.assert_frame_equal(stacked, separate, **STACKED_TOLERANCE)
 
 
 @pytest.mark.parametrize("loss_mode", list(LOSSES))

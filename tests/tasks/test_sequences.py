@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grpo.errors import UsageError
-from grpo.modes.sequence_rewards import SEQUENCE_REWARDS, best_sequence_reward, content_lengths, ended, length_penalty
+from grpo.modes.sequence_rewards import SEQUENCE_REWARDS, best_sequence_reward, content_lengths, length_penalty
 from grpo.tasks.prompts import distinct_prompts, variable_task
-from grpo.tasks.sequences import canonical, eos_token, ideal_responses, pad_token, prompt_lengths, response_mask
+from grpo.tasks.sequences import canonical, ended, eos_token, ideal_responses, pad_token, prompt_lengths, response_mask
 
 VOCAB = 4
 EOS, PAD = eos_token(VOCAB), pad_token(VOCAB)  # 4, 5

@@ -4,13 +4,13 @@ import torch
 
 from grpo.core.config import TrainConfig
 from grpo.core.footprint import FLOAT, available_bytes, estimated_bytes, weight_count
-from grpo.core.seed_model import StackedPolicy
+from grpo.core.seed_model import StackedSeedModel
 
 
 def test_the_seed_policys_weights_are_counted_exactly():
     config = TrainConfig(dim=7)
     task = config.make_task()
-    policy = StackedPolicy.init([torch.Generator().manual_seed(0)], task.vocab_size, task.length, config.dim)
+    policy = StackedSeedModel.init([torch.Generator().manual_seed(0)], task.vocab_size, task.length, config.dim)
     assert weight_count(config, task, task.length) == sum(p.numel() for p in policy.parameters())
 
 

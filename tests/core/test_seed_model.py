@@ -6,7 +6,7 @@ import pytest
 import torch
 from einops import repeat
 
-from grpo.core.seed_model import GREEDY_SEEDS, StackedPolicy, entropy, gather_log_probs, greedy_correct, sample, token_index
+from grpo.core.seed_model import GREEDY_SEEDS, StackedSeedModel, entropy, gather_log_probs, greedy_correct, sample, token_index
 from grpo.core.uniforms import SeedUniforms
 from grpo.tasks.prompts import seed_task
 
@@ -14,14 +14,14 @@ from grpo.tasks.prompts import seed_task
 def policy_for(seeds, dim=4):
     task = seed_task()
     generators = [torch.Generator().manual_seed(s) for s in seeds]
-    return StackedPolicy.init(generators, task.vocab_size, task.length, dim), task.prompts, generators
+    return StackedSeedModel.init(generators, task.vocab_size, task.length, dim), task.prompts, generators
 
 
 def test_forward_matches_the_seeds_formula_per_seed():
     policy, prompts, _ = policy_for([0, 1])
     logits = policy(prompts)  # [seed batch pos vocab]
     for s in range(2):
-        E, enc, dec = policy.embedding[s], policy.encode[s], policy.decode[s]
+        E, enc, dec = (policy.document_views(policy.weights)[name][s] for name in ("embedding", "encode", "decode"))
         for b, prompt in enumerate(prompts):
             h = sum(E[x] @ enc[p] for p, x in enumerate(prompt))
             for j in range(dec.shape[0]):
@@ -31,10 +31,11 @@ def test_forward_matches_the_seeds_formula_per_seed():
 def test_init_is_per_seed_and_scaled():
     stacked, _, _ = policy_for([3, 8], dim=50)
     alone, _, _ = policy_for([8], dim=50)
-    assert torch.equal(stacked.embedding[1], alone.embedding[0])
-    assert torch.equal(stacked.decode[1], alone.decode[0])
-    assert abs(stacked.encode.std().item() - 1 / math.sqrt(50)) < 0.01
-    assert abs(stacked.embedding.std().item() - 1) < 0.15
+    stacked, alone = stacked.document_views(stacked.weights), alone.document_views(alone.weights)
+    assert torch.equal(stacked["embedding"][1], alone["embedding"][0])
+    assert torch.equal(stacked["decode"][1], alone["decode"][0])
+    assert abs(stacked["encode"].std().item() - 1 / math.sqrt(50)) < 0.01
+    assert abs(stacked["embedding"].std().item() - 1) < 0.15
 
 
 def test_gather_equals_repeat_and_gather_with_gradients():
@@ -81,7 +82,7 @@ def test_greedy_correct_of_a_hand_built_policy():
     for j in range(3):
         decode[j, 1, [0, 1, 2][j]] = 1
         decode[j, 3, [2, 3, 4][j]] = 1
-    policy = StackedPolicy(embedding[None], encode[None], decode[None])
+    policy = StackedSeedModel(embedding[None], encode[None], decode[None])
     assert greedy_correct(policy, seed_task().prompts).tolist() == [[True, True, False]]
 
 
@@ -94,7 +95,7 @@ def test_greedy_correct_is_the_greedy_response_compared_with_the_sorted_prompt()
     encode[0, 0] = torch.eye(5)
     for j in range(3):
         decode[0, j, 1, [0, 1, 2][j]] = 1
-    hand_built = StackedPolicy(10 * torch.eye(5)[None], encode, decode)
+    hand_built = StackedSeedModel(10 * torch.eye(5)[None], encode, decode)
     # first token 1: the response 0 1 2; any other: every logit 0, the response 0 0 0
     assert prompts[greedy_correct(hand_built, prompts)[0]].tolist() == [[1, 0, 2], [0, 0, 0], [1, 2, 0]]
     with torch.no_grad():

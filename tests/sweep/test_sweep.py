@@ -14,9 +14,9 @@ from grpo.core.schema import COLUMNS
 from grpo.experiment.grids import load_grid
 from grpo.experiment.provenance import code_fingerprint
 from grpo.sweep.run import run_sweep
+from grpo.testing import STACKED_TOLERANCE
 
 KEY = ["config_id", "seed", "step"]
-STACKED = {"rtol": 1e-4, "atol": 1e-6}  # stacked seeds == separate runs, to float tolerance (tests/test_train.py)
 
 
 def records(results_dir, columns=COLUMNS):
@@ -54,7 +54,7 @@ def test_a_trial_equals_a_single_seed_run(smoke_results):
                          kl_penalty=0.1, epochs=10, steps_per_epoch=5)
     frame = records(smoke_results)
     from_sweep = frame[(frame.config_id == config.config_id) & (frame.seed == 1)]
-    pd.testing.assert_frame_equal(from_sweep.reset_index(drop=True), train(config, [1]), **STACKED)
+    pd.testing.assert_frame_equal(from_sweep.reset_index(drop=True), train(config, [1]), **STACKED_TOLERANCE)
 
 
 def test_rerun_trains_nothing_and_keeps_every_row(smoke_outcome, capsys):
@@ -77,6 +77,7 @@ def test_files_are_created_with_the_umask(smoke_results):
 GROWING = 'seeds = {seeds}\n[grid]\nloss_mode = {losses}\ndeltas_mode = "centered_rewards"\nepochs = 4\nsteps_per_epoch = 3\n'
 
 
+@pytest.mark.e2e
 def test_a_grown_sweep_trains_only_what_is_new(tmp_path):
     grid = tmp_path / "growing.toml"
 
@@ -89,7 +90,7 @@ def test_a_grown_sweep_trains_only_what_is_new(tmp_path):
     more_seeds = sweep(8, '["naive", "clipped"]')  # 4 new seeds of each configuration
     assert (more_seeds.trials, more_seeds.trained, more_seeds.reused) == (2, 8, 8)
     fresh = sweep(8, '["naive", "clipped"]', root="fresh")
-    pd.testing.assert_frame_equal(records(more_seeds.results_dir), records(fresh.results_dir), **STACKED)
+    pd.testing.assert_frame_equal(records(more_seeds.results_dir), records(fresh.results_dir), **STACKED_TOLERANCE)
 
     more_values = sweep(8, '["naive", "clipped", "gspo"]')  # one new configuration, all its seeds
     assert (more_values.trials, more_values.trained, more_values.reused) == (1, 8, 16)
@@ -101,6 +102,7 @@ def test_a_grown_sweep_trains_only_what_is_new(tmp_path):
     assert len(records(narrower.results_dir)) == (2 * 8 + 8) * 4 * 3  # the folder keeps every run trained into it
 
 
+@pytest.mark.e2e
 def test_a_failing_configuration_is_isolated(tmp_path, capsys):
     """dim = 100000 asks for 240 GB of weights: that configuration fails, the others finish."""
     grid = tmp_path / "partly.toml"

@@ -1,7 +1,7 @@
 """Ray as a user and an operator meet it: a private runtime beside other clusters, a real
 two-node cluster on loopback with token authentication, nodes and heads that die mid-sweep.
 
-Every cluster here is the test's own (tests/ray_cluster.py): its nodes are stopped by process
+Every cluster here is the test's own (tests/sweep/ray_cluster.py): its nodes are stopped by process
 id, never with the `ray` CLI's stop command, and the sweeps that join it run in fresh processes
 whose environment holds only the cluster's HOME (nothing left over from another test)."""
 
@@ -17,10 +17,12 @@ from grpo.core.schema import COLUMNS
 from grpo.experiment import provenance
 from grpo.experiment.grids import load_grid
 from grpo.sweep.run import run_sweep
+from grpo.testing import STACKED_TOLERANCE
 
 GRID = 'seeds = 2\n[grid]\nloss_mode = ["naive", "unclipped", "clipped"]\ndeltas_mode = ["rewards", "centered_rewards"]\n' \
        'epochs = {epochs}\nsteps_per_epoch = 5\n'
 KEY = ["config_id", "seed", "step"]
+pytestmark = pytest.mark.e2e  # clusters of two nodes, killed nodes and heads
 
 
 def records(results_dir):
@@ -59,7 +61,7 @@ def assert_equal_to_training(results_dir, grid):
     swept = records(results_dir)
     for config in load_grid(str(grid)).configs():
         mine = swept[swept.config_id == config.config_id].reset_index(drop=True)
-        pd.testing.assert_frame_equal(mine, train(config, [0, 1]), rtol=1e-4, atol=1e-6)
+        pd.testing.assert_frame_equal(mine, train(config, [0, 1]), **STACKED_TOLERANCE)
 
 
 def write_grid(folder, epochs):

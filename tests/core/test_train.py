@@ -11,7 +11,7 @@ import torch
 
 from grpo import TrainConfig, register, train
 from grpo.core.schema import COLUMNS
-from grpo.core.seed_model import StackedPolicy
+from grpo.core.seed_model import StackedSeedModel
 from grpo.modes.losses import LOSSES, LossTerms
 from grpo.testing import assert_stacked_seeds_equal_separate_runs
 
@@ -70,8 +70,8 @@ def test_the_seeds_ratio_would_lower_reward_frac():
 
 def count_reference_copies(monkeypatch):
     calls = []
-    original = StackedPolicy.frozen_copy
-    monkeypatch.setattr(StackedPolicy, "frozen_copy", lambda self: calls.append(1) or original(self))
+    original = StackedSeedModel.frozen_copy
+    monkeypatch.setattr(StackedSeedModel, "frozen_copy", lambda self: calls.append(1) or original(self))
     return calls
 
 

@@ -78,6 +78,7 @@ def wait_for(predicate, timeout=120):
     assert predicate(), "timed out"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "sig, after_trials",
     [(signal.SIGKILL, 1), (signal.SIGKILL, 4), (signal.SIGINT, 2), (signal.SIGTERM, 2), (signal.SIGKILL, "merging")],
@@ -211,6 +212,7 @@ def test_a_lock_that_is_a_directory_is_one_line(tmp_path, capsys):
     assert code == 1 and err == f"grpo sweep: error: cannot lock '{tmp_path / 'results' / 'tiny'}': its .lock is a directory; remove it\n"
 
 
+@pytest.mark.e2e
 def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path, capsys):
     grid = tmp_path / "busy.toml"
     grid.write_text(GRID)
@@ -308,6 +310,7 @@ def is_loopback(address):
     return ipv4.endswith("7F") or host == "00000000000000000000000001000000"  # or ::1
 
 
+@pytest.mark.e2e
 def test_the_local_ray_runtime_listens_on_loopback_only(tmp_path):
     before = listening_addresses()
     grid = tmp_path / "listening.toml"

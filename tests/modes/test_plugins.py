@@ -21,7 +21,7 @@ from grpo.modes.deltas import DELTAS
 from grpo.modes.losses import LOSSES
 from grpo.sweep.run import run_sweep
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "grpo-rank-deltas"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "grpo-rank-deltas"
 BUILT_IN_DELTAS = ["rewards", "centered_rewards", "normalized_rewards", "max_rewards", "rloo", "batch_normalized"]
 
 
@@ -122,6 +122,7 @@ def test_grpo_train_runs_a_plugin_mode(example_plugin, tmp_path, capsys):
     pd.testing.assert_frame_equal(records[expected.columns], expected, check_dtype=False, check_categorical=False)
 
 
+@pytest.mark.e2e
 def test_sweep_runs_entry_point_and_in_process_modes_on_ray_workers(example_plugin, tmp_path):
     """Ray workers find the installed plugin through its entry point, and receive the mode
     registered in this process; the records equal in-process training; the run info names
@@ -146,6 +147,7 @@ def test_sweep_runs_entry_point_and_in_process_modes_on_ray_workers(example_plug
         registries()["deltas"].unregister("top_half")
 
 
+@pytest.mark.e2e
 def test_the_example_plugins_own_tests_pass(example_site):
     """What the plugin's author runs: its tests in a fresh interpreter that finds it installed."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(example_site), os.environ.get("PYTHONPATH")]))}
