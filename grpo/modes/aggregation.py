@@ -15,8 +15,11 @@ mean: they differ only when lengths differ.
   (Liu et al. 2025) shows the 1/length factor favours long wrong answers.
 - ``seq_mean_token_sum_norm`` (Dr. GRPO, Liu et al. 2025): a response's token sum divided by
   a constant, the maximum response length (the pos axis), then the mean over responses.
-  TRL ``loss_type="dr_grpo"`` (divides by ``max_completion_length``); verl
-  ``loss_agg_mode="seq-mean-token-sum-norm"``.
+  TRL ``loss_type="dr_grpo"`` (divides by ``max_completion_length``): equal. verl
+  ``loss_agg_mode="seq-mean-token-sum-norm"`` sums every response's tokens and divides by
+  ``loss_scale_factor`` (default: the maximum length) with no mean over responses, so with its
+  default verl's value is N x this one, N the number of responses in the batch (all prompts'
+  groups; verl issue #3741); with ``loss_scale_factor = N x max length`` it is equal.
 
 Sources: TRL ``GRPOTrainer._compute_loss`` (``trl/trainer/grpo_trainer.py``) and verl
 ``agg_loss`` (``verl/trainer/ppo/core_algos.py``).
