@@ -25,6 +25,29 @@ def test_adam_equals_torch_fused_adam():
         assert torch.equal(a, b) and not torch.equal(a, s)
 
 
+def test_a_rate_per_part_equals_an_adam_per_part():
+    """Parts of the weights at different learning rates (a group of configurations): each part's
+    numbers are those of an Adam over that part alone, bit for bit."""
+    generator = torch.Generator().manual_seed(1)
+    start = torch.randn(101, generator=generator)
+    together = start.clone().requires_grad_()
+    bounds, rates = [(0, 3), (3, 60), (60, 101)], [1e-3, 0.1, 1e-3]
+    adam = Adam([together], lr=rates, split=lambda tensors: [[t[a:b] for t in tensors] for a, b in bounds])
+    apart = [start[a:b].clone().requires_grad_() for a, b in bounds]
+    adams = [Adam([p], lr=rate) for p, rate in zip(apart, rates)]
+    for _ in range(5):
+        target = torch.randn(101, generator=generator)
+        adam.zero_grad()
+        ((together - target) ** 2).sum().backward()
+        adam.step()
+        for p, part_adam, (a, b) in zip(apart, adams, bounds):
+            part_adam.zero_grad()
+            ((p - target[a:b]) ** 2).sum().backward()
+            part_adam.step()
+    assert torch.equal(together.detach(), torch.cat([p.detach() for p in apart]))
+    assert len(adam.weights) == 2  # one kernel per distinct rate
+
+
 def test_training_does_not_import_dynamo():
     """torch.optim.Adam's import of torch._dynamo costs about 1 s in every process."""
     code = ("import sys; from grpo import TrainConfig, train; train(TrainConfig(epochs=1, steps_per_epoch=1), [0]);"

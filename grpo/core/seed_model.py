@@ -59,6 +59,11 @@ class StackedPolicy(nn.Module):
         return (embedding.view(seeds, vocab, dim), encode.view(seeds, length * dim, dim),
                 decode.view(seeds, dim, length * dim))
 
+    def seed_slices(self, flat: torch.Tensor, first: int, stop: int) -> list[torch.Tensor]:
+        """The seeds first..stop-1 of a flat tensor laid out like ``weights``: one contiguous view
+        per section (embedding, encode, decode)."""
+        return [view[first:stop] for view in self.arranged(flat)]
+
     def canonical(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of a flat tensor laid out like ``weights`` in the seed document's shapes:
         embedding [seed vocab dim], encode [seed prompt_pos dim dim], decode [seed response_pos dim dim]."""
