@@ -61,7 +61,8 @@ class StackedPolicy(nn.Module):
 
     def seed_slices(self, flat: torch.Tensor, first: int, stop: int) -> list[torch.Tensor]:
         """The seeds first..stop-1 of a flat tensor laid out like ``weights``: one contiguous view
-        per section (embedding, encode, decode)."""
+        per section (embedding, encode, decode), which joined in order are the flat tensor of a
+        model of those seeds alone."""
         return [view[first:stop] for view in self.arranged(flat)]
 
     def canonical(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -99,10 +99,9 @@ def train_group(
     uniforms = SeedUniforms(generators)  # the samples' draws, after the initial weights'
     if len(configs) == 1:
         optimizer = Adam(policy.parameters(), lr=configs[0].lr)  # one fused kernel over the weights
-    else:  # one kernel per learning rate, over the slices of the configurations that have it
-        bounds = [(k * block, (k + 1) * block) for k in range(len(configs))]
+    else:  # one kernel per learning rate, on each configuration's weights laid out as alone; the padding stays put
         optimizer = Adam(policy.parameters(), lr=[c.lr for c in configs], split=lambda tensors: [
-            [view for tensor in tensors for view in policy.seed_slices(tensor, *bound)] for bound in bounds])
+            [policy.seed_slices(tensor, k * block, k * block + len(seeds)) for tensor in tensors] for k in range(len(configs))])
     deltas_fn = DELTAS[config.deltas_mode]
     best = kind.best_reward(config, task)[:, None]  # [batch 1]
     reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS  # the rollout keeps its log-probs only if the loss reads them

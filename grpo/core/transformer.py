@@ -97,7 +97,8 @@ class StackedTransformer(nn.Module):
 
     @staticmethod
     def seed_slices(tensor: torch.Tensor, first: int, stop: int) -> list[torch.Tensor]:
-        """The seeds first..stop-1 of a tensor laid out like one of the parameters ([seed ...])."""
+        """The seeds first..stop-1 of a tensor laid out like one of the parameters ([seed ...]): one
+        view, that parameter of a model of those seeds alone."""
         return [tensor[first:stop]]
 
     def forward(self, tokens: torch.Tensor, first: int = 0) -> torch.Tensor:
