@@ -10,9 +10,15 @@ The estimate counts the tensors that grow with the sizes, in float32 / int64 byt
 - the transformer policy's activations per response token (about 16 per layer and width unit);
 - the records (``grpo.records.COLUMNS``, 8 bytes each, one row per seed and inner step).
 It errs high by design: it is a guard against impossible runs, not a profiler.
+
+A group of configurations (grpo.core.group) is one stacked model of all its slices, padding
+included: ``group_bytes``.
 """
 
+from collections.abc import Sequence
+
 from grpo.core.config import TrainConfig
+from grpo.core.group import block_size
 from grpo.core.schema import COLUMNS
 from grpo.core.seed_model import StackedSeedModel
 from grpo.core.transformer import StackedTransformer
@@ -45,6 +51,12 @@ def estimated_bytes(config: TrainConfig, task: Task, num_seeds: int) -> int:
         per_seed += TRANSFORMER_ACTIVATIONS * FLOAT * config.layers * config.dim * len(task.prompts) * config.responses * (
             task.length + positions) ** 2 // max(positions, 1)
     return num_seeds * per_seed
+
+
+def group_bytes(configs: Sequence[TrainConfig], task: Task, num_seeds: int) -> int:
+    """Peak memory of training `configs` as one group (grpo.core.train.train_group) with
+    `num_seeds` seeds each (an upper estimate)."""
+    return estimated_bytes(configs[0], task, len(configs) * block_size(len(configs), num_seeds))
 
 
 def available_bytes(device) -> int | None:

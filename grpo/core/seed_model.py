@@ -64,6 +64,12 @@ class StackedSeedModel(nn.Module):
         return (embedding.view(seeds, vocab, dim), encode.view(seeds, length * dim, dim),
                 decode.view(seeds, dim, length * dim))
 
+    def seed_slices(self, flat: torch.Tensor, first: int, stop: int) -> list[torch.Tensor]:
+        """The seeds first..stop-1 of a flat tensor laid out like ``weights``: one contiguous view
+        per section (embedding, encode, decode), which joined in order are the flat tensor of a
+        model of those seeds alone."""
+        return [view[first:stop] for view in self.arranged(flat)]
+
     def document_views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of a flat tensor laid out like ``weights`` in the seed document's shapes:
         embedding [seed vocab dim], encode [seed prompt_pos dim dim], decode [seed response_pos dim dim]."""

@@ -1,4 +1,8 @@
-"""The GRPO training loop of the seed document, for S seeds stacked in one model.
+"""The GRPO training loop of the seed document, for S seeds stacked in one model, and for a
+group of configurations that differ only in numbers stacked as one model (grpo.core.group).
+
+In shape comments, ``seed`` is the leading axis of the stacked model: one slice per seed, or
+per (configuration, seed) in a group.
 
 Per epoch: sample responses, reward them, turn rewards into deltas, freeze the old (and
 reference) log-probs, then take the inner optimizer steps. Metrics stay on the device as
@@ -14,12 +18,13 @@ import pandas as pd
 import torch
 
 from grpo.core.config import TrainConfig
+from grpo.core.group import block_size, check_group, loss_config
 from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Sample, length_metrics
 from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
 from grpo.core.uniforms import SeedUniforms
 from grpo.modes.deltas import DELTAS
-from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, WITHOUT_OLD_LOG_PROBS
+from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, WITHOUT_OLD_LOG_PROBS, per_slice
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,6 @@ def one_intra_op_thread(function):
     return on_one_thread
 
 
-@one_intra_op_thread
 def train(
     config: TrainConfig,
     seeds: Sequence[int],
@@ -67,15 +71,37 @@ def train(
     `diverged` from that step on; the seeds stacked with it are unaffected.
     `on_epoch(epoch)` is called after each epoch (progress display).
     """
+    return train_group([config], seeds, device, on_epoch)[0]
+
+
+@one_intra_op_thread
+def train_group(
+    configs: Sequence[TrainConfig],
+    seeds: Sequence[int],
+    device: str | torch.device = "cpu",
+    on_epoch: Callable[[int], None] | None = None,
+) -> list[pd.DataFrame]:
+    """Train each of `configs` once per seed, all (configuration, seed) pairs stacked in one
+    model as slices, configuration-major: a group that differs only in the numbers of
+    grpo.core.group.SLICE_FIELDS (ValueError otherwise). Returns each configuration's records,
+    equal to ``train(config, seeds)``'s (tests/test_group.py)."""
+    check_group(configs)
     device = torch.device(device)
-    task = config.make_task().to(device)
+    block = block_size(len(configs), len(seeds))  # slices a configuration: its seeds, then padding
+    config = loss_config(configs, block, device)  # the shared fields; per-slice tensors where numbers differ
+    task = configs[0].make_task().to(device)
     prompts = task.prompts  # [batch pos]
     evaluated = torch.cat([prompts, task.heldout])  # [batch+heldout pos]: one greedy pass an epoch
-    generators = [torch.Generator(device).manual_seed(int(seed)) for seed in seeds]
+    padded = [*seeds, *[seeds[0]] * (block - len(seeds))]
+    generators = [torch.Generator(device).manual_seed(int(seed)) for _ in configs for seed in padded]  # one a slice
     kind = POLICIES[config.policy]
     policy = kind.init(config, task, generators)
     uniforms = SeedUniforms(generators)  # the samples' draws, after the initial weights'
-    optimizer = Adam(policy.parameters(), lr=config.lr)  # one fused kernel over the weights
+    if len(configs) == 1:
+        optimizer = Adam(policy.parameters(), lr=configs[0].lr)  # one fused kernel over the weights
+    else:  # one kernel per learning rate, on each configuration's weights laid out as alone; the padding stays put
+        optimizer = Adam(policy.parameters(), lr=[c.lr for c in configs], split=lambda tensors: [
+            [policy.seed_slices(tensor, k * block, k * block + len(seeds)) for tensor in tensors] for k in range(len(configs))])
     deltas_fn = DELTAS[config.deltas_mode]
     best = kind.best_reward(config, task)[:, None]  # [batch 1]
     reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS  # the rollout keeps its log-probs only if the loss reads them
@@ -85,9 +111,10 @@ def train(
     epoch_metrics = torch.zeros(config.epochs, len(EPOCH_METRICS), num_seeds, device=device)
     eval_metrics = torch.zeros(config.epochs, len(EVAL_METRICS), num_seeds, device=device)
 
+    with_kl = configs[0].kl_penalty > 0  # the same for the whole group
     for epoch in range(config.epochs):
         # Reference model: a frozen copy, refreshed every ref_period epochs (KL on only)
-        if config.kl_penalty and epoch % config.ref_period == 0:
+        if with_kl and epoch % config.ref_period == 0:
             reference = policy.frozen_copy()
 
         # Rollout: responses sampled from the current policy
@@ -107,7 +134,7 @@ def train(
             rollout = Rollout(
                 prompts, sample, deltas,
                 old_log_probs=sample.log_probs,
-                ref_log_probs=kind.log_probs(reference, prompts, sample)[0] if config.kl_penalty else None,
+                ref_log_probs=kind.log_probs(reference, prompts, sample)[0] if with_kl else None,
             )
 
         # Update: inner optimizer steps on this rollout
@@ -121,13 +148,16 @@ def train(
         if on_epoch is not None:
             on_epoch(epoch)
 
-    return _records(config, seeds, step_metrics.cpu().numpy(), epoch_metrics.cpu().numpy(), eval_metrics.cpu().numpy())
+    step_metrics, epoch_metrics, eval_metrics = (m.cpu().numpy() for m in (step_metrics, epoch_metrics, eval_metrics))
+    per_config = [slice(k * block, k * block + len(seeds)) for k in range(len(configs))]  # the padding dropped
+    return [_records(c, seeds, step_metrics[..., part], epoch_metrics[..., part], eval_metrics[..., part])
+            for c, part in zip(configs, per_config, strict=True)]
 
 
-def update_step(policy: torch.nn.Module, optimizer: Adam, config: TrainConfig,
-                rollout: Rollout) -> torch.Tensor:
+def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollout) -> torch.Tensor:
     """One inner optimizer step on a rollout: forward, log-probs, loss (+ KL), backward, Adam.
-    Every term counts only the responses' real tokens (``rollout.sample.mask``).
+    Every term counts only the responses' real tokens (``rollout.sample.mask``). `config`: a
+    TrainConfig, or a group's (grpo.core.group.loss_config).
     Returns the step's metrics [STEP_METRICS seed]."""
     mask = rollout.sample.mask  # [seed batch response pos], None: every token real
     log_probs, entropy = POLICIES[config.policy].log_probs(policy, rollout.prompts, rollout.sample)  # [... pos], [seed]
@@ -139,7 +169,7 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config: TrainConfig,
         kl_tokens = KL_ESTIMATORS[config.kl_estimator](log_probs, rollout.ref_log_probs)  # [seed batch response pos]
         kl = KL_REDUCTIONS["sum"](kl_tokens, mask, config)  # [seed] the KL of a whole response, whatever the reduction
         penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens, mask, config)
-        loss = terms.loss + config.kl_penalty * penalty  # [seed]
+        loss = terms.loss + per_slice(config.kl_penalty, penalty) * penalty  # [seed]
     optimizer.zero_grad()
     loss.sum().backward()  # seeds are independent: each gets its own gradient
     optimizer.step()

@@ -100,6 +100,12 @@ class StackedTransformer(nn.Module):
     def num_seeds(self) -> int:
         return self.token_embedding.shape[0]
 
+    @staticmethod
+    def seed_slices(tensor: torch.Tensor, first: int, stop: int) -> list[torch.Tensor]:
+        """The seeds first..stop-1 of a tensor laid out like one of the parameters ([seed ...]): one
+        view, that parameter of a model of those seeds alone."""
+        return [tensor[first:stop]]
+
     def forward(self, tokens: torch.Tensor, first: int = 0) -> torch.Tensor:
         """tokens [seed seq pos] -> next-token logits over the task's tokens and EOS at
         positions first.. : [seed seq pos-first vocab+1]."""

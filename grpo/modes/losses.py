@@ -11,6 +11,14 @@ mean over batch, response and position), so the seeds stacked in one model stay
 independent: the total loss is their sum and each seed's gradient is its own.
 
 The first line of each function's docstring is its help in ``grpo train --help``.
+
+Groups (grpo.core.group): configurations that differ only in numbers train as slices of one
+model, the leading axis then running over (configuration, seed). A loss reads its numbers from
+``config`` as always; in a group, a number that differs between its configurations
+(``epsilon``, ``epsilon_low``, ``epsilon_high``) is a float64 tensor ``[slice 1 1 1]``, which
+the built-ins pass through ``per_slice`` before it meets their float32 tensors. A plugin loss
+joins groups only if it says it reads them so (``my_loss.sliced = True``, see ``takes_slices``);
+otherwise each of its configurations trains in a program of its own, reading plain floats.
 """
 
 from collections.abc import Callable
@@ -41,17 +49,39 @@ def unclipped_terms(surrogate: torch.Tensor, mask, config) -> LossTerms:
     return LossTerms(-aggregate(surrogate, mask, config), zero, zero)
 
 
-def trust_region(ratio, delta, low: float, high: float, mask, config, fraction_mask) -> LossTerms:
+def per_slice(value, like: torch.Tensor):
+    """A number of ``config`` as the arithmetic on `like` [slice ...] takes it: a float as it
+    is; a group's float64 tensor [slice 1 1 1] (or an expression of it, such as ``1 - epsilon``)
+    rounded to like's dtype and shaped [slice 1 ...] to broadcast over it. A float meeting a
+    float32 tensor is rounded to float32 once, after Python's double arithmetic, and so is this
+    tensor: the same bounds, bit for bit (tests/test_group.py)."""
+    if isinstance(value, float):
+        return value
+    return value.to(like.dtype).view(-1, *[1] * (like.dim() - 1))
+
+
+def clip_bounds(low, high, like: torch.Tensor):
+    """(1 - low, 1 + high) as the arithmetic on `like` takes them (``per_slice``): two floats,
+    or, where either is per-slice, two tensors (``clamp`` takes no mix)."""
+    lower, upper = 1 - low, 1 + high
+    if isinstance(lower, float) and isinstance(upper, float):
+        return lower, upper
+    return tuple(per_slice(torch.as_tensor(bound, dtype=torch.float64, device=like.device), like) for bound in (lower, upper))
+
+
+def trust_region(ratio, delta, low, high, mask, config, fraction_mask) -> LossTerms:
     """PPO's pessimistic surrogate -(min(r * delta, clip(r, 1 - low, 1 + high) * delta)),
-    aggregated. Where the ratio has left [1 - low, 1 + high] in the direction of its delta,
+    aggregated (`low`, `high`: floats, or per-slice tensors, see ``per_slice``). Where the ratio
+    has left [1 - low, 1 + high] in the direction of its delta,
     the clipped (constant) term is the minimum and the gradient is zero; everywhere else the
     minimum is r * delta. Written as that choice (one ``where``) rather than as
     ``torch.minimum``: the same values and gradients (tests/modes/test_losses.py), and a backward of one
     node instead of the minimum's and the clamp's (bench/test_loss_kernels.py). The clip
     fractions count the real tokens of `fraction_mask` (None: every entry of `ratio`)."""
-    below = (ratio < 1 - low) & (delta < 0)  # clipped at 1 - low
-    above = (ratio > 1 + high) & (delta > 0)  # clipped at 1 + high
-    clipped_term = ratio.detach().clamp(1 - low, 1 + high) * delta
+    lower, upper = clip_bounds(low, high, ratio)
+    below = (ratio < lower) & (delta < 0)  # clipped at 1 - low
+    above = (ratio > upper) & (delta > 0)  # clipped at 1 + high
+    clipped_term = ratio.detach().clamp(lower, upper) * delta
     surrogate = torch.where(below | above, clipped_term, ratio * delta)
     clip_low, clip_high = token_mean(below.float(), fraction_mask), token_mean(above.float(), fraction_mask)
     return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high)
@@ -116,10 +146,11 @@ def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     ``max=epsilon_high`` for cispo and recommends 5): epsilon_high = 4. The clip fractions count
     weights clipped whatever the delta's sign, since every clipped weight changes the gradient."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    weight = ratio.clamp(1 - config.epsilon_low, 1 + config.epsilon_high).detach()
+    lower, upper = clip_bounds(config.epsilon_low, config.epsilon_high, ratio)
+    weight = ratio.clamp(lower, upper).detach()
     terms = unclipped_terms(weight * deltas[..., None] * log_probs, mask, config)
-    clip_low = token_mean((ratio < 1 - config.epsilon_low).float(), mask)
-    clip_high = token_mean((ratio > 1 + config.epsilon_high).float(), mask)
+    clip_low = token_mean((ratio < lower).float(), mask)
+    clip_high = token_mean((ratio > upper).float(), mask)
     return LossTerms(terms.loss, clip_low, clip_high)
 
 
@@ -150,6 +181,12 @@ def loss_options(loss_mode: str) -> dict[str, float]:
         return getattr(LOSSES.get(loss_mode), "options", {})
     except UsageError:
         return {}
+
+
+def takes_slices(loss_mode: str) -> bool:
+    """Whether a loss reads a group's per-slice numbers (see the module's docstring): every
+    built-in does; a plugin says so with ``my_loss.sliced = True``."""
+    return loss_mode in LOSSES.built_ins or getattr(LOSSES[loss_mode], "sliced", False)
 
 
 def k1(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:

@@ -25,18 +25,20 @@ class ProgressAndLostTrials(tune.Callback):
         self.bar.close()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.bar.update()
+        self.bar.update(len(trial.config["trial"]["configs"]))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         record_lost_trial(trial.config["trial"], error_line(trial.error_file), self.results_dir)
-        self.bar.update()
+        self.bar.update(len(trial.config["trial"]["configs"]))
 
 
 def record_lost_trial(task: dict, error: str, results_dir: Path) -> None:
-    """Write the run info of a trial whose process died (no records): "failed" with `error`."""
-    config = TrainConfig(**task["config"])
-    info = trial_info(config, task["seeds"], "failed", f"trial lost: {error}")
-    write_trial(results_dir, config, task["seeds"], None, info)
+    """Write the run info of each configuration of a trial whose process died (no records):
+    "failed" with `error`."""
+    for values in task["configs"]:
+        config = TrainConfig(**values)
+        info = trial_info(config, task["seeds"], "failed", f"trial lost: {error}")
+        write_trial(results_dir, config, task["seeds"], None, info)
 
 
 def error_line(error_file: str | None) -> str:

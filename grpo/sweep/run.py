@@ -1,11 +1,12 @@
-"""Run a grid under Ray Tune: one trial per configuration, the seeds it lacks stacked.
+"""Run a grid under Ray Tune: one trial per group of configurations that differ only in numbers
+(grpo.core.group; most configurations are a group of one), the seeds they lack stacked.
 
 The results folder (layout and trust rules: grpo.sweep_store) is keyed by (configuration,
 seed). A sweep trains only the pairs of its grid that no trusted trial holds: re-running a
 finished sweep trains nothing, more seeds train only the new seeds, more axis values only the
 new configurations, a narrower grid reuses what it needs. Then it rebuilds runs.parquet.
 
-Trials go to Tune in batches (16 configurations per CPU of the runtime, at least 100), so that
+Trials go to Tune in batches (16 trials per CPU of the runtime, at least 100), so that
 Tune's bookkeeping (which grows with the square of an experiment's trials) stays small for grids
 of any size, and an interrupt
 (Ctrl-C, SIGTERM) is acted on within seconds: the running trials stop, nothing more is
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grpo.core.config import TrainConfig
+from grpo.core.footprint import group_bytes
+from grpo.core.group import group_key
 from grpo.experiment.grids import load_grid
 from grpo.experiment.provenance import code_fingerprint
 from grpo.experiment.store import exclusive, few, holds_lock, scan, trial_info, write_runs, write_trial
@@ -26,15 +29,16 @@ from grpo.files import check_writable_dir, write_atomic
 from grpo.modes.catalogue import pack_in_process_modes, unpack_in_process_modes
 from grpo.sweep.runtime import cluster_address, ray_runtime, scratch_dir
 
-BATCH_PER_CPU = 16  # configurations per Tune experiment and CPU of the runtime: every CPU busy to the end
+BATCH_PER_CPU = 16  # trials per Tune experiment and CPU of the runtime: every CPU busy to the end
 MIN_BATCH = 100  # the presets smoke and full in one experiment
 MAX_FAILURES = 2  # retries of a trial whose worker or node was lost (not of a configuration that raises)
+TRIAL_BYTES = 2**30  # the most memory (grpo.core.footprint) a group may take as one trial; larger groups are cut
 
 
 @dataclass
 class SweepOutcome:
     results_dir: Path
-    trials: int  # trials that ended in this call (one per configuration with seeds to train)
+    trials: int  # trials that ended in this call (one per group of configurations with the same seeds to train)
     trained: int  # runs (configuration x seed) trained by this call
     reused: int  # runs of the grid already done before it
     failed: list[str] = field(default_factory=list)  # "config_id: error" of each failed configuration
@@ -62,11 +66,12 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
         write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))
         work = [(config, seeds) for config in configs
                 if (seeds := tuple(s for s in spec.seeds if s not in found.done_seeds(config.config_id)))]
+        groups = trial_groups(work)
         interrupted = False
         if work:
             try:
                 with scratch_dir() as scratch, ray_runtime(address, num_cpus, results_dir, scratch):
-                    run_trials(work, results_dir, sweep_id, scratch / "tune", progress)
+                    run_trials(groups, results_dir, sweep_id, scratch / "tune", progress)
             except KeyboardInterrupt:
                 interrupted = True  # finished trials are kept; the re-run trains the rest
             found = scan(results_dir, code_fingerprint())
@@ -76,46 +81,68 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     trained = sum(len(seeds) for _, seeds in work) - int((~done).sum())
     failed = runs[runs.status == "failed"].drop_duplicates("config_id")
     missing = runs.config_id[runs.status == "missing"].drop_duplicates().tolist()
-    trials = len(work) - len(set(missing) & {config.config_id for config, _ in work})
+    trials = sum(not {config.config_id for config in configs} & set(missing) for configs, _ in groups)
     return SweepOutcome(results_dir, trials, trained, int(done.sum()) - trained,
                         [f"{row.config_id}: {row.error}" for row in failed.itertuples()],
                         missing, damaged, interrupted)
 
 
+def trial_groups(work: list[tuple[TrainConfig, tuple[int, ...]]]) -> list[tuple[list[TrainConfig], tuple[int, ...]]]:
+    """The sweep's (configuration, seeds to train) pairs as trials: configurations that may train
+    as one group (grpo.core.group.group_key) and lack the same seeds train as one, cut so that a
+    trial's estimated memory stays within TRIAL_BYTES (a configuration that alone needs more is a
+    trial of its own). In the order of `work`."""
+    grouped: dict[tuple, list[TrainConfig]] = {}
+    for config, seeds in work:
+        grouped.setdefault((group_key(config), seeds), []).append(config)
+    trials = []
+    for (_, seeds), configs in grouped.items():
+        task = configs[0].make_task()
+        size = 1
+        while size < len(configs) and group_bytes(configs[:size + 1], task, len(seeds)) <= TRIAL_BYTES:
+            size += 1
+        trials += [(configs[first:first + size], seeds) for first in range(0, len(configs), size)]
+    return trials
+
+
 def run_trial(params: dict) -> None:
-    """Ray Tune trainable: train one configuration with the given seeds stacked and write its
-    trial files, unless the sweep that started it is gone (an orphaned worker writes nothing).
-    A configuration that raises is a result ("failed" with its error): the grid goes on."""
+    """Ray Tune trainable: train a group of configurations with the given seeds stacked
+    (grpo.core.train.train_group) and write each one's trial files, unless the sweep that
+    started it is gone (an orphaned worker writes nothing). A group that raises is a result
+    (each configuration "failed" with its error): the grid goes on. Each configuration's run
+    info holds the group's wall time and names the group's configurations (``group``)."""
     import ray
     import torch
     from ray import tune
 
-    from grpo.core.train import train
+    from grpo.core.train import train_group
 
     torch.set_num_threads(1)  # trials share the cores; these kernels are too small to split
     unpack_in_process_modes(params["in_process_modes"])  # entry-point plugins are found here as in the driver
-    config, seeds = TrainConfig(**params["trial"]["config"]), params["trial"]["seeds"]
+    configs, seeds = [TrainConfig(**config) for config in params["trial"]["configs"]], params["trial"]["seeds"]
     results_dir = Path(params["results_dir"])
     start = time.perf_counter()
-    records = None
+    records = [None] * len(configs)
     if code_fingerprint() != params["code_fingerprint"]:
         status, error = "failed", f"this node runs grpo code {code_fingerprint()}, the driver {params['code_fingerprint']}"
     else:
         try:
-            records = train(config, seeds)
+            records = train_group(configs, seeds)
             status, error = "ok", None
         except Exception as exception:  # noqa: BLE001 - any failure of a configuration is its result
             status, error = "failed", f"{type(exception).__name__}: {exception}".splitlines()[0]
     node = f"{ray.util.get_node_ip_address()} {ray.get_runtime_context().get_node_id()[:8]}"
-    info = trial_info(config, seeds, status, error, time.perf_counter() - start, node)
+    group = [config.config_id for config in configs]
     if holds_lock(results_dir, params["sweep_id"]):
-        write_trial(results_dir, config, seeds, records, info)
+        for config, config_records in zip(configs, records, strict=True):
+            info = trial_info(config, seeds, status, error, time.perf_counter() - start, node) | {"group": group}
+            write_trial(results_dir, config, seeds, config_records, info)
     tune.report({"ok": status == "ok"})
 
 
-def run_trials(work: list[tuple[TrainConfig, tuple[int, ...]]], results_dir: Path, sweep_id: str, tune_dir: Path,
+def run_trials(groups: list[tuple[list[TrainConfig], tuple[int, ...]]], results_dir: Path, sweep_id: str, tune_dir: Path,
                progress: bool) -> None:
-    """Run the trials in Tune experiments of a few configurations per CPU each. Ctrl-C (and SIGTERM, which
+    """Run the trials (``trial_groups``) in Tune experiments of a few trials per CPU each. Ctrl-C (and SIGTERM, which
     the CLI turns into one) raises KeyboardInterrupt here: the runtime's shutdown then stops the
     running trials, and what finished is kept."""
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # no per-trial CSV/JSON/TensorBoard files
@@ -128,10 +155,12 @@ def run_trials(work: list[tuple[TrainConfig, tuple[int, ...]]], results_dir: Pat
 
     common = {"results_dir": str(results_dir), "sweep_id": sweep_id, "code_fingerprint": code_fingerprint(),
               "in_process_modes": pack_in_process_modes()}
-    with ProgressAndLostTrials(len(work), results_dir, enabled=progress) as progress_bar:
+    total = sum(len(configs) for configs, _ in groups)
+    with ProgressAndLostTrials(total, results_dir, enabled=progress) as progress_bar:
         size = max(MIN_BATCH, BATCH_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))
-        for start in range(0, len(work), size):
-            batch = [{"config": config.as_dict(), "seeds": list(seeds)} for config, seeds in work[start:start + size]]
+        for start in range(0, len(groups), size):
+            batch = [{"configs": [config.as_dict() for config in configs], "seeds": list(seeds)}
+                     for configs, seeds in groups[start:start + size]]
             tune.Tuner(
                 tune.with_resources(run_trial, {"cpu": 1}),
                 param_space={"trial": tune.grid_search(batch), **common},

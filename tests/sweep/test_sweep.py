@@ -1,6 +1,7 @@
 """`grpo sweep` for real: Ray Tune trials, parquet records, a private runtime, sweeps that grow."""
 
 import itertools
+import json
 import os
 import stat
 
@@ -128,3 +129,21 @@ def test_bad_sweep_input_is_one_line_and_exit_2(tmp_path, capsys, args, named):
 def test_help_says_that_ray_address_counts_as_address(capsys):
     assert main(["sweep", "--help"]) == 0
     assert "RAY_ADDRESS, when set, counts as --address" in " ".join(capsys.readouterr().out.split())
+
+
+def test_configurations_that_differ_only_in_numbers_train_as_one_trial(tmp_path, monkeypatch):
+    """lr x epsilon x 2 losses: 2 trials for 6 configurations (naive reads no epsilon: its rows
+    collapse to 2), each configuration's records those of an ungrouped sweep (TRIAL_BYTES 0: every
+    configuration a trial of its own) bit for bit, and each run info names its group."""
+    grid = tmp_path / "sensitivity.toml"
+    grid.write_text('seeds = 3\n[grid]\nloss_mode = ["naive", "clipped"]\nlr = [1e-3, 3e-3]\nepsilon = [0.01, 0.2]\n'
+                    'kl_penalty = 0.1\nepochs = 4\nsteps_per_epoch = 3\n')
+    configs = load_grid(str(grid)).configs()
+    grouped = run_sweep(str(grid), tmp_path / "grouped", progress=False, num_cpus=2)
+    assert len(configs) == 6 and (grouped.trials, grouped.trained, grouped.failed) == (2, 18, [])
+    monkeypatch.setattr("grpo.sweep.run.TRIAL_BYTES", 0)
+    alone = run_sweep(str(grid), tmp_path / "alone", progress=False, num_cpus=2)
+    assert (alone.trials, alone.trained, alone.failed) == (6, 18, [])
+    pd.testing.assert_frame_equal(records(grouped.results_dir), records(alone.results_dir), check_exact=True)
+    groups = {tuple(json.loads(path.read_text())["group"]) for path in grouped.results_dir.glob("trials/*/*.json")}
+    assert sorted(map(len, groups)) == [2, 4]

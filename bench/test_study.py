@@ -1,0 +1,38 @@
+"""A sensitivity study at the cost of one sweep (issue 22): the `full` grid x 4 learning rates at
+its 100 seeds, swept with the configurations that differ only in lr grouped into one trial
+(grpo.core.group) and swept one configuration per trial, against the `full` grid alone, in the
+same run. The goal is the grouped study within 1.5x the full grid's wall time; the ratios are
+read off this suite's three rows (impl full, grouped, one-per-trial)."""
+
+import pytest
+
+from grpo.experiment.grids import load_grid
+from grpo.sweep.run import run_sweep
+
+RATES = [3e-4, 1e-3, 3e-3, 1e-2]  # around the seed document's 1e-3
+
+
+def study_grid(folder) -> str:
+    """The full preset with an lr axis: its [grid] table is the file's last, so the axis appends."""
+    path = folder / "full-lr.toml"
+    path.write_text(load_grid("full").text + f"lr = {RATES}\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("impl", ["full", "grouped", "one-per-trial"])
+def test_sensitivity_study(benchmark, tmp_path, monkeypatch, impl):
+    grid = "full" if impl == "full" else study_grid(tmp_path)
+    if impl == "one-per-trial":
+        monkeypatch.setattr("grpo.sweep.run.TRIAL_BYTES", 0)  # no group fits: every configuration a trial
+    configurations = len(load_grid(grid).configs())
+    rounds = iter(range(100))
+
+    def timed():
+        return run_sweep(grid, tmp_path / f"round{next(rounds)}", progress=False)
+
+    outcome = benchmark.pedantic(timed, rounds=1, iterations=1)
+    runs = configurations * len(load_grid(grid).seeds)
+    agrees = outcome.trained == runs and not outcome.failed and not outcome.missing
+    benchmark.extra_info.update(suite="study", impl=impl, configurations=configurations, trials=outcome.trials,
+                                runs=runs, agrees=agrees)
+    assert agrees
