@@ -25,7 +25,8 @@ import pandas as pd
 
 from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL, describe
 from grpo.experiment.tuning import choose, objective_table, select, tuned_cell
-from grpo.report.compute import Tables, best_of, factor_effects, label, tied_with_best
+from grpo.report.compute import Tables, best_of, factor_effects, tied_with_best
+from grpo.report.compute import label as configuration_label
 from grpo.report.data import ReportData
 from grpo.report.stats import ALPHA, RESAMPLES, holm, resample_counts
 
@@ -71,13 +72,15 @@ def robustness(data: ReportData, axes: dict, references: dict, interactions: pd.
     study, seeds = data.study, list(data.study.grid.seeds)
     cells = dict(study.cells)
     held = {cell: describe(_own_values(data)) if cell == DEFAULT_CELL else cell for cell in cells}
-    tuning = pd.DataFrame()
+    tuning, chosen = pd.DataFrame(), {}
     if study.grid.tuning:
         table = objective_table(study.success, study.grid)  # [arm x candidate, tuning seed]
         selection = select(table, study.grid)
         cells[TUNED_CELL] = {default_id: config.config_id for default_id, config in
                              tuned_cell(study.grid, selection).items()}
         held[TUNED_CELL] = _tuned_description(study.grid)
+        arms = study.grid.arms()
+        chosen = {default_id: row.chosen for row in selection.itertuples() for default_id in arms[row.arm]}
         tuning = _stability(table, selection, study.grid, data, axes)
     complete = _complete(study.runs)
     scores, incomplete = {}, {}
@@ -95,7 +98,7 @@ def robustness(data: ReportData, axes: dict, references: dict, interactions: pd.
     verdicts = pd.DataFrame([{"factor": factor, "level": level, "reference": group.reference.iloc[0],
                               **verdict(group.set_index("cell"))}
                              for (factor, level), group in rows.groupby(["factor", "level"], sort=False)])
-    return Robustness(held, rows, verdicts, _best_per_cell(scores, seeds, data, axes, best),
+    return Robustness(held, rows, verdicts, _best_per_cell(scores, seeds, data, axes, best, chosen),
                       _sensitivity(rows, study.grid, data), tuning, incomplete)
 
 
@@ -160,7 +163,7 @@ def _stability(table: pd.DataFrame, selection: pd.DataFrame, grid, data: ReportD
     rows = []
     for row in selection.itertuples():
         scores = table.loc[row.arm].to_numpy(dtype=float)  # [candidate seed]
-        arm = label(data.configs.loc[row.arm], axes) if grid.tuning.per == "configuration" else row.arm
+        arm = configuration_label(data.configs.loc[row.arm], axes) if grid.tuning.per == "configuration" else row.arm
         wins = {f"wins {name}": np.nan for name in names}
         if row.choice >= 0:
             winners = choose(counts @ scores.T.astype(np.float32) / table.shape[1])  # [RESAMPLES]
@@ -171,18 +174,25 @@ def _stability(table: pd.DataFrame, selection: pd.DataFrame, grid, data: ReportD
     return pd.DataFrame(rows)
 
 
-def _best_per_cell(scores: dict, seeds: list, data: ReportData, axes: dict, default_best: str | None) -> pd.DataFrame:
+def _best_per_cell(scores: dict, seeds: list, data: ReportData, axes: dict, default_best: str | None,
+                   chosen: dict[str, str]) -> pd.DataFrame:
     """Per cell: its best configuration with its success, and the default cell's best there: its
-    success, its paired difference to the cell's best, and whether it is tied with it (Holm)."""
+    success, its paired difference to the cell's best, and whether it is tied with it (Holm).
+    `chosen`: default config_id -> its tuned setting, named beside a configuration of the tuned cell."""
     rows = []
     for cell, frame in scores.items():
+
+        def label(config_id, cell=cell):
+            own = configuration_label(data.configs.loc[config_id], axes)
+            return f"{own} at {chosen[config_id]}" if cell == TUNED_CELL else own
+
         best = best_of(frame, seeds) if len(frame) else None
         if best is None:
             continue
         tied = tied_with_best(frame, seeds)
-        row = {"cell": cell, "best": label(data.configs.loc[best], axes), "best success": frame.loc[best].mean()}
+        row = {"cell": cell, "best": label(best), "best success": frame.loc[best].mean()}
         if default_best in frame.index:
-            row |= {"default's best": label(data.configs.loc[default_best], axes),
+            row |= {"default's best": label(default_best),
                     "its success": frame.loc[default_best].mean(), "best − it": tied.difference[default_best],
                     "low": tied.low[default_best], "high": tied.high[default_best],
                     "tied": bool(tied.tied[default_best])}
