@@ -10,11 +10,22 @@ A grid is a preset name (a file in ``grpo/presets/``) or a path to a ``.toml`` f
     epochs = 50                  # a scalar is fixed for every configuration
     epsilon = 0.2                # applies to the clipped rows only (see below)
 
+    [sensitivity]                # optional: held-fixed values to vary, one at a time
+    lr = [3e-4, 1e-3, 1e-2]      # each value is a cell: the whole grid again with that value
+
+    [tuning]                     # optional: choose a value per arm on seeds kept apart
+    lr = [3e-4, 1e-3, 1e-2]      # the candidates (several fields: their cross product)
+    per = "configuration"        # or an axis of [grid]: one choice per level of it
+    seeds = "1000-1019"          # tuning seeds, disjoint from the evaluation seeds above
+
 A value that does not apply to a row of the cross product (``epsilon`` on a ``naive`` row,
 ``kl_estimator`` on a ``kl_penalty = 0`` row, ``task_length`` on a seed-task row) is dropped for
 that row, and rows that become equal collapse into one configuration; a key that applies to no
-row at all is an error. Grid files are data: they are parsed with tomllib and nothing in them
-is evaluated.
+row at all is an error. The same rule holds in a sensitivity cell or a tuning candidate: an
+``epsilon`` cell changes only the clipping rows, the others are the default cell's own
+configurations (reused, not trained again). Every cell trains the grid's ``seeds``, so an
+effect is paired by seed across cells. Grid files are data: they are parsed with tomllib and
+nothing in them is evaluated.
 """
 
 import itertools
@@ -30,11 +41,31 @@ from grpo.errors import UsageError
 
 PRESETS = resources.files("grpo") / "presets"
 GRID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+TABLES = ("grid", "sensitivity", "tuning")
+DEFAULT_CELL = "default"  # the cell of the grid's own fixed values
+TUNED_CELL = "tuned"  # each arm at its own tuned setting, on the evaluation seeds
+PER_CONFIGURATION = "configuration"  # tuning granularity: one choice per configuration of the grid
 
 
 def presets() -> list[str]:
     return sorted(path.name.removesuffix(".toml") for path in PRESETS.iterdir()
                   if path.name.endswith(".toml"))
+
+
+def describe(overrides: dict) -> str:
+    """A cell or candidate by its values: `lr 0.003`, `epsilon 0.2, lr 0.01`."""
+    return ", ".join(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+                     for name, value in overrides.items())
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What to tune, per which arm, on which seeds (the objective is fixed: success over the
+    final window, a diverged run counting 0; grpo.experiment.tuning)."""
+
+    candidates: tuple[dict, ...]  # each a {field: value} override of the grid's fixed values, in file order
+    per: str  # PER_CONFIGURATION or an axis of the grid
+    seeds: tuple[int, ...]  # tuning seeds, disjoint from the grid's (evaluation) seeds
 
 
 @dataclass(frozen=True)
@@ -43,32 +74,84 @@ class Grid:
     text: str  # the TOML it came from, kept beside the results
     axes: dict[str, list]  # field -> values, in file order
     fixed: dict[str, object]  # field -> value for every configuration
-    seeds: tuple[int, ...]
+    seeds: tuple[int, ...]  # the evaluation seeds: every cell trains them all
+    sensitivity: dict[str, list] | None = None  # held-fixed field -> values, one cell per value
+    tuning: Tuning | None = None
 
-    def configs(self) -> list[TrainConfig]:
+    def configs(self, overrides: dict | None = None) -> list[TrainConfig]:
         """Every configuration of the cross product, validated, without repeats; a value that does
-        not apply to a row is dropped for that row."""
+        not apply to a row is dropped for that row. `overrides` replace fixed values (a cell)."""
+        return list(dict.fromkeys(self.cell(overrides or {}).values()))
+
+    def cell(self, overrides: dict) -> dict[str, TrainConfig]:
+        """The grid with `overrides` on its fixed values: default config_id -> the configuration
+        that takes its place (itself where no override applies to it)."""
         names = list(self.axes)
-        configs, applied, why = {}, set(), {}
+        cell, applied, why = {}, set(), {}
         for values in itertools.product(*self.axes.values()):
             row = {**self.fixed, **dict(zip(names, values))}
+            default = TrainConfig(**applicable_only(row))
+            row |= overrides
             why.update(inapplicable(row))
             applied |= set(applicable_only(row))
-            config = TrainConfig(**applicable_only(row))
-            configs.setdefault(config.config_id, config)
-        for name in [*self.fixed, *self.axes]:
+            cell.setdefault(default.config_id, TrainConfig(**applicable_only(row)))
+        for name in [*self.fixed, *self.axes, *overrides]:
             if name not in applied:
                 raise UsageError(f"grid {self.name!r}: {name} applies to no configuration ({why[name]})")
         tasks = {}
-        for config in configs.values():
+        for config in cell.values():
             tasks.setdefault((config.task, *(getattr(config, name) for name in TASK_FIELDS)), config)
         for config in tasks.values():  # impossible task sizes fail before anything runs; each task once
             config.make_task()
-        return list(configs.values())
+        return cell
+
+    def cells(self) -> dict[str, dict[str, TrainConfig]]:
+        """Cell name -> default config_id -> configuration: the default cell (the grid itself)
+        first, then one cell per sensitivity value that changes some configuration."""
+        cells = {DEFAULT_CELL: self.cell({})}
+        for name, values in (self.sensitivity or {}).items():
+            for value in values:
+                cell = self.cell({name: value})
+                if cell != cells[DEFAULT_CELL]:
+                    cells.setdefault(describe({name: value}), cell)
+        return cells
+
+    def arms(self) -> dict[str, list[str]]:
+        """Tuning arm -> the default config_ids it chooses for (one choice per arm)."""
+        default = self.cell({})
+        if self.tuning.per == PER_CONFIGURATION:
+            return {config_id: [config_id] for config_id in default}
+        arms: dict[str, list[str]] = {}
+        for config_id, config in default.items():
+            arms.setdefault(str(getattr(config, self.tuning.per)), []).append(config_id)
+        return arms
+
+    def candidates(self) -> list[dict[str, TrainConfig]]:
+        """Per tuning candidate (in file order): default config_id -> the candidate's configuration."""
+        return [self.cell(candidate) for candidate in self.tuning.candidates]
+
+    def plan(self, tuned: dict[str, TrainConfig] | None = None) -> list[tuple[TrainConfig, tuple[int, ...]]]:
+        """(configuration, seeds) to train: every cell's configurations on the evaluation seeds,
+        every tuning candidate on the tuning seeds, and `tuned` (phase two: each arm's choice) on
+        the evaluation seeds; each configuration once, with the union of its seeds."""
+        plan: dict[TrainConfig, tuple[int, ...]] = {}
+
+        def add(configs, seeds):
+            for config in configs:
+                plan[config] = tuple(dict.fromkeys(plan.get(config, ()) + seeds))
+
+        for cell in self.cells().values():
+            add(cell.values(), self.seeds)
+        if self.tuning:
+            for candidate in self.candidates():
+                add(candidate.values(), self.tuning.seeds)
+        add((tuned or {}).values(), self.seeds)
+        return list(plan.items())
 
 
-def load_grid(spec: str) -> Grid:
-    """A preset name or a path to a grid file -> Grid; UsageError on anything malformed."""
+def load_grid(spec: str, vary: dict[str, list] | None = None) -> Grid:
+    """A preset name or a path to a grid file -> Grid; UsageError on anything malformed.
+    `vary` (``grpo sweep --vary``) adds sensitivity values to the grid's own."""
     if spec in presets():
         name, text = spec, PRESETS.joinpath(f"{spec}.toml").read_text()
     else:
@@ -82,7 +165,24 @@ def load_grid(spec: str) -> Grid:
         name = path.stem
     if not GRID_NAME.fullmatch(name):
         raise UsageError(f"grid name {name!r} cannot name a results folder; use letters, digits, '_', '-', '.'")
-    return parse_grid(name, text)
+    grid = parse_grid(name, text)
+    if vary:
+        grid = parse_grid(name, with_sensitivity(grid, vary))
+    return grid
+
+
+def with_sensitivity(grid: Grid, vary: dict[str, list]) -> str:
+    """The grid's text with `vary`'s fields added to its [sensitivity] table (kept beside the
+    results, so the report knows the cells). UsageError for a field the grid varies already."""
+    lines = "".join(f"{name} = [{', '.join(map(repr, values))}]  # grpo sweep --vary\n" for name, values in vary.items())
+    for name in vary:
+        if name in (grid.sensitivity or {}):
+            raise UsageError(f"--vary {name}: grid {grid.name!r} varies {name} already"
+                             f" ({', '.join(map(str, grid.sensitivity[name]))}); leave it out of --vary")
+    if grid.sensitivity is None:
+        return f"{grid.text.rstrip()}\n\n[sensitivity]\n{lines}"
+    header = re.search(r"^\[sensitivity\][^\n]*\n", grid.text, flags=re.MULTILINE)
+    return grid.text[:header.end()] + lines + grid.text[header.end():]
 
 
 def parse_grid(name: str, text: str) -> Grid:
@@ -90,18 +190,17 @@ def parse_grid(name: str, text: str) -> Grid:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"grid {name!r} is not valid TOML: {error}") from None
-    unknown = set(data) - {"seeds", "grid"}
+    unknown = set(data) - {"seeds", *TABLES}
     if unknown:
-        raise UsageError(f"unknown key {sorted(unknown)[0]!r} in grid {name!r}; choose from seeds, grid")
+        raise UsageError(f"unknown key {sorted(unknown)[0]!r} in grid {name!r}; choose from seeds, {', '.join(TABLES)}")
     if "grid" not in data:
         raise UsageError(f"grid {name!r} has no [grid] table: it defines no configuration")
-    table = data["grid"]
-    if not isinstance(table, dict):
-        raise UsageError(f"grid {name!r}: 'grid' must be a table of TrainConfig fields")
+    for table in TABLES:
+        if not isinstance(data.get(table, {}), dict):
+            raise UsageError(f"grid {name!r}: {table!r} must be a table of TrainConfig fields")
     axes, fixed = {}, {}
-    for key, value in table.items():
-        if key not in CONFIG_FIELDS:
-            raise UsageError(f"unknown key {key!r} in grid {name!r}; choose from {', '.join(CONFIG_FIELDS)}")
+    for key, value in data["grid"].items():
+        _check_field(name, "grid", key)
         if isinstance(value, list):
             if not value:
                 raise UsageError(f"grid {name!r}: axis {key!r} is empty")
@@ -110,4 +209,46 @@ def parse_grid(name: str, text: str) -> Grid:
             raise UsageError(f"grid {name!r}: {key!r} must be a value or a list of values, got a table")
         else:
             fixed[key] = value
-    return Grid(name, text, axes, fixed, parse_seeds(data.get("seeds", 1), f"grid {name!r}: seeds"))
+    seeds = parse_seeds(data.get("seeds", 1), f"grid {name!r}: seeds")
+    sensitivity = _value_lists(name, "sensitivity", data["sensitivity"], axes) if "sensitivity" in data else None
+    tuning = _tuning(name, data["tuning"], axes, seeds) if "tuning" in data else None
+    return Grid(name, text, axes, fixed, seeds, sensitivity, tuning)
+
+
+def _check_field(grid: str, table: str, key: str) -> None:
+    if key not in CONFIG_FIELDS:
+        raise UsageError(f"unknown key {key!r} in [{table}] of grid {grid!r}; choose from {', '.join(CONFIG_FIELDS)}")
+
+
+def _value_lists(grid: str, table: str, values: dict, axes: dict) -> dict[str, list]:
+    """A [sensitivity] or [tuning] table's fields: each a non-empty list, none an axis."""
+    lists = {}
+    for key, value in values.items():
+        _check_field(grid, table, key)
+        if key in axes:
+            raise UsageError(f"grid {grid!r}: [{table}] {key} is an axis of [grid] already; vary it in one place")
+        if not isinstance(value, list) or not value or any(isinstance(v, list | dict) for v in value):
+            raise UsageError(f"grid {grid!r}: [{table}] {key} must be a non-empty list of values, got {value!r}")
+        lists[key] = list(dict.fromkeys(value))
+    if not lists:
+        raise UsageError(f"grid {grid!r}: [{table}] names no field to vary")
+    return lists
+
+
+def _tuning(grid: str, table: dict, axes: dict, seeds: tuple[int, ...]) -> Tuning:
+    table = dict(table)
+    if "seeds" not in table:
+        raise UsageError(f"grid {grid!r}: [tuning] needs its own seeds, disjoint from the evaluation seeds")
+    tuning_seeds = parse_seeds(table.pop("seeds"), f"grid {grid!r}: [tuning] seeds")
+    overlap = sorted(set(tuning_seeds) & set(seeds))
+    if overlap:
+        raise UsageError(f"grid {grid!r}: [tuning] seeds overlap the evaluation seeds on {len(overlap)} seed(s)"
+                         f" ({', '.join(map(str, overlap[:5]))}{' ...' if len(overlap) > 5 else ''}); tuning on"
+                         " evaluation seeds biases every tuned contrast: choose disjoint seeds")
+    per = table.pop("per", PER_CONFIGURATION)
+    if per != PER_CONFIGURATION and per not in axes:
+        raise UsageError(f"grid {grid!r}: [tuning] per {per!r}: choose {PER_CONFIGURATION!r} or an axis of [grid]"
+                         f" ({', '.join(axes) or 'none'})")
+    fields = _value_lists(grid, "tuning", table, axes)
+    candidates = tuple(dict(zip(fields, values)) for values in itertools.product(*fields.values()))
+    return Tuning(candidates, per, tuning_seeds)

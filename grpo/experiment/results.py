@@ -44,6 +44,17 @@ def final_window(epochs: pd.DataFrame, total_epochs: int) -> pd.DataFrame:
     return epochs[epochs.epoch >= total_epochs - final_epochs(total_epochs)]
 
 
+def final_values(epochs: pd.DataFrame, total_epochs: int, sources: dict[str, str]) -> pd.DataFrame:
+    """epochs: one configuration's per-epoch view (``per_epoch``) -> index seed, one column per
+    name of `sources` (name -> the per-epoch metric it averages over the final window); NaN in
+    every column of a run that diverged."""
+    diverged = epochs.groupby("seed").diverged.any()
+    final = final_window(epochs, total_epochs).groupby("seed")[list(sources.values())].mean()
+    final.columns = list(sources)
+    final.loc[diverged.reindex(final.index, fill_value=False).to_numpy()] = np.nan
+    return final
+
+
 def first_diverged_steps(records: pd.DataFrame) -> dict[int, int]:
     """seed -> the first step at which that seed's metrics turned NaN or infinite."""
     return records[records.diverged].groupby("seed").step.min().to_dict()

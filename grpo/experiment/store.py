@@ -9,7 +9,8 @@ Layout of ``results/<grid>/``::
     trials/<config_id>/seeds-<key>.json
                                        that trial's run info: config, seeds, status, error,
                                        wall time, node, versions, code fingerprint
-    runs.parquet                       one row per configuration x seed of the grid last swept
+    runs.parquet                       one row per configuration x seed that the grid last swept
+                                       trains (its sensitivity cells and tuning runs too)
     .lock                              held by the sweep writing into the folder
 
 Results are keyed by (configuration, seed): a seed's records do not depend on the seeds trained
@@ -212,11 +213,12 @@ def _remove_unvouched_records(results_dir: Path, kept: dict[str, list[Trial]]) -
             folder.rmdir()
 
 
-def write_runs(results_dir: Path, configs: list[TrainConfig], seeds: tuple[int, ...], found: Scan) -> pd.DataFrame:
-    """Build runs.parquet (one row per configuration x seed of the grid) from the trial JSONs and
-    the seed/step/diverged columns of the records; return it. Never loads the metrics."""
+def write_runs(results_dir: Path, plan: list[tuple[TrainConfig, tuple[int, ...]]], found: Scan) -> pd.DataFrame:
+    """Build runs.parquet (one row per configuration x seed of the plan: grpo.experiment.grids.Grid.plan)
+    from the trial JSONs and the seed/step/diverged columns of the records; return it. Never loads
+    the metrics."""
     rows = []
-    for config in configs:
+    for config, seeds in plan:
         by_seed = {seed: trial for trial in found.trials.get(config.config_id, []) for seed in trial.seeds}
         diverged_at = {}
         for trial in found.trials.get(config.config_id, []):

@@ -10,6 +10,7 @@ from the same weights and draws from the same random stream.
 
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,9 +33,13 @@ from grpo.report.stats import (
     summarize,
 )
 
+if TYPE_CHECKING:
+    from grpo.report.robustness import Robustness
+
 LEVEL_ORDER = {  # axis -> its choices (the config's owner of them): the seed document's order, later variants after
     name: spec.metadata["choices"] for name, spec in FIELDS.items() if spec.metadata["choices"] is not None}
 HALVES = ("half_a", "half_b")
+HELD_FIELDS = ("lr", "epsilon", "responses", "epochs", "steps_per_epoch", "dim")  # report.md's first line names them
 
 
 @dataclass
@@ -58,6 +63,7 @@ class Tables:
     seeds: list[int]
     completeness: Completeness
     axes: dict[str, list]  # varying axis -> its levels, in order
+    held: dict[str, list]  # HELD_FIELDS the grid does not vary -> their values (one, unless another axis sets them)
     references: dict[str, object]  # varying axis -> the reference level of its effects
     configurations: pd.DataFrame  # one row per configuration, ranked by success (incomplete ones unranked)
     effects: pd.DataFrame  # main effect of each non-reference level
@@ -70,6 +76,12 @@ class Tables:
     pairing_gain: float  # median (unpaired standard error / paired standard error) of those contrasts
     leaders_half_width: float  # median half-width of the paired intervals between the best and those tied with it
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
+    robustness: "Robustness | None" = None  # the findings across cells (grpo.report.robustness.with_robustness)
+
+
+def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:
+    """The HELD_FIELDS that are not axes -> their distinct values over `configs`."""
+    return {name: sorted(configs[name].unique().tolist()) for name in HELD_FIELDS if name not in axes and len(configs)}
 
 
 def ordered_levels(axis: str, values) -> list:
@@ -94,7 +106,7 @@ def compute(data: ReportData) -> Tables:
     seeds = sorted(runs.seed.unique().tolist())
     axes = {name: ordered_levels(name, configs[name]) for name in data.axes}
     references = {name: reference_level(name, levels) for name, levels in axes.items()}
-    labels = {config_id: _label(configs.loc[config_id], axes) for config_id in configs.index}
+    labels = {config_id: label(configs.loc[config_id], axes) for config_id in configs.index}
 
     # Ranked configurations: complete, with at least one run that did not diverge
     done = configs.index[~configs.index.isin(completeness.missing + completeness.failed)]
@@ -107,7 +119,7 @@ def compute(data: ReportData) -> Tables:
     halves = dict(zip(HALVES, split_halves(seeds)))
     tied = {"full": tied_with_best(scores, seeds)} | {half: tied_with_best(scores, list(s)) for half, s in halves.items()}
     if len(ranked):
-        best = _best(scores, seeds)
+        best = best_of(scores, seeds)
         table = table.join(tied["full"].add_prefix("best_"), on="config_id")
         table["tied_with_best"] = table.config_id.map(tied["full"].tied).fillna(False).astype(bool)
         for half in HALVES:
@@ -121,7 +133,7 @@ def compute(data: ReportData) -> Tables:
     table = _versus_default(table, configs, scores, seeds, halves)
     table = _rank(table)
 
-    effects_by_seeds = {name: _effects(scores, configs, axes, references, list(s))
+    effects_by_seeds = {name: factor_effects(scores, configs, axes, references, list(s))
                         for name, s in {"full": seeds, **halves}.items()}
     effects = mark_replicated(*(effects_by_seeds[name][0] for name in ("full", *HALVES)))
     interactions = mark_replicated(*(effects_by_seeds[name][1] for name in ("full", *HALVES)))
@@ -132,15 +144,16 @@ def compute(data: ReportData) -> Tables:
     leaders = table[table.tied_with_best & (table.best_difference > 0)] if len(ranked) else table.iloc[:0]
     leaders_half_width = float(((leaders.best_high - leaders.best_low) / 2).median()) if len(leaders) else float("nan")
     replication = pd.DataFrame([
-        {"half": half, "seeds": len(halves[half]), "best": labels.get(_best(scores, list(halves[half])), "–"),
-         "best is tied in the full data": bool(table.set_index("config_id").tied_with_best.get(_best(scores, list(halves[half])), False)),
+        {"half": half, "seeds": len(halves[half]), "best": labels.get(best_of(scores, list(halves[half])), "–"),
+         "best is tied in the full data": bool(table.set_index("config_id").tied_with_best.get(best_of(scores, list(halves[half])), False)),
          "tied with its best": int(tied[half].tied.sum())} for half in HALVES]) if len(ranked) else pd.DataFrame()
 
     commit = ", ".join(sorted(runs.git_commit.dropna().astype(str).str[:10].unique())) if "git_commit" in runs else ""
     curves = _figure_curves(data, configs, axes, references, ranked)
     return Tables(
         grid=data.name, grid_text=data.grid_text, commit=commit or "not recorded", seeds=seeds,
-        completeness=completeness, axes=axes, references=references, configurations=table, effects=effects,
+        completeness=completeness, axes=axes, held=held_values(configs, axes), references=references,
+        configurations=table, effects=effects,
         interactions=interactions, fits=_fits(data, labels, ranked, table), within_reward=_within_reward(table, axes),
         replication=replication, unhealthy=runs[runs.status != "ok"].reset_index(drop=True),
         min_detectable=min_detectable, pairing_gain=pairing_gain, leaders_half_width=leaders_half_width, curves=curves)
@@ -154,7 +167,7 @@ def _completeness(runs: pd.DataFrame, configs: pd.DataFrame) -> Completeness:
                         runs.status.value_counts().to_dict())
 
 
-def _label(config: pd.Series, axes: dict) -> str:
+def label(config: pd.Series, axes: dict) -> str:
     """A configuration by its varying axes: `sort_distance / centered_rewards / clipped / kl 0.1`."""
     parts = [f"kl {config[name]:g}" if name == "kl_penalty" else str(config[name]) if name in LEVEL_ORDER
              else f"{name}={config[name]}" for name in axes]
@@ -183,7 +196,7 @@ def _configurations(data, configs, axes, labels, scores, completeness) -> pd.Dat
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
-def _best(scores: pd.DataFrame, seeds: list) -> str | None:
+def best_of(scores: pd.DataFrame, seeds: list) -> str | None:
     """The configuration with the highest mean success on `seeds` (ties: the first in grid order)."""
     means = scores[seeds].mean(axis=1)
     return None if means.isna().all() else means.idxmax()
@@ -197,7 +210,7 @@ def _contrast_columns(contrast: Contrast) -> dict:
 def tied_with_best(scores: pd.DataFrame, seeds: list) -> pd.DataFrame:
     """Per configuration: the paired contrast best - it on `seeds`, Holm over the comparisons,
     tied when the Holm-adjusted p is not below ALPHA (the best is tied with itself)."""
-    best = _best(scores, seeds) if len(scores) else None
+    best = best_of(scores, seeds) if len(scores) else None
     if best is None:
         return pd.DataFrame(columns=["difference", "low", "high", "p", "sd", "pairs", "p_holm", "tied"])
     rows = {config_id: _contrast_columns(paired_contrast(scores.loc[best, seeds], scores.loc[config_id, seeds]))
@@ -301,7 +314,7 @@ def _effect_terms(configs, ranked, axes, references):
                         yield factor, level, ref, factor_b, level_b, ref_b, [[cells[c][k] for k in shared] for c in corners]
 
 
-def _effects(scores: pd.DataFrame, configs, axes, references, seeds: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+def factor_effects(scores: pd.DataFrame, configs, axes, references, seeds: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Main effects and two-way interactions of success on `seeds`, each a paired contrast
     over seeds with Holm's correction within its family."""
     values = scores[seeds].to_numpy(dtype=float) if len(scores) else np.empty((0, len(seeds)))

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from grpo.core.config import CONFIG_FIELDS
-from grpo.experiment.grids import parse_grid
-from grpo.experiment.results import PRIMARY, PRIMARY_SOURCE, Results, final_window, per_epoch
+from grpo.experiment.grids import DEFAULT_CELL, Grid, parse_grid
+from grpo.experiment.results import PRIMARY, PRIMARY_SOURCE, Results, final_values, per_epoch
 
 FINAL_METRICS = {  # per-run final value (mean over the final window) <- the per-epoch metric it averages
     PRIMARY: PRIMARY_SOURCE,
@@ -24,39 +24,65 @@ INCOMPLETE = ("missing", "failed")  # run statuses of a configuration whose resu
 
 
 @dataclass
+class Study:
+    """What a grid holds beyond its default cell (grpo.experiment.grids): sensitivity cells and tuning."""
+
+    grid: Grid
+    cells: dict[str, dict[str, str]]  # cell -> default config_id -> the config_id in its place (default cell first)
+    runs: pd.DataFrame  # every run of the grid's plan: config_id, CONFIG_FIELDS, seed, status (evaluation and tuning seeds)
+    success: pd.Series  # index (config_id, seed): PRIMARY of every run with records; NaN where it diverged
+
+
+@dataclass
 class ReportData:
     name: str  # the grid's name or the records file's stem
     grid_text: str | None  # the grid definition (sweep folders only)
-    runs: pd.DataFrame  # one row per configuration x seed of the grid: config_id, seed, status, ... (missing ones too)
-    configs: pd.DataFrame  # index config_id: CONFIG_FIELDS, every configuration of the grid
+    runs: pd.DataFrame  # one row per configuration x seed of the default cell: config_id, seed, status, ... (missing ones too)
+    configs: pd.DataFrame  # index config_id: CONFIG_FIELDS, every configuration of the default cell
     axes: list[str]  # the fields the grid varies (not those that follow from another, e.g. cispo's clip range)
-    finals: pd.DataFrame  # index (config_id, seed): FINAL_METRICS; NaN where the run diverged
-    curves: pd.DataFrame  # columns config_id, seed, epoch, CURVE_METRICS (float32); runs that did not diverge
+    finals: pd.DataFrame  # index (config_id, seed): FINAL_METRICS of the default cell's runs; NaN where one diverged
+    curves: pd.DataFrame  # the default cell's: columns config_id, seed, epoch, CURVE_METRICS (float32); runs that did not diverge
+    study: Study | None = None  # None: a grid without sensitivity or tuning, or a `grpo train --out` file
 
 
 def load(results: Results) -> ReportData:
-    """Stream `results` one configuration at a time into a ReportData."""
+    """Stream `results` one configuration at a time into a ReportData: the default cell's final
+    values and curves, and the success of every other run (sensitivity cells, tuning)."""
     runs = _with_missing_configurations(results)
+    grid = parse_grid(results.name, results.grid_text) if results.grid_text is not None else None
+    cells = grid.cells() if grid is not None else None
+    epochs_of = runs.drop_duplicates("config_id").set_index("config_id").epochs.astype(int)  # every configuration's
+    if cells is not None:  # the report's main tables are the default cell's, on the evaluation seeds
+        default = runs.config_id.isin(list(cells[DEFAULT_CELL])) & runs.seed.isin(grid.seeds)
+        all_runs, runs = runs, runs[default].reset_index(drop=True)
     configs = runs.drop_duplicates("config_id").set_index("config_id")[list(CONFIG_FIELDS)]
-    finals, curves = [], []
+    finals, curves, success = [], [], []
     columns = ["epoch", *dict.fromkeys([*FINAL_METRICS.values(), *CURVE_METRICS]), "diverged"]
     for config_id, records in results.iter_records(columns):
         epochs = per_epoch(records)  # [seed x epoch rows]
-        diverged = epochs.groupby("seed").diverged.any()
-        window = final_window(epochs, int(configs.loc[config_id, "epochs"]))
-        final = window.groupby("seed")[list(FINAL_METRICS.values())].mean()
-        final.columns = list(FINAL_METRICS)
-        final.loc[diverged.reindex(final.index, fill_value=False).to_numpy()] = np.nan
+        final = final_values(epochs, epochs_of[config_id], FINAL_METRICS)
+        success.append(pd.Series(final[PRIMARY].to_numpy(), index=pd.MultiIndex.from_product(
+            [[config_id], final.index], names=["config_id", "seed"])))
+        if config_id not in configs.index:
+            continue  # a run of another cell or of the tuning: its success is all the report needs
+        final = final[final.index.isin(runs.seed[runs.config_id == config_id])]
         finals.append(final.assign(config_id=config_id).set_index("config_id", append=True).swaplevel())
-        healthy = epochs[~epochs.seed.map(diverged)]
+        healthy = epochs[~epochs.seed.map(epochs.groupby("seed").diverged.any()) & epochs.seed.isin(final.index)]
         curves.append(healthy[["config_id", "seed", "epoch"]].assign(
             **{name: healthy[name].astype(np.float32) for name in CURVE_METRICS}))
     finals = pd.concat(finals) if finals else pd.DataFrame(
         columns=list(FINAL_METRICS), index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
     curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
         columns=["config_id", "seed", "epoch", *CURVE_METRICS])
+    study = None
+    if cells is not None and (len(cells) > 1 or grid.tuning):
+        ids = {cell: {default_id: config.config_id for default_id, config in mapping.items()}
+               for cell, mapping in cells.items()}
+        success = pd.concat(success) if success else pd.Series(
+            dtype=float, index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
+        study = Study(grid, ids, all_runs, success)
     return ReportData(results.name, results.grid_text, runs, configs, varying_axes(configs), finals,
-                      curves.astype({"config_id": str}))
+                      curves.astype({"config_id": str}), study)
 
 
 def varying_axes(configs: pd.DataFrame) -> list[str]:
@@ -82,7 +108,7 @@ def _with_missing_configurations(results: Results) -> pd.DataFrame:
     if results.grid_text is None:
         return runs
     grid = parse_grid(results.name, results.grid_text)
-    absent = [config for config in grid.configs() if config.config_id not in set(runs.config_id)]
+    absent = [(config, seeds) for config, seeds in grid.plan() if config.config_id not in set(runs.config_id)]
     extra = [{"config_id": config.config_id, **config.as_dict(), "seed": seed, "status": "missing"}
-             for config in absent for seed in grid.seeds]
+             for config, seeds in absent for seed in seeds]
     return pd.concat([runs, pd.DataFrame(extra)], ignore_index=True) if extra else runs

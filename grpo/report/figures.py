@@ -130,6 +130,49 @@ def effects_forest(effects, metric: str, levels: dict | None = None):
     return figure
 
 
+def sensitivity_panel(effects, ax=None, levels=None, own=None):
+    """effects: one factor's main effects across one field's values, rows (value, level, reference,
+    difference, low, high, decisive): effect against value, one line per level with 95% intervals
+    (filled markers where decisive after Holm); `own`: the grid's own value, marked. `levels` as in
+    level_panel."""
+    figure, ax = _ax_or_new(ax)
+    colours = palette(effects.level if levels is None else levels)
+    for level, line in effects.groupby("level", sort=False):
+        line = line.sort_values("value")
+        colour = colours[level]
+        ax.plot(line.value, line.difference, color=colour, linewidth=1.4, label=_label(level))
+        for row in line.itertuples():
+            ax.errorbar(row.value, row.difference, yerr=[[row.difference - row.low], [row.high - row.difference]],
+                        fmt="o", color=colour, markerfacecolor=colour if row.decisive else "white", capsize=3)
+    values = effects.value.astype(float)
+    if (values > 0).all() and values.max() / values.min() >= 10:
+        ax.set_xscale("log")
+    ax.set_xticks(sorted(values.unique()), [_label(v) for v in sorted(values.unique())])
+    ax.minorticks_off()
+    ax.axhline(0, color="black", linewidth=0.8)
+    if own is not None:
+        ax.axvline(own, color="grey", linestyle="--", linewidth=1)
+    ax.set(ylabel=f"difference to {_label(effects.reference.iloc[0])}")
+    ax.legend(fontsize=8)
+    return figure
+
+
+def sensitivity(effects, field: str, own, metric: str, levels: dict | None = None):
+    """effects: main effects across `field`'s values, rows (factor, value, level, reference,
+    difference, low, high, decisive): one panel per factor (sensitivity_panel); `own`: the grid's
+    own value of `field` (dashed); levels as in level_curves."""
+    factors = list(dict.fromkeys(effects.factor))
+    figure, axes = _figure(1, len(factors), 4.2, 3.4, sharey=True)
+    for ax, factor in zip(axes[0], factors):
+        with _style():
+            sensitivity_panel(effects[effects.factor == factor], ax, (levels or {}).get(factor), own)
+        ax.set_title(f"{factor} (vs {_label(effects[effects.factor == factor].reference.iloc[0])})", fontsize=10)
+        ax.set_xlabel(field)
+    figure.suptitle(f"effect on {metric} against {field} (paired, 95% interval; filled = decisive after Holm over"
+                    f" effects × cells; dashed: the grid's own {field})")
+    return figure
+
+
 def heatmap_panel(cells, ax, vmin: float, vmax: float):
     """cells: a table (rows x columns of levels) of values; `marked` cells (a boolean table of
     the same shape in cells.attrs['marked']) get a star."""

@@ -11,11 +11,14 @@ import numpy as np
 import pandas as pd
 
 from grpo.core.config import TrainConfig
+from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL
 from grpo.experiment.results import FINAL_FRACTION, PRIMARY, PRIMARY_SOURCE, open_results
+from grpo.experiment.tuning import OBJECTIVE
 from grpo.files import check_writable_dir, write_atomic
 from grpo.report import figures
 from grpo.report.compute import LEVEL_ORDER, Tables, compute
 from grpo.report.data import load
+from grpo.report.robustness import INTERACTION, VERDICTS, with_robustness
 from grpo.report.stats import ALPHA, CONFIDENCE, POWER, RESAMPLES
 
 HEAT_AXES = ("deltas_mode", "loss_mode")  # heatmap rows and columns where the grid varies them
@@ -26,19 +29,26 @@ def render_report(results_path: Path, reports_root: Path) -> tuple[Path, Tables]
     results = open_results(results_path)
     out = Path(reports_root) / results.name
     check_writable_dir(out)
-    tables = compute(load(results))
+    data = load(results)
+    tables = with_robustness(compute(data), data)
     write(tables, out)
     return out, tables
 
 
 def write(tables: Tables, out: Path) -> None:
-    """Write the figures, configurations.csv, effects.csv, interactions.csv, fits.csv and
-    report.md of `tables` into `out` (each file whole or not at all)."""
+    """Write the figures, configurations.csv, effects.csv, interactions.csv, fits.csv (and, where
+    the grid has cells or tuning, robustness.csv and tuning.csv) and report.md of `tables` into
+    `out` (each file whole or not at all)."""
     pictures = _figures(tables)
     for name, figure in pictures.items():
         write_atomic(out / name, lambda tmp, figure=figure: figures.save(figure, tmp))
-    for name, frame in (("configurations.csv", tables.configurations), ("effects.csv", tables.effects),
-                        ("interactions.csv", tables.interactions), ("fits.csv", tables.fits)):
+    frames = [("configurations.csv", tables.configurations), ("effects.csv", tables.effects),
+              ("interactions.csv", tables.interactions), ("fits.csv", tables.fits)]
+    if tables.robustness is not None:
+        frames += [("robustness.csv", tables.robustness.rows)]
+        if len(tables.robustness.tuning):
+            frames += [("tuning.csv", tables.robustness.tuning)]
+    for name, frame in frames:
         write_atomic(out / name, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
     text = narrative(tables, list(pictures))
     write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
@@ -82,6 +92,11 @@ def _figures(tables: Tables) -> dict:
         style = next((name for name in ("loss_mode", *tables.axes) if name in tables.axes and name != hue), None)
         pictures["generalisation.png"] = figures.generalisation(_in_level_order(ranked, tables.axes, [hue, style]),
                                                                 hue, style)
+    if tables.robustness is not None:
+        sensitivity = tables.robustness.sensitivity
+        for name, effects in sensitivity.groupby("field", sort=False):
+            own = effects[effects.cell == DEFAULT_CELL].value.iloc[0]
+            pictures[f"sensitivity_{name}.png"] = figures.sensitivity(effects, name, own, PRIMARY, tables.axes)
     if "reward_frac" in curves:
         pictures["reward_frac_curves.png"] = figures.level_curves(
             curves["reward_frac"], "reward_frac", "reward_frac during training, within each reward function (each"
@@ -181,6 +196,8 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
         "",
         f"- **Grid**: `{tables.grid}`, {tables.completeness.configurations} configuration"
         f"{'s' if tables.completeness.configurations != 1 else ''}; varying axes: {axes}",
+        f"- **Held fixed**: {_held_line(tables)}",
+        *([f"- **Cells**: {_cells_line(tables)}"] if tables.robustness is not None else []),
         f"- **Seeds**: {len(seeds)} ({_seed_range(seeds)}), the same seeds in every configuration",
         f"- **Commit**: {tables.commit}",
         f"- **Completeness**: {_completeness_line(tables)}",
@@ -205,6 +222,8 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
         "",
     ]
     lines += _findings(tables, ranked)
+    if tables.robustness is not None:
+        lines += _robustness_section(tables)
     if len(tables.unhealthy):
         unhealthy = tables.unhealthy
         shown = unhealthy[[c for c in ("config_id", "seed", "status", "diverged_step", "error") if c in unhealthy]]
@@ -273,18 +292,24 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
             if len(decisive):
                 parts.append(f"`{factor}` (vs {_level(factor, rows.reference.iloc[0])}): " + "; ".join(
                     f"{_level(factor, r.level)} {interval(r.difference, r.low, r.high)}"
-                    f"{'' if r.replicated else ' (not replicated)'}" for r in decisive.itertuples()))
+                    f"{'' if r.replicated else ' (not replicated)'}{_qualifier(tables, r.factor, r.level)}"
+                    for r in decisive.itertuples()))
             else:
-                parts.append(f"`{factor}`: no decisive effect (largest {rows.difference.abs().max():.3f})")
+                parts.append(f"`{factor}`: no decisive effect (largest {rows.difference.abs().max():.3f})"
+                             + "".join(_qualifier(tables, r.factor, r.level) for r in rows.itertuples()))
         findings.append(f"**Factor effects on {PRIMARY}** (each level against the seed's choice, averaged over the"
-                        " other axes; factors ranked by their largest decisive effect): " + ". ".join(parts) + ".")
+                        " other axes; factors ranked by their largest decisive effect"
+                        + ("; each with its verdict across the cells, section Robustness" if tables.robustness else "")
+                        + "): " + ". ".join(parts) + ".")
     inter = tables.interactions
     if len(inter):
         decisive = inter[inter.decisive].reindex(inter[inter.decisive].difference.abs().sort_values(ascending=False).index)
         findings.append(
             f"**Interactions**: {len(decisive)} of {len(inter)} two-way interactions are decisive (Holm)"
             + (": " + "; ".join(f"{_level(r.factor, r.level)} × {_level(r.factor_b, r.level_b)} {interval(r.difference, r.low, r.high)}"
-                               f"{'' if r.replicated else ' (not replicated)'}" for r in decisive.head(8).itertuples())
+                               f"{'' if r.replicated else ' (not replicated)'}"
+                               f"{_qualifier(tables, r.factor + INTERACTION + r.factor_b, f'{r.level}{INTERACTION}{r.level_b}')}"
+                               for r in decisive.head(8).itertuples())
                if len(decisive) else "") + ". An interaction is how much the effect of the first level (vs its"
             " reference) changes under the second level (vs its reference).")
     leaders = tied[tied.config_id != best.config_id].head(5)
@@ -308,6 +333,118 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
                                                             for _, row in within.iterrows())
                         + ". Across reward functions it is not comparable (each reward has its own scale).")
     return [f"{i}. {text}" for i, text in enumerate(findings, 1)] + [""]
+
+
+def _held_line(tables: Tables) -> str:
+    """`lr 0.001, epsilon 0.01, responses 10, epochs 100 × 10 steps, dim 10`: the values every configuration shares."""
+    held = dict(tables.held)
+    if "epochs" in held and "steps_per_epoch" in held:
+        held["epochs"] = [f"{epochs} × {held.pop('steps_per_epoch')[0]} steps" for epochs in held["epochs"]]
+    return ", ".join(f"{name} {' / '.join(_level('', value) for value in values)}" for name, values in held.items()) + (
+        " (epsilon applies to the clipping losses only)" if "epsilon" in held and "loss_mode" in tables.axes else "")
+
+
+def _cells_line(tables: Tables) -> str:
+    robustness = tables.robustness
+    return ", ".join(f"`{cell}`" + (f" ({held})" if held != cell else "") for cell, held in robustness.cells.items()) \
+        + f"; every cell trains the whole grid on the same {len(tables.seeds)} seeds, so its effects are paired with the" \
+          " default cell's seed by seed (section Robustness)"
+
+
+def _qualifier(tables: Tables, factor: str, level) -> str:
+    """A finding's verdict across the cells, as the findings text carries it ('' without cells):
+    ` (robust)`, ` (at lr 0.001 only: default-only)`, ` (at lr 0.001; conditional: flips at lr 0.01; vanishes at
+    tuned)`, and for an indecisive effect decisive elsewhere ` (at lr 0.001; decisive at lr 0.01 +0.077 [...])`."""
+    robustness = tables.robustness
+    if robustness is None:
+        return ""
+    found = robustness.verdicts[(robustness.verdicts.factor == factor) & (robustness.verdicts.level.astype(str) == str(level))]
+    if not len(found):
+        return ""
+    row = found.iloc[0]
+    at = robustness.cells[DEFAULT_CELL]
+    cells = robustness.rows[(robustness.rows.factor == factor) & (robustness.rows.level.astype(str) == str(level))]
+    default_decisive = bool(cells[cells.cell == DEFAULT_CELL].decisive.any())
+    if row.verdict == "robust":
+        return " (**robust**: decisive with one sign in every cell)"
+    if row.verdict == "default-only":
+        return f" (at {at} only: **default-only**)"
+    if row.verdict == "not decisive":
+        return ""
+    if not default_decisive:
+        elsewhere = cells[cells.decisive]
+        return f"; at {at} only — **conditional**: decisive at " + "; ".join(
+            f"{r.cell} {_level(factor, level) if INTERACTION not in factor else level} {interval(r.difference, r.low, r.high)}"
+            for r in elsewhere.itertuples())
+    named = "; ".join(f"{what} at {row[what]}" for what in ("flips", "vanishes") if row[what])
+    return f" (at {at}; **conditional**: {named})"
+
+
+def _robustness_section(tables: Tables) -> list[str]:
+    robustness = tables.robustness
+    rows = robustness.rows
+    cells = list(robustness.cells)
+    tests = int(rows.p.notna().sum())
+    lines = ["## Robustness: each finding across the held-fixed values and at tuned settings", "",
+             "Each cell trains the whole design grid again with one held-fixed value changed (a sensitivity cell) or"
+             " with each arm at its own tuned setting (`tuned`), on the same evaluation seeds as the default cell, so"
+             " every effect is the same paired contrast in every cell. Holm's correction runs over effects × cells"
+             f" ({tests} tests: every main effect and every interaction decisive in the default cell, in each of"
+             f" {len(cells)} cells); a value that does not apply to a configuration (epsilon on a loss that does not"
+             " clip) leaves it as in the default cell. Verdicts: **robust** — decisive with one sign in every cell;"
+             " **conditional** — decisive somewhere but it flips sign or vanishes in the cells named;"
+             " **default-only** — decisive at the grid's own values only; **not decisive** — in no cell. The findings"
+             " above carry their verdict; a finding that is not robust is stated at the default cell's values"
+             f" ({robustness.cells[DEFAULT_CELL]}) with the cells where it flips or vanishes. All rows: `robustness.csv`.", ""]
+    left_out = {cell: n for cell, n in robustness.incomplete.items() if n}
+    if left_out:
+        lines += ["Configurations left out of a cell (runs missing or failed): "
+                  + ", ".join(f"{cell} {n}" for cell, n in left_out.items()) + ".", ""]
+    table = robustness.verdicts.copy()
+    table.insert(0, "finding", [f"{r.factor}: {r.level} − {r.reference}" for r in table.itertuples()])
+    for cell in cells:
+        here = rows[rows.cell == cell].set_index(["factor", "level"])
+        table[cell] = [_cell_text(here, r.factor, r.level) for r in robustness.verdicts.itertuples()]
+    counts = table.verdict.value_counts()
+    lines += [", ".join(f"{counts.get(name, 0)} {name}" for name in VERDICTS) + f" of {len(table)} findings"
+              " (difference [95% interval]; bold where decisive after Holm):", "",
+              markdown_table(table[["finding", "verdict", "flips", "vanishes", *cells]]), ""]
+    if len(robustness.best):
+        lines += ["**The best configuration in each cell**, and where the default cell's best stands there (paired"
+                  " difference best − it, Holm over the cell's configurations; *tied* where not decisively below):", "",
+                  markdown_table(robustness.best), ""]
+    if len(robustness.tuning):
+        lines += _tuning_text(tables)
+    return lines
+
+
+def _cell_text(rows: pd.DataFrame, factor: str, level) -> str:
+    key = (factor, level)
+    if key not in rows.index or not np.isfinite(rows.loc[key].difference):
+        return "–"
+    row = rows.loc[key]
+    text = interval(row.difference, row.low, row.high)
+    return f"**{text}**" if row.decisive else text
+
+
+def _tuning_text(tables: Tables) -> list[str]:
+    tuning = tables.robustness.tuning
+    chosen = tuning[tuning.chosen != "–"]
+    counts = chosen.chosen.value_counts()
+    at_edge = chosen[chosen.edge != ""]
+    return ["### Tuning on seeds kept apart", "",
+            f"Cell `{TUNED_CELL}`: {tables.robustness.cells[TUNED_CELL]}. Each arm's objective is {OBJECTIVE}; the"
+            " arm chooses its highest candidate (an exact tie goes to the candidate listed first). `objective` is the"
+            " chosen candidate's mean on the tuning seeds: picked, so biased upward, and never used as evidence — the"
+            " tuned contrasts above are paired on the evaluation seeds. `stability`: the share of"
+            f" {RESAMPLES:,} bootstrap resamples of the tuning seeds in which the same candidate wins; `edge`: the choice"
+            " is the lowest or highest value tried, so the optimum may lie beyond the candidates; `tied with`: candidates"
+            " with exactly the chosen one's objective (the first listed wins, so its stability says nothing then).", "",
+            "Choices: " + ", ".join(f"{name} for {n}" for name, n in counts.items())
+            + f" of {len(tuning)} arms; {len(at_edge)} at an edge of the candidates; median stability"
+              f" {chosen.stability.median():.2f}" + (f"; {len(tuning) - len(chosen)} arms could not choose (runs missing"
+                                                      " or failed)" if len(chosen) < len(tuning) else "") + ".", "",
+            markdown_table(tuning, digits=2), ""]
 
 
 def _seed_choices() -> str:

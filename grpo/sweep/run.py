@@ -4,7 +4,8 @@
 The results folder (layout and trust rules: grpo.sweep_store) is keyed by (configuration,
 seed). A sweep trains only the pairs of its grid that no trusted trial holds: re-running a
 finished sweep trains nothing, more seeds train only the new seeds, more axis values only the
-new configurations, a narrower grid reuses what it needs. Then it rebuilds runs.parquet.
+new configurations (a sensitivity value: only its new cell), a narrower grid reuses what it
+needs. A grid with [tuning] trains in two phases (see run_sweep). Then it rebuilds runs.parquet.
 
 Trials go to Tune in batches (16 trials per CPU of the runtime, at least 100), so that
 Tune's bookkeeping (which grows with the square of an experiment's trials) stays small for grids
@@ -16,6 +17,7 @@ submitted, finished trials are kept, and the re-run completes the rest.
 import os
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,9 @@ from grpo.core.footprint import group_bytes
 from grpo.core.group import group_key
 from grpo.experiment.grids import load_grid
 from grpo.experiment.provenance import code_fingerprint
+from grpo.experiment.results import open_results
 from grpo.experiment.store import exclusive, few, holds_lock, scan, trial_info, write_runs, write_trial
+from grpo.experiment.tuning import objective_table, select, tuned_cell, tuning_success
 from grpo.files import check_writable_dir, write_atomic
 from grpo.modes.catalogue import pack_in_process_modes, unpack_in_process_modes
 from grpo.sweep.runtime import cluster_address, ray_runtime, scratch_dir
@@ -48,13 +52,16 @@ class SweepOutcome:
 
 
 def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str | None = None, progress: bool = True,
-              num_cpus: int | None = None, notify=None) -> SweepOutcome:
+              num_cpus: int | None = None, notify=None, vary: dict[str, list] | None = None) -> SweepOutcome:
     """Train every (configuration, seed) of `grid` not done yet in results_root/<grid>/; rebuild
     runs.parquet. `address` (or RAY_ADDRESS) joins a cluster, else a private runtime runs.
-    `notify(line)` tells about damaged results found (default: stderr)."""
+    `notify(line)` tells about damaged results found (default: stderr). `vary` adds sensitivity
+    values (``--vary``). A grid with a [tuning] table runs in two phases: phase one trains the
+    cells on the evaluation seeds and the candidates on the tuning seeds; phase two, each arm's
+    choice (grpo.experiment.tuning) on the evaluation seeds."""
     notify = notify or (lambda line: print(line, file=sys.stderr))
-    spec = load_grid(grid)
-    configs = spec.configs()
+    spec = load_grid(grid, vary)
+    plan = spec.plan()  # every cell and candidate validated before anything is written
     results_dir = Path(results_root).resolve() / spec.name
     check_writable_dir(results_dir)
     address = cluster_address(address)
@@ -64,25 +71,46 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
         if damaged:
             notify(f"retraining {len(damaged)} damaged trial(s): {few(damaged)}")
         write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))
-        work = [(config, seeds) for config in configs
-                if (seeds := tuple(s for s in spec.seeds if s not in found.done_seeds(config.config_id)))]
-        groups = trial_groups(work)
-        interrupted = False
-        if work:
-            try:
-                with scratch_dir() as scratch, ray_runtime(address, num_cpus, results_dir, scratch):
-                    run_trials(groups, results_dir, sweep_id, scratch / "tune", progress)
-            except KeyboardInterrupt:
-                interrupted = True  # finished trials are kept; the re-run trains the rest
+        trained, interrupted, tune_dir = [], False, None  # trained: the trials (groups, seeds) this call ran
+        runtime = ExitStack()  # the scratch folder and Ray runtime, started by the first phase with work
+
+        def train_missing(plan):
+            """Train the (configuration, seeds) of `plan` that no trusted trial holds."""
+            nonlocal found, damaged, tune_dir
+            work = [(config, lacking) for config, seeds in plan
+                    if (lacking := tuple(s for s in seeds if s not in found.done_seeds(config.config_id)))]
+            if not work:
+                return
+            if tune_dir is None:
+                scratch = runtime.enter_context(scratch_dir())
+                runtime.enter_context(ray_runtime(address, num_cpus, results_dir, scratch))
+                tune_dir = scratch / "tune"
+            groups = trial_groups(work)
+            trained.extend(groups)
+            run_trials(groups, results_dir, sweep_id, tune_dir, progress)
             found = scan(results_dir, code_fingerprint())
             damaged += found.damaged
-        runs = write_runs(results_dir, configs, spec.seeds, found)
+
+        try:
+            with runtime:
+                train_missing(plan)
+                if spec.tuning:  # phase two: each arm's choice on the evaluation seeds
+                    write_runs(results_dir, plan, found)
+                    success = tuning_success(open_results(results_dir), spec)
+                    selection = select(objective_table(success, spec), spec)
+                    plan = spec.plan(tuned_cell(spec, selection))
+                    train_missing(plan)
+        except KeyboardInterrupt:
+            interrupted = True  # finished trials are kept; the re-run trains the rest
+            found = scan(results_dir, code_fingerprint())
+            damaged += found.damaged
+        runs = write_runs(results_dir, plan, found)
     done = runs.status.isin(["ok", "diverged"])
-    trained = sum(len(seeds) for _, seeds in work) - int((~done).sum())
+    trained_runs = sum(len(configs) * len(seeds) for configs, seeds in trained) - int((~done).sum())
     failed = runs[runs.status == "failed"].drop_duplicates("config_id")
     missing = runs.config_id[runs.status == "missing"].drop_duplicates().tolist()
-    trials = sum(not {config.config_id for config in configs} & set(missing) for configs, _ in groups)
-    return SweepOutcome(results_dir, trials, trained, int(done.sum()) - trained,
+    trials = sum(not {config.config_id for config in configs} & set(missing) for configs, _ in trained)
+    return SweepOutcome(results_dir, trials, trained_runs, int(done.sum()) - trained_runs,
                         [f"{row.config_id}: {row.error}" for row in failed.itertuples()],
                         missing, damaged, interrupted)
 

@@ -18,6 +18,17 @@ def test_full_is_the_seed_ablation():
     assert len({c.config_id for c in configs}) == 72
 
 
+def test_full_tests_its_findings_across_cells_and_tunes_on_seeds_kept_apart():
+    grid = load_grid("full")
+    assert list(grid.cells()) == ["default", "lr 0.0003", "lr 0.003", "lr 0.01", "epsilon 0.2"]
+    assert sum(config.loss_mode == "clipped" for config in grid.cells()["epsilon 0.2"].values()
+               if config.epsilon == 0.2) == 24  # the other 48 are the default cell's own
+    assert grid.tuning.per == "configuration" and grid.tuning.seeds == tuple(range(1000, 1020))
+    assert not set(grid.tuning.seeds) & set(grid.seeds)
+    plan = grid.plan()  # each candidate is a configuration of an lr cell: one trial, both seed sets
+    assert len(plan) == 72 * 4 + 24 and sum(len(seeds) for _, seeds in plan) == 312 * 100 + 288 * 20
+
+
 def test_extended_sets_variants_against_the_seed_over_task_lengths():
     configs = load_grid("extended").configs()
     assert len(configs) == 2 * 6 * 5 * 3

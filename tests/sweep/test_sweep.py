@@ -14,6 +14,8 @@ from grpo.cli import main
 from grpo.core.schema import COLUMNS
 from grpo.experiment.grids import load_grid
 from grpo.experiment.provenance import code_fingerprint
+from grpo.experiment.results import open_results
+from grpo.experiment.tuning import objective_table, select, tuned_cell, tuning_success
 from grpo.sweep.run import run_sweep
 from grpo.testing import STACKED_TOLERANCE
 
@@ -101,6 +103,49 @@ def test_a_grown_sweep_trains_only_what_is_new(tmp_path):
     runs = pd.read_parquet(narrower.results_dir / "runs.parquet")
     assert runs.seed.tolist() == [1, 6] and (runs.loss_mode == "gspo").all() and (runs.status == "ok").all()
     assert len(records(narrower.results_dir)) == (2 * 8 + 8) * 4 * 3  # the folder keeps every run trained into it
+
+
+TUNED = """seeds = 2
+[grid]
+loss_mode = ["naive", "clipped"]
+epochs = 3
+steps_per_epoch = 2
+
+[tuning]
+lr = [1e-3, 3e-2]
+per = "loss_mode"
+seeds = "5-7"
+"""
+
+
+@pytest.mark.e2e
+def test_tuning_in_two_phases_and_a_grown_sensitivity_trains_only_the_new_cell(tmp_path):
+    """Phase one: the candidates on the tuning seeds only; phase two: each arm's choice on the
+    evaluation seeds. Then `--vary lr=...` adds a cell: only its runs not held already train."""
+    path = tmp_path / "tuned.toml"
+    path.write_text(TUNED)
+    first = run_sweep(str(path), tmp_path, progress=False, num_cpus=2)
+    runs = pd.read_parquet(first.results_dir / "runs.parquet")
+    grid = load_grid(str(path))
+    assert (runs.status == "ok").all() and first.trained == len(runs) and first.reused == 0
+    on_tuning = runs[runs.seed.isin(grid.tuning.seeds)]
+    assert sorted(zip(on_tuning.loss_mode, on_tuning.lr)) == sorted(
+        (loss, lr) for loss in ("naive", "clipped") for lr in (1e-3, 3e-2) for _ in grid.tuning.seeds)
+    selection = select(objective_table(tuning_success(open_results(first.results_dir), grid), grid), grid)
+    tuned = {config.config_id for config in tuned_cell(grid, selection).values()}
+    default = {config.config_id for config in grid.cell({}).values()}
+    on_evaluation = runs[runs.seed.isin(grid.seeds)]
+    assert set(on_evaluation.config_id) == default | tuned and len(on_evaluation) == 2 * len(default | tuned)
+
+    before = set(zip(runs.config_id, runs.seed))
+    written = {path: path.stat().st_mtime_ns for path in first.results_dir.glob("records/*/*.parquet")}
+    grown = run_sweep(str(path), tmp_path, progress=False, num_cpus=2, vary={"lr": [3e-2]})
+    runs = pd.read_parquet(grown.results_dir / "runs.parquet")
+    new = set(zip(runs.config_id, runs.seed)) - before
+    cell = {config.config_id for config in grid.cell({"lr": 3e-2}).values()}
+    assert grown.trained == len(new) == 2 * len(cell - tuned) > 0 and grown.reused == len(before)
+    assert {path: path.stat().st_mtime_ns for path in written} == written  # nothing trained again
+    assert set(runs[runs.config_id.isin({c for c, _ in new})].lr) == {3e-2}
 
 
 @pytest.mark.e2e

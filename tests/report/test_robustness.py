@@ -1,0 +1,299 @@
+"""Answers that survive tuning: sensitivity cells, tuning on seeds kept apart, and a verdict on every
+finding. Results are built in-process (grpo.train and the sweep's own trial files) where a Ray
+sweep adds nothing; tests/test_sweep.py runs the two phases under Ray."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grpo.cli import main
+from grpo.core.config import TrainConfig
+from grpo.core.train import train
+from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL, load_grid, parse_grid
+from grpo.experiment.provenance import code_fingerprint
+from grpo.experiment.results import final_epochs, open_results
+from grpo.experiment.store import scan, trial_info, write_runs, write_trial
+from grpo.experiment.tuning import objective_table, select, tuned_cell, tuning_success
+from grpo.report.compute import compute
+from grpo.report.data import load
+from grpo.report.robustness import verdict, with_robustness
+from grpo.report.stats import RESAMPLES
+
+STUDY = """seeds = 6
+[grid]
+deltas_mode = ["rewards", "centered_rewards"]
+loss_mode = ["naive", "clipped"]
+epochs = 20
+steps_per_epoch = 2
+
+[sensitivity]
+lr = [1e-3, 1e-2]
+epsilon = [0.2]
+
+[tuning]
+lr = [1e-3, 1e-2, 3e-2]
+seeds = "100-103"
+"""
+
+
+def fill(folder, plan, records=None) -> None:
+    """Train (or take from `records(config, seeds)`) what `plan` lacks, as a sweep's trials would store it."""
+    found = scan(folder, code_fingerprint())
+    for config, seeds in plan:
+        lacking = tuple(s for s in seeds if s not in found.done_seeds(config.config_id))
+        if lacking:
+            made = records(config, lacking) if records else train(config, lacking)
+            write_trial(folder, config, lacking, made, trial_info(config, lacking, "ok", wall_s=0.0))
+    write_runs(folder, plan, scan(folder, code_fingerprint()))
+
+
+def build_study(root, name: str, text: str, records=None):
+    """A results folder of a grid with cells and tuning, made in-process in the sweep's two phases."""
+    grid = parse_grid(name, text)
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "grid.toml").write_text(text)
+    fill(folder, grid.plan(), records)
+    if grid.tuning:
+        selection = select(objective_table(tuning_success(open_results(folder), grid), grid), grid)
+        fill(folder, grid.plan(tuned_cell(grid, selection)), records)
+    return folder
+
+
+def analysed(folder):
+    data = load(open_results(folder))
+    return with_robustness(compute(data), data)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    folder = build_study(root, "study", STUDY)
+    assert main(["report", str(folder), "--out", str(root / "reports")]) == 0
+    return folder, root / "reports" / "study", analysed(folder)
+
+
+def test_cells_follow_the_applicability_rule_and_share_the_seeds():
+    grid = parse_grid("g", STUDY)
+    cells = grid.cells()
+    assert list(cells) == [DEFAULT_CELL, "lr 0.01", "epsilon 0.2"]  # lr 1e-3 is the default cell itself
+    default = cells[DEFAULT_CELL]
+    for default_id, config in cells["epsilon 0.2"].items():  # epsilon changes the clipped rows only
+        own = default[default_id]
+        assert (config == own) == (own.loss_mode == "naive") and config.lr == own.lr
+    assert {config.lr for config in cells["lr 0.01"].values()} == {0.01}
+    plan = dict(grid.plan())
+    assert all(set(seeds) >= set(grid.seeds) for config, seeds in plan.items()
+               if any(config in cell.values() for cell in cells.values()))
+    tuning_only = [config for config, seeds in plan.items() if config.lr == 0.03]
+    assert tuning_only and all(plan[config] == (100, 101, 102, 103) for config in tuning_only)  # never on evaluation seeds
+    assert len(plan) == 4 + 4 + 2 + 4  # cells: default, lr 0.01, epsilon 0.2 (clipped only); candidate lr 0.03
+
+
+def test_the_same_seed_starts_from_the_same_weights_in_every_cell():
+    """Effects are paired across cells: seed s draws the same initial weights and first rollout
+    whatever the learning rate or clip range of its cell."""
+    cells = [TrainConfig(epochs=1, steps_per_epoch=2, loss_mode="clipped", **values)
+             for values in ({}, {"lr": 1e-2}, {"lr": 3e-4}, {"epsilon": 0.2})]
+    initial = [train(config, [0, 1, 2]).query("step == 0").set_index("seed") for config in cells]
+    for records in initial[1:]:
+        np.testing.assert_array_equal(records.entropy, initial[0].entropy)
+        np.testing.assert_array_equal(records.mean_reward, initial[0].mean_reward)
+    later = [train(config, [0]).query("step == 1").entropy.item() for config in cells[:2]]
+    assert later[0] != later[1]  # and the cells do train differently
+
+
+@pytest.mark.parametrize("text, named", [
+    ('seeds = 10\n[grid]\n[tuning]\nlr = [1e-3]\nseeds = "8-12"\n', "[tuning] seeds overlap the evaluation seeds on 2"
+                                                                     " seed(s) (8, 9)"),
+    ('[grid]\n[tuning]\nlr = [1e-3]\n', "[tuning] needs its own seeds"),
+    ('[grid]\n[tuning]\nlr = [1e-3]\nseeds = "5-6"\nper = "loss_mode"\n', "per 'loss_mode': choose 'configuration'"),
+    ('[grid]\nloss_mode = ["naive"]\n[sensitivity]\nloss_mode = ["clipped"]\n', "is an axis of [grid] already"),
+    ('[grid]\n[sensitivity]\nlr = 0.1\n', "must be a non-empty list"),
+    ('[grid]\n[sensitivity]\nrate = [0.1]\n', "unknown key 'rate' in [sensitivity]"),
+    ('[grid]\n[sensitivity]\nepsilon = [0.2]\n', "epsilon applies to no configuration"),
+    ('[grid]\n[sensitivity]\nlr = [-1.0]\n', "lr -1.0: must be positive"),
+])
+def test_bad_sensitivity_and_tuning_tables(tmp_path, capsys, text, named):
+    (tmp_path / "bad.toml").write_text(text)
+    code = main(["sweep", str(tmp_path / "bad.toml"), "--results", str(tmp_path / "results")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and named in err
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.toml"]  # nothing written
+
+
+def test_vary_adds_sensitivity_cells_to_a_preset(tmp_path, capsys):
+    grid = load_grid("smoke", {"lr": [3e-4, 1e-2], "responses": [4]})
+    assert list(grid.cells()) == [DEFAULT_CELL, "lr 0.0003", "lr 0.01", "responses 4"]
+    assert parse_grid("smoke", grid.text).sensitivity == grid.sensitivity  # kept beside the results as text
+    assert load_grid(str(_with_text(tmp_path, STUDY)), {"responses": [4]}).sensitivity == {
+        "lr": [1e-3, 1e-2], "epsilon": [0.2], "responses": [4]}
+    for argument, named in (("lr", "give FIELD=VALUE"), ("lr=", "give FIELD=VALUE"), ("lr=0.1,,1", "give FIELD=VALUE"),
+                            ("rate=0.1", "unknown key 'rate'")):
+        assert main(["sweep", "smoke", "--vary", argument, "--results", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err
+        assert named in err and len(err.strip().splitlines()) == 1
+    assert main(["sweep", str(tmp_path / "g.toml"), "--vary", "lr=0.1", "--results", str(tmp_path / "r")]) == 2
+    assert "varies lr already" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def _with_text(folder, text):
+    (folder / "g.toml").write_text(text)
+    return folder / "g.toml"
+
+
+TUNING = """seeds = 2
+[grid]
+loss_mode = ["naive", "clipped"]
+kl_penalty = [0.0, 0.1]
+[tuning]
+lr = [1e-3, 1e-2, 3e-2]
+per = "loss_mode"
+seeds = "10-13"
+"""
+
+
+def test_selection_on_a_hand_made_tuning_table():
+    """Per loss_mode, the candidate with the highest mean over the arm's configurations and the
+    tuning seeds; a diverged run (NaN) counts 0; an exact tie goes to the first listed; a choice at
+    an end of the candidates is named; an arm with a run absent cannot choose."""
+    grid = parse_grid("g", TUNING)
+    candidates = grid.candidates()  # per candidate: default config_id -> its configuration
+    arms = grid.arms()
+    success = {}  # (config_id, seed) -> success
+    made = {("naive", 0): [0.2, 0.2, 0.2, 0.2], ("naive", 1): [0.3, 0.5, 0.4, np.nan],  # lr 0.01: 0.3 (NaN -> 0)
+            ("naive", 2): [0.4, 0.4, 0.4, 0.4],  # lr 0.03: 0.4, the best: the highest candidate
+            ("clipped", 0): [0.3, 0.3, 0.1, 0.1], ("clipped", 1): [0.1, 0.3, 0.3, 0.1],  # a tie at 0.2: lr 0.001 wins
+            ("clipped", 2): [0.0, 0.0, 0.0, 0.0]}
+    for (arm, index), scores in made.items():
+        for offset, default_id in enumerate(arms[arm]):  # the arm's two kl settings: the same scores, shifted
+            config = candidates[index][default_id]
+            success |= {(config.config_id, seed): score + (0.1 if offset else -0.1) if np.isfinite(score) else score
+                        for seed, score in zip(grid.tuning.seeds, scores)}
+    success = pd.Series(success)
+    table = objective_table(success, grid)
+    assert table.shape == (6, 4) and table.loc[("naive", 1)].tolist() == pytest.approx([0.3, 0.5, 0.4, 0.0])
+    chosen = select(table, grid).set_index("arm")
+    assert chosen.loc["naive", "chosen"] == "lr 0.03" and chosen.loc["naive", "edge"] == "lr highest"
+    assert chosen.loc["naive", "objective"] == pytest.approx(0.4) and chosen.loc["naive", "tied"] == ""
+    assert chosen.loc["clipped", "chosen"] == "lr 0.001" and chosen.loc["clipped", "tied"] == "lr 0.01"
+    assert chosen.loc["clipped", "edge"] == "lr lowest"
+    tuned = tuned_cell(grid, chosen.reset_index())
+    assert {config.lr for config in tuned.values() if config.loss_mode == "naive"} == {0.03}
+    absent = select(objective_table(success.drop(success.index[0]), grid), grid).set_index("arm")
+    assert absent.loc["naive", "choice"] == -1 and absent.loc["clipped", "chosen"] == "lr 0.001"
+
+
+def test_selection_stability_counts_the_bootstrap_winners(study):
+    """Each arm's win shares over the resampled tuning seeds sum to 1, and the chosen candidate's
+    share is its stability; recomputed by hand from the tuning runs' records."""
+    folder, _, tables = study
+    tuning = tables.robustness.tuning
+    wins = tuning.filter(like="wins ")
+    np.testing.assert_allclose(wins.sum(axis=1), 1.0)
+    grid = parse_grid("study", STUDY)
+    records = pd.read_parquet(folder / "records").astype({"config_id": str})
+    window = records[(records.epoch >= 20 - final_epochs(20)) & records.seed.isin(grid.tuning.seeds)]
+    success = window.groupby(["config_id", "seed"]).sorted_frac.mean()  # no run diverged here
+    for row, (default_id, _) in zip(tuning.itertuples(), grid.cell({}).items()):
+        means = [success.loc[candidate[default_id].config_id].mean() for candidate in grid.candidates()]
+        assert row.chosen == ["lr 0.001", "lr 0.01", "lr 0.03"][int(np.argmax(means))]
+        assert row.objective == pytest.approx(max(means))
+        assert row.stability == pytest.approx(wins.iloc[row.Index][f"wins {row.chosen}"])
+    assert (wins * RESAMPLES).round(6).apply(lambda column: column.map(float.is_integer)).all().all()
+
+
+def test_holm_runs_over_effects_times_cells(study):
+    """robustness.csv: every finding in every cell, one Holm family; the p-values adjusted by hand;
+    a cell's difference equals the per-seed differences of that cell's own runs."""
+    folder, report, tables = study
+    rows = pd.read_csv(report / "robustness.csv")
+    assert list(rows.columns[:8]) == ["factor", "level", "reference", "cell", "difference", "low", "high", "decisive"]
+    assert set(rows.cell) == {DEFAULT_CELL, "lr 0.01", "epsilon 0.2", TUNED_CELL}
+    assert len(rows) == 2 * 4  # two main effects (no decisive interaction) x four cells
+    p = rows.p.to_numpy()
+    order = np.argsort(p, kind="stable")
+    by_hand = np.maximum.accumulate(np.minimum(1, (len(p) - np.arange(len(p))) * p[order]))
+    np.testing.assert_allclose(rows.p_holm.to_numpy()[order], by_hand)
+    assert (rows.decisive == (rows.p_holm < 0.05)).all()
+    records = pd.read_parquet(folder / "records").astype({"config_id": str})
+    window = records[(records.epoch >= 18) & records.seed.isin(range(6))]
+    success = window.groupby(["config_id", "seed"]).sorted_frac.mean()
+    cell = parse_grid("study", STUDY).cell({"lr": 1e-2})
+    configs = parse_grid("study", STUDY).cell({})
+    pairs = [(cell[i].config_id, cell[j].config_id) for i in configs for j in configs
+             if configs[i].loss_mode == "clipped" and configs[j].loss_mode == "naive"
+             and configs[i].deltas_mode == configs[j].deltas_mode]
+    per_seed = np.mean([success.loc[a].to_numpy() - success.loc[b].to_numpy() for a, b in pairs], axis=0)
+    clipped = rows[(rows.level == "clipped") & (rows.cell == "lr 0.01")].iloc[0]
+    assert clipped.difference == pytest.approx(per_seed.mean())
+
+
+def test_the_report_opens_with_the_held_values_and_carries_the_robustness(study):
+    _, report, tables = study
+    text = (report / "report.md").read_text()
+    head = text.split("## Findings")[0]
+    assert "- **Held fixed**: lr 0.001, epsilon 0.01, responses 10, epochs 20 × 2 steps, dim 10" in head
+    assert "`tuned` (lr tuned per configuration on seeds 100–103)" in head
+    assert "## Robustness" in text and "### Tuning on seeds kept apart" in text
+    effects = pd.read_csv(report / "effects.csv")
+    assert effects.verdict.isin(["robust", "conditional", "default-only", "not decisive"]).all()
+    assert {"sensitivity_lr.png", "sensitivity_epsilon.png"} <= {p.name for p in report.glob("*.png")}
+    assert "](sensitivity_lr.png)" in text and (report / "tuning.csv").is_file()
+
+
+def test_verdicts_on_constructed_rows():
+    def rows(*cells):  # (cell, difference, decisive)
+        return pd.DataFrame(cells, columns=["cell", "difference", "decisive"]).set_index("cell")
+
+    assert verdict(rows(("default", 0.1, True), ("lr 0.01", 0.2, True), ("tuned", 0.05, True)))["verdict"] == "robust"
+    flipped = verdict(rows(("default", 0.1, True), ("lr 0.01", -0.2, True), ("tuned", 0.01, False)))
+    assert flipped == {"verdict": "conditional", "flips": "lr 0.01", "vanishes": "tuned"}
+    assert verdict(rows(("default", 0.1, True), ("lr 0.01", 0.0, False)))["verdict"] == "default-only"
+    elsewhere = verdict(rows(("default", 0.0, False), ("lr 0.01", 0.08, True), ("lr 0.0003", -0.01, False)))
+    assert elsewhere == {"verdict": "conditional", "flips": "", "vanishes": "default; lr 0.0003"}
+    assert verdict(rows(("default", 0.1, False), ("lr 0.01", -0.1, False)))["verdict"] == "not decisive"
+    assert verdict(rows(("default", 0.1, True), ("tuned", np.nan, False)))["verdict"] == "robust"  # not measured
+
+
+CONSTRUCTED = """seeds = 16
+[grid]
+deltas_mode = ["rewards", "centered_rewards", "normalized_rewards"]
+loss_mode = ["naive", "unclipped"]
+epochs = 2
+steps_per_epoch = 1
+
+[sensitivity]
+lr = [1e-2]
+"""
+EFFECTS = {  # (field, level) -> its success effect at lr 1e-3 and at lr 1e-2
+    ("deltas_mode", "centered_rewards"): (0.3, 0.2),  # robust
+    ("deltas_mode", "normalized_rewards"): (0.3, 0.0),  # default-only
+    ("loss_mode", "unclipped"): (0.2, -0.2),  # conditional: flips at lr 0.01
+}
+
+
+def constructed_records(config: TrainConfig, seeds) -> pd.DataFrame:
+    """Real records of `config` whose sorted_frac is set to a chosen success: 0.2 plus EFFECTS
+    plus a per-seed block effect and a little noise per run."""
+    records = train(config, seeds)
+    cell = 0 if config.lr == 1e-3 else 1
+    effect = sum(sizes[cell] for (field, level), sizes in EFFECTS.items() if getattr(config, field) == level)
+    noise = np.random.default_rng(int(config.config_id, 16) % 2**32).normal(0, 0.02, len(seeds))
+    success = {seed: 0.2 + effect + 0.1 * (seed % 3) + noise[i] for i, seed in enumerate(seeds)}
+    return records.assign(sorted_frac=records.seed.map(success).astype(np.float32))
+
+
+def test_each_verdict_on_constructed_records(tmp_path):
+    folder = build_study(tmp_path, "constructed", CONSTRUCTED, constructed_records)
+    tables = analysed(folder)
+    verdicts = tables.effects.set_index("level").verdict
+    assert verdicts.to_dict() == {"centered_rewards": "robust", "normalized_rewards": "default-only",
+                                  "unclipped": "conditional"}
+    assert tables.effects.set_index("level").flips["unclipped"] == "lr 0.01"
+    from grpo.report.text import narrative
+
+    text = narrative(tables, [])
+    assert "unclipped +0.200" in text and "(at lr 0.001; **conditional**: flips at lr 0.01)" in text
+    assert "(at lr 0.001 only: **default-only**)" in text and "(**robust**: decisive with one sign in every cell)" in text
