@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from bench.kernels import LARGE
+from grpo.core.train import one_intra_op_thread
 
 LARGE_SEEDS = 1000  # --quick leaves out S at or above this many stacked seeds
 
@@ -37,11 +38,9 @@ def synchronize(device):
 
 @pytest.fixture
 def one_thread():
-    """One intra-op thread, as each trial of a sweep runs (grpo.sweep.run_trial)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """One intra-op thread, as each trial of a sweep runs (grpo.core.train.one_intra_op_thread)."""
+    with one_intra_op_thread():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ reference) log-probs, then take the inner optimizer steps. Metrics stay on the d
 tensors during training and become one pandas DataFrame at the end.
 """
 
-import functools
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,22 +38,19 @@ class Rollout:
     ref_log_probs: torch.Tensor | None  # [seed batch response pos] under the reference; None without KL
 
 
-def one_intra_op_thread(function):
-    """Run `function` on one intra-op thread, then give the caller back its own count. This
-    trainer's kernels are tiny: splitting each across threads costs more than it gains. Measured
-    on a shared 2-core machine (10 epochs, clipped, load average 3): 2 threads against 1 took
-    5.6 s against 0.07 s at 20 seeds, 8.5 s against 0.95 s at 1000, 31 s against 10.5 s at 10,000."""
-
-    @functools.wraps(function)
-    def on_one_thread(*args, **kwargs):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return function(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-
-    return on_one_thread
+@contextlib.contextmanager
+def one_intra_op_thread():
+    """One intra-op thread inside (a ``with`` block, or a function it decorates), then the
+    caller's own count back: the one owner of this pin (training, the benchmarks, the tests).
+    This trainer's kernels are tiny: splitting each across threads costs more than it gains.
+    Measured on a shared 2-core machine (10 epochs, clipped, load average 3): 2 threads against 1
+    took 5.6 s against 0.07 s at 20 seeds, 8.5 s against 0.95 s at 1000, 31 s against 10.5 s at 10,000."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def train(
@@ -74,7 +71,7 @@ def train(
     return train_group([config], seeds, device, on_epoch)[0]
 
 
-@one_intra_op_thread
+@one_intra_op_thread()
 def train_group(
     configs: Sequence[TrainConfig],
     seeds: Sequence[int],

@@ -29,6 +29,9 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+VERSION_KEYS = ("grpo_version", "torch_version", "ray_version", "python_version", "git_commit", "code_fingerprint")
+
+
 @functools.cache
 def versions() -> dict[str, str | None]:
     """Package versions, the git commit (informative: blind to uncommitted edits) and the
@@ -38,14 +41,9 @@ def versions() -> dict[str, str | None]:
                                 text=True, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {
-        "grpo_version": metadata.version("grpo"),
-        "torch_version": metadata.version("torch"),
-        "ray_version": metadata.version("ray"),
-        "python_version": platform.python_version(),
-        "git_commit": commit,
-        "code_fingerprint": code_fingerprint(),
-    }
+    found = (metadata.version("grpo"), metadata.version("torch"), metadata.version("ray"), platform.python_version(),
+             commit, code_fingerprint())
+    return dict(zip(VERSION_KEYS, found, strict=True))
 
 
 def plugins_of(config) -> dict[str, str]:

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from grpo.core.config import CONFIG_FIELDS, TrainConfig
 from grpo.errors import EnvironmentFault, UsageError
-from grpo.experiment.provenance import plugins_of, versions
+from grpo.experiment.provenance import VERSION_KEYS, plugins_of, versions
 from grpo.experiment.results import first_diverged_steps
 from grpo.files import remove_stale_tmp, write_atomic, write_parquet_atomic
 
@@ -236,7 +236,7 @@ def write_runs(results_dir: Path, plan: list[tuple[TrainConfig, tuple[int, ...]]
     return runs
 
 
-RUN_INFO = ("error", "wall_s", "node", *versions())  # run info carried into runs.parquet
+RUN_INFO = ("error", "wall_s", "node", *VERSION_KEYS)  # run info carried into runs.parquet
 RUN_COLUMNS = ["config_id", *CONFIG_FIELDS, "seed", "status", "diverged_step", *RUN_INFO]
 
 

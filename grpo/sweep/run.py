@@ -140,12 +140,10 @@ def run_trial(params: dict) -> None:
     (each configuration "failed" with its error): the grid goes on. Each configuration's run
     info holds the group's wall time and names the group's configurations (``group``)."""
     import ray
-    import torch
     from ray import tune
 
     from grpo.core.train import train_group
 
-    torch.set_num_threads(1)  # trials share the cores; these kernels are too small to split
     unpack_in_process_modes(params["in_process_modes"])  # entry-point plugins are found here as in the driver
     configs, seeds = [TrainConfig(**config) for config in params["trial"]["configs"]], params["trial"]["seeds"]
     results_dir = Path(params["results_dir"])

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from grpo import TrainConfig, train
+from grpo.core.train import one_intra_op_thread
 from grpo.core.transformer import StackedTransformer
 from grpo.core.uniforms import SeedUniforms
 from grpo.modes.aggregation import LOSS_AGGREGATIONS
@@ -83,10 +84,8 @@ TINY = dict(policy="transformer", task="variable", task_min_length=3, task_lengt
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_intra_op_thread():
+        yield
 
 
 @pytest.mark.parametrize("config", [
