@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 from grpo.core.policies import POLICIES, POLICY_OPTIONS
+from grpo.core.seeds import MAX_SEED
 from grpo.errors import FieldError, check_choice
 from grpo.modes.aggregation import LOSS_AGGREGATIONS
 from grpo.modes.deltas import DELTAS, min_group
@@ -116,8 +117,8 @@ class TrainConfig:
                 raise FieldError(name, getattr(self, name), "must be at least 1")
         if self.task_vocab < 2:
             raise FieldError("task_vocab", self.task_vocab, "must be at least 2")
-        if self.task_seed < 0:
-            raise FieldError("task_seed", self.task_seed, "must be non-negative")
+        if not 0 <= self.task_seed <= MAX_SEED:
+            raise FieldError("task_seed", self.task_seed, f"must lie in [0, 2^63 - 1 = {MAX_SEED}] (a generator's seed)")
         if self.lr <= 0:
             raise FieldError("lr", self.lr, "must be positive")
         if self.kl_penalty < 0:
@@ -207,7 +208,7 @@ def checked_type(spec, value):
         raise FieldError(spec.name, value, f"must be {'an integer' if kind is int else 'a number'}")
     if not math.isfinite(value):
         raise FieldError(spec.name, value, "must be finite")
-    return kind(value)
+    return kind(value) + kind(0)  # -0.0 + 0 is 0.0: a grid's 0.0 and -0.0 are one configuration
 
 
 @functools.cache

@@ -24,12 +24,14 @@ A plugin cannot take the name of a built-in or of another package's mode. Grid f
 only name modes; nothing they contain is evaluated.
 """
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 
 from grpo.errors import UsageError
 
 GROUPS = ("rewards", "sequence_rewards", "deltas", "losses", "kl_estimators")
+MODE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # what a mode may be named
 BUILT_IN = "built-in"  # the origin of a built-in mode
 
 
@@ -104,6 +106,9 @@ class Registry(Mapping):
         registration). Returns `fn`."""
         if not callable(fn):
             raise TypeError(f"a {self.group} mode must be a function, got {type(fn).__name__}")
+        if not MODE_NAME.fullmatch(name):
+            raise UsageError(f"{self.group} mode name {name!r}: use letters, digits, '_', '.' and '-' only (it names"
+                             " files, table cells and grid values)")
         if name in self.built_ins or name in self.entry_points():
             raise UsageError(f"{self.group} mode {name!r} exists already ({self.origin(name)}); choose another name")
         self.in_process[name] = fn

@@ -15,6 +15,7 @@ The environment variables Ray sets in this process are restored when the runtime
 
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,8 @@ from grpo.files import pid_alive
 ADDRESS_VARIABLE = "RAY_ADDRESS"
 SCRATCH_PREFIX = "grpo-"  # <tmp>/grpo-<pid>-<random>/: a sweep's Ray and Tune files
 HEAD_CHECK_S = 1  # how often the driver checks that a cluster's head answers
+JOIN_TIMEOUT_S = 5  # how long the head of a cluster to join may take to accept a connection
+HOST_PORT = re.compile(r"[^:/]+:[0-9]+")  # an address the driver can probe (not 'auto', not ray://...)
 HEAD_LOST_AFTER = 3  # checks in a row without an answer: the head is gone
 NODE_CHECK_TIMEOUT_S = 120
 
@@ -114,6 +117,14 @@ def _join(address: str) -> None:
     # token exists (ray.init does this only for a cluster found on its own, not for an address)
     logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    if HOST_PORT.fullmatch(address):  # Ray's client retries an address that does not answer for minutes: ask once first
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=JOIN_TIMEOUT_S).close()
+        except OSError as error:
+            raise EnvironmentFault(f"cannot join the Ray cluster at {address!r}: nothing answers there"
+                                   f" ({error.strerror or type(error).__name__}); start its head first (ray start"
+                                   " --head) or check the address") from None
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except Exception as error:  # noqa: BLE001 - Ray raises many types here; each means the same to the user

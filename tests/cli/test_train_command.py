@@ -114,6 +114,7 @@ MALFORMED_TRAIN = [
     (["--reward", "bleu"], "--reward 'bleu'"), (["--task", "tsp"], "--task 'tsp'"), (["--epochs", "0"], "--epochs 0"),
     (["--epochs", "-3"], "--epochs -3"), (["--epochs", "ten"], "--epochs 'ten'"), (["--epochs", "2.5"], "--epochs '2.5'"),
     (["--steps-per-epoch", "0"], "--steps-per-epoch 0"), (["--responses", "0"], "--responses 0"),
+    (["--task", "random", "--task-seed", "99999999999999999999"], "--task-seed 99999999999999999999: must lie in [0, 2^63 - 1"),
     (["--responses", "1", "--deltas", "normalized_rewards"], "normalized_rewards"),
     (["--responses", "1", "--deltas", "centered_rewards"], "centered_rewards"),
     (["--dim", "100000"], "--dim 100000"), (["--responses", "100000000"], "--responses 100000000"),

@@ -57,6 +57,14 @@ def test_repeated_values_give_one_configuration():
     assert len(parse_grid("g", '[grid]\nkl_penalty = [0, 0.0]\n').configs()) == 1
 
 
+def test_zero_and_negative_zero_are_one_configuration(tmp_path):
+    """-0.0 == 0.0 in a grid file, so one configuration (two with equal ids crashed the report)."""
+    path = tmp_path / "zeros.toml"
+    path.write_text("[grid]\nkl_penalty = [0.0, -0.0, 0.1]\n")
+    configs = load_grid(str(path)).configs()
+    assert [config.kl_penalty for config in configs] == [0.0, 0.1] and str(configs[0].kl_penalty) == "0.0"
+
+
 def test_a_value_that_does_not_apply_to_a_row_is_dropped_and_rows_collapse():
     grid = parse_grid("g", '[grid]\nloss_mode = ["naive", "clipped", "cispo"]\nepsilon = [0.1, 0.2]\n'
                            'kl_penalty = [0.0, 0.1]\nkl_estimator = ["k1", "k3"]\n')

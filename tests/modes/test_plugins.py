@@ -185,3 +185,10 @@ def test_a_plugin_cannot_take_a_built_in_name(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         refresh()
+
+
+@pytest.mark.parametrize("name", ["a|b", "with space", "", "-leading", "tab\tname"])
+def test_a_mode_name_that_would_break_tables_or_files_is_refused(name):
+    with pytest.raises(UsageError, match="letters, digits"):
+        register("deltas", name)(lambda rewards: rewards)
+    assert name not in registries()["deltas"]

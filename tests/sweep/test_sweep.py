@@ -3,6 +3,7 @@
 import itertools
 import json
 import os
+import socket
 import stat
 
 import duckdb
@@ -192,3 +193,14 @@ def test_configurations_that_differ_only_in_numbers_train_as_one_trial(tmp_path,
     pd.testing.assert_frame_equal(records(grouped.results_dir), records(alone.results_dir), check_exact=True)
     groups = {tuple(json.loads(path.read_text())["group"]) for path in grouped.results_dir.glob("trials/*/*.json")}
     assert sorted(map(len, groups)) == [2, 4]
+
+
+def test_an_address_where_nothing_answers_is_one_line_within_seconds(tmp_path, capsys):
+    """Ray's client would retry such an address for minutes; the sweep asks once and says so."""
+    with socket.socket() as probe:  # a port of this machine that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = main(["sweep", "smoke", "--results", str(tmp_path), "--address", f"127.0.0.1:{port}", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"cannot join the Ray cluster at '127.0.0.1:{port}': nothing answers there" in err
