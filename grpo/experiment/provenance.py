@@ -47,10 +47,15 @@ def versions() -> dict[str, str | None]:
 
 
 def plugins_of(config) -> dict[str, str]:
-    """The plugin modes a configuration reads, with their origin ("package==version"): what the
-    run info records beside the versions of grpo, torch and ray."""
+    """The plugin modes a configuration reads: name -> "origin code FINGERPRINT" (origin
+    "package==version" or "module.function (in-process)"; the fingerprint of the code it runs,
+    grpo.modes.registry.Registry.code_fingerprint). What the run info records beside grpo's own
+    code fingerprint, so that results of other plugin code are refused like those of other grpo code."""
     from grpo.modes.registry import BUILT_IN
 
-    origins = {getattr(config, field): registry.origin(getattr(config, field))
-               for field, registry in config.registries_read().items()}
-    return {name: origin for name, origin in origins.items() if origin != BUILT_IN}
+    found = {}
+    for field, registry in config.registries_read().items():
+        name = getattr(config, field)
+        if registry.origin(name) != BUILT_IN:
+            found[name] = f"{registry.origin(name)} code {registry.code_fingerprint(name)}"
+    return found

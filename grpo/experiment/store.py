@@ -115,6 +115,7 @@ def scan(results_dir: Path, fingerprint: str) -> Scan:
     """Check every trial file of `results_dir`; remove damaged, superseded and unvouched files.
     UsageError naming them if any trusted result was made by another code fingerprint."""
     foreign: dict[str, list[str]] = {}
+    other_plugins: dict[str, str] = {}  # config_id -> how its plugins differ from this process's
     trials: dict[str, list[Trial]] = {}
     damaged = []
     for folder in sorted((results_dir / "trials").glob("*")):
@@ -127,6 +128,10 @@ def scan(results_dir: Path, fingerprint: str) -> Scan:
                     foreign.setdefault(trial.info["code_fingerprint"], []).append(trial.config_id)
                     continue
                 problem = None  # a failure of other code: retried by this code
+            if trial is not None and trial.status == "ok" and folder.name not in other_plugins:
+                differ = _plugins_differ(trial)
+                if differ:
+                    other_plugins[folder.name] = differ
             if trial is None or trial.info["code_fingerprint"] != fingerprint:
                 if problem:
                     damaged.append(f"{folder.name} ({problem})")
@@ -138,9 +143,23 @@ def scan(results_dir: Path, fingerprint: str) -> Scan:
         made_by = "; ".join(f"code {code} in {few(sorted(set(ids)))}" for code, ids in sorted(foreign.items()))
         raise UsageError(f"{str(results_dir)!r} holds results of another version of the code ({made_by}); this code is"
                          f" {fingerprint}: move them away or sweep into another --results folder")
+    if other_plugins:
+        config_id, differ = next(iter(sorted(other_plugins.items())))
+        raise UsageError(f"{str(results_dir)!r} holds results of other plugin code ({differ} in {few(sorted(other_plugins))});"
+                         " move them away or sweep into another --results folder")
     kept = {config_id: _disjoint(results_dir, found) for config_id, found in trials.items()}
     _remove_unvouched_records(results_dir, kept)
     return Scan({config_id: found for config_id, found in kept.items() if found}, damaged)
+
+
+def _plugins_differ(trial: Trial) -> str | None:
+    """How the plugins that made a trial differ from those this process would run, or None."""
+    then = trial.info.get("plugins") or {}
+    now = plugins_of(TrainConfig(**trial.info["config"]))
+    for name in sorted(set(then) | set(now)):
+        if then.get(name) != now.get(name):
+            return f"{name}: {then.get(name, 'built-in')} there, {now.get(name, 'built-in')} here"
+    return None
 
 
 def _read_trial(results_dir: Path, config_id: str, path: Path) -> tuple[Trial | None, str | None]:
@@ -229,7 +248,8 @@ def write_runs(results_dir: Path, plan: list[tuple[TrainConfig, tuple[int, ...]]
             trial = by_seed.get(seed)
             info = trial.info if trial else {"status": "missing", "error": None}
             status = "diverged" if seed in diverged_at else info["status"]
-            rows.append({**config.as_dict(), **{key: info.get(key) for key in RUN_INFO}, "config_id": config.config_id,
+            plugins = "; ".join(f"{name} {origin}" for name, origin in sorted((info.get("plugins") or {}).items())) or None
+            rows.append({**config.as_dict(), **{key: info.get(key) for key in RUN_INFO}, "plugins": plugins, "config_id": config.config_id,
                          "seed": seed, "status": status, "diverged_step": diverged_at.get(seed)})
     runs = pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
     write_parquet_atomic(runs, results_dir / "runs.parquet")
@@ -237,7 +257,8 @@ def write_runs(results_dir: Path, plan: list[tuple[TrainConfig, tuple[int, ...]]
 
 
 RUN_INFO = ("error", "wall_s", "node", *VERSION_KEYS)  # run info carried into runs.parquet
-RUN_COLUMNS = ["config_id", *CONFIG_FIELDS, "seed", "status", "diverged_step", *RUN_INFO]
+# plugins: "name origin code FINGERPRINT; ..." of the plugin modes a run read (grpo.experiment.provenance.plugins_of)
+RUN_COLUMNS = ["config_id", *CONFIG_FIELDS, "seed", "status", "diverged_step", *RUN_INFO, "plugins"]
 
 
 @contextmanager

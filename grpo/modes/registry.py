@@ -24,9 +24,13 @@ A plugin cannot take the name of a built-in or of another package's mode. Grid f
 only name modes; nothing they contain is evaluated.
 """
 
+import hashlib
+import inspect
 import re
+import types
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
+from pathlib import Path
 
 from grpo.errors import UsageError
 
@@ -131,6 +135,22 @@ class Registry(Mapping):
         entry_point = self.entry_points()[name]
         return f"{entry_point.dist.name}=={entry_point.dist.version}" if entry_point.dist else entry_point.value
 
+    def code_fingerprint(self, name: str) -> str | None:
+        """A hash of the code a plugin mode runs (None for a built-in, which grpo's own code
+        fingerprint covers): of its module's source file for an entry point (the file the
+        function was imported from), of its compiled code for a mode registered in-process. Two
+        results with other fingerprints were made by other plugin code."""
+        if name in self.built_ins:
+            return None
+        fn = self[name]
+        try:
+            source = Path(inspect.getsourcefile(fn) or "").read_bytes() if name not in self.in_process else None
+        except (OSError, TypeError):
+            source = None
+        code = getattr(fn, "__code__", None)
+        content = source if source is not None else code_content(code) if code is not None else repr(fn).encode()
+        return hashlib.sha256(content).hexdigest()[:12]
+
     def summary(self, name: str) -> str:
         """The first line of the mode's docstring (built-ins and plugins alike), its origin
         added for a plugin; a plugin that cannot be imported says why instead."""
@@ -145,6 +165,14 @@ class Registry(Mapping):
         process)."""
         self._entry_points = None
         self._loaded = {}
+
+
+def code_content(code: types.CodeType) -> bytes:
+    """What a compiled function computes: its bytecode, names and constants (nested functions'
+    too), without the file name and line numbers, which differ where a sweep's Ray worker
+    rebuilds a function registered in the driver."""
+    consts = [code_content(const) if isinstance(const, types.CodeType) else repr(const).encode() for const in code.co_consts]
+    return b"\0".join([code.co_code, repr((code.co_names, code.co_varnames, code.co_freevars)).encode(), *consts])
 
 
 def first_line(fn: Callable) -> str:

@@ -1,6 +1,8 @@
 """Plugins: the example package installed for real (pip, entry points) and modes registered
 in-process, validated, listed, trained and swept on real Ray like the built-ins."""
 
+import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -16,6 +18,8 @@ from grpo import TrainConfig, register, train
 from grpo.cli import main
 from grpo.errors import UsageError
 from grpo.experiment.grids import load_grid
+from grpo.experiment.provenance import code_fingerprint
+from grpo.experiment.store import scan, trial_info, write_trial
 from grpo.modes.catalogue import refresh, registries
 from grpo.modes.deltas import DELTAS
 from grpo.modes.losses import LOSSES
@@ -137,9 +141,17 @@ def test_sweep_runs_entry_point_and_in_process_modes_on_ray_workers(example_plug
             (info_path,) = (outcome.results_dir / "trials" / config.config_id).glob("*.json")
             info = json.loads(info_path.read_text())
             assert info["status"] == "ok", info["error"]
-            assert info["plugins"] == {"centered_ranks": {"centered_ranks": "grpo-rank-deltas==0.1.0"},
-                                       "top_half": {"top_half": "test_plugins.top_half (in-process)"},
-                                       "rloo": {}}[config.deltas_mode]
+            deltas = registries()["deltas"]
+            assert info["plugins"] == {
+                "centered_ranks": {"centered_ranks": f"grpo-rank-deltas==0.1.0 code {deltas.code_fingerprint('centered_ranks')}"},
+                "top_half": {"top_half": f"test_plugins.top_half (in-process) code {deltas.code_fingerprint('top_half')}"},
+                "rloo": {}}[config.deltas_mode]
+            runs = pd.read_parquet(outcome.results_dir / "runs.parquet")
+            named = runs[runs.config_id == config.config_id].plugins.iloc[0]
+            if config.deltas_mode == "rloo":
+                assert pd.isna(named)  # built-in: no plugin to name
+            else:
+                assert named == f"{config.deltas_mode} {info['plugins'][config.deltas_mode]}"
             swept = pd.read_parquet(outcome.results_dir / "records" / config.config_id)
             expected = train(config, [0, 1])
             pd.testing.assert_frame_equal(swept[expected.columns], expected, check_dtype=False, check_categorical=False)
@@ -192,3 +204,34 @@ def test_a_mode_name_that_would_break_tables_or_files_is_refused(name):
     with pytest.raises(UsageError, match="letters, digits"):
         register("deltas", name)(lambda rewards: rewards)
     assert name not in registries()["deltas"]
+
+
+def other_top_half(rewards):
+    """keep the best half of each group, as top_half, written otherwise."""
+    return torch.where(rewards >= rewards.median(-1, keepdim=True).values, rewards, 0.0)
+
+
+def test_results_of_other_plugin_code_are_refused(tmp_path):
+    """A mode changed in place (same name, other code) after its results were written: the
+    folder is refused in one line naming the plugin, as results of other grpo code are."""
+    results = tmp_path / "results"
+    register("deltas", "top_half")(top_half)
+    try:
+        config = TrainConfig(deltas_mode="top_half", epochs=2, steps_per_epoch=2)
+        info = trial_info(config, [0], "ok", wall_s=0.1, node="here")
+        write_trial(results, config, [0], train(config, [0]), info)
+        assert scan(results, code_fingerprint()).done_seeds(config.config_id) == {0}  # the same code: trusted
+        registries()["deltas"].unregister("top_half")
+        register("deltas", "top_half")(other_top_half)
+        with pytest.raises(UsageError, match=r"holds results of other plugin code \(top_half: test_plugins.top_half"
+                                             r" \(in-process\) code \w+ there, test_plugins.other_top_half"):
+            scan(results, code_fingerprint())
+    finally:
+        registries()["deltas"].unregister("top_half")
+
+
+def test_an_entry_points_fingerprint_is_its_source_file(example_plugin):
+    deltas = registries()["deltas"]
+    source = Path(inspect.getsourcefile(deltas["centered_ranks"])).read_bytes()
+    assert deltas.code_fingerprint("centered_ranks") == hashlib.sha256(source).hexdigest()[:12]
+    assert deltas.code_fingerprint("rloo") is None  # built-ins: grpo's own fingerprint covers them
