@@ -31,7 +31,7 @@ from grpo.experiment.store import exclusive, few, holds_lock, scan, trial_info, 
 from grpo.experiment.tuning import objective_table, select, tuned_cell, tuning_success
 from grpo.files import check_writable_dir, write_atomic
 from grpo.modes.catalogue import pack_in_process_modes, unpack_in_process_modes
-from grpo.sweep.runtime import cluster_address, ray_runtime, scratch_dir
+from grpo.sweep.runtime import check_plugins, cluster_address, ray_runtime, scratch_dir
 
 BATCH_PER_CPU = 16  # trials per Tune experiment and CPU of the runtime: every CPU busy to the end
 MIN_BATCH = 100  # the presets smoke and full in one experiment
@@ -181,6 +181,7 @@ def run_trials(groups: list[tuple[list[TrainConfig], tuple[int, ...]]], results_
 
     common = {"results_dir": str(results_dir), "sweep_id": sweep_id, "code_fingerprint": code_fingerprint(),
               "in_process_modes": pack_in_process_modes()}
+    check_plugins([config for configs, _ in groups for config in configs], common["in_process_modes"])
     total = sum(len(configs) for configs, _ in groups)
     with ProgressAndLostTrials(total, results_dir, enabled=progress) as progress_bar:
         size = max(MIN_BATCH, BATCH_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))

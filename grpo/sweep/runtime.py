@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from grpo.errors import EnvironmentFault
-from grpo.experiment.provenance import code_fingerprint
+from grpo.experiment.provenance import code_fingerprint, plugins_of
 from grpo.files import pid_alive
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"
@@ -201,3 +201,42 @@ def check_nodes(results_dir: Path) -> None:
     finally:
         probe.unlink(missing_ok=True)
 
+
+def plugins_on_node(configs: list[dict], in_process_modes: bytes) -> dict[str, dict[str, str]]:
+    """Run on one node: the plugins each configuration reads there, as the driver names them
+    (grpo.experiment.provenance.plugins_of), after registering the driver's in-process modes."""
+    from grpo.core.config import TrainConfig
+    from grpo.modes.catalogue import unpack_in_process_modes
+
+    unpack_in_process_modes(in_process_modes)
+    return {TrainConfig(**values).config_id: plugins_of(TrainConfig(**values)) for values in configs}
+
+
+def check_plugins(configs: list, in_process_modes: bytes) -> None:
+    """EnvironmentFault unless every alive node imports the plugin code this driver imports for
+    `configs` (the same origin and code fingerprint). Ray puts the driver's working directory on
+    its workers' import path, so a folder there named like a plugin's module would otherwise
+    replace the plugin on the workers only."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    one_each = {tuple(sorted(plugins_of(config))): config for config in configs if plugins_of(config)}  # one a plugin set
+    if not one_each:
+        return
+    values = [config.as_dict() for config in one_each.values()]
+    expected = {config.config_id: plugins_of(config) for config in one_each.values()}
+    remote = ray.remote(num_cpus=0, max_retries=0)(plugins_on_node)
+    for node in [node for node in ray.nodes() if node["Alive"]]:
+        where = NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+        try:
+            found = ray.get(remote.options(scheduling_strategy=where).remote(values, in_process_modes), timeout=NODE_CHECK_TIMEOUT_S)
+        except Exception as error:  # noqa: BLE001 - a plugin that cannot be imported there
+            reason = str(error).strip().splitlines()[-1]
+            raise EnvironmentFault(f"node {node['NodeManagerAddress']} cannot import the sweep's plugins ({reason})") from None
+        for key, plugins in expected.items():
+            for name, origin in plugins.items():
+                if found[key].get(name) != origin:
+                    raise EnvironmentFault(
+                        f"node {node['NodeManagerAddress']} imports plugin {name} as {found[key].get(name)}, this driver as"
+                        f" {origin}: a folder named like its module in the working directory (which Ray puts on the"
+                        " workers' path) or another installation; run from another folder or install the same plugin")

@@ -235,3 +235,20 @@ def test_an_entry_points_fingerprint_is_its_source_file(example_plugin):
     source = Path(inspect.getsourcefile(deltas["centered_ranks"])).read_bytes()
     assert deltas.code_fingerprint("centered_ranks") == hashlib.sha256(source).hexdigest()[:12]
     assert deltas.code_fingerprint("rloo") is None  # built-ins: grpo's own fingerprint covers them
+
+
+@pytest.mark.e2e
+def test_a_folder_that_shadows_a_plugin_on_the_workers_is_refused_in_one_line(example_plugin, tmp_path, monkeypatch, capsys):
+    """Ray puts the driver's working directory first on its workers' path: a package there named
+    like the plugin's module would run other code on the workers only. The sweep refuses before
+    training, in one line naming the plugin."""
+    shadow = tmp_path / "cwd" / "grpo_rank_deltas"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("def centered_ranks(rewards):\n    return rewards * 0\n")
+    (tmp_path / "shadow.toml").write_text('seeds = 1\n[grid]\ndeltas_mode = "centered_ranks"\nepochs = 1\nsteps_per_epoch = 1\n')
+    monkeypatch.chdir(tmp_path / "cwd")
+    code = main(["sweep", str(tmp_path / "shadow.toml"), "--results", str(tmp_path / "results"), "--quiet", "--num-cpus", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "imports plugin centered_ranks as grpo-rank-deltas==0.1.0 code" in err and "run from another folder" in err
+    assert not list((tmp_path / "results" / "shadow").glob("trials/*/*"))  # nothing trained
