@@ -56,7 +56,7 @@ class SeedPolicy:
 
     @staticmethod
     def rewards(config, task: Task, responses: torch.Tensor) -> torch.Tensor:
-        return REWARDS[config.reward_fn](task.prompts, responses)  # [seed batch response]
+        return REWARDS.checked(config.reward_fn)(task.prompts, responses)  # [seed batch response]
 
     @staticmethod
     def best_reward(config, task: Task) -> torch.Tensor:
@@ -98,7 +98,7 @@ class TransformerPolicy:
 
     @staticmethod
     def rewards(config, task: Task, responses: torch.Tensor) -> torch.Tensor:
-        rewards = SEQUENCE_REWARDS[config.reward_fn](task.prompts, responses, task.vocab_size)
+        rewards = SEQUENCE_REWARDS.checked(config.reward_fn)(task.prompts, responses, task.vocab_size)
         if config.length_penalty:
             rewards = rewards - config.length_penalty * length_penalty(task.prompts, responses, task.vocab_size)
         return rewards  # [seed batch response]

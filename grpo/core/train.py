@@ -99,7 +99,7 @@ def train_group(
     else:  # one kernel per learning rate, on each configuration's weights laid out as alone; the padding stays put
         optimizer = Adam(policy.parameters(), lr=[c.lr for c in configs], split=lambda tensors: [
             [policy.seed_slices(tensor, k * block, k * block + len(seeds)) for tensor in tensors] for k in range(len(configs))])
-    deltas_fn = DELTAS[config.deltas_mode]
+    deltas_fn = DELTAS.checked(config.deltas_mode)
     best = kind.best_reward(config, task)[:, None]  # [batch 1]
     reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS  # the rollout keeps its log-probs only if the loss reads them
 
@@ -159,11 +159,11 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
     mask = rollout.sample.mask  # [seed batch response pos], None: every token real
     log_probs, entropy = POLICIES[config.policy].log_probs(policy, rollout.prompts, rollout.sample)  # [... pos], [seed]
     masked = {} if mask is None else {"mask": mask}  # a loss written for equal lengths only never sees a mask
-    terms = LOSSES[config.loss_mode](log_probs, rollout.old_log_probs, rollout.deltas, config, **masked)
+    terms = LOSSES.checked(config.loss_mode)(log_probs, rollout.old_log_probs, rollout.deltas, config, **masked)
     if rollout.ref_log_probs is None:
         kl, loss = torch.zeros_like(terms.loss), terms.loss  # [seed]: no penalty term in the graph
     else:
-        kl_tokens = KL_ESTIMATORS[config.kl_estimator](log_probs, rollout.ref_log_probs)  # [seed batch response pos]
+        kl_tokens = KL_ESTIMATORS.checked(config.kl_estimator)(log_probs, rollout.ref_log_probs)  # [seed batch response pos]
         kl = KL_REDUCTIONS["sum"](kl_tokens, mask, config)  # [seed] the KL of a whole response, whatever the reduction
         penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens, mask, config)
         loss = terms.loss + per_slice(config.kl_penalty, penalty) * penalty  # [seed]

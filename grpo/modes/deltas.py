@@ -8,7 +8,7 @@ its help in ``grpo train --help``.
 
 import torch
 
-from grpo.modes.registry import Registry
+from grpo.modes.registry import Registry, tensor_contract
 
 STD_EPS = 1e-5  # the seed document's guard against a zero std in a group of equal rewards
 
@@ -60,6 +60,10 @@ def batch_normalized(rewards: torch.Tensor) -> torch.Tensor:
     return centered / (centered.flatten(1).std(-1)[:, None, None] + STD_EPS)
 
 
+def deltas_contract(result, rewards: torch.Tensor) -> str | None:
+    return tensor_contract(result, rewards.shape, "float deltas [seed batch response], one per reward")
+
+
 DELTAS: Registry = Registry("deltas", {
     "rewards": raw_rewards,
     "centered_rewards": centered_rewards,
@@ -67,7 +71,7 @@ DELTAS: Registry = Registry("deltas", {
     "max_rewards": max_rewards,
     "rloo": rloo,
     "batch_normalized": batch_normalized,
-})
+}, deltas_contract)
 # Responses per prompt a mode needs: with one response a group's mean is that response, so the
 # centred modes give all-zero deltas (no learning) and the normalised ones divide by no spread.
 MIN_GROUP: dict[str, int] = {"centered_rewards": 2, "normalized_rewards": 2, "rloo": 2, "batch_normalized": 2}

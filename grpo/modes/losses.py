@@ -28,7 +28,7 @@ import torch
 
 from grpo.errors import UsageError
 from grpo.modes.aggregation import LOSS_AGGREGATIONS, token_mean
-from grpo.modes.registry import Registry
+from grpo.modes.registry import Registry, tensor_contract
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,17 @@ def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return LossTerms(terms.loss, clip_low, clip_high)
 
 
+def loss_contract(result, log_probs: torch.Tensor, *_) -> str | None:
+    """A loss returns LossTerms whose three parts hold one float per seed (slice)."""
+    if not isinstance(result, LossTerms):
+        return f"returned {type(result).__name__}; it must return LossTerms(loss, clip_low, clip_high)"
+    for part in ("loss", "clip_low", "clip_high"):
+        problem = tensor_contract(getattr(result, part), log_probs.shape[:1], f"LossTerms.{part} [seed]")
+        if problem:
+            return problem
+    return None
+
+
 LOSSES: Registry = Registry("losses", {
     "naive": naive,
     "unclipped": unclipped,
@@ -161,7 +172,7 @@ LOSSES: Registry = Registry("losses", {
     "clip_higher": clip_higher,
     "gspo": gspo,
     "cispo": cispo,
-})
+}, loss_contract)
 WITHOUT_OLD_LOG_PROBS = frozenset({"naive"})  # losses that never read old_log_probs (they get None)
 LOSS_OPTIONS: dict[str, dict[str, float]] = {  # the TrainConfig fields each loss reads, with its defaults
     "clipped": {"epsilon": 0.01},  # the seed document's
@@ -212,7 +223,11 @@ def k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1
 
 
-KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3})
+def kl_contract(result, log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> str | None:
+    return tensor_contract(result, log_probs.shape, "a float per token [seed batch response pos]")
+
+
+KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3}, kl_contract)
 
 
 def kl_sum(kl_tokens: torch.Tensor, mask: torch.Tensor | None = None, config=None) -> torch.Tensor:

@@ -43,11 +43,14 @@ class Registry(Mapping):
     """name -> mode function, built-ins first, then entry-point plugins (by name), then modes
     registered in-process (in their order)."""
 
-    def __init__(self, group: str, built_ins: dict[str, Callable]):
+    def __init__(self, group: str, built_ins: dict[str, Callable], contract: Callable[..., str | None]):
+        """`contract(result, *args)`: what is wrong with a mode's result for these arguments
+        (None: nothing), the group's promise that a plugin's result is checked against."""
         if group not in GROUPS:
             raise ValueError(f"unknown group {group!r}; choose from {', '.join(GROUPS)}")
         self.group = group
         self.built_ins = dict(built_ins)
+        self.contract = contract
         self.in_process: dict[str, Callable] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None  # discovered on first use
         self._loaded: dict[str, Callable] = {}  # imported plugins
@@ -135,6 +138,29 @@ class Registry(Mapping):
         entry_point = self.entry_points()[name]
         return f"{entry_point.dist.name}=={entry_point.dist.version}" if entry_point.dist else entry_point.value
 
+    def checked(self, name: str) -> Callable:
+        """The mode to call in training: a built-in as it is; a plugin given copies of its tensor
+        arguments (it cannot change what other metrics read) and its result checked against the
+        group's contract, any failure one UsageError naming the plugin (a deltas mode returning a
+        0-d tensor would otherwise tie the stacked seeds together)."""
+        fn = self[name]
+        if name in self.built_ins:
+            return fn
+
+        def guarded(*args, **kwargs):
+            copies = [arg.clone() if hasattr(arg, "clone") else arg for arg in args]
+            try:
+                result = fn(*copies, **kwargs)
+            except Exception as error:  # noqa: BLE001 - a plugin's failure, whatever it is, is named in one line
+                message = f"{type(error).__name__}: {error}".splitlines()[0]
+                raise UsageError(f"{self.group} plugin {name!r} ({self.origin(name)}) raised {message}") from None
+            problem = self.contract(result, *args)
+            if problem:
+                raise UsageError(f"{self.group} plugin {name!r} ({self.origin(name)}) {problem}")
+            return result
+
+        return guarded
+
     def code_fingerprint(self, name: str) -> str | None:
         """A hash of the code a plugin mode runs (None for a built-in, which grpo's own code
         fingerprint covers): of its module's source file for an entry point (the file the
@@ -173,6 +199,15 @@ def code_content(code: types.CodeType) -> bytes:
     rebuilds a function registered in the driver."""
     consts = [code_content(const) if isinstance(const, types.CodeType) else repr(const).encode() for const in code.co_consts]
     return b"\0".join([code.co_code, repr((code.co_names, code.co_varnames, code.co_freevars)).encode(), *consts])
+
+
+def tensor_contract(result, shape: tuple[int, ...], what: str) -> str | None:
+    """None if `result` is a floating-point tensor of `shape`, else what it is instead."""
+    if not hasattr(result, "shape") or not getattr(result.dtype, "is_floating_point", False):
+        return f"returned {type(result).__name__} {getattr(result, 'dtype', '')}".rstrip() + f"; it must return {what}"
+    if tuple(result.shape) != tuple(shape):
+        return f"returned shape {list(result.shape)}; it must return {what} of shape {list(shape)}"
+    return None
 
 
 def first_line(fn: Callable) -> str:

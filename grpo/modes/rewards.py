@@ -9,7 +9,7 @@ function's docstring is its help in ``grpo train --help``.
 
 import torch
 
-from grpo.modes.registry import Registry
+from grpo.modes.registry import Registry, tensor_contract
 from grpo.tasks.prompts import Task
 
 
@@ -60,14 +60,18 @@ def pairwise_order(prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tens
     return agreement * included
 
 
+def reward_contract(result, prompts: torch.Tensor, responses: torch.Tensor) -> str | None:
+    return tensor_contract(result, responses.shape[:-1], "float rewards [seed batch response]")
+
+
 REWARDS: Registry = Registry("rewards", {
     "sort_distance": sort_distance,
     "sort_inclusion_ordering": sort_inclusion_ordering,
     "exact_match": exact_match,
     "pairwise_order": pairwise_order,
-})
+}, reward_contract)
 
 
 def best_reward(reward_fn: str, prompts: torch.Tensor) -> torch.Tensor:
     """The best attainable reward of each prompt: that of its sorted response. [batch]"""
-    return REWARDS[reward_fn](prompts, Task.ideal(prompts)[None, :, None, :])[0, :, 0]
+    return REWARDS.checked(reward_fn)(prompts, Task.ideal(prompts)[None, :, None, :])[0, :, 0]

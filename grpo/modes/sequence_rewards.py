@@ -23,7 +23,7 @@ With ``n`` the prompt's length and the response's *content* its tokens before EO
 
 import torch
 
-from grpo.modes.registry import Registry
+from grpo.modes.registry import Registry, tensor_contract
 from grpo.tasks.sequences import canonical, ended, eos_token, ideal_responses, pad_token, prompt_lengths, response_mask
 
 
@@ -68,14 +68,18 @@ def length_penalty(prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -
     return (content_lengths(responses, vocab) - prompt_lengths(prompts, vocab)[:, None]).abs().float()
 
 
+def sequence_reward_contract(result, prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> str | None:
+    return tensor_contract(result, responses.shape[:-1], "float rewards [seed batch response]")
+
+
 SEQUENCE_REWARDS: Registry = Registry("sequence_rewards", {
     "exact_match": exact_match,
     "sort_distance": sort_distance,
     "sort_inclusion_ordering": sort_inclusion_ordering,
-})
+}, sequence_reward_contract)
 
 
 def best_sequence_reward(reward_fn: str, prompts: torch.Tensor, vocab: int, max_length: int) -> torch.Tensor:
     """The reward of each prompt's ideal response. [batch]"""
     ideal = ideal_responses(prompts, vocab, max_length)[None, :, None, :]  # [1 batch 1 response_pos]
-    return SEQUENCE_REWARDS[reward_fn](prompts, ideal, vocab)[0, :, 0]
+    return SEQUENCE_REWARDS.checked(reward_fn)(prompts, ideal, vocab)[0, :, 0]

@@ -252,3 +252,55 @@ def test_a_folder_that_shadows_a_plugin_on_the_workers_is_refused_in_one_line(ex
     assert code == 1 and len(err.strip().splitlines()) == 1, err
     assert "imports plugin centered_ranks as grpo-rank-deltas==0.1.0 code" in err and "run from another folder" in err
     assert not list((tmp_path / "results" / "shadow").glob("trials/*/*"))  # nothing trained
+
+
+def scalar_deltas(rewards):
+    """a deltas mode that returns one number for the whole batch: it would tie the seeds."""
+    return rewards.mean()
+
+
+def in_place_rewards(prompts, responses):
+    """a reward that zeroes its input's first response token in place."""
+    responses[..., 0] = 0
+    return (responses == 0).float().sum(-1)
+
+
+def raising_loss(log_probs, old_log_probs, deltas, config, mask=None):
+    """a loss that raises."""
+    raise RuntimeError("the plugin's own bug")
+
+
+@pytest.mark.parametrize("group, fn, field, named", [
+    ("deltas", scalar_deltas, "deltas_mode", "deltas plugin 'scalar_deltas' (test_plugins.scalar_deltas (in-process)) returned"
+                                             " shape []; it must return float deltas [seed batch response], one per reward of"
+                                             " shape [2, 3, 10]"),
+    ("losses", raising_loss, "loss_mode", "losses plugin 'raising_loss' (test_plugins.raising_loss (in-process)) raised"
+                                          " RuntimeError: the plugin's own bug"),
+])
+def test_a_plugin_that_breaks_its_contract_is_one_line_naming_it(group, fn, field, named, capsys):
+    register(group)(fn)
+    try:
+        assert main(["train", f"--{field.replace('_', '-')}", fn.__name__, "--seeds", "2", "--epochs", "1"]) == 2
+        err = capsys.readouterr().err  # the progress display's frames, then one line
+        assert err.splitlines()[-1] == f"grpo train: error: {named}" and "Traceback" not in err
+    finally:
+        registries()[group].unregister(fn.__name__)
+
+
+def test_a_plugin_cannot_change_what_other_metrics_read():
+    """A reward that writes into the responses it is given sees a copy: the success metric and
+    every later step read the sampled responses as they were. Its records equal those of the
+    same reward written without the mutation."""
+    def pure_rewards(prompts, responses):
+        """the same reward without the write."""
+        return (responses[..., 1:] == 0).float().sum(-1) + 1.0
+
+    register("rewards", "in_place_rewards")(in_place_rewards)
+    register("rewards", "pure_rewards")(pure_rewards)
+    try:
+        mutating = train(TrainConfig(reward_fn="in_place_rewards", epochs=3), [0, 1])
+        pure = train(TrainConfig(reward_fn="pure_rewards", epochs=3), [0, 1])
+        pd.testing.assert_frame_equal(mutating.drop(columns="config_id"), pure.drop(columns="config_id"), check_exact=True)
+    finally:
+        registries()["rewards"].unregister("in_place_rewards")
+        registries()["rewards"].unregister("pure_rewards")
