@@ -260,9 +260,10 @@ def scalar_deltas(rewards):
 
 
 def in_place_rewards(prompts, responses):
-    """a reward that zeroes its input's first response token in place."""
-    responses[..., 0] = 0
-    return (responses == 0).float().sum(-1)
+    """a reward that overwrites its input with the ideal responses, then rates the first token."""
+    first = (responses[..., 0] == 0).float()
+    responses[:] = prompts.sort(-1).values[:, None, :]
+    return first
 
 
 def raising_loss(log_probs, old_log_probs, deltas, config, mask=None):
@@ -289,11 +290,11 @@ def test_a_plugin_that_breaks_its_contract_is_one_line_naming_it(group, fn, fiel
 
 def test_a_plugin_cannot_change_what_other_metrics_read():
     """A reward that writes into the responses it is given sees a copy: the success metric and
-    every later step read the sampled responses as they were. Its records equal those of the
-    same reward written without the mutation."""
+    every later step read the sampled responses as they were (were it not a copy, every response
+    would count as sorted). Its records equal those of the same reward without the write."""
     def pure_rewards(prompts, responses):
         """the same reward without the write."""
-        return (responses[..., 1:] == 0).float().sum(-1) + 1.0
+        return (responses[..., 0] == 0).float()
 
     register("rewards", "in_place_rewards")(in_place_rewards)
     register("rewards", "pure_rewards")(pure_rewards)
