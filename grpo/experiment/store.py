@@ -249,7 +249,8 @@ def write_runs(results_dir: Path, plan: list[tuple[TrainConfig, tuple[int, ...]]
             info = trial.info if trial else {"status": "missing", "error": None}
             status = "diverged" if seed in diverged_at else info["status"]
             plugins = "; ".join(f"{name} {origin}" for name, origin in sorted((info.get("plugins") or {}).items())) or None
-            rows.append({**config.as_dict(), **{key: info.get(key) for key in RUN_INFO}, "plugins": plugins, "config_id": config.config_id,
+            rows.append({**config.as_dict(), **{key: info.get(key) for key in RUN_INFO}, "plugins": plugins,
+                         "trial": seeds_key(trial.seeds) if trial else None, "config_id": config.config_id,
                          "seed": seed, "status": status, "diverged_step": diverged_at.get(seed)})
     runs = pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
     write_parquet_atomic(runs, results_dir / "runs.parquet")
@@ -257,8 +258,9 @@ def write_runs(results_dir: Path, plan: list[tuple[TrainConfig, tuple[int, ...]]
 
 
 RUN_INFO = ("error", "wall_s", "node", *VERSION_KEYS)  # run info carried into runs.parquet
-# plugins: "name origin code FINGERPRINT; ..." of the plugin modes a run read (grpo.experiment.provenance.plugins_of)
-RUN_COLUMNS = ["config_id", *CONFIG_FIELDS, "seed", "status", "diverged_step", *RUN_INFO, "plugins"]
+# plugins: "name origin code FINGERPRINT; ..." of the plugin modes a run read (grpo.experiment.provenance.plugins_of);
+# trial: the seed list it was stacked with (seeds_key): runs of one configuration in other trials trained in other company
+RUN_COLUMNS = ["config_id", *CONFIG_FIELDS, "seed", "status", "diverged_step", *RUN_INFO, "plugins", "trial"]
 
 
 @contextmanager

@@ -95,6 +95,8 @@ def test_a_grown_sweep_trains_only_what_is_new(tmp_path):
     assert (more_seeds.trials, more_seeds.trained, more_seeds.reused) == (2, 8, 8)
     fresh = sweep(8, '["naive", "clipped"]', root="fresh")
     pd.testing.assert_frame_equal(records(more_seeds.results_dir), records(fresh.results_dir), **STACKED_TOLERANCE)
+    trials = pd.read_parquet(more_seeds.results_dir / "runs.parquet").groupby("seed").trial.first()
+    assert trials[[0, 1, 2, 3]].nunique() == 1 and trials[[4, 5, 6, 7]].nunique() == 1 and trials[0] != trials[4]
 
     more_values = sweep(8, '["naive", "clipped", "gspo"]')  # one new configuration, all its seeds
     assert (more_values.trials, more_values.trained, more_values.reused) == (1, 8, 16)
