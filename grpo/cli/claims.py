@@ -2,6 +2,7 @@
 (the `sequence` preset) and write claims.md and its figures beside the report (never retrains)."""
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -15,9 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from grpo.report.claims import render_claims, verdict  # the statistics and plotting stack, imported only when used
 
-    path, table = render_claims(args.results, args.out / args.results.name)
+    path, table, gaps = render_claims(args.results, args.out / args.results.name)
     for row in table[table.cell == "pooled"].itertuples():
         print(f"{verdict(row)}: {row.claim}: {row.metric} {row.contrast} = {row.difference:+.3f}"
               f" [{row.low:+.3f}, {row.high:+.3f}] over {row.pairs} seeds")
     print(f"wrote {path}")
+    if gaps:
+        print("incomplete: " + ", ".join(f"{count} run(s) {status}" for status, count in sorted(gaps.items()))
+              + "; claims.md says so", file=sys.stderr)
+        return 1
     return 0

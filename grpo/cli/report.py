@@ -17,9 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from grpo.experiment.store import sweep_running
     from grpo.report.text import render_report  # the statistics and plotting stack, imported only when used
 
     start = time.perf_counter()
+    if args.results.is_dir() and sweep_running(args.results):
+        print(f"grpo report: warning: a sweep is writing into {str(args.results)!r} now; this report shows the grid it"
+              " last finished (its grid.toml and runs.parquet)", file=sys.stderr)
     print(f"rendering the report of {args.results} ...", flush=True)
     out, tables = render_report(args.results, args.out)
     completeness = tables.completeness

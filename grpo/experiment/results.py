@@ -124,10 +124,32 @@ def open_results(path: Path) -> Results:
     for column in ("config_id", "seed", "status", *CONFIG_FIELDS):
         if column not in runs:
             raise UsageError(f"{str(runs_path)!r} lacks column {column!r}")
-    files = {folder.name: sorted(folder.glob("*.parquet")) for folder in sorted((path / "records").glob("*"))
-             if folder.is_dir()}
+    files = {folder.name: found for folder in sorted((path / "records").glob("*"))
+             if folder.is_dir() and (found := sorted(folder.glob("*.parquet")))}
     grid = path / "grid.toml"
-    return Results(path.name, runs, grid.read_text() if grid.exists() else None, files)
+    return Results(path.name, _without_records_missing(runs, files), grid.read_text() if grid.exists() else None, files)
+
+
+def _without_records_missing(runs: pd.DataFrame, files: dict[str, list[Path]]) -> pd.DataFrame:
+    """`runs` with every finished run whose records are not on disk (a file deleted or damaged
+    since the sweep) marked "missing": the report counts what it can read, never a gap as done.
+    Reads only each file's seed column."""
+    present = set()
+    for config_id, paths in files.items():
+        for records_file in paths:
+            try:
+                seeds = pq.read_table(records_file, columns=["seed"]).column("seed").to_numpy()
+            except (OSError, pa.ArrowException):
+                continue
+            present.update((config_id, int(seed)) for seed in np.unique(seeds))
+    finished = runs.status.isin(["ok", "diverged"])
+    gone = finished & ~pd.Series([(c, int(s)) in present for c, s in zip(runs.config_id, runs.seed)], index=runs.index)
+    if gone.any():
+        runs = runs.copy()
+        runs.loc[gone, "status"] = "missing"
+        if "error" in runs:
+            runs.loc[gone, "error"] = "records file missing or unreadable"
+    return runs
 
 
 def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -286,6 +286,18 @@ def exclusive(results_dir: Path):
         yield sweep_id
 
 
+def sweep_running(results_dir: Path) -> bool:
+    """Whether a sweep is writing into `results_dir` now (it holds the folder's lock)."""
+    try:
+        with open(results_dir / ".lock") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def holds_lock(results_dir: Path, sweep_id: str) -> bool:
     """Whether the sweep `sweep_id` still writes into `results_dir`. False for a trial orphaned by
     a killed driver: its files are no longer wanted, the next sweep trains them itself."""

@@ -128,23 +128,29 @@ def curve_figure(curves: pd.DataFrame, claim: Claim):
     return figure
 
 
-def render_claims(results_path: Path, out: Path) -> tuple[Path, pd.DataFrame]:
+def render_claims(results_path: Path, out: Path) -> tuple[Path, pd.DataFrame, dict[str, int]]:
     """Write out/claims.md and a curve figure per claim (claims_<metric>.png) from a sweep's
-    records. -> (claims.md, contrasts)"""
+    records. -> (claims.md, contrasts, runs not finished by status)"""
     finals, curves, shared = load_final(results_path)
+    statuses = open_results(results_path).runs.status.value_counts()
+    gaps = {status: int(count) for status, count in statuses.items() if status not in ("ok", "diverged")}
     table = contrasts(finals)
     out.mkdir(parents=True, exist_ok=True)
     for claim in CLAIMS:
         figure = curve_figure(curves, claim)
         write_atomic(out / f"claims_{claim.metric}.png", lambda tmp, figure=figure: figures.save(figure, tmp))
-    write_atomic(out / "claims.md", lambda tmp: tmp.write_text(claims_markdown(table, finals, shared)))
-    return out / "claims.md", table
+    write_atomic(out / "claims.md", lambda tmp: tmp.write_text(claims_markdown(table, finals, shared, gaps)))
+    return out / "claims.md", table, gaps
 
 
-def claims_markdown(table: pd.DataFrame, finals: pd.DataFrame, shared: dict) -> str:
+def claims_markdown(table: pd.DataFrame, finals: pd.DataFrame, shared: dict, gaps: dict[str, int]) -> str:
+    """claims.md; `gaps`: status -> runs of the folder not finished (missing, failed), said first."""
     seeds = finals.seed.nunique()
-    lines = ["# Two claims of the literature on the autoregressive testbed", "",
-             "Setting: " + ", ".join(f"{name} {value}" for name, value in shared.items()) + ". The claims were made"
+    lines = ["# Two claims of the literature on the autoregressive testbed", ""]
+    if gaps:
+        lines += ["**INCOMPLETE**: " + ", ".join(f"{count} run(s) {status}" for status, count in sorted(gaps.items()))
+                  + " of the grid: the contrasts below pair only the seeds finished in both arms.", ""]
+    lines += ["Setting: " + ", ".join(f"{name} {value}" for name, value in shared.items()) + ". The claims were made"
              " on LLMs with a binary outcome reward and responses of thousands of tokens; here the reward may be"
              " dense, responses are a few tokens long and the policy is trained from scratch, so a claim that does"
              " not replicate here is a statement about this testbed.", "",

@@ -70,7 +70,6 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
         damaged = found.damaged
         if damaged:
             notify(f"retraining {len(damaged)} damaged trial(s): {few(damaged)}")
-        write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))
         trained, interrupted, tune_dir = [], False, None  # trained: the trials (groups, seeds) this call ran
         runtime = ExitStack()  # the scratch folder and Ray runtime, started by the first phase with work
 
@@ -105,6 +104,9 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
             found = scan(results_dir, code_fingerprint())
             damaged += found.damaged
         runs = write_runs(results_dir, plan, found)
+        # the folder's grid from now on: written with the runs it describes, never before its training (a
+        # sweep killed mid-growth leaves the last finished grid and its runs, which the report then shows)
+        write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))
     done = runs.status.isin(["ok", "diverged"])
     trained_runs = sum(len(configs) * len(seeds) for configs, seeds in trained) - int((~done).sum())
     failed = runs[runs.status == "failed"].drop_duplicates("config_id")

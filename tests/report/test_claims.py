@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grpo.report.claims import CELL_AXES, CLAIMS, contrasts, verdict
+from grpo.report.claims import CELL_AXES, CLAIMS, claims_markdown, contrasts, verdict
 
 LEVELS = {"loss_agg": ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"],
           "loss_mode": ["clipped", "clip_higher"], "deltas_mode": ["normalized_rewards", "centered_rewards"]}
@@ -37,3 +37,12 @@ def test_contrasts_are_paired_differences_in_each_cell_and_pooled():
     # DAPO's contrast runs over every (loss_agg, deltas_mode) cell
     assert len(dapo) == 3 * 2 + 1 and dapo.difference.tolist() == pytest.approx([-0.1] * 7)
     assert verdict(dapo.loc["pooled"]) == "contradicted" and (dapo.pairs == 6).all()
+
+
+def test_claims_md_says_first_when_its_data_is_incomplete():
+    data = finals(lambda cell, seed: 4.0 + seed, lambda cell, seed: 0.3)
+    table = contrasts(data)
+    text = claims_markdown(table, data, {"policy": "transformer"}, {"missing": 3, "failed": 1})
+    assert text.splitlines()[2] == ("**INCOMPLETE**: 1 run(s) failed, 3 run(s) missing of the grid: the contrasts below"
+                                    " pair only the seeds finished in both arms.")
+    assert "INCOMPLETE" not in claims_markdown(table, data, {"policy": "transformer"}, {})

@@ -163,6 +163,20 @@ def test_an_incomplete_folder_is_reported_as_such_and_exits_non_zero(tmp_path, c
     assert main(["report", str(folder), "--out", str(tmp_path / "reports"), "--allow-partial"]) == 0
 
 
+def test_a_deleted_records_file_is_a_gap_not_a_complete_report(tmp_path, capsys):
+    """runs.parquet says ok, but one configuration's records file is gone: the report counts
+    those runs missing (and exits 1) instead of ranking that configuration on fewer runs."""
+    folder = build_results(tmp_path, "gap", SMALL.replace("seeds = 6", "seeds = 2"))
+    gone = parse_grid("gap", SMALL).configs()[3].config_id
+    (records_file,) = (folder / "records" / gone).glob("*.parquet")
+    records_file.unlink()
+    assert main(["report", str(folder), "--out", str(tmp_path / "reports")]) == 1
+    assert "incomplete: 1 configuration(s) missing" in capsys.readouterr().err
+    text = (tmp_path / "reports" / "gap" / "report.md").read_text()
+    assert "**INCOMPLETE**: 7 of 8 configurations have all their runs; 16 runs (2 missing, 14 ok)" in text
+    assert f"`{gone}` (missing)" in text
+
+
 def test_a_train_out_file_with_one_configuration_renders(tmp_path, capsys):
     out = tmp_path / "x.parquet"
     assert main(["train", "--seeds", "2", "--epochs", "3", "--steps-per-epoch", "2", "--out", str(out)]) == 0

@@ -101,6 +101,8 @@ def test_an_interrupted_sweep_finishes_with_the_uninterrupted_records(tmp_path, 
     if sig != signal.SIGKILL:  # Ctrl-C and SIGTERM: one line naming a few configurations and a count
         assert sweep.returncode == 1 and len(err.strip().splitlines()) == 1, err
         assert err.startswith("interrupted: ") and "configuration(s) missing" in err
+    if sig == signal.SIGKILL:  # a sweep that never finished: its grid never became the folder's grid
+        assert not (trials.parent / "grid.toml").exists()
     if after_trials == "merging":
         assert len(list(trials.glob("*/*.json"))) == 6 and not (trials.parent / "runs.parquet").exists()
     for written in (tmp_path / "results" / "interrupted" / "records").glob("*/*.parquet"):
@@ -200,7 +202,7 @@ def test_a_full_disk_is_one_line_and_nothing_half_written(tmp_path, capsys, monk
     code, out, err = sweep_cli(tmp_path, capsys)
     assert code == 1 and err == f"grpo sweep: error: No space left on device: '{results / 'runs.parquet'}'\n"
     assert not (results / "runs.parquet").exists() and not list(results.rglob("*.tmp"))
-    monkeypatch.setattr("grpo.sweep.run.write_atomic", full)  # the grid definition, before any work
+    monkeypatch.setattr("grpo.sweep.run.write_atomic", full)  # the grid definition, written with runs.parquet
     code, out, err = sweep_cli(tmp_path, capsys)
     assert code == 1 and len(err.splitlines()) == 1 and "No space left on device" in err
 
