@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grpo.core.config import TrainConfig
-from grpo.core.footprint import group_bytes
+from grpo.core.footprint import available_bytes, group_bytes
 from grpo.core.group import group_key
 from grpo.experiment.grids import load_grid
 from grpo.experiment.provenance import code_fingerprint
@@ -142,6 +142,7 @@ def run_trial(params: dict) -> None:
     (each configuration "failed" with its error): the grid goes on. Each configuration's run
     info holds the group's wall time and names the group's configurations (``group``)."""
     import ray
+    import torch
     from ray import tune
 
     from grpo.core.train import train_group
@@ -151,8 +152,12 @@ def run_trial(params: dict) -> None:
     results_dir = Path(params["results_dir"])
     start = time.perf_counter()
     records = [None] * len(configs)
+    needed, available = group_bytes(configs, configs[0].make_task(), len(seeds)), available_bytes(torch.device("cpu"))
     if code_fingerprint() != params["code_fingerprint"]:
         status, error = "failed", f"this node runs grpo code {code_fingerprint()}, the driver {params['code_fingerprint']}"
+    elif available is not None and needed > available:  # refused before any allocation, as grpo train refuses it
+        status, error = "failed", (f"needs about {needed / 2**30:,.0f} GiB of memory, this node has {available / 2**30:,.1f}"
+                                   " GiB available; ask for smaller sizes")
     else:
         try:
             records = train_group(configs, seeds)
