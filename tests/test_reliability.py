@@ -161,8 +161,8 @@ def test_an_edit_of_any_source_file_changes_the_fingerprint(tmp_path, monkeypatc
     (copy / "__pycache__").mkdir(exist_ok=True)
     (copy / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"compiled")
     assert fingerprint() == provenance.code_fingerprint()  # compiled files are not source
-    train_py = copy / "train.py"
-    train_py.write_text(train_py.read_text().replace("lr=config.lr", "lr=config.lr * 50"))  # an uncommitted edit
+    train_py = copy / "core" / "train.py"
+    train_py.write_text(train_py.read_text().replace("lr=configs[0].lr", "lr=configs[0].lr * 50"))  # an uncommitted edit
     assert fingerprint() != provenance.code_fingerprint()
 
 
