@@ -164,11 +164,12 @@ def run_trial(params: dict) -> None:
             status, error = "ok", None
         except Exception as exception:  # noqa: BLE001 - any failure of a configuration is its result
             status, error = "failed", f"{type(exception).__name__}: {exception}".splitlines()[0]
+    wall_s = time.perf_counter() - start
     node = f"{ray.util.get_node_ip_address()} {ray.get_runtime_context().get_node_id()[:8]}"
     group = [config.config_id for config in configs]
     if holds_lock(results_dir, params["sweep_id"]):
         for config, config_records in zip(configs, records, strict=True):
-            info = trial_info(config, seeds, status, error, time.perf_counter() - start, node) | {"group": group}
+            info = trial_info(config, seeds, status, error, wall_s, node) | {"group": group}
             write_trial(results_dir, config, seeds, config_records, info)
     tune.report({"ok": status == "ok"})
 
