@@ -296,7 +296,7 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
                     for r in decisive.itertuples()))
             else:
                 parts.append(f"`{factor}`: no decisive effect (largest {rows.difference.abs().max():.3f})"
-                             + "".join(_qualifier(tables, r.factor, r.level) for r in rows.itertuples()))
+                             + _decisive_elsewhere(tables, factor, rows.level))
         findings.append(f"**Factor effects on {PRIMARY}** (each level against the seed's choice, averaged over the"
                         " other axes; factors ranked by their largest decisive effect"
                         + ("; each with its verdict across the cells, section Robustness" if tables.robustness else "")
@@ -351,33 +351,51 @@ def _cells_line(tables: Tables) -> str:
           " default cell's seed by seed (section Robustness)"
 
 
-def _qualifier(tables: Tables, factor: str, level) -> str:
-    """A finding's verdict across the cells, as the findings text carries it ('' without cells):
-    ` (robust)`, ` (at lr 0.001 only: default-only)`, ` (at lr 0.001; conditional: flips at lr 0.01; vanishes at
-    tuned)`, and for an indecisive effect decisive elsewhere ` (at lr 0.001; decisive at lr 0.01 +0.077 [...])`."""
+def _finding(tables: Tables, factor: str, level) -> tuple[pd.Series | None, pd.DataFrame]:
+    """A finding's verdict row and its rows per cell (None and no rows without cells)."""
     robustness = tables.robustness
     if robustness is None:
+        return None, pd.DataFrame()
+    verdicts, rows = robustness.verdicts, robustness.rows
+    found = verdicts[(verdicts.factor == factor) & (verdicts.level.astype(str) == str(level))]
+    cells = rows[(rows.factor == factor) & (rows.level.astype(str) == str(level))].set_index("cell")
+    return (found.iloc[0] if len(found) else None), cells
+
+
+def _qualifier(tables: Tables, factor: str, level) -> str:
+    """The verdict across the cells that a finding decisive in the default cell carries ('' without
+    cells): ` (robust: ...)`, ` (at lr 0.001 only: default-only)`, ` (at lr 0.001; conditional: flips
+    at lr 0.01 (-0.030 [...]); vanishes at lr 0.003)`."""
+    verdict, cells = _finding(tables, factor, level)
+    if verdict is None or verdict.verdict == "not decisive":
         return ""
-    found = robustness.verdicts[(robustness.verdicts.factor == factor) & (robustness.verdicts.level.astype(str) == str(level))]
-    if not len(found):
-        return ""
-    row = found.iloc[0]
-    at = robustness.cells[DEFAULT_CELL]
-    cells = robustness.rows[(robustness.rows.factor == factor) & (robustness.rows.level.astype(str) == str(level))]
-    default_decisive = bool(cells[cells.cell == DEFAULT_CELL].decisive.any())
-    if row.verdict == "robust":
+    at = tables.robustness.cells[DEFAULT_CELL]
+    if verdict.verdict == "robust":
         return " (**robust**: decisive with one sign in every cell)"
-    if row.verdict == "default-only":
+    if verdict.verdict == "default-only":
         return f" (at {at} only: **default-only**)"
-    if row.verdict == "not decisive":
+    named = []
+    if verdict.flips:
+        named.append("flips at " + ", ".join(f"{cell} ({interval(cells.difference[cell], cells.low[cell], cells.high[cell])})"
+                                             for cell in verdict.flips.split("; ")))
+    if verdict.vanishes:
+        named.append("vanishes at " + ", ".join(verdict.vanishes.split("; ")))
+    return f" (at {at}; **conditional**: {'; '.join(named)})"
+
+
+def _decisive_elsewhere(tables: Tables, factor: str, levels) -> str:
+    """For a factor with no decisive effect in the default cell: the cells where its levels are
+    decisive ('' where none is, or without cells)."""
+    parts = []
+    for level in levels:
+        verdict, cells = _finding(tables, factor, level)
+        if verdict is not None and verdict.verdict == "conditional":
+            decisive = cells[cells.decisive]
+            parts.append(f"{_level(factor, level)} is decisive at " + ", ".join(
+                f"{cell} ({interval(row.difference, row.low, row.high)})" for cell, row in decisive.iterrows()))
+    if not parts:
         return ""
-    if not default_decisive:
-        elsewhere = cells[cells.decisive]
-        return f"; at {at} only — **conditional**: decisive at " + "; ".join(
-            f"{r.cell} {_level(factor, level) if INTERACTION not in factor else level} {interval(r.difference, r.low, r.high)}"
-            for r in elsewhere.itertuples())
-    named = "; ".join(f"{what} at {row[what]}" for what in ("flips", "vanishes") if row[what])
-    return f" (at {at}; **conditional**: {named})"
+    return f" at {tables.robustness.cells[DEFAULT_CELL]}, but **conditional**: " + "; ".join(parts)
 
 
 def _robustness_section(tables: Tables) -> list[str]:

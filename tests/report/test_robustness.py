@@ -295,5 +295,7 @@ def test_each_verdict_on_constructed_records(tmp_path):
     from grpo.report.text import narrative
 
     text = narrative(tables, [])
-    assert "unclipped +0.200" in text and "(at lr 0.001; **conditional**: flips at lr 0.01)" in text
+    flip = tables.robustness.rows.query("level == 'unclipped' and cell == 'lr 0.01'").iloc[0]
+    assert flip.difference == pytest.approx(-0.2, abs=0.02) and flip.decisive
+    assert "unclipped +0.200" in text and f"(at lr 0.001; **conditional**: flips at lr 0.01 ({flip.difference:+.3f} [" in text
     assert "(at lr 0.001 only: **default-only**)" in text and "(**robust**: decisive with one sign in every cell)" in text
