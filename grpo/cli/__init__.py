@@ -19,6 +19,7 @@ COMMANDS = {  # name -> (module, one-line help); modules are imported only when 
     "report": ("grpo.cli.report", "render figures, statistics and report.md from a sweep's results"),
     "claims": ("grpo.cli.claims", "test Dr. GRPO's and DAPO's claims on a sweep of the transformer policy"),
     "bench": ("grpo.cli.bench", "run the benchmark suites in bench/ and render reports/bench/"),
+    "export": ("grpo.cli.export", "write a sweep's curves and final metrics as TensorBoard event files"),
 }
 
 

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from grpo.progress import shown
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path,
@@ -21,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     print(f"rendering the report of {args.results} ...", flush=True)
-    out, tables = render_report(args.results, args.out)
+    with shown():  # configurations read, on stderr
+        out, tables = render_report(args.results, args.out)
     completeness = tables.completeness
     print(f"wrote {out}/ (report.md, configurations.csv, effects.csv, figures) in {time.perf_counter() - start:.1f} s")
     if completeness.is_complete:

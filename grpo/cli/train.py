@@ -1,4 +1,4 @@
-"""`grpo train`: one configuration, one or more seeds (stacked), a progress bar and a summary.
+"""`grpo train`: one configuration, one or more seeds (stacked), progress (grpo.progress) and a summary.
 
 Every TrainConfig field is a flag named like its grid key (``loss_mode`` -> ``--loss-mode``),
 with the help, aliases (``--loss``), TRL's and verl's names (``--beta``, ``--clip-ratio-low``,
@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 from grpo.core.config import FIELDS, FOREIGN, TrainConfig, base_type, canonical
 from grpo.core.devices import resolve_device
@@ -26,6 +25,7 @@ from grpo.errors import FieldError, UsageError
 from grpo.experiment.results import write_records
 from grpo.files import check_writable_dir
 from grpo.modes.registry import summaries
+from grpo.progress import Progress
 
 
 class ParagraphHelpFormatter(argparse.HelpFormatter):
@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default="1", help=f"{FORMS} (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
     parser.add_argument("--out", type=Path, help="write the records to this .parquet file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def translated(args: argparse.Namespace) -> dict[str, tuple[str, str, str]]:
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     check_fits(config, config.make_task(), len(seeds), device, args.given)  # impossible sizes fail before any work
 
     start = time.perf_counter()
-    with tqdm(total=config.epochs, desc="epochs", unit="epoch", disable=args.quiet) as bar:
+    with Progress(config.epochs, "epochs", "epoch", enabled=not args.quiet) as bar:
         records = train(config, seeds, device, on_epoch=lambda epoch: bar.update())
     wall = time.perf_counter() - start
 
