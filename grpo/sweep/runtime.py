@@ -42,11 +42,36 @@ def cluster_address(address: str | None) -> str | None:
     return address or os.environ.get(ADDRESS_VARIABLE) or None
 
 
+SOCKET_PATH_MAX = 103 if sys.platform == "darwin" else 107  # bytes of an AF_UNIX path, as Ray checks it
+RAY_SOCKET_TAIL = "/ray/session_2026-01-01_00-00-00_000000_4194304/sockets/plasma_store.9"  # Ray's, below a scratch folder
+SHORT_ROOT = Path("/tmp")  # the fallback when the temporary folder (TMPDIR) is too deep for Ray's sockets
+
+
+def socket_path_bytes(root: Path) -> int:
+    """The longest socket path Ray makes under a scratch folder in `root` (mkdtemp adds 8 characters)."""
+    return len(os.fsencode(root / f"{SCRATCH_PREFIX}{os.getpid()}-xxxxxxxx")) + len(RAY_SOCKET_TAIL)
+
+
+def scratch_root() -> Path:
+    """The folder that holds scratch folders: the temporary folder (TMPDIR), or SHORT_ROOT where
+    TMPDIR is so deep that Ray's socket paths would pass SOCKET_PATH_MAX (macOS's /var/folders/...,
+    a SLURM job's folder); EnvironmentFault naming the fix where neither will do."""
+    root = Path(tempfile.gettempdir())
+    if socket_path_bytes(root) <= SOCKET_PATH_MAX:
+        return root
+    if SHORT_ROOT.is_dir() and os.access(SHORT_ROOT, os.W_OK | os.X_OK) and socket_path_bytes(SHORT_ROOT) <= SOCKET_PATH_MAX:
+        return SHORT_ROOT
+    raise EnvironmentFault(f"the temporary folder {str(root)!r} is too deep for Ray's socket paths (at most"
+                           f" {SOCKET_PATH_MAX} bytes) and {SHORT_ROOT} is not writable; set TMPDIR to a short writable"
+                           " folder, e.g. export TMPDIR=/tmp")
+
+
 @contextmanager
 def scratch_dir():
-    """A folder of this process for Ray's and Tune's files (<tmp>/grpo-<pid>-<random>/), removed
-    on exit; those of processes that are gone (a killed sweep) are removed on the next start."""
-    root = Path(tempfile.gettempdir())
+    """A folder of this process for Ray's and Tune's files (<root>/grpo-<pid>-<random>/, root
+    from scratch_root), removed on exit; those of processes that are gone (a killed sweep) are
+    removed on the next start."""
+    root = scratch_root()
     for stale in root.glob(f"{SCRATCH_PREFIX}*"):
         pid = stale.name.removeprefix(SCRATCH_PREFIX).split("-")[0]
         if pid.isdigit() and not pid_alive(int(pid)) and stale.stat().st_uid == os.getuid():
