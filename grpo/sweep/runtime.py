@@ -13,6 +13,7 @@ uses it as Ray 2.60 sets it up (``RAY_AUTH_MODE=token``, or a token in ``RAY_AUT
 The environment variables Ray sets in this process are restored when the runtime stops.
 """
 
+import inspect
 import logging
 import os
 import shutil
@@ -31,6 +32,7 @@ from grpo.experiment.provenance import code_fingerprint
 from grpo.files import pid_alive
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"
+RAY_NEEDED = "2.60.0"  # the Ray whose private token set-up enable_token_auth calls (the only one tested)
 SCRATCH_PREFIX = "grpo-"  # <tmp>/grpo-<pid>-<random>/: a sweep's Ray and Tune files
 HEAD_CHECK_S = 1  # how often the driver checks that a cluster's head answers
 HEAD_LOST_AFTER = 3  # checks in a row without an answer: the head is gone
@@ -131,14 +133,30 @@ def _start_private(num_cpus: int | None, temp_dir: Path) -> None:
             signal.signal(signal.SIGINT, on_sigint)
 
 
-def _join(address: str) -> None:
+def enable_token_auth() -> None:
+    """What `ray start --head` does: token authentication on when RAY_AUTH_MODE is unset and a
+    token exists (ray.init does this only for a cluster found on its own, not for an address).
+    Ray has no public API for it: this calls a private one of Ray 2.60, and says which Ray is
+    needed where that one is absent or changed."""
     import ray
-    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
 
-    # What `ray start --head` does: token authentication on when RAY_AUTH_MODE is unset and a
-    # token exists (ray.init does this only for a cluster found on its own, not for an address)
+    try:
+        from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+    except ImportError:
+        maybe_enable_token_auth_if_token_available = None
+    if maybe_enable_token_auth_if_token_available is None or "warn_if_disabled" not in inspect.signature(
+            maybe_enable_token_auth_if_token_available).parameters:
+        raise EnvironmentFault(f"joining a Ray cluster needs ray {RAY_NEEDED}'s token set-up (private"
+                               f" ray._private.authentication), absent or changed in ray {ray.__version__}: pip install"
+                               f" 'ray[tune]=={RAY_NEEDED}'")
     logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def _join(address: str) -> None:
+    import ray
+
+    enable_token_auth()
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except Exception as error:  # noqa: BLE001 - Ray raises many types here; each means the same to the user
