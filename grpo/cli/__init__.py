@@ -9,6 +9,7 @@ disk) one line and exit 1.
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 from grpo.errors import EnvironmentFault, UsageError
@@ -19,6 +20,7 @@ COMMANDS = {  # name -> (module, one-line help); modules are imported only when 
     "report": ("grpo.cli.report", "render figures, statistics and report.md from a sweep's results"),
     "claims": ("grpo.cli.claims", "test Dr. GRPO's and DAPO's claims on a sweep of the transformer policy"),
     "bench": ("grpo.cli.bench", "run the benchmark suites in bench/ and render reports/bench/"),
+    "export": ("grpo.cli.export", "write a sweep's curves and final metrics as TensorBoard event files"),
 }
 
 
@@ -29,9 +31,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def installed_version() -> str:
+    """The version of the installed package (pyproject.toml's, read from its metadata)."""
+    try:
+        return importlib.metadata.version("grpo")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     """The `grpo` parser with the arguments of `command` only (None: just the command list)."""
     parser = OneLineParser(prog="grpo", description="An ablation harness for GRPO on a sorting toy task.")
+    parser.add_argument("--version", action="version", version=f"grpo {installed_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, (module, summary) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=summary, description=summary,

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from grpo.progress import shown
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path, help="a sweep's results folder varying loss_agg, loss_mode and deltas_mode"
@@ -16,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from grpo.report.claims import render_claims, verdict  # the statistics and plotting stack, imported only when used
 
-    path, table, gaps = render_claims(args.results, args.out / args.results.name)
+    with shown():  # configurations read, on stderr
+        path, table, gaps = render_claims(args.results, args.out / args.results.name)
     for row in table[table.cell == "pooled"].itertuples():
         print(f"{verdict(row)}: {row.claim}: {row.metric} {row.contrast} = {row.difference:+.3f}"
               f" [{row.low:+.3f}, {row.high:+.3f}] over {row.pairs} seeds")

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from grpo.progress import shown
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path,
@@ -25,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"grpo report: warning: a sweep is writing into {str(args.results)!r} now; this report shows the grid it"
               " last finished (its grid.toml and runs.parquet)", file=sys.stderr)
     print(f"rendering the report of {args.results} ...", flush=True)
-    out, tables = render_report(args.results, args.out)
+    with shown():  # configurations read, on stderr
+        out, tables = render_report(args.results, args.out)
     completeness = tables.completeness
     print(f"wrote {out}/ (report.md, configurations.csv, effects.csv, figures) in {time.perf_counter() - start:.1f} s")
     if completeness.is_complete:

@@ -1,20 +1,21 @@
-"""`grpo train`: one configuration, one or more seeds (stacked), a progress bar and a summary.
+"""`grpo train`: one configuration, one or more seeds (stacked), progress (grpo.progress) and a summary.
 
 Every TrainConfig field is a flag named like its grid key (``loss_mode`` -> ``--loss-mode``),
-with the help, aliases (``--loss``) and choices its field metadata declares. Only the flags
+with the help, aliases (``--loss``), TRL's and verl's names (``--beta``, ``--clip-ratio-low``,
+translated by grpo.core.config.canonical) and choices its field metadata declares. Only the flags
 given reach TrainConfig, so an option that does not apply (``--task-vocab`` on the seed task)
 is refused, and an error names the flag as it was typed.
 """
 
 import argparse
+import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
-from grpo.core.config import FIELDS, TrainConfig, base_type
+from grpo.core.config import FIELDS, FOREIGN, TrainConfig, base_type, canonical
 from grpo.core.devices import resolve_device
 from grpo.core.footprint import available_bytes, estimated_bytes
 from grpo.core.schema import SUMMARY_METRICS
@@ -24,6 +25,7 @@ from grpo.errors import FieldError, UsageError
 from grpo.experiment.results import write_records
 from grpo.files import check_writable_dir
 from grpo.modes.registry import summaries
+from grpo.progress import Progress
 
 
 class ParagraphHelpFormatter(argparse.HelpFormatter):
@@ -68,18 +70,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "configuration", "The grid keys. Defaults are the seed document's. A flag that does not apply to the chosen"
         " task, loss or KL setting is refused.")
     for name, spec in FIELDS.items():
-        options.add_argument(flag(name), *spec.metadata["aliases"], dest=name, action=GivenOption,
-                             default=argparse.SUPPRESS, metavar=METAVARS[base_type(spec)], help=field_help(spec))
+        foreign = [alias for alias in spec.metadata["foreign"] if alias.name != name]
+        options.add_argument(flag(name), *spec.metadata["aliases"], *[alias.flag for alias in foreign if not alias.instead],
+                             dest=name, action=GivenOption, default=argparse.SUPPRESS, metavar=METAVARS[base_type(spec)],
+                             help=field_help(spec))
+        for alias in foreign:
+            if alias.instead:  # read only to say what to use instead (grpo.core.config.canonical)
+                options.add_argument(alias.flag, dest=alias.name, action=GivenOption, default=argparse.SUPPRESS,
+                                     help=argparse.SUPPRESS)
     parser.add_argument("--seeds", default="1", help=f"{FORMS} (default 1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
     parser.add_argument("--out", type=Path, help="write the records to this .parquet file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def translated(args: argparse.Namespace) -> dict[str, tuple[str, str, str]]:
+    """field -> (flag as typed, its text in this project's terms, note), TRL's and verl's names and
+    values translated (``--loss-type dapo`` -> loss_agg token_mean); FieldError for one with no equal."""
+    given = {}
+    for name, (typed, text) in args.given.items():
+        key = typed.removeprefix("--").replace("-", "_")
+        _, text, note = canonical(key if key in FOREIGN else name, text, typed)  # a short alias (--loss): its field
+        given[name] = typed, text, note
+    return given
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """TrainConfig of the given config flags; FieldError naming the flag as typed."""
-    values = {}
-    for name, (typed, text) in args.given.items():
+    values, given = {}, translated(args)
+    for name, (typed, text, _) in given.items():
         kind = base_type(FIELDS[name])
         try:
             values[name] = kind(text)
@@ -88,7 +107,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     try:
         return TrainConfig(**values)
     except FieldError as error:
-        raise error.renamed(args.given[error.name][0]) if error.name in args.given else error from None
+        if error.name not in args.given:
+            raise
+        typed, text = args.given[error.name]
+        value = text if text != given[error.name][1] else error.value  # a translated value: as typed
+        raise FieldError(typed, value, error.problem) from None
 
 
 def check_fits(config: TrainConfig, task, num_seeds: int, device, given: dict) -> None:
@@ -108,6 +131,9 @@ def summarize(records: pd.DataFrame) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    for _, _, note in translated(args).values():
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     seeds = parse_seeds(args.seeds, "--seeds")
     device = resolve_device(args.device)
     if args.out is not None:
@@ -117,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     check_fits(config, config.make_task(), len(seeds), device, args.given)  # impossible sizes fail before any work
 
     start = time.perf_counter()
-    with tqdm(total=config.epochs, desc="epochs", unit="epoch", disable=args.quiet) as bar:
+    with Progress(config.epochs, "epochs", "epoch", enabled=not args.quiet) as bar:
         records = train(config, seeds, device, on_epoch=lambda epoch: bar.update())
     wall = time.perf_counter() - start
 

@@ -2,8 +2,9 @@
 
 Field names are the config columns of the records and the keys of grid files; each field's
 metadata holds its help (the ``grpo train`` flag ``--field-name`` is generated from it, see
-grpo.cli_train), its flag aliases and, for a mode, its registry. Defaults reproduce the seed
-document's run.
+grpo.cli.train), its flag aliases, TRL's and verl's names for it (``Foreign``: grid keys and
+flags, translated by ``canonical``; docs/compatibility.md is their table) and, for a mode, its
+registry. Defaults reproduce the seed document's run.
 
 A field that does not apply to the chosen task, loss or KL setting (``task_vocab`` on the seed
 task, ``epsilon_high`` with the ``clipped`` loss, ``kl_estimator`` with ``kl_penalty`` 0) is
@@ -33,12 +34,51 @@ from grpo.modes.rewards import REWARDS
 from grpo.tasks.prompts import TASKS, Task, random_task, seed_task, variable_task
 
 
-def option(default, help: str, *, aliases: tuple[str, ...] = (), choices: Mapping | None = None, fallback=None):
-    """A TrainConfig field with its help written once. `choices`: the registry of a mode
-    (its entries' docstrings are the choices' help); `fallback`: the value of a field whose
-    default is None when neither the task nor the loss gives one."""
-    metadata = {"help": help, "aliases": aliases, "choices": choices, "fallback": fallback}
+@dataclass(frozen=True)
+class Foreign:
+    """Another tool's name for a TrainConfig field (TRL's ``beta``, verl's ``clip_ratio_low``):
+    a grid key as written and a ``grpo train`` flag (``--`` and the name with dashes). A Foreign
+    named like its field adds value names only (verl's ``seq-mean-token-mean`` for ``loss_agg``).
+
+    `values`: the tool's value -> this project's (a mode field); with `only_values`, any other
+    value is refused (TRL's ``loss_type`` has values that are not aggregations). `refused`: the
+    tool's value -> what to use instead, where this project has no equal. `instead`: the whole
+    name is refused with this advice (the tool's name means something else here). `notes`: the
+    tool's value (``"*"``: any) -> how its meaning differs from the field's, printed when used."""
+
+    name: str
+    tool: str  # "TRL" or "verl"
+    values: Mapping[str, str] = field(default_factory=dict)
+    only_values: bool = False
+    refused: Mapping[str, str] = field(default_factory=dict)
+    instead: str = ""
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def option(default, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
+           choices: Mapping | None = None, fallback=None):
+    """A TrainConfig field with its help written once. `aliases`: short flags (``--loss``);
+    `foreign`: TRL's and verl's names for it (grid keys and flags, see Foreign); `choices`: the
+    registry of a mode (its entries' docstrings are the choices' help); `fallback`: the value of
+    a field whose default is None when neither the task nor the loss gives one."""
+    metadata = {"help": help, "aliases": aliases, "foreign": foreign, "choices": choices, "fallback": fallback}
     return field(default=default, metadata=metadata)
+
+
+KL_SCALE = ("with kl_reduction 'sum' (the default, the seed document's) the KL is summed over the L response"
+            " positions, so the penalty is L x {tool}'s beta of the same value; add kl_reduction 'mean' for {tool}'s")
+LOSS_AGG_DASHED = {"token-mean": "token_mean", "seq-mean-token-mean": "seq_mean_token_mean",
+                   "seq-mean-token-sum-norm": "seq_mean_token_sum_norm"}  # verl's loss_agg_mode values
+VERL_SUM_NORM = ("verl's seq-mean-token-sum-norm with its default loss_scale_factor is N x this project's (N responses"
+                 " in the batch); Adam makes the two runs nearly the same")
+VERL_KL = {"kl": "k1", "mse": "k2", "low_var_kl": "k3"}  # verl's kl_loss_type values
+VERL_KL_REFUSED = {name: "this project has no such estimator; choose k1 (verl's kl), k2 (mse) or k3 (low_var_kl)"
+                   for name in ("abs", "full", "k1+", "k2+", "k3+", "low_var_kl+")}
+VERL_NO_SEQ_SUM = "this project has no seq-mean-token-sum (no normaliser); the nearest is seq_mean_token_sum_norm"
 
 
 @dataclass(frozen=True)
@@ -51,33 +91,62 @@ class TrainConfig:
     kl_penalty: float = option(
         0.0, "coefficient of the KL penalty against a frozen reference model; 0: no reference model at all."
         " With kl_reduction 'sum' (the seed document's) the KL is summed over the L response positions while"
-        " the policy loss is averaged, so kl_penalty = L x the beta of TRL and verl; 'mean' makes it their beta",
-        aliases=("--kl",))
-    kl_estimator: str = option("k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS)
+        " the policy loss is averaged, so kl_penalty c weighs the KL as TRL's and verl's beta L x c does (their"
+        " beta b is kl_penalty b / L); with 'mean' kl_penalty is their beta",
+        aliases=("--kl",), foreign=(Foreign("beta", "TRL", notes={"*": KL_SCALE.format(tool="TRL")}),
+                                    Foreign("kl_loss_coef", "verl", notes={"*": KL_SCALE.format(tool="verl")}),
+                                    Foreign("kl_coef", "verl", instead="verl's kl_coef puts the KL in the reward"
+                                            " (use_kl_in_reward); here the KL is a loss term: use kl_penalty (verl's"
+                                            " kl_loss_coef)")))
+    kl_estimator: str = option(
+        "k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS, foreign=(
+            Foreign("kl_estimator", "verl", values=VERL_KL),
+            Foreign("kl_loss_type", "verl", values={**VERL_KL, "k1": "k1", "k2": "k2", "k3": "k3"}, only_values=True,
+                    refused=VERL_KL_REFUSED)))
     kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)
     ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
-    epsilon: float = option(LOSS_OPTIONS["clipped"]["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses")
+    epsilon: float = option(LOSS_OPTIONS["clipped"]["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses",
+                            foreign=(Foreign("clip_ratio", "verl"),))
     epsilon_low: float | None = option(
         None, "lower clip 1 - epsilon_low of clip_higher (default 0.2, DAPO) and cispo (default 1: no lower bound,"
-        " MiniMax-M1)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_low"])
+        " MiniMax-M1)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_low"], foreign=(Foreign("clip_ratio_low", "verl"),))
     epsilon_high: float | None = option(
         None, "upper clip 1 + epsilon_high of clip_higher (default 0.28, DAPO) and cispo (default 4: a ratio cap"
-        " of 5, ScaleRL's epsilon_max as in TRL)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_high"])
-    epochs: int = option(100, "rollouts")
-    steps_per_epoch: int = option(10, "optimizer steps on each rollout")
-    responses: int = option(10, "responses sampled per prompt: the group")
-    lr: float = option(1e-3, "Adam learning rate")
+        " of 5, ScaleRL's epsilon_max as in TRL)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_high"],
+        foreign=(Foreign("clip_ratio_high", "verl"),))
+    epochs: int = option(100, "rollouts", foreign=(
+        Foreign("num_train_epochs", "TRL", instead="TRL's num_train_epochs counts passes over the prompt set; here"
+                " epochs counts rollouts (TRL's max_steps / steps_per_generation)"),
+        Foreign("total_epochs", "verl", instead="verl's total_epochs counts passes over the prompt set; here epochs"
+                " counts rollouts (verl's total_training_steps)")))
+    steps_per_epoch: int = option(10, "optimizer steps on each rollout", foreign=(
+        Foreign("num_iterations", "TRL"),
+        Foreign("ppo_epochs", "verl", notes={"*": "verl takes ppo_epochs passes over the rollout, each of batch /"
+                " ppo_mini_batch_size steps; here every step sees the whole rollout (one mini-batch)"})))
+    responses: int = option(10, "responses sampled per prompt: the group", foreign=(Foreign("num_generations", "TRL"),))
+    lr: float = option(1e-3, "Adam learning rate", foreign=(Foreign("learning_rate", "TRL"),))
     dim: int | None = option(None, "hidden size (policy seed: default 10; policy transformer: default 32, the width)",
                              fallback=10)
     policy: str = option("seed", "the policy trained", choices=POLICIES)
     loss_agg: str = option(
         "seq_mean_token_mean", "how the per-token loss terms of responses of different lengths make one loss"
         " (policy transformer; on the seed document's policy every response has every position and all modes are"
-        " the plain mean)", choices=LOSS_AGGREGATIONS)
+        " the plain mean)", choices=LOSS_AGGREGATIONS, foreign=(
+            Foreign("loss_agg", "verl", values=LOSS_AGG_DASHED, refused={"seq-mean-token-sum": VERL_NO_SEQ_SUM},
+                    notes={"seq-mean-token-sum-norm": VERL_SUM_NORM}),
+            Foreign("loss_type", "TRL", only_values=True, values={
+                "grpo": "seq_mean_token_mean", "dapo": "token_mean", "bnpo": "token_mean",
+                "dr_grpo": "seq_mean_token_sum_norm"}, refused={
+                "cispo": "TRL's cispo sets the loss and its aggregation: use loss_mode cispo and loss_agg token_mean",
+                "sapo": "this project has no SAPO loss; choose a loss_mode and a loss_agg"}),
+            Foreign("loss_agg_mode", "verl", values=LOSS_AGG_DASHED, only_values=True,
+                    notes={"seq-mean-token-sum-norm": VERL_SUM_NORM},
+                    refused={"seq-mean-token-sum": VERL_NO_SEQ_SUM})))
     layers: int = option(1, "decoder blocks (policy transformer)")
     heads: int = option(4, "attention heads, dividing dim (policy transformer)")
     max_response_length: int = option(
-        10, "the most tokens a response may have, EOS included; Dr. GRPO's constant normaliser (policy transformer)")
+        10, "the most tokens a response may have, EOS included; Dr. GRPO's constant normaliser (policy transformer)",
+        foreign=(Foreign("max_completion_length", "TRL"),))
     length_penalty: float = option(
         0.0, "subtracted from the reward, times |response length - prompt length| (policy transformer)")
     task: str = option("seed", "prompt set", choices=TASKS)
@@ -185,6 +254,40 @@ CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the key
 KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period")  # read only when kl_penalty > 0
 TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # not task seed
 TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
+
+
+FOREIGN = {alias.name: (spec.name, alias) for spec in FIELDS.values() for alias in spec.metadata["foreign"]
+           if alias.name != spec.name}  # TRL's and verl's names -> (field, Foreign)
+
+
+def canonical(key: str, value, typed: str | None = None) -> tuple[str | None, object, str]:
+    """A grid key (a field's name, or TRL's or verl's, see Foreign) and its value (a list: each
+    one) -> (field, the value in this project's terms, a note on how the tool's meaning differs
+    or ""); field None for a key that names nothing. FieldError naming `typed` (default `key`)
+    for a name or value with no equal here, saying what to use."""
+    name, alias = FOREIGN.get(key, (key, None))
+    if name not in FIELDS:
+        return None, value, ""
+    alias = alias or next((own for own in FIELDS[name].metadata["foreign"] if own.name == name), None)
+    if alias is None:
+        return name, value, ""
+    typed = typed or key
+    if alias.instead:
+        raise FieldError(typed, value, alias.instead)
+    notes = []
+
+    def translated(one):
+        if isinstance(one, str) and one in alias.refused:
+            raise FieldError(typed, one, alias.refused[one])
+        if alias.only_values and one not in alias.values:
+            raise FieldError(typed, one, f"unknown choice; choose from {', '.join(alias.values)}")
+        notes.extend(alias.notes[which] for which in (one, "*") if which in alias.notes)
+        return alias.values.get(one, one) if isinstance(one, str) else one
+
+    value = [translated(one) for one in value] if isinstance(value, list) else translated(value)
+    if not notes:
+        return name, value, ""
+    return name, value, (f"{typed} is {name}: " if alias.name != name else f"{typed}: ") + "; ".join(dict.fromkeys(notes))
 
 
 def is_optional(spec) -> bool:

@@ -21,9 +21,21 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
+from grpo.errors import EnvironmentFault
+
 # tensors laid out like the parameters -> per part: the tensors of the part's own model, each as
 # the views of the given tensors that, joined in order, make it up
 Split = Callable[[list[torch.Tensor]], list[list[list[torch.Tensor]]]]
+
+
+TORCH_NEEDED = "2.13"  # the oldest torch tested with torch._fused_adam_'s signature as called here (CPU kernel since 2.4)
+
+
+def check_fused_adam() -> None:
+    """EnvironmentFault naming the torch needed where the private kernel this Adam calls is absent."""
+    if not hasattr(torch, "_fused_adam_"):
+        raise EnvironmentFault(f"grpo's Adam calls torch._fused_adam_ (private), absent in torch {torch.__version__}:"
+                               f" pip install 'torch>={TORCH_NEEDED}'")
 
 
 def joined(views: list[torch.Tensor]) -> torch.Tensor:
@@ -36,6 +48,7 @@ class Adam:
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, split: Split | None = None):
         """`lr`: one learning rate for every weight; or, with `split`, one per part of the weights
         that `split` cuts them into (weights in no part stay as they are)."""
+        check_fused_adam()
         self.parameters = list(parameters)
         self.betas, self.eps = betas, eps
         self.split = split or (lambda tensors: [[[tensor] for tensor in tensors]])

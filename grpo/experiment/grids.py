@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from grpo.core.config import CONFIG_FIELDS, TASK_FIELDS, TrainConfig, applicable_only, inapplicable
+from grpo.core.config import CONFIG_FIELDS, TASK_FIELDS, TrainConfig, applicable_only, canonical, inapplicable
 from grpo.core.seeds import parse_seeds
 from grpo.errors import UsageError
 
@@ -200,7 +200,7 @@ def parse_grid(name: str, text: str) -> Grid:
             raise UsageError(f"grid {name!r}: {table!r} must be a table of TrainConfig fields")
     axes, fixed = {}, {}
     for key, value in data["grid"].items():
-        _check_field(name, "grid", key)
+        key, value = _field(name, "grid", key, value, {**axes, **fixed})
         if isinstance(value, list):
             if not value:
                 raise UsageError(f"grid {name!r}: axis {key!r} is empty")
@@ -215,16 +215,22 @@ def parse_grid(name: str, text: str) -> Grid:
     return Grid(name, text, axes, fixed, seeds, sensitivity, tuning)
 
 
-def _check_field(grid: str, table: str, key: str) -> None:
-    if key not in CONFIG_FIELDS:
+def _field(grid: str, table: str, key: str, value, seen: dict) -> tuple[str, object]:
+    """A key of [table] and its value in this project's terms (TRL's and verl's names translated
+    by grpo.core.config.canonical); UsageError for an unknown key or a field named twice."""
+    field, value, _ = canonical(key, value, f"grid {grid!r}: [{table}] {key}")
+    if field is None:
         raise UsageError(f"unknown key {key!r} in [{table}] of grid {grid!r}; choose from {', '.join(CONFIG_FIELDS)}")
+    if field in seen:
+        raise UsageError(f"grid {grid!r}: [{table}] {key} and another key both name {field}; keep one")
+    return field, value
 
 
 def _value_lists(grid: str, table: str, values: dict, axes: dict) -> dict[str, list]:
     """A [sensitivity] or [tuning] table's fields: each a non-empty list, none an axis."""
     lists = {}
     for key, value in values.items():
-        _check_field(grid, table, key)
+        key, value = _field(grid, table, key, value, lists)
         if key in axes:
             raise UsageError(f"grid {grid!r}: [{table}] {key} is an axis of [grid] already; vary it in one place")
         if not isinstance(value, list) or not value or any(isinstance(v, list | dict) for v in value):

@@ -28,6 +28,7 @@ from grpo.core.config import CONFIG_FIELDS, TrainConfig
 from grpo.core.schema import COLUMNS, METRICS, RUN_KEY
 from grpo.errors import UsageError
 from grpo.files import write_atomic
+from grpo.progress import counted
 
 FINAL_FRACTION = 0.1  # the final window: the last 10% of a run's epochs (at least one)
 PRIMARY = "success"  # the outcome every reward function shares: sorted_frac over the final window
@@ -104,10 +105,11 @@ class Results:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
 
     def iter_records(self, columns: list[str]) -> Iterator[tuple[str, pd.DataFrame]]:
-        """(config_id, records) for each configuration with records, one at a time."""
-        for config_id in self.runs.config_id.drop_duplicates():
-            if config_id in self.files:
-                yield config_id, self.records(config_id, columns)
+        """(config_id, records) for each configuration with records, one at a time; counted as
+        "configurations read" where a command shows progress (grpo.progress)."""
+        ids = [config_id for config_id in self.runs.config_id.drop_duplicates() if config_id in self.files]
+        for config_id in counted(ids, len(ids), "configurations read", "config"):
+            yield config_id, self.records(config_id, columns)
 
 
 def open_results(path: Path) -> Results:

@@ -71,15 +71,22 @@ def interval(value: float, low: float, high: float) -> str:
     return f"{value:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
+CAPTIONS = {  # what a figure shows that its title cannot say
+    "kl_curves.png": "The KL curves are a sawtooth by design: every ref_period epochs (10 by default) the frozen reference"
+                     " model becomes a copy of the policy, so the measured KL drops to about 0 and grows again until the"
+                     " next refresh. The teeth show how far the policy moves between refreshes, not instability.",
+}
+
+
 def _figures(tables: Tables) -> dict:
     """name -> figure, for what the tables hold."""
     pictures, curves = {}, tables.curves
     if "success" in curves:
         pictures["success_curves.png"] = figures.level_curves(
-            curves["success"], f"{PRIMARY_SOURCE}", f"{PRIMARY_SOURCE} during training: each level averaged over the"
-            " other axes (mean over seeds, 95% bootstrap band)", levels=tables.axes)
+            curves["success"], f"{PRIMARY} (fraction of responses sorted)", f"{PRIMARY} during training: each level averaged"
+            " over the other axes (mean over seeds, 95% bootstrap band)", levels=tables.axes)
     if "success_effects" in curves:
-        pictures["success_effect_curves.png"] = figures.effect_curves(curves["success_effects"], PRIMARY_SOURCE, tables.axes)
+        pictures["success_effect_curves.png"] = figures.effect_curves(curves["success_effects"], PRIMARY, tables.axes)
     ranked = tables.configurations[tables.configurations["rank"].notna()]
     if len(tables.effects):
         pictures["effects.png"] = figures.effects_forest(tables.effects, PRIMARY, tables.axes)
@@ -104,7 +111,8 @@ def _figures(tables: Tables) -> dict:
     if "kl" in curves:
         pictures["kl_curves.png"] = figures.level_curves(
             curves["kl"], "measured KL to the reference", "measured KL(π || π_ref) where the KL penalty is on (each"
-            " level averaged over the other axes, 95% band)", log=True, levels=tables.axes)
+            " level averaged over the other axes, 95% band); the sawtooth: the reference is refreshed every ref_period"
+            " epochs", log=True, levels=tables.axes)
     if "clip_frac" in curves:
         pictures["clip_fraction_curves.png"] = figures.level_curves(
             curves["clip_frac"], "fraction clipped", "fraction of tokens whose clipping acts, where a loss clips (each"
@@ -233,7 +241,8 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
                   + (f" The first 40 of {len(shown)}:" if len(shown) > 40 else ""), "",
                   markdown_table(shown.head(40)), ""]
     if pictures:
-        lines += ["## Figures", ""] + [f"![{name}]({name})\n" for name in pictures]
+        lines += ["## Figures", ""] + [f"![{name}]({name})\n" + (f"\n{CAPTIONS[name]}\n" if name in CAPTIONS else "")
+                                       for name in pictures]
     lines += _tables_section(tables, ranked)
     if tables.grid_text:
         lines += ["## Grid", "", "```toml", tables.grid_text.strip(), "```", ""]

@@ -1,22 +1,23 @@
-"""The sweep's view of Tune's events: a compact progress bar (configurations done / total,
-elapsed, ETA) in place of Tune's status tables, and trials Tune gave up on (their worker or node
-lost beyond the retries) recorded as failed with their error, never left silently missing."""
+"""The sweep's view of Tune's events: a compact progress display (configurations done / total,
+elapsed, ETA; a bar on a terminal, lines in a log: grpo.progress) in place of Tune's status
+tables, and trials Tune gave up on (their worker or node lost beyond the retries) recorded as
+failed with their error, never left silently missing."""
 
 from pathlib import Path
 
 from ray import tune
-from tqdm import tqdm
 
 from grpo.core.config import TrainConfig
 from grpo.experiment.store import trial_info, write_trial
+from grpo.progress import Progress
 
 
 class ProgressAndLostTrials(tune.Callback):
-    """Tune's trial events: a progress bar, and the run info of each trial Tune gave up on."""
+    """Tune's trial events: progress, and the run info of each trial Tune gave up on."""
 
     def __init__(self, total: int, results_dir: Path, enabled: bool = True):
         self.results_dir = results_dir
-        self.bar = tqdm(total=total, desc="configurations", unit="config", disable=not enabled)
+        self.bar = Progress(total, "configurations", "config", enabled=enabled)
 
     def __enter__(self):
         return self

@@ -13,6 +13,7 @@ uses it as Ray 2.60 sets it up (``RAY_AUTH_MODE=token``, or a token in ``RAY_AUT
 The environment variables Ray sets in this process are restored when the runtime stops.
 """
 
+import inspect
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ from grpo.experiment.provenance import code_fingerprint, plugins_of
 from grpo.files import pid_alive
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"
+RAY_NEEDED = "2.60.0"  # the Ray whose private token set-up enable_token_auth calls (the only one tested)
 SCRATCH_PREFIX = "grpo-"  # <tmp>/grpo-<pid>-<random>/: a sweep's Ray and Tune files
 HEAD_CHECK_S = 1  # how often the driver checks that a cluster's head answers
 JOIN_TIMEOUT_S = 5  # how long the head of a cluster to join may take to accept a connection
@@ -45,11 +47,36 @@ def cluster_address(address: str | None) -> str | None:
     return address or os.environ.get(ADDRESS_VARIABLE) or None
 
 
+SOCKET_PATH_MAX = 103 if sys.platform == "darwin" else 107  # bytes of an AF_UNIX path, as Ray checks it
+RAY_SOCKET_TAIL = "/ray/session_2026-01-01_00-00-00_000000_4194304/sockets/plasma_store.9"  # Ray's, below a scratch folder
+SHORT_ROOT = Path("/tmp")  # the fallback when the temporary folder (TMPDIR) is too deep for Ray's sockets
+
+
+def socket_path_bytes(root: Path) -> int:
+    """The longest socket path Ray makes under a scratch folder in `root` (mkdtemp adds 8 characters)."""
+    return len(os.fsencode(root / f"{SCRATCH_PREFIX}{os.getpid()}-xxxxxxxx")) + len(RAY_SOCKET_TAIL)
+
+
+def scratch_root() -> Path:
+    """The folder that holds scratch folders: the temporary folder (TMPDIR), or SHORT_ROOT where
+    TMPDIR is so deep that Ray's socket paths would pass SOCKET_PATH_MAX (macOS's /var/folders/...,
+    a SLURM job's folder); EnvironmentFault naming the fix where neither will do."""
+    root = Path(tempfile.gettempdir())
+    if socket_path_bytes(root) <= SOCKET_PATH_MAX:
+        return root
+    if SHORT_ROOT.is_dir() and os.access(SHORT_ROOT, os.W_OK | os.X_OK) and socket_path_bytes(SHORT_ROOT) <= SOCKET_PATH_MAX:
+        return SHORT_ROOT
+    raise EnvironmentFault(f"the temporary folder {str(root)!r} is too deep for Ray's socket paths (at most"
+                           f" {SOCKET_PATH_MAX} bytes) and {SHORT_ROOT} is not writable; set TMPDIR to a short writable"
+                           " folder, e.g. export TMPDIR=/tmp")
+
+
 @contextmanager
 def scratch_dir():
-    """A folder of this process for Ray's and Tune's files (<tmp>/grpo-<pid>-<random>/), removed
-    on exit; those of processes that are gone (a killed sweep) are removed on the next start."""
-    root = Path(tempfile.gettempdir())
+    """A folder of this process for Ray's and Tune's files (<root>/grpo-<pid>-<random>/, root
+    from scratch_root), removed on exit; those of processes that are gone (a killed sweep) are
+    removed on the next start."""
+    root = scratch_root()
     for stale in root.glob(f"{SCRATCH_PREFIX}*"):
         pid = stale.name.removeprefix(SCRATCH_PREFIX).split("-")[0]
         if pid.isdigit() and not pid_alive(int(pid)) and stale.stat().st_uid == os.getuid():
@@ -109,14 +136,30 @@ def _start_private(num_cpus: int | None, temp_dir: Path) -> None:
             signal.signal(signal.SIGINT, on_sigint)
 
 
-def _join(address: str) -> None:
+def enable_token_auth() -> None:
+    """What `ray start --head` does: token authentication on when RAY_AUTH_MODE is unset and a
+    token exists (ray.init does this only for a cluster found on its own, not for an address).
+    Ray has no public API for it: this calls a private one of Ray 2.60, and says which Ray is
+    needed where that one is absent or changed."""
     import ray
-    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
 
-    # What `ray start --head` does: token authentication on when RAY_AUTH_MODE is unset and a
-    # token exists (ray.init does this only for a cluster found on its own, not for an address)
+    try:
+        from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+    except ImportError:
+        maybe_enable_token_auth_if_token_available = None
+    if maybe_enable_token_auth_if_token_available is None or "warn_if_disabled" not in inspect.signature(
+            maybe_enable_token_auth_if_token_available).parameters:
+        raise EnvironmentFault(f"joining a Ray cluster needs ray {RAY_NEEDED}'s token set-up (private"
+                               f" ray._private.authentication), absent or changed in ray {ray.__version__}: pip install"
+                               f" 'ray[tune]=={RAY_NEEDED}'")
     logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def _join(address: str) -> None:
+    import ray
+
+    enable_token_auth()
     if HOST_PORT.fullmatch(address):  # Ray's client retries an address that does not answer for minutes: ask once first
         host, _, port = address.rpartition(":")
         try:

@@ -10,7 +10,7 @@ import pytest
 
 from grpo.cli import build_parser, main
 from grpo.cli.train import config_from_args
-from grpo.core.config import CONFIG_FIELDS, FIELDS, TrainConfig
+from grpo.core.config import CONFIG_FIELDS, FIELDS, FOREIGN, TrainConfig
 from grpo.core.seeds import parse_seeds
 from grpo.errors import FieldError
 
@@ -56,6 +56,7 @@ def help_flags(capsys) -> set[str]:
 def test_help_has_one_flag_per_grid_key_plus_the_aliases(capsys):
     expected = {"--" + name.replace("_", "-") for name in CONFIG_FIELDS}
     expected |= {"--reward", "--deltas", "--loss", "--kl", "--seeds", "--device", "--out", "--quiet", "-h", "--help"}
+    expected |= {alias.flag for _, alias in FOREIGN.values() if not alias.instead}  # TRL's and verl's names
     assert help_flags(capsys) == expected
 
 

@@ -83,7 +83,7 @@ def test_a_value_that_does_not_apply_to_a_row_is_dropped_and_rows_collapse():
 
 MALFORMED_GRIDS = [
     ('[grid]\nloss_mode = ["ppo"]\n', "loss_mode 'ppo': unknown choice"), ('[grid]\nreward_fn = "bleu"\n', "'bleu'"),
-    ('[grid]\nlearning_rate = [0.1]\n', "'learning_rate'"), ('[grid]\nloss_mode = []\n', "'loss_mode'"),
+    ('[grid]\nlearning_rates = [0.1]\n', "'learning_rates'"), ('[grid]\nloss_mode = []\n', "'loss_mode'"),
     ('[grid]\nepochs = "ten"\n', "epochs 'ten'"), ('[grid]\nepochs = 0\n', "epochs 0"), ('[grid]\nepochs = 2.5\n', "2.5"),
     ('[grid]\nresponses = -4\n', "responses -4"), ('[grid]\nlr = nan\n', "lr nan"), ('[grid]\nlr = [0.1, inf]\n', "inf"),
     ('[grid\n', "not valid TOML"), ('seeds = 0\n[grid]\n', "seeds 0"), ('seeds = [1, 1]\n[grid]\n', "[1, 1]"),

@@ -117,9 +117,8 @@ class Cluster:
     def wait_for_cpus(self, cpus: int, timeout: float = 90) -> None:
         """Until the cluster has `cpus` CPUs (every node joined), each node with a warm worker."""
         script = ("import logging, sys, time, ray\n"
-                  "from ray._private.authentication.authentication_token_setup import"
-                  " maybe_enable_token_auth_if_token_available as enable\n"
-                  "enable(warn_if_disabled=False)\n"
+                  "from grpo.sweep.runtime import enable_token_auth\n"  # Ray's private set-up, guarded there
+                  "enable_token_auth()\n"
                   f"ray.init(address={self.address!r}, logging_level=logging.ERROR)\n"
                   f"deadline = time.monotonic() + {timeout}\n"
                   f"while ray.cluster_resources().get('CPU', 0) < {cpus} and time.monotonic() < deadline:\n"
