@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     with shown():  # configurations read, on stderr
         out, tables = render_report(args.results, args.out)
     completeness = tables.completeness
-    print(f"wrote {out}/ (report.md, configurations.csv, effects.csv, figures) in {time.perf_counter() - start:.1f} s")
+    kind = getattr(tables, "kind", "grid")  # grpo.report.wide's tables: a random study
+    print(f"read a {kind}; wrote {out}/ (report.md, CSV tables, figures) in {time.perf_counter() - start:.1f} s")
     if completeness.is_complete:
         return 0
     print(f"incomplete: {len(completeness.missing)} configuration(s) missing and {len(completeness.failed)} failed of"

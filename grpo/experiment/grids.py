@@ -18,6 +18,9 @@ A grid is a preset name (a file in ``grpo/presets/``) or a path to a ``.toml`` f
     per = "configuration"        # or an axis of [grid]: one choice per level of it
     seeds = "1000-1019"          # tuning seeds, disjoint from the evaluation seeds above
 
+    [random]                     # optional: a random study, its samples crossed with the axes
+    samples = 2000               # (grpo.experiment.random_study: distributions, seeding, superset)
+
 A value that does not apply to a row of the cross product (``epsilon`` on a ``naive`` row,
 ``kl_estimator`` on a ``kl_penalty = 0`` row, ``task_length`` on a seed-task row) is dropped for
 that row, and rows that become equal collapse into one configuration; a key that applies to no
@@ -38,10 +41,11 @@ from pathlib import Path
 from grpo.core.config import CONFIG_FIELDS, TASK_FIELDS, TrainConfig, applicable_only, canonical, inapplicable
 from grpo.core.seeds import parse_seeds
 from grpo.errors import UsageError
+from grpo.experiment.random_study import RandomSpace, parse_random
 
 PRESETS = resources.files("grpo") / "presets"
 GRID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-TABLES = ("grid", "sensitivity", "tuning")
+TABLES = ("grid", "sensitivity", "tuning", "random")
 DEFAULT_CELL = "default"  # the cell of the grid's own fixed values
 TUNED_CELL = "tuned"  # each arm at its own tuned setting, on the evaluation seeds
 PER_CONFIGURATION = "configuration"  # tuning granularity: one choice per configuration of the grid
@@ -77,6 +81,7 @@ class Grid:
     seeds: tuple[int, ...]  # the evaluation seeds: every cell trains them all
     sensitivity: dict[str, list] | None = None  # held-fixed field -> values, one cell per value
     tuning: Tuning | None = None
+    random: RandomSpace | None = None  # a random study (grpo.experiment.random_study): its samples, each crossed with the axes
 
     def configs(self, overrides: dict | None = None) -> list[TrainConfig]:
         """Every configuration of the cross product, validated, without repeats; a value that does
@@ -88,8 +93,8 @@ class Grid:
         that takes its place (itself where no override applies to it)."""
         names = list(self.axes)
         cell, applied, why = {}, set(), {}
-        for values in itertools.product(*self.axes.values()):
-            row = {**self.fixed, **dict(zip(names, values))}
+        for sample, values in itertools.product(self.random.rows() if self.random else [{}], itertools.product(*self.axes.values())):
+            row = {**self.fixed, **dict(zip(names, values)), **sample}
             default = TrainConfig(**applicable_only(row))
             row |= overrides
             why.update(inapplicable(row))
@@ -193,13 +198,13 @@ def parse_grid(name: str, text: str) -> Grid:
     unknown = set(data) - {"seeds", *TABLES}
     if unknown:
         raise UsageError(f"unknown key {sorted(unknown)[0]!r} in grid {name!r}; choose from seeds, {', '.join(TABLES)}")
-    if "grid" not in data:
+    if "grid" not in data and "random" not in data:
         raise UsageError(f"grid {name!r} has no [grid] table: it defines no configuration")
     for table in TABLES:
         if not isinstance(data.get(table, {}), dict):
             raise UsageError(f"grid {name!r}: {table!r} must be a table of TrainConfig fields")
     axes, fixed = {}, {}
-    for key, value in data["grid"].items():
+    for key, value in data.get("grid", {}).items():
         key, value = _field(name, "grid", key, value, {**axes, **fixed})
         if isinstance(value, list):
             if not value:
@@ -212,7 +217,8 @@ def parse_grid(name: str, text: str) -> Grid:
     seeds = parse_seeds(data.get("seeds", 1), f"grid {name!r}: seeds")
     sensitivity = _value_lists(name, "sensitivity", data["sensitivity"], axes) if "sensitivity" in data else None
     tuning = _tuning(name, data["tuning"], axes, seeds) if "tuning" in data else None
-    return Grid(name, text, axes, fixed, seeds, sensitivity, tuning)
+    random = parse_random(name, data["random"], axes, fixed) if "random" in data else None
+    return Grid(name, text, axes, fixed, seeds, sensitivity, tuning, random)
 
 
 def _field(grid: str, table: str, key: str, value, seen: dict) -> tuple[str, object]:

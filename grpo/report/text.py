@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from grpo.core.config import TrainConfig
-from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL
+from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL, parse_grid
 from grpo.experiment.results import FINAL_FRACTION, PRIMARY, PRIMARY_SOURCE, open_results
 from grpo.experiment.tuning import OBJECTIVE
 from grpo.files import check_writable_dir, write_atomic
@@ -30,6 +30,10 @@ def render_report(results_path: Path, reports_root: Path) -> tuple[Path, Tables]
     out = Path(reports_root) / results.name
     check_writable_dir(out)
     data = load(results)
+    grid = parse_grid(results.name, results.grid_text) if results.grid_text is not None else None
+    if grid is not None and grid.random is not None:  # a random study: its own report (issue 23)
+        from grpo.report import wide
+        return out, wide.write(data, grid, out, markdown_table)
     tables = with_robustness(compute(data), data)
     write(tables, out)
     return out, tables

@@ -1,0 +1,482 @@
+"""The report of a random study (grpo.experiment.random_study), after Andrychowicz et al., "What
+Matters in On-Policy Reinforcement Learning?" (ICLR 2021): which of many choices matter, from
+configurations sampled at random. Pure numbers here; plotting in grpo.report.figures, words and
+files in grpo.report.text.
+
+Data convention: ``table`` is one row per configuration (index config_id) with ``success`` (its
+mean final success over its seeds, a diverged run counting 0, as the tuning objective) and, per
+choice of the study, ``<choice>`` (its value where it applies, None where it does not) and
+``<choice>:level`` (the level the tables use: the value, or the bin of a range it falls in; None
+where it does not apply) and ``<choice>:drawn`` (the value drawn for it, even where it does not
+apply: noise there, which the importance uses so that every configuration takes part).
+
+- **Conditional 95th percentile**: per choice and level, the 95th percentile of the success of
+  the configurations with that level ("how good can it get when the rest is right"), the order
+  statistic x_(k), k = ceil(0.95 n), with the distribution-free binomial interval [x_(l), x_(u)]
+  where l, u are the Binomial(n, 0.95) quantiles at 2.5% and 97.5% (+1): its coverage is stated,
+  below 95% where n is too small for the upper order statistic.
+- **Top share**: the top 5% are the configurations at or above the 95th percentile of all
+  configurations' success (ties included, so they can be more than 5%); per level, its share of
+  them against its share of the samples (only configurations where the choice applies), with a
+  Clopper-Pearson interval on the top share. The top is a *selection*: a level is recommended
+  when its top share's interval lies above its sampling share (over-represented), disfavoured
+  when below; a level's success in the top is never reported as an estimate of its success.
+- **Importance**: PED-ANOVA (Watanabe et al., IJCAI 2023; Optuna's PedAnovaImportanceEvaluator):
+  how differently each choice is distributed among the top 5% than among all samples (a Pearson
+  divergence of Parzen estimates: 0 when the top looks like the samples); beside it the share of
+  the variance of success that the choice's levels explain (eta squared, a one-way ANOVA), and
+  for pairs the share that the pair's cells explain beyond both choices' additive effects (the
+  interaction). Every importance carries a bootstrap interval over configurations.
+"""
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from grpo.core.config import inapplicable
+from grpo.experiment.grids import Grid
+from grpo.experiment.random_study import CONTINUOUS, Choice, sampled
+from grpo.report.compute import Completeness, _completeness, ordered_levels
+from grpo.report.data import ReportData
+from grpo.report.stats import ALPHA, CONFIDENCE, percentile_interval, resample, resample_counts
+
+QUANTILE = 0.95  # the conditional percentile: "how good can it get"
+TOP = 0.05  # the top share: configurations at or above the QUANTILE of all
+BINS = 4  # levels of a range: equal widths on its own scale (log for a log range)
+IMPORTANCE_RESAMPLES = 100  # bootstrap resamples of configurations for PED-ANOVA (about 0.3 s each)
+INTERACTION_RESAMPLES = 200  # for eta squared and the pairwise interactions
+INTERACTIONS_SHOWN = 5
+SMOOTH_POINTS = 40  # points of a sensitivity curve
+BANDWIDTH = 0.08  # a sensitivity curve's Gaussian kernel width, as a fraction of the range on its scale
+KIND = "random study"  # what `grpo report` says it read
+
+
+@dataclass
+class WideTables:
+    grid: str
+    grid_text: str
+    commit: str
+    seeds: list[int]
+    samples: int  # drawn
+    completeness: Completeness
+    choices: dict[str, Choice]  # the study's space, in file order
+    table: pd.DataFrame  # one row per complete configuration (module docstring)
+    levels: pd.DataFrame  # per (choice, level): n, p95, low, high, coverage, sample and top shares, verdict
+    importance: pd.DataFrame  # per choice: ped_anova and eta2 with intervals, rank
+    interactions: pd.DataFrame  # the strongest pairs: share beyond the additive effects, interval
+    curves: pd.DataFrame  # continuous choices: choice, x, mean, low, high
+    agreement: pd.DataFrame  # per factor of the `full` grid: its best level, the recommended levels here, verdict
+    top_threshold: float  # success at the QUANTILE of all configurations
+    top_count: int  # configurations in the top
+    kind: str = KIND
+
+
+def is_random_study(grid: Grid | None) -> bool:
+    return grid is not None and grid.random is not None
+
+
+# ---- pure statistics (hand-checkable) ----
+
+def conditional_percentile(scores, q: float = QUANTILE) -> tuple[float, float, float, float]:
+    """scores [n] -> (the q-th percentile x_(k), k = ceil(q n); its binomial order-statistic interval
+    low, high; the interval's exact coverage for a continuous outcome). NaNs for no scores."""
+    x = np.sort(np.asarray(scores, dtype=float))
+    n = len(x)
+    if n == 0:
+        return (math.nan,) * 4
+    k = max(1, math.ceil(q * n))
+    binomial = scipy_stats.binom(n, q)
+    lower = max(1, int(binomial.ppf(ALPHA / 2)))  # P(B < lower) <= alpha / 2
+    upper = min(n, int(binomial.ppf(1 - ALPHA / 2)) + 1)
+    coverage = float(binomial.cdf(upper - 1) - binomial.cdf(lower - 1))  # P(x_(lower) <= xi_q < x_(upper))
+    return float(x[k - 1]), float(x[lower - 1]), float(x[upper - 1]), coverage
+
+
+def top_mask(scores: pd.Series, top: float = TOP) -> pd.Series:
+    """The configurations at or above the (1 - top) percentile of `scores` (x_(k), k = ceil((1 - top) n)):
+    the top, ties at the threshold included."""
+    threshold = np.sort(scores.to_numpy())[max(1, math.ceil((1 - top) * len(scores))) - 1]
+    return scores >= threshold
+
+
+def top_share(levels: pd.Series, top: pd.Series) -> pd.DataFrame:
+    """levels: one level per configuration (None where the choice does not apply: left out); top:
+    bool per configuration -> per level (in order of appearance): n, sample_share, top_n, top_share
+    with its Clopper-Pearson interval (top_low, top_high)."""
+    applies = levels.notna()
+    levels, top = levels[applies], top[applies]
+    total, total_top = len(levels), int(top.sum())
+    rows = []
+    for level in dict.fromkeys(levels):
+        n, k = int((levels == level).sum()), int((top & (levels == level)).sum())
+        low, high = scipy_stats.binomtest(k, total_top).proportion_ci(CONFIDENCE) if total_top else (math.nan, math.nan)
+        rows.append({"level": level, "n": n, "sample_share": n / total, "top_n": k,
+                     "top_share": k / total_top if total_top else math.nan, "top_low": float(low), "top_high": float(high)})
+    return pd.DataFrame(rows)
+
+
+def eta_squared(y: np.ndarray, codes: np.ndarray) -> float:
+    """Share of the variance of y [n] that the group means of codes [n] (ints) explain."""
+    total = ((y - y.mean()) ** 2).sum()
+    counts = np.bincount(codes)
+    means = np.bincount(codes, weights=y) / np.maximum(counts, 1)
+    return float(((means[codes] - y.mean()) ** 2).sum() / total) if total > 0 else 0.0
+
+
+def interaction_share(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Share of the variance of y [n] that the cells of codes a, b [n] explain beyond a + b additive
+    (least squares on both one-hot codings): R^2(cells) - R^2(additive)."""
+    total = ((y - y.mean()) ** 2).sum()
+    if total <= 0:
+        return 0.0
+    cells = a * (b.max() + 1) + b
+    design = np.concatenate([np.eye(a.max() + 1)[a], np.eye(b.max() + 1)[b][:, 1:]], axis=1)  # [n, levels_a + levels_b - 1]
+    fitted = design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    additive = 1 - ((y - fitted) ** 2).sum() / total
+    return eta_squared(y, np.unique(cells, return_inverse=True)[1]) - float(additive)
+
+
+def ped_anova(table: pd.DataFrame, choices: dict[str, Choice], rows: np.ndarray | None = None) -> dict[str, float]:
+    """Optuna's PED-ANOVA importance (unnormalised Pearson divergence) of each choice for reaching
+    the top TOP of success, on the configurations `rows` (positions; default all). A pure range is a
+    float (or int) distribution, its drawn value; a list, or a range with explicit values, is
+    categorical over its levels (drawn)."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.importance import PedAnovaImportanceEvaluator
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    frame = table if rows is None else table.iloc[rows]
+    distributions, columns = {}, {}
+    for name, choice in choices.items():
+        if choice.kind and not choice.values:
+            kind = FloatDistribution if choice.continuous else IntDistribution
+            distributions[name] = kind(choice.low, choice.high if choice.continuous else choice.high - 1, log=choice.log)
+            columns[name] = frame[f"{name}:drawn"].tolist()
+        else:
+            drawn_levels = frame[f"{name}:drawn_level"]
+            distributions[name] = CategoricalDistribution(sorted(set(table[f"{name}:drawn_level"]), key=str))
+            columns[name] = drawn_levels.tolist()
+    trials = [optuna.trial.create_trial(params={name: columns[name][i] for name in choices}, distributions=distributions,
+                                        value=float(value)) for i, value in enumerate(frame.success)]
+    study = optuna.create_study(direction="maximize")
+    study.add_trials(trials)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return PedAnovaImportanceEvaluator(target_quantile=TOP).evaluate(study)
+
+
+# ---- from the records to the tables ----
+
+def level_of(choice: Choice, value) -> object:
+    """The table level of a drawn value: the value itself, or the bin of the range it falls in."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not choice.kind or value in choice.values:
+        return value
+    edges = _edges(choice)
+    index = min(BINS - 1, max(0, int(np.searchsorted(edges, value, side="right")) - 1))
+    return f"[{edges[index]:.2g}, {edges[index + 1]:.2g})"
+
+
+def level_order(choice: Choice) -> list:
+    """A choice's levels in order: its explicit values (registry order for a mode), then the bins."""
+    explicit = ordered_levels(choice.name, choice.values)
+    if not choice.kind:
+        return explicit
+    edges = _edges(choice)
+    return [*explicit, *(f"[{edges[i]:.2g}, {edges[i + 1]:.2g})" for i in range(BINS))]
+
+
+def _edges(choice: Choice) -> np.ndarray:
+    return (np.geomspace if choice.log else np.linspace)(choice.low, choice.high, BINS + 1)
+
+
+def study_table(data: ReportData, grid: Grid, complete: list[str]) -> pd.DataFrame:
+    """The module docstring's `table`: the complete configurations of `data`."""
+    choices = grid.random.choices
+    drawn = sampled(grid.random, grid.fixed, grid.axes)
+    finals = data.finals["success"].fillna(0.0)  # a diverged run counts 0
+    success = finals.groupby(level="config_id").mean()
+    configs = data.configs.loc[[config_id for config_id in data.configs.index if config_id in complete]]
+    rows = []
+    for config_id, config in configs.iterrows():
+        values = config.to_dict()
+        dropped = inapplicable(values)
+        row = {"config_id": config_id, "success": success.get(config_id, math.nan)}
+        for name, choice in choices.items():
+            value = None if name in dropped else _plain(values[name])
+            row[name], row[f"{name}:level"] = value, level_of(choice, value)
+            row[f"{name}:drawn"] = drawn[config_id][name]
+            row[f"{name}:drawn_level"] = level_of(choice, drawn[config_id][name])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("config_id").dropna(subset=["success"])
+
+
+def level_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
+    """Per (choice, level) in order: n, the conditional percentile (p95, low, high, coverage), the
+    shares (top_share's columns) and a verdict on the top share: over-represented (recommended),
+    under-represented or neither."""
+    top = top_mask(table.success)
+    frames = []
+    for name, choice in choices.items():
+        shares = top_share(table[f"{name}:level"], top).set_index("level")
+        for level in level_order(choice):
+            if level not in shares.index:
+                continue
+            scores = table.success[table[f"{name}:level"] == level]
+            p95, low, high, coverage = conditional_percentile(scores)
+            share = shares.loc[level]
+            verdict = ("over-represented" if share.top_low > share.sample_share else
+                       "under-represented" if share.top_high < share.sample_share else "neither")
+            frames.append({"choice": name, "level": _text(level), "n": int(share.n), "p95": p95, "p95_low": low,
+                           "p95_high": high, "coverage": coverage, **share.drop("n").to_dict(), "top": verdict})
+    return pd.DataFrame(frames)
+
+
+def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per choice: ped_anova, ped_anova_low/high, share (of the summed PED-ANOVA), eta2, eta2_low/high,
+    rank by PED-ANOVA; the INTERACTIONS_SHOWN strongest pairs by interaction share, with intervals).
+    Intervals: percentile bootstrap over configurations (grpo.report.stats.resample's first rows)."""
+    n = len(table)
+    draws = resample(n)  # [RESAMPLES n]
+    ped = ped_anova(table, choices)
+    ped_boot = np.array([[value for value in ped_anova(table, choices, rows).values()] for rows in draws[:IMPORTANCE_RESAMPLES]])
+    names = list(ped)  # the evaluator's order
+    ped_low, ped_high = percentile_interval(ped_boot)
+    y = table.success.to_numpy()
+    codes = {name: pd.factorize(table[f"{name}:drawn_level"].map(str), sort=True)[0] for name in choices}
+    eta = {name: eta_squared(y, codes[name]) for name in choices}
+    eta_boot = np.array([[eta_squared(y[rows], _recode(codes[name][rows])) for name in choices]
+                         for rows in draws[:INTERACTION_RESAMPLES]])  # [resample choice]
+    eta_low, eta_high = percentile_interval(eta_boot)
+    order = {name: i for i, name in enumerate(choices)}
+    total = sum(ped.values())
+    importance = pd.DataFrame([{
+        "choice": name, "ped_anova": ped[name], "ped_anova_low": ped_low[i], "ped_anova_high": ped_high[i],
+        "ped_anova_share": ped[name] / total if total else math.nan, "eta2": eta[name],
+        "eta2_low": eta_low[order[name]], "eta2_high": eta_high[order[name]]} for i, name in enumerate(names)])
+    importance = importance.sort_values("ped_anova", ascending=False, kind="stable").reset_index(drop=True)
+    importance.insert(0, "rank", np.arange(1, len(importance) + 1))
+    pairs = [(a, b) for i, a in enumerate(choices) for b in list(choices)[i + 1:]]
+    shares = {(a, b): interaction_share(y, codes[a], codes[b]) for a, b in pairs}
+    strongest = sorted(pairs, key=lambda pair: -shares[pair])[:INTERACTIONS_SHOWN]
+    rows = []
+    for a, b in strongest:
+        boot = [interaction_share(y[r], _recode(codes[a][r]), _recode(codes[b][r])) for r in draws[:INTERACTION_RESAMPLES]]
+        low, high = percentile_interval(np.array(boot))
+        rows.append({"pair": f"{a} x {b}", "share": shares[(a, b)], "low": float(low), "high": float(high)})
+    return importance, pd.DataFrame(rows, columns=["pair", "share", "low", "high"])
+
+
+def sensitivity_curves(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
+    """Per continuous choice, success against the value where it applies (the range's draws only):
+    a Gaussian kernel smoother on the choice's scale with a 95% bootstrap band over configurations
+    (grpo.report.stats.resample_counts). Rows: choice, x, mean, low, high."""
+    frames = []
+    for name, choice in choices.items():
+        if choice.kind not in CONTINUOUS:
+            continue
+        values = table[name]
+        inside = values.notna() & ~values.isin(list(choice.values))
+        x, y = values[inside].to_numpy(float), table.success[inside].to_numpy()
+        if len(x) < 2:
+            continue
+        scale = np.log10 if choice.log else (lambda v: v)
+        grid = np.linspace(scale(choice.low), scale(choice.high), SMOOTH_POINTS)  # [point]
+        width = BANDWIDTH * (grid[-1] - grid[0])
+        weights = np.exp(-0.5 * ((grid[:, None] - scale(x)[None, :]) / width) ** 2).astype(np.float32)  # [point n]
+        counts = resample_counts(len(x))  # [RESAMPLES n]
+        means = (counts * y.astype(np.float32)) @ weights.T / (counts @ weights.T)  # [RESAMPLES point]
+        low, high = percentile_interval(means)
+        frames.append(pd.DataFrame({"choice": name, "x": 10 ** grid if choice.log else grid,
+                                    "mean": weights @ y / weights.sum(1), "low": low, "high": high, "log": choice.log}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["choice", "x", "mean", "low", "high", "log"])
+
+
+def agreement(levels: pd.DataFrame, choices: dict[str, Choice], full_effects: pd.DataFrame | None) -> pd.DataFrame:
+    """Per factor of the `full` grid that the study samples: full's best level (the decisive effect
+    with the largest positive difference from its reference; the reference where every decisive one
+    is negative; none where none is decisive), the levels over- and under-represented in the top here,
+    and whether they agree. A level of `full` on a range maps to the bin that holds it."""
+    if full_effects is None:
+        return pd.DataFrame(columns=["factor", "full_best", "full_evidence", "recommended", "disfavoured", "verdict"])
+    rows = []
+    for factor, effects in full_effects.groupby("factor", sort=False):
+        if factor not in choices:
+            continue
+        decisive = effects[effects.decisive.astype(bool)]
+        positive = decisive[decisive.difference > 0]
+        if len(positive):
+            best = positive.loc[positive.difference.idxmax()]
+            full_best, evidence = best.level, f"{best.level} - {best.reference}: {best.difference:+.3f} [{best.low:+.3f}, {best.high:+.3f}]"
+        elif len(decisive):
+            full_best, evidence = effects.reference.iloc[0], "every decisive effect is negative: the reference is best"
+        else:
+            full_best, evidence = None, "no decisive effect"
+        mine = levels[levels.choice == factor]
+        recommended = mine.level[mine.top == "over-represented"].tolist()
+        disfavoured = mine.level[mine.top == "under-represented"].tolist()
+        best_here = None if full_best is None else _text(level_of(choices[factor], _parsed(full_best)))
+        if full_best is None:
+            verdict = "agree: neither decisive" if not recommended else "here only: full found no decisive effect"
+        elif best_here in recommended:
+            verdict = "agree"
+        elif best_here in disfavoured or recommended:
+            verdict = "disagree"
+        else:
+            verdict = "undecided here"
+        rows.append({"factor": factor, "full_best": full_best if best_here is None else best_here, "full_evidence": evidence,
+                     "recommended": ", ".join(recommended) or "none", "disfavoured": ", ".join(disfavoured) or "none",
+                     "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def compute_wide(data: ReportData, grid: Grid, full_effects: pd.DataFrame | None) -> WideTables:
+    completeness = _completeness(data.runs, data.configs)
+    complete = [c for c in data.configs.index if c not in completeness.missing + completeness.failed]
+    choices = grid.random.choices
+    table = study_table(data, grid, complete)
+    levels = level_rows(table, choices)
+    importance, interactions = importance_rows(table, choices)
+    top = top_mask(table.success)
+    runs = data.runs
+    commit = ", ".join(sorted(runs.git_commit.dropna().astype(str).str[:10].unique())) if "git_commit" in runs else ""
+    return WideTables(grid.name, grid.text, commit or "not recorded", list(grid.seeds),
+                      grid.random.samples, completeness, choices, table, levels, importance, interactions,
+                      sensitivity_curves(table, choices), agreement(levels, choices, full_effects),
+                      float(table.success[top].min()), int(top.sum()))
+
+
+def _recode(codes: np.ndarray) -> np.ndarray:
+    return np.unique(codes, return_inverse=True)[1]
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _text(level) -> str:
+    return f"{level:g}" if isinstance(level, float) else str(level)
+
+
+def _parsed(level: str):
+    try:
+        return float(level)
+    except (TypeError, ValueError):
+        return level
+
+
+# ---- files: figures, CSV tables, report.md ----
+
+def write(data: ReportData, grid: Grid, out: Path, markdown_table) -> WideTables:
+    """Compute and write a random study's report into `out`: figures, levels.csv, importance.csv,
+    interactions.csv, agreement.csv, configurations.csv and report.md (each whole or not at all).
+    `markdown_table(frame)` formats a table (grpo.report.text's). The `full` grid's findings are
+    read from out/../full/effects.csv where it exists."""
+    from grpo.files import write_atomic
+    from grpo.report import figures
+
+    full = out.parent / "full" / "effects.csv"
+    tables = compute_wide(data, grid, pd.read_csv(full) if full.is_file() else None)
+    pictures = _figures(tables)
+    for name, figure in pictures.items():
+        write_atomic(out / name, lambda tmp, figure=figure: figures.save(figure, tmp))
+    configurations = tables.table[["success", *tables.choices]].sort_values("success", ascending=False)
+    frames = {"levels.csv": tables.levels, "importance.csv": tables.importance, "interactions.csv": tables.interactions,
+              "agreement.csv": tables.agreement, "configurations.csv": configurations.reset_index()}
+    for name, frame in frames.items():
+        write_atomic(out / name, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
+    text = narrative(tables, list(pictures), markdown_table, full if full.is_file() else None)
+    write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
+    return tables
+
+
+def _figures(tables: WideTables) -> dict:
+    from grpo.report import figures
+
+    levels = {name: rows for name, rows in tables.levels.groupby("choice", sort=False)}
+    scores = {name: {_text(level): tables.table.success[tables.table[f"{name}:level"] == level].to_numpy()
+                     for level in level_order(choice) if (tables.table[f"{name}:level"] == level).any()}
+              for name, choice in tables.choices.items()}
+    pictures = {
+        "percentiles.png": figures.choice_grid(levels, figures.percentile_panel, "conditional 95th percentile of success"
+                                               " per value (binomial 95% interval)"),
+        "top_share.png": figures.choice_grid(levels, figures.share_panel, f"share of the top 5% (success ≥"
+                                             f" {tables.top_threshold:.3f}, {tables.top_count} configurations; a selection)"
+                                             " against the share of the samples, Clopper-Pearson 95%"),
+        "distributions.png": figures.choice_grid(scores, figures.distribution_panel, "distribution of success per value"),
+        "importance.png": figures.importance(tables.importance, tables.interactions),
+    }
+    curves = {name: (pd.DataFrame({"x": tables.table[name], "success": tables.table.success}).dropna(), curve)
+              for name, curve in tables.curves.groupby("choice", sort=False)}
+    if curves:
+        pictures["sensitivity.png"] = figures.choice_grid(
+            curves, lambda data, ax: figures.value_panel(*data, ax=ax),
+            "success against the value (configurations where it applies; Gaussian smoother, 95% bootstrap band)", cols=3)
+    return pictures
+
+
+def narrative(tables: WideTables, pictures: list[str], markdown_table, full: Path | None) -> str:
+    c = tables.completeness
+    space = ", ".join(tables.choices)
+    lines = [f"# {tables.grid}: a {KIND}", "",
+             f"Kind: **{KIND}** (grpo.experiment.random_study): {tables.samples} configurations drawn at random from"
+             f" {len(tables.choices)} choices ({space}), each trained on seeds {_seeds(tables.seeds)}; commit"
+             f" {tables.commit}. Complete: {c.complete} of {c.configurations} configurations"
+             f" ({len(c.missing)} missing, {len(c.failed)} failed). A configuration's score is its mean final success over"
+             " its seeds (a diverged run counts 0); every statistic below is over configurations, so a value's"
+             " conditional numbers average over (and depend on) the distributions of all the other choices.", ""]
+    importance = tables.importance
+    lines += ["## Which choices matter", "",
+              "PED-ANOVA (Watanabe et al. 2023, Optuna's `PedAnovaImportanceEvaluator`): how far the distribution of a"
+              " choice among the top 5% departs from its distribution over all samples (0: the top looks like the"
+              " samples); eta² is the share of the variance of success its levels explain. Both with 95% bootstrap"
+              f" intervals over configurations ({IMPORTANCE_RESAMPLES} and {INTERACTION_RESAMPLES} resamples). A choice that"
+              " does not apply to a configuration (epsilon under a loss that does not clip) counts there with the value"
+              " drawn for it, which is noise: its importance is diluted by how often it applies.", "",
+              markdown_table(importance[["rank", "choice", "ped_anova", "ped_anova_low", "ped_anova_high", "ped_anova_share",
+                                         "eta2", "eta2_low", "eta2_high"]]), ""]
+    lines += ["Strongest pairwise interactions (share of the variance that the pair's cells explain beyond both"
+              " choices' additive effects; ranges binned as in the tables; the pairs were picked as the largest, so the"
+              " first interval is optimistic):", "", markdown_table(tables.interactions), ""]
+    lines += ["## Each value: how good it can get, and how often it is in the top", "",
+              f"`p95`: the 95th percentile of success among the configurations with that value, with its distribution-free"
+              f" binomial interval (`coverage`: the interval's exact coverage; below 0.95 where the value has few"
+              f" configurations). The top 5% are the {tables.top_count} configurations with success ≥"
+              f" {tables.top_threshold:.3f} (ties included). The top is a selection: a value is *recommended* when its"
+              " share of the top exceeds its share of the samples with the Clopper-Pearson interval above it"
+              " (over-represented); nothing here estimates how well the selected configurations would do again.", ""]
+    levels = tables.levels.rename(columns={"sample_share": "samples", "top_share": "top share"})
+    lines += [markdown_table(levels[["choice", "level", "n", "p95", "p95_low", "p95_high", "coverage", "samples", "top_n",
+                                     "top share", "top_low", "top_high", "top"]]), ""]
+    lines += ["Recommended values (over-represented in the top 5%):", ""]
+    for name in tables.choices:
+        mine = tables.levels[tables.levels.choice == name]
+        good = mine[mine.top == "over-represented"]
+        best = mine.loc[mine.p95.idxmax()] if len(mine) else None
+        said = ", ".join(f"{row.level} ({row.top_share:.2f} [{row.top_low:.2f}, {row.top_high:.2f}] of the top vs"
+                         f" {row.sample_share:.2f} of the samples)" for row in good.itertuples()) or "none decisively"
+        lines.append(f"- **{name}**: {said}; highest p95: {best.level} ({best.p95:.3f} [{best.p95_low:.3f}, {best.p95_high:.3f}])"
+                     if best is not None else f"- **{name}**: no configuration")
+    lines += ["", "## Against the `full` grid's findings", ""]
+    if full is None:
+        lines += ["No reports/full/effects.csv beside this report: nothing to compare.", ""]
+    else:
+        lines += ["The `full` grid (reports/full/effects.csv: paired contrasts over 100 seeds at the seed's fixed values,"
+                  " 100 epochs x 10 steps) against the values recommended here (its level of a range is the bin that holds"
+                  " it). The two answer different questions: `full` holds everything else at the seed's values; here every"
+                  " other choice varies, and training is as long as this study's `epochs`.", "",
+                  markdown_table(tables.agreement), ""]
+    lines += ["## Figures", ""] + [f"![{name}]({name})" for name in pictures] + [""]
+    lines += ["## Configuration", "", "```toml", tables.grid_text.strip(), "```", ""]
+    return "\n".join(lines)
+
+
+def _seeds(seeds: list[int]) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
