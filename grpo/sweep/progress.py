@@ -25,6 +25,15 @@ class ProgressAndLostTrials(tune.Callback):
     def __exit__(self, *exception):
         self.bar.close()
 
+    def __getstate__(self):
+        """Tune pickles its callbacks with the experiment's state: the copy shows nothing (the
+        display holds the terminal's stream, which does not pickle)."""
+        return {"results_dir": self.results_dir, "total": self.bar.total}
+
+    def __setstate__(self, state):
+        self.results_dir = state["results_dir"]
+        self.bar = Progress(state["total"], "configurations", "config", enabled=False)
+
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.bar.update(len(trial.config["trial"]["configs"]))
 
