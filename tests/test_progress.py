@@ -81,3 +81,4 @@ def test_train_and_report_write_lines_not_frames_into_a_log(tmp_path):
             assert [line.split()[1] for line in text.splitlines()] == [f"{2 * k}/20" for k in range(1, 11)]
         else:
             assert text.splitlines()[-1].startswith("configurations read: 1/1 config (100%)")
+
