@@ -17,12 +17,13 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from grpo.core.config import CONFIG_FIELDS, FIELDS, TrainConfig, seed_default
-from grpo.experiment.results import PRIMARY
+from grpo.experiment.results import PRIMARY, final_window
 from grpo.report.data import CURVE_METRICS, ReportData
 from grpo.report.fits import fit_curve
 from grpo.report.stats import (
     ALPHA,
     Contrast,
+    bootstrap_interval,
     holm,
     paired_contrast,
     percentile_interval,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 LEVEL_ORDER = {  # axis -> its choices (the config's owner of them): the seed document's order, later variants after
     name: spec.metadata["choices"] for name, spec in FIELDS.items() if spec.metadata["choices"] is not None}
 HALVES = ("half_a", "half_b")
+SLOPE_EPOCHS = 10  # final-window slopes are reported in success per this many epochs
 HELD_FIELDS = ("lr", "epsilon", "responses", "epochs", "steps_per_epoch", "dim")  # report.md's first line names them
 
 
@@ -69,6 +71,7 @@ class Tables:
     effects: pd.DataFrame  # main effect of each non-reference level
     interactions: pd.DataFrame  # two-way interactions
     fits: pd.DataFrame  # saturating-curve fit of each ranked configuration's success curve
+    slopes: pd.DataFrame  # per level of each axis: its final-window slope of success, with interval, and still_improving
     within_reward: pd.DataFrame  # per reward function: reward_frac vs success
     replication: pd.DataFrame  # per half of the seeds: its best configuration and tied set
     unhealthy: pd.DataFrame  # runs that diverged, failed or are missing
@@ -148,13 +151,15 @@ def compute(data: ReportData) -> Tables:
          "best is tied in the full data": bool(table.set_index("config_id").tied_with_best.get(best_of(scores, list(halves[half])), False)),
          "tied with its best": int(tied[half].tied.sum())} for half in HALVES]) if len(ranked) else pd.DataFrame()
 
+    slopes = _level_slopes(data, configs, axes, ranked)
+    effects = _mark_improving(effects, slopes)
     commit = ", ".join(sorted(runs.git_commit.dropna().astype(str).str[:10].unique())) if "git_commit" in runs else ""
     curves = _figure_curves(data, configs, axes, references, ranked)
     return Tables(
         grid=data.name, grid_text=data.grid_text, commit=commit or "not recorded", seeds=seeds,
         completeness=completeness, axes=axes, held=held_values(configs, axes), references=references,
         configurations=table, effects=effects,
-        interactions=interactions, fits=_fits(data, labels, ranked, table), within_reward=_within_reward(table, axes),
+        interactions=interactions, fits=_fits(data, labels, ranked, table), slopes=slopes, within_reward=_within_reward(table, axes),
         replication=replication, unhealthy=runs[runs.status != "ok"].reset_index(drop=True),
         min_detectable=min_detectable, pairing_gain=pairing_gain, leaders_half_width=leaders_half_width, curves=curves)
 
@@ -371,6 +376,44 @@ def _fits(data: ReportData, labels: dict, ranked: list, table: pd.DataFrame) -> 
                      "residual / noise": fit.noise_ratio, "failed": fit.failed or ""})
     return pd.DataFrame(rows, columns=["configuration", "R0", "A (asymptote)", "B (efficiency)", "s_mid (epoch)", "R²",
                                        "residual / noise", "failed"])
+
+
+def _level_slopes(data: ReportData, configs: pd.DataFrame, axes: dict, ranked: list) -> pd.DataFrame:
+    """Per level of each axis (its arm: the ranked configurations at that level): the least-squares
+    slope of success (sorted_frac per epoch) over each run's final window, averaged over the arm's
+    configurations per seed, then over seeds with a bootstrap interval, in success per SLOPE_EPOCHS
+    epochs; `still_improving` where the interval lies above 0 (the arm had not levelled off)."""
+    curves = data.curves[data.curves.config_id.isin(ranked)]
+    per_run = []
+    for config_id, curve in curves.groupby("config_id", sort=False):
+        window = final_window(curve, int(configs.loc[config_id, "epochs"]))
+        epoch = window.epoch - window.groupby("seed").epoch.transform("mean")
+        value = window.sorted_frac - window.groupby("seed").sorted_frac.transform("mean")
+        with np.errstate(invalid="ignore", divide="ignore"):  # a one-epoch window has no slope
+            slope = (epoch * value).groupby(window.seed).sum() / (epoch**2).groupby(window.seed).sum()
+        per_run.append((slope * SLOPE_EPOCHS).rename(config_id))
+    slopes = pd.concat(per_run, axis=1) if per_run else pd.DataFrame()  # [seed config]
+    rows = []
+    for factor, levels in axes.items():
+        for level in levels:
+            members = [c for c in slopes.columns if configs.loc[c, factor] == level]
+            with warnings.catch_warnings():  # no slope (a one-epoch window, a seed diverged everywhere): NaN, left out
+                warnings.simplefilter("ignore", RuntimeWarning)
+                arm = np.nanmean(slopes[members].to_numpy(dtype=float), axis=1) if members else np.array([])  # [seed]
+                slope = float(np.nanmean(arm)) if len(arm) else np.nan
+            low, high = bootstrap_interval(arm)
+            rows.append({"factor": factor, "level": level, "slope": slope, "low": low, "high": high,
+                         "still_improving": bool(low > 0)})
+    return pd.DataFrame(rows, columns=["factor", "level", "slope", "low", "high", "still_improving"])
+
+
+def _mark_improving(effects: pd.DataFrame, slopes: pd.DataFrame) -> pd.DataFrame:
+    """effects with `still_improving`: the level's arm or the reference's is still rising at the end
+    of training, so the effect is a statement about speed at this training length, not about the
+    level either arm would reach."""
+    rising = {(row.factor, row.level) for row in slopes.itertuples() if row.still_improving}
+    return effects.assign(still_improving=[(row.factor, row.level) in rising or (row.factor, row.reference) in rising
+                                           for row in effects.itertuples()])
 
 
 def _within_reward(table: pd.DataFrame, axes: dict) -> pd.DataFrame:

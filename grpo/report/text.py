@@ -16,7 +16,7 @@ from grpo.experiment.results import FINAL_FRACTION, PRIMARY, PRIMARY_SOURCE, ope
 from grpo.experiment.tuning import OBJECTIVE
 from grpo.files import check_writable_dir, write_atomic
 from grpo.report import figures
-from grpo.report.compute import LEVEL_ORDER, Tables, compute
+from grpo.report.compute import LEVEL_ORDER, SLOPE_EPOCHS, Tables, compute
 from grpo.report.data import load
 from grpo.report.robustness import INTERACTION, VERDICTS, with_robustness
 from grpo.report.stats import ALPHA, CONFIDENCE, POWER, RESAMPLES
@@ -306,14 +306,18 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
                 parts.append(f"`{factor}` (vs {_level(factor, rows.reference.iloc[0])}): " + "; ".join(
                     f"{_level(factor, r.level)} {interval(r.difference, r.low, r.high)}"
                     f"{'' if r.replicated else ' (not replicated)'}{_qualifier(tables, r.factor, r.level)}"
-                    for r in decisive.itertuples()))
+                    f"{' ↑' if r.still_improving else ''}" for r in decisive.itertuples()))
             else:
                 parts.append(f"`{factor}`: no decisive effect (largest {rows.difference.abs().max():.3f})"
                              + _decisive_elsewhere(tables, factor, rows.level))
         findings.append(f"**Factor effects on {PRIMARY}** (each level against the seed's choice, averaged over the"
                         " other axes; factors ranked by their largest decisive effect"
                         + ("; each with its verdict across the cells, section Robustness" if tables.robustness else "")
-                        + "): " + ". ".join(parts) + ".")
+                        + "): " + ". ".join(parts) + "."
+                        + (" ↑: an arm of the contrast is still rising over the final window (its slope's interval lies"
+                           " above 0; Learning-speed fits below), so the effect is a statement about speed at this"
+                           " training length, not about the level either arm would reach." if effects.still_improving.any()
+                           else ""))
     inter = tables.interactions
     if len(inter):
         decisive = inter[inter.decisive].reindex(inter[inter.decisive].difference.abs().sort_values(ascending=False).index)
@@ -336,9 +340,15 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
     if len(fits):
         failed = fits[fits.failed != ""]
         reasons = failed.failed.str.split(":").str[0].value_counts()  # by kind (grpo.fits)
+        rising = tables.slopes[tables.slopes.still_improving]
         findings.append(f"**Learning-speed fits** of the {PRIMARY} curves: {len(fits) - len(failed)} of {len(fits)}"
                         " accepted" + (" (failed: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items()) + ")"
-                                       if len(failed) else "") + ".")
+                                       if len(failed) else "") + f". Still rising at the end of training: {len(rising)} of"
+                        f" {len(tables.slopes)} levels (final-window slope of {PRIMARY} per {SLOPE_EPOCHS} epochs, interval"
+                        " above 0)" + (": " + "; ".join(f"{_level(r.factor, r.level)} {interval(r.slope, r.low, r.high)}"
+                                                        for r in rising.itertuples()) if len(rising) else "")
+                        + ". Where the arms are still rising, a difference measures speed (ScaleRL's efficiency B),"
+                        " not the level reached (its asymptote A).")
     within = tables.within_reward
     if len(within) > 1:
         findings.append("**`reward_frac` within each reward function**: Spearman correlation of its configuration"
@@ -543,5 +553,9 @@ def _tables_section(tables: Tables, ranked: pd.DataFrame) -> list[str]:
                   " weighted by its seed-to-seed standard error. A fit fails when a parameter sits at the bound of its"
                   " search range, the asymptote leaves [0, 1], the curve is flat (no better than a constant given the"
                   " noise), the midpoint lies outside the observed epochs, or the residuals exceed twice the noise.",
-                  "", markdown_table(tables.fits), ""]
+                  "", markdown_table(tables.fits), "",
+                  f"Final-window slope of {PRIMARY} per {SLOPE_EPOCHS} epochs, per level of each axis (least squares per"
+                  " run, averaged over the level's configurations per seed, 95% bootstrap interval over seeds); a level"
+                  " whose interval lies above 0 is still improving when training stops:", "",
+                  markdown_table(tables.slopes, digits=4), ""]
     return lines

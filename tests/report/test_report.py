@@ -249,3 +249,23 @@ def test_bad_results_folders(tmp_path, capsys, setup, named):
     err = capsys.readouterr().err
     assert named in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "reports").exists()
+
+
+def test_final_window_slopes_mark_the_effects_whose_arms_still_rise(small):
+    """A level's slope: per run, the least-squares slope of sorted_frac over the final window (two
+    epochs here: the difference of their means), times 10 epochs, averaged over the level's
+    configurations, then over seeds; an effect is marked while either of its arms still rises."""
+    folder, report, tables = small
+    records = pd.read_parquet(folder / "records").astype({"config_id": str})
+    epochs = records.groupby(["config_id", "seed", "epoch"]).sorted_frac.mean().unstack("epoch")  # [config x seed, epoch]
+    per_run = (epochs[19] - epochs[18]) * 10
+    configs = records.drop_duplicates("config_id").set_index("config_id").loss_mode.astype(str)
+    clipped = per_run[per_run.index.get_level_values(0).map(configs) == "clipped"].groupby("seed").mean()
+    row = tables.slopes.set_index("level").loc["clipped"]
+    assert row.slope == pytest.approx(clipped.mean(), rel=1e-5) and row.low <= row.slope <= row.high
+    assert (tables.slopes.still_improving == (tables.slopes.low > 0)).all()
+    rising = set(tables.slopes.level[tables.slopes.still_improving])
+    expected = [level in rising or reference in rising for level, reference in zip(tables.effects.level,
+                                                                                      tables.effects.reference)]
+    assert tables.effects.still_improving.tolist() == expected
+    assert "Still rising at the end of training" in (report / "report.md").read_text()
