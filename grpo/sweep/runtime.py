@@ -116,11 +116,16 @@ def ray_runtime(address: str | None, num_cpus: int | None, results_dir: Path, sc
 
 
 def _start_private(num_cpus: int | None, temp_dir: Path) -> None:
-    # Ray binds its servers to the node's IP; with "clusters" off that IP is loopback. Ray
-    # reads the variable when it is first imported, so it is set before the import.
+    # Ray binds its servers to the node's IP; with "clusters" off that IP is loopback. Ray reads
+    # the variable when it is first imported: set here for the runtime's own processes, and for
+    # a driver that imported Ray before (a notebook, a test session) its constant is set too,
+    # else the node's IP is the default route's (an address of the machine's network).
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     os.environ.pop(ADDRESS_VARIABLE, None)
     import ray
+    from ray._private import ray_constants
+
+    clusters, ray_constants.ENABLE_RAY_CLUSTER = ray_constants.ENABLE_RAY_CLUSTER, False
 
     # address="local": always a new runtime, never one found on the machine
     temp_dir.mkdir()
@@ -132,6 +137,7 @@ def _start_private(num_cpus: int | None, temp_dir: Path) -> None:
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR, _temp_dir=str(temp_dir))
     finally:
+        ray_constants.ENABLE_RAY_CLUSTER = clusters  # a later join from this process finds its address again
         if on_sigint is not None:
             signal.signal(signal.SIGINT, on_sigint)
 

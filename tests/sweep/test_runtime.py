@@ -12,7 +12,7 @@ import pytest
 
 from grpo.errors import EnvironmentFault
 from grpo.sweep import runtime
-from grpo.sweep.runtime import SOCKET_PATH_MAX, scratch_root, socket_path_bytes
+from grpo.sweep.runtime import SOCKET_PATH_MAX, ray_runtime, scratch_dir, scratch_root, socket_path_bytes
 
 GRID = """seeds = 2
 [grid]
@@ -73,3 +73,14 @@ def test_a_sweep_runs_with_a_100_character_tmpdir(tmp_path):
     assert len(runs) == 4 and (runs.status == "ok").all()
     assert list(deep.iterdir()) == []  # the scratch folder went to /tmp ...
     assert not list(Path("/tmp").glob(f"{runtime.SCRATCH_PREFIX}{sweep.pid}-*"))  # ... and was removed there
+
+
+def test_the_private_runtime_is_on_loopback_even_when_ray_was_imported_first(tmp_path):
+    """Ray reads its "clusters" switch when first imported: a driver that imported Ray before the
+    sweep (a notebook, this test session) still gets a runtime on loopback, not on the address of
+    the machine's default route."""
+    import ray
+
+    with scratch_dir() as scratch, ray_runtime(None, 1, tmp_path, scratch):
+        assert ray.util.get_node_ip_address() == "127.0.0.1"
+        assert [node["NodeManagerAddress"] for node in ray.nodes()] == ["127.0.0.1"]
