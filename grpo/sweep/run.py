@@ -81,7 +81,7 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     trained = sum(len(seeds) for _, seeds in work) - int((~done).sum())
     failed = runs[runs.status == "failed"].drop_duplicates("config_id")
     missing = runs.config_id[runs.status == "missing"].drop_duplicates().tolist()
-    trials = sum(not {config.config_id for config in configs} & set(missing) for configs, _ in groups)
+    trials = sum(not {config.config_id for config in members} & set(missing) for members, _ in groups)
     return SweepOutcome(results_dir, trials, trained, int(done.sum()) - trained,
                         [f"{row.config_id}: {row.error}" for row in failed.itertuples()],
                         missing, damaged, interrupted)
