@@ -240,10 +240,12 @@ def save(figure, path) -> None:
 
 # ---- random studies (grpo.report.wide): one panel per choice, as Andrychowicz et al. 2021 ----
 
-def choice_grid(panels: dict, draw, title: str, cols: int = 4, width: float = 3.6, height: float = 2.9):
-    """panels: choice -> its data; draw(data, ax) fills one panel. One panel per choice, `cols` a row."""
+def choice_grid(panels: dict, draw, title: str, cols: int = 4, width: float = 3.6, height: float = 2.9,
+                sharex: bool = False):
+    """panels: choice -> its data; draw(data, ax) fills one panel. One panel per choice, `cols` a row;
+    `sharex`: one x scale for every panel (a quantity that compares across choices)."""
     rows = max(1, math.ceil(len(panels) / cols))
-    figure, axes = _figure(rows, min(cols, max(1, len(panels))), width, height)
+    figure, axes = _figure(rows, min(cols, max(1, len(panels))), width, height, sharex="all" if sharex else False)
     for ax, (name, data) in zip(axes.flat, panels.items()):
         with _style():
             draw(data, ax)
@@ -263,6 +265,7 @@ def percentile_panel(rows, ax=None):
                 capsize=3, markersize=4)
     ax.set_yticks(y, [f"{level} (n={n})" for level, n in zip(rows.level, rows.n)], fontsize=7)
     ax.set_xlabel("95th percentile of success", fontsize=8)
+    ax.set_xlim(left=0)
     return figure
 
 

@@ -24,9 +24,10 @@ apply: noise there, which the importance uses so that every configuration takes 
 - **Importance**: PED-ANOVA (Watanabe et al., IJCAI 2023; Optuna's PedAnovaImportanceEvaluator):
   how differently each choice is distributed among the top 5% than among all samples (a Pearson
   divergence of Parzen estimates: 0 when the top looks like the samples); beside it the share of
-  the variance of success that the choice's levels explain (eta squared, a one-way ANOVA), and
-  for pairs the share that the pair's cells explain beyond both choices' additive effects (the
-  interaction). Every importance carries a bootstrap interval over configurations.
+  the variance of success that the choice's levels explain (eta squared of a one-way ANOVA,
+  adjusted for the number of levels), and for pairs the share that the pair's cells explain
+  beyond both choices' additive effects (the interaction, adjusted likewise). Every importance
+  carries a bootstrap interval over configurations.
 """
 
 import math
@@ -121,24 +122,32 @@ def top_share(levels: pd.Series, top: pd.Series) -> pd.DataFrame:
 
 
 def eta_squared(y: np.ndarray, codes: np.ndarray) -> float:
-    """Share of the variance of y [n] that the group means of codes [n] (ints) explain."""
+    """Share of the variance of y [n] that the group means of codes [n] (ints) explain, adjusted for
+    the groups' count (epsilon squared: 1 - (1 - R^2)(n - 1)/(n - groups), about 0 for groups that
+    do not matter; the plain R^2 grows by about (groups - 1)/n from noise alone)."""
     total = ((y - y.mean()) ** 2).sum()
     counts = np.bincount(codes)
     means = np.bincount(codes, weights=y) / np.maximum(counts, 1)
-    return float(((means[codes] - y.mean()) ** 2).sum() / total) if total > 0 else 0.0
+    r2 = float(((means[codes] - y.mean()) ** 2).sum() / total) if total > 0 else 0.0
+    return _adjusted(r2, len(y), int((counts > 0).sum()))
+
+
+def _adjusted(r2: float, n: int, parameters: int) -> float:
+    return 1 - (1 - r2) * (n - 1) / (n - parameters) if n > parameters else float("nan")
 
 
 def interaction_share(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """Share of the variance of y [n] that the cells of codes a, b [n] explain beyond a + b additive
-    (least squares on both one-hot codings): R^2(cells) - R^2(additive)."""
+    (least squares on both one-hot codings): R^2(cells) - R^2(additive), each adjusted for its
+    parameters as in eta_squared, so that a pair of many cells gains nothing from noise."""
     total = ((y - y.mean()) ** 2).sum()
     if total <= 0:
         return 0.0
     cells = a * (b.max() + 1) + b
     design = np.concatenate([np.eye(a.max() + 1)[a], np.eye(b.max() + 1)[b][:, 1:]], axis=1)  # [n, levels_a + levels_b - 1]
     fitted = design @ np.linalg.lstsq(design, y, rcond=None)[0]
-    additive = 1 - ((y - fitted) ** 2).sum() / total
-    return eta_squared(y, np.unique(cells, return_inverse=True)[1]) - float(additive)
+    additive = _adjusted(1 - float(((y - fitted) ** 2).sum() / total), len(y), np.linalg.matrix_rank(design))
+    return eta_squared(y, np.unique(cells, return_inverse=True)[1]) - additive
 
 
 def ped_anova(table: pd.DataFrame, choices: dict[str, Choice], rows: np.ndarray | None = None) -> dict[str, float]:
@@ -235,7 +244,8 @@ def level_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
             verdict = ("over-represented" if share.top_low > share.sample_share else
                        "under-represented" if share.top_high < share.sample_share else "neither")
             frames.append({"choice": name, "level": _text(level), "n": int(share.n), "p95": p95, "p95_low": low,
-                           "p95_high": high, "coverage": coverage, **share.drop("n").to_dict(), "top": verdict})
+                           "p95_high": high, "coverage": coverage, **share.drop(["n", "top_n"]).to_dict(),
+                           "top_n": int(share.top_n), "top": verdict})
     return pd.DataFrame(frames)
 
 
@@ -406,11 +416,12 @@ def _figures(tables: WideTables) -> dict:
               for name, choice in tables.choices.items()}
     pictures = {
         "percentiles.png": figures.choice_grid(levels, figures.percentile_panel, "conditional 95th percentile of success"
-                                               " per value (binomial 95% interval)"),
+                                               " per value (binomial 95% interval)", sharex=True),
         "top_share.png": figures.choice_grid(levels, figures.share_panel, f"share of the top 5% (success ≥"
                                              f" {tables.top_threshold:.3f}, {tables.top_count} configurations; a selection)"
-                                             " against the share of the samples, Clopper-Pearson 95%"),
-        "distributions.png": figures.choice_grid(scores, figures.distribution_panel, "distribution of success per value"),
+                                             " against the share of the samples, Clopper-Pearson 95%", sharex=True),
+        "distributions.png": figures.choice_grid(scores, figures.distribution_panel, "distribution of success per value",
+                                                 sharex=True),
         "importance.png": figures.importance(tables.importance, tables.interactions),
     }
     curves = {name: (pd.DataFrame({"x": tables.table[name], "success": tables.table.success}).dropna(), curve)
@@ -436,7 +447,8 @@ def narrative(tables: WideTables, pictures: list[str], markdown_table, full: Pat
     lines += ["## Which choices matter", "",
               "PED-ANOVA (Watanabe et al. 2023, Optuna's `PedAnovaImportanceEvaluator`): how far the distribution of a"
               " choice among the top 5% departs from its distribution over all samples (0: the top looks like the"
-              " samples); eta² is the share of the variance of success its levels explain. Both with 95% bootstrap"
+              " samples); eta² is the share of the variance of success its levels explain (adjusted for their count). Both with 95%"
+              " bootstrap"
               f" intervals over configurations ({IMPORTANCE_RESAMPLES} and {INTERACTION_RESAMPLES} resamples). A choice that"
               " does not apply to a configuration (epsilon under a loss that does not clip) counts there with the value"
               " drawn for it, which is noise: its importance is diluted by how often it applies.", "",
