@@ -15,8 +15,8 @@ apply: noise there, which the importance uses so that every configuration takes 
   statistic x_(k), k = ceil(0.95 n), with the distribution-free binomial interval [x_(l), x_(u)]
   where l, u are the Binomial(n, 0.95) quantiles at 2.5% and 97.5% (+1): its coverage is stated,
   below 95% where n is too small for the upper order statistic.
-- **Top share**: the top 5% are the configurations at or above the 95th percentile of all
-  configurations' success (ties included, so they can be more than 5%); per level, its share of
+- **Top share**: the top 5% are the ceil(0.05 n) configurations of highest success (those tied
+  at the threshold taken in a seeded random order: success has few distinct values); per level, its share of
   them against its share of the samples (only configurations where the choice applies), with a
   Clopper-Pearson interval on the top share. The top is a *selection*: a level is recommended
   when its top share's interval lies above its sampling share (over-represented), disfavoured
@@ -44,7 +44,7 @@ from grpo.experiment.grids import Grid
 from grpo.experiment.random_study import CONTINUOUS, Choice, sampled
 from grpo.report.compute import Completeness, _completeness, ordered_levels
 from grpo.report.data import ReportData
-from grpo.report.stats import ALPHA, CONFIDENCE, percentile_interval, resample, resample_counts
+from grpo.report.stats import ALPHA, BOOTSTRAP_SEED, CONFIDENCE, percentile_interval, resample, resample_counts
 
 QUANTILE = 0.95  # the conditional percentile: "how good can it get"
 TOP = 0.05  # the top share: configurations at or above the QUANTILE of all
@@ -72,8 +72,9 @@ class WideTables:
     interactions: pd.DataFrame  # the strongest pairs: share beyond the additive effects, interval
     curves: pd.DataFrame  # continuous choices: choice, x, mean, low, high
     agreement: pd.DataFrame  # per factor of the `full` grid: its best level, the recommended levels here, verdict
-    top_threshold: float  # success at the QUANTILE of all configurations
+    top_threshold: float  # the lowest success in the top
     top_count: int  # configurations in the top
+    tied: tuple[int, int]  # (configurations at the threshold in the top, configurations at the threshold)
     kind: str = KIND
 
 
@@ -99,10 +100,19 @@ def conditional_percentile(scores, q: float = QUANTILE) -> tuple[float, float, f
 
 
 def top_mask(scores: pd.Series, top: float = TOP) -> pd.Series:
-    """The configurations at or above the (1 - top) percentile of `scores` (x_(k), k = ceil((1 - top) n)):
-    the top, ties at the threshold included."""
-    threshold = np.sort(scores.to_numpy())[max(1, math.ceil((1 - top) * len(scores))) - 1]
-    return scores >= threshold
+    """The top: the m = ceil(top n) configurations of highest score. Configurations tied at the
+    threshold (a success of few distinct values ties often) are taken in a seeded random order, so
+    the top holds m whatever the ties, and a level's expected share among the tied is its share of them."""
+    n = len(scores)
+    order = np.lexsort((tie_break(n), -scores.to_numpy()))  # best first, ties in random order
+    mask = np.zeros(n, dtype=bool)
+    mask[order[:max(1, math.ceil(top * n))]] = True
+    return pd.Series(mask, index=scores.index)
+
+
+def tie_break(n: int) -> np.ndarray:
+    """[n] the seeded random order in which configurations tied in success enter the top (lower first)."""
+    return np.random.default_rng(BOOTSTRAP_SEED).random(n)
 
 
 def top_share(levels: pd.Series, top: pd.Series) -> pd.DataFrame:
@@ -160,7 +170,9 @@ def ped_anova(table: pd.DataFrame, choices: dict[str, Choice], rows: np.ndarray 
     from optuna.importance import PedAnovaImportanceEvaluator
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    frame = table if rows is None else table.iloc[rows]
+    rows = np.arange(len(table)) if rows is None else rows
+    frame = table.iloc[rows]
+    values = frame.success.to_numpy() - 1e-9 * tie_break(len(table))[rows]  # PED-ANOVA's top is then top_mask's
     distributions, columns = {}, {}
     for name, choice in choices.items():
         if choice.kind and not choice.values:
@@ -172,7 +184,7 @@ def ped_anova(table: pd.DataFrame, choices: dict[str, Choice], rows: np.ndarray 
             distributions[name] = CategoricalDistribution(sorted(set(table[f"{name}:drawn_level"]), key=str))
             columns[name] = drawn_levels.tolist()
     trials = [optuna.trial.create_trial(params={name: columns[name][i] for name in choices}, distributions=distributions,
-                                        value=float(value)) for i, value in enumerate(frame.success)]
+                                        value=float(value)) for i, value in enumerate(values)]
     study = optuna.create_study(direction="maximize")
     study.add_trials(trials)
     with warnings.catch_warnings():
@@ -360,7 +372,12 @@ def compute_wide(data: ReportData, grid: Grid, full_effects: pd.DataFrame | None
     return WideTables(grid.name, grid.text, commit or "not recorded", list(grid.seeds),
                       grid.random.samples, completeness, choices, table, levels, importance, interactions,
                       sensitivity_curves(table, choices), agreement(levels, choices, full_effects),
-                      float(table.success[top].min()), int(top.sum()))
+                      float(table.success[top].min()), int(top.sum()), _tied(table.success, top))
+
+
+def _tied(scores: pd.Series, top: pd.Series) -> tuple[int, int]:
+    at = scores == scores[top].min()
+    return int((at & top).sum()), int(at.sum())
 
 
 def _recode(codes: np.ndarray) -> np.ndarray:
@@ -417,8 +434,8 @@ def _figures(tables: WideTables) -> dict:
     pictures = {
         "percentiles.png": figures.choice_grid(levels, figures.percentile_panel, "conditional 95th percentile of success"
                                                " per value (binomial 95% interval)", sharex=True),
-        "top_share.png": figures.choice_grid(levels, figures.share_panel, f"share of the top 5% (success ≥"
-                                             f" {tables.top_threshold:.3f}, {tables.top_count} configurations; a selection)"
+        "top_share.png": figures.choice_grid(levels, figures.share_panel, f"share of the top 5% ({tables.top_count} configurations,"
+                                             f" success ≥ {tables.top_threshold:.3f}; a selection)"
                                              " against the share of the samples, Clopper-Pearson 95%", sharex=True),
         "distributions.png": figures.choice_grid(scores, figures.distribution_panel, "distribution of success per value",
                                                  sharex=True),
@@ -442,7 +459,10 @@ def narrative(tables: WideTables, pictures: list[str], markdown_table, full: Pat
              f" {tables.commit}. Complete: {c.complete} of {c.configurations} configurations"
              f" ({len(c.missing)} missing, {len(c.failed)} failed). A configuration's score is its mean final success over"
              " its seeds (a diverged run counts 0); every statistic below is over configurations, so a value's"
-             " conditional numbers average over (and depend on) the distributions of all the other choices.", ""]
+             " conditional numbers average over (and depend on) the distributions of all the other choices."
+             f" Success here: median {tables.table.success.median():.3f}, {(tables.table.success == 0).mean():.0%} of the"
+             f" configurations at 0, {tables.table.success.nunique()} distinct values (3 prompts, few responses and a"
+             " short final window make it coarse).", ""]
     importance = tables.importance
     lines += ["## Which choices matter", "",
               "PED-ANOVA (Watanabe et al. 2023, Optuna's `PedAnovaImportanceEvaluator`): how far the distribution of a"
@@ -460,8 +480,9 @@ def narrative(tables: WideTables, pictures: list[str], markdown_table, full: Pat
     lines += ["## Each value: how good it can get, and how often it is in the top", "",
               f"`p95`: the 95th percentile of success among the configurations with that value, with its distribution-free"
               f" binomial interval (`coverage`: the interval's exact coverage; below 0.95 where the value has few"
-              f" configurations). The top 5% are the {tables.top_count} configurations with success ≥"
-              f" {tables.top_threshold:.3f} (ties included). The top is a selection: a value is *recommended* when its"
+              f" configurations). The top 5% are the {tables.top_count} configurations of highest success (≥"
+              f" {tables.top_threshold:.3f}; {tables.tied[0]} of the {tables.tied[1]} configurations tied at that value, taken"
+              " in a seeded random order). The top is a selection: a value is *recommended* when its"
               " share of the top exceeds its share of the samples with the Clopper-Pearson interval above it"
               " (over-represented); nothing here estimates how well the selected configurations would do again.", ""]
     levels = tables.levels.rename(columns={"sample_share": "samples", "top_share": "top share"})
