@@ -369,6 +369,8 @@ def compute_wide(data: ReportData, grid: Grid, full_effects: pd.DataFrame | None
     top = top_mask(table.success)
     runs = data.runs
     commit = ", ".join(sorted(runs.git_commit.dropna().astype(str).str[:10].unique())) if "git_commit" in runs else ""
+    if not commit and "code_fingerprint" in runs:  # code run outside a git checkout: its fingerprint says which
+        commit = "not recorded, code fingerprint " + ", ".join(sorted(runs.code_fingerprint.dropna().astype(str).unique()))
     return WideTables(grid.name, grid.text, commit or "not recorded", list(grid.seeds),
                       grid.random.samples, completeness, choices, table, levels, importance, interactions,
                       sensitivity_curves(table, choices), agreement(levels, choices, full_effects),
