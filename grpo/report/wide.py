@@ -347,6 +347,8 @@ def agreement(levels: pd.DataFrame, choices: dict[str, Choice], full_effects: pd
         best_here = None if full_best is None else _text(level_of(choices[factor], _parsed(full_best)))
         if full_best is None:
             verdict = "agree: neither decisive" if not recommended else "here only: full found no decisive effect"
+        elif best_here not in set(mine.level):
+            verdict = "full's best is not sampled here"
         elif best_here in recommended:
             verdict = "agree"
         elif best_here in disfavoured or recommended:
