@@ -312,11 +312,12 @@ def value_panel(points, curve, ax=None):
 
 
 def importance_panel(rows, column: str, label: str, ax=None):
-    """rows: (choice, <column>, <column>_low, <column>_high), top first: a point and interval per choice."""
+    """rows: (choice, <column>, <column>_low, <column>_high), top first: a point and interval per choice
+    (a bootstrap interval need not hold its estimate: drawn as a line, the estimate as a dot)."""
     figure, ax = _ax_or_new(ax, 5, 0.35 * len(rows) + 1)
     y = np.arange(len(rows))[::-1]
-    ax.errorbar(rows[column], y, xerr=[rows[column] - rows[f"{column}_low"], rows[f"{column}_high"] - rows[column]],
-                fmt="o", color=COLOURS[0], capsize=3, markersize=4)
+    ax.hlines(y, rows[f"{column}_low"], rows[f"{column}_high"], color=COLOURS[0], linewidth=1.6)
+    ax.plot(rows[column], y, "o", color=COLOURS[0], markersize=4)
     ax.set_yticks(y, rows.choice, fontsize=8)
     ax.set_xlabel(label, fontsize=8)
     return figure
@@ -327,7 +328,7 @@ def importance(rows, interactions):
     strongest pairwise interactions."""
     figure, axes = _figure(1, 3, 4.6, 0.3 * len(rows) + 1.4)
     with _style():
-        importance_panel(rows, "ped_anova", "PED-ANOVA importance (top 5%)", axes[0, 0])
+        importance_panel(rows, "ped_anova_share", "share of PED-ANOVA importance (top 5%)", axes[0, 0])
         importance_panel(rows, "eta2", "share of variance (eta²)", axes[0, 1])
         pairs = interactions.rename(columns={"pair": "choice", "share": "interaction", "low": "interaction_low",
                                              "high": "interaction_high"})

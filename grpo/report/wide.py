@@ -262,7 +262,7 @@ def level_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
 
 
 def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per choice: ped_anova, ped_anova_low/high, share (of the summed PED-ANOVA), eta2, eta2_low/high,
+    """(per choice: ped_anova, ped_anova_low/high, ped_anova_share (of the summed PED-ANOVA) with its interval, eta2, eta2_low/high,
     rank by PED-ANOVA; the INTERACTIONS_SHOWN strongest pairs by interaction share, with intervals).
     Intervals: percentile bootstrap over configurations (grpo.report.stats.resample's first rows)."""
     n = len(table)
@@ -271,6 +271,7 @@ def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd
     ped_boot = np.array([[value for value in ped_anova(table, choices, rows).values()] for rows in draws[:IMPORTANCE_RESAMPLES]])
     names = list(ped)  # the evaluator's order
     ped_low, ped_high = percentile_interval(ped_boot)
+    share_low, share_high = percentile_interval(ped_boot / np.maximum(ped_boot.sum(1, keepdims=True), 1e-300))
     y = table.success.to_numpy()
     codes = {name: pd.factorize(table[f"{name}:drawn_level"].map(str), sort=True)[0] for name in choices}
     eta = {name: eta_squared(y, codes[name]) for name in choices}
@@ -281,7 +282,8 @@ def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd
     total = sum(ped.values())
     importance = pd.DataFrame([{
         "choice": name, "ped_anova": ped[name], "ped_anova_low": ped_low[i], "ped_anova_high": ped_high[i],
-        "ped_anova_share": ped[name] / total if total else math.nan, "eta2": eta[name],
+        "ped_anova_share": ped[name] / total if total else math.nan, "ped_anova_share_low": share_low[i],
+        "ped_anova_share_high": share_high[i], "eta2": eta[name],
         "eta2_low": eta_low[order[name]], "eta2_high": eta_high[order[name]]} for i, name in enumerate(names)])
     importance = importance.sort_values("ped_anova", ascending=False, kind="stable").reset_index(drop=True)
     importance.insert(0, "rank", np.arange(1, len(importance) + 1))
@@ -475,8 +477,14 @@ def narrative(tables: WideTables, pictures: list[str], markdown_table, full: Pat
               " bootstrap"
               f" intervals over configurations ({IMPORTANCE_RESAMPLES} and {INTERACTION_RESAMPLES} resamples). A choice that"
               " does not apply to a configuration (epsilon under a loss that does not clip) counts there with the value"
-              " drawn for it, which is noise: its importance is diluted by how often it applies.", "",
-              markdown_table(importance[["rank", "choice", "ped_anova", "ped_anova_low", "ped_anova_high", "ped_anova_share",
+              " drawn for it, which is noise: its importance is diluted by how often it applies. PED-ANOVA smooths a"
+              " range on a fine grid and a list over its few values, so the two kinds are not on one scale; eta² bins a"
+              " range into a few levels: where the two rankings differ, read both. An estimate near an end of its"
+              " interval shows the percentile bootstrap's bias for that statistic (resampling repeats configurations).",
+              "",
+              "`ped_anova_share`: the choice's PED-ANOVA over the sum of all choices' (the raw divergences, scaled by"
+              " 0.05² as Optuna defines them, are in importance.csv).", "",
+              markdown_table(importance[["rank", "choice", "ped_anova_share", "ped_anova_share_low", "ped_anova_share_high",
                                          "eta2", "eta2_low", "eta2_high"]]), ""]
     lines += ["Strongest pairwise interactions (share of the variance that the pair's cells explain beyond both"
               " choices' additive effects; ranges binned as in the tables; the pairs were picked as the largest, so the"
