@@ -240,10 +240,12 @@ def save(figure, path) -> None:
 
 # ---- random studies (grpo.report.wide): one panel per choice, as Andrychowicz et al. 2021 ----
 
-def choice_grid(panels: dict, draw, title: str, cols: int = 4, width: float = 3.6, height: float = 2.9):
-    """panels: choice -> its data; draw(data, ax) fills one panel. One panel per choice, `cols` a row."""
+def choice_grid(panels: dict, draw, title: str, cols: int = 4, width: float = 3.6, height: float = 2.9,
+                sharex: bool = False):
+    """panels: choice -> its data; draw(data, ax) fills one panel. One panel per choice, `cols` a row;
+    `sharex`: one x scale for every panel (a quantity that compares across choices)."""
     rows = max(1, math.ceil(len(panels) / cols))
-    figure, axes = _figure(rows, min(cols, max(1, len(panels))), width, height)
+    figure, axes = _figure(rows, min(cols, max(1, len(panels))), width, height, sharex="all" if sharex else False)
     for ax, (name, data) in zip(axes.flat, panels.items()):
         with _style():
             draw(data, ax)
@@ -263,6 +265,7 @@ def percentile_panel(rows, ax=None):
                 capsize=3, markersize=4)
     ax.set_yticks(y, [f"{level} (n={n})" for level, n in zip(rows.level, rows.n)], fontsize=7)
     ax.set_xlabel("95th percentile of success", fontsize=8)
+    ax.set_xlim(left=0)
     return figure
 
 
@@ -309,11 +312,12 @@ def value_panel(points, curve, ax=None):
 
 
 def importance_panel(rows, column: str, label: str, ax=None):
-    """rows: (choice, <column>, <column>_low, <column>_high), top first: a point and interval per choice."""
+    """rows: (choice, <column>, <column>_low, <column>_high), top first: a point and interval per choice
+    (a bootstrap interval need not hold its estimate: drawn as a line, the estimate as a dot)."""
     figure, ax = _ax_or_new(ax, 5, 0.35 * len(rows) + 1)
     y = np.arange(len(rows))[::-1]
-    ax.errorbar(rows[column], y, xerr=[rows[column] - rows[f"{column}_low"], rows[f"{column}_high"] - rows[column]],
-                fmt="o", color=COLOURS[0], capsize=3, markersize=4)
+    ax.hlines(y, rows[f"{column}_low"], rows[f"{column}_high"], color=COLOURS[0], linewidth=1.6)
+    ax.plot(rows[column], y, "o", color=COLOURS[0], markersize=4)
     ax.set_yticks(y, rows.choice, fontsize=8)
     ax.set_xlabel(label, fontsize=8)
     return figure
@@ -324,7 +328,7 @@ def importance(rows, interactions):
     strongest pairwise interactions."""
     figure, axes = _figure(1, 3, 4.6, 0.3 * len(rows) + 1.4)
     with _style():
-        importance_panel(rows, "ped_anova", "PED-ANOVA importance (top 5%)", axes[0, 0])
+        importance_panel(rows, "ped_anova_share", "share of PED-ANOVA importance (top 5%)", axes[0, 0])
         importance_panel(rows, "eta2", "share of variance (eta²)", axes[0, 1])
         pairs = interactions.rename(columns={"pair": "choice", "share": "interaction", "low": "interaction_low",
                                              "high": "interaction_high"})

@@ -15,8 +15,8 @@ apply: noise there, which the importance uses so that every configuration takes 
   statistic x_(k), k = ceil(0.95 n), with the distribution-free binomial interval [x_(l), x_(u)]
   where l, u are the Binomial(n, 0.95) quantiles at 2.5% and 97.5% (+1): its coverage is stated,
   below 95% where n is too small for the upper order statistic.
-- **Top share**: the top 5% are the configurations at or above the 95th percentile of all
-  configurations' success (ties included, so they can be more than 5%); per level, its share of
+- **Top share**: the top 5% are the ceil(0.05 n) configurations of highest success (those tied
+  at the threshold taken in a seeded random order: success has few distinct values); per level, its share of
   them against its share of the samples (only configurations where the choice applies), with a
   Clopper-Pearson interval on the top share. The top is a *selection*: a level is recommended
   when its top share's interval lies above its sampling share (over-represented), disfavoured
@@ -24,9 +24,10 @@ apply: noise there, which the importance uses so that every configuration takes 
 - **Importance**: PED-ANOVA (Watanabe et al., IJCAI 2023; Optuna's PedAnovaImportanceEvaluator):
   how differently each choice is distributed among the top 5% than among all samples (a Pearson
   divergence of Parzen estimates: 0 when the top looks like the samples); beside it the share of
-  the variance of success that the choice's levels explain (eta squared, a one-way ANOVA), and
-  for pairs the share that the pair's cells explain beyond both choices' additive effects (the
-  interaction). Every importance carries a bootstrap interval over configurations.
+  the variance of success that the choice's levels explain (eta squared of a one-way ANOVA,
+  adjusted for the number of levels), and for pairs the share that the pair's cells explain
+  beyond both choices' additive effects (the interaction, adjusted likewise). Every importance
+  carries a bootstrap interval over configurations.
 """
 
 import math
@@ -43,7 +44,7 @@ from grpo.experiment.grids import Grid
 from grpo.experiment.random_study import CONTINUOUS, Choice, sampled
 from grpo.report.compute import Completeness, _completeness, ordered_levels
 from grpo.report.data import ReportData
-from grpo.report.stats import ALPHA, CONFIDENCE, percentile_interval, resample, resample_counts
+from grpo.report.stats import ALPHA, BOOTSTRAP_SEED, CONFIDENCE, percentile_interval, resample, resample_counts
 
 QUANTILE = 0.95  # the conditional percentile: "how good can it get"
 TOP = 0.05  # the top share: configurations at or above the QUANTILE of all
@@ -71,8 +72,9 @@ class WideTables:
     interactions: pd.DataFrame  # the strongest pairs: share beyond the additive effects, interval
     curves: pd.DataFrame  # continuous choices: choice, x, mean, low, high
     agreement: pd.DataFrame  # per factor of the `full` grid: its best level, the recommended levels here, verdict
-    top_threshold: float  # success at the QUANTILE of all configurations
+    top_threshold: float  # the lowest success in the top
     top_count: int  # configurations in the top
+    tied: tuple[int, int]  # (configurations at the threshold in the top, configurations at the threshold)
     kind: str = KIND
 
 
@@ -98,10 +100,19 @@ def conditional_percentile(scores, q: float = QUANTILE) -> tuple[float, float, f
 
 
 def top_mask(scores: pd.Series, top: float = TOP) -> pd.Series:
-    """The configurations at or above the (1 - top) percentile of `scores` (x_(k), k = ceil((1 - top) n)):
-    the top, ties at the threshold included."""
-    threshold = np.sort(scores.to_numpy())[max(1, math.ceil((1 - top) * len(scores))) - 1]
-    return scores >= threshold
+    """The top: the m = ceil(top n) configurations of highest score. Configurations tied at the
+    threshold (a success of few distinct values ties often) are taken in a seeded random order, so
+    the top holds m whatever the ties, and a level's expected share among the tied is its share of them."""
+    n = len(scores)
+    order = np.lexsort((tie_break(n), -scores.to_numpy()))  # best first, ties in random order
+    mask = np.zeros(n, dtype=bool)
+    mask[order[:max(1, math.ceil(top * n))]] = True
+    return pd.Series(mask, index=scores.index)
+
+
+def tie_break(n: int) -> np.ndarray:
+    """[n] the seeded random order in which configurations tied in success enter the top (lower first)."""
+    return np.random.default_rng(BOOTSTRAP_SEED).random(n)
 
 
 def top_share(levels: pd.Series, top: pd.Series) -> pd.DataFrame:
@@ -121,24 +132,32 @@ def top_share(levels: pd.Series, top: pd.Series) -> pd.DataFrame:
 
 
 def eta_squared(y: np.ndarray, codes: np.ndarray) -> float:
-    """Share of the variance of y [n] that the group means of codes [n] (ints) explain."""
+    """Share of the variance of y [n] that the group means of codes [n] (ints) explain, adjusted for
+    the groups' count (epsilon squared: 1 - (1 - R^2)(n - 1)/(n - groups), about 0 for groups that
+    do not matter; the plain R^2 grows by about (groups - 1)/n from noise alone)."""
     total = ((y - y.mean()) ** 2).sum()
     counts = np.bincount(codes)
     means = np.bincount(codes, weights=y) / np.maximum(counts, 1)
-    return float(((means[codes] - y.mean()) ** 2).sum() / total) if total > 0 else 0.0
+    r2 = float(((means[codes] - y.mean()) ** 2).sum() / total) if total > 0 else 0.0
+    return _adjusted(r2, len(y), int((counts > 0).sum()))
+
+
+def _adjusted(r2: float, n: int, parameters: int) -> float:
+    return 1 - (1 - r2) * (n - 1) / (n - parameters) if n > parameters else float("nan")
 
 
 def interaction_share(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """Share of the variance of y [n] that the cells of codes a, b [n] explain beyond a + b additive
-    (least squares on both one-hot codings): R^2(cells) - R^2(additive)."""
+    (least squares on both one-hot codings): R^2(cells) - R^2(additive), each adjusted for its
+    parameters as in eta_squared, so that a pair of many cells gains nothing from noise."""
     total = ((y - y.mean()) ** 2).sum()
     if total <= 0:
         return 0.0
     cells = a * (b.max() + 1) + b
     design = np.concatenate([np.eye(a.max() + 1)[a], np.eye(b.max() + 1)[b][:, 1:]], axis=1)  # [n, levels_a + levels_b - 1]
     fitted = design @ np.linalg.lstsq(design, y, rcond=None)[0]
-    additive = 1 - ((y - fitted) ** 2).sum() / total
-    return eta_squared(y, np.unique(cells, return_inverse=True)[1]) - float(additive)
+    additive = _adjusted(1 - float(((y - fitted) ** 2).sum() / total), len(y), np.linalg.matrix_rank(design))
+    return eta_squared(y, np.unique(cells, return_inverse=True)[1]) - additive
 
 
 def ped_anova(table: pd.DataFrame, choices: dict[str, Choice], rows: np.ndarray | None = None) -> dict[str, float]:
@@ -151,7 +170,9 @@ def ped_anova(table: pd.DataFrame, choices: dict[str, Choice], rows: np.ndarray 
     from optuna.importance import PedAnovaImportanceEvaluator
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    frame = table if rows is None else table.iloc[rows]
+    rows = np.arange(len(table)) if rows is None else rows
+    frame = table.iloc[rows]
+    values = frame.success.to_numpy() - 1e-9 * tie_break(len(table))[rows]  # PED-ANOVA's top is then top_mask's
     distributions, columns = {}, {}
     for name, choice in choices.items():
         if choice.kind and not choice.values:
@@ -163,7 +184,7 @@ def ped_anova(table: pd.DataFrame, choices: dict[str, Choice], rows: np.ndarray 
             distributions[name] = CategoricalDistribution(sorted(set(table[f"{name}:drawn_level"]), key=str))
             columns[name] = drawn_levels.tolist()
     trials = [optuna.trial.create_trial(params={name: columns[name][i] for name in choices}, distributions=distributions,
-                                        value=float(value)) for i, value in enumerate(frame.success)]
+                                        value=float(value)) for i, value in enumerate(values)]
     study = optuna.create_study(direction="maximize")
     study.add_trials(trials)
     with warnings.catch_warnings():
@@ -235,12 +256,13 @@ def level_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
             verdict = ("over-represented" if share.top_low > share.sample_share else
                        "under-represented" if share.top_high < share.sample_share else "neither")
             frames.append({"choice": name, "level": _text(level), "n": int(share.n), "p95": p95, "p95_low": low,
-                           "p95_high": high, "coverage": coverage, **share.drop("n").to_dict(), "top": verdict})
+                           "p95_high": high, "coverage": coverage, **share.drop(["n", "top_n"]).to_dict(),
+                           "top_n": int(share.top_n), "top": verdict})
     return pd.DataFrame(frames)
 
 
 def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per choice: ped_anova, ped_anova_low/high, share (of the summed PED-ANOVA), eta2, eta2_low/high,
+    """(per choice: ped_anova, ped_anova_low/high, ped_anova_share (of the summed PED-ANOVA) with its interval, eta2, eta2_low/high,
     rank by PED-ANOVA; the INTERACTIONS_SHOWN strongest pairs by interaction share, with intervals).
     Intervals: percentile bootstrap over configurations (grpo.report.stats.resample's first rows)."""
     n = len(table)
@@ -249,6 +271,7 @@ def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd
     ped_boot = np.array([[value for value in ped_anova(table, choices, rows).values()] for rows in draws[:IMPORTANCE_RESAMPLES]])
     names = list(ped)  # the evaluator's order
     ped_low, ped_high = percentile_interval(ped_boot)
+    share_low, share_high = percentile_interval(ped_boot / np.maximum(ped_boot.sum(1, keepdims=True), 1e-300))
     y = table.success.to_numpy()
     codes = {name: pd.factorize(table[f"{name}:drawn_level"].map(str), sort=True)[0] for name in choices}
     eta = {name: eta_squared(y, codes[name]) for name in choices}
@@ -259,7 +282,8 @@ def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd
     total = sum(ped.values())
     importance = pd.DataFrame([{
         "choice": name, "ped_anova": ped[name], "ped_anova_low": ped_low[i], "ped_anova_high": ped_high[i],
-        "ped_anova_share": ped[name] / total if total else math.nan, "eta2": eta[name],
+        "ped_anova_share": ped[name] / total if total else math.nan, "ped_anova_share_low": share_low[i],
+        "ped_anova_share_high": share_high[i], "eta2": eta[name],
         "eta2_low": eta_low[order[name]], "eta2_high": eta_high[order[name]]} for i, name in enumerate(names)])
     importance = importance.sort_values("ped_anova", ascending=False, kind="stable").reset_index(drop=True)
     importance.insert(0, "rank", np.arange(1, len(importance) + 1))
@@ -325,6 +349,8 @@ def agreement(levels: pd.DataFrame, choices: dict[str, Choice], full_effects: pd
         best_here = None if full_best is None else _text(level_of(choices[factor], _parsed(full_best)))
         if full_best is None:
             verdict = "agree: neither decisive" if not recommended else "here only: full found no decisive effect"
+        elif best_here not in set(mine.level):
+            verdict = "full's best is not sampled here"
         elif best_here in recommended:
             verdict = "agree"
         elif best_here in disfavoured or recommended:
@@ -347,10 +373,17 @@ def compute_wide(data: ReportData, grid: Grid, full_effects: pd.DataFrame | None
     top = top_mask(table.success)
     runs = data.runs
     commit = ", ".join(sorted(runs.git_commit.dropna().astype(str).str[:10].unique())) if "git_commit" in runs else ""
+    if not commit and "code_fingerprint" in runs:  # code run outside a git checkout: its fingerprint says which
+        commit = "not recorded, code fingerprint " + ", ".join(sorted(runs.code_fingerprint.dropna().astype(str).unique()))
     return WideTables(grid.name, grid.text, commit or "not recorded", list(grid.seeds),
                       grid.random.samples, completeness, choices, table, levels, importance, interactions,
                       sensitivity_curves(table, choices), agreement(levels, choices, full_effects),
-                      float(table.success[top].min()), int(top.sum()))
+                      float(table.success[top].min()), int(top.sum()), _tied(table.success, top))
+
+
+def _tied(scores: pd.Series, top: pd.Series) -> tuple[int, int]:
+    at = scores == scores[top].min()
+    return int((at & top).sum()), int(at.sum())
 
 
 def _recode(codes: np.ndarray) -> np.ndarray:
@@ -406,11 +439,12 @@ def _figures(tables: WideTables) -> dict:
               for name, choice in tables.choices.items()}
     pictures = {
         "percentiles.png": figures.choice_grid(levels, figures.percentile_panel, "conditional 95th percentile of success"
-                                               " per value (binomial 95% interval)"),
-        "top_share.png": figures.choice_grid(levels, figures.share_panel, f"share of the top 5% (success ≥"
-                                             f" {tables.top_threshold:.3f}, {tables.top_count} configurations; a selection)"
-                                             " against the share of the samples, Clopper-Pearson 95%"),
-        "distributions.png": figures.choice_grid(scores, figures.distribution_panel, "distribution of success per value"),
+                                               " per value (binomial 95% interval)", sharex=True),
+        "top_share.png": figures.choice_grid(levels, figures.share_panel, f"share of the top 5% ({tables.top_count} configurations,"
+                                             f" success ≥ {tables.top_threshold:.3f}; a selection)"
+                                             " against the share of the samples, Clopper-Pearson 95%", sharex=True),
+        "distributions.png": figures.choice_grid(scores, figures.distribution_panel, "distribution of success per value",
+                                                 sharex=True),
         "importance.png": figures.importance(tables.importance, tables.interactions),
     }
     curves = {name: (pd.DataFrame({"x": tables.table[name], "success": tables.table.success}).dropna(), curve)
@@ -431,16 +465,26 @@ def narrative(tables: WideTables, pictures: list[str], markdown_table, full: Pat
              f" {tables.commit}. Complete: {c.complete} of {c.configurations} configurations"
              f" ({len(c.missing)} missing, {len(c.failed)} failed). A configuration's score is its mean final success over"
              " its seeds (a diverged run counts 0); every statistic below is over configurations, so a value's"
-             " conditional numbers average over (and depend on) the distributions of all the other choices.", ""]
+             " conditional numbers average over (and depend on) the distributions of all the other choices."
+             f" Success here: median {tables.table.success.median():.3f}, {(tables.table.success == 0).mean():.0%} of the"
+             f" configurations at 0, {tables.table.success.nunique()} distinct values (3 prompts, few responses and a"
+             " short final window make it coarse).", ""]
     importance = tables.importance
     lines += ["## Which choices matter", "",
               "PED-ANOVA (Watanabe et al. 2023, Optuna's `PedAnovaImportanceEvaluator`): how far the distribution of a"
               " choice among the top 5% departs from its distribution over all samples (0: the top looks like the"
-              " samples); eta² is the share of the variance of success its levels explain. Both with 95% bootstrap"
+              " samples); eta² is the share of the variance of success its levels explain (adjusted for their count). Both with 95%"
+              " bootstrap"
               f" intervals over configurations ({IMPORTANCE_RESAMPLES} and {INTERACTION_RESAMPLES} resamples). A choice that"
               " does not apply to a configuration (epsilon under a loss that does not clip) counts there with the value"
-              " drawn for it, which is noise: its importance is diluted by how often it applies.", "",
-              markdown_table(importance[["rank", "choice", "ped_anova", "ped_anova_low", "ped_anova_high", "ped_anova_share",
+              " drawn for it, which is noise: its importance is diluted by how often it applies. PED-ANOVA smooths a"
+              " range on a fine grid and a list over its few values, so the two kinds are not on one scale; eta² bins a"
+              " range into a few levels: where the two rankings differ, read both. An estimate near an end of its"
+              " interval shows the percentile bootstrap's bias for that statistic (resampling repeats configurations).",
+              "",
+              "`ped_anova_share`: the choice's PED-ANOVA over the sum of all choices' (the raw divergences, scaled by"
+              " 0.05² as Optuna defines them, are in importance.csv).", "",
+              markdown_table(importance[["rank", "choice", "ped_anova_share", "ped_anova_share_low", "ped_anova_share_high",
                                          "eta2", "eta2_low", "eta2_high"]]), ""]
     lines += ["Strongest pairwise interactions (share of the variance that the pair's cells explain beyond both"
               " choices' additive effects; ranges binned as in the tables; the pairs were picked as the largest, so the"
@@ -448,8 +492,9 @@ def narrative(tables: WideTables, pictures: list[str], markdown_table, full: Pat
     lines += ["## Each value: how good it can get, and how often it is in the top", "",
               f"`p95`: the 95th percentile of success among the configurations with that value, with its distribution-free"
               f" binomial interval (`coverage`: the interval's exact coverage; below 0.95 where the value has few"
-              f" configurations). The top 5% are the {tables.top_count} configurations with success ≥"
-              f" {tables.top_threshold:.3f} (ties included). The top is a selection: a value is *recommended* when its"
+              f" configurations). The top 5% are the {tables.top_count} configurations of highest success (≥"
+              f" {tables.top_threshold:.3f}; {tables.tied[0]} of the {tables.tied[1]} configurations tied at that value, taken"
+              " in a seeded random order). The top is a selection: a value is *recommended* when its"
               " share of the top exceeds its share of the samples with the Clopper-Pearson interval above it"
               " (over-represented); nothing here estimates how well the selected configurations would do again.", ""]
     levels = tables.levels.rename(columns={"sample_share": "samples", "top_share": "top share"})

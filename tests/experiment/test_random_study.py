@@ -34,7 +34,7 @@ def test_the_same_file_and_seed_give_the_same_configurations():
     assert study(seed=1).configs() != first
 
 
-def test_a_draw_does_not_depend_on_the_machine_or_the_sample_count():
+def test_the_wide_presets_first_draw_is_pinned():
     """numpy's PCG64 streams are the same everywhere and floats keep 4 significant digits: pinned values."""
     rows = load_grid("wide").random.rows()
     assert len(rows) == 2000

@@ -26,24 +26,25 @@ def test_few_scores_give_a_short_interval_and_say_its_coverage():
 
 
 def test_the_top_share_against_the_sampling_share():
-    """20 configurations, 19 distinct scores and a tie at the top: x_(19) = 0.9 is the threshold, so the top
-    is the 2 configurations at 0.9 and 0.95 (a): a's top share 2/2 against a sampling share of 8/16
-    (the 4 configurations where the choice does not apply are left out); Clopper-Pearson for 2 of 2 is
-    [0.158, 1]."""
-    scores = pd.Series([0.95, 0.9, *np.linspace(0.0, 0.5, 18)])
-    levels = pd.Series(["a", "a", *["a"] * 6, *["b"] * 8, *[None] * 4])
+    """40 configurations: the top 5% are the 2 best (0.95 and 0.9, both with level a); a's top share 2/2
+    against a sampling share of 16/32 (the 8 configurations where the choice does not apply are left
+    out); Clopper-Pearson for 2 of 2 is [0.158, 1]."""
+    scores = pd.Series([0.95, 0.9, *np.linspace(0.0, 0.5, 38)])
+    levels = pd.Series(["a", "a", *["a"] * 14, *["b"] * 16, *[None] * 8])
     top = wide.top_mask(scores)
     assert top.sum() == 2 and top.iloc[:2].all()
     shares = wide.top_share(levels, top).set_index("level")
-    assert shares.loc["a", "n"] == 8 and shares.loc["b", "n"] == 8
+    assert shares.loc["a", "n"] == 16 and shares.loc["b", "n"] == 16
     assert shares.loc["a", "sample_share"] == 0.5 and shares.loc["a", "top_share"] == 1.0
     assert shares.loc["b", "top_share"] == 0.0
     assert shares.loc["a", "top_low"] == pytest.approx(0.1581, abs=1e-3) and shares.loc["a", "top_high"] == 1.0
 
 
-def test_ties_at_the_threshold_are_all_in_the_top():
-    scores = pd.Series([1.0] * 5 + [0.0] * 15)
-    assert wide.top_mask(scores).sum() == 5
+def test_ties_at_the_threshold_are_taken_in_a_seeded_random_order():
+    scores = pd.Series([1.0] + [0.5] * 30 + [0.0] * 9)  # top 5% of 40: the 1.0 and one of the thirty 0.5s
+    top = wide.top_mask(scores)
+    assert top.sum() == 2 and top.iloc[0] and top.iloc[1:31].sum() == 1
+    assert top.equals(wide.top_mask(scores))
 
 
 def test_levels_of_a_range_are_bins_on_its_own_scale_and_explicit_values_stand_alone():
@@ -100,16 +101,22 @@ def test_agreement_with_the_full_grid():
         {"choice": "deltas_mode", "level": "normalized_rewards", "top": "over-represented"},
         {"choice": "deltas_mode", "level": "rewards", "top": "under-represented"},
         {"choice": "loss_mode", "level": "clipped", "top": "over-represented"},
+        {"choice": "loss_mode", "level": "unclipped", "top": "neither"},
+        {"choice": "reward_fn", "level": "pairwise_order", "top": "over-represented"},
         {"choice": "kl_penalty", "level": "0", "top": "neither"}])
     full = pd.DataFrame([
         {"factor": "deltas_mode", "level": "normalized_rewards", "reference": "rewards", "difference": 0.14, "low": 0.11,
          "high": 0.16, "decisive": True},
         {"factor": "loss_mode", "level": "unclipped", "reference": "naive", "difference": 0.015, "low": 0.008, "high": 0.02,
          "decisive": True},
+        {"factor": "reward_fn", "level": "sort_distance", "reference": "sort_inclusion_ordering", "difference": 0.06,
+         "low": 0.04, "high": 0.08, "decisive": True},
         {"factor": "kl_penalty", "level": "0.01", "reference": "0.0", "difference": 0.006, "low": -0.0001, "high": 0.013,
          "decisive": False}])
     choices = {"deltas_mode": Choice("deltas_mode", ("rewards", "normalized_rewards")),
                "loss_mode": Choice("loss_mode", ("naive", "unclipped", "clipped")),
-               "kl_penalty": Choice("kl_penalty", (0.0,), "loguniform", 1e-3, 0.3)}
+               "kl_penalty": Choice("kl_penalty", (0.0,), "loguniform", 1e-3, 0.3),
+               "reward_fn": Choice("reward_fn", ("pairwise_order",))}
     verdicts = wide.agreement(levels, choices, full).set_index("factor").verdict
-    assert verdicts.to_dict() == {"deltas_mode": "agree", "loss_mode": "disagree", "kl_penalty": "agree: neither decisive"}
+    assert verdicts.to_dict() == {"deltas_mode": "agree", "loss_mode": "disagree", "reward_fn": "full's best is not sampled here",
+                                  "kl_penalty": "agree: neither decisive"}
