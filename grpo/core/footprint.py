@@ -60,9 +60,9 @@ def group_bytes(configs: Sequence[TrainConfig], task: Task, num_seeds: int) -> i
 
 
 def available_bytes(device) -> int | None:
-    """Memory the run can have on `device`: free GPU memory, or the system's available memory
-    (/proc/meminfo); None where it cannot be known."""
-    if device.type == "cuda":
+    """Memory the run can have on `device` (a torch.device or its type, "cpu" or "cuda"): free
+    GPU memory, or the system's available memory (/proc/meminfo); None where it cannot be known."""
+    if getattr(device, "type", device) == "cuda":
         import torch
 
         return torch.cuda.mem_get_info(device)[0]

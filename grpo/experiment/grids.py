@@ -209,6 +209,8 @@ def parse_grid(name: str, text: str) -> Grid:
         if isinstance(value, list):
             if not value:
                 raise UsageError(f"grid {name!r}: axis {key!r} is empty")
+            if any(isinstance(item, list | dict) for item in value):
+                raise UsageError(f"grid {name!r}: axis {key!r} must list single values (numbers or names), got {value!r}")
             axes[key] = value
         elif isinstance(value, dict):
             raise UsageError(f"grid {name!r}: {key!r} must be a value or a list of values, got a table")

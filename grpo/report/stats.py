@@ -19,6 +19,8 @@ from functools import cache
 import numpy as np
 from scipy import stats
 
+from grpo.errors import UsageError
+
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE  # the family-wise error rate of a Holm-corrected family
 POWER = 0.8  # the power asked of a future experiment in `seeds_needed`
@@ -32,10 +34,26 @@ def iqm(scores, axis=None):
     return stats.trim_mean(np.asarray(scores, dtype=float), 0.25, axis=axis)
 
 
+RESAMPLED_BYTES = 8 + 8 + 4 + 8  # a resample's cell: its int64 index, offset, float32 count, and a temporary
+
+
+def check_resample_memory(n: int) -> None:
+    """UsageError in one line when the bootstrap over `n` seeds ([RESAMPLES n] arrays) cannot fit
+    in the memory available, before any is made."""
+    from grpo.core.footprint import available_bytes
+
+    needed, available = RESAMPLES * n * RESAMPLED_BYTES, available_bytes("cpu")
+    if available is not None and needed > available:
+        raise UsageError(f"{n:,} seeds: the paired bootstrap ({RESAMPLES:,} resamples x seeds) needs about"
+                         f" {needed / 2**30:,.0f} GiB, this machine has {available / 2**30:,.1f} GiB available;"
+                         " report fewer seeds (a grid file naming a subset)")
+
+
 @cache
 def resample(n: int, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
     """Bootstrap indices [RESAMPLES n]: each row draws n of the n seeds with replacement
     (read-only; one draw per (n, seed), shared by every statistic)."""
+    check_resample_memory(n)
     indices = np.random.default_rng(seed).integers(0, n, size=(RESAMPLES, n))
     indices.flags.writeable = False
     return indices

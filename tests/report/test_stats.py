@@ -5,11 +5,13 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
+from grpo.errors import UsageError
 from grpo.report.compute import mark_replicated, tied_with_best
 from grpo.report.fits import fit_curve, saturating_curve
 from grpo.report.stats import (
     RESAMPLES,
     bootstrap_interval,
+    check_resample_memory,
     holm,
     iqm,
     paired_contrast,
@@ -178,3 +180,10 @@ def test_a_noisy_curve_that_saturates_early_is_accepted_and_its_asymptote_recove
 def test_fits_that_fail_say_why(values, noise, reason):
     fit = fit_curve(STEPS[: len(values)], values, noise)
     assert fit.failed is not None and reason in fit.failed
+
+
+def test_a_bootstrap_that_cannot_fit_is_refused_before_it_is_made():
+    """At 10^6 seeds the resample arrays alone would need about 261 GiB: one line, nothing allocated."""
+    with pytest.raises(UsageError, match=r"^1,000,000 seeds: the paired bootstrap \(10,000 resamples x seeds\) needs about 261 GiB"):
+        check_resample_memory(1_000_000)
+    check_resample_memory(100)  # the committed reports' size: fine
