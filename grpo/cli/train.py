@@ -2,7 +2,7 @@
 
 Every TrainConfig field is a flag named like its grid key (``loss_mode`` -> ``--loss-mode``),
 with the help, aliases (``--loss``), TRL's and verl's names (``--beta``, ``--clip-ratio-low``,
-translated by grpo.core.config.canonical) and choices its field metadata declares. Only the flags
+translated by grpo.core.config.in_own_terms) and choices its field metadata declares. Only the flags
 given reach TrainConfig, so an option that does not apply (``--task-vocab`` on the seed task)
 is refused, and an error names the flag as it was typed.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from grpo.core.config import FIELDS, FOREIGN, TrainConfig, base_type, canonical
+from grpo.core.config import FIELDS, FOREIGN, TrainConfig, base_type, in_own_terms
 from grpo.core.devices import resolve_device
 from grpo.core.footprint import available_bytes, estimated_bytes
 from grpo.core.schema import SUMMARY_METRICS
@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              dest=name, action=GivenOption, default=argparse.SUPPRESS, metavar=METAVARS[base_type(spec)],
                              help=field_help(spec))
         for alias in foreign:
-            if alias.instead:  # read only to say what to use instead (grpo.core.config.canonical)
+            if alias.instead:  # read only to say what to use instead (grpo.core.config.in_own_terms)
                 options.add_argument(alias.flag, dest=alias.name, action=GivenOption, default=argparse.SUPPRESS,
                                      help=argparse.SUPPRESS)
     parser.add_argument("--seeds", default="1", help=f"{FORMS} (default 1)")
@@ -90,7 +90,7 @@ def translated(args: argparse.Namespace) -> dict[str, tuple[str, str, str]]:
     given = {}
     for name, (typed, text) in args.given.items():
         key = typed.removeprefix("--").replace("-", "_")
-        _, text, note = canonical(key if key in FOREIGN else name, text, typed)  # a short alias (--loss): its field
+        _, text, note = in_own_terms(key if key in FOREIGN else name, text, typed)  # a short alias (--loss): its field
         given[name] = typed, text, note
     return given
 

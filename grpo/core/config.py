@@ -3,7 +3,7 @@
 Field names are the config columns of the records and the keys of grid files; each field's
 metadata holds its help (the ``grpo train`` flag ``--field-name`` is generated from it, see
 grpo.cli.train), its flag aliases, TRL's and verl's names for it (``Foreign``: grid keys and
-flags, translated by ``canonical``; docs/compatibility.md is their table) and, for a mode, its
+flags, translated by ``in_own_terms``; docs/compatibility.md is their table) and, for a mode, its
 registry. Defaults reproduce the seed document's run.
 
 A field that does not apply to the chosen task, loss or KL setting (``task_vocab`` on the seed
@@ -260,7 +260,7 @@ FOREIGN = {alias.name: (spec.name, alias) for spec in FIELDS.values() for alias 
            if alias.name != spec.name}  # TRL's and verl's names -> (field, Foreign)
 
 
-def canonical(key: str, value, typed: str | None = None) -> tuple[str | None, object, str]:
+def in_own_terms(key: str, value, typed: str | None = None) -> tuple[str | None, object, str]:
     """A grid key (a field's name, or TRL's or verl's, see Foreign) and its value (a list: each
     one) -> (field, the value in this project's terms, a note on how the tool's meaning differs
     or ""); field None for a key that names nothing. FieldError naming `typed` (default `key`)

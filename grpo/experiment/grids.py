@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from grpo.core.config import CONFIG_FIELDS, TASK_FIELDS, TrainConfig, applicable_only, canonical, inapplicable
+from grpo.core.config import CONFIG_FIELDS, TASK_FIELDS, TrainConfig, applicable_only, in_own_terms, inapplicable
 from grpo.core.seeds import parse_seeds
 from grpo.errors import UsageError
 from grpo.experiment.random_study import RandomSpace, parse_random
@@ -225,8 +225,8 @@ def parse_grid(name: str, text: str) -> Grid:
 
 def _field(grid: str, table: str, key: str, value, seen: dict) -> tuple[str, object]:
     """A key of [table] and its value in this project's terms (TRL's and verl's names translated
-    by grpo.core.config.canonical); UsageError for an unknown key or a field named twice."""
-    field, value, _ = canonical(key, value, f"grid {grid!r}: [{table}] {key}")
+    by grpo.core.config.in_own_terms); UsageError for an unknown key or a field named twice."""
+    field, value, _ = in_own_terms(key, value, f"grid {grid!r}: [{table}] {key}")
     if field is None:
         raise UsageError(f"unknown key {key!r} in [{table}] of grid {grid!r}; choose from {', '.join(CONFIG_FIELDS)}")
     if field in seen:
