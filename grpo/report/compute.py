@@ -20,6 +20,7 @@ from grpo.core.config import CONFIG_FIELDS, FIELDS, TrainConfig, seed_default
 from grpo.experiment.results import PRIMARY, final_window
 from grpo.report.data import CURVE_METRICS, ReportData
 from grpo.report.fits import fit_curve
+from grpo.report.names import configuration_name
 from grpo.report.stats import (
     ALPHA,
     Contrast,
@@ -109,7 +110,7 @@ def compute(data: ReportData) -> Tables:
     seeds = sorted(runs.seed.unique().tolist())
     axes = {name: ordered_levels(name, configs[name]) for name in data.axes}
     references = {name: reference_level(name, levels) for name, levels in axes.items()}
-    labels = {config_id: label(configs.loc[config_id], axes) for config_id in configs.index}
+    labels = {config_id: configuration_name(configs.loc[config_id], axes) for config_id in configs.index}
 
     # Ranked configurations: complete, with at least one run that did not diverge
     done = configs.index[~configs.index.isin(completeness.missing + completeness.failed)]
@@ -170,13 +171,6 @@ def _completeness(runs: pd.DataFrame, configs: pd.DataFrame) -> Completeness:
     failed = [c for c in configs.index if (status.get_group(c) == "failed").any() and c not in missing]
     return Completeness(len(configs), len(configs) - len(missing) - len(failed), missing, failed,
                         runs.status.value_counts().to_dict())
-
-
-def label(config: pd.Series, axes: dict) -> str:
-    """A configuration by its varying axes: `sort_distance / centered_rewards / clipped / kl 0.1`."""
-    parts = [f"kl {config[name]:g}" if name == "kl_penalty" else str(config[name]) if name in LEVEL_ORDER
-             else f"{name}={config[name]}" for name in axes]
-    return " / ".join(parts) or "the one configuration"
 
 
 def _configurations(data, configs, axes, labels, scores, completeness) -> pd.DataFrame:

@@ -15,6 +15,8 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from grpo.report.names import level_name
+
 COLOURS = sns.color_palette("tab10")
 
 
@@ -42,17 +44,13 @@ def palette(levels) -> dict:
     return {level: COLOURS[i % len(COLOURS)] for i, level in enumerate(dict.fromkeys(levels))}
 
 
-def _label(value) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def level_panel(curves, ylabel: str, ax=None, log: bool = False, levels=None):
     """curves: one factor's levels, rows (level, epoch, mean, low, high); one line per level
     with its 95% band. `levels`: the factor's levels in order (their colours), default the data's."""
     figure, ax = _ax_or_new(ax)
     colours = palette(curves.level if levels is None else levels)
     for level, line in curves.groupby("level", sort=False):
-        ax.plot(line.epoch, line["mean"], color=colours[level], label=_label(level), linewidth=1.6)
+        ax.plot(line.epoch, line["mean"], color=colours[level], label=level_name('', level), linewidth=1.6)
         ax.fill_between(line.epoch, line.low, line.high, color=colours[level], alpha=0.2, linewidth=0)
     if log:
         ax.set_yscale("log")
@@ -86,10 +84,10 @@ def effect_panel(curves, ax=None, levels=None):
     figure, ax = _ax_or_new(ax)
     colours = palette(curves.level if levels is None else levels)
     for level, line in curves.groupby("level", sort=False):
-        ax.plot(line.epoch, line["mean"], color=colours[level], label=f"{_label(level)}", linewidth=1.6)
+        ax.plot(line.epoch, line["mean"], color=colours[level], label=f"{level_name('', level)}", linewidth=1.6)
         ax.fill_between(line.epoch, line.low, line.high, color=colours[level], alpha=0.2, linewidth=0)
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set(xlabel="epoch", ylabel=f"difference to {_label(curves.reference.iloc[0])}")
+    ax.set(xlabel="epoch", ylabel=f"difference to {level_name('', curves.reference.iloc[0])}")
     ax.legend(fontsize=8)
     return figure
 
@@ -102,7 +100,7 @@ def effect_curves(curves, metric: str, levels: dict | None = None):
     for ax, factor in zip(axes[0], factors):
         with _style():
             effect_panel(curves[curves.factor == factor], ax, (levels or {}).get(factor))
-        ax.set_title(f"{factor} (vs {_label(curves[curves.factor == factor].reference.iloc[0])})", fontsize=10)
+        ax.set_title(f"{factor} (vs {level_name('', curves[curves.factor == factor].reference.iloc[0])})", fontsize=10)
     figure.suptitle(f"paired difference in {metric} to the seed's choice, averaged over the other axes (95% band)")
     return figure
 
@@ -124,9 +122,9 @@ def effects_forest(effects, metric: str, levels: dict | None = None):
             ax.errorbar(row.difference, i, xerr=[[row.difference - row.low], [row.high - row.difference]], fmt="o",
                         color=colour, markerfacecolor=colour if row.decisive else "white", capsize=4, markersize=7)
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_yticks(range(len(rows)), [_label(level) for level in rows.level])
+        ax.set_yticks(range(len(rows)), [level_name('', level) for level in rows.level])
         ax.set_ylim(len(rows) - 0.5, -0.5)
-        ax.set_title(f"{factor}: vs {_label(rows.reference.iloc[0])}", fontsize=10, loc="left")
+        ax.set_title(f"{factor}: vs {level_name('', rows.reference.iloc[0])}", fontsize=10, loc="left")
     axes[-1].set_xlabel(f"difference in {metric} (paired, 95% interval; filled = decisive after Holm)")
     return figure
 
@@ -141,19 +139,19 @@ def sensitivity_panel(effects, ax=None, levels=None, own=None):
     for level, line in effects.groupby("level", sort=False):
         line = line.sort_values("value")
         colour = colours[level]
-        ax.plot(line.value, line.difference, color=colour, linewidth=1.4, label=_label(level))
+        ax.plot(line.value, line.difference, color=colour, linewidth=1.4, label=level_name('', level))
         for row in line.itertuples():
             ax.errorbar(row.value, row.difference, yerr=[[row.difference - row.low], [row.high - row.difference]],
                         fmt="o", color=colour, markerfacecolor=colour if row.decisive else "white", capsize=3)
     values = effects.value.astype(float)
     if (values > 0).all() and values.max() / values.min() >= 10:
         ax.set_xscale("log")
-    ax.set_xticks(sorted(values.unique()), [_label(v) for v in sorted(values.unique())])
+    ax.set_xticks(sorted(values.unique()), [level_name('', v) for v in sorted(values.unique())])
     ax.minorticks_off()
     ax.axhline(0, color="black", linewidth=0.8)
     if own is not None:
         ax.axvline(own, color="grey", linestyle="--", linewidth=1)
-    ax.set(ylabel=f"difference to {_label(effects.reference.iloc[0])}")
+    ax.set(ylabel=f"difference to {level_name('', effects.reference.iloc[0])}")
     ax.legend(fontsize=8)
     return figure
 
@@ -167,7 +165,7 @@ def sensitivity(effects, field: str, own, metric: str, levels: dict | None = Non
     for ax, factor in zip(axes[0], factors):
         with _style():
             sensitivity_panel(effects[effects.factor == factor], ax, (levels or {}).get(factor), own)
-        ax.set_title(f"{factor} (vs {_label(effects[effects.factor == factor].reference.iloc[0])})", fontsize=10)
+        ax.set_title(f"{factor} (vs {level_name('', effects[effects.factor == factor].reference.iloc[0])})", fontsize=10)
         ax.set_xlabel(field)
     figure.suptitle(f"effect on {metric} against {field} (paired, 95% interval; filled = decisive after Holm over"
                     f" effects × cells; dashed: the grid's own {field})")

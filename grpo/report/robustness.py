@@ -26,8 +26,8 @@ import pandas as pd
 from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL, describe
 from grpo.experiment.tuning import choose, objective_table, select, tuned_cell
 from grpo.report.compute import Tables, best_of, factor_effects, tied_with_best
-from grpo.report.compute import label as configuration_label
 from grpo.report.data import ReportData
+from grpo.report.names import configuration_name
 from grpo.report.stats import ALPHA, RESAMPLES, holm, resample_counts
 
 VERDICTS = ("robust", "conditional", "default-only", "not decisive")
@@ -163,7 +163,7 @@ def _stability(table: pd.DataFrame, selection: pd.DataFrame, grid, data: ReportD
     rows = []
     for row in selection.itertuples():
         scores = table.loc[row.arm].to_numpy(dtype=float)  # [candidate seed]
-        arm = configuration_label(data.configs.loc[row.arm], axes) if grid.tuning.per == "configuration" else row.arm
+        arm = configuration_name(data.configs.loc[row.arm], axes) if grid.tuning.per == "configuration" else row.arm
         wins = {f"wins {name}": np.nan for name in names}
         if row.choice >= 0:
             winners = choose(counts @ scores.T.astype(np.float32) / table.shape[1])  # [RESAMPLES]
@@ -183,7 +183,7 @@ def _best_per_cell(scores: dict, seeds: list, data: ReportData, axes: dict, defa
     for cell, frame in scores.items():
 
         def label(config_id, cell=cell):
-            own = configuration_label(data.configs.loc[config_id], axes)
+            own = configuration_name(data.configs.loc[config_id], axes)
             return f"{own} at {chosen[config_id]}" if cell == TUNED_CELL else own
 
         best = best_of(frame, seeds) if len(frame) else None

@@ -16,8 +16,9 @@ from grpo.experiment.results import FINAL_FRACTION, PRIMARY, PRIMARY_SOURCE, ope
 from grpo.experiment.tuning import OBJECTIVE
 from grpo.files import check_writable_dir, write_atomic
 from grpo.report import figures
-from grpo.report.compute import LEVEL_ORDER, SLOPE_EPOCHS, Tables, compute
+from grpo.report.compute import SLOPE_EPOCHS, Tables, compute
 from grpo.report.data import load
+from grpo.report.names import level_name
 from grpo.report.robustness import INTERACTION, VERDICTS, with_robustness
 from grpo.report.stats import ALPHA, CONFIDENCE, POWER, RESAMPLES
 
@@ -303,8 +304,8 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
             rows = effects[effects.factor == factor]
             decisive = rows[rows.decisive]
             if len(decisive):
-                parts.append(f"`{factor}` (vs {_level(factor, rows.reference.iloc[0])}): " + "; ".join(
-                    f"{_level(factor, r.level)} {interval(r.difference, r.low, r.high)}"
+                parts.append(f"`{factor}` (vs {level_name(factor, rows.reference.iloc[0])}): " + "; ".join(
+                    f"{level_name(factor, r.level)} {interval(r.difference, r.low, r.high)}"
                     f"{'' if r.replicated else ' (not replicated)'}{_qualifier(tables, r.factor, r.level)}"
                     f"{' ↑' if r.still_improving else ''}" for r in decisive.itertuples()))
             else:
@@ -323,7 +324,8 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
         decisive = inter[inter.decisive].reindex(inter[inter.decisive].difference.abs().sort_values(ascending=False).index)
         findings.append(
             f"**Interactions**: {len(decisive)} of {len(inter)} two-way interactions are decisive (Holm)"
-            + (": " + "; ".join(f"{_level(r.factor, r.level)} × {_level(r.factor_b, r.level_b)} {interval(r.difference, r.low, r.high)}"
+            + (": " + "; ".join(f"{level_name(r.factor, r.level)} × {level_name(r.factor_b, r.level_b)}"
+                               f" {interval(r.difference, r.low, r.high)}"
                                f"{'' if r.replicated else ' (not replicated)'}"
                                f"{_qualifier(tables, r.factor + INTERACTION + r.factor_b, f'{r.level}{INTERACTION}{r.level_b}')}"
                                for r in decisive.head(8).itertuples())
@@ -345,7 +347,7 @@ def _findings(tables: Tables, ranked: pd.DataFrame) -> list[str]:
                         " accepted" + (" (failed: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items()) + ")"
                                        if len(failed) else "") + f". Still rising at the end of training: {len(rising)} of"
                         f" {len(tables.slopes)} levels (final-window slope of {PRIMARY} per {SLOPE_EPOCHS} epochs, interval"
-                        " above 0)" + (": " + "; ".join(f"{_level(r.factor, r.level)} {interval(r.slope, r.low, r.high)}"
+                        " above 0)" + (": " + "; ".join(f"{level_name(r.factor, r.level)} {interval(r.slope, r.low, r.high)}"
                                                         for r in rising.itertuples()) if len(rising) else "")
                         + ". Where the arms are still rising, a difference measures speed (ScaleRL's efficiency B),"
                         " not the level reached (its asymptote A).")
@@ -363,7 +365,7 @@ def _held_line(tables: Tables) -> str:
     held = dict(tables.held)
     if "epochs" in held and "steps_per_epoch" in held:
         held["epochs"] = [f"{epochs} × {held.pop('steps_per_epoch')[0]} steps" for epochs in held["epochs"]]
-    return ", ".join(f"{name} {' / '.join(_level('', value) for value in values)}" for name, values in held.items()) + (
+    return ", ".join(f"{name} {' / '.join(level_name('', value) for value in values)}" for name, values in held.items()) + (
         " (epsilon applies to the clipping losses only)" if "epsilon" in held and "loss_mode" in tables.axes else "")
 
 
@@ -414,7 +416,7 @@ def _decisive_elsewhere(tables: Tables, factor: str, levels) -> str:
         verdict, cells = _finding(tables, factor, level)
         if verdict is not None and verdict.verdict == "conditional":
             decisive = cells[cells.decisive]
-            parts.append(f"{_level(factor, level)} is decisive at " + ", ".join(
+            parts.append(f"{level_name(factor, level)} is decisive at " + ", ".join(
                 f"{cell} ({interval(row.difference, row.low, row.high)})" for cell, row in decisive.iterrows()))
     if not parts:
         return ""
@@ -491,22 +493,13 @@ def _tuning_text(tables: Tables) -> list[str]:
 def _seed_choices() -> str:
     """The seed document's choices, as TrainConfig's defaults hold them: `deltas_mode rewards, ...`."""
     defaults = TrainConfig()
-    return ", ".join(f"`{name}` {_level('', getattr(defaults, name))}" for name in TrainConfig.CHOICES)
+    return ", ".join(f"`{name}` {level_name('', getattr(defaults, name))}" for name in TrainConfig.CHOICES)
 
 
 def _factor_order(effects: pd.DataFrame) -> list[str]:
     """Factors by their largest decisive effect (absolute), indecisive ones last."""
     size = effects.assign(size=np.where(effects.decisive, effects.difference.abs(), -1.0)).groupby("factor", sort=False)
     return list(size["size"].max().sort_values(ascending=False, kind="stable").index)
-
-
-def _level(factor: str, value) -> str:
-    """A level as the text names it: `kl 0.1`, `centered_rewards`, `task_length=5` (no factor: the value)."""
-    if factor == "kl_penalty":
-        return f"kl {value:g}"
-    if not factor or factor in LEVEL_ORDER:
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    return f"{factor}={value}"
 
 
 def _count(value: float) -> str:
