@@ -33,6 +33,10 @@ from grpo.progress import counted
 FINAL_FRACTION = 0.1  # the final window: the last 10% of a run's epochs (at least one)
 PRIMARY = "success"  # the outcome every reward function shares: sorted_frac over the final window
 PRIMARY_SOURCE = "sorted_frac"
+# A run's status in runs.parquet: trained (ok, or diverged: its metrics turned NaN), failed (its
+# trial raised or was lost), or missing (not trained yet, or its records are gone)
+FINISHED = ("ok", "diverged")
+INCOMPLETE = ("missing", "failed")  # a configuration with such a run does not have all its results
 
 
 def final_epochs(epochs: int) -> int:
@@ -144,7 +148,7 @@ def _without_records_missing(runs: pd.DataFrame, files: dict[str, list[Path]]) -
             except (OSError, pa.ArrowException):
                 continue
             present.update((config_id, int(seed)) for seed in np.unique(seeds))
-    finished = runs.status.isin(["ok", "diverged"])
+    finished = runs.status.isin(FINISHED)
     gone = finished & ~pd.Series([(c, int(s)) in present for c, s in zip(runs.config_id, runs.seed)], index=runs.index)
     if gone.any():
         runs = runs.copy()

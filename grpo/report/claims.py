@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from grpo.errors import UsageError
-from grpo.experiment.results import final_window, open_results, per_epoch
+from grpo.experiment.results import FINISHED, final_window, open_results, per_epoch
 from grpo.files import write_atomic
 from grpo.report import figures
 from grpo.report.stats import RESAMPLES, Z, paired_contrast
@@ -133,7 +133,7 @@ def render_claims(results_path: Path, out: Path) -> tuple[Path, pd.DataFrame, di
     records. -> (claims.md, contrasts, runs not finished by status)"""
     finals, curves, shared = load_final(results_path)
     statuses = open_results(results_path).runs.status.value_counts()
-    gaps = {status: int(count) for status, count in statuses.items() if status not in ("ok", "diverged")}
+    gaps = {status: int(count) for status, count in statuses.items() if status not in FINISHED}
     table = contrasts(finals)
     out.mkdir(parents=True, exist_ok=True)
     for claim in CLAIMS:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from grpo.core.config import CONFIG_FIELDS
 from grpo.experiment.grids import DEFAULT_CELL, Grid, parse_grid
-from grpo.experiment.results import PRIMARY, PRIMARY_SOURCE, Results, final_values, per_epoch
+from grpo.experiment.results import INCOMPLETE, PRIMARY, PRIMARY_SOURCE, Results, final_values, per_epoch
 
 FINAL_METRICS = {  # per-run final value (mean over the final window) <- the per-epoch metric it averages
     PRIMARY: PRIMARY_SOURCE,
@@ -20,7 +20,6 @@ FINAL_METRICS = {  # per-run final value (mean over the final window) <- the per
     "greedy_heldout_acc": "greedy_heldout_acc",
 }
 CURVE_METRICS = ("sorted_frac", "reward_frac", "kl", "clip_frac")  # per-epoch curves kept for the figures
-INCOMPLETE = ("missing", "failed")  # run statuses of a configuration whose results are not all there
 
 
 @dataclass

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL, describe
+from grpo.experiment.results import FINISHED
 from grpo.experiment.tuning import choose, objective_table, select, tuned_cell
 from grpo.report.compute import Tables, best_of, factor_effects, tied_with_best
 from grpo.report.data import ReportData
@@ -138,7 +139,7 @@ def _cell_rows(scores, cell, data, axes, references, interactions, seeds) -> pd.
 
 def _complete(runs: pd.DataFrame) -> set[str]:
     """config_ids whose every run of the plan finished (ok or diverged)."""
-    finished = runs.status.isin(["ok", "diverged"]).groupby(runs.config_id).all()
+    finished = runs.status.isin(FINISHED).groupby(runs.config_id).all()
     return set(finished.index[finished])
 
 
