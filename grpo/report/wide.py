@@ -347,14 +347,17 @@ def agreement(levels: pd.DataFrame, choices: dict[str, Choice], full_effects: pd
         recommended = mine.level[mine.top == "over-represented"].tolist()
         disfavoured = mine.level[mine.top == "under-represented"].tolist()
         best_here = None if full_best is None else _text(level_of(choices[factor], _parsed(full_best)))
+        tested = {_text(level_of(choices[factor], _parsed(level))) for level in [*effects.level, *effects.reference]}
         if full_best is None:
             verdict = "agree: neither decisive" if not recommended else "here only: full found no decisive effect"
         elif best_here not in set(mine.level):
             verdict = "full's best is not sampled here"
         elif best_here in recommended:
             verdict = "agree"
-        elif best_here in disfavoured or recommended:
+        elif best_here in disfavoured or set(recommended) & tested:
             verdict = "disagree"
+        elif recommended:
+            verdict = "undecided: the values recommended here were not in full"
         else:
             verdict = "undecided here"
         rows.append({"factor": factor, "full_best": full_best if best_here is None else best_here, "full_evidence": evidence,
@@ -515,7 +518,8 @@ def narrative(tables: WideTables, pictures: list[str], markdown_table, full: Pat
     else:
         lines += ["The `full` grid (reports/full/effects.csv: paired contrasts over 100 seeds at the seed's fixed values,"
                   " 100 epochs x 10 steps) against the values recommended here (its level of a range is the bin that holds"
-                  " it). The two answer different questions: `full` holds everything else at the seed's values; here every"
+                  " it). The two answer different questions: `full` holds everything else at the seed's values (on the seed"
+                  " policy); here every"
                   " other choice varies, and training is as long as this study's `epochs`.", "",
                   markdown_table(tables.agreement), ""]
     lines += ["## Figures", ""] + [f"![{name}]({name})" for name in pictures] + [""]

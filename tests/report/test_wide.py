@@ -103,20 +103,27 @@ def test_agreement_with_the_full_grid():
         {"choice": "loss_mode", "level": "clipped", "top": "over-represented"},
         {"choice": "loss_mode", "level": "unclipped", "top": "neither"},
         {"choice": "reward_fn", "level": "pairwise_order", "top": "over-represented"},
+        {"choice": "responses", "level": "8", "top": "neither"},
+        {"choice": "responses", "level": "16", "top": "over-represented"},
         {"choice": "kl_penalty", "level": "0", "top": "neither"}])
     full = pd.DataFrame([
         {"factor": "deltas_mode", "level": "normalized_rewards", "reference": "rewards", "difference": 0.14, "low": 0.11,
          "high": 0.16, "decisive": True},
         {"factor": "loss_mode", "level": "unclipped", "reference": "naive", "difference": 0.015, "low": 0.008, "high": 0.02,
          "decisive": True},
+        {"factor": "loss_mode", "level": "clipped", "reference": "naive", "difference": -0.04, "low": -0.05, "high": -0.03,
+         "decisive": True},
         {"factor": "reward_fn", "level": "sort_distance", "reference": "sort_inclusion_ordering", "difference": 0.06,
          "low": 0.04, "high": 0.08, "decisive": True},
+        {"factor": "responses", "level": "8", "reference": "10", "difference": 0.02, "low": 0.01, "high": 0.03,
+         "decisive": True},
         {"factor": "kl_penalty", "level": "0.01", "reference": "0.0", "difference": 0.006, "low": -0.0001, "high": 0.013,
          "decisive": False}])
     choices = {"deltas_mode": Choice("deltas_mode", ("rewards", "normalized_rewards")),
                "loss_mode": Choice("loss_mode", ("naive", "unclipped", "clipped")),
                "kl_penalty": Choice("kl_penalty", (0.0,), "loguniform", 1e-3, 0.3),
-               "reward_fn": Choice("reward_fn", ("pairwise_order",))}
+               "reward_fn": Choice("reward_fn", ("pairwise_order",)), "responses": Choice("responses", (8, 16))}
     verdicts = wide.agreement(levels, choices, full).set_index("factor").verdict
     assert verdicts.to_dict() == {"deltas_mode": "agree", "loss_mode": "disagree", "reward_fn": "full's best is not sampled here",
-                                  "kl_penalty": "agree: neither decisive"}
+                                  "kl_penalty": "agree: neither decisive",
+                                  "responses": "undecided: the values recommended here were not in full"}
