@@ -10,7 +10,6 @@ from the same weights and draws from the same random stream.
 
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,9 +34,6 @@ from grpo.report.stats import (
     summarize,
 )
 
-if TYPE_CHECKING:
-    from grpo.report.robustness import Robustness
-
 LEVEL_ORDER = {  # axis -> its choices (the config's owner of them): the seed document's order, later variants after
     name: spec.metadata["choices"] for name, spec in FIELDS.items() if spec.metadata["choices"] is not None}
 HALVES = ("half_a", "half_b")
@@ -56,6 +52,19 @@ class Completeness:
     @property
     def is_complete(self) -> bool:
         return not self.missing and not self.failed
+
+
+@dataclass
+class Robustness:
+    """Each finding across the cells of a grid (grpo.report.robustness computes it)."""
+
+    cells: dict[str, str]  # cell -> the values it holds ("lr 0.001, epsilon 0.01"; the tuned cell: what was tuned)
+    rows: pd.DataFrame  # ROBUSTNESS_COLUMNS: one row per finding and cell (robustness.csv)
+    verdicts: pd.DataFrame  # one row per finding: factor, level, reference, verdict, flips, vanishes
+    best: pd.DataFrame  # per cell: its best configuration and where the default cell's best stands in it
+    sensitivity: pd.DataFrame  # main effects per sensitivity value: field, value, factor, level, difference, low, high, decisive
+    tuning: pd.DataFrame  # per arm: chosen, objective, edge, stability, wins of each candidate (empty without tuning)
+    incomplete: dict[str, int]  # cell -> configurations left out of it (runs missing or failed)
 
 
 @dataclass
@@ -80,7 +89,7 @@ class Tables:
     pairing_gain: float  # median (unpaired standard error / paired standard error) of those contrasts
     leaders_half_width: float  # median half-width of the paired intervals between the best and those tied with it
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
-    robustness: "Robustness | None" = None  # the findings across cells (grpo.report.robustness.with_robustness)
+    robustness: Robustness | None = None  # the findings across cells (grpo.report.robustness.with_robustness)
 
 
 def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:

@@ -18,7 +18,6 @@ The sign a flip is measured against is the default cell's where it is decisive t
 of the largest decisive difference.
 """
 
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,7 +25,7 @@ import pandas as pd
 from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL, describe
 from grpo.experiment.results import FINISHED
 from grpo.experiment.tuning import choose, objective_table, select, tuned_cell
-from grpo.report.compute import Tables, best_of, factor_effects, tied_with_best
+from grpo.report.compute import Robustness, Tables, best_of, factor_effects, tied_with_best
 from grpo.report.data import ReportData
 from grpo.report.names import configuration_name
 from grpo.report.stats import ALPHA, RESAMPLES, holm, resample_counts
@@ -34,17 +33,6 @@ from grpo.report.stats import ALPHA, RESAMPLES, holm, resample_counts
 VERDICTS = ("robust", "conditional", "default-only", "not decisive")
 ROBUSTNESS_COLUMNS = ["factor", "level", "reference", "cell", "difference", "low", "high", "decisive", "p", "p_holm"]
 INTERACTION = " × "  # joins an interaction's two factors (and levels) in one robustness row
-
-
-@dataclass
-class Robustness:
-    cells: dict[str, str]  # cell -> the values it holds ("lr 0.001, epsilon 0.01"; the tuned cell: what was tuned)
-    rows: pd.DataFrame  # ROBUSTNESS_COLUMNS: one row per finding and cell (robustness.csv)
-    verdicts: pd.DataFrame  # one row per finding: factor, level, reference, verdict, flips, vanishes
-    best: pd.DataFrame  # per cell: its best configuration and where the default cell's best stands in it
-    sensitivity: pd.DataFrame  # main effects per sensitivity value: field, value, factor, level, difference, low, high, decisive
-    tuning: pd.DataFrame  # per arm: chosen, objective, edge, stability, wins of each candidate (empty without tuning)
-    incomplete: dict[str, int]  # cell -> configurations left out of it (runs missing or failed)
 
 
 def with_robustness(tables: Tables, data: ReportData) -> Tables:
