@@ -33,3 +33,10 @@ def check_choice(name: str, value: object, choices) -> None:
 class EnvironmentFault(RuntimeError):
     """A fault of the environment, not of the input: a lost cluster, a locked or unusable
     folder, a full disk. One line, exit code 1."""
+
+
+class LostRuntime(EnvironmentFault):
+    """The Ray cluster's head stopped answering while this process was connected to it. Ray's
+    client then blocks the process's exit (its exit handlers and threads wait 60 s for the head,
+    then abort with a log): a command that catches this ends its process at once, after its own
+    clean-up, with exit code 1."""

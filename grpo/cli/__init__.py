@@ -4,15 +4,18 @@ Only the chosen subcommand's module is imported (``grpo train --help`` loads no 
 Ray code). ``grpo`` alone prints the usage and the list of commands on stderr and exits 2 (a
 missing command is a usage error). No expected failure shows a traceback: argparse errors and
 UsageError print one line and exit 2; an EnvironmentFault or OSError (a lost cluster, a full
-disk) one line and exit 1.
+disk) one line and exit 1. After a lost Ray head (grpo.errors.LostRuntime) the process ends as
+soon as the command has cleaned up, in the main thread, skipping Ray's exit handlers, which
+would wait 60 s for the head and then abort.
 """
 
 import argparse
 import importlib
 import importlib.metadata
+import os
 import sys
 
-from grpo.errors import EnvironmentFault, UsageError
+from grpo.errors import EnvironmentFault, LostRuntime, UsageError
 
 COMMANDS = {  # name -> (module, one-line help); modules are imported only when used
     "train": ("grpo.cli.train", "train one configuration over one or more seeds"),
@@ -73,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grpo {args.command}: error: {error}", file=sys.stderr)
         return 2
     except EnvironmentFault as fault:
-        print(f"grpo {args.command}: error: {fault}", file=sys.stderr)
+        print(f"grpo {args.command}: error: {fault}", file=sys.stderr, flush=True)
+        if isinstance(fault, LostRuntime):  # its clean-up done; Ray's exit handlers would wait for the lost head
+            sys.stdout.flush()
+            os._exit(1)
         return 1
     except OSError as error:  # a full disk, a vanished folder: the environment, not the input
         where = f": {error.filename!r}" if error.filename else ""

@@ -70,23 +70,23 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
         damaged = found.damaged
         if damaged:
             notify(f"retraining {len(damaged)} damaged trial(s): {few(damaged)}")
-        trained, interrupted, tune_dir = [], False, None  # trained: the trials (groups, seeds) this call ran
+        trained, interrupted, tune_dir, driver = [], False, None, None  # trained: the trials (groups, seeds) this call ran
         runtime = ExitStack()  # the scratch folder and Ray runtime, started by the first phase with work
 
         def train_missing(plan):
             """Train the (configuration, seeds) of `plan` that no trusted trial holds."""
-            nonlocal found, damaged, tune_dir
+            nonlocal found, damaged, tune_dir, driver
             work = [(config, lacking) for config, seeds in plan
                     if (lacking := tuple(s for s in seeds if s not in found.done_seeds(config.config_id)))]
             if not work:
                 return
             if tune_dir is None:
                 scratch = runtime.enter_context(scratch_dir())
-                runtime.enter_context(ray_runtime(address, num_cpus, results_dir, scratch))
+                driver = runtime.enter_context(ray_runtime(address, num_cpus, results_dir, scratch))
                 tune_dir = scratch / "tune"
             groups = trial_groups(work)
             trained.extend(groups)
-            run_trials(groups, results_dir, sweep_id, tune_dir, progress)
+            driver.run(run_trials, groups, results_dir, sweep_id, tune_dir, progress)
             found = scan(results_dir, code_fingerprint())
             damaged += found.damaged
 

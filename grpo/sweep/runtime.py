@@ -23,12 +23,11 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from grpo.errors import EnvironmentFault
+from grpo.errors import EnvironmentFault, LostRuntime
 from grpo.experiment.provenance import code_fingerprint, plugins_of
 from grpo.files import pid_alive
 
@@ -90,10 +89,11 @@ def scratch_dir():
 
 @contextmanager
 def ray_runtime(address: str | None, num_cpus: int | None, results_dir: Path, scratch: Path):
-    """Ray, started privately in `scratch` (address None) or joined; stopped on exit."""
+    """Ray, started privately in `scratch` (address None) or joined; stopped on exit. Yields the
+    Driver through which the sweep's calls to Ray go."""
     saved_environment = dict(os.environ)
     on_sigterm = signal.getsignal(signal.SIGTERM)
-    watching = threading.Event()
+    driver = Driver(address)
     try:
         if address is None:
             _start_private(num_cpus, scratch / "ray")
@@ -103,14 +103,13 @@ def ray_runtime(address: str | None, num_cpus: int | None, results_dir: Path, sc
             signal.signal(signal.SIGTERM, on_sigterm)  # Ray's client installs its own (a stack dump): ours stays
         if address is not None:
             check_nodes(results_dir)
-            _watch_head(address, scratch, watching)
-        yield
+        yield driver
     finally:
-        watching.clear()
         if "ray" in sys.modules:
             import ray
 
-            ray.shutdown()
+            if not driver.lost:  # after a lost head Ray's shutdown waits 60 s for it (errors.LostRuntime)
+                ray.shutdown()
         os.environ.clear()
         os.environ.update(saved_environment)
 
@@ -181,35 +180,50 @@ def _join(address: str) -> None:
         raise EnvironmentFault(f"cannot join the Ray cluster at {address!r}: {reason}") from None
 
 
-def _watch_head(address: str, scratch: Path, watching: threading.Event) -> None:
-    """While `watching` is set: end this process in one line when the cluster's head stops
-    answering (Ray's own client waits 60 s, then aborts with its log). Finished trials are on
-    disk already. The exit is the watcher's own: the main thread is then blocked in Ray's GCS
-    client, which a KeyboardInterrupt sent to it (``_thread.interrupt_main``) did not reach within
-    those 60 s (tried; tests/sweep/test_ray_cluster.py)."""
-    host, port = address.rsplit(":", 1)
+class Driver:
+    """Runs the sweep's calls to Ray. On a cluster a call runs in a thread of its own while the
+    main thread checks that the head answers: when it stops answering, the call is abandoned
+    and LostRuntime raised in the main thread, in one line (Ray's own client would block the
+    calling thread for 60 s and then abort with its log; finished trials are on disk already).
+    On a private runtime a call runs in the calling thread."""
 
-    def answers() -> bool:
+    def __init__(self, address: str | None):
+        self.address = address
+        self.lost = False  # the cluster's head stopped answering
+
+    def run(self, work, *args):
+        if self.address is None or not HOST_PORT.fullmatch(self.address):  # private, or no address to probe
+            return work(*args)
+        outcome: dict = {}
+        done = threading.Event()
+
+        def call():
+            try:
+                outcome["value"] = work(*args)
+            except BaseException as error:  # noqa: BLE001 - re-raised in the main thread
+                outcome["error"] = error
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name="grpo-ray-driver", daemon=True).start()
+        silent = 0
+        while not done.wait(HEAD_CHECK_S):
+            silent = 0 if self.head_answers() else silent + 1
+            if silent == HEAD_LOST_AFTER:
+                self.lost = True
+                raise LostRuntime(f"lost the Ray cluster at {self.address!r} (its head stopped answering);"
+                                       " finished trials are kept: run the same sweep again to finish")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("value")
+
+    def head_answers(self) -> bool:
+        host, port = self.address.rsplit(":", 1)
         try:
             socket.create_connection((host, int(port)), timeout=HEAD_CHECK_S).close()
             return True
         except OSError:
             return False
-
-    def watch():
-        silent = 0
-        while silent < HEAD_LOST_AFTER:
-            time.sleep(HEAD_CHECK_S)
-            if not watching.is_set():
-                return
-            silent = 0 if answers() else silent + 1
-        print(f"grpo sweep: error: lost the Ray cluster at {address!r} (its head stopped answering); finished trials"
-              " are kept: run the same sweep again to finish", file=sys.stderr, flush=True)
-        shutil.rmtree(scratch, ignore_errors=True)
-        os._exit(1)
-
-    watching.set()
-    threading.Thread(target=watch, name="grpo-head-watch", daemon=True).start()
 
 
 def node_facts(probe: str) -> dict:
