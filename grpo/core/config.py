@@ -143,7 +143,7 @@ class TrainConfig:
     responses: int = option(10, "responses sampled per prompt: the group", foreign=(Foreign("num_generations", "TRL"),))
     lr: float = option(1e-3, "Adam learning rate", foreign=(Foreign("learning_rate", "TRL"),))
     dim: int = option(None, "hidden size (policy seed: default 10; policy transformer: default 32, the width)",
-                             fallback=10)
+                      fallback=10)
     policy: str = option("seed", "the policy trained", choices=POLICIES)
     loss_agg: str = option(
         "seq_mean_token_mean", "how the per-token loss terms of responses of different lengths make one loss"
@@ -169,10 +169,10 @@ class TrainConfig:
     task: str = option("seed", "prompt set", choices=TASKS)
     task_length: int = option(None, "tokens per prompt (tasks random and variable; default 5; the seed task's: 3)", fallback=5)
     task_vocab: int = option(None, "tokens are 0 .. task_vocab - 1 (tasks random and variable; default 10; the seed task's: 5)",
-                                    fallback=10)
+                             fallback=10)
     task_prompts: int = option(None, "training prompts (tasks random and variable; default 16; the seed task's: 3)", fallback=16)
     task_heldout: int = option(None, "held-out prompts, never trained on (tasks random and variable; default 64; the seed"
-                                            " task's: 122)", fallback=64)
+                                     " task's: 122)", fallback=64)
     task_seed: int = option(0, "generator of the random task's prompts, the same for every training seed (tasks random and variable)")
     task_min_length: int = option(None, "the shortest prompt's length (task variable; default 2)", fallback=2)
 
