@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser(command if command in COMMANDS else None)
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a bad argument (2, its line already printed)
+        assert isinstance(exit_.code, int)  # argparse exits with a status, never a message
         return exit_.code
     except UsageError as error:  # a broken installation, e.g. two plugins claiming one mode name
         print(f"grpo: error: {error}", file=sys.stderr)

@@ -18,10 +18,9 @@ import hashlib
 import json
 import math
 import numbers
-import types
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import ClassVar
+from dataclasses import Field, dataclass, field, fields
+from typing import Any, ClassVar, TypeVar, overload
 
 from grpo.core.policies import POLICIES, POLICY_OPTIONS
 from grpo.core.seeds import MAX_SEED
@@ -59,12 +58,30 @@ class Foreign:
         return "--" + self.name.replace("_", "-")
 
 
-def option(default, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
-           choices: Mapping | None = None, fallback=None):
+Value = TypeVar("Value")
+
+
+@overload
+def option(default: Value, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
+           choices: Mapping[str, object] | None = None) -> Value: ...
+
+
+@overload
+def option(default: None, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
+           fallback: Value) -> Value: ...
+
+
+def option(default: Any, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
+           choices: Mapping[str, object] | None = None, fallback: Any = None) -> Any:
     """A TrainConfig field with its help written once. `aliases`: short flags (``--loss``);
     `foreign`: TRL's and verl's names for it (grid keys and flags, see Foreign); `choices`: the
     registry of a mode (its entries' docstrings are the choices' help); `fallback`: the value of
-    a field whose default is None when neither the task nor the loss gives one."""
+    a field whose default is None when neither the task nor the loss gives one.
+
+    Typed like dataclasses.field, as the field's value. A default of None means unset: the
+    field resolves (resolved_values) to the task's, the loss's or the policy's value, else
+    `fallback`, before the TrainConfig exists, so the field's type is the resolved one, the
+    fallback's (``dim: int``), and the constructor's parameter may be left out (its unset)."""
     metadata = {"help": help, "aliases": aliases, "foreign": foreign, "choices": choices, "fallback": fallback}
     return field(default=default, metadata=metadata)
 
@@ -107,10 +124,10 @@ class TrainConfig:
     ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
     epsilon: float = option(LOSS_OPTIONS["clipped"]["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses",
                             foreign=(Foreign("clip_ratio", "verl"),))
-    epsilon_low: float | None = option(
+    epsilon_low: float = option(
         None, "lower clip 1 - epsilon_low of clip_higher (default 0.2, DAPO) and cispo (default 1: no lower bound,"
         " MiniMax-M1)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_low"], foreign=(Foreign("clip_ratio_low", "verl"),))
-    epsilon_high: float | None = option(
+    epsilon_high: float = option(
         None, "upper clip 1 + epsilon_high of clip_higher (default 0.28, DAPO) and cispo (default 4: a ratio cap"
         " of 5, ScaleRL's epsilon_max as in TRL)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_high"],
         foreign=(Foreign("clip_ratio_high", "verl"),))
@@ -125,8 +142,8 @@ class TrainConfig:
                 " ppo_mini_batch_size steps; here every step sees the whole rollout (one mini-batch)"})))
     responses: int = option(10, "responses sampled per prompt: the group", foreign=(Foreign("num_generations", "TRL"),))
     lr: float = option(1e-3, "Adam learning rate", foreign=(Foreign("learning_rate", "TRL"),))
-    dim: int | None = option(None, "hidden size (policy seed: default 10; policy transformer: default 32, the width)",
-                             fallback=10)
+    dim: int = option(None, "hidden size (policy seed: default 10; policy transformer: default 32, the width)",
+                      fallback=10)
     policy: str = option("seed", "the policy trained", choices=POLICIES)
     loss_agg: str = option(
         "seq_mean_token_mean", "how the per-token loss terms of responses of different lengths make one loss"
@@ -150,19 +167,19 @@ class TrainConfig:
     length_penalty: float = option(
         0.0, "subtracted from the reward, times |response length - prompt length| (policy transformer)")
     task: str = option("seed", "prompt set", choices=TASKS)
-    task_length: int | None = option(None, "tokens per prompt (tasks random and variable; default 5; the seed task's: 3)", fallback=5)
-    task_vocab: int | None = option(None, "tokens are 0 .. task_vocab - 1 (tasks random and variable; default 10; the seed task's: 5)",
-                                    fallback=10)
-    task_prompts: int | None = option(None, "training prompts (tasks random and variable; default 16; the seed task's: 3)", fallback=16)
-    task_heldout: int | None = option(None, "held-out prompts, never trained on (tasks random and variable; default 64; the seed"
-                                            " task's: 122)", fallback=64)
+    task_length: int = option(None, "tokens per prompt (tasks random and variable; default 5; the seed task's: 3)", fallback=5)
+    task_vocab: int = option(None, "tokens are 0 .. task_vocab - 1 (tasks random and variable; default 10; the seed task's: 5)",
+                             fallback=10)
+    task_prompts: int = option(None, "training prompts (tasks random and variable; default 16; the seed task's: 3)", fallback=16)
+    task_heldout: int = option(None, "held-out prompts, never trained on (tasks random and variable; default 64; the seed"
+                                     " task's: 122)", fallback=64)
     task_seed: int = option(0, "generator of the random task's prompts, the same for every training seed (tasks random and variable)")
-    task_min_length: int | None = option(None, "the shortest prompt's length (task variable; default 2)", fallback=2)
+    task_min_length: int = option(None, "the shortest prompt's length (task variable; default 2)", fallback=2)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for spec in fields(self):
             value = getattr(self, spec.name)
-            if value is not None or not is_optional(spec):
+            if value is not None or not is_resolved(spec):
                 object.__setattr__(self, spec.name, checked_type(spec, value))
         for spec in fields(self):
             if spec.metadata["choices"] is not None and spec.name != "reward_fn":
@@ -260,7 +277,7 @@ FOREIGN = {alias.name: (spec.name, alias) for spec in FIELDS.values() for alias 
            if alias.name != spec.name}  # TRL's and verl's names -> (field, Foreign)
 
 
-def in_own_terms(key: str, value, typed: str | None = None) -> tuple[str | None, object, str]:
+def in_own_terms(key: str, value: Any, typed: str | None = None) -> tuple[str | None, Any, str]:
     """A grid key (a field's name, or TRL's or verl's, see Foreign) and its value (a list: each
     one) -> (field, the value in this project's terms, a note on how the tool's meaning differs
     or ""); field None for a key that names nothing. FieldError naming `typed` (default `key`)
@@ -274,7 +291,7 @@ def in_own_terms(key: str, value, typed: str | None = None) -> tuple[str | None,
     typed = typed or key
     if alias.instead:
         raise FieldError(typed, value, alias.instead)
-    notes = []
+    notes: list[str] = []
 
     def translated(one):
         if isinstance(one, str) and one in alias.refused:
@@ -290,24 +307,26 @@ def in_own_terms(key: str, value, typed: str | None = None) -> tuple[str | None,
     return name, value, (f"{typed} is {name}: " if alias.name != name else f"{typed}: ") + "; ".join(dict.fromkeys(notes))
 
 
-def is_optional(spec) -> bool:
-    return isinstance(spec.type, types.UnionType) and type(None) in spec.type.__args__
+def is_resolved(spec: Field[Any]) -> bool:
+    """Whether a field may be left unset (None): resolved_values gives it its value."""
+    return spec.default is None
 
 
-def base_type(spec) -> type:
-    """str, int or float: a field's type without its None."""
-    return next(t for t in spec.type.__args__ if t is not type(None)) if is_optional(spec) else spec.type
+def base_type(spec: Field[Any]) -> type:
+    """str, int or float: a field's type."""
+    assert isinstance(spec.type, type), spec.type  # a class: this module does not postpone its annotations
+    return spec.type
 
 
-def checked_type(spec, value):
+def checked_type(spec: Field[Any], value: object) -> Any:
     """`value` as the field's type; FieldError if it is not one (or not finite)."""
     kind = base_type(spec)
     if kind is str:
         if not isinstance(value, str):
             raise FieldError(spec.name, value, "must be a name")
         return value
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # numpy scalars of a runs row too
-    if not is_number or (kind is int and not float(value).is_integer()):
+    # numpy scalars of a runs row are Real too; a bool is not a number here
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or (kind is int and not float(value).is_integer()):
         raise FieldError(spec.name, value, f"must be {'an integer' if kind is int else 'a number'}")
     if not math.isfinite(value):
         raise FieldError(spec.name, value, "must be finite")
@@ -319,21 +338,21 @@ def seed_task_sizes() -> dict[str, int]:
     """The seed task's facts, under the names of the task_* fields."""
     task = seed_task()
     return {"task_length": task.length, "task_vocab": task.vocab_size, "task_prompts": len(task.prompts),
-            "task_heldout": len(task.heldout), "task_seed": FIELDS["task_seed"].default, "task_min_length": task.length}
+            "task_heldout": len(task.heldout), "task_seed": TrainConfig.task_seed, "task_min_length": task.length}
 
 
-def chosen(values: Mapping, name: str):
+def chosen(values: Mapping[str, Any], name: str) -> Any:
     return values[name] if values.get(name) is not None else FIELDS[name].default
 
 
-def resolved_values(values: Mapping) -> dict:
+def resolved_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The value each context-dependent field takes when left None (or when it does not apply):
     the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.losses.loss_options)
     and policy's (grpo.policies.POLICY_OPTIONS), else the field's fallback or default."""
     loss_defaults = loss_options(chosen(values, "loss_mode"))
     policy_defaults = POLICY_OPTIONS.get(chosen(values, "policy"), {})
     irrelevant = inapplicable(values)
-    resolved = {}
+    resolved: dict[str, Any] = {}
     for name in ("epsilon", "epsilon_low", "epsilon_high", *KL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, "dim"):
         spec = FIELDS[name]
         if chosen(values, "task") == "seed" and name in TASK_FIELDS:

@@ -43,6 +43,12 @@ def joined(views: list[torch.Tensor]) -> torch.Tensor:
     return views[0] if len(views) == 1 else torch.cat([view.flatten() for view in views])
 
 
+def gradient(weight: torch.Tensor) -> torch.Tensor:
+    """A weight's gradient: Adam steps after the backward pass, which gives every weight one."""
+    assert weight.grad is not None, "Adam.step() before backward()"
+    return weight.grad
+
+
 class Adam:
     def __init__(self, parameters: Iterable[torch.Tensor], lr: float | Sequence[float],
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, split: Split | None = None):
@@ -52,7 +58,7 @@ class Adam:
         self.parameters = list(parameters)
         self.betas, self.eps = betas, eps
         self.split = split or (lambda tensors: [[[tensor] for tensor in tensors]])
-        rates = [lr] if split is None else list(lr)
+        rates = [lr] if isinstance(lr, int | float) else list(lr)  # one rate without `split`, a sequence with it
         self.parts_by_rate: dict[float, list[int]] = {}
         for part, rate in enumerate(rates):
             self.parts_by_rate.setdefault(rate, []).append(part)
@@ -72,7 +78,7 @@ class Adam:
     @torch.no_grad()
     def step(self) -> None:
         torch._foreach_add_(self._all_steps, 1)
-        grads = self.split([p.grad for p in self.parameters])
+        grads = self.split([gradient(p) for p in self.parameters])
         for rate, parts in self.parts_by_rate.items():
             weights = [joined(views) for part in parts for views in self.weights[part]]
             torch._fused_adam_(weights, [joined(views) for part in parts for views in grads[part]],

@@ -8,6 +8,7 @@ are computed exactly as before.
 """
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 
@@ -15,6 +16,7 @@ from grpo.core import seed_model as model
 from grpo.core.transformer import StackedTransformer
 from grpo.core.uniforms import SeedUniforms
 from grpo.modes.aggregation import token_mean
+from grpo.modes.registry import Registry
 from grpo.modes.rewards import REWARDS, best_reward
 from grpo.modes.sequence_rewards import SEQUENCE_REWARDS, best_sequence_reward, exact_match, length_penalty
 from grpo.tasks.prompts import Task
@@ -29,6 +31,35 @@ class Sample:
     index: torch.Tensor | None  # [seed batch response pos] flat index into the seed policy's log-probs (model.token_index)
     mask: torch.Tensor | None  # [seed batch response pos] 1.0 on real tokens; None: all real
     log_probs: torch.Tensor | None  # [seed batch response pos] under the sampling policy; None if the loss reads none
+
+
+class Policy(Protocol):
+    """What a policy class provides, as static methods on the class (grpo.core.train reads it so).
+    `policy`: the stacked model that `init` made; `config`: a TrainConfig, or a group's
+    (grpo.core.group.loss_config)."""
+
+    REWARDS: Registry  # the reward functions that rate its responses
+
+    @staticmethod
+    def init(config: Any, task: Task, generators: list[torch.Generator]) -> Any: ...
+
+    @staticmethod
+    def sample(policy: Any, config: Any, task: Task, uniforms: SeedUniforms, with_log_probs: bool) -> Sample: ...
+
+    @staticmethod
+    def log_probs(policy: Any, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    @staticmethod
+    def rewards(config: Any, task: Task, responses: torch.Tensor) -> torch.Tensor: ...
+
+    @staticmethod
+    def best_reward(config: Any, task: Task) -> torch.Tensor: ...
+
+    @staticmethod
+    def success(task: Task, responses: torch.Tensor) -> torch.Tensor: ...
+
+    @staticmethod
+    def greedy_correct(policy: Any, config: Any, task: Task, prompts: torch.Tensor) -> torch.Tensor: ...
 
 
 class SeedPolicy:
@@ -52,6 +83,7 @@ class SeedPolicy:
         """-> (log-prob of each response token [seed batch response pos], mean entropy of the
         per-position distributions [seed])."""
         log_probs_all, mean_entropy = policy.log_probs(prompts)  # [seed batch pos vocab], [seed]
+        assert sample.index is not None  # this policy's samples carry their flat index (``sample``)
         return model.gather_log_probs(log_probs_all, sample.index), mean_entropy
 
     @staticmethod
@@ -116,7 +148,7 @@ class TransformerPolicy:
         return policy.greedy_correct(prompts, config.max_response_length)  # [seed batch]
 
 
-POLICIES = {"seed": SeedPolicy, "transformer": TransformerPolicy}
+POLICIES: dict[str, type[Policy]] = {"seed": SeedPolicy, "transformer": TransformerPolicy}
 POLICY_OPTIONS = {"transformer": {"dim": 32}}  # a policy's own defaults: the width that learns the `sequence` preset's task
 
 

@@ -29,7 +29,7 @@ class StackedSeedModel(nn.Module):
         super().__init__()
         seeds, vocab, dim = embedding.shape
         self.shape = (seeds, vocab, encode.shape[1], dim)  # seeds, vocab, length, dim
-        self._token_rows = None  # (prompts, token_rows(prompts)) last asked about
+        self._token_rows: tuple[torch.Tensor, torch.Tensor] | None = None  # (prompts, token_rows(prompts)) last asked about
         # [embedding | encode as [seed pos*dim dim] | decode as [seed dim pos*dim]], each seed-major
         self.weights = nn.Parameter(torch.cat([embedding.flatten(), encode.flatten(), decode.transpose(1, 2).flatten()]))
         self.views = self.arranged(self.weights.detach())  # ``arranged`` once: for the kernels outside autograd
@@ -89,8 +89,9 @@ class StackedSeedModel(nn.Module):
         picks it (the first of equal maxima). Run on every held-out prompt each epoch, so
         computed the cheap way round (``greedy_responses``), on the CPU GREEDY_SEEDS seeds at a time."""
         chunk = GREEDY_SEEDS if prompts.device.type == "cpu" else self.num_seeds  # a GPU takes them in one pass
-        return torch.cat([greedy_responses(*(view[first:first + chunk] for view in self.views), prompts)
-                          for first in range(0, self.num_seeds, chunk)])
+        embedding, encode, decode = self.views
+        return torch.cat([greedy_responses(embedding[first:first + chunk], encode[first:first + chunk],
+                                           decode[first:first + chunk], prompts) for first in range(0, self.num_seeds, chunk)])
 
     def log_probs(self, prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prompts [batch pos] -> (log_probs [seed batch pos vocab], entropy [seed]): the
@@ -157,7 +158,7 @@ class SeedLogProbs(torch.autograd.Function):
     instead of a dozen. Gradients land in one flat tensor laid out like the weights."""
 
     @staticmethod
-    def forward(ctx, weights, rows, policy):
+    def forward(ctx, weights, rows, policy: StackedSeedModel):
         seeds, vocab, length, _ = policy.shape
         embedded, hidden, decoded, logits = decode_logits(*policy.views, rows)  # views of `weights`
         log_probs = logits.log_softmax(1)  # [seed vocab batch*pos]

@@ -12,7 +12,7 @@ def parse_seeds(value: int | str | list, name: str = "seeds") -> tuple[int, ...]
     seeds. A count or list may be a Python int / list (grid files) or text ("20", "3,7,9",
     "10-19": the command line). FieldError naming `name` unless the seeds are distinct,
     non-negative and at least one."""
-    seeds = None
+    seeds: range | list[int] | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         seeds = range(value)
     elif isinstance(value, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in value):

@@ -92,7 +92,9 @@ class Grid:
         """The grid with `overrides` on its fixed values: default config_id -> the configuration
         that takes its place (itself where no override applies to it)."""
         names = list(self.axes)
-        cell, applied, why = {}, set(), {}
+        cell: dict[str, TrainConfig] = {}
+        applied: set[str] = set()
+        why: dict[str, str] = {}
         for sample, values in itertools.product(self.random.rows() if self.random else [{}], itertools.product(*self.axes.values())):
             row = {**self.fixed, **dict(zip(names, values)), **sample}
             default = TrainConfig(**applicable_only(row))
@@ -103,7 +105,7 @@ class Grid:
         for name in [*self.fixed, *self.axes, *overrides]:
             if name not in applied:
                 raise UsageError(f"grid {self.name!r}: {name} applies to no configuration ({why[name]})")
-        tasks = {}
+        tasks: dict[tuple[object, ...], TrainConfig] = {}
         for config in cell.values():
             tasks.setdefault((config.task, *(getattr(config, name) for name in TASK_FIELDS)), config)
         for config in tasks.values():  # impossible task sizes fail before anything runs; each task once
@@ -123,6 +125,7 @@ class Grid:
 
     def arms(self) -> dict[str, list[str]]:
         """Tuning arm -> the default config_ids it chooses for (one choice per arm)."""
+        assert self.tuning is not None  # only a grid with a [tuning] table has arms
         default = self.cell({})
         if self.tuning.per == PER_CONFIGURATION:
             return {config_id: [config_id] for config_id in default}
@@ -133,6 +136,7 @@ class Grid:
 
     def candidates(self) -> list[dict[str, TrainConfig]]:
         """Per tuning candidate (in file order): default config_id -> the candidate's configuration."""
+        assert self.tuning is not None  # only a grid with a [tuning] table has candidates
         return [self.cell(candidate) for candidate in self.tuning.candidates]
 
     def plan(self, tuned: dict[str, TrainConfig] | None = None) -> list[tuple[TrainConfig, tuple[int, ...]]]:
@@ -180,13 +184,15 @@ def with_sensitivity(grid: Grid, vary: dict[str, list]) -> str:
     """The grid's text with `vary`'s fields added to its [sensitivity] table (kept beside the
     results, so the report knows the cells). UsageError for a field the grid varies already."""
     lines = "".join(f"{name} = [{', '.join(map(repr, values))}]  # grpo sweep --vary\n" for name, values in vary.items())
+    varied = grid.sensitivity or {}
     for name in vary:
-        if name in (grid.sensitivity or {}):
+        if name in varied:
             raise UsageError(f"--vary {name}: grid {grid.name!r} varies {name} already"
-                             f" ({', '.join(map(str, grid.sensitivity[name]))}); leave it out of --vary")
+                             f" ({', '.join(map(str, varied[name]))}); leave it out of --vary")
     if grid.sensitivity is None:
         return f"{grid.text.rstrip()}\n\n[sensitivity]\n{lines}"
     header = re.search(r"^\[sensitivity\][^\n]*\n", grid.text, flags=re.MULTILINE)
+    assert header is not None  # the grid has a [sensitivity] table: it was parsed from this text
     return grid.text[:header.end()] + lines + grid.text[header.end():]
 
 
@@ -203,7 +209,8 @@ def parse_grid(name: str, text: str) -> Grid:
     for table in TABLES:
         if not isinstance(data.get(table, {}), dict):
             raise UsageError(f"grid {name!r}: {table!r} must be a table of TrainConfig fields")
-    axes, fixed = {}, {}
+    axes: dict[str, list[object]] = {}
+    fixed: dict[str, object] = {}
     for key, value in data.get("grid", {}).items():
         key, value = _field(name, "grid", key, value, {**axes, **fixed})
         if isinstance(value, list):
@@ -236,7 +243,7 @@ def _field(grid: str, table: str, key: str, value, seen: dict) -> tuple[str, obj
 
 def _value_lists(grid: str, table: str, values: dict, axes: dict) -> dict[str, list]:
     """A [sensitivity] or [tuning] table's fields: each a non-empty list, none an axis."""
-    lists = {}
+    lists: dict[str, list[object]] = {}
     for key, value in values.items():
         key, value = _field(grid, table, key, value, lists)
         if key in axes:

@@ -65,6 +65,12 @@ class Choice:
     def log(self) -> bool:
         return self.kind in ("loguniform", "lograndint")
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of the range: a choice with a `kind` has both."""
+        assert self.low is not None and self.high is not None, f"choice {self.name} has no range"
+        return self.low, self.high
+
     def domains(self):
         """(the Ray Tune domain of the options, the range's domain or None)."""
         from ray import tune
@@ -160,7 +166,7 @@ def sampled(space: RandomSpace, fixed: dict, axes: dict) -> dict[str, dict]:
     that gives each configuration, as grpo.experiment.grids.Grid.cell builds them."""
     from grpo.core.config import TrainConfig, applicable_only
 
-    drawn = {}
+    drawn: dict[str, dict[str, object]] = {}
     for sample, values in itertools.product(space.rows(), itertools.product(*axes.values())):
         row = {**fixed, **dict(zip(axes, values)), **sample}
         drawn.setdefault(TrainConfig(**applicable_only(row)).config_id, dict(sample))

@@ -140,7 +140,7 @@ def _without_records_missing(runs: pd.DataFrame, files: dict[str, list[Path]]) -
     """`runs` with every finished run whose records are not on disk (a file deleted or damaged
     since the sweep) marked "missing": the report counts what it can read, never a gap as done.
     Reads only each file's seed column."""
-    present = set()
+    present: set[tuple[str, int]] = set()
     for config_id, paths in files.items():
         for records_file in paths:
             try:

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -210,7 +211,8 @@ def _disjoint(results_dir: Path, found: list[Trial]) -> list[Trial]:
     """The trials of one configuration to trust, no seed twice: ok trials first (the largest
     first), then failures of seeds no ok trial holds. The rest is superseded and removed (a
     failure since retrained, a trial written again by an orphaned worker)."""
-    kept, covered = [], set()
+    kept: list[Trial] = []
+    covered: set[int] = set()
     for trial in sorted(found, key=lambda t: (t.status != "ok", -len(t.seeds), seeds_key(t.seeds))):
         if covered.isdisjoint(trial.seeds):
             kept.append(trial)
@@ -246,7 +248,7 @@ def write_runs(results_dir: Path, plan: list[tuple[TrainConfig, tuple[int, ...]]
                 diverged_at.update(first_diverged_steps(pd.read_parquet(path, columns=["seed", "step", "diverged"])))
         for seed in seeds:
             trial = by_seed.get(seed)
-            info = trial.info if trial else {"status": "missing", "error": None}
+            info: dict[str, Any] = trial.info if trial else {"status": "missing", "error": None}
             status = "diverged" if seed in diverged_at else info["status"]
             plugins = "; ".join(f"{name} {origin}" for name, origin in sorted((info.get("plugins") or {}).items())) or None
             rows.append({**config.as_dict(), **{key: info.get(key) for key in RUN_INFO}, "plugins": plugins,

@@ -24,6 +24,7 @@ def objective_table(success: pd.Series, grid: Grid) -> pd.DataFrame:
     """success: index (config_id, seed) -> final success of each run with records, NaN where it
     diverged -> [arm x candidate, tuning seed]: the objective per (arm, candidate index) and tuning
     seed; NaN where a run of the arm's candidate is absent (missing or failed: it cannot choose)."""
+    assert grid.tuning is not None  # a grid with a [tuning] table
     seeds = list(grid.tuning.seeds)
     rows = {}
     for index, candidate in enumerate(grid.candidates()):
@@ -40,6 +41,7 @@ def objective_table(success: pd.Series, grid: Grid) -> pd.DataFrame:
 def tuning_success(results: Results, grid: Grid) -> pd.Series:
     """objective_table's `success`, read from the records of the tuning candidates (the sweep's
     phase one; the report has it from its own reading)."""
+    assert grid.tuning is not None  # a grid with a [tuning] table
     seeds = list(grid.tuning.seeds)
     finals = []
     configs = {config.config_id: config for candidate in grid.candidates() for config in candidate.values()}
@@ -64,6 +66,7 @@ def select(table: pd.DataFrame, grid: Grid) -> pd.DataFrame:
     seeds: picked, so biased upward; the report's contrasts use the evaluation seeds), `edge`
     (the fields whose chosen value is the lowest or highest of their candidates) and `tied` (the
     other candidates with exactly the chosen one's score: the first listed won)."""
+    assert grid.tuning is not None  # a grid with a [tuning] table
     candidates = grid.tuning.candidates
     rows = []
     for arm, scores in table.groupby(level="arm", sort=False):

@@ -80,4 +80,4 @@ MIN_GROUP: dict[str, int] = {"centered_rewards": 2, "normalized_rewards": 2, "rl
 def min_group(deltas_mode: str) -> int:
     """Responses per prompt a mode needs: MIN_GROUP for a built-in; a plugin declares it as an
     attribute of its function (``my_deltas.min_group = 2``); else 1."""
-    return MIN_GROUP.get(deltas_mode) or getattr(DELTAS.get(deltas_mode), "min_group", 1)
+    return MIN_GROUP[deltas_mode] if deltas_mode in MIN_GROUP else getattr(DELTAS.get(deltas_mode), "min_group", 1)

@@ -39,7 +39,7 @@ MODE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # what a mode may be nam
 BUILT_IN = "built-in"  # the origin of a built-in mode
 
 
-class Registry(Mapping):
+class Registry(Mapping[str, Callable]):
     """name -> mode function, built-ins first, then entry-point plugins (by name), then modes
     registered in-process (in their order)."""
 

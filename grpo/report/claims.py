@@ -69,7 +69,8 @@ def load_final(results_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     if missing:
         raise UsageError(f"{str(results_path)!r} does not vary {', '.join(missing)}; the claims need a grid like the"
                          " `sequence` preset (loss_agg x loss_mode x deltas_mode)")
-    finals, curves = [], []
+    finals: list[pd.DataFrame] = []
+    curves: list[pd.DataFrame] = []
     for config_id, records in results.iter_records(["epoch", *CLAIM_CURVES]):
         if config_id not in set(runs.config_id):
             continue

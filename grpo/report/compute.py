@@ -9,6 +9,7 @@ from the same weights and draws from the same random stream.
 """
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -146,8 +147,8 @@ def compute(data: ReportData) -> Tables:
     table = _versus_default(table, configs, scores, seeds, halves)
     table = _rank(table)
 
-    effects_by_seeds = {name: factor_effects(scores, configs, axes, references, list(s))
-                        for name, s in {"full": seeds, **halves}.items()}
+    seed_sets: dict[str, Iterable[int]] = {"full": seeds, **halves}
+    effects_by_seeds = {name: factor_effects(scores, configs, axes, references, list(s)) for name, s in seed_sets.items()}
     effects = mark_replicated(*(effects_by_seeds[name][0] for name in ("full", *HALVES)))
     interactions = mark_replicated(*(effects_by_seeds[name][1] for name in ("full", *HALVES)))
 

@@ -51,7 +51,7 @@ def load(results: Results) -> ReportData:
     grid = parse_grid(results.name, results.grid_text) if results.grid_text is not None else None
     cells = grid.cells() if grid is not None else None
     epochs_of = runs.drop_duplicates("config_id").set_index("config_id").epochs.astype(int)  # every configuration's
-    if cells is not None:  # the report's main tables are the default cell's, on the evaluation seeds
+    if grid is not None and cells is not None:  # the report's main tables are the default cell's, on the evaluation seeds
         default = runs.config_id.isin(list(cells[DEFAULT_CELL])) & runs.seed.isin(grid.seeds)
         all_runs, runs = runs, runs[default].reset_index(drop=True)
     configs = runs.drop_duplicates("config_id").set_index("config_id")[list(CONFIG_FIELDS)]
@@ -74,7 +74,7 @@ def load(results: Results) -> ReportData:
     curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
         columns=["config_id", "seed", "epoch", *CURVE_METRICS])
     study = None
-    if cells is not None and (len(cells) > 1 or grid.tuning):
+    if grid is not None and cells is not None and (len(cells) > 1 or grid.tuning):
         ids = {cell: {default_id: config.config_id for default_id, config in mapping.items()}
                for cell, mapping in cells.items()}
         success = pd.concat(success) if success else pd.Series(

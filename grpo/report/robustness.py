@@ -58,7 +58,9 @@ def robustness(data: ReportData, axes: dict, references: dict, interactions: pd.
                ) -> Robustness:
     """The robustness tables of `data` (which has a study): `axes`, `references`, the default
     cell's `interactions` (its decisive ones are tested) and its `best` config_id, as compute made them."""
-    study, seeds = data.study, list(data.study.grid.seeds)
+    study = data.study
+    assert study is not None  # robustness is computed for a study only (grpo.report.text.with_robustness)
+    seeds = list(study.grid.seeds)
     cells = dict(study.cells)
     held = {cell: describe(_own_values(data)) if cell == DEFAULT_CELL else cell for cell in cells}
     tuning, chosen = pd.DataFrame(), {}
@@ -133,6 +135,7 @@ def _complete(runs: pd.DataFrame) -> set[str]:
 
 def _own_values(data: ReportData) -> dict:
     """The default cell's value of each sensitivity field (the value its grid holds fixed)."""
+    assert data.study is not None  # a study's default cell
     return {name: data.configs[name].mode().iloc[0] for name in data.study.grid.sensitivity or {}}
 
 

@@ -6,6 +6,7 @@ Deterministic: the same records give the same tables and text (every resampling 
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,17 +17,21 @@ from grpo.experiment.results import FINAL_FRACTION, PRIMARY, PRIMARY_SOURCE, ope
 from grpo.experiment.tuning import OBJECTIVE
 from grpo.files import check_writable_dir, write_atomic
 from grpo.report import figures
-from grpo.report.compute import SLOPE_EPOCHS, Tables, compute
+from grpo.report.compute import SLOPE_EPOCHS, Robustness, Tables, compute
 from grpo.report.data import load
 from grpo.report.names import level_name
 from grpo.report.robustness import INTERACTION, VERDICTS, with_robustness
 from grpo.report.stats import ALPHA, CONFIDENCE, POWER, RESAMPLES
 
+if TYPE_CHECKING:  # imported for a random study only, in render_report
+    from grpo.report.wide import WideTables
+
 HEAT_AXES = ("deltas_mode", "loss_mode")  # heatmap rows and columns where the grid varies them
 
 
-def render_report(results_path: Path, reports_root: Path) -> tuple[Path, Tables]:
-    """Read `results_path`, write reports_root/<grid>/; returns the folder and the tables."""
+def render_report(results_path: Path, reports_root: Path) -> "tuple[Path, Tables | WideTables]":
+    """Read `results_path`, write reports_root/<grid>/; returns the folder and the tables (a random
+    study's: grpo.report.wide's)."""
     results = open_results(results_path)
     out = Path(reports_root) / results.name
     check_writable_dir(out)
@@ -369,8 +374,15 @@ def _held_line(tables: Tables) -> str:
         " (epsilon applies to the clipping losses only)" if "epsilon" in held and "loss_mode" in tables.axes else "")
 
 
+def _robustness(tables: Tables) -> Robustness:
+    """The robustness of `tables`, for the text that only a grid with cells beyond the default (or
+    a tuning) has: its callers run only then."""
+    assert tables.robustness is not None
+    return tables.robustness
+
+
 def _cells_line(tables: Tables) -> str:
-    robustness = tables.robustness
+    robustness = _robustness(tables)
     return ", ".join(f"`{cell}`" + (f" ({held})" if held != cell else "") for cell, held in robustness.cells.items()) \
         + f"; every cell trains the whole grid on the same {len(tables.seeds)} seeds, so its effects are paired with the" \
           " default cell's seed by seed (section Robustness)"
@@ -394,7 +406,7 @@ def _qualifier(tables: Tables, factor: str, level) -> str:
     verdict, cells = _finding(tables, factor, level)
     if verdict is None or verdict.verdict == "not decisive":
         return ""
-    at = tables.robustness.cells[DEFAULT_CELL]
+    at = _robustness(tables).cells[DEFAULT_CELL]
     if verdict.verdict == "robust":
         return " (**robust**: decisive with one sign in every cell)"
     if verdict.verdict == "default-only":
@@ -420,11 +432,11 @@ def _decisive_elsewhere(tables: Tables, factor: str, levels) -> str:
                 f"{cell} ({interval(row.difference, row.low, row.high)})" for cell, row in decisive.iterrows()))
     if not parts:
         return ""
-    return f" at {tables.robustness.cells[DEFAULT_CELL]}, but **conditional**: " + "; ".join(parts)
+    return f" at {_robustness(tables).cells[DEFAULT_CELL]}, but **conditional**: " + "; ".join(parts)
 
 
 def _robustness_section(tables: Tables) -> list[str]:
-    robustness = tables.robustness
+    robustness = _robustness(tables)
     rows = robustness.rows
     cells = list(robustness.cells)
     tests = int(rows.p.notna().sum())
@@ -471,12 +483,12 @@ def _cell_text(rows: pd.DataFrame, factor: str, level) -> str:
 
 
 def _tuning_text(tables: Tables) -> list[str]:
-    tuning = tables.robustness.tuning
+    tuning = _robustness(tables).tuning
     chosen = tuning[tuning.chosen != "–"]
     counts = chosen.chosen.value_counts()
     at_edge = chosen[chosen.edge != ""]
     return ["### Tuning on seeds kept apart", "",
-            f"Cell `{TUNED_CELL}`: {tables.robustness.cells[TUNED_CELL]}. Each arm's objective is {OBJECTIVE}; the"
+            f"Cell `{TUNED_CELL}`: {_robustness(tables).cells[TUNED_CELL]}. Each arm's objective is {OBJECTIVE}; the"
             " arm chooses its highest candidate (an exact tie goes to the candidate listed first). `objective` is the"
             " chosen candidate's mean on the tuning seeds: picked, so biased upward, and never used as evidence — the"
             " tuned contrasts above are paired on the evaluation seeds. `stability`: the share of"

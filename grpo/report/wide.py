@@ -166,18 +166,20 @@ def ped_anova(table: pd.DataFrame, choices: dict[str, Choice], rows: np.ndarray 
     float (or int) distribution, its drawn value; a list, or a range with explicit values, is
     categorical over its levels (drawn)."""
     import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
     from optuna.importance import PedAnovaImportanceEvaluator
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     rows = np.arange(len(table)) if rows is None else rows
     frame = table.iloc[rows]
     values = frame.success.to_numpy() - 1e-9 * tie_break(len(table))[rows]  # PED-ANOVA's top is then top_mask's
-    distributions, columns = {}, {}
+    distributions: dict[str, BaseDistribution] = {}
+    columns = {}
     for name, choice in choices.items():
         if choice.kind and not choice.values:
-            kind = FloatDistribution if choice.continuous else IntDistribution
-            distributions[name] = kind(choice.low, choice.high if choice.continuous else choice.high - 1, log=choice.log)
+            low, high = choice.bounds
+            distributions[name] = FloatDistribution(low, high, log=choice.log) if choice.continuous else \
+                IntDistribution(int(low), int(high) - 1, log=choice.log)
             columns[name] = frame[f"{name}:drawn"].tolist()
         else:
             drawn_levels = frame[f"{name}:drawn_level"]
@@ -215,11 +217,12 @@ def level_order(choice: Choice) -> list:
 
 
 def _edges(choice: Choice) -> np.ndarray:
-    return (np.geomspace if choice.log else np.linspace)(choice.low, choice.high, BINS + 1)
+    return (np.geomspace if choice.log else np.linspace)(*choice.bounds, BINS + 1)
 
 
 def study_table(data: ReportData, grid: Grid, complete: list[str]) -> pd.DataFrame:
     """The module docstring's `table`: the complete configurations of `data`."""
+    assert grid.random is not None  # a random study's grid
     choices = grid.random.choices
     drawn = sampled(grid.random, grid.fixed, grid.axes)
     finals = data.finals["success"].fillna(0.0)  # a diverged run counts 0
@@ -312,7 +315,8 @@ def sensitivity_curves(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.Da
         if len(x) < 2:
             continue
         scale = np.log10 if choice.log else (lambda v: v)
-        grid = np.linspace(scale(choice.low), scale(choice.high), SMOOTH_POINTS)  # [point]
+        low, high = choice.bounds
+        grid = np.linspace(scale(low), scale(high), SMOOTH_POINTS)  # [point]
         width = BANDWIDTH * (grid[-1] - grid[0])
         weights = np.exp(-0.5 * ((grid[:, None] - scale(x)[None, :]) / width) ** 2).astype(np.float32)  # [point n]
         counts = resample_counts(len(x))  # [RESAMPLES n]
@@ -369,6 +373,7 @@ def agreement(levels: pd.DataFrame, choices: dict[str, Choice], full_effects: pd
 def compute_wide(data: ReportData, grid: Grid, full_effects: pd.DataFrame | None) -> WideTables:
     completeness = _completeness(data.runs, data.configs)
     complete = [c for c in data.configs.index if c not in completeness.missing + completeness.failed]
+    assert grid.random is not None  # a random study's grid
     choices = grid.random.choices
     table = study_table(data, grid, complete)
     levels = level_rows(table, choices)
@@ -454,7 +459,7 @@ def _figures(tables: WideTables) -> dict:
               for name, curve in tables.curves.groupby("choice", sort=False)}
     if curves:
         pictures["sensitivity.png"] = figures.choice_grid(
-            curves, lambda data, ax: figures.value_panel(*data, ax=ax),
+            curves, lambda data, ax: figures.value_panel(data[0], data[1], ax=ax),
             "success against the value (configurations where it applies; Gaussian smoother, 95% bootstrap band)", cols=3)
     return pictures
 

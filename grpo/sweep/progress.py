@@ -54,7 +54,7 @@ def record_lost_trial(task: dict, error: str, results_dir: Path) -> None:
 def error_line(error_file: str | None) -> str:
     """The last line of a Tune error file: the exception and its message."""
     try:
-        lines = [line for line in Path(error_file).read_text().splitlines() if line.strip()]
-    except (OSError, TypeError):
-        return "its worker died"
+        lines = [line for line in Path(error_file).read_text().splitlines() if line.strip()] if error_file else []
+    except OSError:
+        lines = []
     return lines[-1].strip() if lines else "its worker died"

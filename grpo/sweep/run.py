@@ -187,9 +187,10 @@ def run_trials(groups: list[tuple[list[TrainConfig], tuple[int, ...]]], results_
 
     from grpo.sweep.progress import ProgressAndLostTrials
 
+    in_process_modes = pack_in_process_modes()
     common = {"results_dir": str(results_dir), "sweep_id": sweep_id, "code_fingerprint": code_fingerprint(),
-              "in_process_modes": pack_in_process_modes()}
-    check_plugins([config for configs, _ in groups for config in configs], common["in_process_modes"])
+              "in_process_modes": in_process_modes}
+    check_plugins([config for configs, _ in groups for config in configs], in_process_modes)
     total = sum(len(configs) for configs, _ in groups)
     with ProgressAndLostTrials(total, results_dir, enabled=progress) as progress_bar:
         size = max(MIN_BATCH, BATCH_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))

@@ -148,15 +148,15 @@ def enable_token_auth() -> None:
     needed where that one is absent or changed."""
     import ray
 
+    needed = EnvironmentFault(f"joining a Ray cluster needs ray {RAY_NEEDED}'s token set-up (private"
+                              f" ray._private.authentication), absent or changed in ray {ray.__version__}: pip install"
+                              f" 'ray[tune]=={RAY_NEEDED}'")
     try:
         from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
     except ImportError:
-        maybe_enable_token_auth_if_token_available = None
-    if maybe_enable_token_auth_if_token_available is None or "warn_if_disabled" not in inspect.signature(
-            maybe_enable_token_auth_if_token_available).parameters:
-        raise EnvironmentFault(f"joining a Ray cluster needs ray {RAY_NEEDED}'s token set-up (private"
-                               f" ray._private.authentication), absent or changed in ray {ray.__version__}: pip install"
-                               f" 'ray[tune]=={RAY_NEEDED}'")
+        raise needed from None
+    if "warn_if_disabled" not in inspect.signature(maybe_enable_token_auth_if_token_available).parameters:
+        raise needed
     logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
