@@ -189,10 +189,16 @@ class Driver:
 
     def __init__(self, address: str | None):
         self.address = address
+        # (host, port) of the cluster's head to check; None: private, or an address not to probe ('auto', ray://)
+        self.head = None
+        if address and HOST_PORT.fullmatch(address):
+            host, _, port = address.rpartition(":")
+            self.head = (host, int(port))
         self.lost = False  # the cluster's head stopped answering
 
     def run(self, work, *args):
-        if self.address is None or not HOST_PORT.fullmatch(self.address):  # private, or no address to probe
+        head = self.head
+        if head is None:
             return work(*args)
         outcome: dict = {}
         done = threading.Event()
@@ -208,22 +214,23 @@ class Driver:
         threading.Thread(target=call, name="grpo-ray-driver", daemon=True).start()
         silent = 0
         while not done.wait(HEAD_CHECK_S):
-            silent = 0 if self.head_answers() else silent + 1
+            silent = 0 if answers(head) else silent + 1
             if silent == HEAD_LOST_AFTER:
                 self.lost = True
                 raise LostRuntime(f"lost the Ray cluster at {self.address!r} (its head stopped answering);"
-                                       " finished trials are kept: run the same sweep again to finish")
+                                  " finished trials are kept: run the same sweep again to finish")
         if "error" in outcome:
             raise outcome["error"]
         return outcome.get("value")
 
-    def head_answers(self) -> bool:
-        host, port = self.address.rsplit(":", 1)
-        try:
-            socket.create_connection((host, int(port)), timeout=HEAD_CHECK_S).close()
-            return True
-        except OSError:
-            return False
+
+def answers(address: tuple[str, int]) -> bool:
+    """Whether something accepts a connection at (host, port) within HEAD_CHECK_S."""
+    try:
+        socket.create_connection(address, timeout=HEAD_CHECK_S).close()
+        return True
+    except OSError:
+        return False
 
 
 def node_facts(probe: str) -> dict:
