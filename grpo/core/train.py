@@ -23,7 +23,7 @@ from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Sample, length_metrics
 from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
 from grpo.core.uniforms import SeedUniforms
-from grpo.modes.deltas import DELTAS
+from grpo.modes.deltas import DELTAS, equal_reward_groups
 from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, WITHOUT_OLD_LOG_PROBS, per_slice
 
 
@@ -125,6 +125,7 @@ def train_group(
             epoch_metrics[epoch] = torch.cat([
                 torch.stack([rewards.mean((1, 2)), (rewards / best).mean((1, 2)), success.float().mean((1, 2))]),
                 length_metrics(sample, success, task.vocab_size),
+                equal_reward_groups(rewards).float().mean(1)[None],
             ])
 
             # Frozen log-probs: old (policy at rollout) and reference

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from grpo import TrainConfig, register, train
+from grpo.core.policies import POLICIES
 from grpo.core.schema import COLUMNS
 from grpo.core.seed_model import StackedSeedModel
 from grpo.modes.losses import LOSSES, LossTerms
@@ -165,3 +166,23 @@ def test_training_runs_on_one_thread_and_gives_the_callers_count_back():
         assert during == [1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("policy", ["seed", "transformer"])
+def test_equal_reward_frac_counts_the_groups_whose_rewards_are_all_equal(policy, monkeypatch):
+    """The record against the rollouts' own rewards, captured as the trainer computes them; one
+    response a prompt makes every group equal."""
+    kind = POLICIES[policy]
+    captured = []
+    original = kind.rewards
+    monkeypatch.setattr(kind, "rewards", staticmethod(lambda *args: captured.append(original(*args)) or captured[-1]))
+    reward, responses = ("exact_match", 10) if policy == "seed" else ("sort_distance", 2)
+    config = TrainConfig(**SHORT, policy=policy, reward_fn=reward, responses=responses, deltas_mode="centered_rewards", task="random",
+                         task_length=3, task_vocab=3, task_prompts=8, task_heldout=4)
+    records = train(config, [0, 1])
+    by_hand = [[((r[s] == r[s, :, :1]).all(-1)).float().mean().item() for r in captured] for s in range(2)]  # [seed epoch]
+    got = records[records.step % 3 == 0].pivot(index="seed", columns="epoch", values="equal_reward_frac")
+    np.testing.assert_allclose(got.to_numpy(), by_hand, rtol=1e-6)
+    assert 0 < np.mean(by_hand) < 1  # some groups equal, some not: the check tells them apart
+    single = train(TrainConfig(**{**config.as_dict(), "responses": 1, "deltas_mode": "rewards"}), [0])
+    assert (single.equal_reward_frac == 1).all()
