@@ -6,9 +6,9 @@ A record is one inner optimizer step of one run (a configuration trained from on
 """
 
 STEP_METRICS = {  # set on every inner step
-    "loss": "the loss minimised on the step: policy loss + kl_penalty x kl",
+    "loss": "the loss minimised on the step: policy loss + kl_penalty x kl (the policy loss alone with kl_placement reward)",
     "kl": "estimated KL(pi || pi_ref) of a response against the frozen reference: the per-token estimates"
-          " summed over positions, whatever kl_reduction (0 when kl_penalty is 0)",
+          " summed over positions, whatever kl_reduction and kl_placement (0 when kl_penalty is 0)",
     "clip_frac": "fraction of tokens (sequences for gspo) whose clipping is active: clip_low_frac + clip_high_frac",
     "clip_low_frac": "fraction clipped at 1 - epsilon_low with a negative delta",
     "clip_high_frac": "fraction clipped at 1 + epsilon_high with a positive delta",
