@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from grpo.errors import UsageError
-from grpo.modes.aggregation import LOSS_AGGREGATIONS, token_mean
+from grpo.modes.aggregation import LOSS_AGGREGATIONS, TOKEN_DIMS, token_mean
 from grpo.modes.registry import Registry, tensor_contract
 
 
@@ -43,19 +43,18 @@ class LossTerms:
 LOW_PROBABILITY = 0.2  # DAPO §3.1 (Fig. 3a): the up-clipped tokens' mean probability is below 0.2; 1 / the seed task's vocab
 
 
-def low_prob_clip_high(ratio: torch.Tensor, delta: torch.Tensor, upper, old_log_probs: torch.Tensor,
+def low_prob_clip_high(above: torch.Tensor, positive: torch.Tensor, old_log_probs: torch.Tensor,
                        mask: torch.Tensor | None) -> torch.Tensor:
     """DAPO's clip-higher mechanism (Yu et al. 2025, arXiv 2503.14476, §3.1): among the real
     tokens with a positive delta whose probability at the rollout was below LOW_PROBABILITY (the
-    "exploration" tokens), the fraction whose ratio exceeds the upper bound `upper`, so that the
-    clip stops their rise; NaN for a seed with no such token. ratio, old_log_probs [seed batch
-    response pos], delta [seed batch response 1] -> [seed]"""
-    eligible = (delta > 0) & (old_log_probs < math.log(LOW_PROBABILITY))  # [seed batch response pos]
+    "exploration" tokens), the fraction above the upper bound, where the clip stops their rise;
+    NaN for a seed with no such token. above: the tokens above the upper bound with a positive
+    delta, old_log_probs [seed batch response pos]; positive: delta > 0 [seed batch response 1]
+    -> [seed]"""
+    low = old_log_probs < math.log(LOW_PROBABILITY)  # [seed batch response pos]
     if mask is not None:
-        eligible = eligible & (mask > 0)
-    count = eligible.sum((1, 2, 3))
-    above = (eligible & (ratio > upper)).sum((1, 2, 3))
-    return torch.where(count > 0, above / count.clamp(min=1), torch.nan)
+        low = low & (mask > 0)
+    return (low & above).sum(TOKEN_DIMS) / (low & positive).sum(TOKEN_DIMS)  # 0 / 0: NaN where none qualifies
 
 
 def aggregate(values: torch.Tensor, mask: torch.Tensor | None, config) -> torch.Tensor:
@@ -105,7 +104,7 @@ def trust_region(ratio, delta, low, high, mask, config, fraction_mask, old_log_p
     clipped_term = ratio.detach().clamp(lower, upper) * delta
     surrogate = torch.where(below | above, clipped_term, ratio * delta)
     clip_low, clip_high = token_mean(below.float(), fraction_mask), token_mean(above.float(), fraction_mask)
-    low_prob = None if old_log_probs is None else low_prob_clip_high(ratio, delta, upper, old_log_probs, mask)
+    low_prob = None if old_log_probs is None else low_prob_clip_high(above, delta > 0, old_log_probs, mask)
     return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high, low_prob)
 
 
@@ -174,7 +173,8 @@ def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     terms = unclipped_terms(weight * deltas[..., None] * log_probs, mask, config)
     clip_low = token_mean((ratio < lower).float(), mask)
     clip_high = token_mean((ratio > upper).float(), mask)
-    low_prob = low_prob_clip_high(ratio, deltas[..., None], upper, old_log_probs, mask)
+    positive = deltas[..., None] > 0
+    low_prob = low_prob_clip_high((ratio > upper) & positive, positive, old_log_probs, mask)
     return LossTerms(terms.loss, clip_low, clip_high, low_prob)
 
 
