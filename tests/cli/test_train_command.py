@@ -147,6 +147,9 @@ MALFORMED_TRAIN = [
     (["--kl-placement", "reward"], "--kl-placement 'reward': does not apply: kl_penalty is 0"),
     (["--kl", "0.1", "--kl-placement", "reward", "--kl-reduction", "mean"], "does not apply to kl_placement 'reward'"),
     (["--kl", "0.1", "--use-kl-in-reward", "yes"], "--use-kl-in-reward 'yes': unknown choice; choose from true, false"),
+    (["--dynamic-sampling", "-1"], "--dynamic-sampling -1: must be at least 0 (0: off)"),
+    (["--dynamic-sampling", "2.5"], "--dynamic-sampling '2.5': must be an integer"),
+    (["--kl", "0.1", "--kl-estimator", "k4"], "--kl-estimator 'k4': unknown choice; choose from k1, k2, k3, k3_corrected"),
 ]
 
 
