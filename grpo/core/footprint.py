@@ -8,6 +8,8 @@ The estimate counts the tensors that grow with the sizes, in float32 / int64 byt
   intermediates of the loss and its backward (about 12 numbers a response token);
 - the logits of the largest prompt set evaluated at once (training or held-out), a few copies;
 - the transformer policy's activations per response token (about 16 per layer and width unit);
+- dynamic sampling's extra rounds, each kept until the batch is chosen: responses, masks and
+  log-probs (``dynamic_sampling`` rounds of one rollout's tokens);
 - the records (``grpo.records.COLUMNS``, 8 bytes each, one row per seed and inner step).
 It errs high by design: it is a guard against impossible runs, not a profiler.
 
@@ -46,6 +48,7 @@ def estimated_bytes(config: TrainConfig, task: Task, num_seeds: int) -> int:
     per_seed = (4 * FLOAT * weight_count(config, task, positions)
                 + tokens * (2 * INDEX + 12 * FLOAT)
                 + 4 * FLOAT * evaluated * (task.vocab_size + config.dim)
+                + config.dynamic_sampling * tokens * (INDEX + 2 * FLOAT)
                 + config.epochs * config.steps_per_epoch * len(COLUMNS) * 8)
     if config.policy == "transformer":
         per_seed += TRANSFORMER_ACTIVATIONS * FLOAT * config.layers * config.dim * len(task.prompts) * config.responses * (

@@ -6,14 +6,18 @@ A record is one inner optimizer step of one run (a configuration trained from on
 """
 
 STEP_METRICS = {  # set on every inner step
-    "loss": "the loss minimised on the step: policy loss + kl_penalty x kl",
+    "loss": "the loss minimised on the step: policy loss + kl_penalty x kl (the policy loss alone with kl_placement reward)",
     "kl": "estimated KL(pi || pi_ref) of a response against the frozen reference: the per-token estimates"
-          " summed over positions, whatever kl_reduction (0 when kl_penalty is 0)",
+          " summed over positions, whatever kl_reduction and kl_placement (0 when kl_penalty is 0)",
     "clip_frac": "fraction of tokens (sequences for gspo) whose clipping is active: clip_low_frac + clip_high_frac",
     "clip_low_frac": "fraction clipped at 1 - epsilon_low with a negative delta",
     "clip_high_frac": "fraction clipped at 1 + epsilon_high with a positive delta",
+    "clip_high_low_prob_frac": "DAPO's clip-higher mechanism: among tokens with a positive delta and a rollout probability"
+                               " below 0.2, the fraction whose ratio exceeds the upper clip (clipped, clip_higher, cispo;"
+                               " null for other losses and where no token qualifies)",
     "entropy": "mean entropy of the policy's next-token distributions over the responses' real tokens (nats)",
 }
+NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac",)  # null by design somewhere: not a sign of divergence
 EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
     "mean_reward": "mean reward of the sampled responses, in the reward function's own units",
     "reward_frac": "mean_reward / the best attainable reward: compares configurations of one reward function only",
@@ -22,6 +26,10 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
     "correct_length": "mean length of the responses that are exactly the ideal one (null if none)",
     "incorrect_length": "mean length of the other responses (null if none)",
     "eos_rate": "fraction of responses that end with EOS before the maximum length (0 on the seed document's policy)",
+    "equal_reward_frac": "fraction of the rollout's groups (prompts) whose rewards are all equal: with a centred deltas"
+                         " mode their deltas are all 0 and they add no policy gradient (DAPO's zero-advantage groups);"
+                         " with dynamic_sampling, of the first round of sampling",
+    "sampling_rounds": "rounds of sampling the rollout took (1 without dynamic_sampling): the groups sampled / the batch's",
 }
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps
     "greedy_train_acc": "fraction of training prompts whose greedy response is exactly sorted",

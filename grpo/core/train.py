@@ -18,20 +18,29 @@ import pandas as pd
 import torch
 
 from grpo.core.config import TrainConfig
+from grpo.core.dynamic_sampling import refill
 from grpo.core.group import block_size, check_group, loss_config
 from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Sample, length_metrics
-from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
+from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, STEP_METRICS
 from grpo.core.uniforms import SeedUniforms
-from grpo.modes.deltas import DELTAS
-from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, WITHOUT_OLD_LOG_PROBS, per_slice
+from grpo.modes.deltas import DELTAS, equal_reward_groups
+from grpo.modes.losses import (
+    KL_REDUCTIONS,
+    KL_WITH_OLD_LOG_PROBS,
+    LOSSES,
+    WITHOUT_OLD_LOG_PROBS,
+    estimate_kl,
+    kl_in_loss,
+    kl_in_reward,
+)
 
 
 @dataclass(frozen=True)
 class Rollout:
     """What the inner steps of one epoch train on: frozen when the responses were sampled."""
 
-    prompts: torch.Tensor  # [batch pos]
+    prompts: torch.Tensor  # [batch pos]; [seed batch pos] where dynamic sampling regrouped the transformer's
     sample: Sample  # the responses, with what the policy reads their log-probs by (a flat index or a mask)
     deltas: torch.Tensor  # [seed batch response]
     old_log_probs: torch.Tensor | None  # [seed batch response pos] at sampling; None if the loss reads none
@@ -90,7 +99,8 @@ def train_group(
     prompts = task.prompts  # [batch pos]
     evaluated = torch.cat([prompts, task.heldout])  # [batch+heldout pos]: one greedy pass an epoch
     padded = [*seeds, *[seeds[0]] * (block - len(seeds))]
-    generators = [torch.Generator(device).manual_seed(int(seed)) for _ in configs for seed in padded]  # one a slice
+    slice_seeds = [seed for _ in configs for seed in padded]
+    generators = [torch.Generator(device).manual_seed(int(seed)) for seed in slice_seeds]  # one a slice
     kind = POLICIES[config.policy]
     policy = kind.init(config, task, generators)
     uniforms = SeedUniforms(generators)  # the samples' draws, after the initial weights'
@@ -101,14 +111,15 @@ def train_group(
             [policy.seed_slices(tensor, k * block, k * block + len(seeds)) for tensor in tensors] for k in range(len(configs))])
     deltas_fn = DELTAS.checked(config.deltas_mode)
     best = kind.best_reward(config, task)[:, None]  # [batch 1]
-    reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS  # the rollout keeps its log-probs only if the loss reads them
+    with_kl = configs[0].kl_penalty > 0  # the same for the whole group
+    reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS or (  # the rollout keeps its log-probs only if read
+        with_kl and config.kl_estimator in KL_WITH_OLD_LOG_PROBS)
 
     num_seeds, steps = len(generators), config.steps_per_epoch
     step_metrics = torch.zeros(config.epochs, steps, len(STEP_METRICS), num_seeds, device=device)
     epoch_metrics = torch.zeros(config.epochs, len(EPOCH_METRICS), num_seeds, device=device)
     eval_metrics = torch.zeros(config.epochs, len(EVAL_METRICS), num_seeds, device=device)
 
-    with_kl = configs[0].kl_penalty > 0  # the same for the whole group
     for epoch in range(config.epochs):
         # Reference model: a frozen copy, refreshed every ref_period epochs (KL on only)
         if with_kl and epoch % config.ref_period == 0:
@@ -120,18 +131,30 @@ def train_group(
 
             # Rewards and deltas, once per rollout
             rewards = kind.rewards(config, task, sample.responses)  # [seed batch response]
-            deltas = deltas_fn(rewards)  # [seed batch response]
             success = kind.success(task, sample.responses)  # [seed batch response]
-            epoch_metrics[epoch] = torch.cat([
+            rollout_metrics = [  # of the policy's own sample: dynamic sampling's first round
                 torch.stack([rewards.mean((1, 2)), (rewards / best).mean((1, 2)), success.float().mean((1, 2))]),
                 length_metrics(sample, success, task.vocab_size),
-            ])
+                equal_reward_groups(rewards).float().mean(1)[None],
+            ]
+            rollout_prompts, rounds = prompts, torch.ones(num_seeds, device=device)  # [batch pos], [seed]
+            if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
+                sample, rewards, rollout_prompts, rounds = refill(kind, policy, config, task, sample, rewards, slice_seeds,
+                                                                  epoch, reads_old)
+            epoch_metrics[epoch] = torch.cat([*rollout_metrics, rounds[None]])
+            ref_log_probs = kind.log_probs(reference, rollout_prompts, sample)[0] if with_kl else None  # [seed batch response pos]
+            if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
+                rollout_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if sample.log_probs is None else sample.log_probs
+                kl_tokens = estimate_kl(config.kl_estimator, rollout_log_probs, ref_log_probs, rollout_log_probs)
+                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, config.kl_penalty))  # [seed batch response]
+            else:
+                deltas = deltas_fn(rewards)  # [seed batch response]
 
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
-                prompts, sample, deltas,
+                rollout_prompts, sample, deltas,
                 old_log_probs=sample.log_probs,
-                ref_log_probs=kind.log_probs(reference, prompts, sample)[0] if with_kl else None,
+                ref_log_probs=ref_log_probs,
             )
 
         # Update: inner optimizer steps on this rollout
@@ -163,16 +186,20 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
     if rollout.ref_log_probs is None:
         kl, loss = torch.zeros_like(terms.loss), terms.loss  # [seed]: no penalty term in the graph
     else:
-        kl_tokens = KL_ESTIMATORS.checked(config.kl_estimator)(log_probs, rollout.ref_log_probs)  # [seed batch response pos]
+        kl_tokens = estimate_kl(config.kl_estimator, log_probs, rollout.ref_log_probs, rollout.old_log_probs)  # [seed batch response pos]
         kl = KL_REDUCTIONS["sum"](kl_tokens, mask, config)  # [seed] the KL of a whole response, whatever the reduction
-        penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens, mask, config)
-        loss = terms.loss + per_slice(config.kl_penalty, penalty) * penalty  # [seed]
+        if config.kl_placement == "reward":  # in the rollout's rewards already: recorded here, no loss term
+            loss = terms.loss
+        else:
+            penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens, mask, config)
+            loss = kl_in_loss(terms.loss, penalty, config.kl_penalty)  # [seed]
     optimizer.zero_grad()
     loss.sum().backward()  # seeds are independent: each gets its own gradient
     optimizer.step()
     with torch.no_grad():
         clip_frac = terms.clip_low + terms.clip_high
-        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, entropy])
+        low_prob = torch.full_like(loss, torch.nan) if terms.clip_high_low_prob is None else terms.clip_high_low_prob
+        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, low_prob, entropy])
 
 
 def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> pd.DataFrame:
@@ -201,6 +228,7 @@ def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metr
         columns[name] = per_epoch(epoch_metrics[:, i])
     for i, name in enumerate(EVAL_METRICS):
         columns[name] = np.where(per_row(last_step), per_epoch(eval_metrics[:, i]), np.float32(np.nan))
-    broken = ~np.isfinite(step_metrics).all(2)  # [epoch step seed]
+    checked = [i for i, name in enumerate(STEP_METRICS) if name not in NULLABLE_STEP_METRICS]
+    broken = ~np.isfinite(step_metrics[:, :, checked]).all(2)  # [epoch step seed]
     columns["diverged"] = np.logical_or.accumulate(per_row(broken).reshape(num_seeds, -1), axis=1).reshape(rows)
     return pd.DataFrame(columns)

@@ -21,13 +21,14 @@ joins groups only if it says it reads them so (``my_loss.sliced = True``, see ``
 otherwise each of its configurations trains in a program of its own, reading plain floats.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from grpo.errors import UsageError
-from grpo.modes.aggregation import LOSS_AGGREGATIONS, token_mean
+from grpo.modes.aggregation import LOSS_AGGREGATIONS, TOKEN_DIMS, token_mean
 from grpo.modes.registry import Registry, tensor_contract
 
 
@@ -36,6 +37,24 @@ class LossTerms:
     loss: torch.Tensor  # [seed] the surrogate to minimise
     clip_low: torch.Tensor  # [seed] fraction of tokens (sequences for gspo) clipped at 1 - eps_low
     clip_high: torch.Tensor  # [seed] fraction clipped at 1 + eps_high (both 0 for losses that do not clip)
+    clip_high_low_prob: torch.Tensor | None = None  # [seed] low_prob_clip_high's; None: the loss clips no token's ratio
+
+
+LOW_PROBABILITY = 0.2  # DAPO §3.1 (Fig. 3a): the up-clipped tokens' mean probability is below 0.2; 1 / the seed task's vocab
+
+
+def low_prob_clip_high(above: torch.Tensor, positive: torch.Tensor, old_log_probs: torch.Tensor,
+                       mask: torch.Tensor | None) -> torch.Tensor:
+    """DAPO's clip-higher mechanism (Yu et al. 2025, arXiv 2503.14476, §3.1): among the real
+    tokens with a positive delta whose probability at the rollout was below LOW_PROBABILITY (the
+    "exploration" tokens), the fraction above the upper bound, where the clip stops their rise;
+    NaN for a seed with no such token. above: the tokens above the upper bound with a positive
+    delta, old_log_probs [seed batch response pos]; positive: delta > 0 [seed batch response 1]
+    -> [seed]"""
+    low = old_log_probs < math.log(LOW_PROBABILITY)  # [seed batch response pos]
+    if mask is not None:
+        low = low & (mask > 0)
+    return (low & above).sum(TOKEN_DIMS) / (low & positive).sum(TOKEN_DIMS)  # 0 / 0: NaN where none qualifies
 
 
 def aggregate(values: torch.Tensor, mask: torch.Tensor | None, config) -> torch.Tensor:
@@ -69,7 +88,7 @@ def clip_bounds(low, high, like: torch.Tensor):
     return tuple(per_slice(torch.as_tensor(bound, dtype=torch.float64, device=like.device), like) for bound in (lower, upper))
 
 
-def trust_region(ratio, delta, low, high, mask, config, fraction_mask) -> LossTerms:
+def trust_region(ratio, delta, low, high, mask, config, fraction_mask, old_log_probs=None) -> LossTerms:
     """PPO's pessimistic surrogate -(min(r * delta, clip(r, 1 - low, 1 + high) * delta)),
     aggregated (`low`, `high`: floats, or per-slice tensors, see ``per_slice``). Where the ratio
     has left [1 - low, 1 + high] in the direction of its delta,
@@ -77,14 +96,16 @@ def trust_region(ratio, delta, low, high, mask, config, fraction_mask) -> LossTe
     minimum is r * delta. Written as that choice (one ``where``) rather than as
     ``torch.minimum``: the same values and gradients (tests/modes/test_losses.py), and a backward of one
     node instead of the minimum's and the clamp's (bench/test_loss_kernels.py). The clip
-    fractions count the real tokens of `fraction_mask` (None: every entry of `ratio`)."""
+    fractions count the real tokens of `fraction_mask` (None: every entry of `ratio`);
+    `old_log_probs` (token-level ratios only) adds low_prob_clip_high."""
     lower, upper = clip_bounds(low, high, ratio)
     below = (ratio < lower) & (delta < 0)  # clipped at 1 - low
     above = (ratio > upper) & (delta > 0)  # clipped at 1 + high
     clipped_term = ratio.detach().clamp(lower, upper) * delta
     surrogate = torch.where(below | above, clipped_term, ratio * delta)
     clip_low, clip_high = token_mean(below.float(), fraction_mask), token_mean(above.float(), fraction_mask)
-    return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high)
+    low_prob = None if old_log_probs is None else low_prob_clip_high(above, delta > 0, old_log_probs, mask)
+    return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high, low_prob)
 
 
 def naive(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
@@ -107,7 +128,7 @@ def clipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
 
     PPO (Schulman et al. 2017), GRPO (Shao et al. 2024); ``epsilon``, the seed document's 0.01."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, mask)
+    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, mask, old_log_probs)
 
 
 def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
@@ -116,7 +137,8 @@ def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerm
     DAPO (Yu et al. 2025): unlikely tokens with a positive delta can grow further before
     clipping."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    return trust_region(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high, mask, config, mask)
+    return trust_region(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high, mask, config, mask,
+                        old_log_probs)
 
 
 def gspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
@@ -151,7 +173,9 @@ def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     terms = unclipped_terms(weight * deltas[..., None] * log_probs, mask, config)
     clip_low = token_mean((ratio < lower).float(), mask)
     clip_high = token_mean((ratio > upper).float(), mask)
-    return LossTerms(terms.loss, clip_low, clip_high)
+    positive = deltas[..., None] > 0
+    low_prob = low_prob_clip_high((ratio > upper) & positive, positive, old_log_probs, mask)
+    return LossTerms(terms.loss, clip_low, clip_high, low_prob)
 
 
 def loss_contract(result, log_probs: torch.Tensor, *_) -> str | None:
@@ -223,11 +247,35 @@ def k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1
 
 
-def kl_contract(result, log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> str | None:
+def k3_corrected(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> torch.Tensor:
+    """TRL's use_bias_correction_kl: k3 x the ratio pi / pi_old, unbiased for KL(pi || pi_ref) off-policy.
+
+    TRL (trl/trainer/grpo_trainer.py, ``GRPOTrainer._compute_loss``; ``GRPOConfig.use_bias_correction_kl``,
+    citing DeepSeek-V3.2, arXiv 2512.02556) multiplies the per-token k3 by ``coef_1 = exp(log pi -
+    log pi_old)``, the token-level importance ratio, not detached. Samples come from pi_old, so
+    E_old[r k3] = sum_v pi (pi_ref / pi - log(pi_ref / pi) - 1) = KL(pi || pi_ref), and, pi_old not
+    depending on the weights, its gradient is unbiased for the KL's gradient; k3 alone in the loss
+    is neither once pi moves from pi_old (arXiv 2512.21852). At pi = pi_old it equals k3 in value.
+    Per token: [seed batch response pos]."""
+    return torch.exp(log_probs - old_log_probs) * k3(log_probs, ref_log_probs)
+
+
+def kl_contract(result, log_probs: torch.Tensor, ref_log_probs: torch.Tensor, *_) -> str | None:
     return tensor_contract(result, log_probs.shape, "a float per token [seed batch response pos]")
 
 
-KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3}, kl_contract)
+KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3, "k3_corrected": k3_corrected},
+                                   kl_contract)
+KL_WITH_OLD_LOG_PROBS = frozenset({"k3_corrected"})  # estimators that read the rollout's log-probs too
+
+
+def estimate_kl(estimator: str, log_probs: torch.Tensor, ref_log_probs: torch.Tensor,
+                old_log_probs: torch.Tensor | None) -> torch.Tensor:
+    """The per-token KL estimate of `estimator` [seed batch response pos], given the rollout's
+    log-probs `old_log_probs` where it reads them (KL_WITH_OLD_LOG_PROBS)."""
+    if estimator in KL_WITH_OLD_LOG_PROBS:
+        return KL_ESTIMATORS.checked(estimator)(log_probs, ref_log_probs, old_log_probs)
+    return KL_ESTIMATORS.checked(estimator)(log_probs, ref_log_probs)
 
 
 def kl_sum(kl_tokens: torch.Tensor, mask: torch.Tensor | None = None, config=None) -> torch.Tensor:
@@ -250,3 +298,29 @@ def kl_mean(kl_tokens: torch.Tensor, mask: torch.Tensor | None = None, config=No
 
 
 KL_REDUCTIONS: dict[str, Callable[..., torch.Tensor]] = {"sum": kl_sum, "mean": kl_mean}
+
+
+def kl_in_loss(loss: torch.Tensor, penalty: torch.Tensor, coefficient) -> torch.Tensor:
+    """seed document, GRPO, TRL's beta, verl's use_kl_loss: kl_penalty x the KL estimate is a loss term.
+
+    Its gradient is the estimator's own (``kl_estimator``), at every inner step.
+    loss, penalty [seed] -> [seed]"""
+    return loss + per_slice(coefficient, penalty) * penalty
+
+
+def kl_in_reward(rewards: torch.Tensor, kl_tokens: torch.Tensor, mask: torch.Tensor | None, coefficient) -> torch.Tensor:
+    """verl's use_kl_in_reward: kl_penalty x a response's KL, summed over its tokens, subtracted from its reward.
+
+    verl (verl/trainer/ppo/ray_trainer.py, ``apply_kl_penalty``) subtracts beta x the per-token
+    estimate, masked, from the token-level rewards, with the rollout policy's log-probs
+    (``old_log_probs``) against the reference's; its GRPO advantage (verl/trainer/ppo/core_algos.py,
+    ``compute_grpo_outcome_advantage``) sums the token-level rewards over the response. So an
+    outcome reward becomes reward - beta x the sum over the response's real tokens, detached,
+    before the deltas; the loss has no KL term. verl's estimator there is ``algorithm.kl_penalty``,
+    by default ``kl`` (k1). rewards [seed batch response], kl_tokens [seed batch response pos],
+    mask [seed batch response pos] or None -> [seed batch response]"""
+    response_kl = (kl_tokens if mask is None else kl_tokens * mask).sum(-1)  # [seed batch response]
+    return rewards - per_slice(coefficient, rewards) * response_kl.detach()
+
+
+KL_PLACEMENTS: dict[str, Callable[..., torch.Tensor]] = {"loss": kl_in_loss, "reward": kl_in_reward}

@@ -44,7 +44,9 @@ print(grown, estimated_bytes(config, config.make_task(), int(sys.argv[2])))
 @pytest.mark.parametrize("fields, seeds", [
     ({"epochs": 1, "steps_per_epoch": 1, "dim": 64}, 1000),
     ({"epochs": 1, "steps_per_epoch": 1, "policy": "transformer", "task": "random", "max_response_length": 12, "responses": 16}, 40),
-], ids=["seed", "transformer"])
+    ({"epochs": 1, "steps_per_epoch": 1, "policy": "transformer", "task": "random", "max_response_length": 12, "responses": 16,
+      "reward_fn": "exact_match", "deltas_mode": "centered_rewards", "dynamic_sampling": 8}, 40),  # every round sampled
+], ids=["seed", "transformer", "transformer-dynamic-sampling"])
 def test_the_estimate_bounds_the_memory_a_run_really_takes(fields, seeds):
     """In a fresh process: the growth of the peak resident memory when training `seeds` stacked
     seeds (past a warm-up run) is at most the estimate, and not far below it (the estimate is an
