@@ -1,0 +1,79 @@
+"""The built-in claims (grpo.experiment.claims): the literature's GRPO mechanisms as canaries
+(issue 24), each on a preset chosen so the mechanism has room, and the two claims of the
+`sequence` preset. ``CLAIMS`` is their registry; plugins follow them.
+
+The papers' effects are on LLMs with responses of thousands of tokens and a vocabulary of
+150k; a number of theirs is stated in a claim's units only where the units carry over (a ratio
+of clip fractions); elsewhere the claim says why none does.
+"""
+
+from grpo.experiment.claims import Claim, ClaimRegistry, Mechanism
+
+DR_GRPO = "Liu et al. 2025, Understanding R1-Zero-Like Training: A Critical Perspective, arXiv 2503.20783, section 3.1"
+DAPO = "Yu et al. 2025, DAPO: An Open-Source LLM Reinforcement Learning System at Scale, arXiv 2503.14476"
+GSPO = "Zheng et al. 2025, Group Sequence Policy Optimization, arXiv 2507.18071"
+DR_GRPO_UNITS = ("the paper shows GRPO's incorrect responses of LLMs growing over training by far more than Dr. GRPO's"
+                 " as curves of responses thousands of tokens long, with no tabulated difference; here responses are"
+                 " at most 16 tokens, so no token count carries over")
+TOKEN_WEIGHT = Mechanism("the per-token gradient weight of an incorrect response against its length, on rollouts",
+                         measure="grpo.report.mechanisms:token_weight_by_length")
+
+SEQUENCE_CLAIMS = (
+    Claim("dr-grpo-sequence", "per-response mean + std-normalised deltas grow incorrect responses longer",
+          "sequence", "incorrect_length", {"loss_agg": "seq_mean_token_mean"}, {"loss_agg": "seq_mean_token_sum_norm"},
+          1, TOKEN_WEIGHT, DR_GRPO, DR_GRPO_UNITS, held={"deltas_mode": "normalized_rewards"}),
+    Claim("dapo-sequence", "clip-higher keeps token entropy higher than a symmetric clip", "sequence", "entropy",
+          {"loss_mode": "clip_higher"}, {"loss_mode": "clipped"}, 1,
+          Mechanism("how often the upper clip binds on tokens with a positive delta", column="clip_high_frac"),
+          f"{DAPO}, section 3.1", "DAPO's Figure 2b shows entropy collapsing without clip-higher as curves on a"
+          " 150k-token vocabulary; entropy in nats over 6 tokens does not compare"),
+)
+
+DR_GRPO_CLAIMS = (
+    Claim("dr-grpo-aggregation", "the per-response mean 1/|o_i| alone grows incorrect responses longer than the"
+          " constant normaliser", "canary-dr-grpo", "incorrect_length", {"loss_agg": "seq_mean_token_mean"},
+          {"loss_agg": "seq_mean_token_sum_norm"}, 1, TOKEN_WEIGHT, DR_GRPO, DR_GRPO_UNITS,
+          held={"deltas_mode": "centered_rewards"}),
+    Claim("dr-grpo-std", "std-normalised deltas alone grow incorrect responses longer than centred ones (the paper"
+          " names the std its difficulty bias, not a length bias: tested for its share of the joint effect)",
+          "canary-dr-grpo", "incorrect_length", {"deltas_mode": "normalized_rewards"},
+          {"deltas_mode": "centered_rewards"}, 1, TOKEN_WEIGHT, DR_GRPO, DR_GRPO_UNITS,
+          held={"loss_agg": "seq_mean_token_sum_norm"}),
+    Claim("dr-grpo-both", "GRPO (per-response mean + std-normalised deltas) grows incorrect responses longer than"
+          " Dr. GRPO (constant normaliser + centred deltas)", "canary-dr-grpo", "incorrect_length",
+          {"loss_agg": "seq_mean_token_mean", "deltas_mode": "normalized_rewards"},
+          {"loss_agg": "seq_mean_token_sum_norm", "deltas_mode": "centered_rewards"}, 1, TOKEN_WEIGHT, DR_GRPO,
+          DR_GRPO_UNITS),
+)
+
+GSPO_UNITS = ("the paper reports the learning curves (training reward, benchmark accuracy) of Qwen3 models as figures,"
+              " GSPO above GRPO; a reward gap of an LLM on AIME does not carry over to sorted-response fractions")
+GSPO_CLIP = Mechanism("the fraction of the loss's terms clipped (sequences for gspo, tokens for the token-level"
+                      " losses), mean over the run; GSPO reports clipping about two orders of magnitude more tokens"
+                      " than GRPO (a ratio near 100)", column="clip_frac")
+GSPO_CLAIMS = (
+    Claim("gspo-vs-clipped", "sequence-level ratios at GSPO's clip range learn at least as fast as token-level"
+          " ratios at [0.8, 1.2] while clipping far more", "canary-gspo", "sorted_frac",
+          {"loss_mode": "gspo", "epsilon": 4e-4}, {"loss_mode": "clipped", "epsilon": 0.2}, 1, GSPO_CLIP, GSPO,
+          GSPO_UNITS, summary="run"),
+    Claim("gspo-vs-clip-higher", "sequence-level ratios at GSPO's clip range learn at least as fast as DAPO's"
+          " token-level clip-higher [0.8, 1.28] while clipping far more", "canary-gspo", "sorted_frac",
+          {"loss_mode": "gspo", "epsilon": 4e-4}, {"loss_mode": "clip_higher"}, 1, GSPO_CLIP, GSPO, GSPO_UNITS,
+          summary="run"),
+)
+
+DAPO_CLAIMS = (
+    Claim("dapo-clip-higher", "a symmetric clip [0.8, 1.2] lets token entropy collapse faster than clip-higher"
+          " [0.8, 1.28]", "canary-clip-higher", "entropy", {"loss_mode": "clip_higher"}, {"loss_mode": "clipped"}, 1,
+          Mechanism("how often the upper clip binds on tokens with a positive delta", column="clip_high_frac"),
+          f"{DAPO}, section 3.1", "DAPO's Figure 2b shows the entropy of a 150k-token vocabulary collapsing without"
+          " clip-higher as curves; nats over 6 tokens do not compare"),
+)
+
+CANARIES = (*DR_GRPO_CLAIMS, *DAPO_CLAIMS, *GSPO_CLAIMS)  # issue 24's, in its order
+CLAIMS = ClaimRegistry((*CANARIES, *SEQUENCE_CLAIMS), {"canaries": tuple(claim.name for claim in CANARIES)})
+
+
+def register_claim(claim: Claim) -> Claim:
+    """Add a claim in this process (``grpo.register_claim``), checked against its grid."""
+    return CLAIMS.register(claim)
