@@ -28,7 +28,7 @@ from grpo.core.seeds import MAX_SEED
 from grpo.errors import FieldError, check_choice
 from grpo.modes.aggregation import LOSS_AGGREGATIONS
 from grpo.modes.deltas import DELTAS, min_group
-from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSS_OPTIONS, LOSSES, loss_options
+from grpo.modes.losses import KL_ESTIMATORS, KL_PLACEMENTS, KL_REDUCTIONS, LOSS_OPTIONS, LOSSES, loss_options
 from grpo.modes.registry import Registry
 from grpo.modes.rewards import REWARDS
 from grpo.tasks.prompts import TASKS, Task, random_task, seed_task, variable_task
@@ -95,15 +95,18 @@ class TrainConfig:
         " beta b is kl_penalty b / L); with 'mean' kl_penalty is their beta",
         aliases=("--kl",), foreign=(Foreign("beta", "TRL", notes={"*": KL_SCALE.format(tool="TRL")}),
                                     Foreign("kl_loss_coef", "verl", notes={"*": KL_SCALE.format(tool="verl")}),
-                                    Foreign("kl_coef", "verl", instead="verl's kl_coef puts the KL in the reward"
-                                            " (use_kl_in_reward); here the KL is a loss term: use kl_penalty (verl's"
-                                            " kl_loss_coef)")))
+                                    Foreign("kl_coef", "verl", instead="verl's kl_coef weighs the KL in the reward"
+                                            " (use_kl_in_reward): use kl_penalty with kl_placement reward (kl_penalty"
+                                            " alone is verl's kl_loss_coef, a loss term)")))
     kl_estimator: str = option(
         "k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS, foreign=(
             Foreign("kl_estimator", "verl", values=VERL_KL),
             Foreign("kl_loss_type", "verl", values={**VERL_KL, "k1": "k1", "k2": "k2", "k3": "k3"}, only_values=True,
                     refused=VERL_KL_REFUSED)))
     kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)
+    kl_placement: str = option(
+        "loss", "where the KL penalty goes (kl_penalty > 0)", choices=KL_PLACEMENTS,
+        foreign=(Foreign("use_kl_in_reward", "verl", values={"true": "reward", "false": "loss"}, only_values=True),))
     ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
     epsilon: float = option(LOSS_OPTIONS["clipped"]["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses",
                             foreign=(Foreign("clip_ratio", "verl"),))
@@ -240,19 +243,24 @@ class TrainConfig:
     def config_id(self) -> str:
         """A short stable hash of every field: the key of a configuration in results/. The fields
         of the transformer policy and the variable task count only where they apply, so the seed
-        document's policy keeps the keys it had before they existed."""
+        document's policy keeps the keys it had before they existed; KEYED_WHEN_SET's fields count
+        only away from their defaults, so every configuration keeps the key it had before they existed."""
         values = self.as_dict()
         if self.policy == "seed":
             values = {name: value for name, value in values.items() if name not in ("policy", *TRANSFORMER_FIELDS)}
         if self.task != "variable":
             values.pop("task_min_length")
+        for name, default in KEYED_WHEN_SET.items():
+            if values[name] == default:
+                values.pop(name)
         return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
 FIELDS = {spec.name: spec for spec in fields(TrainConfig)}
 CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the keys of grid files
-KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period")  # read only when kl_penalty > 0
+KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period", "kl_placement")  # read only when kl_penalty > 0
 TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # not task seed
+KEYED_WHEN_SET = {"kl_placement": "loss"}  # later options: in config_id only when set, so earlier keys stay
 TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
 
 
@@ -277,6 +285,7 @@ def in_own_terms(key: str, value, typed: str | None = None) -> tuple[str | None,
     notes = []
 
     def translated(one):
+        one = str(one).lower() if isinstance(one, bool) else one  # a TOML boolean as a flag spells it
         if isinstance(one, str) and one in alias.refused:
             raise FieldError(typed, one, alias.refused[one])
         if alias.only_values and one not in alias.values:
@@ -362,6 +371,9 @@ def inapplicable(values: Mapping) -> dict[str, str]:
             why[name] = f"does not apply to loss_mode {loss!r}; only {', '.join(readers)} read it"
     if kl == 0:
         why.update({name: "does not apply: kl_penalty is 0, so there is no KL term" for name in KL_FIELDS})
+    elif chosen(values, "kl_placement") == "reward":
+        why["kl_reduction"] = ("does not apply to kl_placement 'reward': a response's KL is summed over its tokens into"
+                               " its reward (verl's apply_kl_penalty)")
     if task == "seed":
         sizes = seed_task_sizes()
         facts = f"length {sizes['task_length']}, vocab {sizes['task_vocab']}, {sizes['task_prompts']} prompts," \

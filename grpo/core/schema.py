@@ -6,9 +6,9 @@ A record is one inner optimizer step of one run (a configuration trained from on
 """
 
 STEP_METRICS = {  # set on every inner step
-    "loss": "the loss minimised on the step: policy loss + kl_penalty x kl",
+    "loss": "the loss minimised on the step: policy loss + kl_penalty x kl (the policy loss alone with kl_placement reward)",
     "kl": "estimated KL(pi || pi_ref) of a response against the frozen reference: the per-token estimates"
-          " summed over positions, whatever kl_reduction (0 when kl_penalty is 0)",
+          " summed over positions, whatever kl_reduction and kl_placement (0 when kl_penalty is 0)",
     "clip_frac": "fraction of tokens (sequences for gspo) whose clipping is active: clip_low_frac + clip_high_frac",
     "clip_low_frac": "fraction clipped at 1 - epsilon_low with a negative delta",
     "clip_high_frac": "fraction clipped at 1 + epsilon_high with a positive delta",
@@ -22,6 +22,8 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
     "correct_length": "mean length of the responses that are exactly the ideal one (null if none)",
     "incorrect_length": "mean length of the other responses (null if none)",
     "eos_rate": "fraction of responses that end with EOS before the maximum length (0 on the seed document's policy)",
+    "equal_reward_frac": "fraction of the rollout's groups (prompts) whose rewards are all equal: with a centred deltas"
+                         " mode their deltas are all 0 and they add no policy gradient (DAPO's zero-advantage groups)",
 }
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps
     "greedy_train_acc": "fraction of training prompts whose greedy response is exactly sorted",

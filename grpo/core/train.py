@@ -23,8 +23,8 @@ from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Sample, length_metrics
 from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
 from grpo.core.uniforms import SeedUniforms
-from grpo.modes.deltas import DELTAS
-from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, WITHOUT_OLD_LOG_PROBS, per_slice
+from grpo.modes.deltas import DELTAS, equal_reward_groups
+from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, WITHOUT_OLD_LOG_PROBS, kl_in_loss, kl_in_reward
 
 
 @dataclass(frozen=True)
@@ -120,18 +120,25 @@ def train_group(
 
             # Rewards and deltas, once per rollout
             rewards = kind.rewards(config, task, sample.responses)  # [seed batch response]
-            deltas = deltas_fn(rewards)  # [seed batch response]
+            ref_log_probs = kind.log_probs(reference, prompts, sample)[0] if with_kl else None  # [seed batch response pos]
+            if with_kl and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
+                rollout_log_probs = sample.log_probs if reads_old else kind.log_probs(policy, prompts, sample)[0]
+                kl_tokens = KL_ESTIMATORS.checked(config.kl_estimator)(rollout_log_probs, ref_log_probs)
+                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, config.kl_penalty))  # [seed batch response]
+            else:
+                deltas = deltas_fn(rewards)  # [seed batch response]
             success = kind.success(task, sample.responses)  # [seed batch response]
             epoch_metrics[epoch] = torch.cat([
                 torch.stack([rewards.mean((1, 2)), (rewards / best).mean((1, 2)), success.float().mean((1, 2))]),
                 length_metrics(sample, success, task.vocab_size),
+                equal_reward_groups(rewards).float().mean(1)[None],
             ])
 
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
                 prompts, sample, deltas,
                 old_log_probs=sample.log_probs,
-                ref_log_probs=kind.log_probs(reference, prompts, sample)[0] if with_kl else None,
+                ref_log_probs=ref_log_probs,
             )
 
         # Update: inner optimizer steps on this rollout
@@ -165,8 +172,11 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
     else:
         kl_tokens = KL_ESTIMATORS.checked(config.kl_estimator)(log_probs, rollout.ref_log_probs)  # [seed batch response pos]
         kl = KL_REDUCTIONS["sum"](kl_tokens, mask, config)  # [seed] the KL of a whole response, whatever the reduction
-        penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens, mask, config)
-        loss = terms.loss + per_slice(config.kl_penalty, penalty) * penalty  # [seed]
+        if config.kl_placement == "reward":  # in the rollout's rewards already: recorded here, no loss term
+            loss = terms.loss
+        else:
+            penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens, mask, config)
+            loss = kl_in_loss(terms.loss, penalty, config.kl_penalty)  # [seed]
     optimizer.zero_grad()
     loss.sum().backward()  # seeds are independent: each gets its own gradient
     optimizer.step()

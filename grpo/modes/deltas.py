@@ -60,6 +60,13 @@ def batch_normalized(rewards: torch.Tensor) -> torch.Tensor:
     return centered / (centered.flatten(1).std(-1)[:, None, None] + STD_EPS)
 
 
+def equal_reward_groups(rewards: torch.Tensor) -> torch.Tensor:
+    """Whether each group's rewards are all equal: every centred deltas mode (centered, normalized,
+    rloo, batch_normalized) gives such a group deltas of 0, so it adds nothing to the policy
+    gradient (DAPO, Yu et al. 2025, arXiv 2503.14476, §3.2). rewards [seed batch response] -> [seed batch] bool"""
+    return (rewards == rewards[..., :1]).all(-1)
+
+
 def deltas_contract(result, rewards: torch.Tensor) -> str | None:
     return tensor_contract(result, rewards.shape, "float deltas [seed batch response], one per reward")
 

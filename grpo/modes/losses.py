@@ -250,3 +250,29 @@ def kl_mean(kl_tokens: torch.Tensor, mask: torch.Tensor | None = None, config=No
 
 
 KL_REDUCTIONS: dict[str, Callable[..., torch.Tensor]] = {"sum": kl_sum, "mean": kl_mean}
+
+
+def kl_in_loss(loss: torch.Tensor, penalty: torch.Tensor, coefficient) -> torch.Tensor:
+    """seed document, GRPO, TRL's beta, verl's use_kl_loss: kl_penalty x the KL estimate is a loss term.
+
+    Its gradient is the estimator's own (``kl_estimator``), at every inner step.
+    loss, penalty [seed] -> [seed]"""
+    return loss + per_slice(coefficient, penalty) * penalty
+
+
+def kl_in_reward(rewards: torch.Tensor, kl_tokens: torch.Tensor, mask: torch.Tensor | None, coefficient) -> torch.Tensor:
+    """verl's use_kl_in_reward: kl_penalty x a response's KL, summed over its tokens, subtracted from its reward.
+
+    verl (verl/trainer/ppo/ray_trainer.py, ``apply_kl_penalty``) subtracts beta x the per-token
+    estimate, masked, from the token-level rewards, with the rollout policy's log-probs
+    (``old_log_probs``) against the reference's; its GRPO advantage (verl/trainer/ppo/core_algos.py,
+    ``compute_grpo_outcome_advantage``) sums the token-level rewards over the response. So an
+    outcome reward becomes reward - beta x the sum over the response's real tokens, detached,
+    before the deltas; the loss has no KL term. verl's estimator there is ``algorithm.kl_penalty``,
+    by default ``kl`` (k1). rewards [seed batch response], kl_tokens [seed batch response pos],
+    mask [seed batch response pos] or None -> [seed batch response]"""
+    response_kl = (kl_tokens if mask is None else kl_tokens * mask).sum(-1)  # [seed batch response]
+    return rewards - per_slice(coefficient, rewards) * response_kl.detach()
+
+
+KL_PLACEMENTS: dict[str, Callable[..., torch.Tensor]] = {"loss": kl_in_loss, "reward": kl_in_reward}

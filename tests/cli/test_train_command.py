@@ -143,6 +143,10 @@ MALFORMED_TRAIN = [
     (["--loss", "cispo", "--epsilon", "0.2"], "does not apply to loss_mode 'cispo'"),
     (["--kl-estimator", "k1"], "--kl-estimator 'k1': does not apply: kl_penalty is 0"),
     (["--kl-reduction", "mean"], "--kl-reduction 'mean': does not apply"), (["--ref-period", "3"], "--ref-period 3"),
+    (["--kl", "0.1", "--kl-placement", "rewards"], "--kl-placement 'rewards': unknown choice; choose from loss, reward"),
+    (["--kl-placement", "reward"], "--kl-placement 'reward': does not apply: kl_penalty is 0"),
+    (["--kl", "0.1", "--kl-placement", "reward", "--kl-reduction", "mean"], "does not apply to kl_placement 'reward'"),
+    (["--kl", "0.1", "--use-kl-in-reward", "yes"], "--use-kl-in-reward 'yes': unknown choice; choose from true, false"),
 ]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from grpo.cli import build_parser, main
 from grpo.cli.train import config_from_args
-from grpo.core.config import CONFIG_FIELDS, FIELDS, FOREIGN, TrainConfig
+from grpo.core.config import CONFIG_FIELDS, FIELDS, FOREIGN, TrainConfig, in_own_terms
 from grpo.errors import FieldError, UsageError
 from grpo.experiment.grids import parse_grid
 
@@ -38,9 +38,11 @@ ACCEPTED = [
     ("loss_agg_mode", "seq-mean-token-sum-norm", "loss_agg", "seq_mean_token_sum_norm", TRANSFORMER),
     ("loss_agg", "seq-mean-token-mean", "loss_agg", "seq_mean_token_mean", TRANSFORMER),
     ("max_completion_length", 12, "max_response_length", 12, TRANSFORMER),
+    ("use_kl_in_reward", "true", "kl_placement", "reward", {"kl_penalty": 0.1}),
+    ("use_kl_in_reward", "false", "kl_placement", "loss", {"kl_penalty": 0.1}),
 ]
 REFUSED = [  # (foreign key, value, what the one-line error must say to use)
-    ("kl_coef", 0.1, "use kl_penalty"), ("num_train_epochs", 3, "epochs counts rollouts"),
+    ("kl_coef", 0.1, "use kl_penalty with kl_placement reward"), ("num_train_epochs", 3, "epochs counts rollouts"),
     ("total_epochs", 3, "epochs counts rollouts"), ("loss_type", "cispo", "use loss_mode cispo and loss_agg token_mean"),
     ("loss_type", "seq_mean_token_mean", "choose from grpo, dapo, bnpo, dr_grpo"),
     ("loss_agg_mode", "seq-mean-token-sum", "the nearest is seq_mean_token_sum_norm"),
@@ -108,3 +110,10 @@ def test_the_compatibility_table_lists_every_option_and_every_name_accepted():
         for alias in spec.metadata["foreign"]:
             for value in alias.values:
                 assert f"`{value}`" in rows[spec.name], f"{alias.name} value {value} missing from the row of {spec.name}"
+
+
+def test_a_toml_boolean_for_verls_use_kl_in_reward_is_a_placement():
+    assert in_own_terms("use_kl_in_reward", True) == ("kl_placement", "reward", "")
+    assert in_own_terms("use_kl_in_reward", [False, True]) == ("kl_placement", ["loss", "reward"], "")
+    grid = parse_grid("g", "[grid]\nkl_penalty = 0.1\nuse_kl_in_reward = [true, false]\n")
+    assert [c.kl_placement for c in grid.configs()] == ["reward", "loss"]

@@ -33,7 +33,10 @@ def assert_group_equals_alone(configs, seeds=SEEDS):
     [TrainConfig(**SHORT, lr=lr) for lr in (1e-3, 3e-3)],  # naive: only Adam's rate differs
     [TrainConfig(**TRANSFORMER, loss_mode="clip_higher", epsilon_high=high, lr=lr, kl_penalty=0.1)
      for high, lr in [(0.28, 1e-3), (0.5, 3e-3)]],
-], ids=["clipped-lr-epsilon-kl", "cispo-both-bounds-random-task", "gspo", "naive-lr", "transformer-clip-higher-kl"])
+    [TrainConfig(**SHORT, kl_penalty=kl, kl_placement="reward", kl_estimator="k1", ref_period=2, lr=lr)
+     for kl, lr in [(0.1, 1e-3), (0.5, 3e-3), (0.1, 3e-3)]],
+], ids=["clipped-lr-epsilon-kl", "cispo-both-bounds-random-task", "gspo", "naive-lr", "transformer-clip-higher-kl",
+        "kl-in-reward"])
 def test_a_group_equals_its_configurations_trained_alone(configs):
     assert_group_equals_alone(configs)
 

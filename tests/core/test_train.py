@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from grpo import TrainConfig, register, train
+from grpo.core.policies import POLICIES
 from grpo.core.schema import COLUMNS
 from grpo.core.seed_model import StackedSeedModel
+from grpo.modes.deltas import DELTAS
 from grpo.modes.losses import LOSSES, LossTerms
 from grpo.testing import assert_stacked_seeds_equal_separate_runs
 
@@ -120,6 +122,9 @@ def test_config_id_is_pinned_and_tells_configs_apart():
     assert TrainConfig(loss_mode="cispo", kl_penalty=0.1, kl_reduction="mean", task="random").config_id == "d9f46bff4b99"
     assert TrainConfig().config_id == TrainConfig(kl_penalty=0, task_vocab=5, epsilon_low=0.2).config_id
     assert TrainConfig().config_id != TrainConfig(kl_penalty=0.01).config_id
+    with_kl = TrainConfig(kl_penalty=0.1, kl_estimator="k1")
+    assert with_kl.config_id == "3fcfd3adc266"  # pinned before kl_placement existed: the default keeps it
+    assert TrainConfig(kl_penalty=0.1, kl_estimator="k1", kl_placement="reward").config_id != with_kl.config_id
     for config in (TrainConfig(), TrainConfig(loss_mode="cispo", kl_penalty=0.1, task="random", task_length=4)):
         assert TrainConfig(**config.as_dict()) == config  # what a sweep trial and a runs row rebuild
     assert TrainConfig(epochs=np.int64(5), lr=np.float64(0.01)) == TrainConfig(epochs=5, lr=0.01)  # numpy scalars of a row
@@ -165,3 +170,70 @@ def test_training_runs_on_one_thread_and_gives_the_callers_count_back():
         assert during == [1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("policy", ["seed", "transformer"])
+def test_equal_reward_frac_counts_the_groups_whose_rewards_are_all_equal(policy, monkeypatch):
+    """The record against the rollouts' own rewards, captured as the trainer computes them; one
+    response a prompt makes every group equal."""
+    kind = POLICIES[policy]
+    captured = []
+    original = kind.rewards
+    monkeypatch.setattr(kind, "rewards", staticmethod(lambda *args: captured.append(original(*args)) or captured[-1]))
+    reward, responses = ("exact_match", 10) if policy == "seed" else ("sort_distance", 2)
+    config = TrainConfig(**SHORT, policy=policy, reward_fn=reward, responses=responses, deltas_mode="centered_rewards", task="random",
+                         task_length=3, task_vocab=3, task_prompts=8, task_heldout=4)
+    records = train(config, [0, 1])
+    by_hand = [[((r[s] == r[s, :, :1]).all(-1)).float().mean().item() for r in captured] for s in range(2)]  # [seed epoch]
+    got = records[records.step % 3 == 0].pivot(index="seed", columns="epoch", values="equal_reward_frac")
+    np.testing.assert_allclose(got.to_numpy(), by_hand, rtol=1e-6)
+    assert 0 < np.mean(by_hand) < 1  # some groups equal, some not: the check tells them apart
+    single = train(TrainConfig(**{**config.as_dict(), "responses": 1, "deltas_mode": "rewards"}), [0])
+    assert (single.equal_reward_frac == 1).all()
+
+
+def shaped_rewards_recorder(name):
+    """A deltas plugin that records the rewards it is given and centres them."""
+    seen = []
+
+    def recording(rewards):
+        seen.append(rewards.clone())
+        return rewards - rewards.mean(-1, keepdim=True)
+
+    register("deltas", name)(recording)
+    return seen
+
+
+@pytest.mark.parametrize("policy", ["seed", "transformer"])
+def test_kl_placement_reward_shifts_the_rewards_by_the_rollouts_kl_and_leaves_the_loss_alone(policy, monkeypatch):
+    """The first rollout samples the reference itself: no KL, the rewards as they are, and the
+    loss of every step that of a run without KL (no loss term), where the loss placement adds
+    one. The second rollout's rewards fall by kl_penalty x each response's summed k1 under the
+    rollout policy, which is the same for both coefficients (the first epoch trained alike), so
+    the shift doubles with the coefficient."""
+    kind = POLICIES[policy]
+    task_rewards = []
+    original = kind.rewards
+    monkeypatch.setattr(kind, "rewards", staticmethod(lambda *args: task_rewards.append(original(*args)) or task_rewards[-1]))
+    extra = {"policy": policy, "max_response_length": 6} if policy == "transformer" else {}
+    base = dict(epochs=2, steps_per_epoch=3, loss_mode="clipped", reward_fn="sort_distance", **extra)
+    shifts = {}
+    try:
+        for coefficient in (0.5, 1.0):
+            seen = shaped_rewards_recorder(f"recording_{coefficient}")
+            config = TrainConfig(**base, deltas_mode=f"recording_{coefficient}", kl_penalty=coefficient, kl_placement="reward",
+                                 kl_estimator="k1", ref_period=5)
+            records = train(config, [0, 1])
+            torch.testing.assert_close(seen[0], task_rewards[-2], rtol=0, atol=0)  # epoch 0: KL 0 exactly
+            shifts[coefficient] = task_rewards[-1] - seen[1]  # [seed batch response]
+            without = train(TrainConfig(**base, deltas_mode=f"recording_{coefficient}"), [0, 1])
+            in_loss = train(TrainConfig(**{**config.as_dict(), "kl_placement": "loss"}), [0, 1])
+            first = records.epoch == 0
+            np.testing.assert_array_equal(records.loss[first], without.loss[first])
+            assert (records.kl[first & (records.step > 0)] != 0).all()  # recorded, not a loss term
+            assert (in_loss.loss[first & (in_loss.step > 0)] != without.loss[first & (without.step > 0)]).all()
+    finally:
+        for coefficient in (0.5, 1.0):
+            DELTAS.unregister(f"recording_{coefficient}")
+    assert shifts[0.5].abs().max() > 1e-3  # the policy moved from its reference
+    torch.testing.assert_close(shifts[1.0], 2 * shifts[0.5], rtol=1e-4, atol=1e-6)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from grpo.modes.deltas import DELTAS
+from grpo.modes.deltas import DELTAS, equal_reward_groups
 
 
 def group(*values):
@@ -59,3 +59,11 @@ def test_groups_are_independent(mode):
     changed = rewards.clone()
     changed[0, 1] = torch.tensor([9.0, 1.0, 2.0])
     assert torch.equal(DELTAS[mode](rewards)[0, 0], DELTAS[mode](changed)[0, 0])
+
+
+def test_equal_reward_groups_by_hand():
+    rewards = torch.tensor([[[1.0, 1.0, 1.0], [0.0, 1.0, 0.0]], [[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]]])  # [seed=2 batch=2 response=3]
+    assert equal_reward_groups(rewards).tolist() == [[True, False], [True, True]]
+    for mode in ("centered_rewards", "normalized_rewards", "rloo", "batch_normalized"):  # their deltas are 0 exactly
+        deltas = DELTAS[mode](rewards)
+        assert (deltas[equal_reward_groups(rewards)] == 0).all() and (deltas[0, 1] != 0).all()

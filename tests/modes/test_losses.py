@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from grpo.core.config import TrainConfig
-from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES
+from grpo.modes.losses import KL_ESTIMATORS, KL_PLACEMENTS, KL_REDUCTIONS, LOSSES
 from grpo.testing import assert_ratio_gradient_equals_naive
 
 
@@ -172,3 +172,22 @@ def test_cispo_keeps_every_tokens_gradient_with_a_clipped_weight():
         terms.loss.sum().backward()
         assert log_probs.grad.flatten().tolist() == pytest.approx([-w / 3 for w in weights])
         assert (terms.clip_low.item(), terms.clip_high.item()) == pytest.approx(clipped)
+
+
+def test_kl_in_reward_subtracts_the_coefficient_times_each_responses_summed_kl():
+    rewards = torch.tensor([[[1.0, 0.0]]])  # [seed=1 batch=1 response=2]
+    kl_tokens = torch.tensor([[[[0.1, 0.2, 0.3], [0.5, -0.25, 9.0]]]], requires_grad=True)  # [seed batch response pos]
+    mask = torch.tensor([[[[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]]])  # the second response ended after 2 tokens
+    shaped = KL_PLACEMENTS["reward"](rewards, kl_tokens, mask, 0.5)
+    assert shaped.flatten().tolist() == pytest.approx([1.0 - 0.5 * 0.6, 0.0 - 0.5 * 0.25])
+    assert not shaped.requires_grad  # detached: the KL reaches the loss only through the deltas
+    every_token = KL_PLACEMENTS["reward"](rewards, kl_tokens, None, 2.0)
+    assert every_token.flatten().tolist() == pytest.approx([1.0 - 2 * 0.6, 0.0 - 2 * 9.25])
+    per_slice = torch.tensor([0.5, 2.0], dtype=torch.float64).view(-1, 1, 1, 1)  # a group's coefficient [slice 1 1 1]
+    two = KL_PLACEMENTS["reward"](rewards.expand(2, 1, 2), kl_tokens.detach().expand(2, 1, 2, 3), None, per_slice)
+    assert two.flatten().tolist() == pytest.approx([1.0 - 0.5 * 0.6, -0.5 * 9.25, 1.0 - 2 * 0.6, -2 * 9.25])
+
+
+def test_kl_in_loss_adds_the_coefficient_times_the_penalty():
+    loss, penalty = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 0.25])
+    assert KL_PLACEMENTS["loss"](loss, penalty, 0.2).tolist() == pytest.approx([1.1, -1.95])
