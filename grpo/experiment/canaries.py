@@ -33,17 +33,17 @@ DR_GRPO_CLAIMS = (
     Claim("dr-grpo-aggregation", "the per-response mean 1/|o_i| alone grows incorrect responses longer than the"
           " constant normaliser", "canary-dr-grpo", "incorrect_length", {"loss_agg": "seq_mean_token_mean"},
           {"loss_agg": "seq_mean_token_sum_norm"}, 1, TOKEN_WEIGHT, DR_GRPO, DR_GRPO_UNITS,
-          held={"deltas_mode": "centered_rewards"}),
+          held={"deltas_mode": "centered_rewards"}, summary="run"),
     Claim("dr-grpo-std", "std-normalised deltas alone grow incorrect responses longer than centred ones (the paper"
           " names the std its difficulty bias, not a length bias: tested for its share of the joint effect)",
           "canary-dr-grpo", "incorrect_length", {"deltas_mode": "normalized_rewards"},
           {"deltas_mode": "centered_rewards"}, 1, TOKEN_WEIGHT, DR_GRPO, DR_GRPO_UNITS,
-          held={"loss_agg": "seq_mean_token_sum_norm"}),
+          held={"loss_agg": "seq_mean_token_sum_norm"}, summary="run"),
     Claim("dr-grpo-both", "GRPO (per-response mean + std-normalised deltas) grows incorrect responses longer than"
           " Dr. GRPO (constant normaliser + centred deltas)", "canary-dr-grpo", "incorrect_length",
           {"loss_agg": "seq_mean_token_mean", "deltas_mode": "normalized_rewards"},
           {"loss_agg": "seq_mean_token_sum_norm", "deltas_mode": "centered_rewards"}, 1, TOKEN_WEIGHT, DR_GRPO,
-          DR_GRPO_UNITS),
+          DR_GRPO_UNITS, summary="run"),
 )
 
 GSPO_UNITS = ("the paper reports the learning curves (training reward, benchmark accuracy) of Qwen3 models as figures,"
@@ -53,24 +53,42 @@ GSPO_CLIP = Mechanism("the fraction of the loss's terms clipped (sequences for g
                       " than GRPO (a ratio near 100)", column="clip_frac")
 GSPO_CLAIMS = (
     Claim("gspo-vs-clipped", "sequence-level ratios at GSPO's clip range learn at least as fast as token-level"
-          " ratios at [0.8, 1.2] while clipping far more", "canary-gspo", "sorted_frac",
-          {"loss_mode": "gspo", "epsilon": 4e-4}, {"loss_mode": "clipped", "epsilon": 0.2}, 1, GSPO_CLIP, GSPO,
-          GSPO_UNITS, summary="run"),
+          " ratios at [0.8, 1.2] while clipping far more", "canary-gspo", "reward_frac", {"loss_mode": "gspo"},
+          {"loss_mode": "clip_higher", "epsilon_high": 0.2}, 1, GSPO_CLIP, GSPO, GSPO_UNITS, summary="run"),
     Claim("gspo-vs-clip-higher", "sequence-level ratios at GSPO's clip range learn at least as fast as DAPO's"
-          " token-level clip-higher [0.8, 1.28] while clipping far more", "canary-gspo", "sorted_frac",
-          {"loss_mode": "gspo", "epsilon": 4e-4}, {"loss_mode": "clip_higher"}, 1, GSPO_CLIP, GSPO, GSPO_UNITS,
+          " token-level clip-higher [0.8, 1.28] while clipping far more", "canary-gspo", "reward_frac",
+          {"loss_mode": "gspo"}, {"loss_mode": "clip_higher", "epsilon_high": 0.28}, 1, GSPO_CLIP, GSPO, GSPO_UNITS,
           summary="run"),
 )
 
 DAPO_CLAIMS = (
-    Claim("dapo-clip-higher", "a symmetric clip [0.8, 1.2] lets token entropy collapse faster than clip-higher"
+    Claim("dapo-clip-higher", "a symmetric clip [0.8, 1.2] lets token entropy collapse further than clip-higher"
           " [0.8, 1.28]", "canary-clip-higher", "entropy", {"loss_mode": "clip_higher"}, {"loss_mode": "clipped"}, 1,
           Mechanism("how often the upper clip binds on tokens with a positive delta", column="clip_high_frac"),
           f"{DAPO}, section 3.1", "DAPO's Figure 2b shows the entropy of a 150k-token vocabulary collapsing without"
           " clip-higher as curves; nats over 6 tokens do not compare"),
 )
 
-CANARIES = (*DR_GRPO_CLAIMS, *DAPO_CLAIMS, *GSPO_CLAIMS)  # issue 24's, in its order
+KL_SOURCE = ("Schulman 2020, Approximating KL divergence (k1, k2, k3); arXiv 2512.21852 on the bias of k3 in the"
+             " loss; verl's use_kl_in_reward for the KL in the reward")
+KL_UNITS = ("the sources derive the estimators' gradients; their training runs are LLMs whose KL and entropy (150k"
+            " tokens, thousands of positions) do not compare with a 4-position policy over 5 tokens")
+KL_GRADIENT = Mechanism("the KL's expected gradient on-policy: k1 in the reward and k2 in the loss follow"
+                        " KL(pi || pi_ref)'s, k1 in the loss has none (E_pi[grad log pi] = 0), k3 in the loss follows"
+                        " KL(pi_ref || pi)'s; here the KL of each run against its reference", column="kl")
+KL_CLAIMS = (
+    Claim("kl-k1-in-loss", "k1 in the loss holds the policy to its reference less than k1 in the reward (its"
+          " expected gradient is zero on-policy)", "canary-kl", "kl", {"kl_estimator": "k1", "kl_placement": "loss"},
+          {"kl_estimator": "k1", "kl_placement": "reward"}, 1,
+          Mechanism("the policy's entropy over the run: k1 in the loss rewards the sampled tokens' log-probability"
+                    " without a pull back", column="entropy"), KL_SOURCE, KL_UNITS),
+    Claim("kl-k3-in-loss", "k3 in the loss keeps the policy's entropy higher than k2 in the loss (k3's expected"
+          " gradient is the mass-covering KL(pi_ref || pi)'s, k2's the mode-seeking KL(pi || pi_ref)'s)",
+          "canary-kl", "entropy", {"kl_estimator": "k3", "kl_placement": "loss"},
+          {"kl_estimator": "k2", "kl_placement": "loss"}, 1, KL_GRADIENT, KL_SOURCE, KL_UNITS),
+)
+
+CANARIES = (*DR_GRPO_CLAIMS, *DAPO_CLAIMS, *GSPO_CLAIMS, *KL_CLAIMS)  # issue 24's, in its order
 CLAIMS = ClaimRegistry((*CANARIES, *SEQUENCE_CLAIMS), {"canaries": tuple(claim.name for claim in CANARIES)})
 
 
