@@ -101,6 +101,7 @@ class TrainConfig:
     kl_estimator: str = option(
         "k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS, foreign=(
             Foreign("kl_estimator", "verl", values=VERL_KL),
+            Foreign("use_bias_correction_kl", "TRL", values={"true": "k3_corrected", "false": "k3"}, only_values=True),
             Foreign("kl_loss_type", "verl", values={**VERL_KL, "k1": "k1", "k2": "k2", "k3": "k3"}, only_values=True,
                     refused=VERL_KL_REFUSED)))
     kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)

@@ -24,7 +24,15 @@ from grpo.core.policies import POLICIES, Sample, length_metrics
 from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
 from grpo.core.uniforms import SeedUniforms
 from grpo.modes.deltas import DELTAS, equal_reward_groups
-from grpo.modes.losses import KL_ESTIMATORS, KL_REDUCTIONS, LOSSES, WITHOUT_OLD_LOG_PROBS, kl_in_loss, kl_in_reward
+from grpo.modes.losses import (
+    KL_REDUCTIONS,
+    KL_WITH_OLD_LOG_PROBS,
+    LOSSES,
+    WITHOUT_OLD_LOG_PROBS,
+    estimate_kl,
+    kl_in_loss,
+    kl_in_reward,
+)
 
 
 @dataclass(frozen=True)
@@ -101,14 +109,15 @@ def train_group(
             [policy.seed_slices(tensor, k * block, k * block + len(seeds)) for tensor in tensors] for k in range(len(configs))])
     deltas_fn = DELTAS.checked(config.deltas_mode)
     best = kind.best_reward(config, task)[:, None]  # [batch 1]
-    reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS  # the rollout keeps its log-probs only if the loss reads them
+    with_kl = configs[0].kl_penalty > 0  # the same for the whole group
+    reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS or (  # the rollout keeps its log-probs only if read
+        with_kl and config.kl_estimator in KL_WITH_OLD_LOG_PROBS)
 
     num_seeds, steps = len(generators), config.steps_per_epoch
     step_metrics = torch.zeros(config.epochs, steps, len(STEP_METRICS), num_seeds, device=device)
     epoch_metrics = torch.zeros(config.epochs, len(EPOCH_METRICS), num_seeds, device=device)
     eval_metrics = torch.zeros(config.epochs, len(EVAL_METRICS), num_seeds, device=device)
 
-    with_kl = configs[0].kl_penalty > 0  # the same for the whole group
     for epoch in range(config.epochs):
         # Reference model: a frozen copy, refreshed every ref_period epochs (KL on only)
         if with_kl and epoch % config.ref_period == 0:
@@ -123,7 +132,7 @@ def train_group(
             ref_log_probs = kind.log_probs(reference, prompts, sample)[0] if with_kl else None  # [seed batch response pos]
             if with_kl and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
                 rollout_log_probs = sample.log_probs if reads_old else kind.log_probs(policy, prompts, sample)[0]
-                kl_tokens = KL_ESTIMATORS.checked(config.kl_estimator)(rollout_log_probs, ref_log_probs)
+                kl_tokens = estimate_kl(config.kl_estimator, rollout_log_probs, ref_log_probs, rollout_log_probs)
                 deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, config.kl_penalty))  # [seed batch response]
             else:
                 deltas = deltas_fn(rewards)  # [seed batch response]
@@ -170,7 +179,7 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
     if rollout.ref_log_probs is None:
         kl, loss = torch.zeros_like(terms.loss), terms.loss  # [seed]: no penalty term in the graph
     else:
-        kl_tokens = KL_ESTIMATORS.checked(config.kl_estimator)(log_probs, rollout.ref_log_probs)  # [seed batch response pos]
+        kl_tokens = estimate_kl(config.kl_estimator, log_probs, rollout.ref_log_probs, rollout.old_log_probs)  # [seed batch response pos]
         kl = KL_REDUCTIONS["sum"](kl_tokens, mask, config)  # [seed] the KL of a whole response, whatever the reduction
         if config.kl_placement == "reward":  # in the rollout's rewards already: recorded here, no loss term
             loss = terms.loss

@@ -223,11 +223,35 @@ def k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1
 
 
-def kl_contract(result, log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> str | None:
+def k3_corrected(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> torch.Tensor:
+    """TRL's use_bias_correction_kl: k3 x the ratio pi / pi_old, unbiased for KL(pi || pi_ref) off-policy.
+
+    TRL (trl/trainer/grpo_trainer.py, ``GRPOTrainer._compute_loss``; ``GRPOConfig.use_bias_correction_kl``,
+    citing DeepSeek-V3.2, arXiv 2512.02556) multiplies the per-token k3 by ``coef_1 = exp(log pi -
+    log pi_old)``, the token-level importance ratio, not detached. Samples come from pi_old, so
+    E_old[r k3] = sum_v pi (pi_ref / pi - log(pi_ref / pi) - 1) = KL(pi || pi_ref), and, pi_old not
+    depending on the weights, its gradient is unbiased for the KL's gradient; k3 alone in the loss
+    is neither once pi moves from pi_old (arXiv 2512.21852). At pi = pi_old it equals k3 in value.
+    Per token: [seed batch response pos]."""
+    return torch.exp(log_probs - old_log_probs) * k3(log_probs, ref_log_probs)
+
+
+def kl_contract(result, log_probs: torch.Tensor, ref_log_probs: torch.Tensor, *_) -> str | None:
     return tensor_contract(result, log_probs.shape, "a float per token [seed batch response pos]")
 
 
-KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3}, kl_contract)
+KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3, "k3_corrected": k3_corrected},
+                                   kl_contract)
+KL_WITH_OLD_LOG_PROBS = frozenset({"k3_corrected"})  # estimators that read the rollout's log-probs too
+
+
+def estimate_kl(estimator: str, log_probs: torch.Tensor, ref_log_probs: torch.Tensor,
+                old_log_probs: torch.Tensor | None) -> torch.Tensor:
+    """The per-token KL estimate of `estimator` [seed batch response pos], given the rollout's
+    log-probs `old_log_probs` where it reads them (KL_WITH_OLD_LOG_PROBS)."""
+    if estimator in KL_WITH_OLD_LOG_PROBS:
+        return KL_ESTIMATORS.checked(estimator)(log_probs, ref_log_probs, old_log_probs)
+    return KL_ESTIMATORS.checked(estimator)(log_probs, ref_log_probs)
 
 
 def kl_sum(kl_tokens: torch.Tensor, mask: torch.Tensor | None = None, config=None) -> torch.Tensor:

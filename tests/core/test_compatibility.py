@@ -40,6 +40,8 @@ ACCEPTED = [
     ("max_completion_length", 12, "max_response_length", 12, TRANSFORMER),
     ("use_kl_in_reward", "true", "kl_placement", "reward", {"kl_penalty": 0.1}),
     ("use_kl_in_reward", "false", "kl_placement", "loss", {"kl_penalty": 0.1}),
+    ("use_bias_correction_kl", "true", "kl_estimator", "k3_corrected", {"kl_penalty": 0.1}),
+    ("use_bias_correction_kl", "false", "kl_estimator", "k3", {"kl_penalty": 0.1}),
 ]
 REFUSED = [  # (foreign key, value, what the one-line error must say to use)
     ("kl_coef", 0.1, "use kl_penalty with kl_placement reward"), ("num_train_epochs", 3, "epochs counts rollouts"),

@@ -10,9 +10,12 @@ import pytest
 import torch
 
 from grpo import TrainConfig, register, train
-from grpo.core.policies import POLICIES
+from grpo.core.optim import Adam
+from grpo.core.policies import POLICIES, SeedPolicy
 from grpo.core.schema import COLUMNS
 from grpo.core.seed_model import StackedSeedModel
+from grpo.core.train import Rollout, update_step
+from grpo.core.uniforms import SeedUniforms
 from grpo.modes.deltas import DELTAS
 from grpo.modes.losses import LOSSES, LossTerms
 from grpo.testing import assert_stacked_seeds_equal_separate_runs
@@ -31,9 +34,10 @@ SHORT = dict(epochs=4, steps_per_epoch=3)
         TrainConfig(**SHORT, loss_mode="clip_higher", deltas_mode="batch_normalized", kl_penalty=0.1, kl_estimator="k1",
                     reward_fn="exact_match", task="random", task_length=6),
         TrainConfig(**SHORT, loss_mode="gspo", deltas_mode="centered_rewards"),
+        TrainConfig(**SHORT, deltas_mode="centered_rewards", kl_penalty=0.1, kl_estimator="k3_corrected"),
     ],
     ids=["seed-defaults", "clipped-kl", "unclipped-random-task", "cispo-rloo-k2-pairwise", "clip-higher-batch-k1-exact",
-         "gspo"],
+         "gspo", "naive-k3-corrected"],
 )
 def test_stacked_seeds_equal_separate_runs(config):
     assert_stacked_seeds_equal_separate_runs(config, seeds=[0, 1, 7])
@@ -237,3 +241,29 @@ def test_kl_placement_reward_shifts_the_rewards_by_the_rollouts_kl_and_leaves_th
             DELTAS.unregister(f"recording_{coefficient}")
     assert shifts[0.5].abs().max() > 1e-3  # the policy moved from its reference
     torch.testing.assert_close(shifts[1.0], 2 * shifts[0.5], rtol=1e-4, atol=1e-6)
+
+
+def test_k3_corrected_is_k3_in_value_on_a_rollouts_first_step_not_in_gradient():
+    """A rollout of one policy against another as reference: on the first step pi = pi_old bit
+    for bit, so the ratio is 1 and the loss and KL are k3's; the ratio's own gradient,
+    grad log pi x k3, makes the update differ. (That the trainer keeps the rollout's log-probs
+    for it under the naive loss: test_stacked_seeds_equal_separate_runs[naive-k3-corrected].)"""
+    config = TrainConfig(kl_penalty=0.5, deltas_mode="centered_rewards")
+    task = config.make_task()
+    generators = [torch.Generator().manual_seed(seed) for seed in (0, 1)]
+    reference = SeedPolicy.init(config, task, [torch.Generator().manual_seed(seed) for seed in (7, 8)])
+    start = SeedPolicy.init(config, task, generators)
+    with torch.no_grad():
+        sample = SeedPolicy.sample(start, config, task, SeedUniforms(generators), with_log_probs=True)
+        rewards = SeedPolicy.rewards(config, task, sample.responses)
+        rollout = Rollout(task.prompts, sample, DELTAS["centered_rewards"](rewards), old_log_probs=sample.log_probs,
+                          ref_log_probs=SeedPolicy.log_probs(reference, task.prompts, sample)[0])
+    after, metrics = {}, {}
+    for estimator in ("k3", "k3_corrected"):
+        policy = start.frozen_copy().requires_grad_(True)
+        metrics[estimator] = update_step(policy, Adam(policy.parameters(), lr=0.01),
+                                         TrainConfig(**{**config.as_dict(), "kl_estimator": estimator}), rollout)
+        after[estimator] = policy.weights.detach()
+    assert (metrics["k3"][1] > 0.1).all()  # the reference is another policy: a real KL
+    torch.testing.assert_close(metrics["k3_corrected"], metrics["k3"], rtol=0, atol=0)
+    assert (after["k3_corrected"] != after["k3"]).any()

@@ -121,7 +121,7 @@ def test_kl_estimators_against_the_exact_kl():
     exact = (pi * (pi / ref).log()).sum().item()
     tokens = torch.multinomial(pi, 200_000, replacement=True, generator=torch.Generator().manual_seed(0))
     log_probs, ref_log_probs = pi.log()[tokens].view(1, 1, -1, 1), ref.log()[tokens].view(1, 1, -1, 1)
-    estimates = {name: kl_sum(name)(log_probs, ref_log_probs).item() for name in KL_ESTIMATORS}
+    estimates = {name: kl_sum(name)(log_probs, ref_log_probs).item() for name in ("k1", "k2", "k3")}
     assert estimates["k1"] == pytest.approx(exact, rel=0.1)
     assert estimates["k3"] == pytest.approx(exact, rel=0.05)
     assert estimates["k2"] == pytest.approx(exact, rel=0.15)
@@ -131,6 +131,38 @@ def test_kl_estimators_against_the_exact_kl():
     assert abs(k2_far - exact_far) > 0.1 * exact_far
     token_k3 = KL_ESTIMATORS["k3"](-torch.rand(1, 1, 1000, 1) * 5, -torch.rand(1, 1, 1000, 1) * 5)  # per token
     assert (token_k3 >= 0).all()
+
+
+def test_k3_corrected_by_hand():
+    """r x k3 with r = pi / pi_old: pi 0.5, pi_ref 0.25, pi_old 0.4 -> 1.25 x (0.5 - log 0.5 - 1);
+    its gradient in log pi is r k3 + r (1 - pi_ref / pi) = 1.25 x (0.5 - log 0.5 - 1 + 0.5)."""
+    p = torch.tensor(math.log(0.5)).view(1, 1, 1, 1).requires_grad_()
+    q, old = torch.tensor(math.log(0.25)).view(1, 1, 1, 1), torch.tensor(math.log(0.4)).view(1, 1, 1, 1)
+    value = KL_ESTIMATORS["k3_corrected"](p, q, old)
+    assert value.item() == pytest.approx(1.25 * (0.5 - math.log(0.5) - 1), rel=1e-6)
+    value.sum().backward()
+    assert p.grad.item() == pytest.approx(1.25 * (0.5 - math.log(0.5) - 1 + 0.5), rel=1e-6)
+    same = KL_ESTIMATORS["k3_corrected"](p.detach(), q, p.detach())  # at pi = pi_old: k3 itself
+    assert same.item() == KL_ESTIMATORS["k3"](p.detach(), q).item()
+
+
+def test_k3_corrected_is_exact_in_expectation_off_policy_where_k3_is_not():
+    """Tokens drawn from pi_old != pi, weighted exactly by pi_old over the vocabulary:
+    E_old[k3_corrected] = KL(pi || pi_ref) and E_old[grad k3_corrected] = grad KL(pi || pi_ref)
+    (autograd of the exact KL in pi's logits); plain k3 misses both."""
+    logits = torch.tensor([0.3, -0.2, 0.5, 0.0], dtype=torch.float64, requires_grad=True)
+    ref = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    old = torch.tensor([0.4, 0.3, 0.2, 0.1], dtype=torch.float64)
+    log_pi = logits.log_softmax(-1)
+    exact = (log_pi.exp() * (log_pi - ref.log())).sum()
+    exact_grad, = torch.autograd.grad(exact, logits, retain_graph=True)
+    view = lambda t: t.view(1, 1, 4, 1)  # noqa: E731 - every vocabulary entry as one response of one token
+    for name, unbiased in (("k3_corrected", True), ("k3", False)):
+        args = (view(log_pi), view(ref.log())) + ((view(old.log()),) if name == "k3_corrected" else ())
+        expected = (old * KL_ESTIMATORS[name](*args).flatten()).sum()  # E over tokens drawn from pi_old
+        grad, = torch.autograd.grad(expected, logits, retain_graph=True)
+        assert (expected.item() == pytest.approx(exact.item(), rel=1e-12)) is unbiased
+        assert torch.allclose(grad, exact_grad, rtol=1e-10, atol=1e-12) is unbiased
 
 
 def test_clip_higher_is_asymmetric():
