@@ -73,19 +73,22 @@ KL_SOURCE = ("Schulman 2020, Approximating KL divergence (k1, k2, k3); arXiv 251
              " loss; verl's use_kl_in_reward for the KL in the reward")
 KL_UNITS = ("the sources derive the estimators' gradients; their training runs are LLMs whose KL and entropy (150k"
             " tokens, thousands of positions) do not compare with a 4-position policy over 5 tokens")
-KL_GRADIENT = Mechanism("the KL's expected gradient on-policy: k1 in the reward and k2 in the loss follow"
-                        " KL(pi || pi_ref)'s, k1 in the loss has none (E_pi[grad log pi] = 0), k3 in the loss follows"
-                        " KL(pi_ref || pi)'s; here the KL of each run against its reference", column="kl")
+KL_GRADIENT = Mechanism("each arm's penalty gradient against the exact gradient of KL(pi || pi_ref) on the seed policy:"
+                        " on-policy k1 in the reward, k2 and k3_corrected in the loss follow it, k1 in the loss has"
+                        " none (E_pi[grad log pi] = 0), k3 in the loss follows KL(pi_ref || pi)'s; off-policy only"
+                        " k3_corrected stays unbiased", measure="grpo.report.mechanisms:kl_estimator_gradients")
 KL_CLAIMS = (
     Claim("kl-k1-in-loss", "k1 in the loss holds the policy to its reference less than k1 in the reward (its"
           " expected gradient is zero on-policy)", "canary-kl", "kl", {"kl_estimator": "k1", "kl_placement": "loss"},
-          {"kl_estimator": "k1", "kl_placement": "reward"}, 1,
-          Mechanism("the policy's entropy over the run: k1 in the loss rewards the sampled tokens' log-probability"
-                    " without a pull back", column="entropy"), KL_SOURCE, KL_UNITS),
+          {"kl_estimator": "k1", "kl_placement": "reward"}, 1, KL_GRADIENT, KL_SOURCE, KL_UNITS),
     Claim("kl-k3-in-loss", "k3 in the loss keeps the policy's entropy higher than k2 in the loss (k3's expected"
           " gradient is the mass-covering KL(pi_ref || pi)'s, k2's the mode-seeking KL(pi || pi_ref)'s)",
           "canary-kl", "entropy", {"kl_estimator": "k3", "kl_placement": "loss"},
           {"kl_estimator": "k2", "kl_placement": "loss"}, 1, KL_GRADIENT, KL_SOURCE, KL_UNITS),
+    Claim("kl-k3-corrected", "TRL's importance-corrected k3 in the loss lets entropy fall lower than k3 (its gradient"
+          " follows KL(pi || pi_ref), k3's the mass-covering KL(pi_ref || pi))", "canary-kl", "entropy",
+          {"kl_estimator": "k3_corrected", "kl_placement": "loss"}, {"kl_estimator": "k3", "kl_placement": "loss"}, -1,
+          KL_GRADIENT, f"{KL_SOURCE}; TRL's use_bias_correction_kl (trl/trainer/grpo_trainer.py)", KL_UNITS),
 )
 
 CANARIES = (*DR_GRPO_CLAIMS, *DAPO_CLAIMS, *GSPO_CLAIMS, *KL_CLAIMS)  # issue 24's, in its order

@@ -9,8 +9,14 @@
   with the arm's deltas mode. The claimed mechanism is a weight falling as 1/length under the
   per-response mean (a long wrong answer is penalised less per token) and flat under the
   constant normaliser: the log-log slope of the weight against the length, -1 against 0.
+- ``kl_estimator_gradients`` (Schulman 2020; arXiv 2512.21852): each arm's KL penalty's
+  gradient against the exact gradient of KL(pi || pi_ref) on the seed policy
+  (grpo.core.kl_gradients.kl_gradient_study, at its defaults; computed once per process): the
+  relative bias and the relative standard deviation of one rollout's gradient, on-policy (a
+  rollout's first inner step) and off-policy (its later steps).
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from grpo.core.kl_gradients import kl_gradient_study
 from grpo.core.policies import POLICIES
 from grpo.core.uniforms import SeedUniforms
 from grpo.experiment.grids import load_grid
@@ -104,3 +111,47 @@ def token_weight_by_length(claim, results_root: Path) -> Measurement:
     return Measurement(text, {"slope_treatment": slopes["treatment"], "slope_baseline": slopes["baseline"], **{
         f"long_over_short_{arm}": value for arm, value in long_short.items()}},
         f"weight-length slope {slopes['treatment']:+.2f} vs {slopes['baseline']:+.2f}", draw)
+
+
+@functools.cache
+def kl_study():
+    """grpo.core.kl_gradients.kl_gradient_study at its defaults (15 to 25 s here), once."""
+    return kl_gradient_study()
+
+
+def study_estimator(config) -> str:
+    """The study's name of a configuration's KL penalty: `k1_in_reward` or the estimator in the loss."""
+    return f"{config.kl_estimator}_in_reward" if config.kl_placement == "reward" else config.kl_estimator
+
+
+def kl_estimator_gradients(claim, results_root: Path) -> Measurement:
+    study = kl_study().set_index(["setting", "estimator"])
+    arms = {arm: study_estimator(arm_config(claim, arm)) for arm in ("treatment", "baseline")}
+    noise = study.bias_se / study.exact_grad_norm  # the relative bias an unbiased penalty shows from sampling alone
+
+    def cell(arm, setting):
+        row = study.loc[(setting, arms[arm])]
+        return f"{row.relative_bias:.3f} (std {row.relative_std:.2f})"
+
+    text = ("relative bias of the penalty's gradient against the exact gradient of KL(pi || pi_ref) (|mean - exact| /"
+            " |exact|; one rollout's std / |exact|), seed policy, 2000 rollouts: on-policy treatment"
+            f" {arms['treatment']} {cell('treatment', 'on-policy')}, baseline {arms['baseline']}"
+            f" {cell('baseline', 'on-policy')}; off-policy treatment {cell('treatment', 'off-policy')}, baseline"
+            f" {cell('baseline', 'off-policy')}; an unbiased penalty's bias is its Monte-Carlo noise, here"
+            f" {noise.min():.3f} to {noise.max():.3f}")
+    short = (f"gradient bias on-policy {arms['treatment']} {study.loc[('on-policy', arms['treatment'])].relative_bias:.2f}"
+             f" vs {arms['baseline']} {study.loc[('on-policy', arms['baseline'])].relative_bias:.2f}")
+
+    def draw(ax):
+        table = study.relative_bias.unstack("setting")  # [estimator setting]
+        positions = np.arange(len(table))
+        for offset, setting in zip((-0.2, 0.2), ("on-policy", "off-policy")):
+            ax.bar(positions + offset, table[setting], width=0.4, label=setting)
+        ax.set_xticks(positions, [f"{name}{' *' if name in arms.values() else ''}" for name in table.index],
+                      rotation=30, fontsize=7)
+        ax.set(ylabel="relative bias of the gradient", title="mechanism: KL gradients (* this claim's arms)")
+        ax.legend(fontsize=8)
+
+    numbers = {f"{setting}_{arm}": float(study.loc[(setting, name)].relative_bias)
+               for arm, name in arms.items() for setting in ("on-policy", "off-policy")}
+    return Measurement(text, numbers, short, draw)
