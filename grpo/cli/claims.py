@@ -3,6 +3,7 @@ two, plugins' claims) on their grids' sweeps and write one report, OUT/report.md
 per claim. Reads results/<grid>/; with --sweep, first runs (or finishes) each grid's sweep."""
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name} [{CLAIMS.origin(name)}, grid {claim.grid}]: {claim.statement}")
         return 0
     claims = CLAIMS.chosen(args.names)
+    from grpo.report.claims import SweepCost, render_claims  # the statistics and plotting stack, imported only when used
+
+    load_before, sweeps = os.getloadavg()[0], {}
     if args.sweep:
         from grpo.sweep.run import run_sweep
 
@@ -40,13 +44,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"grpo claims: sweep {number}/{len(grids)}: {grid}", file=sys.stderr, flush=True)
             start = time.perf_counter()
             outcome = run_sweep(grid, args.results, progress=True, num_cpus=args.num_cpus)
+            sweeps[grid] = SweepCost(time.perf_counter() - start, outcome.trained, outcome.reused)
             print(f"grpo claims: sweep {grid}: trained {outcome.trained} run(s), reused {outcome.reused}, in"
-                  f" {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+                  f" {sweeps[grid].seconds:.1f} s", file=sys.stderr, flush=True)
             if outcome.failed or outcome.missing:
                 print(f"grpo claims: sweep {grid}: {len(outcome.failed)} failed, {len(outcome.missing)} missing; the"
                       " report says so", file=sys.stderr)
-
-    from grpo.report.claims import render_claims  # the statistics and plotting stack, imported only when used
 
     counter = iter(range(1, len(claims) + 1))
 
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     with shown():  # configurations read, on stderr
-        path, outcomes, not_run = render_claims(claims, args.results, args.out, said)
+        path, outcomes, not_run = render_claims(claims, args.results, args.out, said, sweeps,
+                                                (load_before, os.getloadavg()[0]))
     for outcome in outcomes:
         row = outcome.table.iloc[-1]
         print(f"{outcome.verdict}: {outcome.data.claim.name}: {outcome.data.claim.metric} = {row.difference:+.4g}"

@@ -54,6 +54,15 @@ class ClaimData:
     runs: int
 
 
+@dataclass(frozen=True)
+class SweepCost:
+    """What `grpo claims --sweep` spent on one grid: wall seconds, runs trained and reused."""
+
+    seconds: float
+    trained: int
+    reused: int
+
+
 def arm_of(row: pd.Series, claim: Claim) -> str | None:
     """"treatment", "baseline" or None for a configuration (a runs row)."""
     for arm in ARMS:
@@ -238,7 +247,31 @@ def paper_comparison(claim: Claim, row) -> str:
             f" {against} it.")
 
 
-def report_markdown(outcomes: list[ClaimOutcome], not_run: dict[str, str]) -> str:
+def cost_lines(outcomes: list[ClaimOutcome], sweeps: dict[str, SweepCost], load: tuple | None) -> list[str]:
+    """Per grid: its runs, the sweep's wall time in this invocation (or that it was reused) and
+    its trials' summed wall time; then the whole set's."""
+    grids = {}
+    for outcome in outcomes:
+        grids.setdefault(outcome.data.claim.grid, []).append(outcome)
+    lines = ["## Cost", "", "| grid | claims | runs | sweep wall time here | trials' wall time summed | analysis |",
+             "|---|---|---|---|---|---|"]
+    for grid, members in grids.items():
+        cost = sweeps.get(grid)
+        swept = ("not swept by this command" if cost is None else
+                 f"{cost.seconds:.0f} s ({cost.trained} trained, {cost.reused} reused)")
+        lines.append(f"| `{grid}` | {', '.join(m.data.claim.name for m in members)} | {members[0].data.runs} | {swept} |"
+                     f" {members[0].data.trial_seconds:.0f} s | {sum(m.seconds for m in members):.0f} s |")
+    analysis = sum(outcome.seconds for outcome in outcomes)
+    total = sum(cost.seconds for cost in sweeps.values()) + analysis
+    lines += ["", f"The whole set: {total:.0f} s ({total / 60:.1f} min) of wall time in this command"
+              f" ({sum(cost.seconds for cost in sweeps.values()):.0f} s sweeping, {analysis:.0f} s reading, measuring and"
+              " drawing)" + (f"; the machine's 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} after the"
+                            " sweeps (2 cores shared with other work)" if load else "") + ".", ""]
+    return lines
+
+
+def report_markdown(outcomes: list[ClaimOutcome], not_run: dict[str, str], sweeps: dict[str, SweepCost] | None = None,
+                    load: tuple | None = None) -> str:
     lines = ["# Claims of the literature on the testbed: canaries", "",
              "Each claim is a paired contrast over seeds (both arms from the same initial weights and random stream):"
              " per seed, treatment minus baseline, averaged over the grid's other cells. Verdict from its 95% paired"
@@ -256,6 +289,7 @@ def report_markdown(outcomes: list[ClaimOutcome], not_run: dict[str, str]) -> st
                      f" {outcome.measurement.short} |")
     lines += [f"| {name} | not run | – | – | – | {why} |" for name, why in not_run.items()]
     lines.append("")
+    lines += cost_lines(outcomes, sweeps or {}, load)
     for outcome in outcomes:
         lines += claim_section(outcome)
     return "\n".join(lines)
@@ -286,11 +320,13 @@ def claim_section(outcome: ClaimOutcome) -> list[str]:
     return lines
 
 
-def render_claims(claims: list[Claim], results_root: Path, out: Path, on_claim=None) -> tuple[Path, list, dict]:
+def render_claims(claims: list[Claim], results_root: Path, out: Path, on_claim=None,
+                  sweeps: dict[str, SweepCost] | None = None, load: tuple | None = None) -> tuple[Path, list, dict]:
     """Test each claim on its sweep under results_root and write OUT/report.md with a figure per
     claim; a claim whose grid has no sweep there is listed as not run. `on_claim(claim, outcome
-    or the reason it was not run)` after each (progress lines). -> (report.md, outcomes, not run:
-    claim name -> why)."""
+    or the reason it was not run)` after each (progress lines). `sweeps`: grid -> its cost in
+    this invocation; `load`: the machine's 1-minute load average at the start and after the sweeps (the report
+    says both). -> (report.md, outcomes, not run: claim name -> why)."""
     outcomes, not_run = [], {}
     for claim in claims:
         try:
@@ -300,5 +336,6 @@ def render_claims(claims: list[Claim], results_root: Path, out: Path, on_claim=N
         if on_claim:
             on_claim(claim, outcomes[-1] if claim.name not in not_run else not_run[claim.name])
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "report.md", lambda tmp: tmp.write_text(report_markdown(outcomes, not_run)))
+    text = report_markdown(outcomes, not_run, sweeps or {}, load)
+    write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
     return out / "report.md", outcomes, not_run
