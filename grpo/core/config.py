@@ -123,6 +123,10 @@ class TrainConfig:
                 " epochs counts rollouts (TRL's max_steps / steps_per_generation)"),
         Foreign("total_epochs", "verl", instead="verl's total_epochs counts passes over the prompt set; here epochs"
                 " counts rollouts (verl's total_training_steps)")))
+    dynamic_sampling: int = option(
+        0, "DAPO's dynamic sampling: at most this many extra rounds of sampling a rollout, to replace the groups whose"
+        " rewards are all equal (they give no gradient under a centred deltas mode); where they run out, those slots keep"
+        " equal-reward groups (verl stops with an error); 0: off. verl's max_num_gen_batches is 1 + this")
     steps_per_epoch: int = option(10, "optimizer steps on each rollout", foreign=(
         Foreign("num_iterations", "TRL"),
         Foreign("ppo_epochs", "verl", notes={"*": "verl takes ppo_epochs passes over the rollout, each of batch /"
@@ -184,6 +188,8 @@ class TrainConfig:
         self.check_ranges()
 
     def check_ranges(self) -> None:
+        if self.dynamic_sampling < 0:
+            raise FieldError("dynamic_sampling", self.dynamic_sampling, "must be at least 0 (0: off)")
         for name in ("ref_period", "epochs", "steps_per_epoch", "responses", "dim", "task_length",
                      "task_prompts", "task_heldout", "layers", "heads", "task_min_length"):
             if getattr(self, name) < 1:
@@ -261,7 +267,7 @@ FIELDS = {spec.name: spec for spec in fields(TrainConfig)}
 CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the keys of grid files
 KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period", "kl_placement")  # read only when kl_penalty > 0
 TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # not task seed
-KEYED_WHEN_SET = {"kl_placement": "loss"}  # later options: in config_id only when set, so earlier keys stay
+KEYED_WHEN_SET = {"kl_placement": "loss", "dynamic_sampling": 0}  # later options: in config_id only when set, so earlier keys stay
 TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
 
 

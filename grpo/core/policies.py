@@ -48,6 +48,16 @@ class SeedPolicy:
         return Sample(responses, index, None, model.gather_log_probs(log_probs, index) if with_log_probs else None)
 
     @staticmethod
+    def regroup(task: Task, rounds: Sample, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]:
+        """The groups `choice` [seed batch] picks from several rounds of sampling (``rounds``: their
+        groups side by side, [seed rounds*batch ...], round-major) -> (their Sample, the prompts
+        the inner steps read them by: the whole prompt set, the index pointing each group at its own)."""
+        responses = groups_at(rounds.responses, choice)  # [seed batch response pos]
+        index = model.token_index(responses, task.vocab_size, prompt_of=choice % len(task.prompts))
+        log_probs = None if rounds.log_probs is None else groups_at(rounds.log_probs, choice)
+        return Sample(responses, index, None, log_probs), task.prompts
+
+    @staticmethod
     def log_probs(policy, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (log-prob of each response token [seed batch response pos], mean entropy of the
         per-position distributions [seed])."""
@@ -90,9 +100,16 @@ class TransformerPolicy:
         return Sample(responses, None, mask, log_probs)
 
     @staticmethod
+    def regroup(task: Task, rounds: Sample, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]:
+        """As SeedPolicy.regroup; the prompts each seed's groups answer: [seed batch pos]."""
+        log_probs = None if rounds.log_probs is None else groups_at(rounds.log_probs, choice)
+        sample = Sample(groups_at(rounds.responses, choice), None, groups_at(rounds.mask, choice), log_probs)
+        return sample, task.prompts[choice % len(task.prompts)]
+
+    @staticmethod
     def log_probs(policy, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (log-prob of each response token [seed batch response pos], mean entropy of the
-        next-token distributions over the real tokens [seed])."""
+        next-token distributions over the real tokens [seed]). prompts [batch pos] or [seed batch pos]."""
         log_probs, entropy = policy.log_probs(prompts, sample.responses)
         return log_probs, token_mean(entropy, sample.mask)
 
@@ -118,6 +135,11 @@ class TransformerPolicy:
 
 POLICIES = {"seed": SeedPolicy, "transformer": TransformerPolicy}
 POLICY_OPTIONS = {"transformer": {"dim": 32}}  # a policy's own defaults: the width that learns the `sequence` preset's task
+
+
+def groups_at(values: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
+    """Each seed's groups at `choice` [seed batch] of values [seed groups ...] -> [seed batch ...]."""
+    return values[torch.arange(len(values), device=values.device)[:, None], choice]
 
 
 def length_metrics(sample: Sample, success: torch.Tensor, vocab: int) -> torch.Tensor:

@@ -23,7 +23,9 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
     "incorrect_length": "mean length of the other responses (null if none)",
     "eos_rate": "fraction of responses that end with EOS before the maximum length (0 on the seed document's policy)",
     "equal_reward_frac": "fraction of the rollout's groups (prompts) whose rewards are all equal: with a centred deltas"
-                         " mode their deltas are all 0 and they add no policy gradient (DAPO's zero-advantage groups)",
+                         " mode their deltas are all 0 and they add no policy gradient (DAPO's zero-advantage groups);"
+                         " with dynamic_sampling, of the first round of sampling",
+    "sampling_rounds": "rounds of sampling the rollout took (1 without dynamic_sampling): the groups sampled / the batch's",
 }
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps
     "greedy_train_acc": "fraction of training prompts whose greedy response is exactly sorted",

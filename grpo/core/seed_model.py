@@ -196,12 +196,18 @@ def sample(log_probs: torch.Tensor, num_responses: int, uniforms: SeedUniforms) 
     return inverse_cdf(log_probs[:, :, None], uniform)  # each response position's distribution [seed batch 1 pos vocab]
 
 
-def token_index(responses: torch.Tensor, vocab: int) -> torch.Tensor:
+def token_index(responses: torch.Tensor, vocab: int, prompt_of: torch.Tensor | None = None) -> torch.Tensor:
     """Flat positions of the response tokens in a [seed batch pos vocab] tensor: computed
     once per rollout, then ``gather_log_probs`` is one lookup per step.
-    responses [seed batch response pos] -> index [seed batch response pos]."""
+    responses [seed batch response pos] -> index [seed batch response pos]. `prompt_of`
+    [seed batch]: the prompt (a row of the [seed batch ...] tensor) each group answers, where
+    dynamic sampling regrouped them; None: group b answers prompt b."""
     seeds, batch, _, length = responses.shape
-    rows = torch.arange(seeds * batch * length, device=responses.device).view(seeds, batch, 1, length)
+    if prompt_of is None:
+        rows = torch.arange(seeds * batch * length, device=responses.device).view(seeds, batch, 1, length)
+    else:
+        prompt_rows = torch.arange(seeds, device=responses.device)[:, None] * batch + prompt_of  # [seed batch]
+        rows = (prompt_rows[..., None] * length + torch.arange(length, device=responses.device))[:, :, None]
     return rows * vocab + responses
 
 

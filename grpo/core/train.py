@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from grpo.core.config import TrainConfig
+from grpo.core.dynamic_sampling import refill
 from grpo.core.group import block_size, check_group, loss_config
 from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Sample, length_metrics
@@ -39,7 +40,7 @@ from grpo.modes.losses import (
 class Rollout:
     """What the inner steps of one epoch train on: frozen when the responses were sampled."""
 
-    prompts: torch.Tensor  # [batch pos]
+    prompts: torch.Tensor  # [batch pos]; [seed batch pos] where dynamic sampling regrouped the transformer's
     sample: Sample  # the responses, with what the policy reads their log-probs by (a flat index or a mask)
     deltas: torch.Tensor  # [seed batch response]
     old_log_probs: torch.Tensor | None  # [seed batch response pos] at sampling; None if the loss reads none
@@ -98,7 +99,8 @@ def train_group(
     prompts = task.prompts  # [batch pos]
     evaluated = torch.cat([prompts, task.heldout])  # [batch+heldout pos]: one greedy pass an epoch
     padded = [*seeds, *[seeds[0]] * (block - len(seeds))]
-    generators = [torch.Generator(device).manual_seed(int(seed)) for _ in configs for seed in padded]  # one a slice
+    slice_seeds = [seed for _ in configs for seed in padded]
+    generators = [torch.Generator(device).manual_seed(int(seed)) for seed in slice_seeds]  # one a slice
     kind = POLICIES[config.policy]
     policy = kind.init(config, task, generators)
     uniforms = SeedUniforms(generators)  # the samples' draws, after the initial weights'
@@ -129,23 +131,28 @@ def train_group(
 
             # Rewards and deltas, once per rollout
             rewards = kind.rewards(config, task, sample.responses)  # [seed batch response]
-            ref_log_probs = kind.log_probs(reference, prompts, sample)[0] if with_kl else None  # [seed batch response pos]
+            success = kind.success(task, sample.responses)  # [seed batch response]
+            rollout_metrics = [  # of the policy's own sample: dynamic sampling's first round
+                torch.stack([rewards.mean((1, 2)), (rewards / best).mean((1, 2)), success.float().mean((1, 2))]),
+                length_metrics(sample, success, task.vocab_size),
+                equal_reward_groups(rewards).float().mean(1)[None],
+            ]
+            rollout_prompts, rounds = prompts, torch.ones(num_seeds, device=device)  # [batch pos], [seed]
+            if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
+                sample, rewards, rollout_prompts, rounds = refill(kind, policy, config, task, sample, rewards, slice_seeds,
+                                                                  epoch, reads_old)
+            epoch_metrics[epoch] = torch.cat([*rollout_metrics, rounds[None]])
+            ref_log_probs = kind.log_probs(reference, rollout_prompts, sample)[0] if with_kl else None  # [seed batch response pos]
             if with_kl and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
-                rollout_log_probs = sample.log_probs if reads_old else kind.log_probs(policy, prompts, sample)[0]
+                rollout_log_probs = sample.log_probs if reads_old else kind.log_probs(policy, rollout_prompts, sample)[0]
                 kl_tokens = estimate_kl(config.kl_estimator, rollout_log_probs, ref_log_probs, rollout_log_probs)
                 deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, config.kl_penalty))  # [seed batch response]
             else:
                 deltas = deltas_fn(rewards)  # [seed batch response]
-            success = kind.success(task, sample.responses)  # [seed batch response]
-            epoch_metrics[epoch] = torch.cat([
-                torch.stack([rewards.mean((1, 2)), (rewards / best).mean((1, 2)), success.float().mean((1, 2))]),
-                length_metrics(sample, success, task.vocab_size),
-                equal_reward_groups(rewards).float().mean(1)[None],
-            ])
 
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
-                prompts, sample, deltas,
+                rollout_prompts, sample, deltas,
                 old_log_probs=sample.log_probs,
                 ref_log_probs=ref_log_probs,
             )

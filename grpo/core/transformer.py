@@ -149,11 +149,13 @@ class StackedTransformer(nn.Module):
         return copy.deepcopy(self).requires_grad_(False)
 
     def _inputs(self, prompts: torch.Tensor, responses: torch.Tensor) -> torch.Tensor:
-        """prompts [batch pos], responses [seed batch response t] -> [seed batch*response pos+1+t]:
+        """prompts [batch pos] (or [seed batch pos]: each seed its own, as dynamic sampling
+        regroups them), responses [seed batch response t] -> [seed batch*response pos+1+t]:
         prompt, BOS, response."""
         seeds, batch, group, _ = responses.shape
-        bos = torch.full((batch, 1), bos_token(self.vocab), dtype=prompts.dtype, device=prompts.device)
-        prefix = torch.cat([prompts, bos], -1)[None, :, None].expand(seeds, batch, group, -1)
+        bos = torch.full((*prompts.shape[:-1], 1), bos_token(self.vocab), dtype=prompts.dtype, device=prompts.device)
+        prefix = torch.cat([prompts, bos], -1)
+        prefix = (prefix[None] if prefix.dim() == 2 else prefix)[:, :, None].expand(seeds, batch, group, -1)
         return torch.cat([prefix, responses], -1).flatten(1, 2)
 
     def generate(self, prompts: torch.Tensor, num_responses: int, max_length: int,
@@ -184,12 +186,12 @@ class StackedTransformer(nn.Module):
         return responses, drawn_log_probs
 
     def log_probs(self, prompts: torch.Tensor, responses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced: one pass over every response. prompts [batch pos], responses
+        """Teacher-forced: one pass over every response. prompts [batch pos] or [seed batch pos], responses
         [seed batch response max_length] -> (log-prob of each response token, entropy of each
         next-token distribution), both [seed batch response max_length]; positions after EOS
         hold numbers that the caller masks."""
         seeds, batch, group, length = responses.shape
-        logits = self(self._inputs(prompts, responses[..., :-1]), first=prompts.shape[1])  # [seed seq max_length vocab+1]
+        logits = self(self._inputs(prompts, responses[..., :-1]), first=prompts.shape[-1])  # [seed seq max_length vocab+1]
         chosen = responses.clamp(max=eos_token(self.vocab)).flatten(1, 2)  # pads -> EOS: a valid index, masked later
         log_probs, entropy = selective_log_softmax(logits, chosen)
         return log_probs.view(responses.shape), entropy.view(responses.shape)
