@@ -53,7 +53,8 @@ GSPO_CLIP = Mechanism("the fraction of the loss's terms clipped (sequences for g
                       " than GRPO (a ratio near 100)", column="clip_frac")
 GSPO_CLAIMS = (
     Claim("gspo-vs-clipped", "sequence-level ratios at GSPO's clip range learn at least as fast as token-level"
-          " ratios at [0.8, 1.2] while clipping far more", "canary-gspo", "reward_frac", {"loss_mode": "gspo"},
+          " ratios at [0.8, 1.2] (clip_higher at 0.2 / 0.2: the clipped loss's trust region) while clipping far more",
+          "canary-gspo", "reward_frac", {"loss_mode": "gspo"},
           {"loss_mode": "clip_higher", "epsilon_high": 0.2}, 1, GSPO_CLIP, GSPO, GSPO_UNITS, summary="run"),
     Claim("gspo-vs-clip-higher", "sequence-level ratios at GSPO's clip range learn at least as fast as DAPO's"
           " token-level clip-higher [0.8, 1.28] while clipping far more", "canary-gspo", "reward_frac",
@@ -67,6 +68,16 @@ DAPO_CLAIMS = (
           Mechanism("how often the upper clip binds on tokens with a positive delta", column="clip_high_frac"),
           f"{DAPO}, section 3.1", "DAPO's Figure 2b shows the entropy of a 150k-token vocabulary collapsing without"
           " clip-higher as curves; nats over 6 tokens do not compare"),
+)
+
+DYNAMIC_SAMPLING_CLAIMS = (
+    Claim("dapo-dynamic-sampling", "filtering out groups whose rewards are all equal and sampling until the batch is"
+          " full learns more per update", "canary-dynamic-sampling", "sorted_frac", {"dynamic_sampling": 4},
+          {"dynamic_sampling": 0}, 1,
+          Mechanism("the fraction of a rollout's groups with all-equal rewards (zero advantage) and the sampling"
+                    " rounds a rollout took", measure="grpo.report.mechanisms:zero_advantage_groups"),
+          f"{DAPO}, section 3.2", "DAPO shows training curves with and without dynamic sampling of a 32B model on"
+          " AIME as a figure; accuracy on AIME does not carry over to sorted-response fractions", summary="run"),
 )
 
 KL_SOURCE = ("Schulman 2020, Approximating KL divergence (k1, k2, k3); arXiv 2512.21852 on the bias of k3 in the"
@@ -91,7 +102,7 @@ KL_CLAIMS = (
           KL_GRADIENT, f"{KL_SOURCE}; TRL's use_bias_correction_kl (trl/trainer/grpo_trainer.py)", KL_UNITS),
 )
 
-CANARIES = (*DR_GRPO_CLAIMS, *DAPO_CLAIMS, *GSPO_CLAIMS, *KL_CLAIMS)  # issue 24's, in its order
+CANARIES = (*DR_GRPO_CLAIMS, *DAPO_CLAIMS, *GSPO_CLAIMS, *DYNAMIC_SAMPLING_CLAIMS, *KL_CLAIMS)  # issue 24's, in its order
 CLAIMS = ClaimRegistry((*CANARIES, *SEQUENCE_CLAIMS), {"canaries": tuple(claim.name for claim in CANARIES)})
 
 

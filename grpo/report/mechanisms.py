@@ -14,6 +14,11 @@
   (grpo.core.kl_gradients.kl_gradient_study, at its defaults; computed once per process): the
   relative bias and the relative standard deviation of one rollout's gradient, on-policy (a
   rollout's first inner step) and off-policy (its later steps).
+- ``zero_advantage_groups`` (DAPO, Yu et al. 2025, arXiv 2503.14476, section 3.2): per arm, the
+  fraction of a rollout's groups whose rewards are all equal (``equal_reward_frac``: no gradient
+  under centred deltas; of the first sampling round with dynamic sampling, the policy's own
+  sample) and the sampling rounds a rollout took (``sampling_rounds``: dynamic sampling's extra
+  cost), both averaged over the run, read from the claim's sweep.
 """
 
 import functools
@@ -28,6 +33,7 @@ from grpo.core.kl_gradients import kl_gradient_study
 from grpo.core.policies import POLICIES
 from grpo.core.uniforms import SeedUniforms
 from grpo.experiment.grids import load_grid
+from grpo.experiment.results import FINISHED, open_results, per_epoch
 from grpo.modes.aggregation import LOSS_AGGREGATIONS
 from grpo.modes.deltas import DELTAS
 
@@ -155,3 +161,45 @@ def kl_estimator_gradients(claim, results_root: Path) -> Measurement:
     numbers = {f"{setting}_{arm}": float(study.loc[(setting, name)].relative_bias)
                for arm, name in arms.items() for setting in ("on-policy", "off-policy")}
     return Measurement(text, numbers, short, draw)
+
+
+def run_means(claim, results_root: Path, columns: list[str]) -> dict[str, dict]:
+    """arm -> {column: its mean over every epoch and seed, and "curves": the seed-mean per epoch}
+    from the claim's sweep (the first configuration of each arm)."""
+    results = open_results(Path(results_root) / load_grid(claim.grid).name)
+    runs = results.runs[results.runs.status.isin(FINISHED)].drop_duplicates("config_id")
+    means = {}
+    for arm in ("treatment", "baseline"):
+        config = arm_config(claim, arm)
+        config_id = next(row.config_id for row in runs.itertuples()
+                         if all(getattr(row, axis) == getattr(config, axis) for axis in claim.arm(arm)))
+        epochs = per_epoch(results.records(config_id, ["epoch", *columns]))  # [seed x epoch rows]
+        means[arm] = {column: float(epochs[column].mean()) for column in columns}
+        means[arm]["curves"] = epochs.groupby("epoch")[columns].mean()
+    return means
+
+
+def zero_advantage_groups(claim, results_root: Path) -> Measurement:
+    means = run_means(claim, results_root, ["equal_reward_frac", "sampling_rounds"])
+    treatment, baseline = means["treatment"], means["baseline"]
+    text = (f"groups with all-equal rewards (no gradient), mean over the run: treatment {treatment['equal_reward_frac']:.3f}"
+            f" of its first-round sample, baseline {baseline['equal_reward_frac']:.3f} of its batch; sampling rounds per"
+            f" rollout: treatment {treatment['sampling_rounds']:.2f}, baseline {baseline['sampling_rounds']:.2f} (the"
+            " extra sampling cost)")
+    short = (f"all-equal groups {baseline['equal_reward_frac']:.2f} (baseline); {treatment['sampling_rounds']:.2f}"
+             " sampling rounds per rollout (treatment)")
+
+    def draw(ax):
+        for colour, arm in zip(("C0", "C1"), ("treatment", "baseline")):
+            curve = means[arm]["curves"]
+            ax.plot(curve.index, curve.equal_reward_frac, color=colour, label=f"{arm}: all-equal groups")
+        ax.set(xlabel="epoch", ylabel="fraction of groups with all-equal rewards", ylim=(0, 1),
+               title="mechanism: zero-advantage groups, sampling rounds")
+        rounds = ax.twinx()
+        curve = means["treatment"]["curves"]
+        rounds.plot(curve.index, curve.sampling_rounds, color="C0", linestyle="--", label="treatment: sampling rounds")
+        rounds.set_ylabel("sampling rounds per rollout (dashed)")
+        ax.legend(fontsize=8, loc="center right")
+
+    return Measurement(text, {f"{column}_{arm}": means[arm][column] for arm in means
+                              for column in ("equal_reward_frac", "sampling_rounds")}, short, draw)

@@ -64,3 +64,38 @@ def test_token_weights_are_the_aggregations_gradients(loss_agg, expected_slope):
     successes = weights * denominator * 8 * 8 * 8  # k, the correct responses of its group
     assert successes == pytest.approx(np.round(successes), abs=1e-4) and (1 <= np.round(successes)).all()
     assert slope(lengths, weights * 8 / np.round(successes) * 8 * 8) == pytest.approx(expected_slope, abs=1e-6)
+
+
+def test_the_kl_study_names_each_arms_penalty():
+    from grpo.report.mechanisms import study_estimator
+
+    assert study_estimator(TrainConfig(kl_penalty=0.1, kl_estimator="k1", kl_placement="reward")) == "k1_in_reward"
+    assert study_estimator(TrainConfig(kl_penalty=0.1, kl_estimator="k3_corrected")) == "k3_corrected"
+
+
+def test_zero_advantage_groups_reads_the_arms_records(tmp_path):
+    """Dynamic sampling's mechanism on a tiny sweep: the baseline samples once per rollout, the
+    treatment between 1 and 1 + 4 rounds; both means are the records' own."""
+    import dataclasses
+
+    from test_report import build_results  # tests/report/test_report.py: a results folder trained in-process
+
+    from grpo.experiment.results import open_results, per_epoch
+    from grpo.report.mechanisms import zero_advantage_groups
+
+    text = "\n".join(["seeds = 3", "[grid]", 'task = "random"', "task_length = 3", "task_vocab = 3", "task_prompts = 4",
+                      "task_heldout = 4", 'reward_fn = "exact_match"', "responses = 4", "epochs = 3",
+                      "steps_per_epoch = 1", "dynamic_sampling = [0, 4]"]) + "\n"
+    folder = build_results(tmp_path, "ds", text)
+    (tmp_path / "ds.toml").write_text(text)
+    claim = dataclasses.replace(CLAIMS["dapo-dynamic-sampling"], grid=str(tmp_path / "ds.toml"))
+    measured = zero_advantage_groups(claim, tmp_path).numbers
+    results = open_results(folder)
+    by_rounds = {}
+    for config_id, records in results.iter_records(["epoch", "equal_reward_frac", "sampling_rounds"]):
+        epochs = per_epoch(records)
+        by_rounds[int(results.runs[results.runs.config_id == config_id].dynamic_sampling.iloc[0])] = epochs
+    assert measured["sampling_rounds_baseline"] == 1.0
+    assert 1.0 <= measured["sampling_rounds_treatment"] <= 5.0
+    assert measured["sampling_rounds_treatment"] == pytest.approx(by_rounds[4].sampling_rounds.mean())
+    assert measured["equal_reward_frac_baseline"] == pytest.approx(by_rounds[0].equal_reward_frac.mean())
