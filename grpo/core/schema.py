@@ -12,8 +12,12 @@ STEP_METRICS = {  # set on every inner step
     "clip_frac": "fraction of tokens (sequences for gspo) whose clipping is active: clip_low_frac + clip_high_frac",
     "clip_low_frac": "fraction clipped at 1 - epsilon_low with a negative delta",
     "clip_high_frac": "fraction clipped at 1 + epsilon_high with a positive delta",
+    "clip_high_low_prob_frac": "DAPO's clip-higher mechanism: among tokens with a positive delta and a rollout probability"
+                               " below 0.2, the fraction whose ratio exceeds the upper clip (clipped, clip_higher, cispo;"
+                               " null for other losses and where no token qualifies)",
     "entropy": "mean entropy of the policy's next-token distributions over the responses' real tokens (nats)",
 }
+NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac",)  # null by design somewhere: not a sign of divergence
 EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
     "mean_reward": "mean reward of the sampled responses, in the reward function's own units",
     "reward_frac": "mean_reward / the best attainable reward: compares configurations of one reward function only",

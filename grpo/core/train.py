@@ -22,7 +22,7 @@ from grpo.core.dynamic_sampling import refill
 from grpo.core.group import block_size, check_group, loss_config
 from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Sample, length_metrics
-from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, STEP_METRICS
+from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, STEP_METRICS
 from grpo.core.uniforms import SeedUniforms
 from grpo.modes.deltas import DELTAS, equal_reward_groups
 from grpo.modes.losses import (
@@ -198,7 +198,8 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
     optimizer.step()
     with torch.no_grad():
         clip_frac = terms.clip_low + terms.clip_high
-        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, entropy])
+        low_prob = torch.full_like(loss, torch.nan) if terms.clip_high_low_prob is None else terms.clip_high_low_prob
+        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, low_prob, entropy])
 
 
 def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> pd.DataFrame:
@@ -227,6 +228,7 @@ def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metr
         columns[name] = per_epoch(epoch_metrics[:, i])
     for i, name in enumerate(EVAL_METRICS):
         columns[name] = np.where(per_row(last_step), per_epoch(eval_metrics[:, i]), np.float32(np.nan))
-    broken = ~np.isfinite(step_metrics).all(2)  # [epoch step seed]
+    checked = [i for i, name in enumerate(STEP_METRICS) if name not in NULLABLE_STEP_METRICS]
+    broken = ~np.isfinite(step_metrics[:, :, checked]).all(2)  # [epoch step seed]
     columns["diverged"] = np.logical_or.accumulate(per_row(broken).reshape(num_seeds, -1), axis=1).reshape(rows)
     return pd.DataFrame(columns)

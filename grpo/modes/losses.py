@@ -21,6 +21,7 @@ joins groups only if it says it reads them so (``my_loss.sliced = True``, see ``
 otherwise each of its configurations trains in a program of its own, reading plain floats.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,25 @@ class LossTerms:
     loss: torch.Tensor  # [seed] the surrogate to minimise
     clip_low: torch.Tensor  # [seed] fraction of tokens (sequences for gspo) clipped at 1 - eps_low
     clip_high: torch.Tensor  # [seed] fraction clipped at 1 + eps_high (both 0 for losses that do not clip)
+    clip_high_low_prob: torch.Tensor | None = None  # [seed] low_prob_clip_high's; None: the loss clips no token's ratio
+
+
+LOW_PROBABILITY = 0.2  # DAPO §3.1 (Fig. 3a): the up-clipped tokens' mean probability is below 0.2; 1 / the seed task's vocab
+
+
+def low_prob_clip_high(ratio: torch.Tensor, delta: torch.Tensor, upper, old_log_probs: torch.Tensor,
+                       mask: torch.Tensor | None) -> torch.Tensor:
+    """DAPO's clip-higher mechanism (Yu et al. 2025, arXiv 2503.14476, §3.1): among the real
+    tokens with a positive delta whose probability at the rollout was below LOW_PROBABILITY (the
+    "exploration" tokens), the fraction whose ratio exceeds the upper bound `upper`, so that the
+    clip stops their rise; NaN for a seed with no such token. ratio, old_log_probs [seed batch
+    response pos], delta [seed batch response 1] -> [seed]"""
+    eligible = (delta > 0) & (old_log_probs < math.log(LOW_PROBABILITY))  # [seed batch response pos]
+    if mask is not None:
+        eligible = eligible & (mask > 0)
+    count = eligible.sum((1, 2, 3))
+    above = (eligible & (ratio > upper)).sum((1, 2, 3))
+    return torch.where(count > 0, above / count.clamp(min=1), torch.nan)
 
 
 def aggregate(values: torch.Tensor, mask: torch.Tensor | None, config) -> torch.Tensor:
@@ -69,7 +89,7 @@ def clip_bounds(low, high, like: torch.Tensor):
     return tuple(per_slice(torch.as_tensor(bound, dtype=torch.float64, device=like.device), like) for bound in (lower, upper))
 
 
-def trust_region(ratio, delta, low, high, mask, config, fraction_mask) -> LossTerms:
+def trust_region(ratio, delta, low, high, mask, config, fraction_mask, old_log_probs=None) -> LossTerms:
     """PPO's pessimistic surrogate -(min(r * delta, clip(r, 1 - low, 1 + high) * delta)),
     aggregated (`low`, `high`: floats, or per-slice tensors, see ``per_slice``). Where the ratio
     has left [1 - low, 1 + high] in the direction of its delta,
@@ -77,14 +97,16 @@ def trust_region(ratio, delta, low, high, mask, config, fraction_mask) -> LossTe
     minimum is r * delta. Written as that choice (one ``where``) rather than as
     ``torch.minimum``: the same values and gradients (tests/modes/test_losses.py), and a backward of one
     node instead of the minimum's and the clamp's (bench/test_loss_kernels.py). The clip
-    fractions count the real tokens of `fraction_mask` (None: every entry of `ratio`)."""
+    fractions count the real tokens of `fraction_mask` (None: every entry of `ratio`);
+    `old_log_probs` (token-level ratios only) adds low_prob_clip_high."""
     lower, upper = clip_bounds(low, high, ratio)
     below = (ratio < lower) & (delta < 0)  # clipped at 1 - low
     above = (ratio > upper) & (delta > 0)  # clipped at 1 + high
     clipped_term = ratio.detach().clamp(lower, upper) * delta
     surrogate = torch.where(below | above, clipped_term, ratio * delta)
     clip_low, clip_high = token_mean(below.float(), fraction_mask), token_mean(above.float(), fraction_mask)
-    return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high)
+    low_prob = None if old_log_probs is None else low_prob_clip_high(ratio, delta, upper, old_log_probs, mask)
+    return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high, low_prob)
 
 
 def naive(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
@@ -107,7 +129,7 @@ def clipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
 
     PPO (Schulman et al. 2017), GRPO (Shao et al. 2024); ``epsilon``, the seed document's 0.01."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, mask)
+    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, mask, old_log_probs)
 
 
 def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
@@ -116,7 +138,8 @@ def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerm
     DAPO (Yu et al. 2025): unlikely tokens with a positive delta can grow further before
     clipping."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    return trust_region(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high, mask, config, mask)
+    return trust_region(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high, mask, config, mask,
+                        old_log_probs)
 
 
 def gspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
@@ -151,7 +174,8 @@ def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     terms = unclipped_terms(weight * deltas[..., None] * log_probs, mask, config)
     clip_low = token_mean((ratio < lower).float(), mask)
     clip_high = token_mean((ratio > upper).float(), mask)
-    return LossTerms(terms.loss, clip_low, clip_high)
+    low_prob = low_prob_clip_high(ratio, deltas[..., None], upper, old_log_probs, mask)
+    return LossTerms(terms.loss, clip_low, clip_high, low_prob)
 
 
 def loss_contract(result, log_probs: torch.Tensor, *_) -> str | None:

@@ -265,5 +265,14 @@ def test_k3_corrected_is_k3_in_value_on_a_rollouts_first_step_not_in_gradient():
                                          TrainConfig(**{**config.as_dict(), "kl_estimator": estimator}), rollout)
         after[estimator] = policy.weights.detach()
     assert (metrics["k3"][1] > 0.1).all()  # the reference is another policy: a real KL
-    torch.testing.assert_close(metrics["k3_corrected"], metrics["k3"], rtol=0, atol=0)
+    torch.testing.assert_close(metrics["k3_corrected"], metrics["k3"], rtol=0, atol=0, equal_nan=True)
     assert (after["k3_corrected"] != after["k3"]).any()
+
+
+def test_clip_high_low_prob_frac_is_recorded_for_token_clips_and_null_elsewhere():
+    clipped = train(TrainConfig(**SHORT, loss_mode="clip_higher", deltas_mode="centered_rewards", lr=0.05), [0, 1])
+    values = clipped.clip_high_low_prob_frac.dropna()
+    assert values.between(0, 1).all() and (values > 0).any()
+    assert (clipped.clip_high_low_prob_frac[clipped.step % 3 == 0].fillna(0) == 0).all()  # pi = pi_old: no ratio above
+    naive = train(TrainConfig(**SHORT), [0, 1])
+    assert naive.clip_high_low_prob_frac.isna().all() and not naive.diverged.any()  # null by design, not divergence

@@ -223,3 +223,23 @@ def test_kl_in_reward_subtracts_the_coefficient_times_each_responses_summed_kl()
 def test_kl_in_loss_adds_the_coefficient_times_the_penalty():
     loss, penalty = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 0.25])
     assert KL_PLACEMENTS["loss"](loss, penalty, 0.2).tolist() == pytest.approx([1.1, -1.95])
+
+
+def test_clip_high_low_prob_frac_by_hand():
+    """Response 0 (delta +1): rollout probabilities 0.1, 0.5, 0.05, ratios 1.5, 1.5, 1.1; response 1
+    (delta -1) never counts. The low-probability tokens with a positive delta are the first and
+    third: with DAPO's upper bound 1.28 one of the two is above (0.5), with 1.01 both, with
+    cispo's 5 neither; a loss that clips no token's ratio reports none."""
+    old = torch.log(torch.tensor([[0.1, 0.5, 0.05], [0.1, 0.15, 0.9]])).view(1, 1, 2, 3)
+    log_probs = old + torch.log(torch.tensor([[1.5, 1.5, 1.1], [2.0, 2.0, 2.0]])).view(1, 1, 2, 3)
+    deltas = torch.tensor([[[1.0, -1.0]]])
+    got = {mode: LOSSES[mode](log_probs, old, deltas, TrainConfig(loss_mode=mode)).clip_high_low_prob
+           for mode in ("clip_higher", "clipped", "cispo", "naive", "unclipped", "gspo")}
+    assert got["clip_higher"].tolist() == pytest.approx([0.5])
+    assert got["clipped"].tolist() == [1.0] and got["cispo"].tolist() == [0.0]
+    assert got["naive"] is None and got["unclipped"] is None and got["gspo"] is None
+    first_masked = torch.tensor([[[[0.0, 1.0, 1.0], [1.0, 1.0, 1.0]]]])  # the 1.5 token is not real
+    masked = LOSSES["clip_higher"](log_probs, old, deltas, TrainConfig(loss_mode="clip_higher"), mask=first_masked)
+    assert masked.clip_high_low_prob.tolist() == [0.0]
+    none_qualify = LOSSES["clip_higher"](log_probs, old, 0 * deltas, TrainConfig(loss_mode="clip_higher"))
+    assert math.isnan(none_qualify.clip_high_low_prob.item())
