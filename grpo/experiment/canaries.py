@@ -18,13 +18,16 @@ DR_GRPO_UNITS = ("the paper shows GRPO's incorrect responses of LLMs growing ove
 TOKEN_WEIGHT = Mechanism("the per-token gradient weight of an incorrect response against its length, on rollouts",
                          measure="grpo.report.mechanisms:token_weight_by_length")
 
+CLIP_HIGH_LOW_PROB = Mechanism("how often the upper clip binds on unlikely tokens (rollout probability below 0.2)"
+                               " with a positive delta, DAPO's Figure 3a", column="clip_high_low_prob_frac")
+
 SEQUENCE_CLAIMS = (
     Claim("dr-grpo-sequence", "per-response mean + std-normalised deltas grow incorrect responses longer",
           "sequence", "incorrect_length", {"loss_agg": "seq_mean_token_mean"}, {"loss_agg": "seq_mean_token_sum_norm"},
           1, TOKEN_WEIGHT, DR_GRPO, DR_GRPO_UNITS, held={"deltas_mode": "normalized_rewards"}),
     Claim("dapo-sequence", "clip-higher keeps token entropy higher than a symmetric clip", "sequence", "entropy",
           {"loss_mode": "clip_higher"}, {"loss_mode": "clipped"}, 1,
-          Mechanism("how often the upper clip binds on tokens with a positive delta", column="clip_high_frac"),
+          CLIP_HIGH_LOW_PROB,
           f"{DAPO}, section 3.1", "DAPO's Figure 2b shows entropy collapsing without clip-higher as curves on a"
           " 150k-token vocabulary; entropy in nats over 6 tokens does not compare"),
 )
@@ -65,7 +68,7 @@ GSPO_CLAIMS = (
 DAPO_CLAIMS = (
     Claim("dapo-clip-higher", "a symmetric clip [0.8, 1.2] lets token entropy collapse further than clip-higher"
           " [0.8, 1.28]", "canary-clip-higher", "entropy", {"loss_mode": "clip_higher"}, {"loss_mode": "clipped"}, 1,
-          Mechanism("how often the upper clip binds on tokens with a positive delta", column="clip_high_frac"),
+          CLIP_HIGH_LOW_PROB,
           f"{DAPO}, section 3.1", "DAPO's Figure 2b shows the entropy of a 150k-token vocabulary collapsing without"
           " clip-higher as curves; nats over 6 tokens do not compare"),
 )
