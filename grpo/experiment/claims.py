@@ -3,7 +3,7 @@
 A claim names its grid (a preset or a ``.toml`` grid file: the sweep it reads), a metric (a
 record column), how the metric is summarised per run (``final``: the mean over the final
 window, grpo.experiment.results.final_window; ``run``: the mean over every epoch, the area
-under the learning curve, i.e. learning speed), and a contrast: the configurations with the
+under the metric's curve: learning speed for a success metric), and a contrast: the configurations with the
 ``treatment`` levels against those with the ``baseline`` levels, with ``held`` axes fixed at a
 level; the grid's remaining axes are cells (one configuration per arm in each), pooled per
 seed. It predicts the sign of treatment minus
@@ -31,7 +31,8 @@ from grpo.core.schema import METRICS
 from grpo.errors import UsageError
 from grpo.modes.registry import MODE_NAME, describe
 
-SUMMARIES = {"final": "mean over the final window", "run": "mean over every epoch (learning speed)"}
+SUMMARIES = {"final": "mean over the final window",
+             "run": "mean over every epoch: the area under its curve (for a success metric, learning speed)"}
 SIGNS = {1: "higher", -1: "lower"}  # predicted sign of treatment - baseline -> its word
 ENTRY_POINT_GROUP = "grpo.claims"
 REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # "module:function", a mechanism resolved when measured

@@ -88,8 +88,10 @@ def token_weights(config, seeds: int = ROLLOUT_SEEDS) -> tuple[np.ndarray, np.nd
 
 
 def slope(lengths: np.ndarray, weights: np.ndarray) -> float:
-    """Least-squares slope of log weight against log length."""
-    return float(np.polyfit(np.log(lengths), np.log(weights), 1)[0]) if len(set(lengths)) > 1 else float("nan")
+    """Least-squares slope of log weight against log length, to 1e-6 (a flat weight's -1e-15 reads 0)."""
+    if len(set(lengths)) < 2:
+        return float("nan")
+    return round(float(np.polyfit(np.log(lengths), np.log(weights), 1)[0]), 6) + 0.0
 
 
 def token_weight_by_length(claim, results_root: Path) -> Measurement:
@@ -193,12 +195,12 @@ def zero_advantage_groups(claim, results_root: Path) -> Measurement:
         for colour, arm in zip(("C0", "C1"), ("treatment", "baseline")):
             curve = means[arm]["curves"]
             ax.plot(curve.index, curve.equal_reward_frac, color=colour, label=f"{arm}: all-equal groups")
-        ax.set(xlabel="epoch", ylabel="fraction of groups with all-equal rewards", ylim=(0, 1),
-               title="mechanism: zero-advantage groups, sampling rounds")
+        ax.set(xlabel="epoch", ylabel="all-equal groups (fraction)", ylim=(0, 1.02), title="mechanism")
         rounds = ax.twinx()
         curve = means["treatment"]["curves"]
         rounds.plot(curve.index, curve.sampling_rounds, color="C0", linestyle="--", label="treatment: sampling rounds")
-        rounds.set_ylabel("sampling rounds per rollout (dashed)")
+        rounds.set(ylabel="sampling rounds per rollout (dashed)", ylim=(0, curve.sampling_rounds.max() + 0.5))
+        rounds.grid(False)
         ax.legend(fontsize=8, loc="center right")
 
     return Measurement(text, {f"{column}_{arm}": means[arm][column] for arm in means
