@@ -3,6 +3,7 @@ their grids, and a plugin's claim (a real entry point, and one registered in-pro
 `grpo claims` on a sweep's results."""
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from grpo.errors import UsageError
 from grpo.experiment.canaries import CANARIES, CLAIMS
 from grpo.experiment.claims import Claim, Mechanism, check_against_grid
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "report"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "report"))
 from test_report import build_results  # noqa: E402  tests/report/test_report.py: a results folder trained in-process
 
 TINY = "\n".join(["seeds = 3", "[grid]", 'policy = "transformer"', 'task = "variable"', "task_length = 3",
