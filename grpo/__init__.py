@@ -2,12 +2,15 @@
 
 The public names load what they need on first use (``import grpo`` loads no torch, pandas or
 Ray): ``TrainConfig`` (grpo.core.config), ``train`` (grpo.core.train), ``register``
-(grpo.modes.catalogue).
+(grpo.modes.catalogue), ``Claim``, ``Mechanism`` (grpo.experiment.claims) and ``register_claim``
+(grpo.experiment.canaries).
 """
 
 import importlib
 
-_PUBLIC = {"TrainConfig": "grpo.core.config", "train": "grpo.core.train", "register": "grpo.modes.catalogue"}
+_PUBLIC = {"TrainConfig": "grpo.core.config", "train": "grpo.core.train", "register": "grpo.modes.catalogue",
+           "Claim": "grpo.experiment.claims", "Mechanism": "grpo.experiment.claims",
+           "register_claim": "grpo.experiment.canaries"}
 __all__ = list(_PUBLIC)
 
 

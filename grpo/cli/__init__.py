@@ -21,7 +21,7 @@ COMMANDS = {  # name -> (module, one-line help); modules are imported only when 
     "train": ("grpo.cli.train", "train one configuration over one or more seeds"),
     "sweep": ("grpo.cli.sweep", "run a grid of configurations under Ray Tune into results/<grid>/"),
     "report": ("grpo.cli.report", "render figures, statistics and report.md from a sweep's results"),
-    "claims": ("grpo.cli.claims", "test Dr. GRPO's and DAPO's claims on a sweep of the transformer policy"),
+    "claims": ("grpo.cli.claims", "test claims of the literature (the canaries, plugins' claims) on their sweeps"),
     "bench": ("grpo.cli.bench", "run the benchmark suites in bench/ and render reports/bench/"),
     "export": ("grpo.cli.export", "write a sweep's curves and final metrics as TensorBoard event files"),
 }

@@ -77,6 +77,21 @@ def level_curves(curves, ylabel: str, title: str, log: bool = False, levels: dic
     return figure
 
 
+def claim_panels(bands: list, title: str, draw=None):
+    """A claim's figure: one panel per (curves, column, title) of `bands` (curves as
+    `level_panel` takes them, one level per arm), then `draw(ax)`'s own panel if given."""
+    figure, axes = _figure(1, len(bands) + (draw is not None), 4.6, 3.4)
+    for ax, (curves, column, panel_title) in zip(axes[0], bands):
+        with _style():
+            level_panel(curves, column, ax)
+        ax.set_title(panel_title, fontsize=10)
+    if draw is not None:
+        with _style():
+            draw(axes[0, -1])
+    figure.suptitle(title, fontsize=10)
+    return figure
+
+
 def effect_panel(curves, ax=None, levels=None):
     """curves: one factor's effects, rows (level, reference, epoch, mean, low, high): the paired
     difference of each level to the reference over training, 95% band; zero marked. `levels`:

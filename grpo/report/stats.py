@@ -26,6 +26,7 @@ ALPHA = 1 - CONFIDENCE  # the family-wise error rate of a Holm-corrected family
 POWER = 0.8  # the power asked of a future experiment in `seeds_needed`
 RESAMPLES = 10_000
 Z = float(stats.norm.ppf(1 - ALPHA / 2))  # the normal quantile of a two-sided CONFIDENCE interval (1.96)
+DETECTION_Z = Z + float(stats.norm.ppf(POWER))  # z_{1-α/2} + z_power (2.80): seeds_needed, minimum_detectable_effect
 BOOTSTRAP_SEED = 0
 
 
@@ -182,8 +183,16 @@ def seeds_needed(sd: float, difference: float) -> float:
     z_power) · sd / difference)²; infinite for a zero difference."""
     if difference == 0 or not np.isfinite(difference):
         return float("inf")
-    z = Z + stats.norm.ppf(POWER)
-    return float(np.ceil((z * sd / abs(difference)) ** 2))
+    return float(np.ceil((DETECTION_Z * sd / abs(difference)) ** 2))
+
+
+def minimum_detectable_effect(sd: float, pairs: int) -> float:
+    """The smallest true paired difference a two-sided test at level ALPHA detects with power
+    POWER over `pairs` seeds whose differences have standard deviation `sd`: (z_{1-α/2} +
+    z_power) · sd / √pairs (the inverse of `seeds_needed`); infinite below two pairs."""
+    if pairs < 2 or not np.isfinite(sd):
+        return float("inf")
+    return float(DETECTION_Z * sd / np.sqrt(pairs))
 
 
 def split_halves(seeds) -> tuple[np.ndarray, np.ndarray]:

@@ -1,48 +1,101 @@
-"""The two claims' paired contrasts on hand-made final-window numbers."""
-
-import itertools
+"""Claims' paired contrasts, verdicts and minimum detectable effects on hand-made numbers, and
+the Dr. GRPO mechanism's token weights against their formula."""
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from grpo.report.claims import CELL_AXES, CLAIMS, claims_markdown, contrasts, verdict
+from grpo.core.config import TrainConfig
+from grpo.experiment.canaries import CLAIMS
+from grpo.report.claims import ClaimData, contrasts, verdict
+from grpo.report.mechanisms import slope, token_weights
+from grpo.report.stats import minimum_detectable_effect, seeds_needed
 
-LEVELS = {"loss_agg": ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"],
-          "loss_mode": ["clipped", "clip_higher"], "deltas_mode": ["normalized_rewards", "centered_rewards"]}
-
-
-def finals(incorrect_length, entropy, seeds=6):
-    """One row per configuration x seed; the metrics are functions of (cell, seed)."""
-    rows = []
-    for cell in itertools.product(*LEVELS.values()):
-        cell = dict(zip(CELL_AXES, cell))
-        for seed in range(seeds):
-            rows.append({**cell, "seed": seed, "incorrect_length": incorrect_length(cell, seed),
-                         "entropy": entropy(cell, seed)})
-    return pd.DataFrame(rows)
+SEEDS = 6
 
 
-def test_contrasts_are_paired_differences_in_each_cell_and_pooled():
-    noise = np.random.default_rng(0).normal(size=6)  # a per-seed level shared by every configuration: pairing removes it
-    grow = {"seq_mean_token_mean": 1.0, "seq_mean_token_sum_norm": 0.5, "token_mean": 0.0}
-    table = contrasts(finals(lambda cell, seed: 4 + noise[seed] + grow[cell["loss_agg"]] * (cell["loss_mode"] == "clipped"),
-                             lambda cell, seed: 0.3 + noise[seed] - 0.1 * (cell["loss_mode"] == "clip_higher")))
-    dr_grpo, dapo = (table[table.claim == claim.name].set_index("cell") for claim in CLAIMS)
-    # Dr. GRPO's contrast holds deltas_mode at normalized_rewards; its cells are the clip modes
-    assert list(dr_grpo.index) == ["clip_higher", "clipped", "pooled"]
-    assert dr_grpo.difference.tolist() == pytest.approx([0.0, 0.5, 0.25])
-    assert dr_grpo.loc["clipped", ["low", "high"]].tolist() == pytest.approx([0.5, 0.5])  # every seed differs by 0.5
-    assert verdict(dr_grpo.loc["pooled"]) == "replicates" and verdict(dr_grpo.loc["clip_higher"]) == "undecided"
-    # DAPO's contrast runs over every (loss_agg, deltas_mode) cell
-    assert len(dapo) == 3 * 2 + 1 and dapo.difference.tolist() == pytest.approx([-0.1] * 7)
-    assert verdict(dapo.loc["pooled"]) == "contradicted" and (dapo.pairs == 6).all()
+def data(claim_name: str, value, cells=("a", "b")) -> ClaimData:
+    """Scores for every (arm, cell, seed) from value(arm, cell, seed)."""
+    rows = [{"arm": arm, "cell": cell, "seed": seed, "value": value(arm, cell, seed), "mechanism": np.nan}
+            for arm in ("treatment", "baseline") for cell in cells for seed in range(SEEDS)]
+    return ClaimData(CLAIMS[claim_name], pd.DataFrame(rows), pd.DataFrame(), list(cells), {}, {}, 0.0, len(rows))
 
 
-def test_claims_md_says_first_when_its_data_is_incomplete():
-    data = finals(lambda cell, seed: 4.0 + seed, lambda cell, seed: 0.3)
-    table = contrasts(data)
-    text = claims_markdown(table, data, {"policy": "transformer"}, {"missing": 3, "failed": 1})
-    assert text.splitlines()[2] == ("**INCOMPLETE**: 1 run(s) failed, 3 run(s) missing of the grid: the contrasts below"
-                                    " pair only the seeds finished in both arms.")
-    assert "INCOMPLETE" not in claims_markdown(table, data, {"policy": "transformer"}, {})
+def test_contrasts_are_paired_differences_in_each_cell_and_pooled_with_their_mde():
+    noise = np.random.default_rng(0).normal(size=SEEDS)  # a per-seed level shared by both arms: pairing removes it
+    spread = np.arange(SEEDS) / 10  # the per-seed difference in cell b varies
+    table = contrasts(data("dr-grpo-sequence", lambda arm, cell, seed: 4 + noise[seed] + (arm == "treatment") * (
+        0.5 if cell == "a" else 0.2 + spread[seed]))).set_index("cell")
+    assert list(table.index) == ["a", "b", "pooled"]
+    assert table.difference.tolist() == pytest.approx([0.5, 0.2 + spread.mean(), (0.7 + spread.mean()) / 2])
+    assert table.loc["a", ["low", "high", "sd", "mde"]].tolist() == pytest.approx([0.5, 0.5, 0.0, 0.0])
+    sd = np.std(spread / 2, ddof=1)  # pooled: per seed the mean of the two cells' differences
+    assert table.loc["pooled", "mde"] == pytest.approx((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * sd / np.sqrt(SEEDS))
+    assert verdict(table.loc["pooled"], 1) == "replicates" and verdict(table.loc["pooled"], -1) == "contradicted"
+
+
+def test_a_contrast_spanning_zero_is_undecided_whatever_the_prediction():
+    table = contrasts(data("dapo-sequence", lambda arm, cell, seed: (arm == "treatment") * (-1) ** seed, cells=("all",)))
+    assert list(table.cell) == ["all"]  # one cell: no pooled row
+    assert table.iloc[0].low < 0 < table.iloc[0].high
+    assert verdict(table.iloc[0], 1) == verdict(table.iloc[0], -1) == "undecided"
+
+
+def test_the_minimum_detectable_effect_inverts_seeds_needed():
+    mde = minimum_detectable_effect(0.3, 32)
+    assert mde == pytest.approx(2.8016 * 0.3 / np.sqrt(32), rel=1e-4)
+    assert seeds_needed(0.3, mde * 1.0001) == 32
+    assert minimum_detectable_effect(0.3, 1) == float("inf")
+
+
+@pytest.mark.parametrize("loss_agg, expected_slope", [("seq_mean_token_mean", -1.0), ("seq_mean_token_sum_norm", 0.0)])
+def test_token_weights_are_the_aggregations_gradients(loss_agg, expected_slope):
+    """Per token of response i in a batch of B prompts x G responses: |delta_i| / (|o_i| B G)
+    under the per-response mean, |delta_i| / (L B G) under the constant normaliser (L the
+    maximum length)."""
+    config = TrainConfig(policy="transformer", task="variable", task_length=3, task_prompts=8, task_heldout=4,
+                         max_response_length=10, reward_fn="exact_match", responses=8, loss_agg=loss_agg,
+                         deltas_mode="centered_rewards", dim=8, heads=2)
+    lengths, weights = token_weights(config, seeds=64)
+    assert len(lengths) > 10
+    # centred exact_match deltas of an incorrect response: minus the group's success rate k/8, k in 1..7
+    denominator = lengths if loss_agg == "seq_mean_token_mean" else np.full_like(lengths, 10.0)
+    successes = weights * denominator * 8 * 8 * 8  # k, the correct responses of its group
+    assert successes == pytest.approx(np.round(successes), abs=1e-4) and (1 <= np.round(successes)).all()
+    assert slope(lengths, weights * 8 / np.round(successes) * 8 * 8) == pytest.approx(expected_slope, abs=1e-6)
+
+
+def test_the_kl_study_names_each_arms_penalty():
+    from grpo.report.mechanisms import study_estimator
+
+    assert study_estimator(TrainConfig(kl_penalty=0.1, kl_estimator="k1", kl_placement="reward")) == "k1_in_reward"
+    assert study_estimator(TrainConfig(kl_penalty=0.1, kl_estimator="k3_corrected")) == "k3_corrected"
+
+
+def test_zero_advantage_groups_reads_the_arms_records(tmp_path):
+    """Dynamic sampling's mechanism on a tiny sweep: the baseline samples once per rollout, the
+    treatment between 1 and 1 + 4 rounds; both means are the records' own."""
+    import dataclasses
+
+    from test_report import build_results  # tests/report/test_report.py: a results folder trained in-process
+
+    from grpo.experiment.results import open_results, per_epoch
+    from grpo.report.mechanisms import zero_advantage_groups
+
+    text = "\n".join(["seeds = 3", "[grid]", 'task = "random"', "task_length = 3", "task_vocab = 3", "task_prompts = 4",
+                      "task_heldout = 4", 'reward_fn = "exact_match"', "responses = 4", "epochs = 3",
+                      "steps_per_epoch = 1", "dynamic_sampling = [0, 4]"]) + "\n"
+    folder = build_results(tmp_path, "ds", text)
+    (tmp_path / "ds.toml").write_text(text)
+    claim = dataclasses.replace(CLAIMS["dapo-dynamic-sampling"], grid=str(tmp_path / "ds.toml"))
+    measured = zero_advantage_groups(claim, tmp_path).numbers
+    results = open_results(folder)
+    by_rounds = {}
+    for config_id, records in results.iter_records(["epoch", "equal_reward_frac", "sampling_rounds"]):
+        epochs = per_epoch(records)
+        by_rounds[int(results.runs[results.runs.config_id == config_id].dynamic_sampling.iloc[0])] = epochs
+    assert measured["sampling_rounds_baseline"] == 1.0
+    assert 1.0 <= measured["sampling_rounds_treatment"] <= 5.0
+    assert measured["sampling_rounds_treatment"] == pytest.approx(by_rounds[4].sampling_rounds.mean())
+    assert measured["equal_reward_frac_baseline"] == pytest.approx(by_rounds[0].equal_reward_frac.mean())

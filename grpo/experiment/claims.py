@@ -1,0 +1,242 @@
+"""Claims of the literature as data: what a sweep must show for a claimed mechanism to replicate.
+
+A claim names its grid (a preset or a ``.toml`` grid file: the sweep it reads), a metric (a
+record column), how the metric is summarised per run (``final``: the mean over the final
+window, grpo.experiment.results.final_window; ``run``: the mean over every epoch, the area
+under the metric's curve: learning speed for a success metric), and a contrast: the configurations with the
+``treatment`` levels against those with the ``baseline`` levels, with ``held`` axes fixed at a
+level; the grid's remaining axes are cells (one configuration per arm in each), pooled per
+seed. It predicts the sign of treatment minus
+baseline, names the measurement of its mechanism, cites its source and states the paper's
+effect in this metric's units, or why no number of the paper is comparable.
+
+The registry ``grpo.experiment.canaries.CLAIMS`` holds the built-in claims, then plugins: an
+installed package's entry point in the group ``grpo.claims`` naming a Claim object::
+
+    [project.entry-points."grpo.claims"]
+    my-claim = "my_package.claims:MY_CLAIM"
+
+or a claim registered in-process (``grpo.register_claim(claim)``). Every claim is checked when it
+is made (``Claim(...)`` refuses a malformed one in one line) and again against its grid when it
+is registered or loaded.
+"""
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+
+from grpo.core.config import CONFIG_FIELDS
+from grpo.core.schema import METRICS
+from grpo.errors import UsageError
+from grpo.modes.registry import MODE_NAME, describe
+
+SUMMARIES = {"final": "mean over the final window",
+             "run": "mean over every epoch: the area under its curve (for a success metric, learning speed)"}
+SIGNS = {1: "higher", -1: "lower"}  # predicted sign of treatment - baseline -> its word
+ENTRY_POINT_GROUP = "grpo.claims"
+REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # "module:function", a mechanism resolved when measured
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """How the claimed mechanism is measured: a record column compared between the arms over
+    the whole run (`column`), or a function (`measure`: a callable or "module:function",
+    imported only when measured) called as ``measure(claim, results) -> Measurement`` (see
+    grpo.report.mechanisms)."""
+
+    description: str
+    column: str | None = None
+    measure: Callable | str | None = None
+
+    def __post_init__(self):
+        if not self.description.strip():
+            raise UsageError("mechanism: give a description of what is measured")
+        if (self.column is None) == (self.measure is None):
+            raise UsageError(f"mechanism {self.description!r}: give exactly one of column (a record column) and measure"
+                             " (a function)")
+        if self.column is not None and self.column not in METRICS:
+            raise UsageError(f"mechanism column {self.column!r}: not a record column; choose from {', '.join(METRICS)}")
+        if isinstance(self.measure, str) and not REFERENCE.fullmatch(self.measure):
+            raise UsageError(f"mechanism measure {self.measure!r}: give a function or 'module:function'")
+        if self.measure is not None and not isinstance(self.measure, str) and not callable(self.measure):
+            raise UsageError(f"mechanism measure: {type(self.measure).__name__} is not a function")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claimed effect: see the module docstring. `paper_effect`: the paper's effect in this
+    claim's metric units (None where none is comparable); `paper_note`: where that number comes
+    from, or why no number of the paper is comparable (always given)."""
+
+    name: str  # the registry key: letters, digits, '_', '.', '-'
+    statement: str  # the claim in one line
+    grid: str  # a preset or a .toml grid file
+    metric: str  # a record column
+    treatment: Mapping[str, object]  # axis -> level
+    baseline: Mapping[str, object]  # axis -> level (other levels, or other axes)
+    predicted: int  # +1: treatment - baseline > 0; -1: < 0
+    mechanism: Mechanism
+    citation: str
+    paper_note: str
+    paper_effect: float | None = None
+    held: Mapping[str, object] = field(default_factory=dict)  # axis -> the level held fixed
+    summary: str = "final"
+
+    def __post_init__(self):
+        problem = self.problem()
+        if problem:
+            raise UsageError(f"claim {self.name!r}: {problem}")
+
+    def problem(self) -> str | None:
+        """What is malformed in this claim on its own (its grid not read), None if nothing."""
+        if not isinstance(self.name, str) or not MODE_NAME.fullmatch(self.name):
+            return "name: use letters, digits, '_', '.' and '-' only (it names figures and table rows)"
+        for text in ("statement", "grid", "citation", "paper_note"):
+            if not isinstance(getattr(self, text), str) or not getattr(self, text).strip():
+                return f"{text}: give a non-empty text"
+        if self.metric not in METRICS:
+            return f"metric {self.metric!r}: not a record column; choose from {', '.join(METRICS)}"
+        if self.summary not in SUMMARIES:
+            return f"summary {self.summary!r}: choose from {', '.join(SUMMARIES)}"
+        if self.predicted not in SIGNS:
+            return f"predicted {self.predicted!r}: choose 1 (treatment higher) or -1 (treatment lower)"
+        if not self.treatment or not self.baseline:
+            return "treatment and baseline: give each the levels of at least one axis"
+        if dict(self.treatment) == dict(self.baseline):
+            return f"treatment and baseline are the same levels {dict(self.treatment)}: nothing is contrasted"
+        for axis in [*self.treatment, *self.baseline, *self.held]:
+            if axis not in CONFIG_FIELDS:
+                return f"axis {axis!r}: not a configuration field; choose from {', '.join(CONFIG_FIELDS)}"
+        if set(self.held) & set(self.contrast_axes):
+            return f"axes {sorted(set(self.held) & set(self.contrast_axes))} are both contrasted and held"
+        if self.paper_effect is not None and not (isinstance(self.paper_effect, int | float) and self.paper_effect > 0):
+            return f"paper_effect {self.paper_effect!r}: give the paper's effect size as a positive number, or None"
+        if not isinstance(self.mechanism, Mechanism):
+            return f"mechanism: give a grpo.experiment.claims.Mechanism, got {type(self.mechanism).__name__}"
+        return None
+
+    @property
+    def contrast_axes(self) -> tuple[str, ...]:
+        """The axes either arm sets (an arm may leave out an axis that does not apply to it, as
+        ``epsilon`` on a ``clip_higher`` row)."""
+        return tuple(dict.fromkeys([*self.treatment, *self.baseline]))
+
+    def arm(self, which: str) -> dict[str, object]:
+        """The levels that select one arm ("treatment" or "baseline"), the held levels included."""
+        return {**self.held, **(self.treatment if which == "treatment" else self.baseline)}
+
+
+def check_against_grid(claim: Claim) -> None:
+    """UsageError (one line) unless the claim's grid exists and has every level the claim names
+    among its configurations."""
+    from grpo.experiment.grids import load_grid  # reads the grid's file only when a claim is registered
+
+    grid = load_grid(claim.grid)
+    configs = grid.configs()
+    for which in ("treatment", "baseline"):
+        levels = claim.arm(which)
+        if not any(all(getattr(config, axis) == level for axis, level in levels.items()) for config in configs):
+            raise UsageError(f"claim {claim.name!r}: grid {grid.name!r} has no configuration with the {which}'s levels"
+                             f" {levels}")
+
+
+class ClaimRegistry(Mapping):
+    """name -> Claim: built-ins first, then entry-point plugins (by name), then claims registered
+    in-process (in their order)."""
+
+    def __init__(self, built_ins: tuple[Claim, ...], sets: dict[str, tuple[str, ...]] | None = None):
+        """`sets`: a name for several built-in claims at once (``grpo claims canaries``)."""
+        self.built_ins = {claim.name: claim for claim in built_ins}
+        self.sets = dict(sets or {})
+        self.in_process: dict[str, Claim] = {}
+        self._entry_points: dict[str, metadata.EntryPoint] | None = None
+        self._loaded: dict[str, Claim] = {}
+
+    def entry_points(self) -> dict[str, metadata.EntryPoint]:
+        """The installed plugin claims by name (nothing imported)."""
+        if self._entry_points is None:
+            found: dict[str, metadata.EntryPoint] = {}
+            for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+                if entry_point.name in self.built_ins:
+                    raise UsageError(f"plugin {describe(entry_point)} takes the name of a built-in claim; rename its"
+                                     " entry point")
+                other = found.get(entry_point.name)
+                if other is not None and other.value != entry_point.value:
+                    raise UsageError(f"two plugins name the claim {entry_point.name!r}: {describe(other)} and"
+                                     f" {describe(entry_point)}; uninstall one")
+                found.setdefault(entry_point.name, entry_point)
+            self._entry_points = dict(sorted(found.items()))
+        return self._entry_points
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.built_ins
+        yield from self.entry_points()
+        yield from self.in_process
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __getitem__(self, name: str) -> Claim:
+        if name in self.built_ins:
+            return self.built_ins[name]
+        if name in self.in_process:
+            return self.in_process[name]
+        if name not in self._loaded:
+            self._loaded[name] = self._load(name)
+        return self._loaded[name]
+
+    def _load(self, name: str) -> Claim:
+        entry_point = self.entry_points().get(name)
+        if entry_point is None:
+            raise KeyError(name)
+        try:
+            loaded = entry_point.load()
+        except Exception as error:  # noqa: BLE001 - any failure of a plugin's import (a malformed Claim too) is one line
+            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            raise UsageError(f"cannot load plugin {describe(entry_point)}: {message}") from None
+        if not isinstance(loaded, Claim):
+            raise UsageError(f"plugin {describe(entry_point)} is not a Claim: {type(loaded).__name__}")
+        if loaded.name != name:
+            raise UsageError(f"plugin {describe(entry_point)} holds the claim {loaded.name!r}; name its entry point so")
+        check_against_grid(loaded)
+        return loaded
+
+    def register(self, claim: Claim) -> Claim:
+        """Add `claim` in this process (a re-run notebook cell replaces its earlier registration),
+        checked against its grid. Returns `claim`."""
+        if not isinstance(claim, Claim):
+            raise UsageError(f"register_claim: give a grpo.experiment.claims.Claim, got {type(claim).__name__}")
+        if claim.name in self.built_ins or claim.name in self.entry_points():
+            raise UsageError(f"claim {claim.name!r} exists already ({self.origin(claim.name)}); choose another name")
+        check_against_grid(claim)
+        self.in_process[claim.name] = claim
+        return claim
+
+    def unregister(self, name: str) -> None:
+        if name not in self.in_process:
+            raise UsageError(f"claim {name!r} was not registered in this process")
+        del self.in_process[name]
+
+    def origin(self, name: str) -> str:
+        """"built-in", "package==version" of its entry point, or "in-process"."""
+        if name in self.built_ins:
+            return "built-in"
+        if name in self.in_process:
+            return "in-process"
+        entry_point = self.entry_points()[name]
+        return f"{entry_point.dist.name}=={entry_point.dist.version}" if entry_point.dist else entry_point.value
+
+    def chosen(self, names: list[str]) -> list[Claim]:
+        """The claims named, a set's name standing for its claims (every claim when none is
+        named); UsageError for an unknown name."""
+        expanded = [claim for name in names for claim in self.sets.get(name, (name,))]
+        for name in expanded:
+            if name not in self:
+                raise UsageError(f"unknown claim {name!r}; choose from {', '.join([*self.sets, *self])}")
+        return [self[name] for name in dict.fromkeys(expanded or list(self))]
+
+    def refresh(self) -> None:
+        """Forget the discovered entry points (after installing or removing a package)."""
+        self._entry_points = None
+        self._loaded = {}
