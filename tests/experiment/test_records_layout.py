@@ -1,6 +1,6 @@
 """The records of a sweep as the usual readers see them: Hive partitions (records/config_id=<id>/)
 that pandas, pyarrow, duckdb and polars filter by configuration; one schema in every file; the
-README's snippets, taken from the README's text, run on a real sweep and agree with each other,
+snippets of docs/records.md, taken from its text, run on a real sweep and agree with each other,
 with grpo's own reader and with the report; folders of the layout before round 4 are migrated."""
 
 import json
@@ -24,8 +24,8 @@ from grpo.experiment.results import MIGRATING, PARTITION, open_results, partitio
 from grpo.files import HOST
 from grpo.sweep.run import run_sweep
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-SECTION = "### The results folder"  # the README's section whose python blocks read records/
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "records.md"
+SECTION = "## Reading records"  # the page's section whose python blocks read records/
 FOLDER = "results/full"  # what the snippets name; the test puts its own sweep's folder there
 LEADER = "acc556b43051"  # the configuration the snippets read: sort_distance / centered_rewards / unclipped / kl 0.1
 # a small grid holding the leader, at the full grid's training length (the snippets' final window is epochs 90-99)
@@ -40,8 +40,8 @@ TOOLS = ("pandas", "pyarrow", "duckdb", "polars")
 
 
 def snippets() -> dict[str, str]:
-    """tool -> the code of the README's python block for it, in the records section."""
-    text = README.read_text()
+    """tool -> the code of the page's python block for it, in the records section."""
+    text = PAGE.read_text()
     start = text.index(SECTION)
     end = re.compile(r"^##+ ", flags=re.M).search(text, start + len(SECTION))  # the next heading
     section = text[start:end.start() if end else len(text)]
@@ -66,7 +66,7 @@ def swept(tmp_path_factory):
 
 
 def run_snippet(tool: str, folder: Path) -> tuple[pd.DataFrame, pd.Series]:
-    """Run the README's snippet for `tool` on `folder` -> (one, success) as pandas, sorted."""
+    """Run the page's snippet for `tool` on `folder` -> (one, success) as pandas, sorted."""
     scope = {}
     exec(snippets()[tool].replace(FOLDER, str(folder)), scope)
     one, success = scope["one"], scope["success"]
@@ -78,7 +78,7 @@ def run_snippet(tool: str, folder: Path) -> tuple[pd.DataFrame, pd.Series]:
     return one, success.sort_index()
 
 
-def test_the_readme_has_one_snippet_per_tool():
+def test_the_page_has_one_snippet_per_tool():
     assert sorted(snippets()) == sorted(TOOLS)
     assert all(FOLDER in code and LEADER in code for code in snippets().values())
 
