@@ -15,7 +15,7 @@ Files:
   of each configuration, one file per trial): a Hive-partitioned dataset, whose files leave the
   ``config_id`` column to their folder's name, so that pyarrow, pandas, duckdb and polars read
   ``config_id`` from it and skip the other configurations' files (docs/records.md).
-  ``migrate_layout`` moves a folder written before round 4 (``records/<config_id>/``) there.
+  ``migrate_layout`` moves a folder of the older layout (``records/<config_id>/``) there.
 """
 
 import os
@@ -102,14 +102,15 @@ def write_records(records: pd.DataFrame, config: TrainConfig, path: Path, partit
 
 
 def migrate_layout(results_dir: Path) -> None:
-    """Move the records of a sweep's folder written before round 4 (records/<config_id>/, each
+    """Move the records of a sweep's folder of the older layout (records/<config_id>/, each
     file with a config_id column and Arrow-dictionary config columns) into Hive partitions: each
     configuration's files are rewritten as write_records writes them (the same values) into a
     scratch folder, which then takes its place in one atomic rename; one line on stderr says so.
     Safe to cut off anywhere (the next call finishes it) and beside another caller (a folder
     already renamed into place by it is left to it)."""
     records = Path(results_dir) / "records"
-    old = [folder for folder in sorted(records.glob("*")) if folder.is_dir() and "=" not in folder.name]
+    old = [folder for folder in sorted(records.glob("*")) if folder.is_dir() and "=" not in folder.name
+           and not folder.name.startswith(".")]
     if not old:
         return
     started = time.perf_counter()
@@ -130,7 +131,10 @@ def migrate_layout(results_dir: Path) -> None:
                 except OSError:
                     if not target.exists():  # not another caller's migration: a fault
                         raise
-            shutil.rmtree(folder)
+            try:
+                shutil.rmtree(folder)
+            except FileNotFoundError:
+                pass  # removed by another caller's migration
         except OSError as error:
             raise EnvironmentFault(f"cannot move the records in {str(folder)!r} to {str(target)!r}: {error.strerror}") from None
         finally:
@@ -140,7 +144,7 @@ def migrate_layout(results_dir: Path) -> None:
 
 
 def _rewrite_unpartitioned(path: Path, to: Path) -> None:
-    """A records file of the layout before round 4 -> `to`, as write_records(partitioned=True)
+    """A records file of the older layout -> `to`, as write_records(partitioned=True)
     writes it. A file that does not read is copied as it is: the readers deal with it as before."""
     try:
         table = pq.read_table(path)

@@ -17,7 +17,7 @@ Layout of ``results/<grid>/``::
 Results are keyed by (configuration, seed): a seed's records do not depend on the seeds trained
 beside it, so a sweep trains only the (configuration, seed) pairs of its grid that no trusted
 trial holds yet. The run info lives outside ``records/`` so that pandas, pyarrow, duckdb and polars
-read that folder as one parquet dataset. A folder in the layout before round 4 (``records/<id>/``)
+read that folder as one parquet dataset. A folder of the older layout (``records/<id>/``)
 is moved into this one first (grpo.experiment.results.migrate_layout).
 
 Trial files are trusted only after checks: the JSON parses and names its configuration and

@@ -1,7 +1,7 @@
 """The records of a sweep as the usual readers see them: Hive partitions (records/config_id=<id>/)
 that pandas, pyarrow, duckdb and polars filter by configuration; one schema in every file; the
 snippets of docs/records.md, taken from its text, run on a real sweep and agree with each other,
-with grpo's own reader and with the report; folders of the layout before round 4 are migrated."""
+with grpo's own reader and with the report; folders of the older layout (records/<config_id>/) are migrated."""
 
 import json
 import os
@@ -95,7 +95,7 @@ def test_a_sweep_writes_hive_partitions_with_one_schema(swept):
 
 
 def test_pyarrow_groups_the_whole_dataset_by_a_config_column(swept):
-    """The failure of the layout before round 4 ("Unifying differing dictionaries")."""
+    """The failure of the older layout ("Unifying differing dictionaries")."""
     folder, _ = swept
     table = ds.dataset(folder / "records", partitioning="hive").to_table(columns=["loss_mode", "sorted_frac"])
     grouped = table.group_by("loss_mode").aggregate([("sorted_frac", "mean")]).to_pandas().set_index("loss_mode")
@@ -125,10 +125,10 @@ def test_the_snippets_agree_with_each_other(swept):
         pd.testing.assert_series_equal(other_success, success, rtol=1e-6, obj=tool)
 
 
-# ---- the layout before round 4 ----
+# ---- the older layout: records/<config_id>/ ----
 
 def write_old_layout(folder: Path, into: Path) -> None:
-    """`folder`'s results as the code before round 4 wrote them: records/<config_id>/ with a
+    """`folder`'s results as the code before the Hive layout wrote them: records/<config_id>/ with a
     config_id column and each config field an Arrow dictionary of one value (its write_records)."""
     for config_id, partition in partitions(folder).items():
         info = {path.stem: json.loads(path.read_text()) for path in (folder / "trials" / config_id).glob("*.json")}
