@@ -3,18 +3,26 @@ or a ``grpo train --out`` file, and the facts every reader shares (the primary o
 final window).
 
 The row schema itself (metrics, columns) is grpo.core.schema's; on disk every records file
-also carries the configuration's fields (``grpo.core.config.CONFIG_FIELDS``), written with
-parquet dictionary encoding, so a file is self-describing while each constant is stored once.
+also carries the configuration's fields (``grpo.core.config.CONFIG_FIELDS``) as constant columns
+of one type each (``CONFIG_SCHEMA``), so a file is self-describing, every file of a folder has
+the same schema, and parquet's dictionary and run-length encodings store each constant once.
 Readers load only the columns they use.
 
 Files:
 - ``grpo train --out FILE.parquet``: one configuration's records.
 - a sweep's folder ``results/<grid>/``: ``runs.parquet`` (one row per configuration x seed: the
-  configuration, its status and versions) and ``records/<config_id>/*.parquet`` (the records of
-  each configuration, one file per trial). ``pd.read_parquet("results/<grid>/records")`` reads
-  them all.
+  configuration, its status and versions) and ``records/config_id=<id>/*.parquet`` (the records
+  of each configuration, one file per trial): a Hive-partitioned dataset, whose files leave the
+  ``config_id`` column to their folder's name, so that pyarrow, pandas, duckdb and polars read
+  ``config_id`` from it and skip the other configurations' files (docs/records.md).
+  ``migrate_layout`` moves a folder of the older layout (``records/<config_id>/``) there.
 """
 
+import os
+import secrets
+import shutil
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +32,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from grpo.core.config import CONFIG_FIELDS, TrainConfig
+from grpo.core.config import CONFIG_FIELDS, FIELDS, TrainConfig, base_type
 from grpo.core.schema import COLUMNS, METRICS, RUN_KEY
-from grpo.errors import UsageError
-from grpo.files import write_atomic
+from grpo.errors import EnvironmentFault, UsageError
+from grpo.files import HOST, pid_alive, write_atomic
 from grpo.progress import counted
 
 FINAL_FRACTION = 0.1  # the final window: the last 10% of a run's epochs (at least one)
@@ -37,6 +45,10 @@ PRIMARY_SOURCE = "sorted_frac"
 # trial raised or was lost), or missing (not trained yet, or its records are gone)
 FINISHED = ("ok", "diverged")
 INCOMPLETE = ("missing", "failed")  # a configuration with such a run does not have all its results
+PARTITION = "config_id"  # the Hive partition key of a sweep's records: records/config_id=<id>/
+CONFIG_SCHEMA = pa.schema([(name, {str: pa.string(), int: pa.int64(), float: pa.float64()}[base_type(spec)])
+                           for name, spec in FIELDS.items()])  # the config columns of every records file
+MIGRATING = ".records-migrating"  # scratch folders of migrate_layout: MIGRATING.<host>.<pid>.<random>
 
 
 def final_epochs(epochs: int) -> int:
@@ -65,14 +77,86 @@ def first_diverged_steps(records: pd.DataFrame) -> dict[int, int]:
     return records[records.diverged].groupby("seed").step.min().to_dict()
 
 
-def write_records(records: pd.DataFrame, config: TrainConfig, path: Path) -> None:
-    """Write one configuration's records with its fields dictionary-encoded (stored once per
-    file), atomically."""
-    table = pa.Table.from_pandas(records.reindex(columns=list(COLUMNS)), preserve_index=False)
-    indices = pa.array(np.zeros(len(records), dtype=np.int8))
+def records_folder(results_dir: Path, config_id: str) -> Path:
+    """The folder of one configuration's records in a sweep's folder (a Hive partition)."""
+    return Path(results_dir) / "records" / f"{PARTITION}={config_id}"
+
+
+def partitions(results_dir: Path) -> dict[str, Path]:
+    """config_id -> its records folder, for each configuration with one in `results_dir`."""
+    return {folder.name.removeprefix(f"{PARTITION}="): folder
+            for folder in sorted((Path(results_dir) / "records").glob(f"{PARTITION}=*")) if folder.is_dir()}
+
+
+def write_records(records: pd.DataFrame, config: TrainConfig, path: Path, partitioned: bool = False) -> None:
+    """Write one configuration's records and its fields, atomically. A field is a constant column
+    of its CONFIG_SCHEMA type (plain, not an Arrow dictionary: files with different dictionaries
+    do not concatenate); parquet's dictionary and run-length encodings store it once. A file of a
+    sweep's folder (`partitioned`, in records_folder) leaves config_id to its folder's name."""
+    columns = [name for name in COLUMNS if not (partitioned and name == PARTITION)]
+    table = pa.Table.from_pandas(records.reindex(columns=columns), preserve_index=False)
     for name, value in config.as_dict().items():
-        table = table.append_column(name, pa.DictionaryArray.from_arrays(indices, pa.array([value])))
+        field = CONFIG_SCHEMA.field(name)
+        table = table.append_column(field, pa.repeat(pa.scalar(value, field.type), len(records)))
     write_atomic(Path(path), lambda tmp: pq.write_table(table, tmp))
+
+
+def migrate_layout(results_dir: Path) -> None:
+    """Move the records of a sweep's folder of the older layout (records/<config_id>/, each
+    file with a config_id column and Arrow-dictionary config columns) into Hive partitions: each
+    configuration's files are rewritten as write_records writes them (the same values) into a
+    scratch folder, which then takes its place in one atomic rename; one line on stderr says so.
+    Safe to cut off anywhere (the next call finishes it) and beside another caller (a folder
+    already renamed into place by it is left to it)."""
+    records = Path(results_dir) / "records"
+    old = [folder for folder in sorted(records.glob("*")) if folder.is_dir() and "=" not in folder.name
+           and not folder.name.startswith(".")]
+    if not old:
+        return
+    started = time.perf_counter()
+    for scratch in Path(results_dir).glob(f"{MIGRATING}.{HOST}.*"):  # left by a migration that was killed
+        pid = scratch.name.removeprefix(f"{MIGRATING}.{HOST}.").split(".")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(scratch, ignore_errors=True)
+    for folder in old:
+        target = records_folder(results_dir, folder.name)
+        scratch = Path(results_dir) / f"{MIGRATING}.{HOST}.{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            if not target.exists():
+                scratch.mkdir()
+                for path in sorted(folder.glob("*.parquet")):
+                    _rewrite_unpartitioned(path, scratch / path.name)
+                try:
+                    os.rename(scratch, target)
+                except OSError:
+                    if not target.exists():  # not another caller's migration: a fault
+                        raise
+            try:
+                shutil.rmtree(folder)
+            except FileNotFoundError:
+                pass  # removed by another caller's migration
+        except OSError as error:
+            raise EnvironmentFault(f"cannot move the records in {str(folder)!r} to {str(target)!r}: {error.strerror}") from None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(f"grpo: moved the records of {len(old)} configuration(s) in {str(results_dir)!r} to the layout"
+          f" records/config_id=<id>/ in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+
+def _rewrite_unpartitioned(path: Path, to: Path) -> None:
+    """A records file of the older layout -> `to`, as write_records(partitioned=True)
+    writes it. A file that does not read is copied as it is: the readers deal with it as before."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException):
+        shutil.copyfile(path, to)
+        return
+    table = table.drop_columns([PARTITION]) if PARTITION in table.column_names else table
+    for name in CONFIG_SCHEMA.names:
+        if name in table.column_names:
+            field = CONFIG_SCHEMA.field(name)
+            table = table.set_column(table.column_names.index(name), field, table[name].cast(field.type))
+    pq.write_table(table, to)
 
 
 def per_epoch(records: pd.DataFrame) -> pd.DataFrame:
@@ -98,15 +182,17 @@ class Results:
     def records(self, config_id: str, columns: list[str]) -> pd.DataFrame:
         """The records of one configuration (only the seeds of `runs`), the given columns."""
         seeds = self.runs.seed[self.runs.config_id == config_id].tolist()
-        wanted = list(dict.fromkeys(["config_id", "seed", *columns]))
+        wanted = list(dict.fromkeys(["seed", *columns]))
         frames = []
-        for path in self.files.get(config_id, []):
+        for path in self.files.get(config_id, []):  # one configuration's: its config_id is the folder's (or the file's only)
             try:
                 frame = pq.read_table(path, columns=wanted, filters=[("seed", "in", seeds)]).to_pandas()
             except (OSError, pa.ArrowException) as error:
                 raise UsageError(f"cannot read {str(path)!r}: {str(error).splitlines()[0]}") from None
-            frames.append(frame.astype({"config_id": str}))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
+            frames.append(frame)
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
+        frame.insert(0, PARTITION, pd.Series(config_id, index=frame.index, dtype=str))
+        return frame
 
     def iter_records(self, columns: list[str]) -> Iterator[tuple[str, pd.DataFrame]]:
         """(config_id, records) for each configuration with records, one at a time; counted as
@@ -130,8 +216,8 @@ def open_results(path: Path) -> Results:
     for column in ("config_id", "seed", "status", *CONFIG_FIELDS):
         if column not in runs:
             raise UsageError(f"{str(runs_path)!r} lacks column {column!r}")
-    files = {folder.name: found for folder in sorted((path / "records").glob("*"))
-             if folder.is_dir() and (found := sorted(folder.glob("*.parquet")))}
+    migrate_layout(path)
+    files = {config_id: found for config_id, folder in partitions(path).items() if (found := sorted(folder.glob("*.parquet")))}
     grid = path / "grid.toml"
     return Results(path.name, _without_records_missing(runs, files), grid.read_text() if grid.exists() else None, files)
 

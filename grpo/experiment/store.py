@@ -3,9 +3,10 @@
 Layout of ``results/<grid>/``::
 
     grid.toml                          the grid definition last swept into the folder
-    records/<config_id>/seeds-<key>.parquet
+    records/config_id=<config_id>/seeds-<key>.parquet
                                        the records of one trial: some seeds of one configuration
-                                       (the one copy of the records; see grpo.records)
+                                       (the one copy of the records; a Hive partition per
+                                       configuration, see grpo.experiment.results)
     trials/<config_id>/seeds-<key>.json
                                        that trial's run info: config, seeds, status, error,
                                        wall time, node, versions, code fingerprint
@@ -15,8 +16,9 @@ Layout of ``results/<grid>/``::
 
 Results are keyed by (configuration, seed): a seed's records do not depend on the seeds trained
 beside it, so a sweep trains only the (configuration, seed) pairs of its grid that no trusted
-trial holds yet. The run info lives outside ``records/`` so that pandas, pyarrow and duckdb read
-that folder as one parquet dataset.
+trial holds yet. The run info lives outside ``records/`` so that pandas, pyarrow, duckdb and polars
+read that folder as one parquet dataset. A folder of the older layout (``records/<id>/``)
+is moved into this one first (grpo.experiment.results.migrate_layout).
 
 Trial files are trusted only after checks: the JSON parses and names its configuration and
 seeds; an "ok" trial's parquet exists, opens, and holds exactly the rows of its seeds. A damaged
@@ -41,7 +43,7 @@ import pyarrow.parquet as pq
 from grpo.core.config import CONFIG_FIELDS, TrainConfig
 from grpo.errors import EnvironmentFault, UsageError
 from grpo.experiment.provenance import VERSION_KEYS, plugins_of, versions
-from grpo.experiment.results import first_diverged_steps
+from grpo.experiment.results import first_diverged_steps, migrate_layout, partitions, records_folder, write_records
 from grpo.files import remove_stale_tmp, write_atomic, write_parquet_atomic
 
 INFO_KEYS = ("config_id", "config", "seeds", "status", "code_fingerprint")  # what a trial JSON must hold
@@ -55,7 +57,7 @@ def seeds_key(seeds: Iterable[int]) -> str:
 
 
 def records_path(results_dir: Path, config_id: str, seeds) -> Path:
-    return results_dir / "records" / config_id / f"{seeds_key(seeds)}.parquet"
+    return records_folder(results_dir, config_id) / f"{seeds_key(seeds)}.parquet"
 
 
 def info_path(results_dir: Path, config_id: str, seeds) -> Path:
@@ -90,12 +92,10 @@ def trial_info(config: TrainConfig, seeds, status: str, error: str | None = None
 
 def write_trial(results_dir: Path, config: TrainConfig, seeds, records: pd.DataFrame | None, info: dict) -> None:
     """A trial's files: the records first, then the run info that vouches for them (each whole)."""
-    from grpo.experiment.results import write_records
-
     if records is not None:
         path = records_path(results_dir, config.config_id, seeds)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_records(records, config, path)
+        write_records(records, config, path, partitioned=True)
     path = info_path(results_dir, config.config_id, seeds)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, lambda tmp: tmp.write_text(json.dumps(info)))
@@ -115,6 +115,7 @@ class Scan:
 def scan(results_dir: Path, fingerprint: str) -> Scan:
     """Check every trial file of `results_dir`; remove damaged, superseded and unvouched files.
     UsageError naming them if any trusted result was made by another code fingerprint."""
+    migrate_layout(results_dir)
     foreign: dict[str, list[str]] = {}
     other_plugins: dict[str, str] = {}  # config_id -> how its plugins differ from this process's
     trials: dict[str, list[Trial]] = {}
@@ -225,12 +226,12 @@ def _disjoint(results_dir: Path, found: list[Trial]) -> list[Trial]:
 
 def _remove_unvouched_records(results_dir: Path, kept: dict[str, list[Trial]]) -> None:
     """Records files no trusted "ok" trial vouches for: a trial cut off between its two writes."""
-    for folder in (results_dir / "records").glob("*"):
-        vouched = {seeds_key(t.seeds) for t in kept.get(folder.name, []) if t.status == "ok"}
+    for config_id, folder in partitions(results_dir).items():
+        vouched = {seeds_key(t.seeds) for t in kept.get(config_id, []) if t.status == "ok"}
         for path in folder.glob("*.parquet"):
             if path.stem not in vouched:
                 path.unlink()
-        if folder.is_dir() and not any(folder.iterdir()):
+        if not any(folder.iterdir()):
             folder.rmdir()
 
 

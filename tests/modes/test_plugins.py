@@ -152,7 +152,7 @@ def test_sweep_runs_entry_point_and_in_process_modes_on_ray_workers(example_plug
                 assert pd.isna(named)  # built-in: no plugin to name
             else:
                 assert named == f"{config.deltas_mode} {info['plugins'][config.deltas_mode]}"
-            swept = pd.read_parquet(outcome.results_dir / "records" / config.config_id)
+            swept = pd.read_parquet(outcome.results_dir / "records", filters=[("config_id", "==", config.config_id)])
             expected = train(config, [0, 1])
             pd.testing.assert_frame_equal(swept[expected.columns], expected, check_dtype=False, check_categorical=False)
     finally:

@@ -20,7 +20,7 @@ from grpo.core.config import TrainConfig
 from grpo.core.train import train
 from grpo.experiment.grids import parse_grid
 from grpo.experiment.provenance import code_fingerprint, versions
-from grpo.experiment.results import final_epochs, open_results, write_records
+from grpo.experiment.results import final_epochs, open_results, records_folder, write_records
 from grpo.experiment.store import scan, trial_info, write_runs, write_trial
 from grpo.report.compute import compute
 from grpo.report.data import load, varying_axes
@@ -168,7 +168,7 @@ def test_a_deleted_records_file_is_a_gap_not_a_complete_report(tmp_path, capsys)
     those runs missing (and exits 1) instead of ranking that configuration on fewer runs."""
     folder = build_results(tmp_path, "gap", SMALL.replace("seeds = 6", "seeds = 2"))
     gone = parse_grid("gap", SMALL).configs()[3].config_id
-    (records_file,) = (folder / "records" / gone).glob("*.parquet")
+    (records_file,) = records_folder(folder, gone).glob("*.parquet")
     records_file.unlink()
     assert main(["report", str(folder), "--out", str(tmp_path / "reports")]) == 1
     assert "incomplete: 1 configuration(s) missing" in capsys.readouterr().err

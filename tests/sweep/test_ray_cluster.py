@@ -136,13 +136,16 @@ def test_a_lost_node_is_retried_and_the_records_are_whole(cluster, reference, tm
 
 def test_a_killed_head_ends_the_driver_in_one_line(cluster, tmp_path):
     """Last: it kills the cluster's head (one node left by now: its trials take turns) on an
-    event, not after a delay: as soon as a trial runs there, so the sweep cannot have finished
-    (its other trials are still to run) whatever the machine's load. The sweep stops with one
-    line; a re-run on a private runtime (the same code) completes it, training only what the
-    killed sweep had not finished (whether any trial finished first depends on the nodes left:
-    none when the head was the last one)."""
+    event, not after a delay: as soon as a trial runs there once one has finished (its files are
+    what the re-run reuses), so the sweep cannot have finished (its other trials are still to
+    run) whatever the machine's load. The sweep stops with one line; a re-run on a private
+    runtime (the same code) completes it."""
     results = tmp_path / "results" / "grid120"
     sweep = cluster.sweep(write_grid(tmp_path, 120), "--results", str(tmp_path / "results"))
+    deadline = time.monotonic() + 120
+    while not any(results.glob("trials/*/*.json")):  # the first trial, caught or not while it ran, is done
+        assert sweep.poll() is None and time.monotonic() < deadline, "no trial finished"
+        time.sleep(0.02)
     cluster.nodes[0].wait_until_training()
     killed = time.monotonic()
     cluster.nodes[0].kill()

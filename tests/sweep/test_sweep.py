@@ -42,7 +42,7 @@ def test_smoke_covers_the_full_cross_product(smoke_results):
 
 
 def test_the_records_folder_is_one_dataset_for_pandas_pyarrow_and_duckdb(smoke_results):
-    """The README's one-liners: no run info or other file inside records/ gets in the way."""
+    """docs/records.md's readers: no run info or other file inside records/ gets in the way."""
     with_pandas = pd.read_parquet(smoke_results / "records", columns=["config_id", "seed", "sorted_frac"])
     query = f"""SELECT loss_mode, avg(sorted_frac) AS sorted_frac
                 FROM read_parquet('{smoke_results}/records/*/*.parquet') GROUP BY loss_mode ORDER BY loss_mode"""
