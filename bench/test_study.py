@@ -20,7 +20,9 @@ def study_grid(folder) -> str:
 
 
 @pytest.mark.parametrize("impl", ["full", "grouped", "one-per-trial"])
-def test_sensitivity_study(benchmark, tmp_path, monkeypatch, impl):
+def test_sensitivity_study(benchmark, request, tmp_path, monkeypatch, impl):
+    if request.config.getoption("--quick"):
+        pytest.skip("--quick: the study sweeps 648 configurations at 100 seeds (minutes)")
     grid = "full" if impl == "full" else study_grid(tmp_path)
     if impl == "one-per-trial":
         monkeypatch.setattr("grpo.sweep.run.TRIAL_BYTES", 0)  # no group fits: every configuration a trial
