@@ -12,8 +12,8 @@ from grpo.cli import build_parser, main
 from grpo.cli.train import config_from_args
 from grpo.core.config import CONFIG_FIELDS, FIELDS, FOREIGN, TrainConfig
 from grpo.core.schema import SUMMARY_METRICS
-from grpo.core.train import train
 from grpo.core.seeds import parse_seeds
+from grpo.core.train import train
 from grpo.errors import FieldError
 
 
