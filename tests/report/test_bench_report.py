@@ -60,6 +60,15 @@ def test_report_gives_ratios_and_the_distance_to_the_floor(tmp_path):
     assert image.shape[0] > 200 and image.shape[1] > 300 and image[..., :3].std() > 0.05
 
 
+def test_study_without_the_one_per_trial_sweep_says_so(tmp_path):
+    run = json.loads(hand_made_run(tmp_path / "bench.json").read_text())
+    run["benchmarks"] = [bench for bench in run["benchmarks"] if bench["extra_info"].get("impl") != "one-per-trial"]
+    (tmp_path / "bench.json").write_text(json.dumps(run))
+    report = (render_bench(tmp_path / "bench.json", tmp_path / "report") / "report.md").read_text()
+    assert "| `full` × 4 lr, grouped | 288 | 48 | 28800 | 180.00 | 1.80 |" in report
+    assert "one configuration per trial was not run" in report and "| `full` × 4 lr, one configuration" not in report
+
+
 def test_quick_report_says_so(tmp_path):
     out = render_bench(hand_made_run(tmp_path / "bench.json"), tmp_path / "report", quick=True)
     assert (out / "report.md").read_text().splitlines()[2].startswith("**Quick run**")
