@@ -14,6 +14,8 @@ LARGE_SEEDS = 1000  # --quick leaves out S at or above this many stacked seeds
 def pytest_addoption(parser):
     parser.addoption("--device", default="cpu", help="cpu or cuda; cuda skips cleanly without a CUDA device")
     parser.addoption("--quick", action="store_true", help="small sizes only")
+    parser.addoption("--one-per-trial", action="store_true",
+                     help="the study's third sweep too, one configuration per trial (about twice the grouped study's time)")
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -95,7 +95,7 @@ def one_step_agrees(seeds, device, impl) -> bool:
     task, policy, models, responses, index, old, deltas = rollout(seeds, device)
     rollout_ = Rollout(task.prompts, Sample(responses, index, None, old), deltas, old, None)
     update_step(policy, stacked_variant(policy, impl, 0.0), CONFIG, rollout_)
-    grads = policy.canonical(policy.weights.grad)
+    grads = policy.document_views(policy.weights.grad)
     for s, model in enumerate(models):
         baseline.inner_step(model, torch.optim.Adam(model.parameters(), lr=0.0), task.prompts, responses[s], deltas[s],
                             old[s], CONFIG.loss_mode)

@@ -10,10 +10,12 @@ import os
 import secrets
 import socket
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from grpo.errors import UsageError
+
+if TYPE_CHECKING:  # only a type here: `grpo train` imports this module and no pandas (grpo.core.train)
+    import pandas as pd
 
 HOST = socket.gethostname().replace(".", "_")
 
@@ -46,7 +48,7 @@ def write_atomic(path: Path, write) -> None:
         raise
 
 
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+def write_parquet_atomic(frame: "pd.DataFrame", path: Path) -> None:
     write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 

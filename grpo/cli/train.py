@@ -13,16 +13,15 @@ import textwrap
 import time
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 
 from grpo.core.config import FIELDS, FOREIGN, TrainConfig, base_type, in_own_terms
 from grpo.core.devices import resolve_device
 from grpo.core.footprint import available_bytes, estimated_bytes
 from grpo.core.schema import SUMMARY_METRICS
 from grpo.core.seeds import FORMS, parse_seeds
-from grpo.core.train import train
+from grpo.core.train import train_group_columns
 from grpo.errors import FieldError, UsageError
-from grpo.experiment.results import write_records
 from grpo.files import check_writable_dir
 from grpo.modes.registry import summaries
 from grpo.progress import Progress
@@ -123,10 +122,16 @@ def check_fits(config: TrainConfig, task, num_seeds: int, device, given: dict) -
                          f" of memory, {device.type} has {available / 2**30:,.1f} GiB available; ask for smaller sizes")
 
 
-def summarize(records: pd.DataFrame) -> pd.DataFrame:
-    """Seed-mean of each summary metric on the first and the last epoch."""
-    per_epoch = records.groupby("epoch")[list(SUMMARY_METRICS)].mean()
-    return pd.DataFrame({"start": per_epoch.iloc[0], "end": per_epoch.iloc[-1]})
+def summary(columns: dict[str, np.ndarray]) -> str:
+    """Seed-mean of each summary metric on the first and the last epoch (NaNs left out: the eval
+    metrics are set on each epoch's last step only), one line each, to 3 decimals."""
+    epochs, width = columns["epoch"], max(map(len, SUMMARY_METRICS))
+    lines = [f"{'':<{width}}  {'start':>6}  {'end':>6}"]
+    for name in SUMMARY_METRICS:
+        values = columns[name].astype(np.float64)
+        start, end = (np.nanmean(values[epochs == epoch]) for epoch in (epochs.min(), epochs.max()))
+        lines.append(f"{name:<{width}}  {start:6.3f}  {end:6.3f}")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,17 +149,20 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     with Progress(config.epochs, "epochs", "epoch", enabled=not args.quiet) as bar:
-        records = train(config, seeds, device, on_epoch=lambda epoch: bar.update())
+        columns = train_group_columns([config], seeds, device, on_epoch=lambda epoch: bar.update())[0]
     wall = time.perf_counter() - start
 
-    if args.out is not None:
-        write_records(records, config, args.out)
+    if args.out is not None:  # pandas and pyarrow only here: a run without --out spares their import
+        import pandas as pd
+
+        from grpo.experiment.results import write_records
+        write_records(pd.DataFrame(columns), config, args.out)
     print(
         f"{config.reward_fn} / {config.deltas_mode} / {config.loss_mode} / kl {config.kl_penalty:g}"
         f" on task {config.task}: {len(seeds)} seed(s), {config.epochs} epochs x {config.steps_per_epoch} steps"
         f" in {wall:.1f} s"
     )
-    print(summarize(records).round(3).to_string())
+    print(summary(columns))
     if args.out is not None:
-        print(f"records: {args.out} ({len(records)} rows)")
+        print(f"records: {args.out} ({len(columns['epoch'])} rows)")
     return 0

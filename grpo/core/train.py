@@ -6,15 +6,17 @@ per (configuration, seed) in a group.
 
 Per epoch: sample responses, reward them, turn rewards into deltas, freeze the old (and
 reference) log-probs, then take the inner optimizer steps. Metrics stay on the device as
-tensors during training and become one pandas DataFrame at the end.
+tensors during training and become one pandas DataFrame at the end (``train``, ``train_group``),
+or its columns as numpy arrays (``train_group_columns``): `grpo train` without ``--out`` never
+imports pandas, which with the pyarrow it imports costs a process about 0.5 s (bench/test_process.py).
 """
 
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 
 from grpo.core.config import TrainConfig
@@ -34,6 +36,9 @@ from grpo.modes.losses import (
     kl_in_loss,
     kl_in_reward,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ def train(
     seeds: Sequence[int],
     device: str | torch.device = "cpu",
     on_epoch: Callable[[int], None] | None = None,
-) -> pd.DataFrame:
+) -> "pd.DataFrame":
     """Train `config` once per seed, all seeds stacked in one model.
 
     Returns the records: one row per seed and inner step with the columns of
@@ -80,17 +85,29 @@ def train(
     return train_group([config], seeds, device, on_epoch)[0]
 
 
-@one_intra_op_thread()
 def train_group(
     configs: Sequence[TrainConfig],
     seeds: Sequence[int],
     device: str | torch.device = "cpu",
     on_epoch: Callable[[int], None] | None = None,
-) -> list[pd.DataFrame]:
+) -> list["pd.DataFrame"]:
     """Train each of `configs` once per seed, all (configuration, seed) pairs stacked in one
     model as slices, configuration-major: a group that differs only in the numbers of
     grpo.core.group.SLICE_FIELDS (ValueError otherwise). Returns each configuration's records,
     equal to ``train(config, seeds)``'s (tests/test_group.py)."""
+    import pandas as pd  # here, not at the top: see the module's docstring
+
+    return [pd.DataFrame(columns) for columns in train_group_columns(configs, seeds, device, on_epoch)]
+
+
+@one_intra_op_thread()
+def train_group_columns(
+    configs: Sequence[TrainConfig],
+    seeds: Sequence[int],
+    device: str | torch.device = "cpu",
+    on_epoch: Callable[[int], None] | None = None,
+) -> list[dict[str, np.ndarray]]:
+    """``train_group``'s records, each configuration's as its columns (name -> numpy array)."""
     check_group(configs)
     device = torch.device(device)
     block = block_size(len(configs), len(seeds))  # slices a configuration: its seeds, then padding
@@ -170,7 +187,7 @@ def train_group(
 
     step_metrics, epoch_metrics, eval_metrics = (m.cpu().numpy() for m in (step_metrics, epoch_metrics, eval_metrics))
     per_config = [slice(k * block, k * block + len(seeds)) for k in range(len(configs))]  # the padding dropped
-    return [_records(c, seeds, step_metrics[..., part], epoch_metrics[..., part], eval_metrics[..., part])
+    return [_columns(c, seeds, step_metrics[..., part], epoch_metrics[..., part], eval_metrics[..., part])
             for c, part in zip(configs, per_config, strict=True)]
 
 
@@ -202,8 +219,8 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
         return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, low_prob, entropy])
 
 
-def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> pd.DataFrame:
-    """Metric arrays -> one row per (seed, epoch, step), seed-major.
+def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> dict[str, np.ndarray]:
+    """Metric arrays -> the records' columns, one row per (seed, epoch, step), seed-major.
     step_metrics [epoch step metric seed], epoch_metrics / eval_metrics [epoch metric seed].
     Metrics stay float32, the precision they were computed in: at 1000 seeds a configuration
     has a million rows."""
@@ -231,4 +248,4 @@ def _records(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metr
     checked = [i for i, name in enumerate(STEP_METRICS) if name not in NULLABLE_STEP_METRICS]
     broken = ~np.isfinite(step_metrics[:, :, checked]).all(2)  # [epoch step seed]
     columns["diverged"] = np.logical_or.accumulate(per_row(broken).reshape(num_seeds, -1), axis=1).reshape(rows)
-    return pd.DataFrame(columns)
+    return columns

@@ -17,6 +17,9 @@ from grpo.report.text import markdown_table
 
 TARGETS = {20: 40.0, 1000: 100.0, 10000: 100.0}  # seeds -> per-seed-step speed-up asked for (issue 15)
 PROCESS_TARGET = 20.0  # whole `grpo train --seeds 20` process beyond importing torch, per seed-step
+STUDY_TARGET = 1.5  # the grouped sensitivity study's wall time over the `full` grid's alone, at most (issue 22)
+STUDY_SWEEPS = {"full": "`full` grid alone", "grouped": "`full` × 4 lr, grouped",
+                "one-per-trial": "`full` × 4 lr, one configuration per trial"}  # bench/test_study.py's impls
 US = 1e6
 
 
@@ -113,6 +116,38 @@ def process_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def study_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The sensitivity study's sweeps (bench/test_study.py): wall time each, and over the
+    `full` grid's alone."""
+    frame = frame.set_index("impl")
+    rows = [{"sweep": label, "configurations": int(frame.loc[impl, "configurations"]), "trials": int(frame.loc[impl, "trials"]),
+             "runs": int(frame.loc[impl, "runs"]), "wall (s)": frame.loc[impl, "median_s"],
+             "wall / full alone": frame.loc[impl, "median_s"] / frame.median_s.get("full", np.nan)}
+            for impl, label in STUDY_SWEEPS.items() if impl in frame.index]
+    return pd.DataFrame(rows)
+
+
+def goals_table(loop: pd.DataFrame | None, processes: pd.DataFrame | None, study: pd.DataFrame | None) -> pd.DataFrame:
+    """The speed goals of issue 22, each as the ratio this run measured: the training loop at
+    S = 20 and S = 1000, the whole process, the grouped study."""
+    rows = []
+    if loop is not None:
+        speed_ups = loop.set_index("seeds")["speed-up"]
+        for seeds in [seeds for seeds in (20, 1000) if seeds in speed_ups]:
+            measured = speed_ups[seeds]
+            rows.append({"goal": f"training loop at S = {seeds} vs seed-style", "measured": f"{measured:.1f}×",
+                         "target": f"≥ {TARGETS[seeds]:.0f}×", "met": "yes" if measured >= TARGETS[seeds] else "no"})
+    if processes is not None and "speed-up" in processes:
+        measured = processes["speed-up"].iloc[0]
+        rows.append({"goal": "`grpo train --seeds 20` process vs seed-style, minus import torch", "measured": f"{measured:.1f}×",
+                     "target": f"≥ {PROCESS_TARGET:.0f}×", "met": "yes" if measured >= PROCESS_TARGET else "no"})
+    if study is not None and STUDY_SWEEPS["grouped"] in set(study.sweep):
+        grouped = study.set_index("sweep")["wall / full alone"][STUDY_SWEEPS["grouped"]]
+        rows.append({"goal": "grouped `full` × 4 lr study / `full` grid alone (wall time)", "measured": f"{grouped:.2f}×",
+                     "target": f"≤ {STUDY_TARGET}×", "met": "yes" if grouped <= STUDY_TARGET else "no"})
+    return pd.DataFrame(rows)
+
+
 def scaling_curves(steps: pd.DataFrame | None, loop: pd.DataFrame | None) -> pd.DataFrame:
     """The step and loop tables as tidy curves for ``figures.scaling``."""
     curves = []
@@ -158,6 +193,12 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
     suite = frame.suite if "suite" in frame else pd.Series(dtype=str)
 
     loop = loop_table(frame[suite == "loop"]) if (suite == "loop").any() else None
+    processes = frame[suite == "process"]
+    process_rows = process_table(processes) if len(processes) else None
+    study = study_table(frame[suite == "study"]) if (suite == "study").any() else None
+    goals = goals_table(loop, process_rows, study)
+    if len(goals):
+        sections.append("## The goals, as measured in this run\n\n" + markdown_table(goals, 2))
     if loop is not None:
         sections.append("## The training loop per seed-step (the headline)\n\n`grpo.train` for 10 epochs (rollouts,"
                         " rewards, deltas, 100 inner steps, greedy evaluation on the held-out prompts, records) with S"
@@ -182,12 +223,22 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
         figure = figures.scaling(scaling_curves(steps, loop))
         write_atomic(out / "train_step_scaling.png", lambda tmp: figures.save(figure, tmp))
         sections.append("![per-seed-step time vs stacked seeds](train_step_scaling.png)\n")
-    processes = frame[suite == "process"]
-    if len(processes):
+    if process_rows is not None:
         sections.append("## Whole processes, fixed costs included\n\n`grpo train --seeds 20` and the seed-style run"
                         " of 20 seeds (`python -m bench.baseline`), each timed from start to exit minus"
                         f" `python -c \"import torch\"` ({processes.set_index('impl').median_s.get('import torch', np.nan):.2f} s"
-                        f" here), per seed-step; target ≥ {PROCESS_TARGET:.0f}×.\n\n" + markdown_table(process_table(processes), 2))
+                        f" here), per seed-step; target ≥ {PROCESS_TARGET:.0f}×.\n\n" + markdown_table(process_rows, 2))
+    if study is not None:
+        walls = study.set_index("sweep")["wall (s)"]
+        grouped, one_each = (walls.get(STUDY_SWEEPS[impl], np.nan) for impl in ("grouped", "one-per-trial"))
+        versus = (f" One configuration per trial over grouped: {one_each / grouped:.2f}×." if not np.isnan(one_each / grouped)
+                  else " The sweep of one configuration per trial was not run (`--one-per-trial`).")
+        sections.append("## A sensitivity study at the cost of one sweep\n\nThe `full` grid (72 configurations at its 100"
+                        " seeds) swept alone, then with an lr axis of 4 values (288 configurations) with the"
+                        " configurations that differ only in numbers grouped into one trial each (grpo.core.group), and"
+                        " with `--one-per-trial` one configuration per trial; each sweep once, through Ray Tune, records"
+                        f" written. Goal: the grouped study within {STUDY_TARGET}× the `full` grid's wall time.{versus}\n\n"
+                        + markdown_table(study, 2))
     kernels = frame[suite == "logprob"]
     if len(kernels):
         table = pair(kernels, ["size"])

@@ -11,7 +11,9 @@ import pytest
 from grpo.cli import build_parser, main
 from grpo.cli.train import config_from_args
 from grpo.core.config import CONFIG_FIELDS, FIELDS, FOREIGN, TrainConfig
+from grpo.core.schema import SUMMARY_METRICS
 from grpo.core.seeds import parse_seeds
+from grpo.core.train import train
 from grpo.errors import FieldError
 
 
@@ -37,6 +39,23 @@ def test_train_end_to_end_writes_records_and_prints_a_summary(tmp_path):
     summary = {line.split()[0] for line in done.stdout.splitlines()[2:5]}
     assert summary == {"reward_frac", "sorted_frac", "greedy_train_acc"} and "30 rows" in done.stdout
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
+
+
+def test_train_without_out_imports_no_pandas_and_prints_the_seed_means():
+    """Without --out, `grpo train` never imports pandas or pyarrow (about 0.5 s of a process,
+    bench/test_process.py); its summary is the seed-mean of the first and last epoch, as pandas
+    computes it from the records (to the 3 decimals printed)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "grpo", "train", "--seeds", "3", "--epochs", "4",
+                           "--loss", "clipped", "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "torch" in imported and not {"pandas", "pyarrow"} & imported
+    records = train(TrainConfig(loss_mode="clipped", epochs=4), range(3))
+    per_epoch = records.groupby("epoch")[list(SUMMARY_METRICS)].mean()
+    printed = {line.split()[0]: [float(value) for value in line.split()[1:]] for line in done.stdout.splitlines()[2:6]}
+    assert list(printed) == list(SUMMARY_METRICS)
+    for name, (start, end) in printed.items():
+        assert start == pytest.approx(per_epoch[name].iloc[0], abs=5e-4) and end == pytest.approx(per_epoch[name].iloc[-1], abs=5e-4)
 
 
 def test_grpo_alone_prints_the_commands_and_exits_2(capsys):

@@ -29,6 +29,9 @@ def hand_made_run(path):
         bench_entry(21.0, suite="process", impl="baseline", seed_steps=2000),  # 20 s: 10000 µs
         bench_entry(0.01, suite="ar_step", impl="stacked", seeds=8),
         bench_entry(0.08, suite="ar_step", impl="one model per seed", seeds=8),
+        bench_entry(100.0, suite="study", impl="full", configurations=72, trials=48, runs=7200),
+        bench_entry(180.0, suite="study", impl="grouped", configurations=288, trials=48, runs=28800),
+        bench_entry(450.0, suite="study", impl="one-per-trial", configurations=288, trials=288, runs=28800),
     ]
     machine = {"cpu": {"brand_raw": "Test CPU", "count": 2}, "python_version": "3.11", "load_average": "1.0 / 1.0 / 1.0"}
     path.write_text(json.dumps({"machine_info": machine, "benchmarks": benchmarks}))
@@ -44,8 +47,26 @@ def test_report_gives_ratios_and_the_distance_to_the_floor(tmp_path):
     assert "| 20 | 20.0 | 1000.0 | 50.0 | ≥ 40× |" in report  # the loop: 1000 / 20
     assert "| grpo train | 2000 | 3.00 | 2.00 | 1000.00 | 10.00 |" in report  # (21 - 1) / (3 - 1)
     assert "| 8 | 0.0800 | 0.0100 | 8.0000 |" in report  # the transformer's step: 0.08 / 0.01
+    # the study: grouped 180 s and one per trial 450 s against the full grid's 100 s
+    assert "| `full` × 4 lr, grouped | 288 | 48 | 28800 | 180.00 | 1.80 |" in report
+    assert "| `full` × 4 lr, one configuration per trial | 288 | 288 | 28800 | 450.00 | 4.50 |" in report
+    assert "One configuration per trial over grouped: 2.50×." in report
+    # the goals: the loop 50× at S = 20 (met), the process 10× (not), the study 1.8× (not); no S = 1000 measured
+    assert "| training loop at S = 20 vs seed-style | 50.0× | ≥ 40× | yes |" in report
+    assert "| `grpo train --seeds 20` process vs seed-style, minus import torch | 10.0× | ≥ 20× | no |" in report
+    assert "| grouped `full` × 4 lr study / `full` grid alone (wall time) | 1.80× | ≤ 1.5× | no |" in report
+    assert "S = 1000" not in report
     image = matplotlib.image.imread(out / "train_step_scaling.png")
     assert image.shape[0] > 200 and image.shape[1] > 300 and image[..., :3].std() > 0.05
+
+
+def test_study_without_the_one_per_trial_sweep_says_so(tmp_path):
+    run = json.loads(hand_made_run(tmp_path / "bench.json").read_text())
+    run["benchmarks"] = [bench for bench in run["benchmarks"] if bench["extra_info"].get("impl") != "one-per-trial"]
+    (tmp_path / "bench.json").write_text(json.dumps(run))
+    report = (render_bench(tmp_path / "bench.json", tmp_path / "report") / "report.md").read_text()
+    assert "| `full` × 4 lr, grouped | 288 | 48 | 28800 | 180.00 | 1.80 |" in report
+    assert "one configuration per trial was not run" in report and "| `full` × 4 lr, one configuration" not in report
 
 
 def test_quick_report_says_so(tmp_path):
