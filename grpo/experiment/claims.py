@@ -22,14 +22,14 @@ is registered or loaded.
 """
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 
 from grpo.core.config import CONFIG_FIELDS
 from grpo.core.schema import METRICS
 from grpo.errors import UsageError
-from grpo.modes.registry import MODE_NAME, describe
+from grpo.modes.registry import MODE_NAME, PluginRegistry, describe
 
 SUMMARIES = {"final": "mean over the final window",
              "run": "mean over every epoch: the area under its curve (for a success metric, learning speed)"}
@@ -141,60 +141,19 @@ def check_against_grid(claim: Claim) -> None:
                              f" {levels}")
 
 
-class ClaimRegistry(Mapping):
+class ClaimRegistry(PluginRegistry[Claim]):
     """name -> Claim: built-ins first, then entry-point plugins (by name), then claims registered
     in-process (in their order)."""
 
+    noun = "claim"
+    built_in_noun = "built-in claim"
+
     def __init__(self, built_ins: tuple[Claim, ...], sets: dict[str, tuple[str, ...]] | None = None):
         """`sets`: a name for several built-in claims at once (``grpo claims canaries``)."""
-        self.built_ins = {claim.name: claim for claim in built_ins}
+        super().__init__(ENTRY_POINT_GROUP, {claim.name: claim for claim in built_ins})
         self.sets = dict(sets or {})
-        self.in_process: dict[str, Claim] = {}
-        self._entry_points: dict[str, metadata.EntryPoint] | None = None
-        self._loaded: dict[str, Claim] = {}
 
-    def entry_points(self) -> dict[str, metadata.EntryPoint]:
-        """The installed plugin claims by name (nothing imported)."""
-        if self._entry_points is None:
-            found: dict[str, metadata.EntryPoint] = {}
-            for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-                if entry_point.name in self.built_ins:
-                    raise UsageError(f"plugin {describe(entry_point)} takes the name of a built-in claim; rename its"
-                                     " entry point")
-                other = found.get(entry_point.name)
-                if other is not None and other.value != entry_point.value:
-                    raise UsageError(f"two plugins name the claim {entry_point.name!r}: {describe(other)} and"
-                                     f" {describe(entry_point)}; uninstall one")
-                found.setdefault(entry_point.name, entry_point)
-            self._entry_points = dict(sorted(found.items()))
-        return self._entry_points
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self.built_ins
-        yield from self.entry_points()
-        yield from self.in_process
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def __getitem__(self, name: str) -> Claim:
-        if name in self.built_ins:
-            return self.built_ins[name]
-        if name in self.in_process:
-            return self.in_process[name]
-        if name not in self._loaded:
-            self._loaded[name] = self._load(name)
-        return self._loaded[name]
-
-    def _load(self, name: str) -> Claim:
-        entry_point = self.entry_points().get(name)
-        if entry_point is None:
-            raise KeyError(name)
-        try:
-            loaded = entry_point.load()
-        except Exception as error:  # noqa: BLE001 - any failure of a plugin's import (a malformed Claim too) is one line
-            message = f"{type(error).__name__}: {error}".splitlines()[0]
-            raise UsageError(f"cannot load plugin {describe(entry_point)}: {message}") from None
+    def accept(self, name: str, loaded: object, entry_point: metadata.EntryPoint) -> Claim:
         if not isinstance(loaded, Claim):
             raise UsageError(f"plugin {describe(entry_point)} is not a Claim: {type(loaded).__name__}")
         if loaded.name != name:
@@ -213,20 +172,6 @@ class ClaimRegistry(Mapping):
         self.in_process[claim.name] = claim
         return claim
 
-    def unregister(self, name: str) -> None:
-        if name not in self.in_process:
-            raise UsageError(f"claim {name!r} was not registered in this process")
-        del self.in_process[name]
-
-    def origin(self, name: str) -> str:
-        """"built-in", "package==version" of its entry point, or "in-process"."""
-        if name in self.built_ins:
-            return "built-in"
-        if name in self.in_process:
-            return "in-process"
-        entry_point = self.entry_points()[name]
-        return f"{entry_point.dist.name}=={entry_point.dist.version}" if entry_point.dist else entry_point.value
-
     def chosen(self, names: list[str]) -> list[Claim]:
         """The claims named, a set's name standing for its claims (every claim when none is
         named); UsageError for an unknown name."""
@@ -236,7 +181,3 @@ class ClaimRegistry(Mapping):
                 raise UsageError(f"unknown claim {name!r}; choose from {', '.join([*self.sets, *self])}")
         return [self[name] for name in dict.fromkeys(expanded or list(self))]
 
-    def refresh(self) -> None:
-        """Forget the discovered entry points (after installing or removing a package)."""
-        self._entry_points = None
-        self._loaded = {}

@@ -31,33 +31,31 @@ import types
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
 from grpo.errors import UsageError
 
 GROUPS = ("rewards", "sequence_rewards", "deltas", "losses", "kl_estimators")
 MODE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # what a mode may be named
-BUILT_IN = "built-in"  # the origin of a built-in mode
+BUILT_IN = "built-in"  # the origin of a built-in mode or claim
+T = TypeVar("T")
 
 
-class Registry(Mapping[str, Callable]):
-    """name -> mode function, built-ins first, then entry-point plugins (by name), then modes
-    registered in-process (in their order)."""
+class PluginRegistry(Mapping[str, T]):
+    """name -> item: built-ins first (in their order), then the plugins of an entry-point group
+    (by name, imported when first named), then items registered in-process (in their order).
+    The shared machinery of the mode registries (Registry) and of the claims
+    (grpo.experiment.claims.ClaimRegistry); a subclass says what its items are (`accept`)."""
 
-    def __init__(self, group: str, built_ins: dict[str, Callable], contract: Callable[..., str | None]):
-        """`contract(result, *args)`: what is wrong with a mode's result for these arguments
-        (None: nothing), the group's promise that a plugin's result is checked against."""
-        if group not in GROUPS:
-            raise ValueError(f"unknown group {group!r}; choose from {', '.join(GROUPS)}")
-        self.group = group
+    noun = "item"  # what an item is called in messages ("deltas mode", "claim")
+    built_in_noun = "built-in item"  # what a built-in one is called ("built-in mode of grpo.deltas")
+
+    def __init__(self, entry_point_group: str, built_ins: dict[str, T]):
+        self.entry_point_group = entry_point_group
         self.built_ins = dict(built_ins)
-        self.contract = contract
-        self.in_process: dict[str, Callable] = {}
+        self.in_process: dict[str, T] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None  # discovered on first use
-        self._loaded: dict[str, Callable] = {}  # imported plugins
-
-    @property
-    def entry_point_group(self) -> str:
-        return f"grpo.{self.group}"
+        self._loaded: dict[str, T] = {}  # imported plugins
 
     def entry_points(self) -> dict[str, metadata.EntryPoint]:
         """The installed plugins of this group, by name (nothing imported)."""
@@ -65,11 +63,11 @@ class Registry(Mapping[str, Callable]):
             found: dict[str, metadata.EntryPoint] = {}
             for entry_point in metadata.entry_points(group=self.entry_point_group):
                 if entry_point.name in self.built_ins:
-                    raise UsageError(f"plugin {describe(entry_point)} takes the name of a built-in mode of {self.entry_point_group};"
+                    raise UsageError(f"plugin {describe(entry_point)} takes the name of a {self.built_in_noun};"
                                      " rename its entry point")
                 other = found.get(entry_point.name)
                 if other is not None and other.value != entry_point.value:
-                    raise UsageError(f"two plugins name the {self.group} mode {entry_point.name!r}: {describe(other)} and"
+                    raise UsageError(f"two plugins name the {self.noun} {entry_point.name!r}: {describe(other)} and"
                                      f" {describe(entry_point)}; uninstall one")
                 found.setdefault(entry_point.name, entry_point)  # one package seen twice on sys.path counts once
             self._entry_points = dict(sorted(found.items()))
@@ -83,9 +81,9 @@ class Registry(Mapping[str, Callable]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def __getitem__(self, name: str) -> Callable:
-        """The mode's function; KeyError for an unknown name, UsageError naming the entry point
-        for a plugin that cannot be imported."""
+    def __getitem__(self, name: str) -> T:
+        """The item; KeyError for an unknown name, UsageError naming the entry point for a
+        plugin that cannot be imported or is not what this registry holds."""
         if name in self.built_ins:
             return self.built_ins[name]
         if name in self.in_process:
@@ -94,8 +92,8 @@ class Registry(Mapping[str, Callable]):
             self._loaded[name] = self.load_plugin(name)
         return self._loaded[name]
 
-    def load_plugin(self, name: str) -> Callable:
-        """Import an entry point's function."""
+    def load_plugin(self, name: str) -> T:
+        """Import an entry point's object and check it (`accept`)."""
         entry_point = self.entry_points().get(name)
         if entry_point is None:
             raise KeyError(name)
@@ -104,9 +102,60 @@ class Registry(Mapping[str, Callable]):
         except Exception as error:  # noqa: BLE001 - any failure of a plugin's import is reported as one line
             message = f"{type(error).__name__}: {error}".splitlines()[0]
             raise UsageError(f"cannot load plugin {describe(entry_point)}: {message}") from None
+        return self.accept(name, loaded, entry_point)
+
+    def accept(self, name: str, loaded: object, entry_point: metadata.EntryPoint) -> T:
+        """`loaded` as an item of this registry, or UsageError naming the plugin."""
+        raise NotImplementedError
+
+    def unregister(self, name: str) -> None:
+        """Remove an item registered in this process."""
+        if name not in self.in_process:
+            raise UsageError(f"{self.noun} {name!r} was not registered in this process")
+        del self.in_process[name]
+
+    def origin(self, name: str) -> str:
+        """Where item `name` comes from: "built-in", "package==version" of its entry point, or
+        where it was registered in-process (`in_process_origin`)."""
+        if name in self.built_ins:
+            return BUILT_IN
+        if name in self.in_process:
+            return self.in_process_origin(name)
+        entry_point = self.entry_points()[name]
+        return f"{entry_point.dist.name}=={entry_point.dist.version}" if entry_point.dist else entry_point.value
+
+    def in_process_origin(self, name: str) -> str:
+        return "in-process"
+
+    def refresh(self) -> None:
+        """Forget the discovered entry points (after installing or removing a package in this
+        process)."""
+        self._entry_points = None
+        self._loaded = {}
+
+
+class Registry(PluginRegistry[Callable]):
+    """A group's modes: name -> mode function."""
+
+    def __init__(self, group: str, built_ins: dict[str, Callable], contract: Callable[..., str | None]):
+        """`contract(result, *args)`: what is wrong with a mode's result for these arguments
+        (None: nothing), the group's promise that a plugin's result is checked against."""
+        if group not in GROUPS:
+            raise ValueError(f"unknown group {group!r}; choose from {', '.join(GROUPS)}")
+        super().__init__(f"grpo.{group}", built_ins)
+        self.group = group
+        self.contract = contract
+        self.noun = f"{group} mode"
+        self.built_in_noun = f"built-in mode of grpo.{group}"
+
+    def accept(self, name: str, loaded: object, entry_point: metadata.EntryPoint) -> Callable:
         if not callable(loaded):
             raise UsageError(f"plugin {describe(entry_point)} is not a function: {type(loaded).__name__}")
         return loaded
+
+    def in_process_origin(self, name: str) -> str:
+        fn = self.in_process[name]
+        return f"{fn.__module__}.{fn.__qualname__} (in-process)"
 
     def register(self, name: str, fn: Callable) -> Callable:
         """Add `fn` as mode `name` in this process (a re-run notebook cell replaces its earlier
@@ -120,23 +169,6 @@ class Registry(Mapping[str, Callable]):
             raise UsageError(f"{self.group} mode {name!r} exists already ({self.origin(name)}); choose another name")
         self.in_process[name] = fn
         return fn
-
-    def unregister(self, name: str) -> None:
-        """Remove a mode registered in this process."""
-        if name not in self.in_process:
-            raise UsageError(f"{self.group} mode {name!r} was not registered in this process")
-        del self.in_process[name]
-
-    def origin(self, name: str) -> str:
-        """Where mode `name` comes from: "built-in", "package==version" of its entry point, or
-        "module.function (in-process)"."""
-        if name in self.built_ins:
-            return BUILT_IN
-        if name in self.in_process:
-            fn = self.in_process[name]
-            return f"{fn.__module__}.{fn.__qualname__} (in-process)"
-        entry_point = self.entry_points()[name]
-        return f"{entry_point.dist.name}=={entry_point.dist.version}" if entry_point.dist else entry_point.value
 
     def checked(self, name: str) -> Callable:
         """The mode to call in training: a built-in as it is; a plugin given copies of its tensor
@@ -185,12 +217,6 @@ class Registry(Mapping[str, Callable]):
         except UsageError as error:
             return str(error)
         return summary if name in self.built_ins else f"{summary} [{self.origin(name)}]"
-
-    def refresh(self) -> None:
-        """Forget the discovered entry points (after installing or removing a package in this
-        process)."""
-        self._entry_points = None
-        self._loaded = {}
 
 
 def code_content(code: types.CodeType) -> bytes:
