@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from grpo.core.config import CONFIG_FIELDS, FIELDS, TrainConfig, base_type
+from grpo.core.config import CONFIG_FIELDS, FIELDS, KEYED_WHEN_SET, TrainConfig, base_type
 from grpo.core.schema import COLUMNS, METRICS, RUN_KEY
 from grpo.errors import EnvironmentFault, UsageError
 from grpo.files import HOST, pid_alive, write_atomic
@@ -212,7 +212,7 @@ def open_results(path: Path) -> Results:
     runs_path = path / "runs.parquet"
     if not runs_path.is_file():
         raise UsageError(f"{str(path)!r} has no runs.parquet; run `grpo sweep` first")
-    runs = _read(runs_path)
+    runs = with_later_options(_read(runs_path))
     for column in ("config_id", "seed", "status", *CONFIG_FIELDS):
         if column not in runs:
             raise UsageError(f"{str(runs_path)!r} lacks column {column!r}")
@@ -220,6 +220,13 @@ def open_results(path: Path) -> Results:
     files = {config_id: found for config_id, folder in partitions(path).items() if (found := sorted(folder.glob("*.parquet")))}
     grid = path / "grid.toml"
     return Results(path.name, _without_records_missing(runs, files), grid.read_text() if grid.exists() else None, files)
+
+
+def with_later_options(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (runs or records) with the config columns of options added after it was written
+    (grpo.core.config.KEYED_WHEN_SET) filled with their defaults: the runs trained what those
+    defaults do, and their config_ids, which count such an option only when set, are unchanged."""
+    return frame.assign(**{name: default for name, default in KEYED_WHEN_SET.items() if name not in frame})
 
 
 def _without_records_missing(runs: pd.DataFrame, files: dict[str, list[Path]]) -> pd.DataFrame:
@@ -256,10 +263,12 @@ def _open_file(path: Path) -> Results:
     schema = pq.read_schema(path) if _is_parquet(path) else None
     if schema is None:
         raise UsageError(f"cannot read {str(path)!r}: not a parquet file")
-    missing = [name for name in ("config_id", "seed", "step", "diverged", *CONFIG_FIELDS) if name not in schema.names]
+    wanted = ["config_id", "seed", "step", "diverged", *(name for name in CONFIG_FIELDS if name in schema.names)]
+    missing = [name for name in ("config_id", "seed", "step", "diverged", *CONFIG_FIELDS)
+               if name not in schema.names and name not in KEYED_WHEN_SET]
     if missing:
         raise UsageError(f"{str(path)!r} lacks column {missing[0]!r}; is it a `grpo train --out` file?")
-    frame = _read(path, ["config_id", "seed", "step", "diverged", *CONFIG_FIELDS])
+    frame = with_later_options(_read(path, wanted))
     frame = frame.astype({name: object for name in frame.columns if isinstance(frame[name].dtype, pd.CategoricalDtype)})
     runs = frame.drop_duplicates(list(RUN_KEY)).drop(columns=["step", "diverged"]).reset_index(drop=True)
     diverged_at = {}

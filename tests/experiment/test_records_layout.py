@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from grpo.cli import main
-from grpo.core.config import CONFIG_FIELDS
+from grpo.core.config import CONFIG_FIELDS, KEYED_WHEN_SET
 from grpo.core.schema import COLUMNS
 from grpo.experiment.results import MIGRATING, PARTITION, open_results, partitions
 from grpo.files import HOST
@@ -127,22 +127,30 @@ def test_the_snippets_agree_with_each_other(swept):
 
 # ---- the older layout: records/<config_id>/ ----
 
-def write_old_layout(folder: Path, into: Path) -> None:
+LATER_METRICS = ("clip_high_low_prob_frac", "equal_reward_frac", "sampling_rounds")  # records' columns since round 4
+
+
+def write_old_layout(folder: Path, into: Path, before_later_options: bool = False) -> None:
     """`folder`'s results as the code before the Hive layout wrote them: records/<config_id>/ with a
-    config_id column and each config field an Arrow dictionary of one value (its write_records)."""
+    config_id column and each config field an Arrow dictionary of one value (its write_records).
+    `before_later_options`: as the code before the options of KEYED_WHEN_SET and LATER_METRICS
+    (round 3) wrote them: neither in the records nor in runs.parquet."""
+    later = (*KEYED_WHEN_SET, *LATER_METRICS) if before_later_options else ()
     for config_id, partition in partitions(folder).items():
         info = {path.stem: json.loads(path.read_text()) for path in (folder / "trials" / config_id).glob("*.json")}
         for path in partition.glob("*.parquet"):
-            records = pq.read_table(path, columns=[c for c in COLUMNS if c != PARTITION]).to_pandas()
+            records = pq.read_table(path, columns=[c for c in COLUMNS if c not in (PARTITION, *later)]).to_pandas()
             records.insert(0, PARTITION, config_id)
             table = pa.Table.from_pandas(records, preserve_index=False)
             indices = pa.array(np.zeros(len(records), dtype=np.int8))
             for name, value in info[path.stem]["config"].items():
-                table = table.append_column(name, pa.DictionaryArray.from_arrays(indices, pa.array([value])))
+                if name not in later:
+                    table = table.append_column(name, pa.DictionaryArray.from_arrays(indices, pa.array([value])))
             (into / "records" / config_id).mkdir(parents=True, exist_ok=True)
             pq.write_table(table, into / "records" / config_id / path.name)
-    for name in ("trials", "runs.parquet", "grid.toml"):
+    for name in ("trials", "grid.toml"):
         subprocess.run(["cp", "-r", str(folder / name), str(into / name)], check=True)
+    pd.read_parquet(folder / "runs.parquet").drop(columns=list(KEYED_WHEN_SET) if later else []).to_parquet(into / "runs.parquet")
 
 
 def dataset(folder: Path) -> pd.DataFrame:
@@ -167,6 +175,20 @@ def test_an_old_folder_is_migrated_by_the_report_with_the_same_values(swept, tmp
     pd.testing.assert_series_equal(table.success_mean.sort_index(), report_success.sort_index(), check_exact=True)
     assert main(["report", str(old), "--out", str(tmp_path / "reports")]) == 0
     assert "grpo: moved" not in capsys.readouterr().err  # once
+
+
+def test_a_folder_from_before_the_later_options_is_reported_with_the_same_values(swept, tmp_path, capsys):
+    """Round 3's folders lack kl_placement and dynamic_sampling (runs and records) and the later
+    record columns: their runs trained what the defaults do, and the report says the same."""
+    folder, report_success = swept
+    old = tmp_path / "leader"
+    write_old_layout(folder, old, before_later_options=True)
+    assert "kl_placement" not in pd.read_parquet(old / "runs.parquet")
+    assert main(["report", str(old), "--out", str(tmp_path / "reports")]) == 0
+    table = pd.read_csv(tmp_path / "reports" / "leader" / "configurations.csv").set_index("config_id")
+    pd.testing.assert_series_equal(table.success_mean.sort_index(), report_success.sort_index(), check_exact=True)
+    runs = open_results(old).runs
+    assert (runs.kl_placement == "loss").all() and (runs.dynamic_sampling == 0).all()
 
 
 def test_an_old_folder_is_migrated_by_the_sweep_which_then_trains_nothing(swept, tmp_path, capsys):
