@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grpo.core.config import TrainConfig
-from grpo.core.footprint import available_bytes, group_bytes
+from grpo.core.footprint import available_bytes, group_bytes, records_bytes
 from grpo.core.group import group_key
+from grpo.errors import UsageError
 from grpo.experiment.grids import load_grid
 from grpo.experiment.provenance import code_fingerprint
 from grpo.experiment.results import FINISHED, open_results
@@ -62,6 +63,7 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     notify = notify or (lambda line: print(line, file=sys.stderr))
     spec = load_grid(grid, vary)
     plan = spec.plan()  # every cell and candidate validated before anything is written
+    check_records_fit(plan)
     results_dir = Path(results_root).resolve() / spec.name
     check_writable_dir(results_dir)
     address = cluster_address(address)
@@ -115,6 +117,22 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     return SweepOutcome(results_dir, trials, trained_runs, int(done.sum()) - trained_runs,
                         [f"{row.config_id}: {row.error}" for row in failed.itertuples()],
                         missing, damaged, interrupted)
+
+
+def check_records_fit(plan: list[tuple[TrainConfig, tuple[int, ...]]]) -> None:
+    """UsageError, before any trial, for a configuration whose runs' records alone (held in memory
+    until written: grpo.core.footprint.records_bytes) exceed this machine's available memory:
+    `epochs 1000000000` would otherwise fail in every trial after Ray has started."""
+    available = available_bytes("cpu")
+    if available is None:  # not known here: each trial checks its node's
+        return
+    too_large = [(config, seeds) for config, seeds in plan if records_bytes(config, len(seeds)) > available]
+    if too_large:
+        config, seeds = max(too_large, key=lambda item: records_bytes(item[0], len(item[1])))
+        raise UsageError(f"epochs {config.epochs} x steps_per_epoch {config.steps_per_epoch} x {len(seeds)} seed(s): the"
+                         f" records alone need about {records_bytes(config, len(seeds)) / 2**30:,.0f} GiB of memory, this"
+                         f" machine has {available / 2**30:,.1f} GiB available ({len(too_large)} configuration(s) of the"
+                         " grid); ask for fewer epochs or steps")
 
 
 def trial_groups(work: list[tuple[TrainConfig, tuple[int, ...]]]) -> list[tuple[list[TrainConfig], tuple[int, ...]]]:
