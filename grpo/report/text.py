@@ -112,6 +112,8 @@ def _figures(tables: Tables) -> dict:
     if tables.robustness is not None:
         sensitivity = tables.robustness.sensitivity
         for name, effects in sensitivity.groupby("field", sort=False):
+            if not (effects.cell == DEFAULT_CELL).any():
+                continue  # no effect measured in the default cell (it is incomplete): nothing to draw against
             own = effects[effects.cell == DEFAULT_CELL].value.iloc[0]
             pictures[f"sensitivity_{name}.png"] = figures.sensitivity(effects, name, own, PRIMARY, tables.axes)
     if "reward_frac" in curves:

@@ -96,7 +96,7 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
             with runtime:
                 train_missing(plan)
                 if spec.tuning:  # phase two: each arm's choice on the evaluation seeds
-                    write_runs(results_dir, plan, found)
+                    write_runs(results_dir, spec, plan, found)
                     success = tuning_success(open_results(results_dir), spec)
                     selection = select(objective_table(success, spec), spec)
                     plan = spec.plan(tuned_cell(spec, selection))
@@ -105,7 +105,7 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
             interrupted = True  # finished trials are kept; the re-run trains the rest
             found = scan(results_dir, code_fingerprint())
             damaged += found.damaged
-        runs = write_runs(results_dir, plan, found)
+        runs = write_runs(results_dir, spec, plan, found)
         # the folder's grid from now on: written with the runs it describes, never before its training (a
         # sweep killed mid-growth leaves the last finished grid and its runs, which the report then shows)
         write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))

@@ -36,7 +36,7 @@ seeds = "100-103"
 """
 
 
-def fill(folder, plan, records=None) -> None:
+def fill(folder, grid, plan, records=None) -> None:
     """Train (or take from `records(config, seeds)`) what `plan` lacks, as a sweep's trials would store it."""
     found = scan(folder, code_fingerprint())
     for config, seeds in plan:
@@ -44,7 +44,7 @@ def fill(folder, plan, records=None) -> None:
         if lacking:
             made = records(config, lacking) if records else train(config, lacking)
             write_trial(folder, config, lacking, made, trial_info(config, lacking, "ok", wall_s=0.0))
-    write_runs(folder, plan, scan(folder, code_fingerprint()))
+    write_runs(folder, grid, plan, scan(folder, code_fingerprint()))
 
 
 def build_study(root, name: str, text: str, records=None):
@@ -53,10 +53,10 @@ def build_study(root, name: str, text: str, records=None):
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "grid.toml").write_text(text)
-    fill(folder, grid.plan(), records)
+    fill(folder, grid, grid.plan(), records)
     if grid.tuning:
         selection = select(objective_table(tuning_success(open_results(folder), grid), grid), grid)
-        fill(folder, grid.plan(tuned_cell(grid, selection)), records)
+        fill(folder, grid, grid.plan(tuned_cell(grid, selection)), records)
     return folder
 
 
