@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from grpo.experiment.completeness import NOT_CHOSEN
     from grpo.experiment.store import few
     from grpo.sweep.run import run_sweep
 
@@ -48,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
         cause = "interrupted" if outcome.interrupted else "not finished"
         print(f"{cause}: {len(outcome.missing)} configuration(s) missing ({few(outcome.missing)});"
               " run the same sweep again to finish", file=sys.stderr)
-    return 1 if outcome.failed or outcome.missing else 0
+    unchosen = [gap.configuration for gap in outcome.gaps if gap.status == NOT_CHOSEN]
+    if unchosen and not outcome.interrupted:
+        print(f"tuned cell: {len(unchosen)} arm(s) not chosen, a candidate of each failed ({few(unchosen)}); the report"
+              " leaves the cell out", file=sys.stderr)
+    return 1 if outcome.failed or outcome.missing or outcome.gaps else 0
 
 
 def parse_vary_arguments(texts: list[str]) -> dict[str, list]:

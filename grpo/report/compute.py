@@ -49,10 +49,11 @@ class Completeness:
     missing: list[str]  # config_ids with runs not run yet (an interrupted sweep)
     failed: list[str]  # config_ids whose trial raised
     statuses: dict[str, int]  # run status -> runs
+    gaps: list = field(default_factory=list)  # the study's gaps beyond the default cell (grpo.experiment.completeness.Gap)
 
     @property
     def is_complete(self) -> bool:
-        return not self.missing and not self.failed
+        return not self.missing and not self.failed and not self.gaps
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Robustness:
     sensitivity: pd.DataFrame  # main effects per sensitivity value: field, value, factor, level, difference, low, high, decisive
     tuning: pd.DataFrame  # per arm: chosen, objective, edge, stability, wins of each candidate (empty without tuning)
     incomplete: dict[str, int]  # cell -> configurations left out of it (runs missing or failed)
+    gaps: list = field(default_factory=list)  # every gap of the study (grpo.experiment.completeness.study_gaps)
 
 
 @dataclass

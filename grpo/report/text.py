@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from grpo.core.config import TrainConfig
+from grpo.experiment.completeness import gaps_line, incomplete_parts
 from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL, parse_grid
 from grpo.experiment.results import FINAL_FRACTION, PRIMARY, PRIMARY_SOURCE, open_results
 from grpo.experiment.tuning import OBJECTIVE
@@ -192,13 +193,19 @@ def _completeness_line(tables: Tables) -> str:
     c = tables.completeness
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(c.statuses.items()))
     runs = sum(c.statuses.values())
+    study = " and every cell and tuning run of the study" if tables.robustness is not None else ""
     if c.is_complete:
-        return f"complete: {c.configurations} of {c.configurations} configurations, {runs} runs ({statuses})"
-    named = ", ".join([f"`{i}` (missing)" for i in c.missing[:12]] + [f"`{i}` (failed)" for i in c.failed[:12]])
-    more = len(c.missing) + len(c.failed) - min(12, len(c.missing)) - min(12, len(c.failed))
-    return (f"**INCOMPLETE**: {c.complete} of {c.configurations} configurations have all their runs; {runs} runs"
-            f" ({statuses}). Left out of every ranking and effect: {named}" + (f" and {more} more" if more > 0 else "")
-            + ". Run the same sweep again to finish it.")
+        return f"complete: {c.configurations} of {c.configurations} configurations, {runs} runs ({statuses}){study}"
+    line = f"**INCOMPLETE**: {c.complete} of {c.configurations} configurations have all their runs; {runs} runs ({statuses})."
+    if c.missing or c.failed:
+        named = ", ".join([f"`{i}` (missing)" for i in c.missing[:12]] + [f"`{i}` (failed)" for i in c.failed[:12]])
+        more = len(c.missing) + len(c.failed) - min(12, len(c.missing)) - min(12, len(c.failed))
+        line += f" Left out of every ranking and effect: {named}" + (f" and {more} more" if more > 0 else "") + "."
+    if c.gaps:
+        parts = ", ".join(f"`{part}`" for part in incomplete_parts(c.gaps))
+        line += (f" Beyond the default cell, {len(c.gaps)} gap(s), in {parts}: {gaps_line(c.gaps)}. No contrast is"
+                 " computed from a cell with a gap (a tuning gap leaves its arm of the tuned cell not chosen).")
+    return line + " Run the same sweep again to finish it."
 
 
 def narrative(tables: Tables, pictures: list[str]) -> str:
