@@ -21,7 +21,8 @@ def in_process_sweep(monkeypatch):
     """run_sweep with its trials run in this process, one after another (no Ray): the sweep's
     own planning, phases, scans and runs.parquet, for tests of what a sweep decides. Returns
     (run, attempts): run(grid, results_root, fail=None) sweeps, `fail(config)` True making that
-    configuration's trial fail as one that raises does; attempts lists each (config_id, seeds) trained."""
+    configuration's trial fail as one that raises does, `records(config, seeds)` (default: training) making a
+    trial's records; attempts lists each (config_id, seeds) trained."""
     from contextlib import contextmanager
 
     from grpo.core.train import train
@@ -30,7 +31,7 @@ def in_process_sweep(monkeypatch):
     from grpo.sweep.runtime import Driver
 
     attempts: list[tuple[str, tuple[int, ...]]] = []
-    failing = {"fail": None}
+    failing = {"fail": None, "records": train}
 
     @contextmanager
     def no_ray(address, num_cpus, results_dir, scratch):
@@ -43,13 +44,14 @@ def in_process_sweep(monkeypatch):
                 if failing["fail"] is not None and failing["fail"](config):
                     write_trial(results_dir, config, seeds, None, trial_info(config, seeds, "failed", "RuntimeError: boom"))
                 else:
-                    write_trial(results_dir, config, seeds, train(config, seeds), trial_info(config, seeds, "ok", wall_s=0.0))
+                    records = failing["records"](config, seeds)
+                    write_trial(results_dir, config, seeds, records, trial_info(config, seeds, "ok", wall_s=0.0))
 
     monkeypatch.setattr(sweep_run, "ray_runtime", no_ray)
     monkeypatch.setattr(sweep_run, "run_trials", trials)
 
-    def run(grid, results_root, fail=None, **kwargs):
-        failing["fail"] = fail
+    def run(grid, results_root, fail=None, records=None, **kwargs):
+        failing["fail"], failing["records"] = fail, records or train
         return sweep_run.run_sweep(str(grid), results_root, progress=False, **kwargs)
 
     return run, attempts

@@ -154,7 +154,8 @@ def _tuned_description(grid) -> str:
 
 def _stability(table: pd.DataFrame, selection: pd.DataFrame, grid, data: ReportData, axes: dict) -> pd.DataFrame:
     """Per arm: its choice and how often each candidate wins when the tuning seeds are resampled
-    (RESAMPLES bootstrap resamples, the selection rule of grpo.experiment.tuning.choose)."""
+    (RESAMPLES bootstrap resamples, the selection rule of grpo.experiment.tuning.choose);
+    `stability` NaN (undefined) where the choice is tied: the first listed wins every resample."""
     names = [describe(candidate) for candidate in grid.tuning.candidates]
     counts = resample_counts(table.shape[1])  # [RESAMPLES seed]
     rows = []
@@ -167,7 +168,8 @@ def _stability(table: pd.DataFrame, selection: pd.DataFrame, grid, data: ReportD
             shares = np.bincount(winners, minlength=len(names)) / RESAMPLES
             wins = {f"wins {name}": share for name, share in zip(names, shares)}
         rows.append({"arm": arm, "chosen": row.chosen or "–", "objective": row.objective, "edge": row.edge,
-                     "tied with": row.tied, "stability": wins.get(f"wins {row.chosen}", np.nan), **wins})
+                     "tied with": row.tied, "stability": np.nan if row.tied else wins.get(f"wins {row.chosen}", np.nan),
+                     **wins})
     return pd.DataFrame(rows)
 
 

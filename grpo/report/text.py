@@ -496,6 +496,7 @@ def _tuning_text(tables: Tables) -> list[str]:
     chosen = tuning[tuning.chosen != "–"]
     counts = chosen.chosen.value_counts()
     at_edge = chosen[chosen.edge != ""]
+    tied = chosen[chosen["tied with"] != ""]
     return ["### Tuning on seeds kept apart", "",
             f"Cell `{TUNED_CELL}`: {_robustness(tables).cells[TUNED_CELL]}. Each arm's objective is {OBJECTIVE}; the"
             " arm chooses its highest candidate (an exact tie goes to the candidate listed first). `objective` is the"
@@ -503,10 +504,13 @@ def _tuning_text(tables: Tables) -> list[str]:
             " tuned contrasts above are paired on the evaluation seeds. `stability`: the share of"
             f" {RESAMPLES:,} bootstrap resamples of the tuning seeds in which the same candidate wins; `edge`: the choice"
             " is the lowest or highest value tried, so the optimum may lie beyond the candidates; `tied with`: candidates"
-            " with exactly the chosen one's objective (the first listed wins, so its stability says nothing then).", "",
+            " with exactly the chosen one's objective (the first listed wins: its stability is undefined, shown –, and no"
+            " edge is named).", "",
             "Choices: " + ", ".join(f"{name} for {n}" for name, n in counts.items())
-            + f" of {len(tuning)} arms; {len(at_edge)} at an edge of the candidates; median stability"
-              f" {chosen.stability.median():.2f}" + (f"; {len(tuning) - len(chosen)} arms could not choose (runs missing"
+            + f" of {len(tuning)} arms; {len(at_edge)} at an edge of the candidates; "
+            + (f"{len(tied)} tied (the candidate listed first taken: the objective did not choose it); " if len(tied) else "")
+            + (f"median stability {chosen.stability.median():.2f}" if chosen.stability.notna().any() else "stability undefined")
+            + (f"; {len(tuning) - len(chosen)} arms could not choose (runs missing"
                                                       " or failed)" if len(chosen) < len(tuning) else "") + ".", "",
             markdown_table(tuning, digits=2), ""]
 
