@@ -31,6 +31,7 @@ from grpo.report.stats import DETECTION_Z, POWER, RESAMPLES, Z, minimum_detectab
 from grpo.report.text import markdown_table
 
 ARMS = ("treatment", "baseline")
+INCOMPLETE = "incomplete"  # the verdict of a claim whose grid lacks runs: none (its cells may be unbalanced)
 
 
 class MissingSweep(UsageError):
@@ -239,8 +240,8 @@ def test_claim(claim: Claim, results_root: Path, out: Path) -> ClaimOutcome:
     name = f"{claim.name}.png"
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / name, lambda tmp: figures.save(figure, tmp))
-    return ClaimOutcome(data, table, verdict(headline(table), claim.predicted), measurement, name,
-                        time.perf_counter() - start)
+    found = INCOMPLETE if data.gaps else verdict(headline(table), claim.predicted)  # no verdict from a partial grid
+    return ClaimOutcome(data, table, found, measurement, name, time.perf_counter() - start)
 
 
 def paper_comparison(claim: Claim, row) -> str:
@@ -308,7 +309,8 @@ def claim_section(outcome: ClaimOutcome) -> list[str]:
     lines = [f'<a id="{claim.name}"></a>', f"## {claim.name}: {claim.statement}", "", f"Source: {claim.citation}.", ""]
     if data.gaps:
         lines += ["**INCOMPLETE**: " + ", ".join(f"{count} run(s) {status}" for status, count in sorted(data.gaps.items()))
-                  + " of the grid: the contrast pairs only the seeds finished in both arms.", ""]
+                  + " of the grid: no verdict (a cell may lack an arm); the numbers below pair only the seeds finished"
+                  " in both arms.", ""]
     lines += [f"Grid `{claim.grid}` ({data.runs} runs; its trials took {data.trial_seconds:.0f} s summed): "
               + ", ".join(f"{name} {value}" for name, value in data.shared.items()) + ".", "",
               f"Contrast: `{claim.metric}` ({SUMMARIES[claim.summary]}), [{arm_label(claim, 'treatment')}] minus"

@@ -81,3 +81,19 @@ def test_sigterm_during_claims_sweep_stops_it_as_grpo_sweep_does(tmp_path, capsy
     assert (tmp_path / "results" / "pair" / "runs.parquet").is_file()
     assert not (tmp_path / "out" / "report.md").exists()  # no report of a sweep cut off
     assert signal.getsignal(signal.SIGTERM) == before  # the command leaves the process's handler as it found it
+
+
+def test_a_claim_on_an_incomplete_grid_gets_no_verdict(tmp_path, capsys):
+    """One cell (kl 0.1) lacks its treatment: it used to get a verdict from the cell left."""
+    build_results(tmp_path / "results", "pair", GRID.replace("epsilon = 0.2", "epsilon = 0.2\nkl_penalty = [0.0, 0.1]"),
+                  skip=(3,))
+    claim(tmp_path, "partial")
+    (tmp_path / "pair.toml").write_text(GRID.replace("epsilon = 0.2", "epsilon = 0.2\nkl_penalty = [0.0, 0.1]"))
+    try:
+        code = main(["claims", "partial", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "out")])
+    finally:
+        CLAIMS.unregister("partial")
+    out, err = capsys.readouterr()
+    assert code == 1 and out.startswith("incomplete: partial:") and "incomplete: partial; the report says so" in err
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| **incomplete** |" in text and "no verdict (a cell may lack an arm)" in text
