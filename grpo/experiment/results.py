@@ -281,7 +281,11 @@ def open_results(path: Path) -> Results:
     migrate_layout(path)
     files = {config_id: found for config_id, folder in partitions(path).items() if (found := sorted(folder.glob("*.parquet")))}
     runs, files = _without_damaged_records(runs, files)
-    return Results(path.name, runs, grid_text(path), files)
+    text = grid_text(path)
+    if text is None and "role" in runs and (runs.role != "evaluation").any():
+        raise UsageError(f"{str(path)!r}: runs.parquet lists runs on tuning seeds, but neither the grid it keeps nor"
+                         " grid.toml is there, so the report cannot tell evidence from tuning; restore grid.toml")
+    return Results(path.name, runs, text, files)
 
 
 def grid_text(results_dir: Path) -> str | None:

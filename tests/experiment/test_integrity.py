@@ -137,3 +137,13 @@ def test_the_sweeps_scan_names_what_is_wrong_with_a_file(swept):
     damaged = scan(folder, code_fingerprint()).damaged
     assert len(damaged) == 1 and damaged[0].startswith(naive.config_id)
     assert "checksum" in damaged[0] or "another configuration" in damaged[0]
+
+
+def test_a_folder_that_loses_both_grids_refuses_rather_than_count_tuning_seeds(swept, tmp_path, capsys):
+    """runs.parquet rewritten without its kept grid (a pandas round trip) and grid.toml gone: the
+    roles still say which runs are tuning runs, so the report refuses in one line (exit 2)."""
+    folder, _, _ = swept
+    pd.read_parquet(folder / "runs.parquet").to_parquet(folder / "runs.parquet")
+    (folder / "grid.toml").unlink()
+    code, text, err = report(folder, tmp_path, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "cannot tell evidence from tuning" in err and not text
