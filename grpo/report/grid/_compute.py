@@ -18,10 +18,10 @@ from scipy import stats as scipy_stats
 
 from grpo.core.config import CONFIG_FIELDS, FIELDS, TrainConfig, seed_default
 from grpo.experiment.results import PRIMARY, final_window
-from grpo.report.data import CURVE_METRICS, ReportData
-from grpo.report.fits import fit_curve
-from grpo.report.names import configuration_name
-from grpo.report.stats import (
+from grpo.report._data import CURVE_METRICS, ReportData
+from grpo.report._fits import fit_curve
+from grpo.report._names import configuration_name
+from grpo.report._stats import (
     ALPHA,
     Contrast,
     bootstrap_interval,
@@ -116,7 +116,7 @@ def reference_level(axis: str, levels: list):
 
 def compute(data: ReportData) -> Tables:
     runs, configs = data.runs, data.configs
-    completeness = _completeness(runs, configs)
+    completeness = completeness_of(runs, configs)
     seeds = sorted(runs.seed.unique().tolist())
     axes = {name: ordered_levels(name, configs[name]) for name in data.axes}
     references = {name: reference_level(name, levels) for name, levels in axes.items()}
@@ -175,7 +175,7 @@ def compute(data: ReportData) -> Tables:
         min_detectable=min_detectable, pairing_gain=pairing_gain, leaders_half_width=leaders_half_width, curves=curves)
 
 
-def _completeness(runs: pd.DataFrame, configs: pd.DataFrame) -> Completeness:
+def completeness_of(runs: pd.DataFrame, configs: pd.DataFrame) -> Completeness:
     status = runs.groupby("config_id").status
     missing = [c for c in configs.index if (status.get_group(c) == "missing").any()]
     failed = [c for c in configs.index if (status.get_group(c) == "failed").any() and c not in missing]

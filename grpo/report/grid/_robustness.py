@@ -25,10 +25,10 @@ import pandas as pd
 from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL, describe
 from grpo.experiment.results import FINISHED
 from grpo.experiment.tuning import choose, objective_table, select, tuned_cell
-from grpo.report.compute import Robustness, Tables, best_of, factor_effects, tied_with_best
-from grpo.report.data import ReportData
-from grpo.report.names import configuration_name
-from grpo.report.stats import ALPHA, RESAMPLES, holm, resample_counts
+from grpo.report._data import ReportData
+from grpo.report._names import configuration_name
+from grpo.report._stats import ALPHA, RESAMPLES, holm, resample_counts
+from grpo.report.grid._compute import Robustness, Tables, best_of, factor_effects, tied_with_best
 
 VERDICTS = ("robust", "conditional", "default-only", "not decisive")
 ROBUSTNESS_COLUMNS = ["factor", "level", "reference", "cell", "difference", "low", "high", "decisive", "p", "p_holm"]
