@@ -8,17 +8,20 @@ from pathlib import Path
 
 from grpo.experiment.results import open_results
 from grpo.files import check_writable_dir
-from grpo.report import grid, random_study
 from grpo.report._data import load
+from grpo.report.grid import Tables
+from grpo.report.grid import render as render_grid
+from grpo.report.random_study import WideTables, is_random_study
+from grpo.report.random_study import render as render_random_study
 
 
-def render_report(results_path: Path, reports_root: Path) -> "tuple[Path, grid.Tables | random_study.WideTables]":
+def render_report(results_path: Path, reports_root: Path) -> tuple[Path, Tables | WideTables]:
     """Read `results_path`, write reports_root/<grid>/; returns the folder and the tables (a random
     study's: grpo.report.random_study.WideTables)."""
     results = open_results(results_path)
     out = Path(reports_root) / results.name
     check_writable_dir(out)
     data = load(results)
-    if random_study.is_random_study(data.grid):  # a random study: its own report (issue 23)
-        return out, random_study.render(data, out)
-    return out, grid.render(data, out)
+    if is_random_study(data.grid):  # a random study: its own report (issue 23)
+        return out, render_random_study(data, out)
+    return out, render_grid(data, out)
