@@ -25,6 +25,7 @@ from grpo.core.config import TrainConfig
 from grpo.core.footprint import available_bytes, group_bytes
 from grpo.core.group import group_key
 from grpo.experiment.grids import load_grid
+from grpo.experiment.layout import GRID_FILE
 from grpo.experiment.provenance import code_fingerprint
 from grpo.experiment.results import FINISHED, open_results
 from grpo.experiment.store import exclusive, few, holds_lock, scan, trial_info, write_runs, write_trial
@@ -106,7 +107,7 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
         runs = write_runs(results_dir, plan, found)
         # the folder's grid from now on: written with the runs it describes, never before its training (a
         # sweep killed mid-growth leaves the last finished grid and its runs, which the report then shows)
-        write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))
+        write_atomic(results_dir / GRID_FILE, lambda tmp: tmp.write_text(spec.text))
     done = runs.status.isin(FINISHED)
     trained_runs = sum(len(configs) * len(seeds) for configs, seeds in trained) - int((~done).sum())
     failed = runs[runs.status == "failed"].drop_duplicates("config_id")

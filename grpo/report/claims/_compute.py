@@ -22,6 +22,7 @@ import pandas as pd
 from grpo.errors import UsageError
 from grpo.experiment.claims import Claim
 from grpo.experiment.grids import load_grid
+from grpo.experiment.layout import RUNS_FILE
 from grpo.experiment.results import FINISHED, final_window, open_results, per_epoch
 from grpo.report._stats import minimum_detectable_effect, paired_contrast
 from grpo.report.mechanisms import Measurement
@@ -78,7 +79,7 @@ def load_claim(claim: Claim, results_root: Path) -> ClaimData:
     folder is missing or does not hold the claim's arms."""
     grid = load_grid(claim.grid)
     folder = Path(results_root) / grid.name
-    if not (folder / "runs.parquet").is_file():
+    if not (folder / RUNS_FILE).is_file():
         raise MissingSweep(f"claim {claim.name!r}: no sweep of its grid in {str(folder)!r}; run `grpo sweep"
                            f" {claim.grid}` or `grpo claims --sweep {claim.name}`")
     results = open_results(folder)
