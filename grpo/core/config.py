@@ -370,8 +370,8 @@ def chosen(values: Mapping[str, Any], name: str) -> Any:
 
 def resolved_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The value each context-dependent field takes when left None (or when it does not apply):
-    the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.losses.loss_options)
-    and policy's (grpo.policies.POLICY_OPTIONS), else the field's fallback or default."""
+    the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.modes.losses.loss_options)
+    and policy's (grpo.core.policies.POLICY_OPTIONS), else the field's fallback or default."""
     loss_defaults = loss_options(chosen(values, "loss_mode"))
     policy_defaults = POLICY_OPTIONS.get(chosen(values, "policy"), {})
     irrelevant = inapplicable(values)

@@ -15,8 +15,9 @@ Layers, each report kind alike: compute (numbers, no I/O), figures (data in, fig
 internal: import from here or from a kind's package.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from grpo._lazy import lazy_names
 
 if TYPE_CHECKING:
     from grpo.report._data import ReportData, load
@@ -25,17 +26,12 @@ if TYPE_CHECKING:
     from grpo.report.claims import SweepCost, render_claims
     from grpo.report.export import export_tensorboard
 
-_PUBLIC = {"render_report": "grpo.report._render", "load": "grpo.report._data", "ReportData": "grpo.report._data",
-           "render_claims": "grpo.report.claims", "SweepCost": "grpo.report.claims",
-           "render_bench": "grpo.report.bench", "export_tensorboard": "grpo.report.export"}
+_PUBLIC = {  # module -> its public names
+    "grpo.report._data": ("ReportData", "load"),
+    "grpo.report._render": ("render_report",),
+    "grpo.report.bench": ("render_bench",),
+    "grpo.report.claims": ("SweepCost", "render_claims"),
+    "grpo.report.export": ("export_tensorboard",),
+}
 __all__ = ["ReportData", "SweepCost", "export_tensorboard", "load", "render_bench", "render_claims", "render_report"]
-
-
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'grpo.report' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_PUBLIC])
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC)

@@ -216,7 +216,7 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
     if len(levers):
         sections.append("## Levers, each undone alone\n\nThe inner step with one lever taken back (same numbers,"
                         " checked): the log-probs through autograd on the plain forward instead of the hand-written"
-                        " backward; `torch.optim.Adam(fused=True)` instead of `grpo.optim.Adam` (the same kernel; the"
+                        " backward; `torch.optim.Adam(fused=True)` instead of `grpo.core.optim.Adam` (the same kernel; the"
                         " difference is its Python wrapper). A ratio above 1 is what the lever gains.\n\n"
                         + markdown_table(levers, 2))
     if steps is not None or loop is not None:

@@ -1,7 +1,7 @@
 """Run a grid under Ray Tune: one trial per group of configurations that differ only in numbers
 (grpo.core.group; most configurations are a group of one), the seeds they lack stacked.
 
-The results folder (layout and trust rules: grpo.sweep_store) is keyed by (configuration,
+The results folder (layout and trust rules: grpo.experiment.store) is keyed by (configuration,
 seed). A sweep trains only the pairs of its grid that no trusted trial holds: re-running a
 finished sweep trains nothing, more seeds train only the new seeds, more axis values only the
 new configurations (a sensitivity value: only its new cell), a narrower grid reuses what it

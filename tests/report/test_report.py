@@ -1,7 +1,7 @@
 """`grpo report`: tables that match the records by hand, the incomplete, one-configuration and
 all-diverged cases, the KL figure's data, real PNGs, bad input.
 
-Small results are built in-process (grpo.train + grpo.records.write_records, the sweep's own
+Small results are built in-process (grpo.train + grpo.experiment.results.write_records, the sweep's own
 write_runs) where a Ray sweep adds nothing; the session's real smoke sweep serves the end-to-end run.
 """
 

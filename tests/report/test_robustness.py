@@ -1,6 +1,6 @@
 """Answers that survive tuning: sensitivity cells, tuning on seeds kept apart, and a verdict on every
 finding. Results are built in-process (grpo.train and the sweep's own trial files) where a Ray
-sweep adds nothing; tests/test_sweep.py runs the two phases under Ray."""
+sweep adds nothing; tests/sweep/test_sweep.py runs the two phases under Ray."""
 
 import numpy as np
 import pandas as pd

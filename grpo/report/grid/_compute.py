@@ -1,10 +1,10 @@
 """The report's numbers, computed from a ReportData alone: pure (no file is read or written;
 grpo.report writes what this returns).
 
-The primary outcome is `success` (grpo.records.PRIMARY): the fraction of sampled responses that
+The primary outcome is `success` (grpo.experiment.results.PRIMARY): the fraction of sampled responses that
 are exactly sorted, over each run's final window. It is the one metric every reward function
 shares; `reward_frac` depends on each reward's scale and is compared only within one reward
-function. Comparisons are paired over seeds (grpo.stats): seed s of two configurations starts
+function. Comparisons are paired over seeds (grpo.report._stats): seed s of two configurations starts
 from the same weights and draws from the same random stream.
 """
 
@@ -57,7 +57,7 @@ class Completeness:
 
 @dataclass
 class Robustness:
-    """Each finding across the cells of a grid (grpo.report.robustness computes it)."""
+    """Each finding across the cells of a grid (grpo.report.grid._robustness computes it)."""
 
     cells: dict[str, str]  # cell -> the values it holds ("lr 0.001, epsilon 0.01"; the tuned cell: what was tuned)
     rows: pd.DataFrame  # ROBUSTNESS_COLUMNS: one row per finding and cell (robustness.csv)
@@ -90,7 +90,7 @@ class Tables:
     pairing_gain: float  # median (unpaired standard error / paired standard error) of those contrasts
     leaders_half_width: float  # median half-width of the paired intervals between the best and those tied with it
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
-    robustness: Robustness | None = None  # the findings across cells (grpo.report.robustness.with_robustness)
+    robustness: Robustness | None = None  # the findings across cells (grpo.report.grid.with_robustness)
 
 
 def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:
@@ -234,7 +234,7 @@ def tied_with_best(scores: pd.DataFrame, seeds: list) -> pd.DataFrame:
 
 def _versus_default(table, configs, scores, seeds, halves) -> pd.DataFrame:
     """Each ranked configuration against the seed document's choices with its other fields
-    (grpo.records.seed_default): paired contrast, probability of improvement, Holm over the
+    (grpo.core.config.seed_default): paired contrast, probability of improvement, Holm over the
     family, and whether a decisive difference keeps its sign in both halves of the seeds."""
     rows = []
     for config_id in scores.index:
@@ -439,7 +439,7 @@ def _within_reward(table: pd.DataFrame, axes: dict) -> pd.DataFrame:
 
 def _band(series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """series [seed epoch] -> mean and 95% percentile-bootstrap band per epoch, resampling
-    seeds with the resamples of grpo.stats (the tables' bootstrap)."""
+    seeds with the resamples of grpo.report._stats (the tables' bootstrap)."""
     series = series[np.isfinite(series).all(1)]
     n = len(series)
     mean = series.mean(0)

@@ -266,7 +266,7 @@ def level_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
 def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per choice: ped_anova, ped_anova_low/high, ped_anova_share (of the summed PED-ANOVA) with its interval, eta2, eta2_low/high,
     rank by PED-ANOVA; the INTERACTIONS_SHOWN strongest pairs by interaction share, with intervals).
-    Intervals: percentile bootstrap over configurations (grpo.report.stats.resample's first rows)."""
+    Intervals: percentile bootstrap over configurations (grpo.report._stats.resample's first rows)."""
     n = len(table)
     draws = resample(n)  # [RESAMPLES n]
     ped = ped_anova(table, choices)
@@ -303,7 +303,7 @@ def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd
 def sensitivity_curves(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
     """Per continuous choice, success against the value where it applies (the range's draws only):
     a Gaussian kernel smoother on the choice's scale with a 95% bootstrap band over configurations
-    (grpo.report.stats.resample_counts). Rows: choice, x, mean, low, high."""
+    (grpo.report._stats.resample_counts). Rows: choice, x, mean, low, high."""
     frames = []
     for name, choice in choices.items():
         if choice.kind not in CONTINUOUS:
