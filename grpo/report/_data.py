@@ -45,6 +45,28 @@ class ReportData:
     study: Study | None = None  # None: a grid without sensitivity or tuning, or a `grpo train --out` file
 
 
+@dataclass
+class Completeness:
+    configurations: int  # in the grid
+    complete: int  # configurations whose runs all finished (ok or diverged)
+    missing: list[str]  # config_ids with runs not run yet (an interrupted sweep)
+    failed: list[str]  # config_ids whose trial raised
+    statuses: dict[str, int]  # run status -> runs
+
+    @property
+    def is_complete(self) -> bool:
+        return not self.missing and not self.failed
+
+
+def completeness_of(runs: pd.DataFrame, configs: pd.DataFrame) -> Completeness:
+    """Which configurations of `configs` have all their `runs` finished, and which are missing or failed."""
+    status = runs.groupby("config_id").status
+    missing = [c for c in configs.index if (status.get_group(c) == "missing").any()]
+    failed = [c for c in configs.index if (status.get_group(c) == "failed").any() and c not in missing]
+    return Completeness(len(configs), len(configs) - len(missing) - len(failed), missing, failed,
+                        runs.status.value_counts().to_dict())
+
+
 def load(results: Results) -> ReportData:
     """Stream `results` one configuration at a time into a ReportData: the default cell's final
     values and curves, and the success of every other run (sensitivity cells, tuning)."""

@@ -2,7 +2,8 @@
 statistics per configuration, factor and interaction), robustness (each finding across the
 cells), figures, findings (one function per finding), text (report.md) and report (the folder)."""
 
-from grpo.report.grid._compute import Completeness, Robustness, Tables, compute
+from grpo.report._data import Completeness
+from grpo.report.grid._compute import Robustness, Tables, compute
 from grpo.report.grid._figures import draw_figures
 from grpo.report.grid._findings import FINDINGS, findings
 from grpo.report.grid._report import render, write

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from grpo.core.config import CONFIG_FIELDS, FIELDS, TrainConfig, seed_default
+from grpo.core.config import CONFIG_FIELDS, TrainConfig, seed_default
 from grpo.experiment.results import PRIMARY, final_window
-from grpo.report._data import CURVE_METRICS, ReportData
+from grpo.report._data import CURVE_METRICS, Completeness, ReportData, completeness_of
 from grpo.report._fits import fit_curve
-from grpo.report._names import configuration_name
+from grpo.report._names import configuration_name, ordered_levels
 from grpo.report._stats import (
     ALPHA,
     Contrast,
@@ -35,24 +35,9 @@ from grpo.report._stats import (
     summarize,
 )
 
-LEVEL_ORDER = {  # axis -> its choices (the config's owner of them): the seed document's order, later variants after
-    name: spec.metadata["choices"] for name, spec in FIELDS.items() if spec.metadata["choices"] is not None}
 HALVES = ("half_a", "half_b")
 SLOPE_EPOCHS = 10  # final-window slopes are reported in success per this many epochs
 HELD_FIELDS = ("lr", "epsilon", "responses", "epochs", "steps_per_epoch", "dim")  # report.md's first line names them
-
-
-@dataclass
-class Completeness:
-    configurations: int  # in the grid
-    complete: int  # configurations whose runs all finished (ok or diverged)
-    missing: list[str]  # config_ids with runs not run yet (an interrupted sweep)
-    failed: list[str]  # config_ids whose trial raised
-    statuses: dict[str, int]  # run status -> runs
-
-    @property
-    def is_complete(self) -> bool:
-        return not self.missing and not self.failed
 
 
 @dataclass
@@ -96,15 +81,6 @@ class Tables:
 def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:
     """The HELD_FIELDS that are not axes -> their distinct values over `configs`."""
     return {name: sorted(configs[name].unique().tolist()) for name in HELD_FIELDS if name not in axes and len(configs)}
-
-
-def ordered_levels(axis: str, values) -> list:
-    """Distinct values of an axis in the seed document's order (registry order; numbers sorted)."""
-    values = list(dict.fromkeys(values))
-    registry = list(LEVEL_ORDER.get(axis, ()))
-    if registry:
-        return sorted(values, key=lambda v: (registry.index(v) if v in registry else len(registry), str(v)))
-    return sorted(values)
 
 
 def reference_level(axis: str, levels: list):
@@ -173,14 +149,6 @@ def compute(data: ReportData) -> Tables:
         interactions=interactions, fits=_fits(data, labels, ranked, table), slopes=slopes, within_reward=_within_reward(table, axes),
         replication=replication, unhealthy=runs[runs.status != "ok"].reset_index(drop=True),
         min_detectable=min_detectable, pairing_gain=pairing_gain, leaders_half_width=leaders_half_width, curves=curves)
-
-
-def completeness_of(runs: pd.DataFrame, configs: pd.DataFrame) -> Completeness:
-    status = runs.groupby("config_id").status
-    missing = [c for c in configs.index if (status.get_group(c) == "missing").any()]
-    failed = [c for c in configs.index if (status.get_group(c) == "failed").any() and c not in missing]
-    return Completeness(len(configs), len(configs) - len(missing) - len(failed), missing, failed,
-                        runs.status.value_counts().to_dict())
 
 
 def _configurations(data, configs, axes, labels, scores, completeness) -> pd.DataFrame:

@@ -41,9 +41,9 @@ from scipy import stats as scipy_stats
 from grpo.core.config import inapplicable
 from grpo.experiment.grids import Grid
 from grpo.experiment.random_study import CONTINUOUS, Choice, sampled
-from grpo.report._data import ReportData
+from grpo.report._data import Completeness, ReportData, completeness_of
+from grpo.report._names import ordered_levels
 from grpo.report._stats import ALPHA, BOOTSTRAP_SEED, CONFIDENCE, percentile_interval, resample, resample_counts
-from grpo.report.grid._compute import Completeness, completeness_of, ordered_levels
 
 QUANTILE = 0.95  # the conditional percentile: "how good can it get"
 TOP = 0.05  # the top share: configurations at or above the QUANTILE of all
