@@ -27,7 +27,7 @@ from grpo.core.seeds import MAX_SEED
 from grpo.errors import FieldError, check_choice
 from grpo.modes.aggregation import LOSS_AGGREGATIONS
 from grpo.modes.deltas import DELTAS, min_group
-from grpo.modes.losses import KL_ESTIMATORS, KL_PLACEMENTS, KL_REDUCTIONS, LOSS_OPTIONS, LOSSES, loss_options
+from grpo.modes.losses import KL_ESTIMATORS, KL_PLACEMENTS, KL_REDUCTIONS, LOSSES, loss_options
 from grpo.modes.registry import Registry
 from grpo.modes.rewards import REWARDS
 from grpo.tasks.prompts import TASKS, Task, random_task, seed_task, variable_task
@@ -126,14 +126,14 @@ class TrainConfig:
         "loss", "where the KL penalty goes (kl_penalty > 0)", choices=KL_PLACEMENTS,
         foreign=(Foreign("use_kl_in_reward", "verl", values={"true": "reward", "false": "loss"}, only_values=True),))
     ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
-    epsilon: float = option(LOSS_OPTIONS["clipped"]["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses",
+    epsilon: float = option(loss_options("clipped")["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses",
                             foreign=(Foreign("clip_ratio", "verl"),))
     epsilon_low: float = option(
         None, "lower clip 1 - epsilon_low of clip_higher (default 0.2, DAPO) and cispo (default 1: no lower bound,"
-        " MiniMax-M1)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_low"], foreign=(Foreign("clip_ratio_low", "verl"),))
+        " MiniMax-M1)", fallback=loss_options("clip_higher")["epsilon_low"], foreign=(Foreign("clip_ratio_low", "verl"),))
     epsilon_high: float = option(
         None, "upper clip 1 + epsilon_high of clip_higher (default 0.28, DAPO) and cispo (default 4: a ratio cap"
-        " of 5, ScaleRL's epsilon_max as in TRL)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_high"],
+        " of 5, ScaleRL's epsilon_max as in TRL)", fallback=loss_options("clip_higher")["epsilon_high"],
         foreign=(Foreign("clip_ratio_high", "verl"),))
     epochs: int = option(100, "rollouts", foreign=(
         Foreign("num_train_epochs", "TRL", instead="TRL's num_train_epochs counts passes over the prompt set; here"

@@ -26,16 +26,8 @@ from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Sample, length_metrics
 from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, STEP_METRICS
 from grpo.core.uniforms import SeedUniforms
-from grpo.modes.deltas import DELTAS, equal_reward_groups
-from grpo.modes.losses import (
-    KL_REDUCTIONS,
-    KL_WITH_OLD_LOG_PROBS,
-    LOSSES,
-    WITHOUT_OLD_LOG_PROBS,
-    estimate_kl,
-    kl_in_loss,
-    kl_in_reward,
-)
+from grpo.modes.deltas import deltas_function, equal_reward_groups
+from grpo.modes.losses import KL_REDUCTIONS, LOSSES, estimate_kl, kl_in_loss, kl_in_reward, reads_old_log_probs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,11 +118,10 @@ def train_group_columns(
     else:  # one kernel per learning rate, on each configuration's weights laid out as alone; the padding stays put
         optimizer = Adam(policy.parameters(), lr=[c.lr for c in configs], split=lambda tensors: [
             [policy.seed_slices(tensor, k * block, k * block + len(seeds)) for tensor in tensors] for k in range(len(configs))])
-    deltas_fn = DELTAS.checked(config.deltas_mode)
+    deltas_fn = deltas_function(config.deltas_mode)
     best = kind.best_reward(config, task)[:, None]  # [batch 1]
     with_kl = configs[0].kl_penalty > 0  # the same for the whole group
-    reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS or (  # the rollout keeps its log-probs only if read
-        with_kl and config.kl_estimator in KL_WITH_OLD_LOG_PROBS)
+    reads_old = reads_old_log_probs(config.loss_mode, config.kl_estimator if with_kl else None)  # kept only if read
 
     num_seeds, steps = len(generators), config.steps_per_epoch
     step_metrics = torch.zeros(config.epochs, steps, len(STEP_METRICS), num_seeds, device=device)
@@ -163,9 +154,9 @@ def train_group_columns(
             if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
                 rollout_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if sample.log_probs is None else sample.log_probs
                 kl_tokens = estimate_kl(config.kl_estimator, rollout_log_probs, ref_log_probs, rollout_log_probs)
-                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, config.kl_penalty))  # [seed batch response]
+                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, config.kl_penalty), sample.mask)  # [seed batch response]
             else:
-                deltas = deltas_fn(rewards)  # [seed batch response]
+                deltas = deltas_fn(rewards, sample.mask)  # [seed batch response]
 
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(

@@ -8,7 +8,7 @@ its help in ``grpo train --help``.
 
 import torch
 
-from grpo.modes.registry import Registry, tensor_contract
+from grpo.modes.registry import Registry, declare, tensor_contract
 
 STD_EPS = 1e-5  # the seed document's guard against a zero std in a group of equal rewards
 
@@ -18,6 +18,7 @@ def raw_rewards(rewards: torch.Tensor) -> torch.Tensor:
     return rewards
 
 
+@declare(min_group=2)
 def centered_rewards(rewards: torch.Tensor) -> torch.Tensor:
     """seed document: reward minus its group mean (Dr. GRPO's choice).
 
@@ -26,6 +27,7 @@ def centered_rewards(rewards: torch.Tensor) -> torch.Tensor:
     return rewards - rewards.mean(-1, keepdim=True)
 
 
+@declare(min_group=2)
 def normalized_rewards(rewards: torch.Tensor) -> torch.Tensor:
     """seed document, GRPO: centered / (group std + 1e-5), the std with Bessel's correction.
 
@@ -39,6 +41,7 @@ def max_rewards(rewards: torch.Tensor) -> torch.Tensor:
     return torch.where(rewards == best, rewards, torch.zeros_like(rewards))
 
 
+@declare(min_group=2)
 def rloo(rewards: torch.Tensor) -> torch.Tensor:
     """RLOO: reward minus the mean of the other responses to the same prompt (leave-one-out).
 
@@ -49,6 +52,7 @@ def rloo(rewards: torch.Tensor) -> torch.Tensor:
     return rewards - others_mean
 
 
+@declare(min_group=2)
 def batch_normalized(rewards: torch.Tensor) -> torch.Tensor:
     """REINFORCE++, ScaleRL: centred per prompt, divided by the std over the whole batch + 1e-5.
 
@@ -67,7 +71,7 @@ def equal_reward_groups(rewards: torch.Tensor) -> torch.Tensor:
     return (rewards == rewards[..., :1]).all(-1)
 
 
-def deltas_contract(result, rewards: torch.Tensor) -> str | None:
+def deltas_contract(result, rewards: torch.Tensor, *_) -> str | None:
     return tensor_contract(result, rewards.shape, "float deltas [seed batch response], one per reward")
 
 
@@ -78,13 +82,25 @@ DELTAS: Registry = Registry("deltas", {
     "max_rewards": max_rewards,
     "rloo": rloo,
     "batch_normalized": batch_normalized,
-}, deltas_contract)
-# Responses per prompt a mode needs: with one response a group's mean is that response, so the
-# centred modes give all-zero deltas (no learning) and the normalised ones divide by no spread.
-MIN_GROUP: dict[str, int] = {"centered_rewards": 2, "normalized_rewards": 2, "rloo": 2, "batch_normalized": 2}
+}, deltas_contract, facts={
+    # Responses per prompt the mode needs: with one response a group's mean is that response, so
+    # the centred modes give all-zero deltas (no learning) and the normalised ones divide by no spread.
+    "min_group": 1,
+    "reads_mask": False,  # True: called as fn(rewards, mask), mask [seed batch response pos] or None (every token real)
+})
 
 
 def min_group(deltas_mode: str) -> int:
-    """Responses per prompt a mode needs: MIN_GROUP for a built-in; a plugin declares it as an
-    attribute of its function (``my_deltas.min_group = 2``); else 1."""
-    return MIN_GROUP[deltas_mode] if deltas_mode in MIN_GROUP else getattr(DELTAS.get(deltas_mode), "min_group", 1)
+    """Responses per prompt a mode needs: its ``min_group`` fact (``@declare(min_group=2)``, or
+    ``my_deltas.min_group = 2``); else 1."""
+    return DELTAS.fact(deltas_mode, "min_group")
+
+
+def deltas_function(deltas_mode: str):
+    """The mode as the trainer calls it, ``fn(rewards, mask)``: the mask (the responses' real
+    tokens [seed batch response pos], None when every token is real) passed on to a mode that
+    declares ``reads_mask``, dropped for the others."""
+    fn = DELTAS.checked(deltas_mode)
+    if DELTAS.fact(deltas_mode, "reads_mask"):
+        return fn
+    return lambda rewards, mask: fn(rewards)

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
-from grpo.errors import UsageError
 from grpo.modes.aggregation import LOSS_AGGREGATIONS, TOKEN_DIMS, token_mean
-from grpo.modes.registry import Registry, tensor_contract
+from grpo.modes.registry import Registry, declare, tensor_contract
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,7 @@ def trust_region(ratio, delta, low, high, mask, config, fraction_mask, old_log_p
     return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high, low_prob)
 
 
+@declare(reads_old_log_probs=False, sliced=True)
 def naive(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: -mean(log pi x delta), REINFORCE; needs no old log-probs.
 
@@ -115,6 +115,7 @@ def naive(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return unclipped_terms(log_probs * deltas[..., None], mask, config)
 
 
+@declare(sliced=True)
 def unclipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: -mean(r x delta), r = exp(log pi - log pi_old) the probability ratio.
 
@@ -123,6 +124,7 @@ def unclipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return unclipped_terms(torch.exp(log_probs - old_log_probs) * deltas[..., None], mask, config)
 
 
+@declare(options={"epsilon": 0.01}, sliced=True)  # the seed document's
 def clipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: PPO/GRPO's trust region [1 - epsilon, 1 + epsilon] per token.
 
@@ -131,6 +133,7 @@ def clipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, mask, old_log_probs)
 
 
+@declare(options={"epsilon_low": 0.2, "epsilon_high": 0.28}, sliced=True)  # DAPO's
 def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """DAPO: asymmetric trust region [1 - epsilon_low, 1 + epsilon_high] per token (0.2 / 0.28).
 
@@ -141,6 +144,7 @@ def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerm
                         old_log_probs)
 
 
+@declare(options={"epsilon": 0.01}, sliced=True)  # the seed document's
 def gspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """GSPO: one ratio per sequence, exp(mean log-ratio), clipped to [1 - epsilon, 1 + epsilon].
 
@@ -157,6 +161,7 @@ def gspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, None)
 
 
+@declare(options={"epsilon_low": 1.0, "epsilon_high": 4.0}, sliced=True)  # no lower bound, ratio cap 5 (see cispo)
 def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """CISPO: -mean(sg(clip(r, 1 - epsilon_low, 1 + epsilon_high)) x delta x log pi); r <= 5.
 
@@ -196,32 +201,30 @@ LOSSES: Registry = Registry("losses", {
     "clip_higher": clip_higher,
     "gspo": gspo,
     "cispo": cispo,
-}, loss_contract)
-WITHOUT_OLD_LOG_PROBS = frozenset({"naive"})  # losses that never read old_log_probs (they get None)
-LOSS_OPTIONS: dict[str, dict[str, float]] = {  # the TrainConfig fields each loss reads, with its defaults
-    "clipped": {"epsilon": 0.01},  # the seed document's
-    "clip_higher": {"epsilon_low": 0.2, "epsilon_high": 0.28},  # DAPO's
-    "gspo": {"epsilon": 0.01},  # the seed document's
-    "cispo": {"epsilon_low": 1.0, "epsilon_high": 4.0},  # no lower bound, ratio cap 5 (see cispo)
-}
+}, loss_contract, facts={
+    "options": {},  # the TrainConfig fields the loss reads, with its defaults; any other is refused with it
+    "reads_old_log_probs": True,  # False: the trainer skips their lookup and passes None
+    "sliced": False,  # reads a group's per-slice numbers (see the module's docstring)
+})
 
 
 def loss_options(loss_mode: str) -> dict[str, float]:
-    """The TrainConfig fields a loss reads, with its defaults: LOSS_OPTIONS for a built-in; a
-    plugin declares its own as an attribute of its function (``my_loss.options = {"epsilon_high": 0.5}``).
-    A plugin that cannot be imported reads none here; naming it as the loss_mode is the error."""
-    if loss_mode in LOSS_OPTIONS:
-        return LOSS_OPTIONS[loss_mode]
-    try:
-        return getattr(LOSSES.get(loss_mode), "options", {})
-    except UsageError:
-        return {}
+    """The TrainConfig fields a loss reads, with its defaults (its ``options``, declared as
+    ``@declare(options={"epsilon_high": 0.5})`` or ``my_loss.options = {...}``)."""
+    return LOSSES.fact(loss_mode, "options")
 
 
 def takes_slices(loss_mode: str) -> bool:
     """Whether a loss reads a group's per-slice numbers (see the module's docstring): every
     built-in does; a plugin says so with ``my_loss.sliced = True``."""
-    return loss_mode in LOSSES.built_ins or getattr(LOSSES[loss_mode], "sliced", False)
+    return LOSSES.fact(loss_mode, "sliced")
+
+
+def reads_old_log_probs(loss_mode: str, kl_estimator: str | None) -> bool:
+    """Whether a step reads the rollout's log-probs: the loss's, or the KL estimator's (None: no
+    KL term) ``reads_old_log_probs`` fact."""
+    return LOSSES.fact(loss_mode, "reads_old_log_probs") or (
+        kl_estimator is not None and KL_ESTIMATORS.fact(kl_estimator, "reads_old_log_probs"))
 
 
 def k1(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
@@ -247,6 +250,7 @@ def k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1
 
 
+@declare(reads_old_log_probs=True)
 def k3_corrected(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> torch.Tensor:
     """TRL's use_bias_correction_kl: k3 x the ratio pi / pi_old, unbiased for KL(pi || pi_ref) off-policy.
 
@@ -265,15 +269,14 @@ def kl_contract(result, log_probs: torch.Tensor, ref_log_probs: torch.Tensor, *_
 
 
 KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3, "k3_corrected": k3_corrected},
-                                   kl_contract)
-KL_WITH_OLD_LOG_PROBS = frozenset({"k3_corrected"})  # estimators that read the rollout's log-probs too
+                                   kl_contract, facts={"reads_old_log_probs": False})  # True: called with them third
 
 
 def estimate_kl(estimator: str, log_probs: torch.Tensor, ref_log_probs: torch.Tensor,
                 old_log_probs: torch.Tensor | None) -> torch.Tensor:
     """The per-token KL estimate of `estimator` [seed batch response pos], given the rollout's
-    log-probs `old_log_probs` where it reads them (KL_WITH_OLD_LOG_PROBS)."""
-    if estimator in KL_WITH_OLD_LOG_PROBS:
+    log-probs `old_log_probs` where it reads them (its ``reads_old_log_probs`` fact)."""
+    if KL_ESTIMATORS.fact(estimator, "reads_old_log_probs"):
         return KL_ESTIMATORS.checked(estimator)(log_probs, ref_log_probs, old_log_probs)
     return KL_ESTIMATORS.checked(estimator)(log_probs, ref_log_probs)
 

@@ -117,6 +117,52 @@ def test_plugins_declare_the_group_they_need_and_the_options_they_read(example_p
         LOSSES.unregister("wide_clipped")
 
 
+def test_built_ins_declare_their_facts_as_the_attributes_a_plugin_declares():
+    """No side table: each built-in's facts are attributes of its function, of the facts its
+    group lists; the accessors read them."""
+    for registry in registries().values():
+        for name, fn in registry.built_ins.items():
+            declared = {fact for fact in vars(fn) if not fact.startswith("_") and fact != "__wrapped__"}
+            assert declared <= set(registry.facts), (registry.group, name, declared)
+    assert LOSSES.fact("clipped", "options") == {"epsilon": 0.01} and LOSSES.fact("naive", "options") == {}
+    assert LOSSES.fact("naive", "reads_old_log_probs") is False and LOSSES.fact("clipped", "reads_old_log_probs") is True
+    assert all(LOSSES.fact(name, "sliced") for name in LOSSES.built_ins)
+    assert DELTAS.fact("rloo", "min_group") == 2 and DELTAS.fact("rewards", "min_group") == 1
+    assert registries()["kl_estimators"].fact("k3_corrected", "reads_old_log_probs") is True
+
+
+def test_a_plugin_declares_every_fact_a_built_in_can_and_no_other(tmp_path):
+    """A plugin KL estimator that declares reads_old_log_probs is called with the rollout's
+    log-probs (before, only the built-in k3_corrected could be); a loss that declares it False
+    gets None; an unknown fact is one error naming the group's facts."""
+    seen = []
+
+    def k1_weighted(log_probs, ref_log_probs, old_log_probs):
+        """k1 x the ratio to the rollout policy."""
+        seen.append(old_log_probs is not None)
+        return torch.exp(log_probs - old_log_probs) * (log_probs - ref_log_probs)
+
+    loss_saw_old = []
+
+    def log_prob_only(log_probs, old_log_probs, deltas, config):
+        """REINFORCE, noting whether it got old log-probs."""
+        loss_saw_old.append(old_log_probs is not None)
+        return LOSSES["naive"](log_probs, old_log_probs, deltas, config)
+
+    register("kl_estimators", reads_old_log_probs=True)(k1_weighted)
+    register("losses", reads_old_log_probs=False)(log_prob_only)
+    try:
+        assert train(TrainConfig(loss_mode="log_prob_only", epochs=2), [0])["loss"].notna().all()
+        assert loss_saw_old and not any(loss_saw_old)  # the rollout's log-probs are skipped
+        records = train(TrainConfig(loss_mode="log_prob_only", kl_penalty=0.1, kl_estimator="k1_weighted", epochs=2), [0])
+        assert seen and all(seen) and (records["kl"].iloc[1:] != 0).all()  # kept for the estimator that reads them
+    finally:
+        LOSSES.unregister("log_prob_only")
+        registries()["kl_estimators"].unregister("k1_weighted")
+    with pytest.raises(UsageError, match="^deltas modes declare no fact 'min_groups'; choose from min_group, reads_mask$"):
+        register("deltas", min_groups=2)
+
+
 def test_grpo_train_runs_a_plugin_mode(example_plugin, tmp_path, capsys):
     out = tmp_path / "ranks.parquet"
     assert main(["train", "--deltas", "centered_ranks", "--seeds", "2", "--epochs", "3", "--quiet", "--out", str(out)]) == 0
