@@ -207,7 +207,8 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
     with torch.no_grad():
         clip_frac = terms.clip_low + terms.clip_high
         low_prob = torch.full_like(loss, torch.nan) if terms.clip_high_low_prob is None else terms.clip_high_low_prob
-        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, low_prob, entropy])
+        extra = torch.full_like(loss, torch.nan) if terms.extra_clip is None else terms.extra_clip
+        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, low_prob, extra, entropy])
 
 
 def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> dict[str, np.ndarray]:

@@ -111,7 +111,7 @@ def test_plugins_declare_the_group_they_need_and_the_options_they_read(example_p
         assert (config.epsilon_low, config.epsilon_high) == (0.3, 0.5)
         assert TrainConfig(loss_mode="wide_clipped", epsilon_high=0.7).epsilon_high == 0.7
         with pytest.raises(UsageError, match="epsilon_high 0.7: does not apply to loss_mode 'naive'; only clip_higher,"
-                                             " cispo, wide_clipped read it"):
+                                             " cispo, geo_mean, clip_cov, wide_clipped read it"):
             TrainConfig(loss_mode="naive", epsilon_high=0.7)
     finally:
         LOSSES.unregister("wide_clipped")
@@ -124,7 +124,7 @@ def test_built_ins_declare_their_facts_as_the_attributes_a_plugin_declares():
         for name, fn in registry.built_ins.items():
             declared = {fact for fact in vars(fn) if not fact.startswith("_") and fact != "__wrapped__"}
             assert declared <= set(registry.facts), (registry.group, name, declared)
-    assert LOSSES.fact("clipped", "options") == {"epsilon": 0.01} and LOSSES.fact("naive", "options") == {}
+    assert LOSSES.fact("clipped", "options") == {"epsilon": 0.01, "clip_ratio_c": 0.0} and LOSSES.fact("naive", "options") == {}
     assert LOSSES.fact("naive", "reads_old_log_probs") is False and LOSSES.fact("clipped", "reads_old_log_probs") is True
     assert all(LOSSES.fact(name, "sliced") for name in LOSSES.built_ins)
     assert DELTAS.fact("rloo", "min_group") == 2 and DELTAS.fact("rewards", "min_group") == 1
