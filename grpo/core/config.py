@@ -95,6 +95,20 @@ VERL_SUM_NORM = ("verl's seq-mean-token-sum-norm with its default loss_scale_fac
 VERL_KL = {"kl": "k1", "mse": "k2", "low_var_kl": "k3"}  # verl's kl_loss_type values
 VERL_KL_REFUSED = {name: "this project has no such estimator; choose k1 (verl's kl), k2 (mse) or k3 (low_var_kl)"
                    for name in ("abs", "full", "k1+", "k2+", "k3+", "low_var_kl+")}
+TRL_SCALE_REWARDS = {"group": "normalized_rewards", "true": "normalized_rewards", "none": "centered_rewards",
+                     "false": "centered_rewards", "batch": "group_mean_batch_std"}  # TRL's scale_rewards (centred always)
+TRL_STD_NOTE = "TRL adds 1e-4 to the group std, normalized_rewards 1e-5"
+VERL_ADV_ESTIMATORS = {"grpo": "normalized_rewards", "rloo": "rloo", "reinforce_plus_plus": "reinforce_plus_plus",
+                       "opo": "opo", "gpg": "gpg", "grpo_passk": "grpo_passk"}  # verl's algorithm.adv_estimator
+VERL_GRPO_NOTE = ("verl adds 1e-6 to the group std, normalized_rewards 1e-5; verl's grpo with norm_adv_by_std_in_grpo"
+                  " false is centered_rewards")
+VERL_ADV_REFUSED = {
+    "remax": "this project has no remax (its baseline is a greedy rollout's reward); choose from the deltas modes",
+    "optimal_token_baseline": "this project has no optimal_token_baseline (token-level advantages); choose from the"
+                              " deltas modes",
+    "gae": "this project has no critic; choose from the deltas modes",
+    "reinforce_plus_plus_baseline": "the nearest is batch_normalized (centred per prompt, then the batch's std; verl"
+                                    " whitens over tokens)"}
 VERL_NO_SEQ_SUM = "this project has no seq-mean-token-sum (no normaliser); the nearest is seq_mean_token_sum_norm"
 
 
@@ -103,7 +117,11 @@ class TrainConfig:
     CHOICES: ClassVar[tuple[str, ...]] = ("deltas_mode", "loss_mode", "kl_penalty")  # the seed document's choices
 
     reward_fn: str = option("sort_inclusion_ordering", "reward function", aliases=("--reward",), choices=REWARDS)
-    deltas_mode: str = option("rewards", "how rewards become deltas (advantages)", aliases=("--deltas",), choices=DELTAS)
+    deltas_mode: str = option("rewards", "how rewards become deltas (advantages)", aliases=("--deltas",), choices=DELTAS,
+                              foreign=(Foreign("scale_rewards", "TRL", values=TRL_SCALE_REWARDS, only_values=True,
+                                               notes={"group": TRL_STD_NOTE, "true": TRL_STD_NOTE}),
+                                       Foreign("adv_estimator", "verl", values=VERL_ADV_ESTIMATORS, only_values=True,
+                                               refused=VERL_ADV_REFUSED, notes={"grpo": VERL_GRPO_NOTE})))
     loss_mode: str = option("naive", "policy loss", aliases=("--loss",), choices=LOSSES)
     kl_penalty: float = option(
         0.0, "coefficient of the KL penalty against a frozen reference model; 0: no reference model at all."

@@ -26,7 +26,8 @@ from grpo.modes.losses import LOSSES
 from grpo.sweep.run import run_sweep
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "grpo-rank-deltas"
-BUILT_IN_DELTAS = ["rewards", "centered_rewards", "normalized_rewards", "max_rewards", "rloo", "batch_normalized"]
+BUILT_IN_DELTAS = ["rewards", "centered_rewards", "normalized_rewards", "max_rewards", "rloo", "batch_normalized",
+                   "group_mean_batch_std", "reinforce_plus_plus", "opo", "gpg", "grpo_passk"]
 
 
 def add_site(site: Path, monkeypatch) -> None:
@@ -89,7 +90,7 @@ def test_an_unknown_mode_is_one_line_naming_built_ins_and_plugins(example_plugin
 def test_help_lists_a_plugin_with_its_docstring_and_package(example_plugin, capsys):
     assert main(["train", "--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
-    assert ("batch_normalized: REINFORCE++, ScaleRL: centred per prompt, divided by the std over the whole batch + 1e-5."
+    assert ("grpo_passk: Pass@k: only each group's best response has a delta, (best - second best) / (group std + 1e-6)."
             " centered_ranks: ES fitness shaping: the response's rank in its group, scaled to [-0.5, 0.5] (ties share)."
             " [grpo-rank-deltas==0.1.0] --loss-mode") in help_text
 
