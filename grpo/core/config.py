@@ -92,9 +92,9 @@ LOSS_AGG_DASHED = {"token-mean": "token_mean", "seq-mean-token-mean": "seq_mean_
                    "seq-mean-token-sum-norm": "seq_mean_token_sum_norm"}  # verl's loss_agg_mode values
 VERL_SUM_NORM = ("verl's seq-mean-token-sum-norm with its default loss_scale_factor is N x this project's (N responses"
                  " in the batch); Adam makes the two runs nearly the same")
-VERL_KL = {"kl": "k1", "mse": "k2", "low_var_kl": "k3"}  # verl's kl_loss_type values
-VERL_KL_REFUSED = {name: "this project has no such estimator; choose k1 (verl's kl), k2 (mse) or k3 (low_var_kl)"
-                   for name in ("abs", "full", "k1+", "k2+", "k3+", "low_var_kl+")}
+VERL_KL = {"kl": "k1", "mse": "k2", "low_var_kl": "k3", "k1+": "k1_plus", "kl+": "k1_plus", "k3+": "k3_plus",
+           "low_var_kl+": "k3_plus", "abs+": "abs_plus", "k2+": "k2", "mse+": "k2"}  # verl's kl_loss_type values
+VERL_KL_REFUSED = {"full": "this project has no full-vocabulary KL; choose an estimator"}
 TRL_SCALE_REWARDS = {"group": "normalized_rewards", "true": "normalized_rewards", "none": "centered_rewards",
                      "false": "centered_rewards", "batch": "group_mean_batch_std"}  # TRL's scale_rewards (centred always)
 TRL_STD_NOTE = "TRL adds 1e-4 to the group std, normalized_rewards 1e-5"
@@ -137,8 +137,8 @@ class TrainConfig:
         "k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS, foreign=(
             Foreign("kl_estimator", "verl", values=VERL_KL),
             Foreign("use_bias_correction_kl", "TRL", values={"true": "k3_corrected", "false": "k3"}, only_values=True),
-            Foreign("kl_loss_type", "verl", values={**VERL_KL, "k1": "k1", "k2": "k2", "k3": "k3"}, only_values=True,
-                    refused=VERL_KL_REFUSED)))
+            Foreign("kl_loss_type", "verl", values={**VERL_KL, "k1": "k1", "k2": "k2", "k3": "k3", "abs": "abs"},
+                    only_values=True, refused=VERL_KL_REFUSED)))
     kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)
     kl_placement: str = option(
         "loss", "where the KL penalty goes (kl_penalty > 0)", choices=KL_PLACEMENTS,

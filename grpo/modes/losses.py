@@ -472,11 +472,50 @@ def k3_corrected(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, old_log_p
     return torch.exp(log_probs - old_log_probs) * k3(log_probs, ref_log_probs)
 
 
+def abs_kl(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """verl's abs: |log pi - log pi_ref|, biased, >= 0; its gradient is sign(k1) x grad log pi.
+
+    verl (verl/trainer/ppo/core_algos.py, ``kl_penalty_forward``: ``(logprob -
+    ref_logprob).abs()``). Per token: [seed batch response pos]."""
+    return (log_probs - ref_log_probs).abs()
+
+
+def k2_gradient(value: torch.Tensor, log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """`value` (detached) with the gradient of k2: verl's straight-through "+" estimators.
+
+    verl (verl/trainer/ppo/core_algos.py, ``kl_penalty``): ``backward_score - backward_score.detach() +
+    forward_score.detach()``, backward_score = k2: k1 and k3 estimate KL's value without bias
+    but not its gradient (k1's expected gradient is 0, k3's that of KL(pi_ref || pi)); k2's
+    gradient, E[(log pi - log pi_ref) grad log pi], is KL(pi || pi_ref)'s on-policy (Schulman
+    2020; arXiv 2512.21852). At verl b178a3c ``kl_penalty`` hands the name with its "+" to
+    ``kl_penalty_forward``, which knows no such name (NotImplementedError): the value here is
+    the named estimator's, as the code's comment intends."""
+    backward = k2(log_probs, ref_log_probs)
+    return backward - backward.detach() + value.detach()
+
+
+def k1_plus(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """verl's k1+: k1's value (unbiased), k2's gradient (unbiased for KL's on-policy)."""
+    return k2_gradient(k1(log_probs, ref_log_probs), log_probs, ref_log_probs)
+
+
+def k3_plus(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """verl's k3+ (low_var_kl+): k3's value (unbiased, >= 0), k2's gradient."""
+    return k2_gradient(k3(log_probs, ref_log_probs), log_probs, ref_log_probs)
+
+
+def abs_plus(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """verl's abs+: |k1|'s value, k2's gradient."""
+    return k2_gradient(abs_kl(log_probs, ref_log_probs), log_probs, ref_log_probs)
+
+
 def kl_contract(result, log_probs: torch.Tensor, ref_log_probs: torch.Tensor, *_) -> str | None:
     return tensor_contract(result, log_probs.shape, "a float per token [seed batch response pos]")
 
 
-KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3, "k3_corrected": k3_corrected},
+KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3, "k3_corrected": k3_corrected,
+                                                     "abs": abs_kl, "k1_plus": k1_plus, "k3_plus": k3_plus,
+                                                     "abs_plus": abs_plus},
                                    kl_contract, facts={"reads_old_log_probs": False})  # True: called with them third
 
 

@@ -17,7 +17,7 @@ from grpo.cli import main
 from grpo.core.config import TrainConfig
 from grpo.core.train import train, train_group
 from grpo.errors import UsageError
-from grpo.modes.losses import LOSSES, loss_options
+from grpo.modes.losses import KL_ESTIMATORS, LOSSES, loss_options
 from grpo.testing import assert_stacked_seeds_equal_separate_runs
 
 SEEDS, BATCH, RESPONSES, POS = 3, 2, 4, 5
@@ -364,3 +364,44 @@ def test_a_group_of_a_new_loss_equals_its_configurations_trained_alone(loss_mode
                for n in numbers]
     for config, grouped in zip(configs, train_group(configs, [0, 1, 2]), strict=True):
         pd.testing.assert_frame_equal(grouped, train(config, [0, 1, 2]), check_exact=True)
+
+
+def verl_kl_penalty(logprob, ref_logprob, kl_penalty):
+    """verl kl_penalty and kl_penalty_forward (core_algos.py 1841-1902) with the "+" taken off
+    the name before the forward score (at b178a3c the forward is handed "k3+" and raises
+    NotImplementedError; the straight-through is what its comment describes)."""
+    name = kl_penalty.removesuffix("+")
+    if name in ("kl", "k1"):
+        forward_score = logprob - ref_logprob
+    elif name == "abs":
+        forward_score = (logprob - ref_logprob).abs()
+    else:  # low_var_kl, k3 (within verl's clamps, which these numbers never reach)
+        kl = ref_logprob - logprob
+        forward_score = torch.exp(kl) - kl - 1
+    if not kl_penalty.endswith("+"):
+        return forward_score
+    backward_score = 0.5 * (logprob - ref_logprob).square()
+    return backward_score - backward_score.detach() + forward_score.detach()
+
+
+@pytest.mark.parametrize("ours_name, verl_name", [("abs", "abs"), ("k1_plus", "k1+"), ("k3_plus", "k3+"),
+                                                  ("abs_plus", "abs+")])
+def test_kl_estimators_are_verls_straight_through_ones(ours_name, verl_name):
+    """Each value is the named estimator's; each "+" gradient is k2's, log pi - log pi_ref."""
+    log_probs, ref, _, _ = case()
+    values = []
+    for fn in (KL_ESTIMATORS[ours_name], lambda lp, r: verl_kl_penalty(lp, r, verl_name)):
+        log_probs.grad = None
+        value = fn(log_probs, ref)
+        value.sum().backward()
+        values.append((value.detach(), log_probs.grad.clone()))
+    torch.testing.assert_close(values[0][0], values[1][0])
+    torch.testing.assert_close(values[0][1], values[1][1])
+    if verl_name.endswith("+"):
+        torch.testing.assert_close(values[0][1], (log_probs - ref).detach())
+
+
+def test_plus_estimators_train_and_keep_stacked_seeds_apart():
+    for estimator in ("abs", "k3_plus"):
+        assert_stacked_seeds_equal_separate_runs(TrainConfig(loss_mode="clipped", kl_penalty=0.1, kl_estimator=estimator,
+                                                             ref_period=2, epochs=4, steps_per_epoch=3))
