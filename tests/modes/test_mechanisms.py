@@ -17,6 +17,7 @@ from grpo.cli import main
 from grpo.core.config import TrainConfig
 from grpo.core.train import train, train_group
 from grpo.errors import UsageError
+from grpo.experiment.grids import load_grid
 from grpo.modes.losses import KL_ESTIMATORS, LOSSES, loss_options
 from grpo.testing import assert_stacked_seeds_equal_separate_runs
 
@@ -405,3 +406,13 @@ def test_plus_estimators_train_and_keep_stacked_seeds_apart():
     for estimator in ("abs", "k3_plus"):
         assert_stacked_seeds_equal_separate_runs(TrainConfig(loss_mode="clipped", kl_penalty=0.1, kl_estimator=estimator,
                                                              ref_period=2, epochs=4, steps_per_epoch=3))
+
+
+def test_the_mechanisms_preset_crosses_every_new_loss_with_every_new_estimator():
+    grid = load_grid("mechanisms")
+    configs = grid.configs()
+    new_losses = {"gspo_token", "luspo", "sapo", "vespo", "geo_mean", "clip_cov", "kl_cov"}
+    new_deltas = {"group_mean_batch_std", "reinforce_plus_plus", "opo", "gpg", "grpo_passk"}
+    pairs = {(c.loss_mode, c.deltas_mode) for c in configs}
+    assert {(loss, deltas) for loss in new_losses for deltas in new_deltas} <= pairs
+    assert TrainConfig() in configs and len(configs) == 80 and list(grid.cells()) == ["default", "lr 0.01"]
