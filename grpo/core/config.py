@@ -27,7 +27,7 @@ from grpo.core.seeds import MAX_SEED
 from grpo.errors import FieldError, check_choice
 from grpo.modes.aggregation import LOSS_AGGREGATIONS
 from grpo.modes.deltas import DELTAS, min_group
-from grpo.modes.losses import KL_ESTIMATORS, KL_PLACEMENTS, KL_REDUCTIONS, LOSSES, loss_options
+from grpo.modes.losses import KL_CONTROLLERS, KL_ESTIMATORS, KL_PLACEMENTS, KL_REDUCTIONS, LOSSES, loss_options
 from grpo.modes.registry import Registry
 from grpo.modes.rewards import REWARDS
 from grpo.tasks.prompts import TASKS, Task, random_task, seed_task, variable_task
@@ -210,6 +210,12 @@ class TrainConfig:
     kl_cov_ratio: float = option(2e-4, "share of real tokens kl_cov penalises (at least one a seed)")
     ppo_kl_coef: float = option(0.1, "kl_cov's coefficient of |log pi - log pi_old| on the penalised tokens (verl's"
                                      " actor.yaml default)")
+    kl_ctrl: str = option("fixed", "how the coefficient of the KL in the reward moves (kl_placement reward): verl's"
+                                   " kl_ctrl.type", choices=KL_CONTROLLERS)
+    kl_target: float = option(0.1, "the KL per token the adaptive controller steers to (verl's kl_ctrl.target_kl)",
+                              foreign=(Foreign("target_kl", "verl"),))
+    kl_horizon: float = option(10000.0, "the adaptive controller's horizon, in responses (verl's kl_ctrl.horizon)",
+                               foreign=(Foreign("horizon", "verl"),))
     layers: int = option(1, "decoder blocks (policy transformer)")
     heads: int = option(4, "attention heads, dividing dim (policy transformer)")
     max_response_length: int = option(
@@ -299,6 +305,9 @@ class TrainConfig:
         for name in ("vespo_k_pos", "vespo_lambda_pos", "vespo_k_neg", "vespo_lambda_neg", "ppo_kl_coef"):
             if getattr(self, name) < 0:
                 raise FieldError(name, getattr(self, name), "must be non-negative")
+        for name in ("kl_target", "kl_horizon"):
+            if getattr(self, name) <= 0:
+                raise FieldError(name, getattr(self, name), "must be positive")
         if self.clip_cov_lb >= self.clip_cov_ub:
             raise FieldError("clip_cov_lb", self.clip_cov_lb, f"must be below clip_cov_ub {self.clip_cov_ub}")
 
@@ -349,9 +358,10 @@ TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "tas
 MECHANISM_FIELDS = ("clip_ratio_c", "sapo_temperature_pos", "sapo_temperature_neg", "vespo_k_pos", "vespo_lambda_pos",
                     "vespo_k_neg", "vespo_lambda_neg", "clip_cov_ratio", "clip_cov_lb", "clip_cov_ub", "kl_cov_ratio",
                     "ppo_kl_coef")  # issue 32's loss options
+KL_CONTROL_FIELDS = ("kl_ctrl", "kl_target", "kl_horizon")  # issue 32's: the KL in the reward only
 LOSS_OPTION_FIELDS = ("epsilon", "epsilon_low", "epsilon_high", *MECHANISM_FIELDS)  # read by the losses declaring them
 KEYED_WHEN_SET = {"kl_placement": "loss", "dynamic_sampling": 0,  # later options: in config_id only when set, so earlier keys stay
-                  **{name: FIELDS[name].default for name in MECHANISM_FIELDS}}
+                  **{name: FIELDS[name].default for name in (*MECHANISM_FIELDS, *KL_CONTROL_FIELDS)}}
 TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
 
 
@@ -436,7 +446,7 @@ def resolved_values(values: Mapping[str, Any]) -> dict[str, Any]:
     policy_defaults = POLICY_OPTIONS.get(chosen(values, "policy"), {})
     irrelevant = inapplicable(values)
     resolved: dict[str, Any] = {}
-    for name in (*LOSS_OPTION_FIELDS, *KL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, "dim"):
+    for name in (*LOSS_OPTION_FIELDS, *KL_FIELDS, *KL_CONTROL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, "dim"):
         spec = FIELDS[name]
         if chosen(values, "task") == "seed" and name in TASK_FIELDS:
             resolved[name] = seed_task_sizes()[name]
@@ -465,8 +475,13 @@ def inapplicable(values: Mapping) -> dict[str, str]:
     if not LOSSES.fact(loss, "reads_loss_agg"):
         why["loss_agg"] = f"does not apply to loss_mode {loss!r}: it aggregates its own terms"
     if kl == 0:
-        why.update({name: "does not apply: kl_penalty is 0, so there is no KL term" for name in KL_FIELDS})
-    elif chosen(values, "kl_placement") == "reward":
+        why.update({name: "does not apply: kl_penalty is 0, so there is no KL term" for name in (*KL_FIELDS, *KL_CONTROL_FIELDS)})
+    elif chosen(values, "kl_placement") != "reward":
+        why.update({name: "does not apply to kl_placement 'loss': verl adapts only the coefficient of the KL in the"
+                          " reward (algorithm.kl_ctrl)" for name in KL_CONTROL_FIELDS})
+    else:
+        if chosen(values, "kl_ctrl") != "adaptive":
+            why.update({name: "does not apply to kl_ctrl 'fixed'" for name in ("kl_target", "kl_horizon")})
         why["kl_reduction"] = ("does not apply to kl_placement 'reward': a response's KL is summed over its tokens into"
                                " its reward (verl's apply_kl_penalty)")
     if task == "seed":

@@ -33,6 +33,8 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
                          " mode their deltas are all 0 and they add no policy gradient (DAPO's zero-advantage groups);"
                          " with dynamic_sampling, of the first round of sampling",
     "sampling_rounds": "rounds of sampling the rollout took (1 without dynamic_sampling): the groups sampled / the batch's",
+    "kl_coef": "the KL coefficient of the rollout: kl_penalty, or where kl_ctrl is adaptive the controller's value (0"
+               " without KL)",
 }
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps
     "greedy_train_acc": "fraction of training prompts whose greedy response is exactly sorted",

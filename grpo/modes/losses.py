@@ -574,3 +574,33 @@ def kl_in_reward(rewards: torch.Tensor, kl_tokens: torch.Tensor, mask: torch.Ten
 
 
 KL_PLACEMENTS: dict[str, Callable[..., torch.Tensor]] = {"loss": kl_in_loss, "reward": kl_in_reward}
+
+
+def kl_coefficients(kl_penalty, num_slices: int, device: torch.device) -> torch.Tensor:
+    """Each slice's KL coefficient as float64 [slice 1 1 1] (a float, or a group's per-slice
+    tensor [slice 1 1 1]): what kl_in_reward reads (per_slice) and a controller updates."""
+    return torch.as_tensor(kl_penalty, dtype=torch.float64, device=device).reshape(-1, 1, 1, 1).expand(
+        num_slices, 1, 1, 1).clone()
+
+
+def fixed_kl(coefficient: torch.Tensor, kl_tokens: torch.Tensor, mask: torch.Tensor | None, config) -> torch.Tensor:
+    """verl's kl_ctrl fixed: kl_penalty throughout."""
+    return coefficient
+
+
+def adaptive_kl(coefficient: torch.Tensor, kl_tokens: torch.Tensor, mask: torch.Tensor | None, config) -> torch.Tensor:
+    """verl's kl_ctrl adaptive (Ziegler et al. 2019): x (1 + clip(KL / kl_target - 1, +-0.2) x responses / kl_horizon) a rollout.
+
+    verl (verl/trainer/ppo/core_algos.py, ``AdaptiveKLController.update``; called by
+    verl/trainer/ppo/ray_trainer.py, ``apply_kl_penalty``, with the rollout's KL: the per-token
+    estimate's mean over each response's real tokens, then over the batch, and n_steps = the
+    batch's responses). Only for the KL in the reward, as in verl. Each seed's coefficient
+    follows its own rollout's KL. coefficient [seed 1 1 1] float64, kl_tokens [seed batch
+    response pos] -> [seed 1 1 1]"""
+    per_response = kl_tokens.mean(-1) if mask is None else (kl_tokens * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    current = per_response.mean((1, 2)).to(torch.float64)  # [seed]
+    error = (current / config.kl_target - 1).clamp(-0.2, 0.2)
+    return coefficient * (1 + error * per_response[0].numel() / config.kl_horizon).view(-1, 1, 1, 1)
+
+
+KL_CONTROLLERS: dict[str, Callable[..., torch.Tensor]] = {"fixed": fixed_kl, "adaptive": adaptive_kl}

@@ -18,7 +18,7 @@ from grpo.core.config import TrainConfig
 from grpo.core.train import train, train_group
 from grpo.errors import UsageError
 from grpo.experiment.grids import load_grid
-from grpo.modes.losses import KL_ESTIMATORS, LOSSES, loss_options
+from grpo.modes.losses import KL_CONTROLLERS, KL_ESTIMATORS, LOSSES, kl_coefficients, loss_options
 from grpo.testing import assert_stacked_seeds_equal_separate_runs
 
 SEEDS, BATCH, RESPONSES, POS = 3, 2, 4, 5
@@ -416,3 +416,59 @@ def test_the_mechanisms_preset_crosses_every_new_loss_with_every_new_estimator()
     pairs = {(c.loss_mode, c.deltas_mode) for c in configs}
     assert {(loss, deltas) for loss in new_losses for deltas in new_deltas} <= pairs
     assert TrainConfig() in configs and len(configs) == 80 and list(grid.cells()) == ["default", "lr 0.01"]
+
+
+class VerlAdaptiveKLController:  # verl core_algos.py 152-173
+    def __init__(self, init_kl_coef, target_kl, horizon):
+        self.value, self.target, self.horizon = init_kl_coef, target_kl, horizon
+
+    def update(self, current_kl, n_steps):
+        proportional_error = min(max(current_kl / self.target - 1, -0.2), 0.2)
+        self.value *= 1 + proportional_error * n_steps / self.horizon
+
+
+def test_the_adaptive_kl_coefficient_is_verls_controller_per_seed():
+    """Three rollouts: each seed's coefficient follows verl's controller fed its rollout's KL as
+    ray_trainer.py apply_kl_penalty computes it (masked mean over a response's tokens, mean over
+    the batch; n_steps the batch's responses), on ragged responses; both clip sides reached."""
+    config = SimpleNamespace(kl_target=0.05, kl_horizon=100.0)
+    coefficient = kl_coefficients(0.2, SEEDS, torch.device("cpu"))
+    controllers = [VerlAdaptiveKLController(0.2, 0.05, 100.0) for _ in range(SEEDS)]
+    _, _, _, mask = case()
+    for scale in (0.01, 0.1, 0.11, 0.5):
+        kl_tokens = scale * torch.rand(mask.shape, generator=torch.Generator().manual_seed(int(scale * 100)))
+        coefficient = KL_CONTROLLERS["adaptive"](coefficient, kl_tokens, mask, config)
+        for s, controller in enumerate(controllers):
+            per_response = (kl_tokens[s] * mask[s]).sum(-1) / mask[s].sum(-1)
+            controller.update(current_kl=per_response.mean().item(), n_steps=BATCH * RESPONSES)
+    torch.testing.assert_close(coefficient.flatten(), torch.tensor([c.value for c in controllers], dtype=torch.float64))
+    assert len(set(coefficient.flatten().tolist())) == SEEDS
+
+
+def test_the_adaptive_kl_coefficient_is_recorded_and_moves_the_rewards():
+    """kl_coef is the rollout's coefficient: kl_penalty at epoch 0, then the controller's; with
+    kl_ctrl fixed the records are those of before (kl_coef constant); stacked seeds equal
+    separate runs, and a group of two kl_penalty values equals each alone."""
+    base = dict(kl_penalty=0.1, kl_placement="reward", kl_estimator="k1", ref_period=3, epochs=6, steps_per_epoch=2)
+    adaptive = TrainConfig(**base, kl_ctrl="adaptive", kl_target=0.01, kl_horizon=30.0)
+    records = train(adaptive, [0, 1])
+    per_epoch = records.groupby(["seed", "epoch"]).kl_coef.first()
+    assert per_epoch.xs(0, level="epoch").tolist() == pytest.approx([0.1, 0.1])
+    assert per_epoch.nunique() > 3 and not records.equals(train(TrainConfig(**base), [0, 1]))
+    fixed = train(TrainConfig(**base), [0])
+    assert fixed.kl_coef.tolist() == pytest.approx([0.1] * len(fixed)) and (train(TrainConfig(), [0]).kl_coef == 0).all()
+    assert_stacked_seeds_equal_separate_runs(adaptive)
+    configs = [TrainConfig(**{**base, "kl_penalty": kl}, kl_ctrl="adaptive", kl_horizon=30.0) for kl in (0.1, 0.3)]
+    for config, grouped in zip(configs, train_group(configs, [0, 1, 2]), strict=True):
+        pd.testing.assert_frame_equal(grouped, train(config, [0, 1, 2]), check_exact=True)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--kl", "0.1", "--kl-ctrl", "adaptive"], "--kl-ctrl 'adaptive': does not apply to kl_placement 'loss'"),
+    (["--kl", "0.1", "--kl-placement", "reward", "--kl-target", "0.2"], "--kl-target 0.2: does not apply to kl_ctrl 'fixed'"),
+    (["--kl", "0.1", "--kl-placement", "reward", "--kl-ctrl", "adaptive", "--horizon", "0"], "--horizon 0.0: must be positive"),
+])
+def test_grpo_train_refuses_a_bad_kl_controller_in_one_line(argv, message, capsys):
+    assert main(["train", *argv, "--seeds", "1", "--epochs", "1", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error, error
