@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from grpo.core.config import CONFIG_FIELDS, FIELDS, KEYED_WHEN_SET, TrainConfig, base_type
 from grpo.core.schema import COLUMNS, METRICS, RUN_KEY
 from grpo.errors import EnvironmentFault, UsageError
+from grpo.experiment.layout import GRID_FILE, RECORDS_DIR, RUNS_FILE
 from grpo.files import HOST, pid_alive, write_atomic
 from grpo.progress import counted
 
@@ -51,7 +52,7 @@ INCOMPLETE = ("missing", "failed")  # a configuration with such a run does not h
 PARTITION = "config_id"  # the Hive partition key of a sweep's records: records/config_id=<id>/
 CONFIG_SCHEMA = pa.schema([(name, {str: pa.string(), int: pa.int64(), float: pa.float64()}[base_type(spec)])
                            for name, spec in FIELDS.items()])  # the config columns of every records file
-GRID_KEY = b"grpo.grid"  # runs.parquet's metadata key of the grid text its runs were planned from
+GRID_KEY = b"grpo-grid"  # runs.parquet's metadata key of the grid text its runs were planned from
 MIGRATION_LOCK = ".migration.lock"  # held by the caller migrating a folder of the older layout
 MIGRATING = ".records-migrating"  # scratch folders of migrate_layout: MIGRATING.<host>.<pid>.<random>
 
@@ -84,13 +85,13 @@ def first_diverged_steps(records: pd.DataFrame) -> dict[int, int]:
 
 def records_folder(results_dir: Path, config_id: str) -> Path:
     """The folder of one configuration's records in a sweep's folder (a Hive partition)."""
-    return Path(results_dir) / "records" / f"{PARTITION}={config_id}"
+    return Path(results_dir) / RECORDS_DIR / f"{PARTITION}={config_id}"
 
 
 def partitions(results_dir: Path) -> dict[str, Path]:
     """config_id -> its records folder, for each configuration with one in `results_dir`."""
     return {folder.name.removeprefix(f"{PARTITION}="): folder
-            for folder in sorted((Path(results_dir) / "records").glob(f"{PARTITION}=*")) if folder.is_dir()}
+            for folder in sorted((Path(results_dir) / RECORDS_DIR).glob(f"{PARTITION}=*")) if folder.is_dir()}
 
 
 def write_records(records: pd.DataFrame, config: TrainConfig, path: Path, partitioned: bool = False) -> None:
@@ -156,7 +157,7 @@ def migrate_layout(results_dir: Path) -> None:
 
 def _older_layout(results_dir: Path) -> list[Path]:
     """The records folders of the older layout (records/<config_id>/) in `results_dir`."""
-    return [folder for folder in sorted((Path(results_dir) / "records").glob("*")) if folder.is_dir()
+    return [folder for folder in sorted((Path(results_dir) / RECORDS_DIR).glob("*")) if folder.is_dir()
             and "=" not in folder.name and not folder.name.startswith(".")]
 
 
@@ -271,7 +272,7 @@ def open_results(path: Path) -> Results:
         return _open_file(path)
     if not path.is_dir():
         raise UsageError(f"no results folder or records file {str(path)!r}")
-    runs_path = path / "runs.parquet"
+    runs_path = path / RUNS_FILE
     if not runs_path.is_file():
         raise UsageError(f"{str(path)!r} has no runs.parquet; run `grpo sweep` first")
     runs = with_later_options(_read(runs_path))
@@ -293,12 +294,12 @@ def grid_text(results_dir: Path) -> str | None:
     (GRID_KEY, written with the runs it describes), else grid.toml (a folder of older code), else
     None (a folder without either: its runs say no more than their rows)."""
     try:
-        kept = (pq.read_schema(Path(results_dir) / "runs.parquet").metadata or {}).get(GRID_KEY)
+        kept = (pq.read_schema(Path(results_dir) / RUNS_FILE).metadata or {}).get(GRID_KEY)
     except (OSError, pa.ArrowException):
         kept = None
     if kept is not None:
         return kept.decode()
-    grid = Path(results_dir) / "grid.toml"
+    grid = Path(results_dir) / GRID_FILE
     return grid.read_text() if grid.exists() else None
 
 

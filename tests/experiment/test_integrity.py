@@ -34,8 +34,8 @@ seeds = "100-101"
 
 
 @pytest.fixture
-def swept(tmp_path, in_process_sweep):
-    """The STUDY grid swept in its two phases into tmp_path/results/study; -> (folder, run, attempts)."""
+def study_folder(tmp_path, in_process_sweep):
+    """The STUDY grid study_folder in its two phases into tmp_path/results/study; -> (folder, run, attempts)."""
     run, attempts = in_process_sweep
     (tmp_path / "study.toml").write_text(STUDY)
     outcome = run(tmp_path / "study.toml", tmp_path / "results")
@@ -52,18 +52,18 @@ def report(folder, tmp_path, capsys) -> tuple[int, str, str]:
     return code, path.read_text() if path.exists() else "", err
 
 
-def test_runs_name_each_seeds_role_and_keep_the_grid(swept):
-    folder, _, _ = swept
+def test_runs_name_each_seeds_role_and_keep_the_grid(study_folder):
+    folder, _, _ = study_folder
     runs = pd.read_parquet(folder / "runs.parquet")
     assert runs.groupby("role").seed.apply(lambda seeds: sorted(set(seeds))).to_dict() == {
         "evaluation": [0, 1, 2], "tuning": [100, 101]}
     assert runs.records_sha256.str.fullmatch(r"[0-9a-f]{64}").all()
-    assert pq.read_schema(folder / "runs.parquet").metadata[b"grpo.grid"].decode() == STUDY
+    assert pq.read_schema(folder / "runs.parquet").metadata[b"grpo-grid"].decode() == STUDY
 
 
-def test_a_folder_that_loses_grid_toml_keeps_its_tuning_seeds_apart(swept, tmp_path, capsys):
+def test_a_folder_that_loses_grid_toml_keeps_its_tuning_seeds_apart(study_folder, tmp_path, capsys):
     """It used to be reported as a plain grid: 'Seeds: 5 (0, 1, 2, 100, 101)', tuning seeds as evidence."""
-    folder, _, _ = swept
+    folder, _, _ = study_folder
     code, whole, _ = report(folder, tmp_path / "before", capsys)
     (folder / "grid.toml").unlink()
     assert open_results(folder).grid_text == STUDY
@@ -105,11 +105,11 @@ DAMAGES = {"another configuration's file copied over it": damage_copy, "a value 
 
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
-def test_a_damaged_records_file_is_missing_in_the_report_and_retrained_by_the_sweep(swept, tmp_path, capsys, damage):
+def test_a_damaged_records_file_is_missing_in_the_report_and_retrained_by_the_sweep(study_folder, tmp_path, capsys, damage):
     """Each damage gives the same outcome: the report counts the configuration missing (INCOMPLETE,
     exit 1) and the next sweep retrains exactly it, back to the records it had. A copied file and a
     changed value used to pass both; a truncated or empty file aborted the report with exit 2."""
-    folder, run, attempts = swept
+    folder, run, attempts = study_folder
     grid = parse_grid("study", STUDY)
     victim, other = grid.configs()  # the default cell: naive and clipped
     folders = partitions(folder)
@@ -128,8 +128,8 @@ def test_a_damaged_records_file_is_missing_in_the_report_and_retrained_by_the_sw
     assert report(folder, tmp_path / "again", capsys)[0] == 0
 
 
-def test_the_sweeps_scan_names_what_is_wrong_with_a_file(swept):
-    folder, _, _ = swept
+def test_the_sweeps_scan_names_what_is_wrong_with_a_file(study_folder):
+    folder, _, _ = study_folder
     naive, clipped = parse_grid("study", STUDY).configs()
     folders = partitions(folder)
     damage_copy(sorted(folders[naive.config_id].glob("*.parquet"))[0],
@@ -139,10 +139,10 @@ def test_the_sweeps_scan_names_what_is_wrong_with_a_file(swept):
     assert "checksum" in damaged[0] or "another configuration" in damaged[0]
 
 
-def test_a_folder_that_loses_both_grids_refuses_rather_than_count_tuning_seeds(swept, tmp_path, capsys):
+def test_a_folder_that_loses_both_grids_refuses_rather_than_count_tuning_seeds(study_folder, tmp_path, capsys):
     """runs.parquet rewritten without its kept grid (a pandas round trip) and grid.toml gone: the
     roles still say which runs are tuning runs, so the report refuses in one line (exit 2)."""
-    folder, _, _ = swept
+    folder, _, _ = study_folder
     pd.read_parquet(folder / "runs.parquet").to_parquet(folder / "runs.parquet")
     (folder / "grid.toml").unlink()
     code, text, err = report(folder, tmp_path, capsys)
