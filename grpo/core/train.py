@@ -28,15 +28,16 @@ from grpo.core.policies import POLICIES, Policy, Sample, length_metrics
 from grpo.core.schema import COUNT_METRICS, EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, START_METRICS, STEP_METRICS
 from grpo.core.uniforms import SeedUniforms
 from grpo.core.warm_start import BaseSource, load_bases, train_bases
-from grpo.modes.deltas import DELTAS, equal_reward_groups
+from grpo.modes.deltas import deltas_function, equal_reward_groups
 from grpo.modes.losses import (
+    KL_CONTROLLERS,
     KL_REDUCTIONS,
-    KL_WITH_OLD_LOG_PROBS,
     LOSSES,
-    WITHOUT_OLD_LOG_PROBS,
     estimate_kl,
+    kl_coefficients,
     kl_in_loss,
     kl_in_reward,
+    reads_old_log_probs,
 )
 from grpo.tasks.prompts import Task, stream_generators
 
@@ -80,7 +81,7 @@ def train(
     """Train `config` once per seed, all seeds stacked in one model.
 
     Returns the records: one row per seed and inner step with the columns of
-    grpo.records.COLUMNS (config_id, seed, epoch, step, metrics, diverged); the eval metrics
+    grpo.core.schema.COLUMNS (config_id, seed, epoch, step, metrics, diverged); the eval metrics
     are set on each epoch's last step, null elsewhere.
     A seed whose metrics turn NaN or infinite (say, from an absurd learning rate) is
     `diverged` from that step on; the seeds stacked with it are unaffected.
@@ -101,7 +102,7 @@ def train_group(
     """Train each of `configs` once per seed, all (configuration, seed) pairs stacked in one
     model as slices, configuration-major: a group that differs only in the numbers of
     grpo.core.group.SLICE_FIELDS (ValueError otherwise). Returns each configuration's records,
-    equal to ``train(config, seeds)``'s (tests/test_group.py)."""
+    equal to ``train(config, seeds)``'s (tests/core/test_group.py)."""
     import pandas as pd  # here, not at the top: see the module's docstring
 
     return [pd.DataFrame(columns) for columns in train_group_columns(configs, seeds, device, on_epoch, bases)]
@@ -136,12 +137,12 @@ def train_group_columns(
     else:  # one kernel per learning rate, on each configuration's weights laid out as alone; the padding stays put
         optimizer = Adam(policy.parameters(), lr=[c.lr for c in configs], split=lambda tensors: [
             [policy.seed_slices(tensor, k * block, k * block + len(seeds)) for tensor in tensors] for k in range(len(configs))])
-    deltas_fn = DELTAS.checked(config.deltas_mode)
+    deltas_fn = deltas_function(config.deltas_mode)
     with_kl = configs[0].kl_penalty > 0  # the same for the whole group
-    reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS or (  # the rollout keeps its log-probs only if read
-        with_kl and config.kl_estimator in KL_WITH_OLD_LOG_PROBS)
+    reads_old = reads_old_log_probs(config.loss_mode, config.kl_estimator if with_kl else None)  # kept only if read
 
     num_seeds, steps = len(generators), config.steps_per_epoch
+    kl_coef = kl_coefficients(config.kl_penalty if with_kl else 0.0, num_seeds, device)  # [seed 1 1 1] the reward's KL's
     step_metrics = {name: torch.zeros(config.epochs, steps, num_seeds, device=device) for name in STEP_METRICS}
     epoch_metrics = {name: torch.zeros(config.epochs, num_seeds, device=device,  # a count: exact in float64
                                        dtype=torch.float64 if name in COUNT_METRICS else torch.float32) for name in EPOCH_METRICS}
@@ -178,15 +179,18 @@ def train_group_columns(
                 sample, rewards, rollout_prompts, rounds = refill(kind, policy, config, rollout_task, sample, rewards,
                                                                   slice_seeds, epoch, reads_old)
             samples += rounds * (rollout_task.batch * config.responses)
-            for name, value in {**rollout_metrics, "sampling_rounds": rounds, "samples": samples}.items():
+            for name, value in {**rollout_metrics, "sampling_rounds": rounds, "kl_coef": kl_coef.view(-1).float(),
+                                "samples": samples}.items():
                 epoch_metrics[name][epoch] = value
             ref_log_probs = kind.log_probs(reference, rollout_prompts, sample)[0] if with_kl else None  # [seed batch response pos]
             if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
                 rollout_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if sample.log_probs is None else sample.log_probs
                 kl_tokens = estimate_kl(config.kl_estimator, rollout_log_probs, ref_log_probs, rollout_log_probs)
-                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, config.kl_penalty))  # [seed batch response]
+                coefficient = config.kl_penalty if config.kl_ctrl == "fixed" else kl_coef  # fixed: as it always was
+                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, coefficient), sample.mask)  # [seed batch response]
+                kl_coef = KL_CONTROLLERS[config.kl_ctrl](kl_coef, kl_tokens, sample.mask, config)  # verl's kl_ctrl
             else:
-                deltas = deltas_fn(rewards)  # [seed batch response]
+                deltas = deltas_fn(rewards, sample.mask)  # [seed batch response]
 
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
@@ -279,8 +283,10 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
     optimizer.step()
     with torch.no_grad():
         low_prob = torch.full_like(loss, torch.nan) if terms.clip_high_low_prob is None else terms.clip_high_low_prob
+        extra = torch.full_like(loss, torch.nan) if terms.extra_clip is None else terms.extra_clip
         metrics = {"loss": loss, "kl": kl, "clip_frac": terms.clip_low + terms.clip_high, "clip_low_frac": terms.clip_low,
-                   "clip_high_frac": terms.clip_high, "clip_high_low_prob_frac": low_prob, "entropy": entropy}
+                   "clip_high_frac": terms.clip_high, "clip_high_low_prob_frac": low_prob, "extra_clip_frac": extra,
+                   "entropy": entropy}
         return {name: value.detach() for name, value in metrics.items()}
 
 
