@@ -42,7 +42,7 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
 }
 COUNT_METRICS = ("samples",)  # integers (int64 columns); every other metric is float32
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps
-    "greedy_train_acc": "fraction of training prompts whose greedy response is exactly sorted",
+    "greedy_train_acc": "fraction of training prompts (task stream: the epoch's draw) whose greedy response is exactly sorted",
     "greedy_heldout_acc": "fraction of held-out prompts whose greedy response is exactly sorted",
     "heldout_sorted_frac": "fraction of sampled responses (one to each held-out prompt, from an evaluation generator of the"
                            " seed's own) that are exactly sorted: success on prompts never trained on",

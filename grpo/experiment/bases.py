@@ -19,13 +19,12 @@ from grpo.core.config import TrainConfig
 from grpo.core.train import one_intra_op_thread
 from grpo.core.warm_start import BaseSource, BaseWeights, base_key, base_settings, train_bases
 from grpo.errors import EnvironmentFault
+from grpo.experiment.layout import BASES_DIR
 from grpo.files import write_atomic
-
-BASES = "bases"  # the folder of base policies in a results folder
 
 
 def base_file(results_dir: Path, config: TrainConfig, seed: int) -> Path:
-    return Path(results_dir) / BASES / base_key(config) / f"seed={int(seed)}.pt"
+    return Path(results_dir) / BASES_DIR / base_key(config) / f"seed={int(seed)}.pt"
 
 
 def store_bases(results_dir: Path, config: TrainConfig, seeds: Sequence[int]) -> dict[int, BaseWeights]:
