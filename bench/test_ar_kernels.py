@@ -83,13 +83,15 @@ def test_ar_inner_step(benchmark, device, synchronize, one_thread, seeds, impl):
     optimizers = [Adam(policy.parameters(), lr=AR_CONFIG.lr) for policy, _ in parts]
 
     def step():
-        metrics = [update_step(policy, optimizer, AR_CONFIG, rollout) for (policy, rollout), optimizer in zip(parts, optimizers)]
+        metrics = [torch.stack(list(update_step(policy, optimizer, AR_CONFIG, rollout).values()))  # [STEP_METRICS seed]
+                   for (policy, rollout), optimizer in zip(parts, optimizers)]
         synchronize()
         return torch.cat(metrics, -1)  # [STEP_METRICS seed]
 
     first = step()  # also the warm-up; the first step's metrics of both implementations must agree
     benchmark.pedantic(step, rounds=max(3, 64 // seeds), iterations=1)
-    reference = torch.cat([update_step(policy, Adam(policy.parameters(), lr=AR_CONFIG.lr), AR_CONFIG, rollout)
+    reference = torch.cat([torch.stack(list(update_step(policy, Adam(policy.parameters(), lr=AR_CONFIG.lr), AR_CONFIG,
+                                                        rollout).values()))
                            for policy, rollout in (ar_rollouts([seed]) for seed in range(seeds))], -1)
     agrees = bool(torch.allclose(first, reference, rtol=1e-4, atol=1e-6))
     benchmark.extra_info.update(suite="ar_step", impl=impl, seeds=seeds, agrees=agrees)

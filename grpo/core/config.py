@@ -30,7 +30,7 @@ from grpo.modes.deltas import DELTAS, min_group
 from grpo.modes.losses import KL_CONTROLLERS, KL_ESTIMATORS, KL_PLACEMENTS, KL_REDUCTIONS, LOSSES, loss_options
 from grpo.modes.registry import Registry
 from grpo.modes.rewards import REWARDS
-from grpo.tasks.prompts import TASKS, Task, random_task, seed_task, variable_task
+from grpo.tasks.prompts import TASKS, Task, random_task, seed_task, stream_task, variable_task
 
 
 @dataclass(frozen=True)
@@ -231,11 +231,30 @@ class TrainConfig:
     task_length: int = option(None, "tokens per prompt (tasks random and variable; default 5; the seed task's: 3)", fallback=5)
     task_vocab: int = option(None, "tokens are 0 .. task_vocab - 1 (tasks random and variable; default 10; the seed task's: 5)",
                              fallback=10)
-    task_prompts: int = option(None, "training prompts (tasks random and variable; default 16; the seed task's: 3)", fallback=16)
-    task_heldout: int = option(None, "held-out prompts, never trained on (tasks random and variable; default 64; the seed"
-                                     " task's: 122)", fallback=64)
+    task_prompts: int = option(None, "training prompts (tasks random and variable; task stream: the prompts each rollout"
+                                     " draws afresh; default 16; the seed task's: 3)", fallback=16)
+    task_heldout: int = option(None, "held-out prompts, never trained on (tasks random, variable and stream; default 64; the"
+                                     " seed task's: 122)", fallback=64)
     task_seed: int = option(0, "generator of the random task's prompts, the same for every training seed (tasks random and variable)")
-    task_min_length: int = option(None, "the shortest prompt's length (task variable; default 2)", fallback=2)
+    task_min_length: int = option(None, "the shortest prompt's length (tasks variable and stream; default 2)", fallback=2)
+    # The RLVR-shaped regime (task stream): a base policy from a supervised warm start, shared by every configuration of a seed
+    warm_start_steps: int = option(
+        0, "supervised steps before RL (policy transformer): imitation of noisy sorted demonstrations of prompts drawn"
+        " from the training stream, giving a base policy with a real pass rate and entropy; the base of a seed is trained"
+        " once and shared by every configuration of that seed (a sweep stores it in its results folder); 0: none, RL"
+        " starts from the random init", keyed_when_set=True)
+    warm_start_noise: float = option(
+        0.3, "chance that each content token of a warm-start demonstration is replaced by a uniform random token: a base"
+        " that imitates them well sorts a list of n tokens about (1 - noise)^n of the time, and keeps entropy",
+        keyed_when_set=True)
+    warm_start_lr: float = option(3e-3, "Adam learning rate of the warm start", keyed_when_set=True)
+    init_scale: float = option(
+        1.0, "scale of the policy's output layer at init (policy transformer: the final norm's gain); Andrychowicz et al."
+        " 2021 (arXiv 2006.05990) found 0.01 (a near-uniform initial policy) helps", keyed_when_set=True)
+    eval_every: int = option(
+        1, "epochs between evaluations on the held-out prompts (greedy accuracies, heldout_sorted_frac: null on the"
+        " epochs between); the last epoch is always evaluated. Evaluating 256 held-out prompts costs about what the"
+        " rollout does", keyed_when_set=True)
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -264,6 +283,16 @@ class TrainConfig:
                      "task_prompts", "task_heldout", "layers", "heads", "task_min_length"):
             if getattr(self, name) < 1:
                 raise FieldError(name, getattr(self, name), "must be at least 1")
+        if self.warm_start_steps < 0:
+            raise FieldError("warm_start_steps", self.warm_start_steps, "must be at least 0 (0: no warm start)")
+        if not 0 <= self.warm_start_noise <= 1:
+            raise FieldError("warm_start_noise", self.warm_start_noise, "must lie in [0, 1]")
+        if self.warm_start_lr <= 0:
+            raise FieldError("warm_start_lr", self.warm_start_lr, "must be positive")
+        if self.eval_every < 1:
+            raise FieldError("eval_every", self.eval_every, "must be at least 1")
+        if self.init_scale <= 0:
+            raise FieldError("init_scale", self.init_scale, "must be positive")
         if self.task_vocab < 2:
             raise FieldError("task_vocab", self.task_vocab, "must be at least 2")
         if not 0 <= self.task_seed <= MAX_SEED:
@@ -285,7 +314,7 @@ class TrainConfig:
             raise FieldError("length_penalty", self.length_penalty, "must be non-negative")
         if self.policy == "transformer":
             self.check_transformer()
-        elif self.task == "variable":
+        elif self.task in ("variable", "stream"):
             raise FieldError("task", self.task, "needs policy 'transformer' (the seed document's policy has fixed-length"
                                                 " responses and no EOS)")
         needed = min_group(self.deltas_mode)
@@ -316,6 +345,9 @@ class TrainConfig:
             raise FieldError("clip_cov_lb", self.clip_cov_lb, f"must be below clip_cov_ub {self.clip_cov_ub}")
 
     def check_transformer(self) -> None:
+        if self.warm_start_steps and self.task != "stream":
+            raise FieldError("warm_start_steps", self.warm_start_steps, "needs task 'stream' (the warm start's"
+                                                                        " demonstrations are drawn from it)")
         if self.dim % self.heads:
             raise FieldError("heads", self.heads, f"must divide dim {self.dim}")
         if self.max_response_length <= self.task_length:
@@ -333,6 +365,9 @@ class TrainConfig:
         if self.task == "variable":
             return variable_task(self.task_min_length, self.task_length, self.task_vocab, self.task_prompts,
                                  self.task_heldout, self.task_seed)
+        if self.task == "stream":
+            return stream_task(self.task_min_length, self.task_length, self.task_vocab, self.task_prompts,
+                               self.task_heldout, self.task_seed)
         return random_task(self.task_length, self.task_vocab, self.task_prompts, self.task_heldout, self.task_seed)
 
     def as_dict(self) -> dict:
@@ -348,7 +383,7 @@ class TrainConfig:
         values = self.as_dict()
         if self.policy == "seed":
             values = {name: value for name, value in values.items() if name not in ("policy", *TRANSFORMER_FIELDS)}
-        if self.task != "variable":
+        if self.task not in ("variable", "stream"):
             values.pop("task_min_length")
         for name, default in KEYED_WHEN_SET.items():
             if values[name] == default:
@@ -368,6 +403,7 @@ LOSS_OPTION_FIELDS = ("epsilon", "epsilon_low", "epsilon_high", *MECHANISM_FIELD
 KEYED_WHEN_SET = {name: spec.default for name, spec in FIELDS.items()
                   if spec.metadata["keyed_when_set"]}  # later options (option(keyed_when_set=True)): in config_id only when set
 TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
+WARM_START_FIELDS = ("warm_start_steps", "warm_start_noise", "warm_start_lr", "init_scale")  # the base policy's own settings
 
 
 FOREIGN = {alias.name: (spec.name, alias) for spec in FIELDS.values() for alias in spec.metadata["foreign"]
@@ -451,7 +487,8 @@ def resolved_values(values: Mapping[str, Any]) -> dict[str, Any]:
     policy_defaults = POLICY_OPTIONS.get(chosen(values, "policy"), {})
     irrelevant = inapplicable(values)
     resolved: dict[str, Any] = {}
-    for name in (*LOSS_OPTION_FIELDS, *KL_FIELDS, *KL_CONTROL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, "dim"):
+    for name in (*LOSS_OPTION_FIELDS, *KL_FIELDS, *KL_CONTROL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, *WARM_START_FIELDS,
+                 "dim"):
         spec = FIELDS[name]
         if chosen(values, "task") == "seed" and name in TASK_FIELDS:
             resolved[name] = seed_task_sizes()[name]
@@ -499,7 +536,10 @@ def inapplicable(values: Mapping) -> dict[str, str]:
         why["task_min_length"] = "does not apply to task 'random' (one length: task_length); it is for task 'variable'"
     if chosen(values, "policy") == "seed":
         why.update({name: "does not apply to policy 'seed' (fixed-length responses); it is for policy 'transformer'"
-                    for name in TRANSFORMER_FIELDS})
+                    for name in (*TRANSFORMER_FIELDS, *WARM_START_FIELDS)})
+    elif chosen(values, "warm_start_steps") == 0:
+        why.update({name: "does not apply: warm_start_steps is 0, so there is no warm start"
+                    for name in ("warm_start_noise", "warm_start_lr")})
     return why
 
 

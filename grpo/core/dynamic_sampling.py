@@ -9,8 +9,10 @@ generation batches until enough groups are kept for the training batch, then tru
 at ``max_num_gen_batches`` batches it raises an error ("Generated too many").
 
 Here a rollout's prompt set is the task's whole prompt set, so each extra round samples every
-prompt again; the kept groups fill the batch in order (first round first, then by prompt), so a
-prompt may answer in several slots and another in none. At most ``dynamic_sampling`` extra rounds
+prompt again (a stream task draws each extra round's prompts afresh, from a generator of the
+seed's own named by the epoch, as DAPO samples new prompts); the kept groups fill the batch in
+order (first round first, then by prompt), so a prompt may answer in several slots and another
+in none. At most ``dynamic_sampling`` extra rounds
 (verl's max_num_gen_batches - 1): where a seed's batch is still short after them, training goes
 on rather than stopping as verl does, the remaining slots taken by the first round's
 equal-reward groups (deltas 0 under a centred mode, as without dynamic sampling); the record
@@ -32,6 +34,7 @@ import torch
 from grpo.core.policies import Sample, groups_at
 from grpo.core.uniforms import SeedUniforms
 from grpo.modes.deltas import equal_reward_groups
+from grpo.tasks.prompts import Task, stream_generators
 
 
 def round_generators(slice_seeds: Sequence[int], epoch: int, device: torch.device) -> list[torch.Generator]:
@@ -56,25 +59,28 @@ def chosen_groups(informative: torch.Tensor, batch: int) -> tuple[torch.Tensor, 
     return choice, rounds.float()
 
 
-def refill(kind, policy, config, task, first: Sample, rewards: torch.Tensor, slice_seeds: Sequence[int], epoch: int,
+def refill(kind, policy, config, task: Task, first: Sample, rewards: torch.Tensor, slice_seeds: Sequence[int], epoch: int,
            with_log_probs: bool) -> tuple[Sample, torch.Tensor, torch.Tensor, torch.Tensor]:
     """A rollout's first round `first` with its `rewards` [seed batch response] -> (the batch
     with its equal-reward groups replaced from up to config.dynamic_sampling extra rounds: its
     Sample, rewards [seed batch response], the prompts the inner steps read it by (kind.regroup),
     the rounds each seed needed [seed])."""
     batch = rewards.shape[1]
-    samples, round_rewards = [first], [rewards]
+    samples, round_rewards, round_prompts = [first], [rewards], [task.prompts]
     informative = [~equal_reward_groups(rewards)]  # per round [seed batch]
     uniforms = SeedUniforms(round_generators(slice_seeds, epoch, rewards.device))
+    drawing = stream_generators(slice_seeds, f"dynamic sampling {epoch}", rewards.device) if task.stream else None
     while len(samples) <= config.dynamic_sampling and (torch.stack(informative).sum((0, 2)) < batch).any():
-        sample = kind.sample(policy, config, task, uniforms, with_log_probs)
+        round_task = task if drawing is None else task.drawn(drawing)  # a stream's round: new prompts [seed batch pos]
+        sample = kind.sample(policy, config, round_task, uniforms, with_log_probs)
         samples.append(sample)
-        round_rewards.append(kind.rewards(config, task, sample.responses))
+        round_rewards.append(kind.rewards(config, round_task, sample.responses))
+        round_prompts.append(round_task.prompts)
         informative.append(~equal_reward_groups(round_rewards[-1]))
     choice, rounds = chosen_groups(torch.cat(informative, 1), batch)
     joined = Sample(torch.cat([s.responses for s in samples], 1), None, concatenated([s.mask for s in samples]),
                     concatenated([s.log_probs for s in samples]))
-    sample, prompts = kind.regroup(task, joined, choice)
+    sample, prompts = kind.regroup(task, joined, None if drawing is None else torch.cat(round_prompts, 1), choice)
     return sample, groups_at(torch.cat(round_rewards, 1), choice), prompts, rounds
 
 

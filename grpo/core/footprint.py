@@ -43,15 +43,15 @@ def weight_count(config: TrainConfig, task: Task, positions: int) -> int:
 def estimated_bytes(config: TrainConfig, task: Task, num_seeds: int) -> int:
     """Peak memory of training `config` on `task` with `num_seeds` stacked seeds (an upper estimate)."""
     positions = config.max_response_length if config.policy == "transformer" else task.length
-    tokens = len(task.prompts) * config.responses * positions  # response tokens of one rollout, per seed
-    evaluated = max(len(task.prompts), len(task.heldout)) * positions  # positions evaluated at once
+    tokens = task.batch * config.responses * positions  # response tokens of one rollout, per seed
+    evaluated = max(task.batch, len(task.heldout)) * positions  # positions evaluated at once
     per_seed = (4 * FLOAT * weight_count(config, task, positions)
                 + tokens * (2 * INDEX + 12 * FLOAT)
                 + 4 * FLOAT * evaluated * (task.vocab_size + config.dim)
                 + config.dynamic_sampling * tokens * (INDEX + 2 * FLOAT)
                 + records_bytes(config, 1))
     if config.policy == "transformer":
-        per_seed += TRANSFORMER_ACTIVATIONS * FLOAT * config.layers * config.dim * len(task.prompts) * config.responses * (
+        per_seed += TRANSFORMER_ACTIVATIONS * FLOAT * config.layers * config.dim * task.batch * config.responses * (
             task.length + positions) ** 2 // max(positions, 1)
     return num_seeds * per_seed
 

@@ -1,7 +1,8 @@
 """The policies a run can train (config field ``policy``): how each is built, samples a rollout,
 rates it, and reads the log-probs of the rollout's tokens on an inner step.
 
-Shapes: ``prompts [batch pos]``, ``responses [seed batch response pos]``; ``mask`` is 1.0 on a
+Shapes: ``prompts [batch pos]`` (a stream task's rollout: ``[seed batch pos]``, each seed's own
+draw; the transformer only), ``responses [seed batch response pos]``; ``mask`` is 1.0 on a
 response's real tokens (up to and including EOS) and 0.0 after, or None where every token is
 real (the seed document's policy: fixed length, no EOS), so that the seed document's numbers
 are computed exactly as before.
@@ -20,7 +21,7 @@ from grpo.modes.registry import Registry
 from grpo.modes.rewards import REWARDS, best_reward
 from grpo.modes.sequence_rewards import SEQUENCE_REWARDS, best_sequence_reward, exact_match, length_penalty
 from grpo.tasks.prompts import Task
-from grpo.tasks.sequences import ended, response_mask
+from grpo.tasks.sequences import ended, ideal_responses, response_mask
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,11 @@ class Policy(Protocol):
     def init(config: Any, task: Task, generators: list[torch.Generator]) -> Any: ...
 
     @staticmethod
-    def sample(policy: Any, config: Any, task: Task, uniforms: SeedUniforms, with_log_probs: bool) -> Sample: ...
+    def sample(policy: Any, config: Any, task: Task, uniforms: SeedUniforms, with_log_probs: bool,
+               group: int | None = None) -> Sample: ...
+
+    @staticmethod
+    def regroup(task: Task, rounds: Sample, prompts: torch.Tensor | None, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]: ...
 
     @staticmethod
     def log_probs(policy: Any, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]: ...
@@ -72,17 +77,20 @@ class SeedPolicy:
         return model.StackedSeedModel.init(generators, task.vocab_size, task.length, config.dim)
 
     @staticmethod
-    def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool) -> Sample:
+    def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool,
+               group: int | None = None) -> Sample:
+        """`group` responses per prompt (default config.responses)."""
         log_probs = policy.log_probs(task.prompts)[0]  # [seed batch pos vocab]
-        responses = model.sample(log_probs, config.responses, uniforms)  # [seed batch response pos]
+        responses = model.sample(log_probs, group or config.responses, uniforms)  # [seed batch response pos]
         index = model.token_index(responses, task.vocab_size)
         return Sample(responses, index, None, model.gather_log_probs(log_probs, index) if with_log_probs else None)
 
     @staticmethod
-    def regroup(task: Task, rounds: Sample, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]:
+    def regroup(task: Task, rounds: Sample, prompts: torch.Tensor | None, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]:
         """The groups `choice` [seed batch] picks from several rounds of sampling (``rounds``: their
         groups side by side, [seed rounds*batch ...], round-major) -> (their Sample, the prompts
-        the inner steps read them by: the whole prompt set, the index pointing each group at its own)."""
+        the inner steps read them by: the whole prompt set, the index pointing each group at its own).
+        `prompts`: the rounds' own prompts where they differ (a stream); this policy plays fixed sets only."""
         responses = groups_at(rounds.responses, choice)  # [seed batch response pos]
         index = model.token_index(responses, task.vocab_size, prompt_of=choice % len(task.prompts))
         log_probs = None if rounds.log_probs is None else groups_at(rounds.log_probs, choice)
@@ -120,24 +128,32 @@ class TransformerPolicy:
 
     @staticmethod
     def init(config, task: Task, generators: list[torch.Generator]) -> StackedTransformer:
+        """nanoGPT's init, the output layer (the final norm's gain) scaled by config.init_scale."""
         positions = task.length + config.max_response_length  # prompt, BOS, response but its last token
-        return StackedTransformer.init(generators, task.vocab_size, positions, config.dim, config.layers, config.heads)
+        policy = StackedTransformer.init(generators, task.vocab_size, positions, config.dim, config.layers, config.heads)
+        if config.init_scale != 1:
+            with torch.no_grad():
+                policy.final_norm.mul_(config.init_scale)
+        return policy
 
     @staticmethod
-    def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool) -> Sample:
-        responses, _ = policy.generate(task.prompts, config.responses, config.max_response_length, uniforms)
+    def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool,
+               group: int | None = None) -> Sample:
+        """`group` responses per prompt (default config.responses)."""
+        responses, _ = policy.generate(task.prompts, group or config.responses, config.max_response_length, uniforms)
         mask = response_mask(responses, task.vocab_size).float()  # [seed batch response pos]
         # teacher-forced, as every inner step reads them: the ratio is exactly 1 on the first step
         log_probs = policy.log_probs(task.prompts, responses)[0] if with_log_probs else None
         return Sample(responses, None, mask, log_probs)
 
     @staticmethod
-    def regroup(task: Task, rounds: Sample, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]:
-        """As SeedPolicy.regroup; the prompts each seed's groups answer: [seed batch pos]."""
+    def regroup(task: Task, rounds: Sample, prompts: torch.Tensor | None, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]:
+        """As SeedPolicy.regroup; the prompts each seed's groups answer: [seed batch pos]. `prompts`
+        [seed rounds*batch pos]: the rounds' own (a stream draws each round afresh); None: the task's, every round."""
         assert rounds.mask is not None, "the transformer's samples always carry their mask"
         log_probs = None if rounds.log_probs is None else groups_at(rounds.log_probs, choice)
         sample = Sample(groups_at(rounds.responses, choice), None, groups_at(rounds.mask, choice), log_probs)
-        return sample, task.prompts[choice % len(task.prompts)]
+        return sample, task.prompts[choice % len(task.prompts)] if prompts is None else groups_at(prompts, choice)
 
     @staticmethod
     def log_probs(policy, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,22 +164,29 @@ class TransformerPolicy:
 
     @staticmethod
     def rewards(config, task: Task, responses: torch.Tensor) -> torch.Tensor:
-        rewards = SEQUENCE_REWARDS.checked(config.reward_fn)(task.prompts, responses, task.vocab_size)
+        rewards = per_group(SEQUENCE_REWARDS.checked(config.reward_fn), task.prompts, responses, task.vocab_size)
         if config.length_penalty:
-            rewards = rewards - config.length_penalty * length_penalty(task.prompts, responses, task.vocab_size)
+            rewards = rewards - config.length_penalty * per_group(length_penalty, task.prompts, responses, task.vocab_size)
         return rewards  # [seed batch response]
 
     @staticmethod
     def best_reward(config, task: Task) -> torch.Tensor:
-        return best_sequence_reward(config.reward_fn, task.prompts, task.vocab_size, config.max_response_length)
+        """[batch], or [seed batch] for a stream's rollout."""
+        best = best_sequence_reward(config.reward_fn, task.prompts.flatten(0, -2), task.vocab_size, config.max_response_length)
+        return best.view(task.prompts.shape[:-1])
 
     @staticmethod
     def success(task: Task, responses: torch.Tensor) -> torch.Tensor:
-        return exact_match(task.prompts, responses, task.vocab_size).bool()  # [seed batch response]
+        return per_group(exact_match, task.prompts, responses, task.vocab_size).bool()  # [seed batch response]
 
     @staticmethod
     def greedy_correct(policy, config, task: Task, prompts: torch.Tensor) -> torch.Tensor:
-        return policy.greedy_correct(prompts, config.max_response_length)  # [seed batch]
+        """prompts [batch pos], or [seed batch pos] (a stream's rollout) -> [seed batch]"""
+        if prompts.dim() == 2:
+            return policy.greedy_correct(prompts, config.max_response_length)  # [seed batch]
+        greedy, _ = policy.generate(prompts, 1, config.max_response_length, None)  # [seed batch 1 max_length]
+        ideal = ideal_responses(prompts.flatten(0, 1), task.vocab_size, config.max_response_length)
+        return (greedy[:, :, 0] == ideal.view(greedy[:, :, 0].shape)).all(-1)
 
 
 POLICIES: dict[str, type[Policy]] = {"seed": SeedPolicy, "transformer": TransformerPolicy}
@@ -175,10 +198,19 @@ def groups_at(values: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
     return values[torch.arange(len(values), device=values.device)[:, None], choice]
 
 
-def length_metrics(sample: Sample, success: torch.Tensor, vocab: int) -> torch.Tensor:
+def per_group(fn, prompts: torch.Tensor, responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    """A sequence reward `fn(prompts [batch pos], responses [seed batch response pos], vocab)`
+    of prompts shared by the seeds, or of each seed's own (prompts [seed batch pos]: its groups
+    laid out as one seed's batch, the rewards being per group). -> [seed batch response]"""
+    if prompts.dim() == 2:
+        return fn(prompts, responses, vocab)
+    return fn(prompts.flatten(0, 1), responses.flatten(0, 1)[None], vocab).view(responses.shape[:-1])
+
+
+def length_metrics(sample: Sample, success: torch.Tensor, vocab: int) -> dict[str, torch.Tensor]:
     """Response length in real tokens (EOS included): mean, mean of the exact responses, mean of
     the others (NaN where a seed has none), and the fraction of responses that end with EOS.
-    -> [4 seed]"""
+    -> {record column: [seed]}"""
     if sample.mask is None:
         lengths = torch.full(success.shape, float(sample.responses.shape[-1]), device=success.device)
     else:
@@ -189,5 +221,5 @@ def length_metrics(sample: Sample, success: torch.Tensor, vocab: int) -> torch.T
         count = chosen.sum((1, 2))
         return torch.where(count > 0, (lengths * chosen).sum((1, 2)) / count.clamp(min=1), torch.nan)
 
-    return torch.stack([lengths.mean((1, 2)), mean_where(success.float()), mean_where(1.0 - success.float()),
-                        reached_eos.mean((1, 2))])
+    return {"response_length": lengths.mean((1, 2)), "correct_length": mean_where(success.float()),
+            "incorrect_length": mean_where(1.0 - success.float()), "eos_rate": reached_eos.mean((1, 2))}

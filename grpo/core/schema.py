@@ -35,12 +35,25 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
     "sampling_rounds": "rounds of sampling the rollout took (1 without dynamic_sampling): the groups sampled / the batch's",
     "kl_coef": "the KL coefficient of the rollout: kl_penalty, or where kl_ctrl is adaptive the controller's value (0"
                " without KL)",
+    "mixed_pass_frac": "the spread of difficulty: fraction of the rollout's groups whose pass rate (share of exactly sorted"
+                       " responses) lies strictly between 0 and 1; with dynamic_sampling, of the first round of sampling",
+    "samples": "responses sampled so far in the run, this rollout's included, every round of dynamic sampling counted"
+               " (the rounds the seed needed); the held-out evaluation's samples are not counted",
 }
+COUNT_METRICS = ("samples",)  # integers (int64 columns); every other metric is float32
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps
-    "greedy_train_acc": "fraction of training prompts whose greedy response is exactly sorted",
+    "greedy_train_acc": "fraction of training prompts (task stream: the epoch's draw) whose greedy response is exactly sorted",
     "greedy_heldout_acc": "fraction of held-out prompts whose greedy response is exactly sorted",
+    "heldout_sorted_frac": "fraction of sampled responses (one to each held-out prompt, from an evaluation generator of the"
+                           " seed's own) that are exactly sorted: success on prompts never trained on",
 }
-METRICS = {**STEP_METRICS, **EPOCH_METRICS, **EVAL_METRICS}
+START_METRICS = {  # of the policy before any RL step (a warm start's base, else the init); the same on every row of a run
+    "start_heldout_sorted_frac": "heldout_sorted_frac of the policy before any RL step: equal across the configurations"
+                                 " that share a seed's base policy",
+    "start_entropy": "mean entropy (nats) of the policy's next-token distributions over those held-out responses' real"
+                     " tokens, before any RL step",
+}
+METRICS = {**STEP_METRICS, **EPOCH_METRICS, **EVAL_METRICS, **START_METRICS}
 SUMMARY_METRICS = ("reward_frac", "sorted_frac", *EVAL_METRICS)  # what `grpo train` prints, first and last epoch
 COLUMNS = ("config_id", "seed", "epoch", "step", *METRICS, "diverged")
 RUN_KEY = ("config_id", "seed")

@@ -12,6 +12,7 @@ imports pandas, which with the pyarrow it imports costs a process about 0.5 s (b
 """
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,9 +24,10 @@ from grpo.core.config import TrainConfig
 from grpo.core.dynamic_sampling import refill
 from grpo.core.group import block_size, check_group, loss_config
 from grpo.core.optim import Adam
-from grpo.core.policies import POLICIES, Sample, length_metrics
-from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, STEP_METRICS
+from grpo.core.policies import POLICIES, Policy, Sample, length_metrics
+from grpo.core.schema import COUNT_METRICS, EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, START_METRICS, STEP_METRICS
 from grpo.core.uniforms import SeedUniforms
+from grpo.core.warm_start import BaseSource, load_bases, train_bases
 from grpo.modes.deltas import deltas_function, equal_reward_groups
 from grpo.modes.losses import (
     KL_CONTROLLERS,
@@ -37,6 +39,7 @@ from grpo.modes.losses import (
     kl_in_reward,
     reads_old_log_probs,
 )
+from grpo.tasks.prompts import Task, stream_generators
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +76,7 @@ def train(
     seeds: Sequence[int],
     device: str | torch.device = "cpu",
     on_epoch: Callable[[int], None] | None = None,
+    bases: BaseSource | None = None,
 ) -> "pd.DataFrame":
     """Train `config` once per seed, all seeds stacked in one model.
 
@@ -81,9 +85,11 @@ def train(
     are set on each epoch's last step, null elsewhere.
     A seed whose metrics turn NaN or infinite (say, from an absurd learning rate) is
     `diverged` from that step on; the seeds stacked with it are unaffected.
-    `on_epoch(epoch)` is called after each epoch (progress display).
+    `on_epoch(epoch)` is called after each epoch (progress display). `bases`: where a warm
+    start's base policies come from (a results folder's store, grpo.experiment.bases); None:
+    trained here (grpo.core.warm_start.train_bases).
     """
-    return train_group([config], seeds, device, on_epoch)[0]
+    return train_group([config], seeds, device, on_epoch, bases)[0]
 
 
 def train_group(
@@ -91,6 +97,7 @@ def train_group(
     seeds: Sequence[int],
     device: str | torch.device = "cpu",
     on_epoch: Callable[[int], None] | None = None,
+    bases: BaseSource | None = None,
 ) -> list["pd.DataFrame"]:
     """Train each of `configs` once per seed, all (configuration, seed) pairs stacked in one
     model as slices, configuration-major: a group that differs only in the numbers of
@@ -98,7 +105,7 @@ def train_group(
     equal to ``train(config, seeds)``'s (tests/core/test_group.py)."""
     import pandas as pd  # here, not at the top: see the module's docstring
 
-    return [pd.DataFrame(columns) for columns in train_group_columns(configs, seeds, device, on_epoch)]
+    return [pd.DataFrame(columns) for columns in train_group_columns(configs, seeds, device, on_epoch, bases)]
 
 
 @one_intra_op_thread()
@@ -107,6 +114,7 @@ def train_group_columns(
     seeds: Sequence[int],
     device: str | torch.device = "cpu",
     on_epoch: Callable[[int], None] | None = None,
+    bases: BaseSource | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """``train_group``'s records, each configuration's as its columns (name -> numpy array)."""
     check_group(configs)
@@ -114,52 +122,66 @@ def train_group_columns(
     block = block_size(len(configs), len(seeds))  # slices a configuration: its seeds, then padding
     config = loss_config(configs, block, device)  # the shared fields; per-slice tensors where numbers differ
     task = configs[0].make_task().to(device)
-    prompts = task.prompts  # [batch pos]
-    evaluated = torch.cat([prompts, task.heldout])  # [batch+heldout pos]: one greedy pass an epoch
     padded = [*seeds, *[seeds[0]] * (block - len(seeds))]
     slice_seeds = [seed for _ in configs for seed in padded]
     generators = [torch.Generator(device).manual_seed(int(seed)) for seed in slice_seeds]  # one a slice
     kind = POLICIES[config.policy]
     policy = kind.init(config, task, generators)
+    if configs[0].warm_start_steps:  # each slice starts from its seed's base policy
+        load_bases(policy, (bases or train_bases)(configs[0], sorted(set(slice_seeds))), slice_seeds)
     uniforms = SeedUniforms(generators)  # the samples' draws, after the initial weights'
+    drawing = stream_generators(slice_seeds, "rollouts", device) if task.stream else None  # a stream's prompts
+    evaluation = SeedUniforms(evaluation_generators(slice_seeds, device))  # held-out samples: apart from training's
     if len(configs) == 1:
         optimizer = Adam(policy.parameters(), lr=configs[0].lr)  # one fused kernel over the weights
     else:  # one kernel per learning rate, on each configuration's weights laid out as alone; the padding stays put
         optimizer = Adam(policy.parameters(), lr=[c.lr for c in configs], split=lambda tensors: [
             [policy.seed_slices(tensor, k * block, k * block + len(seeds)) for tensor in tensors] for k in range(len(configs))])
     deltas_fn = deltas_function(config.deltas_mode)
-    best = kind.best_reward(config, task)[:, None]  # [batch 1]
     with_kl = configs[0].kl_penalty > 0  # the same for the whole group
     reads_old = reads_old_log_probs(config.loss_mode, config.kl_estimator if with_kl else None)  # kept only if read
 
     num_seeds, steps = len(generators), config.steps_per_epoch
     kl_coef = kl_coefficients(config.kl_penalty if with_kl else 0.0, num_seeds, device)  # [seed 1 1 1] the reward's KL's
-    step_metrics = torch.zeros(config.epochs, steps, len(STEP_METRICS), num_seeds, device=device)
-    epoch_metrics = torch.zeros(config.epochs, len(EPOCH_METRICS), num_seeds, device=device)
-    eval_metrics = torch.zeros(config.epochs, len(EVAL_METRICS), num_seeds, device=device)
+    step_metrics = {name: torch.zeros(config.epochs, steps, num_seeds, device=device) for name in STEP_METRICS}
+    epoch_metrics = {name: torch.zeros(config.epochs, num_seeds, device=device,  # a count: exact in float64
+                                       dtype=torch.float64 if name in COUNT_METRICS else torch.float32) for name in EPOCH_METRICS}
+    eval_metrics = {name: torch.full((config.epochs, num_seeds), torch.nan, device=device) for name in EVAL_METRICS}
+    samples = torch.zeros(num_seeds, dtype=torch.float64, device=device)  # responses sampled so far [seed]
+
+    with torch.no_grad():  # the policy before any RL step: the base of a warm start, else the init
+        start_metrics = heldout_eval(kind, policy, config, task, evaluation, with_entropy=True)
 
     for epoch in range(config.epochs):
         # Reference model: a frozen copy, refreshed every ref_period epochs (KL on only)
         if with_kl and epoch % config.ref_period == 0:
             reference = policy.frozen_copy()
 
-        # Rollout: responses sampled from the current policy
+        # Rollout: responses sampled from the current policy, to the task's prompts or a fresh draw of its stream
         with torch.no_grad():
-            sample = kind.sample(policy, config, task, uniforms, reads_old)  # responses [seed batch response pos]
+            rollout_task = task if drawing is None else task.drawn(drawing)  # prompts [batch pos] or [seed batch pos]
+            sample = kind.sample(policy, config, rollout_task, uniforms, reads_old)  # responses [seed batch response pos]
 
             # Rewards and deltas, once per rollout
-            rewards = kind.rewards(config, task, sample.responses)  # [seed batch response]
-            success = kind.success(task, sample.responses)  # [seed batch response]
-            rollout_metrics = [  # of the policy's own sample: dynamic sampling's first round
-                torch.stack([rewards.mean((1, 2)), (rewards / best).mean((1, 2)), success.float().mean((1, 2))]),
-                length_metrics(sample, success, task.vocab_size),
-                equal_reward_groups(rewards).float().mean(1)[None],
-            ]
-            rollout_prompts, rounds = prompts, torch.ones(num_seeds, device=device)  # [batch pos], [seed]
+            rewards = kind.rewards(config, rollout_task, sample.responses)  # [seed batch response]
+            success = kind.success(rollout_task, sample.responses)  # [seed batch response]
+            best = kind.best_reward(config, rollout_task)[..., None]  # [batch 1] or [seed batch 1]
+            pass_rate = success.float().mean(2)  # [seed batch]
+            rollout_metrics = {  # of the policy's own sample: dynamic sampling's first round
+                "mean_reward": rewards.mean((1, 2)), "reward_frac": (rewards / best).mean((1, 2)),
+                "sorted_frac": success.float().mean((1, 2)),
+                **length_metrics(sample, success, task.vocab_size),
+                "equal_reward_frac": equal_reward_groups(rewards).float().mean(1),
+                "mixed_pass_frac": ((pass_rate > 0) & (pass_rate < 1)).float().mean(1),
+            }
+            rollout_prompts, rounds = rollout_task.prompts, torch.ones(num_seeds, device=device)  # [(seed) batch pos], [seed]
             if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
-                sample, rewards, rollout_prompts, rounds = refill(kind, policy, config, task, sample, rewards, slice_seeds,
-                                                                  epoch, reads_old)
-            epoch_metrics[epoch] = torch.cat([*rollout_metrics, rounds[None], kl_coef.view(1, -1).float()])
+                sample, rewards, rollout_prompts, rounds = refill(kind, policy, config, rollout_task, sample, rewards,
+                                                                  slice_seeds, epoch, reads_old)
+            samples += rounds * (rollout_task.batch * config.responses)
+            for name, value in {**rollout_metrics, "sampling_rounds": rounds, "kl_coef": kl_coef.view(-1).float(),
+                                "samples": samples}.items():
+                epoch_metrics[name][epoch] = value
             ref_log_probs = kind.log_probs(reference, rollout_prompts, sample)[0] if with_kl else None  # [seed batch response pos]
             if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
                 rollout_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if sample.log_probs is None else sample.log_probs
@@ -179,26 +201,69 @@ def train_group_columns(
 
         # Update: inner optimizer steps on this rollout
         for step in range(steps):
-            step_metrics[epoch, step] = update_step(policy, optimizer, config, rollout)
+            for name, value in update_step(policy, optimizer, config, rollout).items():
+                step_metrics[name][epoch, step] = value
 
-        # Evaluation: greedy responses of the updated policy, to the training then the held-out prompts
-        with torch.no_grad():
-            correct = kind.greedy_correct(policy, config, task, evaluated).float()  # [seed batch+heldout]
-            eval_metrics[epoch] = torch.stack([correct[:, :len(prompts)].mean(1), correct[:, len(prompts):].mean(1)])
+        # Evaluation: greedy responses of the updated policy to the training prompts (a stream: this rollout's) and
+        # the held-out ones, and one sampled response to each held-out prompt; every eval_every epochs and the last
+        if (epoch + 1) % config.eval_every == 0 or epoch == config.epochs - 1:
+            with torch.no_grad():
+                train_correct, heldout_correct = greedy_eval(kind, policy, config, rollout_task)  # [seed batch], [seed heldout]
+                eval_metrics["greedy_train_acc"][epoch] = train_correct.float().mean(1)
+                eval_metrics["greedy_heldout_acc"][epoch] = heldout_correct.float().mean(1)
+                sampled = heldout_eval(kind, policy, config, task, evaluation)
+                eval_metrics["heldout_sorted_frac"][epoch] = sampled["heldout_sorted_frac"]
         if on_epoch is not None:
             on_epoch(epoch)
 
-    step_metrics, epoch_metrics, eval_metrics = (m.cpu().numpy() for m in (step_metrics, epoch_metrics, eval_metrics))
     per_config = [slice(k * block, k * block + len(seeds)) for k in range(len(configs))]  # the padding dropped
-    return [_columns(c, seeds, step_metrics[..., part], epoch_metrics[..., part], eval_metrics[..., part])
-            for c, part in zip(configs, per_config, strict=True)]
+
+    def numpy(metrics: dict[str, torch.Tensor], part: slice) -> dict[str, np.ndarray]:
+        return {name: values[..., part].cpu().numpy() for name, values in metrics.items()}
+
+    return [_columns(c, seeds, numpy(step_metrics, part), numpy(epoch_metrics, part), numpy(eval_metrics, part),
+                     numpy(start_metrics, part)) for c, part in zip(configs, per_config, strict=True)]
 
 
-def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollout) -> torch.Tensor:
+def evaluation_generators(slice_seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
+    """One generator a slice for the held-out samples, seeded by its seed: the same for every
+    configuration of a seed, and apart from the training's draws, which it leaves as they were."""
+    def seeded(seed: int) -> torch.Generator:
+        digest = hashlib.sha256(f"held-out evaluation {seed}".encode()).digest()
+        return torch.Generator(device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    return [seeded(int(seed)) for seed in slice_seeds]
+
+
+def greedy_eval(kind: type[Policy], policy, config, rollout_task: Task) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whether each greedy response is exactly sorted: (training prompts [seed batch], held-out [seed heldout]).
+    A fixed set's training and held-out prompts go in one pass; a stream's draw [seed batch pos] in its own."""
+    if rollout_task.prompts.dim() == 2:
+        evaluated = torch.cat([rollout_task.prompts, rollout_task.heldout])  # [batch+heldout pos]
+        correct = kind.greedy_correct(policy, config, rollout_task, evaluated)  # [seed batch+heldout]
+        return correct[:, :rollout_task.batch], correct[:, rollout_task.batch:]
+    return (kind.greedy_correct(policy, config, rollout_task, rollout_task.prompts),
+            kind.greedy_correct(policy, config, rollout_task, rollout_task.heldout))
+
+
+def heldout_eval(kind: type[Policy], policy, config, task: Task, uniforms: SeedUniforms,
+                 with_entropy: bool = False) -> dict[str, torch.Tensor]:
+    """One response sampled (at `uniforms`, the evaluation's) to each held-out prompt:
+    {"heldout_sorted_frac": the fraction exactly sorted [seed]}, with `with_entropy` the
+    START_METRICS of the policy (the mean entropy of its next-token distributions over those
+    responses' real tokens) under their start_ names."""
+    heldout = Task(task.heldout, task.heldout, task.vocab_size)
+    sample = kind.sample(policy, config, heldout, uniforms, False, group=1)  # [seed heldout 1 pos]
+    sorted_frac = kind.success(heldout, sample.responses).float().mean((1, 2))  # [seed]
+    if not with_entropy:
+        return {"heldout_sorted_frac": sorted_frac}
+    return {"start_heldout_sorted_frac": sorted_frac, "start_entropy": kind.log_probs(policy, heldout.prompts, sample)[1]}
+
+
+def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollout) -> dict[str, torch.Tensor]:
     """One inner optimizer step on a rollout: forward, log-probs, loss (+ KL), backward, Adam.
     Every term counts only the responses' real tokens (``rollout.sample.mask``). `config`: a
     TrainConfig, or a group's (grpo.core.group.loss_config).
-    Returns the step's metrics [STEP_METRICS seed]."""
+    Returns the step's metrics: {STEP_METRICS name: [seed]}."""
     mask = rollout.sample.mask  # [seed batch response pos], None: every token real
     log_probs, entropy = POLICIES[config.policy].log_probs(policy, rollout.prompts, rollout.sample)  # [... pos], [seed]
     masked = {} if mask is None else {"mask": mask}  # a loss written for equal lengths only never sees a mask
@@ -217,18 +282,22 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
     loss.sum().backward()  # seeds are independent: each gets its own gradient
     optimizer.step()
     with torch.no_grad():
-        clip_frac = terms.clip_low + terms.clip_high
         low_prob = torch.full_like(loss, torch.nan) if terms.clip_high_low_prob is None else terms.clip_high_low_prob
         extra = torch.full_like(loss, torch.nan) if terms.extra_clip is None else terms.extra_clip
-        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, low_prob, extra, entropy])
+        metrics = {"loss": loss, "kl": kl, "clip_frac": terms.clip_low + terms.clip_high, "clip_low_frac": terms.clip_low,
+                   "clip_high_frac": terms.clip_high, "clip_high_low_prob_frac": low_prob, "extra_clip_frac": extra,
+                   "entropy": entropy}
+        return {name: value.detach() for name, value in metrics.items()}
 
 
-def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> dict[str, np.ndarray]:
-    """Metric arrays -> the records' columns, one row per (seed, epoch, step), seed-major.
-    step_metrics [epoch step metric seed], epoch_metrics / eval_metrics [epoch metric seed].
-    Metrics stay float32, the precision they were computed in: at 1000 seeds a configuration
-    has a million rows."""
-    epochs, steps, _, num_seeds = step_metrics.shape
+def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics: dict[str, np.ndarray],
+             epoch_metrics: dict[str, np.ndarray], eval_metrics: dict[str, np.ndarray],
+             start_metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Metric arrays, by name -> the records' columns, one row per (seed, epoch, step), seed-major.
+    step_metrics [epoch step seed], epoch_metrics / eval_metrics [epoch seed], start_metrics [seed].
+    Metrics stay float32, the precision they were computed in (counts: int64): at 1000 seeds a
+    configuration has a million rows."""
+    epochs, steps, num_seeds = step_metrics["loss"].shape
     rows = num_seeds * epochs * steps
 
     def per_row(values):  # [epoch step seed] -> [seed * epoch * step]
@@ -243,13 +312,16 @@ def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metr
     columns["seed"] = np.repeat(np.asarray(seeds, dtype=np.int64), epochs * steps)
     columns["epoch"] = np.tile(np.repeat(np.arange(epochs), steps), num_seeds)
     columns["step"] = np.tile(np.arange(epochs * steps), num_seeds)
-    for i, name in enumerate(STEP_METRICS):
-        columns[name] = per_row(step_metrics[:, :, i])
-    for i, name in enumerate(EPOCH_METRICS):
-        columns[name] = per_epoch(epoch_metrics[:, i])
-    for i, name in enumerate(EVAL_METRICS):
-        columns[name] = np.where(per_row(last_step), per_epoch(eval_metrics[:, i]), np.float32(np.nan))
-    checked = [i for i, name in enumerate(STEP_METRICS) if name not in NULLABLE_STEP_METRICS]
-    broken = ~np.isfinite(step_metrics[:, :, checked]).all(2)  # [epoch step seed]
+    for name in STEP_METRICS:
+        columns[name] = per_row(step_metrics[name])
+    for name in EPOCH_METRICS:
+        values = per_epoch(epoch_metrics[name])
+        columns[name] = values.astype(np.int64) if name in COUNT_METRICS else values
+    for name in EVAL_METRICS:
+        columns[name] = np.where(per_row(last_step), per_epoch(eval_metrics[name]), np.float32(np.nan))
+    for name in START_METRICS:
+        columns[name] = np.repeat(start_metrics[name], epochs * steps)
+    checked = [name for name in STEP_METRICS if name not in NULLABLE_STEP_METRICS]
+    broken = ~np.stack([np.isfinite(step_metrics[name]) for name in checked]).all(0)  # [epoch step seed]
     columns["diverged"] = np.logical_or.accumulate(per_row(broken).reshape(num_seeds, -1), axis=1).reshape(rows)
     return columns

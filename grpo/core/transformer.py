@@ -162,9 +162,9 @@ class StackedTransformer(nn.Module):
                  uniforms: SeedUniforms | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Responses token by token, sampled (at each seed's next `uniforms`) or greedy (None), keeping
         each layer's keys and values so that a step computes only the new position.
-        prompts [batch pos] -> (responses [seed batch response max_length], the log-prob of each
+        prompts [batch pos] or [seed batch pos] -> (responses [seed batch response max_length], the log-prob of each
         token when it was drawn [seed batch response max_length]; 0 after EOS)."""
-        seeds, (batch, width) = self.num_seeds, prompts.shape
+        seeds, (batch, width) = self.num_seeds, prompts.shape[-2:]  # prompts [batch pos] or each seed's [seed batch pos]
         eos, pad = eos_token(self.vocab), pad_token(self.vocab)
         if uniforms is not None:
             uniform = uniforms.next(batch, num_responses, max_length)  # [seed batch response max_length]

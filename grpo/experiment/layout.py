@@ -7,3 +7,4 @@ RUNS_FILE = "runs.parquet"  # one row per configuration x seed that the grid las
 RECORDS_DIR = "records"  # the records: one Hive partition config_id=<id> per configuration
 TRIALS_DIR = "trials"  # one run-info JSON per trial, beside its records
 LOCK_FILE = ".lock"  # held by the sweep writing into the folder
+BASES_DIR = "bases"  # each seed's warm-start base policy: bases/<base_key>/seed=<seed>.pt (grpo.experiment.bases)

@@ -20,6 +20,14 @@ FINAL_METRICS = {  # per-run final value (mean over the final window) <- the per
     "greedy_heldout_acc": "greedy_heldout_acc",
 }
 CURVE_METRICS = ("sorted_frac", "reward_frac", "kl", "clip_frac")  # per-epoch curves kept for the figures
+REGIME_TASK = "stream"  # a grid on this task is the RLVR-shaped regime: its primary outcome is held-out success
+REGIME_FINAL_METRICS = {  # the regime's, in place of and beside FINAL_METRICS
+    PRIMARY: "heldout_sorted_frac",  # sampled responses to the held-out prompts, exactly sorted
+    "stream_success": PRIMARY_SOURCE,  # sampled responses to the rollouts' fresh draws of the training stream
+    "success_at_start": "start_heldout_sorted_frac",  # the policy before any RL step: the seed's base
+    "entropy_at_start": "start_entropy",
+}
+REGIME_CURVE_METRICS = ("heldout_sorted_frac", "samples", "mixed_pass_frac")
 
 
 @dataclass
@@ -30,6 +38,8 @@ class Study:
     cells: dict[str, dict[str, str]]  # cell -> default config_id -> the config_id in its place (default cell first)
     runs: pd.DataFrame  # every run of the grid's plan: config_id, CONFIG_FIELDS, seed, status (evaluation and tuning seeds)
     success: pd.Series  # index (config_id, seed): PRIMARY of every run with records; NaN where it diverged
+    objective: pd.Series  # the same runs' tuning objective (grpo.experiment.tuning: success on the rollouts' prompts,
+    #                       which in the regime are fresh draws of the training stream, never the held-out set)
 
 
 @dataclass
@@ -43,6 +53,7 @@ class ReportData:
     finals: pd.DataFrame  # index (config_id, seed): FINAL_METRICS of the default cell's runs; NaN where one diverged
     curves: pd.DataFrame  # the default cell's: columns config_id, seed, epoch, CURVE_METRICS (float32); runs that did not diverge
     study: Study | None = None  # None: a grid without sensitivity or tuning, or a `grpo train --out` file
+    regime: bool = False  # the RLVR-shaped regime (task stream): finals with REGIME_FINAL_METRICS, curves with REGIME_CURVE_METRICS
 
 
 @dataclass
@@ -79,20 +90,24 @@ def load(results: Results) -> ReportData:
         default = runs.config_id.isin(list(cells[DEFAULT_CELL])) & runs.seed.isin(grid.seeds)
         all_runs, runs = runs, runs[default].reset_index(drop=True)
     configs = runs.drop_duplicates("config_id").set_index("config_id")[list(CONFIG_FIELDS)]
-    finals, curves, success = [], [], []
-    columns = ["epoch", *dict.fromkeys([*FINAL_METRICS.values(), *CURVE_METRICS]), "diverged"]
+    regime = bool((configs.task == REGIME_TASK).any())
+    final_metrics = {**FINAL_METRICS, **REGIME_FINAL_METRICS} if regime else FINAL_METRICS
+    curve_metrics = (*CURVE_METRICS, *REGIME_CURVE_METRICS) if regime else CURVE_METRICS
+    finals, curves, success, objective = [], [], [], []
+    columns = ["epoch", *dict.fromkeys([*final_metrics.values(), *curve_metrics]), "diverged"]
     for config_id, records in results.iter_records(columns):
         epochs = per_epoch(records)  # [seed x epoch rows]
-        final = final_values(epochs, epochs_of[config_id], FINAL_METRICS)
-        success.append(pd.Series(final[PRIMARY].to_numpy(), index=pd.MultiIndex.from_product(
-            [[config_id], final.index], names=["config_id", "seed"])))
+        final = final_values(epochs, epochs_of[config_id], final_metrics)
+        index = pd.MultiIndex.from_product([[config_id], final.index], names=["config_id", "seed"])
+        success.append(pd.Series(final[PRIMARY].to_numpy(), index=index))
+        objective.append(pd.Series(final["stream_success" if regime else PRIMARY].to_numpy(), index=index))
         if config_id not in configs.index:
             continue  # a run of another cell or of the tuning: its success is all the report needs
         final = final[final.index.isin(runs.seed[runs.config_id == config_id])]
         finals.append(final.assign(config_id=config_id).set_index("config_id", append=True).swaplevel())
         healthy = epochs[~epochs.seed.map(epochs.groupby("seed").diverged.any()) & epochs.seed.isin(final.index)]
         curves.append(healthy[["config_id", "seed", "epoch"]].assign(
-            **{name: healthy[name].astype(np.float32) for name in CURVE_METRICS}))
+            **{name: healthy[name].astype(np.float32) for name in curve_metrics}))
     finals = pd.concat(finals) if finals else pd.DataFrame(
         columns=list(FINAL_METRICS), index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
     curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
@@ -101,11 +116,12 @@ def load(results: Results) -> ReportData:
     if grid is not None and cells is not None and (len(cells) > 1 or grid.tuning):
         ids = {cell: {default_id: config.config_id for default_id, config in mapping.items()}
                for cell, mapping in cells.items()}
-        success = pd.concat(success) if success else pd.Series(
-            dtype=float, index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
-        study = Study(grid, ids, all_runs, success)
+        def joined(series: list[pd.Series]) -> pd.Series:
+            return pd.concat(series) if series else pd.Series(
+                dtype=float, index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
+        study = Study(grid, ids, all_runs, joined(success), joined(objective))
     return ReportData(results.name, results.grid_text, grid, runs, configs, varying_axes(configs), finals,
-                      curves.astype({"config_id": str}), study)
+                      curves.astype({"config_id": str}), study, regime)
 
 
 def varying_axes(configs: pd.DataFrame) -> list[str]:

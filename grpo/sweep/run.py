@@ -27,6 +27,7 @@ from grpo.core.config import TrainConfig
 from grpo.core.footprint import available_bytes, group_bytes, records_bytes
 from grpo.core.group import group_key
 from grpo.errors import UsageError
+from grpo.experiment.bases import ensure_bases, stored_bases
 from grpo.experiment.completeness import Gap, study_gaps
 from grpo.experiment.grids import load_grid
 from grpo.experiment.layout import GRID_FILE
@@ -96,6 +97,7 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
                 scratch = runtime.enter_context(scratch_dir())
                 driver = runtime.enter_context(ray_runtime(address, num_cpus, results_dir, scratch))
                 tune_dir = scratch / "tune"
+            ensure_bases(results_dir, work)  # each seed's warm-start base trained once, here, before the trials share it
             groups = trial_groups(work)
             trained.extend(groups)
             driver.run(run_trials, groups, results_dir, sweep_id, tune_dir, progress)
@@ -191,7 +193,7 @@ def run_trial(params: dict) -> None:
                                    " GiB available; ask for smaller sizes")
     else:
         try:
-            records = train_group(configs, seeds)
+            records = train_group(configs, seeds, bases=stored_bases(results_dir))
             status, error = "ok", None
         except Exception as exception:  # noqa: BLE001 - any failure of a configuration is its result
             status, error = "failed", f"{type(exception).__name__}: {exception}".splitlines()[0]

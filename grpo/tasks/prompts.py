@@ -9,8 +9,16 @@ Three tasks:
 - ``variable``: as ``random``, with each prompt's length drawn from
   [task_min_length, task_length]; shorter prompts are padded (grpo.tasks.sequences). Its ideal
   response is the sorted prompt followed by EOS, so only the ``transformer`` policy plays it.
+- ``stream``: no fixed training set. Each rollout draws its prompts afresh (lengths uniform in
+  [task_min_length, task_length], tokens uniform, repeats allowed: difficulty grows with the
+  length) from a generator of the training seed's own (``PromptStream``); a deterministic rule
+  reserves one prompt in HELDOUT_SHARE for evaluation, and the stream never emits a reserved
+  prompt. The held-out set is task_heldout draws from the reserved prompts, with the stream's
+  law of lengths (a short length has few reserved prompts, so repeats occur there).
 """
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 
@@ -23,16 +31,85 @@ SEED_PROMPTS = [[1, 0, 2], [3, 2, 4], [1, 2, 3]]
 SEED_VOCAB = 5
 
 
+HELDOUT_SHARE = 8  # the stream reserves one prompt in 8 for evaluation (is_reserved)
+HASH_PRIME = 4_294_967_291  # the largest prime below 2^32: the reservation rule's modulus
+HASH_MULTIPLIERS = (2_654_435_761, 40_503)  # Knuth's multiplicative hash, then a second mixing round
+MAX_PROMPT_CODES = 2**31  # (vocab + 1)^length must stay below this: the rule's arithmetic fits int64
+
+
+def is_reserved(prompts: torch.Tensor, vocab: int) -> torch.Tensor:
+    """The stream's held-out rule: whether each prompt (padded, [... pos]) is reserved for
+    evaluation. A prompt's code (token + 1 per position, pad 0, base vocab + 1) is hashed twice
+    modulo HASH_PRIME; one code in HELDOUT_SHARE is reserved, spread over every length. -> bool [...]"""
+    digits = torch.where(prompts == pad_token(vocab), 0, prompts + 1)
+    powers = (vocab + 1) ** torch.arange(prompts.shape[-1], device=prompts.device)
+    code = (digits * powers).sum(-1)
+    for multiplier in HASH_MULTIPLIERS:
+        code = (code * multiplier + 1) % HASH_PRIME
+    return code % HELDOUT_SHARE == 0
+
+
+@dataclass(frozen=True)
+class PromptStream:
+    """Prompts drawn afresh for each rollout: `batch` a draw, lengths uniform in
+    [min_length, length], tokens below `vocab` (repeats allowed), never a reserved prompt."""
+
+    min_length: int
+    length: int
+    vocab: int
+    batch: int
+
+    def draw(self, generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """One draw per generator (each seed's own) -> [seed batch pos]: a reserved prompt is
+        drawn again (from the same generator) until none is left."""
+        return torch.stack([self.draw_from(generator, self.batch, reserved=False) for generator in generators])
+
+    def draw_from(self, generator: torch.Generator, count: int, reserved: bool) -> torch.Tensor:
+        """`count` prompts [count pos] from `generator`: the stream's (reserved False) or the
+        reserved ones (True), each with the stream's law of lengths."""
+        prompts = self._candidates(generator, count)
+        while (wrong := is_reserved(prompts, self.vocab) != reserved).any():
+            prompts[wrong] = self._candidates(generator, int(wrong.sum()))
+        return prompts
+
+    def _candidates(self, generator: torch.Generator, count: int) -> torch.Tensor:
+        device = generator.device
+        lengths = torch.randint(self.min_length, self.length + 1, (count, 1), generator=generator, device=device)
+        tokens = torch.randint(self.vocab, (count, self.length), generator=generator, device=device)
+        return torch.where(torch.arange(self.length, device=device) < lengths, tokens, pad_token(self.vocab))
+
+
+def stream_generators(slice_seeds: Sequence[int], label: str, device: torch.device | str = "cpu") -> list[torch.Generator]:
+    """One generator a training seed for the stream draws that `label` names (the rollouts', the
+    warm start's, a dynamic-sampling round's), seeded by (label, seed): the same for every
+    configuration trained from that seed, whatever it is stacked with."""
+    def seeded(seed: int) -> torch.Generator:
+        digest = hashlib.sha256(f"prompt stream {label} {seed}".encode()).digest()
+        return torch.Generator(device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    return [seeded(int(seed)) for seed in slice_seeds]
+
+
 @dataclass(frozen=True)
 class Task:
-    prompts: torch.Tensor  # [batch pos] training prompts
+    prompts: torch.Tensor  # [batch pos] training prompts ([seed batch pos]: one rollout's draw of a stream); [0 pos] for a stream itself
     heldout: torch.Tensor  # [heldout pos] prompts never trained on
     vocab_size: int
+    stream: PromptStream | None = None  # the stream the training prompts are drawn from; None: a fixed set
 
     @property
     def length(self) -> int:
         """The longest prompt's length."""
-        return self.prompts.shape[1]
+        return self.prompts.shape[-1]
+
+    @property
+    def batch(self) -> int:
+        """Prompts a rollout: the fixed set's, or one draw of the stream."""
+        return self.stream.batch if self.stream is not None else self.prompts.shape[-2]
+
+    def drawn(self, generators: Sequence[torch.Generator]) -> "Task":
+        """This task with one rollout's draw of its stream as its prompts [seed batch pos]."""
+        assert self.stream is not None, "only a stream task draws its prompts"
+        return Task(self.stream.draw(generators).to(self.heldout.device), self.heldout, self.vocab_size, self.stream)
 
     @staticmethod
     def ideal(prompts: torch.Tensor) -> torch.Tensor:
@@ -47,7 +124,7 @@ class Task:
         return (responses == Task.ideal(prompts)[:, None, :]).all(-1)
 
     def to(self, device: torch.device | str) -> "Task":
-        return Task(self.prompts.to(device), self.heldout.to(device), self.vocab_size)
+        return Task(self.prompts.to(device), self.heldout.to(device), self.vocab_size, self.stream)
 
 
 def seed_task() -> Task:
@@ -117,4 +194,17 @@ def distinct_prompts(min_length: int, length: int, vocab: int) -> int:
     return sum(vocab**n for n in range(min_length, length + 1))
 
 
-TASKS = {"seed": seed_task, "random": random_task, "variable": variable_task}
+def stream_task(min_length: int, length: int, vocab: int, batch: int, n_heldout: int, seed: int) -> Task:
+    """prompts drawn afresh each rollout (task_prompts a draw, lengths task_min_length .. task_length); held out: reserved ones.
+
+    The held-out set: `n_heldout` draws from the reserved prompts (is_reserved), from the
+    generator seeded with `seed`; the training prompts come from each training seed's stream."""
+    if (vocab + 1) ** length >= MAX_PROMPT_CODES:
+        raise UsageError(f"task stream: (task_vocab + 1)^task_length = {(vocab + 1) ** length} must stay below 2^31;"
+                         " lower task_vocab or task_length")
+    stream = PromptStream(min_length, length, vocab, batch)
+    heldout = stream.draw_from(torch.Generator().manual_seed(seed), n_heldout, reserved=True)
+    return Task(heldout[:0], heldout, vocab, stream)
+
+
+TASKS = {"seed": seed_task, "random": random_task, "variable": variable_task, "stream": stream_task}

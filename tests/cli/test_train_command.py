@@ -52,7 +52,8 @@ def test_train_without_out_imports_no_pandas_and_prints_the_seed_means():
     assert "torch" in imported and not {"pandas", "pyarrow"} & imported
     records = train(TrainConfig(loss_mode="clipped", epochs=4), range(3))
     per_epoch = records.groupby("epoch")[list(SUMMARY_METRICS)].mean()
-    printed = {line.split()[0]: [float(value) for value in line.split()[1:]] for line in done.stdout.splitlines()[2:6]}
+    summary = done.stdout.splitlines()[2:2 + len(SUMMARY_METRICS)]
+    printed = {line.split()[0]: [float(value) for value in line.split()[1:]] for line in summary}
     assert list(printed) == list(SUMMARY_METRICS)
     for name, (start, end) in printed.items():
         assert start == pytest.approx(per_epoch[name].iloc[0], abs=5e-4) and end == pytest.approx(per_epoch[name].iloc[-1], abs=5e-4)

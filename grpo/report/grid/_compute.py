@@ -11,6 +11,7 @@ from the same weights and draws from the same random stream.
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,9 @@ from grpo.report._stats import (
     split_halves,
     summarize,
 )
+
+if TYPE_CHECKING:
+    from grpo.report.grid._regime import Regime
 
 HALVES = ("half_a", "half_b")
 SLOPE_EPOCHS = 10  # final-window slopes are reported in success per this many epochs
@@ -77,6 +81,7 @@ class Tables:
     leaders_half_width: float  # median half-width of the paired intervals between the best and those tied with it
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
     robustness: Robustness | None = None  # the findings across cells (grpo.report.grid.with_robustness)
+    regime: "Regime | None" = None  # the RLVR-shaped regime's numbers (task stream; grpo.report.grid.render adds them)
 
 
 def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:
@@ -166,10 +171,13 @@ def _configurations(data, configs, axes, labels, scores, completeness) -> pd.Dat
                     "success_high": summary["mean_high"], "iqm": summary["iqm"], "iqm_low": summary["iqm_low"],
                     "iqm_high": summary["iqm_high"], "reward_frac_mean": own.reward_frac.mean(),
                     "greedy_train_acc": own.greedy_train_acc.mean(), "greedy_heldout_acc": own.greedy_heldout_acc.mean()}
+            if data.regime:  # the base's held-out success (equal across configurations sharing it) and the stream's
+                row |= {"success_at_start": own.success_at_start.mean(), "stream_success": own.stream_success.mean()}
         else:
             row["runs"] = 0
         rows.append(row)
     columns = ["config_id", "configuration", *axes, "complete", "runs", "success_mean", "success_low", "success_high",
+               *(["success_at_start", "stream_success"] if data.regime else []),
                "iqm", "iqm_low", "iqm_high", "reward_frac_mean", "greedy_train_acc", "greedy_heldout_acc"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
@@ -438,6 +446,11 @@ def _figure_curves(data, configs, axes, references, ranked) -> dict[str, pd.Data
     full = pd.MultiIndex.from_product([ids, seeds, epochs], names=["config_id", "seed", "epoch"])
     cube = curves.set_index(["config_id", "seed", "epoch"]).reindex(full)  # every (config, seed, epoch)
     arrays = {m: cube[m].to_numpy().reshape(len(ids), len(seeds), len(epochs)) for m in CURVE_METRICS}  # [config seed epoch]
+    at_epochs = dict.fromkeys(arrays, epochs)
+    if data.regime:  # held-out success, on the epochs evaluated (eval_every)
+        heldout = cube["heldout_sorted_frac"].to_numpy().reshape(len(ids), len(seeds), len(epochs))
+        evaluated = np.isfinite(heldout).any(axis=(0, 1))
+        arrays["heldout"], at_epochs["heldout"] = heldout[:, :, evaluated], epochs[evaluated]
     index = {config_id: i for i, config_id in enumerate(ids)}
     ordered = {name: levels for name, levels in axes.items()} or {"configuration": ["the one configuration"]}
     chosen = configs.loc[ids].assign(configuration="the one configuration")
@@ -453,11 +466,13 @@ def _figure_curves(data, configs, axes, references, ranked) -> dict[str, pd.Data
                     with warnings.catch_warnings():  # a seed that diverged everywhere: NaN, by design
                         warnings.simplefilter("ignore", RuntimeWarning)
                         series = np.nanmean(arrays[metric][members], axis=0)  # [seed epoch]
-                    frames.append(_curve_rows(series, epochs, factor=factor, level=level, **keys))
+                    frames.append(_curve_rows(series, at_epochs[metric], factor=factor, level=level, **keys))
         return frames
 
     all_ids = pd.Index(ids)
     result = {"success": pd.concat(marginal("sorted_frac", all_ids), ignore_index=True)}
+    if "heldout" in arrays:
+        result["heldout"] = pd.concat(marginal("heldout", all_ids), ignore_index=True)
     reward_frames = []
     for reward in ordered_levels("reward_fn", chosen.reward_fn):
         reward_frames += marginal("reward_frac", all_ids[chosen.reward_fn.to_numpy() == reward], "reward_fn",

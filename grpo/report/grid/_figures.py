@@ -19,9 +19,15 @@ def draw_figures(tables: Tables) -> dict:
     """name -> figure, for what the tables hold."""
     pictures, curves = {}, tables.curves
     if "success" in curves:
+        what = "success on the rollouts' fresh draws" if tables.regime is not None else PRIMARY  # the regime: not its primary
         pictures["success_curves.png"] = level_curves(
-            curves["success"], f"{PRIMARY} (fraction of responses sorted)", f"{PRIMARY} during training: each level averaged"
+            curves["success"], f"{what} (fraction of responses sorted)", f"{what} during training: each level averaged"
             " over the other axes (mean over seeds, 95% bootstrap band)", levels=tables.axes)
+    if "heldout" in curves:  # the RLVR-shaped regime: its primary outcome
+        pictures["heldout_success_curves.png"] = level_curves(
+            curves["heldout"], "held-out success (sampled responses sorted)", "held-out success during training, on the"
+            " evaluated epochs: each level averaged over the other axes (mean over seeds, 95% bootstrap band)",
+            levels=tables.axes)
     if "success_effects" in curves:
         pictures["success_effect_curves.png"] = effect_curves(curves["success_effects"], PRIMARY, tables.axes)
     ranked = tables.configurations[tables.configurations["rank"].notna()]

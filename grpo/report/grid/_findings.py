@@ -132,10 +132,12 @@ def learning_speed(tables: Tables, ranked: pd.DataFrame) -> str | None:
     failed = fits[fits.failed != ""]
     reasons = failed.failed.str.split(":").str[0].value_counts()  # by kind (grpo.report._fits.fit_curve says why)
     rising = tables.slopes[tables.slopes.still_improving]
+    basis = (f"slope of held-out {PRIMARY} over the evaluated epochs of the last third of training" if tables.regime
+             is not None else f"final-window slope of {PRIMARY}")  # the regime's: grpo.report.grid._regime.late_slopes
     return (f"**Learning-speed fits** of the {PRIMARY} curves: {len(fits) - len(failed)} of {len(fits)}"
             " accepted" + (" (failed: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items()) + ")"
                            if len(failed) else "") + f". Still rising at the end of training: {len(rising)} of"
-            f" {len(tables.slopes)} levels (final-window slope of {PRIMARY} per {SLOPE_EPOCHS} epochs, interval"
+            f" {len(tables.slopes)} levels ({basis} per {SLOPE_EPOCHS} epochs, interval"
             " above 0)" + (": " + "; ".join(f"{level_name(r.factor, r.level)} {interval(r.slope, r.low, r.high)}"
                                             for r in rising.itertuples()) if len(rising) else "")
             + ". Where the arms are still rising, a difference measures speed (ScaleRL's efficiency B),"

@@ -9,13 +9,26 @@ from grpo.report._data import ReportData
 from grpo.report._folder import write_folder
 from grpo.report.grid._compute import Tables, compute
 from grpo.report.grid._figures import draw_figures
+from grpo.report.grid._regime import regime
 from grpo.report.grid._robustness import with_robustness
 from grpo.report.grid._text import narrative
 
+FULL_EFFECTS = ("full", "effects.csv")  # beside a regime's report folder: full's effects, which it compares itself with
+
 
 def render(data: ReportData, out: Path) -> Tables:
-    """Compute a grid's tables from `data` and write its report into `out`."""
+    """Compute a grid's tables from `data` and write its report into `out`. The RLVR-shaped regime
+    (data.regime) adds its numbers (grpo.report.grid._regime), with `full`'s effects read from the
+    report folder beside `out` where it is there."""
     tables = with_robustness(compute(data), data)
+    if data.regime:
+        full_path = Path(out).parent.joinpath(*FULL_EFFECTS)
+        full = pd.read_csv(full_path) if full_path.exists() else None
+        ranked = tables.configurations[tables.configurations["rank"].notna()].sort_values("rank")
+        tables.regime, effects = regime(data, ranked.config_id.tolist(), ranked.config_id.iloc[0] if len(ranked) else None,
+                                        tables.effects, tables.axes, tables.references, full)
+        # the regime's plateau test (held-out success over the last third) in place of the final window's
+        tables.slopes, tables.effects = tables.regime.slopes, effects.assign(still_improving=effects.about == "speed")
     write(tables, out)
     return tables
 
@@ -27,6 +40,10 @@ def write(tables: Tables, out: Path) -> None:
     pictures = draw_figures(tables)
     frames: dict[str, pd.DataFrame] = {"configurations.csv": tables.configurations, "effects.csv": tables.effects,
                                        "interactions.csv": tables.interactions, "fits.csv": tables.fits}
+    if tables.regime is not None:
+        frames["full_comparison.csv"] = tables.regime.compared
+        frames["difficulty_spread.csv"] = tables.regime.spread
+        frames["heldout_slopes.csv"] = tables.regime.slopes
     if tables.robustness is not None:
         frames["robustness.csv"] = tables.robustness.rows
         if len(tables.robustness.tuning):

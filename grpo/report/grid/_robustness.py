@@ -67,7 +67,7 @@ def robustness(data: ReportData, axes: dict, references: dict, interactions: pd.
     held = {cell: describe(_own_values(data)) if cell == DEFAULT_CELL else cell for cell in cells}
     tuning, chosen, tuned = pd.DataFrame(), {}, None
     if study.grid.tuning:
-        table = objective_table(study.success, study.grid)  # [arm x candidate, tuning seed]
+        table = objective_table(study.objective, study.grid)  # [arm x candidate, tuning seed]
         selection = select(table, study.grid)
         tuned = tuned_cell(study.grid, selection)
         cells[TUNED_CELL] = {default_id: config.config_id for default_id, config in tuned.items()}

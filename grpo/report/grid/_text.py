@@ -63,11 +63,17 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
         f"- **Completeness**: {_completeness_line(tables)}",
         f"- **Minimum detectable difference**: {mdd}",
         "",
-        f"**Primary outcome: `{PRIMARY}`**, the fraction of sampled responses that are exactly the sorted prompt,"
-        f" averaged over each run's final window (the last {FINAL_FRACTION:.0%} of its epochs). It is the one metric"
-        " every reward function shares; `reward_frac` (reward / best attainable reward) depends on each reward's"
-        " scale, so it is compared only among configurations of one reward function (section below). Greedy"
-        " accuracy on the training and held-out prompts, over the same window, stands beside it.",
+        (f"**Primary outcome: `{PRIMARY}` on held-out prompts** (`heldout_sorted_frac`): the fraction of sampled"
+         " responses, one to each of the held-out prompts that the training stream never draws, that are exactly the"
+         f" sorted prompt, averaged over each run's final window (the last {FINAL_FRACTION:.0%} of its epochs, its"
+         " evaluated epochs). `stream_success` is the same on the rollouts' fresh draws of the training stream;"
+         " `success_at_start` is the held-out success of the base policy before any RL step."
+         if tables.regime is not None else
+         f"**Primary outcome: `{PRIMARY}`**, the fraction of sampled responses that are exactly the sorted prompt,"
+         f" averaged over each run's final window (the last {FINAL_FRACTION:.0%} of its epochs).")
+        + " It is the one metric every reward function shares; `reward_frac` (reward / best attainable reward) depends"
+        " on each reward's scale, so it is compared only among configurations of one reward function (section"
+        " below). Greedy accuracy on the training and held-out prompts, over the same window, stands beside it.",
         "",
         "**Statistics.** Configurations of one grid train seed s from the same initial weights and random stream,"
         " so seed s of two configurations is a matched pair: a comparison is the mean of the per-seed differences"
@@ -82,6 +88,8 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
         "",
     ]
     lines += findings(tables, ranked)
+    if tables.regime is not None:
+        lines += _regime_section(tables)
     if tables.robustness is not None:
         lines += _robustness_section(tables)
     if len(tables.unhealthy):
@@ -192,6 +200,76 @@ def _tuning_text(tables: Tables) -> list[str]:
             markdown_table(tuning, digits=2), ""]
 
 
+def _regime_section(tables: Tables) -> list[str]:
+    """The RLVR-shaped regime (grpo.report.grid._regime): the base, the best arm's gain over it, the
+    spread of difficulty, budgets in samples, level or speed per finding, and `full` beside it."""
+    regime, labels = tables.regime, tables.configurations.set_index("config_id").configuration
+    assert regime is not None, "called for a regime's tables only"
+    success, low, high = regime.base_success
+    entropy, entropy_low, entropy_high = regime.base_entropy
+    spread = regime.spread.dropna()
+    lines = ["## The RLVR-shaped regime", "",
+             f"- **Base policy** (each seed's warm start, trained once and shared by every configuration of that seed):"
+             f" held-out success {success:.3f} [{low:.3f}, {high:.3f}], entropy {entropy:.3f} [{entropy_low:.3f},"
+             f" {entropy_high:.3f}]"
+             " nats a token (mean over seeds, 95% bootstrap interval)"
+             + ("; the same success at the start of every configuration of a seed (shared base)." if regime.base_shared
+                else "; NOTE: configurations of one seed start from different success (the base is not shared)."),
+             ]
+    if regime.best is not None and regime.best_gain is not None:
+        gain = regime.best_gain
+        best = tables.configurations.set_index("config_id").loc[regime.best]
+        lines.append(f"- **Best configuration**: {labels[regime.best]}, held-out success {best.success_mean:.3f}"
+                     f" [{best.success_low:.3f}, {best.success_high:.3f}], a gain over its base of"
+                     f" {interval(gain.difference, gain.low, gain.high)} (paired over {gain.pairs} seeds).")
+    if len(spread):
+        first, last = spread.mixed_pass_frac.iloc[0], spread.mixed_pass_frac.iloc[-1]
+        lines.append(f"- **Spread of difficulty**: the fraction of a rollout's groups whose pass rate lies strictly"
+                     f" between 0 and 1 (a group that gives a centred deltas mode a gradient) is {first:.2f} at the"
+                     f" first epoch and {last:.2f} at the last (mean over configurations and seeds).")
+    rates = regime.rates.round(3)
+    if rates.nunique() <= 1:
+        lines.append(f"- **Budgets in samples**: every arm samples {rates.iloc[0]:g} responses an epoch, so arms"
+                     " compared at one epoch are compared at one sample budget; no equal-sample contrast is needed.")
+    elif len(regime.equal_samples):
+        lines += [f"- **Budgets in samples**: arms sample at different rates; at an equal budget of {regime.budget:,.0f}"
+                  " responses (the least any run reaches), the levels whose arm samples at another rate than its"
+                  " reference's:", "", markdown_table(regime.equal_samples), ""]
+    rising = "; ".join(f"{level_name(r.factor, r.level)} {interval(r.slope, r.low, r.high)}"
+                       for r in regime.slopes[regime.slopes.still_improving].itertuples())
+    lines.append(f"- **Level or speed**: {regime.plateaued:.0%} of the levels have levelled off: the slope of held-out"
+                 f" success over the evaluated epochs of the last third of training (per {SLOPE_EPOCHS} epochs, least"
+                 " squares per run, mean over the level's configurations per seed, 95% bootstrap interval over seeds)"
+                 " has an interval not above 0"
+                 + (f"; still rising: {rising}" if rising else "") + " (`heldout_slopes.csv`). A finding between two levelled"
+                 " arms"
+                 " is about the level reached; one with a rising arm is about speed at this training length"
+                 " (column `about` of `effects.csv`).")
+    lines.append("- **Tuning objective**: success on the rollouts' fresh draws of the training stream on the tuning"
+                 " seeds, never the held-out set.")
+    lines.append("")
+    effects = tables.effects
+    if len(effects):
+        shown = effects.assign(estimate=[interval(r.difference, r.low, r.high) for r in effects.itertuples()])
+        columns = ["factor", "level", "reference", "estimate", "decisive", *(["verdict"] if "verdict" in effects else []),
+                   "about"]
+        lines += ["### Each finding: level or speed", "", markdown_table(shown[columns]), ""]
+    compared = regime.compared
+    if len(compared):
+        shown = compared.assign(
+            full=[f"{interval(r.full_difference, r.full_low, r.full_high)} {r.full_verdict}" for r in compared.itertuples()],
+            here=[f"{interval(r.difference, r.low, r.high)} {r.verdict}" for r in compared.itertuples()])
+        lines += ["### `full`'s headline findings in this regime", "",
+                  "Each main effect of `full` (the seed document's task: 3 prompts, a sharp random init, success on"
+                  " the training prompts; `reports/full/effects.csv`) whose levels this grid also has, beside its"
+                  " estimate here (held-out success, a base with a real pass rate). Verdicts as each report gives"
+                  " them; *carries over*: decisive with one sign in both. All columns: `full_comparison.csv`.", "",
+                  markdown_table(shown[["factor", "level", "reference", "full", "here", "about", "carries_over"]]), ""]
+    else:
+        lines += ["No `reports/full/effects.csv` beside this report: the comparison with `full` is left out.", ""]
+    return lines
+
+
 def _tables_section(tables: Tables, ranked: pd.DataFrame) -> list[str]:
     table = tables.configurations
     lines = []
@@ -233,7 +311,9 @@ def _tables_section(tables: Tables, ranked: pd.DataFrame) -> list[str]:
                   " search range, the asymptote leaves [0, 1], the curve is flat (no better than a constant given the"
                   " noise), the midpoint lies outside the observed epochs, or the residuals exceed twice the noise.",
                   "", markdown_table(tables.fits), "",
-                  f"Final-window slope of {PRIMARY} per {SLOPE_EPOCHS} epochs, per level of each axis (least squares per"
+                  (f"Slope of held-out {PRIMARY} over the evaluated epochs of the last third of training"
+                   if tables.regime is not None else f"Final-window slope of {PRIMARY}")
+                  + f" per {SLOPE_EPOCHS} epochs, per level of each axis (least squares per"
                   " run, averaged over the level's configurations per seed, 95% bootstrap interval over seeds); a level"
                   " whose interval lies above 0 is still improving when training stops:", "",
                   markdown_table(tables.slopes, digits=4), ""]
