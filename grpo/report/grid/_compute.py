@@ -76,6 +76,8 @@ class Tables:
     leaders_half_width: float  # median half-width of the paired intervals between the best and those tied with it
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
     robustness: Robustness | None = None  # the findings across cells (grpo.report.grid.with_robustness)
+    headline: pd.DataFrame | None = None  # rliable's view of the headline contrasts (grpo.report.grid._headline)
+    profiles: pd.DataFrame | None = None  # performance profiles of the headline configurations (the same module)
 
 
 def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:
