@@ -16,6 +16,8 @@ STEP_METRICS = {  # set on every inner step
                                " below 0.2, the fraction whose ratio exceeds the upper clip (clipped, clip_higher, cispo;"
                                " null for other losses and where no token qualifies)",
     "entropy": "mean entropy of the policy's next-token distributions over the responses' real tokens (nats)",
+    "grad_norm": "L2 norm of the run's gradient over all its weights on the step, before any clipping (this trainer"
+                 " clips none): TRL's `grad_norm` (transformers' Trainer)",
 }
 NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac",)  # null by design somewhere: not a sign of divergence
 EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
@@ -30,12 +32,29 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
                          " mode their deltas are all 0 and they add no policy gradient (DAPO's zero-advantage groups);"
                          " with dynamic_sampling, of the first round of sampling",
     "sampling_rounds": "rounds of sampling the rollout took (1 without dynamic_sampling): the groups sampled / the batch's",
+    # TRL's rollout metrics (grpo.core.trl_metrics), of the policy's own sample (dynamic sampling's first round);
+    # TRL's `completions/mean_length` is response_length, its `completions/clipped_ratio` is 1 - eos_rate
+    "reward_std": "standard deviation (Bessel-corrected) of the rewards of all the rollout's responses, across prompts:"
+                  " TRL's `reward_std`",
+    "response_length_min": "shortest response in real tokens, EOS included: TRL's `completions/min_length`",
+    "response_length_max": "longest response in real tokens, EOS included: TRL's `completions/max_length`",
+    "terminated_length": "mean length of the responses that ended with EOS (null if none; TRL logs 0):"
+                         " TRL's `completions/mean_terminated_length`",
+    "terminated_length_min": "shortest response that ended with EOS (null if none): TRL's"
+                             " `completions/min_terminated_length`",
+    "terminated_length_max": "longest response that ended with EOS (null if none): TRL's"
+                             " `completions/max_terminated_length`",
+    "num_tokens": "prompt tokens (one prompt per response, padding left out) plus the responses' real tokens, summed"
+                  " over the rollouts so far, this epoch's included (int64): TRL's `num_tokens`",
 }
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps
     "greedy_train_acc": "fraction of training prompts whose greedy response is exactly sorted",
     "greedy_heldout_acc": "fraction of held-out prompts whose greedy response is exactly sorted",
 }
-METRICS = {**STEP_METRICS, **EPOCH_METRICS, **EVAL_METRICS}
+OPTIMIZER_METRICS = {  # the optimizer's settings on each step
+    "learning_rate": "the learning rate of the step's optimizer update (constant: lr; no scheduler): TRL's `learning_rate`",
+}
+METRICS = {**STEP_METRICS, **EPOCH_METRICS, **EVAL_METRICS, **OPTIMIZER_METRICS}
 SUMMARY_METRICS = ("reward_frac", "sorted_frac", *EVAL_METRICS)  # what `grpo train` prints, first and last epoch
 COLUMNS = ("config_id", "seed", "epoch", "step", *METRICS, "diverged")
 RUN_KEY = ("config_id", "seed")

@@ -25,6 +25,8 @@ from grpo.core.group import block_size, check_group, loss_config
 from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Sample, length_metrics
 from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, STEP_METRICS
+from grpo.core.trl_metrics import grad_norms
+from grpo.core.trl_metrics import rollout_metrics as trl_rollout_metrics
 from grpo.core.uniforms import SeedUniforms
 from grpo.modes.deltas import DELTAS, equal_reward_groups
 from grpo.modes.losses import (
@@ -154,11 +156,12 @@ def train_group_columns(
                 length_metrics(sample, success, task.vocab_size),
                 equal_reward_groups(rewards).float().mean(1)[None],
             ]
+            trl_metrics = trl_rollout_metrics(sample, rewards, prompts, task.vocab_size)  # [ROLLOUT_METRICS seed]
             rollout_prompts, rounds = prompts, torch.ones(num_seeds, device=device)  # [batch pos], [seed]
             if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
                 sample, rewards, rollout_prompts, rounds = refill(kind, policy, config, task, sample, rewards, slice_seeds,
                                                                   epoch, reads_old)
-            epoch_metrics[epoch] = torch.cat([*rollout_metrics, rounds[None]])
+            epoch_metrics[epoch] = torch.cat([*rollout_metrics, rounds[None], trl_metrics])
             ref_log_probs = kind.log_probs(reference, rollout_prompts, sample)[0] if with_kl else None  # [seed batch response pos]
             if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
                 rollout_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if sample.log_probs is None else sample.log_probs
@@ -212,11 +215,12 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
             loss = kl_in_loss(terms.loss, penalty, config.kl_penalty)  # [seed]
     optimizer.zero_grad()
     loss.sum().backward()  # seeds are independent: each gets its own gradient
+    grad_norm = grad_norms(policy, len(loss))  # [seed] before the step (TRL's grad_norm)
     optimizer.step()
     with torch.no_grad():
         clip_frac = terms.clip_low + terms.clip_high
         low_prob = torch.full_like(loss, torch.nan) if terms.clip_high_low_prob is None else terms.clip_high_low_prob
-        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, low_prob, entropy])
+        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, low_prob, entropy, grad_norm])
 
 
 def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> dict[str, np.ndarray]:
@@ -245,6 +249,9 @@ def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metr
         columns[name] = per_epoch(epoch_metrics[:, i])
     for i, name in enumerate(EVAL_METRICS):
         columns[name] = np.where(per_row(last_step), per_epoch(eval_metrics[:, i]), np.float32(np.nan))
+    tokens = epoch_metrics[:, list(EPOCH_METRICS).index("num_tokens")]  # [epoch seed] each rollout's own
+    columns["num_tokens"] = per_epoch(np.cumsum(tokens.astype(np.int64), axis=0))  # TRL's: the rollouts so far
+    columns["learning_rate"] = np.full(rows, config.lr, dtype=np.float32)
     checked = [i for i, name in enumerate(STEP_METRICS) if name not in NULLABLE_STEP_METRICS]
     broken = ~np.isfinite(step_metrics[:, :, checked]).all(2)  # [epoch step seed]
     columns["diverged"] = np.logical_or.accumulate(per_row(broken).reshape(num_seeds, -1), axis=1).reshape(rows)
