@@ -15,11 +15,14 @@ STEP_METRICS = {  # set on every inner step
     "clip_high_low_prob_frac": "DAPO's clip-higher mechanism: among tokens with a positive delta and a rollout probability"
                                " below 0.2, the fraction whose ratio exceeds the upper clip (clipped, clip_higher, cispo;"
                                " null for other losses and where no token qualifies)",
+    "extra_clip_frac": "fraction of real tokens on which a loss's rule beyond its trust region acts: the dual clip at"
+                       " clip_ratio_c (clipped, clip_higher), the tokens whose gradient clip_cov cuts, those kl_cov"
+                       " penalises (null for other losses)",
     "entropy": "mean entropy of the policy's next-token distributions over the responses' real tokens (nats)",
     "grad_norm": "L2 norm of the run's gradient over all its weights on the step, before any clipping (this trainer"
                  " clips none): TRL's `grad_norm` (transformers' Trainer)",
 }
-NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac",)  # null by design somewhere: not a sign of divergence
+NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac", "extra_clip_frac")  # null by design somewhere: not a sign of divergence
 EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
     "mean_reward": "mean reward of the sampled responses, in the reward function's own units",
     "reward_frac": "mean_reward / the best attainable reward: compares configurations of one reward function only",
@@ -32,6 +35,8 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
                          " mode their deltas are all 0 and they add no policy gradient (DAPO's zero-advantage groups);"
                          " with dynamic_sampling, of the first round of sampling",
     "sampling_rounds": "rounds of sampling the rollout took (1 without dynamic_sampling): the groups sampled / the batch's",
+    "kl_coef": "the KL coefficient of the rollout: kl_penalty, or where kl_ctrl is adaptive the controller's value (0"
+               " without KL)",
     # TRL's rollout metrics (grpo.core.trl_metrics), of the policy's own sample (dynamic sampling's first round);
     # TRL's `completions/mean_length` is response_length, its `completions/clipped_ratio` is 1 - eos_rate
     "reward_std": "standard deviation (Bessel-corrected) of the rewards of all the rollout's responses, across prompts:"

@@ -28,6 +28,7 @@ from grpo.report._stats import minimum_detectable_effect, paired_contrast
 from grpo.report.mechanisms import Measurement
 
 ARMS = ("treatment", "baseline")
+INCOMPLETE = "incomplete"  # the verdict of a claim whose grid lacks runs: none (its cells may be unbalanced)
 
 
 class MissingSweep(UsageError):
@@ -187,7 +188,12 @@ def measure_mechanism(data: ClaimData, results_root: Path) -> Measurement:
             measure = getattr(importlib.import_module(module), attribute)
         except (ImportError, AttributeError) as error:
             raise UsageError(f"claim {data.claim.name!r}: cannot import its mechanism {mechanism.measure!r}: {error}") from None
-    return measure(data.claim, Path(results_root))
+    try:
+        return measure(data.claim, Path(results_root))
+    except Exception as error:  # noqa: BLE001 - a plugin's code: whatever it raises is named in one line
+        name = mechanism.measure if isinstance(mechanism.measure, str) else getattr(measure, "__qualname__", repr(measure))
+        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        raise UsageError(f"claim {data.claim.name!r}: its mechanism measure {name} raised {reason}") from None
 
 
 def arm_label(claim: Claim, arm: str) -> str:

@@ -6,7 +6,17 @@ from pathlib import Path
 
 from grpo.experiment.claims import Claim
 from grpo.report._folder import write_figure, write_text
-from grpo.report.claims._compute import ClaimOutcome, MissingSweep, SweepCost, contrasts, headline, load_claim, measure_mechanism, verdict
+from grpo.report.claims._compute import (
+    INCOMPLETE,
+    ClaimOutcome,
+    MissingSweep,
+    SweepCost,
+    contrasts,
+    headline,
+    load_claim,
+    measure_mechanism,
+    verdict,
+)
 from grpo.report.claims._figures import curve_figure
 from grpo.report.claims._text import report_markdown
 
@@ -20,8 +30,8 @@ def test_claim(claim: Claim, results_root: Path, out: Path) -> ClaimOutcome:
     figure = curve_figure(data, measurement)
     name = f"{claim.name}.png"
     write_figure(out, name, figure)
-    return ClaimOutcome(data, table, verdict(headline(table), claim.predicted), measurement, name,
-                        time.perf_counter() - start)
+    found = INCOMPLETE if data.gaps else verdict(headline(table), claim.predicted)  # no verdict from a partial grid
+    return ClaimOutcome(data, table, found, measurement, name, time.perf_counter() - start)
 
 
 def render_claims(claims: list[Claim], results_root: Path, out: Path, on_claim=None,

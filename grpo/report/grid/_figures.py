@@ -41,6 +41,8 @@ def draw_figures(tables: Tables) -> dict:
         pictures["performance_profile.png"] = performance_profile_figure(tables.profiles, PRIMARY)
     if tables.robustness is not None:
         for name, effects in tables.robustness.sensitivity.groupby("field", sort=False):
+            if not (effects.cell == DEFAULT_CELL).any():
+                continue  # no effect measured in the default cell (it is incomplete): nothing to draw against
             own = effects[effects.cell == DEFAULT_CELL].value.iloc[0]
             pictures[f"sensitivity_{name}.png"] = sensitivity(effects, name, own, PRIMARY, tables.axes)
     if "reward_frac" in curves:
