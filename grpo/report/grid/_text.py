@@ -11,7 +11,7 @@ from grpo.experiment.tuning import OBJECTIVE
 from grpo.report._markdown import interval, markdown_table
 from grpo.report._names import level_name
 from grpo.report._stats import ALPHA, CONFIDENCE, RESAMPLES
-from grpo.report.grid._compute import SLOPE_EPOCHS, Tables
+from grpo.report.grid._compute import SLOPE_EPOCHS, Tables, held_readers
 from grpo.report.grid._findings import findings, robustness_of
 from grpo.report.grid._robustness import VERDICTS
 
@@ -111,8 +111,9 @@ def _held_line(tables: Tables) -> str:
     held = dict(tables.held)
     if "epochs" in held and "steps_per_epoch" in held:
         held["epochs"] = [f"{epochs} × {held.pop('steps_per_epoch')[0]} steps" for epochs in held["epochs"]]
-    return ", ".join(f"{name} {' / '.join(level_name('', value) for value in values)}" for name, values in held.items()) + (
-        " (epsilon applies to the clipping losses only)" if "epsilon" in held and "loss_mode" in tables.axes else "")
+    readers = held_readers(tables.configurations, tables.axes) if "loss_mode" in tables.configurations else {}
+    return ", ".join(f"{name} {' / '.join(level_name('', value) for value in values)}" + (
+        f" (read by {', '.join(readers[name])} only)" if name in readers else "") for name, values in held.items())
 
 
 def _cells_line(tables: Tables) -> str:
