@@ -101,9 +101,12 @@ def export_tensorboard(results: Results, out: Path) -> list[Path]:
 
 
 def trl_columns(results: Results) -> list[str]:
-    """The TRL_TAGS columns that `results`' records hold (records written before they were recorded lack them)."""
+    """The TRL_TAGS columns that every records file of `results` holds (files written before they
+    were recorded lack them; a folder may mix both): each file's schema, its footer alone, is read."""
     import pyarrow.parquet as pq
 
-    first = next((paths[0] for paths in results.files.values() if paths), None)
-    names = set(pq.read_schema(first).names) if first is not None else set()
+    names = set(TRL_TAGS)
+    for paths in results.files.values():
+        for path in paths:
+            names &= set(pq.read_schema(path).names)
     return [name for name in TRL_TAGS if name in names]
