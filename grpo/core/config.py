@@ -103,16 +103,15 @@ TRL_SCALE_REWARDS = {"group": "normalized_rewards", "true": "normalized_rewards"
                      "false": "centered_rewards", "batch": "group_mean_batch_std"}  # TRL's scale_rewards (centred always)
 TRL_STD_NOTE = "TRL adds 1e-4 to the group std, normalized_rewards 1e-5"
 VERL_ADV_ESTIMATORS = {"grpo": "normalized_rewards", "rloo": "rloo", "reinforce_plus_plus": "reinforce_plus_plus",
-                       "opo": "opo", "gpg": "gpg", "grpo_passk": "grpo_passk"}  # verl's algorithm.adv_estimator
+                       "reinforce_plus_plus_baseline": "reinforce_plus_plus_baseline", "opo": "opo", "gpg": "gpg",
+                       "grpo_passk": "grpo_passk"}  # verl's algorithm.adv_estimator
 VERL_GRPO_NOTE = ("verl adds 1e-6 to the group std, normalized_rewards 1e-5; verl's grpo with norm_adv_by_std_in_grpo"
                   " false is centered_rewards")
 VERL_ADV_REFUSED = {
     "remax": "this project has no remax (its baseline is a greedy rollout's reward); choose from the deltas modes",
     "optimal_token_baseline": "this project has no optimal_token_baseline (token-level advantages); choose from the"
                               " deltas modes",
-    "gae": "this project has no critic; choose from the deltas modes",
-    "reinforce_plus_plus_baseline": "the nearest is batch_normalized (centred per prompt, then the batch's std; verl"
-                                    " whitens over tokens)"}
+    "gae": "this project has no critic; choose from the deltas modes"}
 VERL_NO_SEQ_SUM = "this project has no seq-mean-token-sum (no normaliser); the nearest is seq_mean_token_sum_norm"
 
 

@@ -138,9 +138,10 @@ def parse_random(grid: str, table: dict, axes: dict, fixed: dict) -> RandomSpace
         raise UsageError(f"grid {grid!r}: [random] names no field to sample")
     configurations = settings["samples"] * math.prod(len(values) for values in axes.values())
     if configurations > MAX_CONFIGURATIONS:
-        hours = configurations * (DRAW_S * len(choices) + BUILD_S) / 3600
+        minutes = configurations * (DRAW_S * len(choices) + BUILD_S) / 60
+        drawing = f"{minutes / 60:,.0f} h" if minutes >= 90 else f"{minutes:,.0f} min"
         raise UsageError(f"grid {grid!r}: [random] samples {settings['samples']} x {configurations // settings['samples']:,}"
-                         f" row(s) of the axes = {configurations:,} configurations, about {hours:,.0f} h to draw before"
+                         f" row(s) of the axes = {configurations:,} configurations, about {drawing} to draw before"
                          f" any training; a study may have at most {MAX_CONFIGURATIONS:,}")
     return RandomSpace(choices, settings["samples"], settings["seed"])
 

@@ -102,6 +102,18 @@ def reinforce_plus_plus(rewards: torch.Tensor, mask: torch.Tensor | None) -> tor
 
 
 @declare(min_group=2, reads_mask=True)
+def reinforce_plus_plus_baseline(rewards: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """REINFORCE++-baseline: the group's mean subtracted, then whitened over the batch's tokens (verl's).
+
+    REINFORCE++ (Hu 2025, arXiv 2501.03262); verl (verl/trainer/ppo/core_algos.py,
+    ``compute_reinforce_plus_plus_baseline_outcome_advantage``): reward minus its group's mean,
+    then ``masked_whiten`` over the batch's real tokens as reinforce_plus_plus. batch_normalized
+    is its response-weighted form without the second centring (on equal lengths the centred
+    rewards' mean is 0 already) and with 1e-5 added to the std instead of 1e-8 to the variance."""
+    return reinforce_plus_plus(centered_rewards(rewards), mask)
+
+
+@declare(min_group=2, reads_mask=True)
 def opo(rewards: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """OPO: reward minus the length-weighted mean of its group, the optimal baseline for sequence rewards.
 
@@ -160,6 +172,7 @@ DELTAS: Registry = Registry("deltas", {
     "batch_normalized": batch_normalized,
     "group_mean_batch_std": group_mean_batch_std,
     "reinforce_plus_plus": reinforce_plus_plus,
+    "reinforce_plus_plus_baseline": reinforce_plus_plus_baseline,
     "opo": opo,
     "gpg": gpg,
     "grpo_passk": grpo_passk,

@@ -63,6 +63,17 @@ def verl_reinforce_plus_plus(token_level_rewards, response_mask, index):  # core
     return verl_masked_whiten(returns, response_mask) * response_mask
 
 
+def verl_reinforce_plus_plus_baseline(token_level_rewards, response_mask, index):  # core_algos.py 425-473
+    response_length, scores = token_level_rewards.shape[-1], token_level_rewards.sum(dim=-1)
+    id2score = defaultdict(list)
+    for i in range(len(scores)):
+        id2score[index[i]].append(scores[i])
+    id2mean = {idx: torch.mean(torch.stack(values)) for idx, values in id2score.items()}
+    scores = torch.stack([scores[i] - id2mean[index[i]] for i in range(len(scores))])
+    scores = scores.unsqueeze(-1).tile([1, response_length]) * response_mask
+    return verl_masked_whiten(scores, response_mask) * response_mask
+
+
 def verl_opo(token_level_rewards, response_mask, index):  # core_algos.py 529-579
     response_length, scores = response_mask.sum(dim=-1), token_level_rewards.sum(dim=-1)
     id2score, id2len = defaultdict(list), defaultdict(list)
@@ -109,7 +120,8 @@ def trl_scale_rewards_batch(rewards):  # grpo_trainer.py 2683-2707, scale_reward
 
 
 @pytest.mark.parametrize("mode, reference", [
-    ("reinforce_plus_plus", verl_reinforce_plus_plus), ("opo", verl_opo), ("gpg", verl_gpg),
+    ("reinforce_plus_plus", verl_reinforce_plus_plus), ("reinforce_plus_plus_baseline", verl_reinforce_plus_plus_baseline),
+    ("opo", verl_opo), ("gpg", verl_gpg),
     ("grpo_passk", verl_grpo_passk)])
 def test_deltas_are_verls_advantages_on_ragged_responses(mode, reference):
     rewards, mask = case()
@@ -154,7 +166,7 @@ def test_new_deltas_keep_stacked_seeds_apart(mode):
                                                          steps_per_epoch=3))
 
 
-@pytest.mark.parametrize("mode", ["reinforce_plus_plus", "opo"])
+@pytest.mark.parametrize("mode", ["reinforce_plus_plus", "reinforce_plus_plus_baseline", "opo"])
 def test_deltas_that_read_the_mask_keep_stacked_seeds_apart_on_ragged_responses(mode):
     assert_stacked_seeds_equal_separate_runs(TrainConfig(deltas_mode=mode, loss_mode="clipped", policy="transformer",
                                                          task="variable", epochs=3, steps_per_epoch=2))

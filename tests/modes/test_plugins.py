@@ -27,7 +27,8 @@ from grpo.sweep.run import run_sweep
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "grpo-rank-deltas"
 BUILT_IN_DELTAS = ["rewards", "centered_rewards", "normalized_rewards", "max_rewards", "rloo", "batch_normalized",
-                   "group_mean_batch_std", "reinforce_plus_plus", "opo", "gpg", "grpo_passk"]
+                   "group_mean_batch_std", "reinforce_plus_plus", "reinforce_plus_plus_baseline", "opo", "gpg",
+                   "grpo_passk"]
 
 
 def add_site(site: Path, monkeypatch) -> None:
