@@ -3,9 +3,10 @@
 read).
 
 On a terminal, a tqdm bar redrawn in place. Anywhere else (a log file, a pipe, CI) a ``\\r``
-frame would pile up in the file, so the display is line-based instead: one line each time
-another tenth of the work is done or 30 s have passed since the last line, whichever comes
-first, and one at the end::
+frame would pile up in the file, so the display is line-based instead: once the work has lasted
+QUIET_SECONDS, one line each time another tenth of it is done or 30 s have passed since the last
+line, whichever comes first; and one at the end (work shorter than QUIET_SECONDS prints that
+line alone)::
 
     configurations: 12/120 config (10%), 0:41 elapsed, ~6:09 left
 
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 PARTS = 10  # a line each time another 1/PARTS of the work is done ...
 EVERY_SECONDS = 30.0  # ... or this long after the last line, whichever comes first
+QUIET_SECONDS = 5.0  # no line before the work has lasted this long: a 0.7 s `grpo train` prints its last line only
 _SHOWN = contextvars.ContextVar("grpo_progress_shown", default=False)
 
 
@@ -63,8 +65,8 @@ class Progress:
         self.done += n
         if self.bar is not None:
             self.bar.update(n)
-        elif self.enabled and (self.tenth(self.done) > self.tenth(self.shown_done)
-                               or self.clock() - self.shown_at >= EVERY_SECONDS):
+        elif self.enabled and self.clock() - self.start >= QUIET_SECONDS and (
+                self.tenth(self.done) > self.tenth(self.shown_done) or self.clock() - self.shown_at >= EVERY_SECONDS):
             self.line()
 
     def close(self) -> None:

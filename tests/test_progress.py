@@ -5,7 +5,7 @@ import io
 import subprocess
 import sys
 
-from grpo.progress import EVERY_SECONDS, Progress, counted, shown
+from grpo.progress import EVERY_SECONDS, QUIET_SECONDS, Progress, counted, shown
 
 
 class Terminal(io.StringIO):
@@ -27,13 +27,22 @@ def test_in_a_log_a_line_per_tenth_of_the_work_and_no_carriage_return():
     log, clock = io.StringIO(), Clock()
     with Progress(200, "configurations", "config", stream=log, clock=clock) as progress:
         for _ in range(200):
-            clock.now += 0.1
+            clock.now += 0.125  # QUIET_SECONDS (5 s) reached at 40 done
             progress.update()
     lines = log.getvalue().splitlines()
-    assert "\r" not in log.getvalue() and len(lines) == 10
-    assert [line.split()[1] for line in lines] == [f"{20 * k}/200" for k in range(1, 11)]
-    assert lines[0] == "configurations: 20/200 config (10%), 0:02 elapsed, ~0:18 left"
-    assert lines[-1] == "configurations: 200/200 config (100%), 0:20 elapsed"
+    assert "\r" not in log.getvalue() and len(lines) == 9  # none before QUIET_SECONDS: 20 done at 2.5 s is quiet
+    assert [line.split()[1] for line in lines] == [f"{20 * k}/200" for k in range(2, 11)]
+    assert lines[0] == "configurations: 40/200 config (20%), 0:05 elapsed, ~0:20 left"
+    assert lines[-1] == "configurations: 200/200 config (100%), 0:25 elapsed"
+
+
+def test_in_a_log_short_work_prints_its_last_line_alone():
+    log, clock = io.StringIO(), Clock()
+    with Progress(10, "epochs", "epoch", stream=log, clock=clock) as progress:
+        for _ in range(10):
+            clock.now += QUIET_SECONDS / 20  # done in half of QUIET_SECONDS
+            progress.update()
+    assert log.getvalue().splitlines() == ["epochs: 10/10 epoch (100%), 0:02 elapsed"]
 
 
 def test_in_a_log_slow_work_prints_a_line_every_30_seconds_and_the_last_at_close():
@@ -64,7 +73,7 @@ def test_counted_shows_progress_only_where_a_command_asked(capsys):
     with shown():
         assert list(counted(range(4), 4, "configurations read", "config")) == [0, 1, 2, 3]
     err = capsys.readouterr().err
-    assert err.splitlines()[-1].startswith("configurations read: 4/4 config (100%)") and len(err.splitlines()) == 4
+    assert err.splitlines()[-1].startswith("configurations read: 4/4 config (100%)") and len(err.splitlines()) == 1
 
 
 def test_train_and_report_write_lines_not_frames_into_a_log(tmp_path):
@@ -78,7 +87,7 @@ def test_train_and_report_write_lines_not_frames_into_a_log(tmp_path):
         text = log.read_text()
         assert "\r" not in text
         if argv[0] == "train":
-            assert [line.split()[1] for line in text.splitlines()] == [f"{2 * k}/20" for k in range(1, 11)]
+            assert [line.split()[1] for line in text.splitlines()][-1] == "20/20"  # under QUIET_SECONDS: the last alone
         else:
             assert text.splitlines()[-1].startswith("configurations read: 1/1 config (100%)")
 

@@ -1,5 +1,6 @@
 """`grpo report RESULTS`: render reports/<grid>/ from a sweep's results folder or a `grpo train
---out` file (never retrains)."""
+--out` file (never retrains). `grpo report --index`: write reports/README.md, the reports' index
+(grpo.report.index), from the report folders there."""
 
 import argparse
 import sys
@@ -10,8 +11,11 @@ from grpo.progress import shown
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", type=Path,
+    parser.add_argument("results", type=Path, nargs="?",
                         help="a sweep's results folder (e.g. results/full) or a `grpo train --out` parquet file")
+    parser.add_argument("--index", action="store_true",
+                        help="instead of rendering: write OUT/README.md, one row per report folder in OUT (its question,"
+                             " preset, seeds, commit and main verdicts)")
     parser.add_argument("--out", type=Path, default=Path("reports"),
                         help="reports root: the report goes to OUT/<grid name or file stem>/ (default %(default)s)")
     parser.add_argument("--allow-partial", action="store_true",
@@ -19,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.index or args.results is None:
+        return write_index(args)
     from grpo.experiment.store import sweep_running
     from grpo.report import render_report  # the statistics and plotting stack, imported only when used
 
@@ -40,3 +46,18 @@ def run(args: argparse.Namespace) -> int:
           + "; the report says so and leaves them out"
           + ("" if args.allow_partial else "; pass --allow-partial to accept a partial report"), file=sys.stderr)
     return 0 if args.allow_partial else 1
+
+
+def write_index(args: argparse.Namespace) -> int:
+    from grpo.errors import UsageError
+    from grpo.report.index import report_folders, write_index
+
+    if args.results is not None:
+        raise UsageError("grpo report: give RESULTS (render its report) or --index (index the reports in --out), not both")
+    if not args.index:
+        raise UsageError("grpo report: give RESULTS (a results folder or a parquet file), or --index")
+    if not args.out.is_dir():
+        raise UsageError(f"--out {str(args.out)!r} is not a folder of reports")
+    path = write_index(args.out)
+    print(f"wrote {path}: {len(report_folders(args.out))} report(s)")
+    return 0

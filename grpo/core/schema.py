@@ -19,6 +19,8 @@ STEP_METRICS = {  # set on every inner step
                        " clip_ratio_c (clipped, clip_higher), the tokens whose gradient clip_cov cuts, those kl_cov"
                        " penalises (null for other losses)",
     "entropy": "mean entropy of the policy's next-token distributions over the responses' real tokens (nats)",
+    "grad_norm": "L2 norm of the run's gradient over all its weights on the step, before any clipping (this trainer"
+                 " clips none): TRL's `grad_norm` (transformers' Trainer)",
 }
 NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac", "extra_clip_frac")  # null by design somewhere: not a sign of divergence
 EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
@@ -39,8 +41,22 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
                        " responses) lies strictly between 0 and 1; with dynamic_sampling, of the first round of sampling",
     "samples": "responses sampled so far in the run, this rollout's included, every round of dynamic sampling counted"
                " (the rounds the seed needed); the held-out evaluation's samples are not counted",
+    # TRL's rollout metrics (grpo.core.trl_metrics), of the policy's own sample (dynamic sampling's first round);
+    # TRL's `completions/mean_length` is response_length, its `completions/clipped_ratio` is 1 - eos_rate
+    "reward_std": "standard deviation (Bessel-corrected) of the rewards of all the rollout's responses, across prompts:"
+                  " TRL's `reward_std`",
+    "response_length_min": "shortest response in real tokens, EOS included: TRL's `completions/min_length`",
+    "response_length_max": "longest response in real tokens, EOS included: TRL's `completions/max_length`",
+    "terminated_length": "mean length of the responses that ended with EOS (null if none; TRL logs 0):"
+                         " TRL's `completions/mean_terminated_length`",
+    "terminated_length_min": "shortest response that ended with EOS (null if none): TRL's"
+                             " `completions/min_terminated_length`",
+    "terminated_length_max": "longest response that ended with EOS (null if none): TRL's"
+                             " `completions/max_terminated_length`",
+    "num_tokens": "prompt tokens (one prompt per response, padding left out) plus the responses' real tokens, summed"
+                  " over the rollouts so far, this epoch's included (int64): TRL's `num_tokens`",
 }
-COUNT_METRICS = ("samples",)  # integers (int64 columns); every other metric is float32
+COUNT_METRICS = ("samples", "num_tokens")  # integers (int64 columns); every other metric is float32
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps
     "greedy_train_acc": "fraction of training prompts (task stream: the epoch's draw) whose greedy response is exactly sorted",
     "greedy_heldout_acc": "fraction of held-out prompts whose greedy response is exactly sorted",
@@ -53,7 +69,10 @@ START_METRICS = {  # of the policy before any RL step (a warm start's base, else
     "start_entropy": "mean entropy (nats) of the policy's next-token distributions over those held-out responses' real"
                      " tokens, before any RL step",
 }
-METRICS = {**STEP_METRICS, **EPOCH_METRICS, **EVAL_METRICS, **START_METRICS}
+OPTIMIZER_METRICS = {  # the optimizer's settings on each step
+    "learning_rate": "the learning rate of the step's optimizer update (constant: lr; no scheduler): TRL's `learning_rate`",
+}
+METRICS = {**STEP_METRICS, **EPOCH_METRICS, **EVAL_METRICS, **START_METRICS, **OPTIMIZER_METRICS}
 SUMMARY_METRICS = ("reward_frac", "sorted_frac", *EVAL_METRICS)  # what `grpo train` prints, first and last epoch
 COLUMNS = ("config_id", "seed", "epoch", "step", *METRICS, "diverged")
 RUN_KEY = ("config_id", "seed")

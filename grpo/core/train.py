@@ -26,6 +26,7 @@ from grpo.core.group import block_size, check_group, loss_config
 from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Policy, Sample, length_metrics
 from grpo.core.schema import COUNT_METRICS, EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, START_METRICS, STEP_METRICS
+from grpo.core.trl_metrics import grad_norms, rollout_tokens, trl_rollout_metrics
 from grpo.core.uniforms import SeedUniforms
 from grpo.core.warm_start import BaseSource, load_bases, train_bases
 from grpo.modes.deltas import deltas_function, equal_reward_groups
@@ -148,6 +149,7 @@ def train_group_columns(
                                        dtype=torch.float64 if name in COUNT_METRICS else torch.float32) for name in EPOCH_METRICS}
     eval_metrics = {name: torch.full((config.epochs, num_seeds), torch.nan, device=device) for name in EVAL_METRICS}
     samples = torch.zeros(num_seeds, dtype=torch.float64, device=device)  # responses sampled so far [seed]
+    tokens = torch.zeros(num_seeds, dtype=torch.float64, device=device)  # prompt and response tokens so far [seed]
 
     with torch.no_grad():  # the policy before any RL step: the base of a warm start, else the init
         start_metrics = heldout_eval(kind, policy, config, task, evaluation, with_entropy=True)
@@ -173,14 +175,16 @@ def train_group_columns(
                 **length_metrics(sample, success, task.vocab_size),
                 "equal_reward_frac": equal_reward_groups(rewards).float().mean(1),
                 "mixed_pass_frac": ((pass_rate > 0) & (pass_rate < 1)).float().mean(1),
+                **trl_rollout_metrics(sample, rewards, task.vocab_size),
             }
             rollout_prompts, rounds = rollout_task.prompts, torch.ones(num_seeds, device=device)  # [(seed) batch pos], [seed]
             if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
                 sample, rewards, rollout_prompts, rounds = refill(kind, policy, config, rollout_task, sample, rewards,
                                                                   slice_seeds, epoch, reads_old)
             samples += rounds * (rollout_task.batch * config.responses)
+            tokens += rollout_tokens(sample, rollout_task.prompts, task.vocab_size)  # TRL's num_tokens: the policy's own sample
             for name, value in {**rollout_metrics, "sampling_rounds": rounds, "kl_coef": kl_coef.view(-1).float(),
-                                "samples": samples}.items():
+                                "samples": samples, "num_tokens": tokens}.items():
                 epoch_metrics[name][epoch] = value
             ref_log_probs = kind.log_probs(reference, rollout_prompts, sample)[0] if with_kl else None  # [seed batch response pos]
             if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
@@ -280,13 +284,14 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
             loss = kl_in_loss(terms.loss, penalty, config.kl_penalty)  # [seed]
     optimizer.zero_grad()
     loss.sum().backward()  # seeds are independent: each gets its own gradient
+    grad_norm = grad_norms(policy, len(loss))  # [seed] before the step (TRL's grad_norm)
     optimizer.step()
     with torch.no_grad():
         low_prob = torch.full_like(loss, torch.nan) if terms.clip_high_low_prob is None else terms.clip_high_low_prob
         extra = torch.full_like(loss, torch.nan) if terms.extra_clip is None else terms.extra_clip
         metrics = {"loss": loss, "kl": kl, "clip_frac": terms.clip_low + terms.clip_high, "clip_low_frac": terms.clip_low,
                    "clip_high_frac": terms.clip_high, "clip_high_low_prob_frac": low_prob, "extra_clip_frac": extra,
-                   "entropy": entropy}
+                   "entropy": entropy, "grad_norm": grad_norm}
         return {name: value.detach() for name, value in metrics.items()}
 
 
@@ -321,6 +326,7 @@ def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics: dict[str, 
         columns[name] = np.where(per_row(last_step), per_epoch(eval_metrics[name]), np.float32(np.nan))
     for name in START_METRICS:
         columns[name] = np.repeat(start_metrics[name], epochs * steps)
+    columns["learning_rate"] = np.full(rows, config.lr, dtype=np.float32)  # no scheduler: the configuration's lr
     checked = [name for name in STEP_METRICS if name not in NULLABLE_STEP_METRICS]
     broken = ~np.stack([np.isfinite(step_metrics[name]) for name in checked]).all(0)  # [epoch step seed]
     columns["diverged"] = np.logical_or.accumulate(per_row(broken).reshape(num_seeds, -1), axis=1).reshape(rows)

@@ -27,6 +27,13 @@ from grpo.report._data import FINAL_METRICS
 CURVES = {PRIMARY: PRIMARY_SOURCE, "reward_frac": "reward_frac", "kl": "kl", "clip_frac": "clip_frac",
           "entropy": "entropy"}  # scalar name -> the per-epoch metric of the records
 BAND = (0.1, 0.9)  # the seeds' quantiles drawn around the mean
+TRL_TAGS = {  # record column -> the tag TRL's GRPO runs show in TensorBoard (transformers' callback: train/<TRL's key>)
+    "grad_norm": "train/grad_norm", "reward_std": "train/reward_std", "response_length": "train/completions/mean_length",
+    "response_length_min": "train/completions/min_length", "response_length_max": "train/completions/max_length",
+    "terminated_length": "train/completions/mean_terminated_length",
+    "terminated_length_min": "train/completions/min_terminated_length",
+    "terminated_length_max": "train/completions/max_terminated_length", "num_tokens": "train/num_tokens",
+    "learning_rate": "train/learning_rate"}
 MISSING_TENSORBOARD = ("grpo export --to tensorboard needs the tensorboard package: pip install 'grpo[export]'"
                        " (or pip install tensorboard)")
 
@@ -71,7 +78,8 @@ def export_tensorboard(results: Results, out: Path) -> list[Path]:
         layout.add_custom_scalars({"curves (seed mean, seeds' 10-90% band)": {
             name: ["Margin", [f"{name}/mean", f"{name}/low", f"{name}/high"]] for name in CURVES}})
     written = []
-    columns = ["epoch", *dict.fromkeys([*CURVES.values(), *FINAL_METRICS.values()]), "diverged"]
+    trl = trl_columns(results)
+    columns = ["epoch", *dict.fromkeys([*CURVES.values(), *FINAL_METRICS.values(), *trl]), "diverged"]
     for config_id, records in results.iter_records(columns):
         config = configs.loc[config_id]
         epochs = per_epoch(records)  # [seed x epoch rows]
@@ -82,8 +90,23 @@ def export_tensorboard(results: Results, out: Path) -> list[Path]:
             for epoch, row in curve_band(healthy).iterrows():
                 for tag, value in row.items():
                     writer.add_scalar(tag, value, global_step=int(epoch))
+            for epoch, row in healthy.groupby("epoch")[trl].mean().iterrows():  # the seed mean under TRL's tags
+                for name, value in row.items():
+                    writer.add_scalar(TRL_TAGS[str(name)], value, global_step=int(epoch))
             metrics = {f"final/{name}": float(finals[name].mean()) for name in FINAL_METRICS}
             metrics["final/runs"] = float(finals[PRIMARY].notna().sum())
             writer.add_hparams(hparams(config), metrics, run_name=".")
         written.append(folder)
     return written
+
+
+def trl_columns(results: Results) -> list[str]:
+    """The TRL_TAGS columns that every records file of `results` holds (files written before they
+    were recorded lack them; a folder may mix both): each file's schema, its footer alone, is read."""
+    import pyarrow.parquet as pq
+
+    names = set(TRL_TAGS)
+    for paths in results.files.values():
+        for path in paths:
+            names &= set(pq.read_schema(path).names)
+    return [name for name in TRL_TAGS if name in names]

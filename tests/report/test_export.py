@@ -14,7 +14,7 @@ from test_report import build_results  # tests/report/test_report.py: a results 
 from grpo.cli import main
 from grpo.core.config import CONFIG_FIELDS
 from grpo.experiment.results import final_epochs, open_results
-from grpo.report.export import BAND
+from grpo.report.export import BAND, TRL_TAGS
 
 GRID = """seeds = 3
 [grid]
@@ -78,7 +78,19 @@ def test_bad_export_arguments_are_one_line(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nothing")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert main(["export", str(tmp_path), "--to", "mlflow"]) == 2
-    assert "invalid choice: 'mlflow' (choose from 'tensorboard')" in capsys.readouterr().err
+    assert "invalid choice: 'mlflow' (choose from 'tensorboard', 'rliable')" in capsys.readouterr().err
+
+
+def test_trls_metrics_carry_trls_tags(exported):
+    folder, out = exported
+    assert main(["export", str(folder), "--to", "tensorboard", "--out", str(out)]) in (0, 1)
+    records = pd.read_parquet(folder / "records").astype({"config_id": str})
+    for config_id, own in records.groupby("config_id"):
+        events = EventAccumulator(str(out / config_id))
+        events.Reload()
+        for column, tag in TRL_TAGS.items():
+            expected = own.groupby(["epoch", "seed"])[column].mean().groupby("epoch").mean()  # seed mean per epoch
+            assert np.allclose([s.value for s in events.Scalars(tag)], expected.to_numpy(), atol=1e-4, equal_nan=True), tag
 
 
 def event_files(folder):

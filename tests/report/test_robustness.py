@@ -236,7 +236,7 @@ def test_the_report_opens_with_the_held_values_and_carries_the_robustness(study)
     _, report, tables = study
     text = (report / "report.md").read_text()
     head = text.split("## Findings")[0]
-    assert "- **Held fixed**: lr 0.001, epsilon 0.01, responses 10, epochs 20 × 2 steps, dim 10" in head
+    assert "- **Held fixed**: lr 0.001, epsilon 0.01 (read by clipped only), responses 10, epochs 20 × 2 steps, dim 10" in head
     assert "`tuned` (lr tuned per configuration on seeds 100–103)" in head
     assert "## Robustness" in text and "### Tuning on seeds kept apart" in text
     effects = pd.read_csv(report / "effects.csv")

@@ -19,6 +19,7 @@ from scipy import stats as scipy_stats
 
 from grpo.core.config import CONFIG_FIELDS, TrainConfig, seed_default
 from grpo.experiment.results import PRIMARY, final_window
+from grpo.modes.losses import loss_options
 from grpo.report._data import CURVE_METRICS, Completeness, ReportData, completeness_of
 from grpo.report._fits import fit_curve
 from grpo.report._names import configuration_name, ordered_levels
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 HALVES = ("half_a", "half_b")
 SLOPE_EPOCHS = 10  # final-window slopes are reported in success per this many epochs
 HELD_FIELDS = ("lr", "epsilon", "responses", "epochs", "steps_per_epoch", "dim")  # report.md's first line names them
+LOSS_OPTION_FIELDS = ("epsilon",)  # of HELD_FIELDS, those a loss reads only if it declares them (its options)
 
 
 @dataclass
@@ -82,11 +84,31 @@ class Tables:
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
     robustness: Robustness | None = None  # the findings across cells (grpo.report.grid.with_robustness)
     regime: "Regime | None" = None  # the RLVR-shaped regime's numbers (task stream; grpo.report.grid.render adds them)
+    headline: pd.DataFrame | None = None  # rliable's view of the headline contrasts (grpo.report.grid._headline)
+    profiles: pd.DataFrame | None = None  # performance profiles of the headline configurations (the same module)
 
 
 def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:
-    """The HELD_FIELDS that are not axes -> their distinct values over `configs`."""
-    return {name: sorted(configs[name].unique().tolist()) for name in HELD_FIELDS if name not in axes and len(configs)}
+    """The HELD_FIELDS that are not axes -> their distinct values over the configurations that read
+    them (a loss option such as epsilon: those whose loss reads it); a field none reads is left out."""
+    readers = held_readers(configs, axes)
+    held = {}
+    for name in HELD_FIELDS:
+        if name in axes or not len(configs):
+            continue
+        reading = configs[configs.loss_mode.isin(readers[name])] if name in readers else configs
+        if len(reading):
+            held[name] = sorted(reading[name].unique().tolist())
+    return held
+
+
+def held_readers(configs: pd.DataFrame, axes: dict) -> dict[str, list[str]]:
+    """Each of LOSS_OPTION_FIELDS that is held fixed and that some loss mode of `configs` does not
+    read -> the loss modes that read it (grpo.modes.losses.loss_options: epsilon, the losses that clip at it)."""
+    modes = list(dict.fromkeys(configs.loss_mode))
+    readers = {name: [mode for mode in modes if name in loss_options(mode)] for name in LOSS_OPTION_FIELDS
+               if name not in axes}
+    return {name: reading for name, reading in readers.items() if reading != modes}
 
 
 def reference_level(axis: str, levels: list):

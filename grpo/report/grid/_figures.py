@@ -10,6 +10,7 @@ from grpo.experiment.grids import DEFAULT_CELL
 from grpo.experiment.results import PRIMARY
 from grpo.report._names import level_name
 from grpo.report._plot import ax_or_new, level_panel, new_figure, palette, seaborn_style
+from grpo.report._rliable_figures import performance_profile_figure
 from grpo.report.grid._compute import Tables
 
 HEAT_AXES = ("deltas_mode", "loss_mode")  # heatmap rows and columns where the grid varies them
@@ -42,6 +43,8 @@ def draw_figures(tables: Tables) -> dict:
         style = next((name for name in ("loss_mode", *tables.axes) if name in tables.axes and name != hue), None)
         pictures["generalisation.png"] = generalisation(_in_level_order(ranked, tables.axes, [hue, style]),
                                                                 hue, style)
+    if tables.profiles is not None and len(tables.profiles):
+        pictures["performance_profile.png"] = performance_profile_figure(tables.profiles, PRIMARY)
     if tables.robustness is not None:
         for name, effects in tables.robustness.sensitivity.groupby("field", sort=False):
             if not (effects.cell == DEFAULT_CELL).any():

@@ -9,6 +9,7 @@ from grpo.report._data import ReportData
 from grpo.report._folder import write_folder
 from grpo.report.grid._compute import Tables, compute
 from grpo.report.grid._figures import draw_figures
+from grpo.report.grid._headline import with_headline
 from grpo.report.grid._regime import regime
 from grpo.report.grid._robustness import with_robustness
 from grpo.report.grid._text import narrative
@@ -20,7 +21,7 @@ def render(data: ReportData, out: Path) -> Tables:
     """Compute a grid's tables from `data` and write its report into `out`. The RLVR-shaped regime
     (data.regime) adds its numbers (grpo.report.grid._regime), with `full`'s effects read from the
     report folder beside `out` where it is there."""
-    tables = with_robustness(compute(data), data)
+    tables = with_headline(with_robustness(compute(data), data), data)
     if data.regime:
         full_path = Path(out).parent.joinpath(*FULL_EFFECTS)
         full = pd.read_csv(full_path) if full_path.exists() else None
@@ -34,8 +35,8 @@ def render(data: ReportData, out: Path) -> Tables:
 
 
 def write(tables: Tables, out: Path) -> None:
-    """Write the figures, configurations.csv, effects.csv, interactions.csv, fits.csv (and, where
-    the grid has cells or tuning, robustness.csv and tuning.csv) and report.md of `tables` into
+    """Write the figures, configurations.csv, effects.csv, interactions.csv, fits.csv, headline.csv (and,
+    where the grid has cells or tuning, robustness.csv and tuning.csv) and report.md of `tables` into
     `out` (each file whole or not at all)."""
     pictures = draw_figures(tables)
     frames: dict[str, pd.DataFrame] = {"configurations.csv": tables.configurations, "effects.csv": tables.effects,
@@ -44,6 +45,8 @@ def write(tables: Tables, out: Path) -> None:
         frames["full_comparison.csv"] = tables.regime.compared
         frames["difficulty_spread.csv"] = tables.regime.spread
         frames["heldout_slopes.csv"] = tables.regime.slopes
+    if tables.headline is not None and len(tables.headline):
+        frames["headline.csv"] = tables.headline
     if tables.robustness is not None:
         frames["robustness.csv"] = tables.robustness.rows
         if len(tables.robustness.tuning):

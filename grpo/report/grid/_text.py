@@ -11,7 +11,7 @@ from grpo.experiment.tuning import OBJECTIVE
 from grpo.report._markdown import interval, markdown_table
 from grpo.report._names import level_name
 from grpo.report._stats import ALPHA, CONFIDENCE, RESAMPLES
-from grpo.report.grid._compute import SLOPE_EPOCHS, Tables
+from grpo.report.grid._compute import SLOPE_EPOCHS, Tables, held_readers
 from grpo.report.grid._findings import findings, robustness_of
 from grpo.report.grid._robustness import VERDICTS
 
@@ -88,6 +88,7 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
         "",
     ]
     lines += findings(tables, ranked)
+    lines += _headline_section(tables)
     if tables.regime is not None:
         lines += _regime_section(tables)
     if tables.robustness is not None:
@@ -118,8 +119,9 @@ def _held_line(tables: Tables) -> str:
     held = dict(tables.held)
     if "epochs" in held and "steps_per_epoch" in held:
         held["epochs"] = [f"{epochs} × {held.pop('steps_per_epoch')[0]} steps" for epochs in held["epochs"]]
-    return ", ".join(f"{name} {' / '.join(level_name('', value) for value in values)}" for name, values in held.items()) + (
-        " (epsilon applies to the clipping losses only)" if "epsilon" in held and "loss_mode" in tables.axes else "")
+    readers = held_readers(tables.configurations, tables.axes) if "loss_mode" in tables.configurations else {}
+    return ", ".join(f"{name} {' / '.join(level_name('', value) for value in values)}" + (
+        f" (read by {', '.join(readers[name])} only)" if name in readers else "") for name, values in held.items())
 
 
 def _cells_line(tables: Tables) -> str:
@@ -283,7 +285,9 @@ def _tables_section(tables: Tables, ranked: pd.DataFrame) -> list[str]:
                 f" {r.versus_default}" if r.versus_default else "") if np.isfinite(r.default_difference) else "–"
                 for r in table.itertuples()],
         })
-        columns = ["rank", "configuration", "runs", f"{PRIMARY} [95% CI]", "iqm", "tied", "vs default [95% CI]",
+        shown["IQM [95% CI]"] = [f"{r.iqm:.3f} [{r.iqm_low:.3f}, {r.iqm_high:.3f}]" if np.isfinite(r.iqm) else "–"
+                                 for r in table.itertuples()]
+        columns = ["rank", "configuration", "runs", f"{PRIMARY} [95% CI]", "IQM [95% CI]", "tied", "vs default [95% CI]",
                    "reward_frac_mean", "greedy_train_acc", "greedy_heldout_acc"]
         lines += [f"## Configurations, ranked by {PRIMARY}", "",
                   "`tied`: not decisively below the best; `vs default`: paired difference to the seed's default with"
@@ -318,3 +322,25 @@ def _tables_section(tables: Tables, ranked: pd.DataFrame) -> list[str]:
                   " whose interval lies above 0 is still improving when training stops:", "",
                   markdown_table(tables.slopes, digits=4), ""]
     return lines
+
+
+def _headline_section(tables: Tables) -> list[str]:
+    """rliable's view of the headline contrasts (grpo.report.grid._headline): IQM difference and
+    probability of improvement beside the mean difference; the performance profile's figure."""
+    headline = tables.headline
+    if headline is None or not len(headline):
+        return []
+    shown = pd.DataFrame({
+        "contrast": headline.contrast, "pairs": headline.pairs,
+        "mean difference": headline.mean_difference.map(lambda value: f"{value:+.3f}"),
+        "IQM difference [95% CI]": [interval(r.iqm_difference, r.iqm_low, r.iqm_high) for r in headline.itertuples()],
+        "P(improvement) [95% CI]": [f"{r.poi:.2f} [{r.poi_low:.2f}, {r.poi_high:.2f}]" for r in headline.itertuples()]})
+    return ["## The headline contrasts in rliable's terms (Agarwal et al. 2021)", "",
+            f"Beside each mean difference of {PRIMARY}: the difference of interquartile means (IQM: the mean of the"
+            " middle 50% of runs, robust to a few outlying seeds) with a paired stratified bootstrap interval (both"
+            f" sides resampled on the same seeds, {RESAMPLES:,} resamples), and the probability of improvement"
+            " P(X > Y) + P(X = Y)/2 that a run of the first arm beats a run of the second (0.5: no edge), with a"
+            " bootstrap interval over seeds. An effect's runs are its per-seed averages over the cells of the other"
+            " axes. `performance_profile.png` draws the fraction of runs above each success threshold for the best"
+            " configuration, those tied with it and the seed's default; all numbers: `headline.csv`.", "",
+            markdown_table(shown), ""]
