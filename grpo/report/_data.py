@@ -43,6 +43,7 @@ class ReportData:
     finals: pd.DataFrame  # index (config_id, seed): FINAL_METRICS of the default cell's runs; NaN where one diverged
     curves: pd.DataFrame  # the default cell's: columns config_id, seed, epoch, CURVE_METRICS (float32); runs that did not diverge
     study: Study | None = None  # None: a grid without sensitivity or tuning, or a `grpo train --out` file
+    confirmation: pd.Series | None = None  # index (config_id, seed): PRIMARY of the default cell on the grid's confirm seeds
 
 
 @dataclass
@@ -96,6 +97,11 @@ def load(results: Results) -> ReportData:
         columns=list(FINAL_METRICS), index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
     curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
         columns=["config_id", "seed", "epoch", *CURVE_METRICS])
+    confirmation = None
+    if grid is not None and grid.confirm and success:
+        every = pd.concat(success)
+        confirmation = every[every.index.get_level_values("config_id").isin(configs.index)
+                             & every.index.get_level_values("seed").isin(grid.confirm)]
     study = None
     if grid is not None and cells is not None and (len(cells) > 1 or grid.tuning):
         ids = {cell: {default_id: config.config_id for default_id, config in mapping.items()}
@@ -104,7 +110,7 @@ def load(results: Results) -> ReportData:
             dtype=float, index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
         study = Study(grid, ids, all_runs, success)
     return ReportData(results.name, results.grid_text, grid, runs, configs, varying_axes(configs), finals,
-                      curves.astype({"config_id": str}), study)
+                      curves.astype({"config_id": str}), study, confirmation)
 
 
 def varying_axes(configs: pd.DataFrame) -> list[str]:

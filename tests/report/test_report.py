@@ -97,7 +97,7 @@ def test_configurations_and_effects_match_the_records(small):
     assert (table.runs == 6).all() and table["rank"].tolist() == sorted(table["rank"])
 
     effects = pd.read_csv(report / "effects.csv")
-    for column in ("factor", "level", "reference", "difference", "low", "high", "decisive", "replicated"):
+    for column in ("factor", "level", "reference", "difference", "low", "high", "decisive", "consistent"):
         assert column in effects
     configs = open_results(folder).runs.drop_duplicates("config_id").set_index("config_id")
     clipped = effects[(effects.factor == "loss_mode") & (effects.level == "clipped")].iloc[0]
@@ -134,7 +134,15 @@ def test_report_md_opens_with_the_facts_and_names_the_tied_set(small):
     assert "**Grid**: `small`, 8 configurations" in head and "**Seeds**: 6 (0–5)" in head
     assert f"**Commit**: {versions()['git_commit'][:10]}" in head
     assert "**Completeness**: complete: 8 of 8 configurations, 48 runs (48 ok)" in head
-    assert f"**Minimum detectable difference**: {tables.min_detectable:.3f}" in head
+    configurations = tables.configurations.set_index("config_id")
+    learns = [min(configurations.success_mean[r.config_id], configurations.success_mean[r.default_id]) >= 0.05
+              for r in configurations.reset_index().dropna(subset=["default_half_width"]).itertuples()]
+    assert tables.learning_contrasts == (sum(learns), len(learns))
+    if any(learns):
+        assert f"**Minimum detectable difference**: {tables.min_detectable:.3f} in success at 80% power" in head
+    else:  # nothing learns in these 20 epochs: no power statement
+        assert "**Minimum detectable difference**: not defined: no configuration that learns" in head
+    assert f"**Half-width of the paired 95% intervals**: {tables.median_half_width:.3f} (median" in head
     assert "**Primary outcome: `success`**" in head
     tied = tables.configurations[tables.configurations.tied_with_best]
     assert f"**Tied with the best: {len(tied)} of 8 configurations.**" in text

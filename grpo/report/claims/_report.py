@@ -6,13 +6,14 @@ from pathlib import Path
 
 from grpo.experiment.claims import Claim
 from grpo.report._folder import write_figure, write_text
-from grpo.report.claims._compute import ClaimOutcome, MissingSweep, SweepCost, contrasts, headline, load_claim, measure_mechanism, verdict
+from grpo.report.claims._compute import ClaimOutcome, MissingSweep, SweepCost, contrasts, load_claim, measure_mechanism, with_verdicts
 from grpo.report.claims._figures import curve_figure
 from grpo.report.claims._text import report_markdown
 
 
 def test_claim(claim: Claim, results_root: Path, out: Path) -> ClaimOutcome:
-    """Read, contrast, measure and draw one claim; its figure goes to OUT/<claim>.png."""
+    """Read, contrast, measure and draw one claim; its figure goes to OUT/<claim>.png. Its verdict
+    waits for the report's other claims (Holm over them: with_verdicts)."""
     start = time.perf_counter()
     data = load_claim(claim, results_root)
     table = contrasts(data)
@@ -20,8 +21,7 @@ def test_claim(claim: Claim, results_root: Path, out: Path) -> ClaimOutcome:
     figure = curve_figure(data, measurement)
     name = f"{claim.name}.png"
     write_figure(out, name, figure)
-    return ClaimOutcome(data, table, verdict(headline(table), claim.predicted), measurement, name,
-                        time.perf_counter() - start)
+    return ClaimOutcome(data, table, measurement, name, time.perf_counter() - start)
 
 
 def render_claims(claims: list[Claim], results_root: Path, out: Path, on_claim=None,
@@ -39,5 +39,6 @@ def render_claims(claims: list[Claim], results_root: Path, out: Path, on_claim=N
             not_run[claim.name] = str(missing)
         if on_claim:
             on_claim(claim, outcomes[-1] if claim.name not in not_run else not_run[claim.name])
+    with_verdicts(outcomes)
     write_text(out, "report.md", report_markdown(outcomes, not_run, sweeps or {}, load))
     return out / "report.md", outcomes, not_run

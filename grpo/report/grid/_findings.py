@@ -40,15 +40,15 @@ def tied_with_best(tables: Tables, ranked: pd.DataFrame) -> str:
     others = tied[tied.config_id != best.config_id]
     names = "; ".join(f"{row.configuration} {row.success_mean:.3f}" for row in others.head(12).itertuples()) or "none"
     halves = tables.replication
-    replicated = all(halves["best is tied in the full data"]) if len(halves) else False
+    consistent = all(halves["best is tied in the full data"]) if len(halves) else False
     return (f"**Tied with the best: {len(tied)} of {len(ranked)} configurations.** The highest mean {PRIMARY} is"
             f" {best.configuration}, {_mean_interval(best)}; {len(others)} other{'s are' if len(others) != 1 else ' is'}"
             f" not decisively below it (paired contrasts, Holm over {len(ranked) - 1}): {names}"
             + (f" and {len(others) - 12} more" if len(others) > 12 else "")
-            + ". Split-half: the best of each half is "
+            + ". Split-half consistency check: the best of each half is "
             + ", ".join(f"{row['best']} ({'in' if row['best is tied in the full data'] else 'outside'} the tied set)"
                         for _, row in halves.iterrows())
-            + f" — {'replicated' if replicated else 'not replicated'}.")
+            + f" — {'consistent' if consistent else 'not consistent'}.")
 
 
 def against_default(tables: Tables, ranked: pd.DataFrame) -> str | None:
@@ -60,7 +60,8 @@ def against_default(tables: Tables, ranked: pd.DataFrame) -> str | None:
     return (f"**Against the seed's default** ({_seed_choices()}, with the same other fields):"
             f" {len(better)} configurations are decisively better and {len(worse)} decisively worse, of"
             f" {ranked.default_difference.notna().sum()} compared (Holm);"
-            f" {int(ranked.default_replicated.sum())} of these {len(better) + len(worse)} replicate. Largest gains: "
+            f" {int(ranked.default_consistent.sum())} of these {len(better) + len(worse)} keep their sign on each half"
+            " of the seeds (a consistency check). Largest gains: "
             + "; ".join(f"{row.configuration} {interval(row.default_difference, row.default_low, row.default_high)}"
                         f" (P(better) {row.poi:.2f} [{row.poi_low:.2f}, {row.poi_high:.2f}])" for row in top.itertuples())
             + ". Defaults: " + "; ".join(f"{row.configuration} ranks {row.rank} of {len(ranked)}, {PRIMARY}"
@@ -80,7 +81,7 @@ def factor_effects(tables: Tables, ranked: pd.DataFrame) -> str | None:
         if len(decisive):
             parts.append(f"`{factor}` (vs {level_name(factor, rows.reference.iloc[0])}): " + "; ".join(
                 f"{level_name(factor, r.level)} {interval(r.difference, r.low, r.high)}"
-                f"{'' if r.replicated else ' (not replicated)'}{_qualifier(tables, r.factor, r.level)}"
+                f"{'' if r.consistent else ' (halves inconsistent)'}{_qualifier(tables, r.factor, r.level)}"
                 f"{' ↑' if r.still_improving else ''}" for r in decisive.itertuples()))
         else:
             parts.append(f"`{factor}`: no decisive effect (largest {rows.difference.abs().max():.3f})"
@@ -104,7 +105,7 @@ def interactions(tables: Tables, ranked: pd.DataFrame) -> str | None:
     return (f"**Interactions**: {len(decisive)} of {len(inter)} two-way interactions are decisive (Holm)"
             + (": " + "; ".join(f"{level_name(r.factor, r.level)} × {level_name(r.factor_b, r.level_b)}"
                                f" {interval(r.difference, r.low, r.high)}"
-                               f"{'' if r.replicated else ' (not replicated)'}"
+                               f"{'' if r.consistent else ' (halves inconsistent)'}"
                                f"{_qualifier(tables, r.factor + INTERACTION + r.factor_b, f'{r.level}{INTERACTION}{r.level_b}')}"
                                for r in decisive.head(8).itertuples())
                if len(decisive) else "") + ". An interaction is how much the effect of the first level (vs its"
@@ -177,23 +178,30 @@ def _finding(tables: Tables, factor: str, level) -> tuple[pd.Series | None, pd.D
 
 def _qualifier(tables: Tables, factor: str, level) -> str:
     """The verdict across the cells that a finding decisive in the default cell carries ('' without
-    cells): ` (robust: ...)`, ` (at lr 0.001 only: default-only)`, ` (at lr 0.001; conditional: flips
-    at lr 0.01 (-0.030 [...]); vanishes at lr 0.003)`."""
+    cells): ` (**robust**: decisive with one sign in every cell that changes its arms)`, ` (at lr
+    0.001; **conditional**: flips at lr 0.01 (-0.030 [...]); vanishes at lr 0.003 (within ±0.031))`,
+    with the cells that do not apply named."""
     verdict, cells = _finding(tables, factor, level)
-    if verdict is None or verdict.verdict == "not decisive":
+    if verdict is None or verdict.verdict == "not detected":
         return ""
     at = robustness_of(tables).cells[DEFAULT_CELL]
+    skipped = f"; not applicable: {', '.join(verdict.not_applicable.split('; '))}" if verdict.not_applicable else ""
     if verdict.verdict == "robust":
-        return " (**robust**: decisive with one sign in every cell)"
-    if verdict.verdict == "default-only":
-        return f" (at {at} only: **default-only**)"
+        return f" (**robust**: decisive with one sign in every cell that changes its arms{skipped})"
+    if verdict.verdict == "untested":
+        return f" (at {at}; **untested**: no other cell changes its arms{skipped})"
     named = []
     if verdict.flips:
         named.append("flips at " + ", ".join(f"{cell} ({interval(cells.difference[cell], cells.low[cell], cells.high[cell])})"
                                              for cell in verdict.flips.split("; ")))
     if verdict.vanishes:
-        named.append("vanishes at " + ", ".join(verdict.vanishes.split("; ")))
-    return f" (at {at}; **conditional**: {'; '.join(named)})"
+        named.append("vanishes at " + ", ".join(f"{cell} (within ±{cells.margin[cell]:.3f})"
+                                                for cell in verdict.vanishes.split("; ")))
+    if verdict.not_detected:
+        named.append("not detected at " + ", ".join(
+            f"{cell} ({interval(cells.difference[cell], cells.low[cell], cells.high[cell])})"
+            for cell in verdict.not_detected.split("; ")))
+    return f" (at {at}; **{verdict.verdict}**: {'; '.join(named)}{skipped})"
 
 
 def _decisive_elsewhere(tables: Tables, factor: str, levels) -> str:
@@ -202,13 +210,13 @@ def _decisive_elsewhere(tables: Tables, factor: str, levels) -> str:
     parts = []
     for level in levels:
         verdict, cells = _finding(tables, factor, level)
-        if verdict is not None and verdict.verdict == "conditional":
-            decisive = cells[cells.decisive]
+        if verdict is not None and verdict.verdict in ("conditional", "unconfirmed"):
+            decisive = cells[cells.decisive.astype(bool)]
             parts.append(f"{level_name(factor, level)} is decisive at " + ", ".join(
                 f"{cell} ({interval(row.difference, row.low, row.high)})" for cell, row in decisive.iterrows()))
     if not parts:
         return ""
-    return f" at {robustness_of(tables).cells[DEFAULT_CELL]}, but **conditional**: " + "; ".join(parts)
+    return f" at {robustness_of(tables).cells[DEFAULT_CELL]}, but decisive elsewhere: " + "; ".join(parts)
 
 
 def _seed_choices() -> str:
