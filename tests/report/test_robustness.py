@@ -17,6 +17,7 @@ from grpo.experiment.tuning import objective_table, select, tuned_cell, tuning_s
 from grpo.report import load
 from grpo.report._stats import RESAMPLES
 from grpo.report.grid import compute, verdict, with_robustness
+from grpo.report.grid._confirm import with_confirmation
 
 STUDY = """seeds = 6
 [grid]
@@ -61,7 +62,7 @@ def build_study(root, name: str, text: str, records=None):
 
 def analysed(folder):
     data = load(open_results(folder))
-    return with_robustness(compute(data), data)
+    return with_confirmation(with_robustness(compute(data), data), data)
 
 
 @pytest.fixture(scope="module")
@@ -280,6 +281,7 @@ def test_verdicts_on_constructed_rows():
 
 
 CONSTRUCTED = """seeds = 16
+confirm = "200-211"
 [grid]
 deltas_mode = ["rewards", "centered_rewards", "normalized_rewards"]
 loss_mode = ["naive", "unclipped"]
@@ -333,3 +335,10 @@ def test_each_verdict_on_constructed_records(tmp_path):
     margin = tables.robustness.rows.query("level == 'normalized_rewards' and cell == 'lr 0.01'").margin.iloc[0]
     assert f"(at lr 0.001; **conditional**: vanishes at lr 0.01 (within ±{margin:.3f}); not applicable: tuned)" in text
     assert "(**robust**: decisive with one sign in every cell that changes its arms; not applicable: tuned)" in text
+    # confirmation: the default cell again on 12 fresh seeds, each decisive finding measured there
+    confirmed = tables.confirmation.set_index("level")
+    assert set(confirmed.index) == {"centered_rewards", "normalized_rewards", "unclipped"}
+    assert (confirmed.confirmed == "holds").all() and (confirmed.confirm_pairs == 12).all()
+    assert confirmed.confirm_difference["unclipped"] == pytest.approx(0.2, abs=0.03)
+    assert "**Confirmation on fresh seeds** (12 seeds never evaluated nor tuned on" in text
+    assert tables.seeds == list(range(16))  # the fresh seeds stay out of every other statistic

@@ -81,6 +81,7 @@ class Tables:
     leaders_half_width: float  # median half-width of the paired intervals between the best and those tied with it
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
     robustness: Robustness | None = None  # the findings across cells (grpo.report.grid.with_robustness)
+    confirmation: pd.DataFrame = field(default_factory=pd.DataFrame)  # decisive findings on the confirm seeds (_confirm)
 
 
 def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:

@@ -154,8 +154,30 @@ def reward_frac_within(tables: Tables, ranked: pd.DataFrame) -> str | None:
             + ". Across reward functions it is not comparable (each reward has its own scale).")
 
 
-FINDINGS = (tied_with_best, against_default, factor_effects, interactions, seeds_to_decide, learning_speed,
-            reward_frac_within)  # the Findings section, in its order
+def confirmed_on_fresh_seeds(tables: Tables, ranked: pd.DataFrame) -> str | None:
+    """Each decisive finding's estimate on the confirm seeds and whether it holds there."""
+    rows = tables.confirmation
+    if not len(rows):
+        return None
+    assert tables.grid_text is not None  # a confirm range is a grid file's
+    counts = rows.confirmed.value_counts()
+    named = "; ".join(
+        f"{_finding_name(r)} {r.difference:+.3f} → {interval(r.confirm_difference, r.confirm_low, r.confirm_high)}"
+        f" **{r.confirmed}**" for r in rows.itertuples())
+    return (f"**Confirmation on fresh seeds** ({int(rows.confirm_pairs.max())} seeds never evaluated nor tuned on; the"
+            f" default cell trained again; Holm over the {len(rows)} decisive findings): "
+            + ", ".join(f"{counts.get(word, 0)} {word}" for word in ("holds", "flips", "not confirmed"))
+            + f". Evaluation estimate → estimate on the fresh seeds: {named}.")
+
+
+def _finding_name(row) -> str:
+    if row.factor_b:
+        return f"{level_name(row.factor, row.level)} × {level_name(row.factor_b, row.level_b)}"
+    return f"{level_name(row.factor, row.level)} − {level_name(row.factor, row.reference)}"
+
+
+FINDINGS = (tied_with_best, against_default, factor_effects, interactions, confirmed_on_fresh_seeds, seeds_to_decide,
+            learning_speed, reward_frac_within)  # the Findings section, in its order
 
 
 def robustness_of(tables: Tables) -> Robustness:
