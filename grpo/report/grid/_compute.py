@@ -82,6 +82,8 @@ class Tables:
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
     robustness: Robustness | None = None  # the findings across cells (grpo.report.grid.with_robustness)
     confirmation: pd.DataFrame = field(default_factory=pd.DataFrame)  # decisive findings on the confirm seeds (_confirm)
+    conditional: pd.DataFrame = field(default_factory=pd.DataFrame)  # main effects within levels (_conditional)
+    three_way: pd.DataFrame = field(default_factory=pd.DataFrame)  # three-way interactions (_conditional)
 
 
 def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:
@@ -260,7 +262,7 @@ def _rank(table: pd.DataFrame) -> pd.DataFrame:
     return order.reset_index(drop=True)
 
 
-def _cells(configs: pd.DataFrame, ranked: list, factors: list[str], axes: dict) -> dict:
+def cells_by_levels(configs: pd.DataFrame, ranked: list, factors: list[str], axes: dict) -> dict:
     """(levels of `factors`) -> {values of the other axes -> config_id}, over the ranked configurations."""
     others = [name for name in axes if name not in factors]
     cells: dict = {}
@@ -270,7 +272,7 @@ def _cells(configs: pd.DataFrame, ranked: list, factors: list[str], axes: dict) 
     return cells
 
 
-def _paired_means(values: np.ndarray, groups: list[list[str]], index: dict) -> list[np.ndarray]:
+def paired_means(values: np.ndarray, groups: list[list[str]], index: dict) -> list[np.ndarray]:
     """values [config seed ...]; groups: lists of config_ids, one per term, aligned cell by cell.
     Returns per term the mean over cells [seed ...], each cell kept only where every term of it
     is finite: a diverged run drops out of its pairs."""
@@ -288,7 +290,7 @@ def effect_terms(configs, ranked, axes, references):
     under level_b with the effect under reference_b."""
     for factor, levels in axes.items():
         reference = references[factor]
-        cells = _cells(configs, ranked, [factor], axes)
+        cells = cells_by_levels(configs, ranked, [factor], axes)
         for level in levels:
             shared = [key for key in cells.get((level,), {}) if key in cells.get((reference,), {})]
             if level != reference and shared:
@@ -297,7 +299,7 @@ def effect_terms(configs, ranked, axes, references):
     names = list(axes)
     for i, factor in enumerate(names):
         for factor_b in names[i + 1:]:
-            cells = _cells(configs, ranked, [factor, factor_b], axes)
+            cells = cells_by_levels(configs, ranked, [factor, factor_b], axes)
             ref, ref_b = references[factor], references[factor_b]
             for level in axes[factor]:
                 for level_b in axes[factor_b]:
@@ -311,24 +313,30 @@ def effect_terms(configs, ranked, axes, references):
 
 def factor_effects(scores: pd.DataFrame, configs, axes, references, seeds: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Main effects and two-way interactions of success on `seeds`, each a paired contrast
-    over seeds with Holm's correction within its family."""
+    over seeds with Holm's correction within its family. A main effect's `near_zero`: the cells
+    (configurations of the other axes) where both arms stay near 0 (mean success below
+    LEARNING_FLOOR: neither learns, so the cell adds a difference of about 0)."""
     values = scores[seeds].to_numpy(dtype=float) if len(scores) else np.empty((0, len(seeds)))
     index = {config_id: i for i, config_id in enumerate(scores.index)}
+    with warnings.catch_warnings():  # a configuration whose every seed diverged: NaN, not near 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = dict(zip(scores.index, np.nanmean(values, axis=1))) if len(scores) else {}
     main, pairs = [], []
     for factor, level, reference, factor_b, level_b, reference_b, groups in effect_terms(configs, list(scores.index),
                                                                                           axes, references):
-        terms = _paired_means(values, groups, index)  # per seed: [level, reference] or the four corners
+        terms = paired_means(values, groups, index)  # per seed: [level, reference] or the four corners
         if len(groups) == 2:
             contrast = paired_contrast(terms[0], terms[1])
+            near_zero = sum(max(means[a], means[b]) < LEARNING_FLOOR for a, b in zip(*groups))
             main.append({"factor": factor, "level": level, "reference": reference, "cells": len(groups[0]),
-                         **_contrast_columns(contrast)})
+                         "near_zero": near_zero, **_contrast_columns(contrast)})
         else:
             contrast = paired_contrast(terms[0] - terms[1], terms[2] - terms[3])
             pairs.append({"factor": factor, "level": level, "reference": reference, "factor_b": factor_b,
                           "level_b": level_b, "reference_b": reference_b, "cells": len(groups[0]),
                           **_contrast_columns(contrast)})
     columns = ["factor", "level", "reference", "cells", "difference", "low", "high", "p", "se", "sd", "pairs", "mde"]
-    main = pd.DataFrame(main, columns=columns)
+    main = pd.DataFrame(main, columns=[*columns[:4], "near_zero", *columns[4:]])
     pairs = pd.DataFrame(pairs, columns=columns[:3] + ["factor_b", "level_b", "reference_b"] + columns[3:])
     for frame in (main, pairs):
         frame["p_holm"] = holm(frame.p) if len(frame) else []
@@ -491,7 +499,7 @@ def _figure_curves(data, configs, axes, references, ranked) -> dict[str, pd.Data
     effect_frames = []
     for factor, level, reference, factor_b, _, _, groups in effect_terms(configs, ids, axes, references):
         if not factor_b:
-            terms = _paired_means(arrays["sorted_frac"], groups, index)  # [seed epoch] each
+            terms = paired_means(arrays["sorted_frac"], groups, index)  # [seed epoch] each
             effect_frames.append(_curve_rows(terms[0] - terms[1], epochs, factor=factor, level=level, reference=reference))
     if effect_frames:
         result["success_effects"] = pd.concat(effect_frames, ignore_index=True)

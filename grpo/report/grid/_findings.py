@@ -10,7 +10,7 @@ from grpo.experiment.results import PRIMARY
 from grpo.report._markdown import interval
 from grpo.report._names import level_name
 from grpo.report._stats import ALPHA, POWER
-from grpo.report.grid._compute import SLOPE_EPOCHS, Robustness, Tables
+from grpo.report.grid._compute import LEARNING_FLOOR, SLOPE_EPOCHS, Robustness, Tables
 from grpo.report.grid._robustness import INTERACTION
 
 
@@ -154,6 +154,40 @@ def reward_frac_within(tables: Tables, ranked: pd.DataFrame) -> str | None:
             + ". Across reward functions it is not comparable (each reward has its own scale).")
 
 
+def conditional_effects(tables: Tables, ranked: pd.DataFrame) -> str | None:
+    """The main effects within each level of a factor they interact with decisively, and the
+    cells where both arms stay near 0."""
+    rows = tables.conditional
+    if not len(rows):
+        return None
+    parts = []
+    for (factor, level, within), group in rows.groupby(["factor", "level", "within"], sort=False):
+        parts.append(f"{level_name(factor, level)} − {level_name(factor, group.reference.iloc[0])} within `{within}`: "
+                     + ", ".join(f"at {level_name(within, r.at)} "
+                                 + (f"**{interval(r.difference, r.low, r.high)}**" if r.decisive
+                                    else interval(r.difference, r.low, r.high))
+                                 + (f" ({r.near_zero} of {r.cells} cells with both arms near 0)" if r.near_zero else "")
+                                 for r in group.itertuples()))
+    return (f"**Conditional effects** (where an interaction is decisive, the main effect within each level of the"
+            f" other factor; bold where decisive, Holm over these {len(rows)}; *near 0*: both arms' mean {PRIMARY}"
+            f" below {LEARNING_FLOOR}, neither learns): " + "; ".join(parts) + ".")
+
+
+def three_way(tables: Tables, ranked: pd.DataFrame) -> str | None:
+    """The decisive three-way interactions."""
+    rows = tables.three_way
+    if not len(rows):
+        return None
+    decisive = rows[rows.decisive.astype(bool)]
+    decisive = decisive.reindex(decisive.difference.abs().sort_values(ascending=False).index)
+    return (f"**Three-way interactions**: {len(decisive)} of {len(rows)} decisive (Holm; all in"
+            " `three_way_interactions.csv`)" + (": " + "; ".join(
+                f"{level_name(r.factor, r.level)} × {level_name(r.factor_b, r.level_b)} × {level_name(r.factor_c, r.level_c)}"
+                f" {interval(r.difference, r.low, r.high)}" for r in decisive.head(8).itertuples()) if len(decisive) else "")
+            + ". A three-way interaction is how much the two-way interaction of the first two levels changes under the"
+              " third level (each against its reference).")
+
+
 def confirmed_on_fresh_seeds(tables: Tables, ranked: pd.DataFrame) -> str | None:
     """Each decisive finding's estimate on the confirm seeds and whether it holds there."""
     rows = tables.confirmation
@@ -176,8 +210,8 @@ def _finding_name(row) -> str:
     return f"{level_name(row.factor, row.level)} − {level_name(row.factor, row.reference)}"
 
 
-FINDINGS = (tied_with_best, against_default, factor_effects, interactions, confirmed_on_fresh_seeds, seeds_to_decide,
-            learning_speed, reward_frac_within)  # the Findings section, in its order
+FINDINGS = (tied_with_best, against_default, factor_effects, interactions, conditional_effects, three_way,
+            confirmed_on_fresh_seeds, seeds_to_decide, learning_speed, reward_frac_within)  # the Findings section, in its order
 
 
 def robustness_of(tables: Tables) -> Robustness:

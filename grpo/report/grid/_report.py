@@ -8,6 +8,7 @@ import pandas as pd
 from grpo.report._data import ReportData
 from grpo.report._folder import write_folder
 from grpo.report.grid._compute import Tables, compute
+from grpo.report.grid._conditional import with_conditional
 from grpo.report.grid._confirm import with_confirmation
 from grpo.report.grid._figures import draw_figures
 from grpo.report.grid._robustness import with_robustness
@@ -16,7 +17,7 @@ from grpo.report.grid._text import narrative
 
 def render(data: ReportData, out: Path) -> Tables:
     """Compute a grid's tables from `data` and write its report into `out`."""
-    tables = with_confirmation(with_robustness(compute(data), data), data)
+    tables = with_conditional(with_confirmation(with_robustness(compute(data), data), data), data)
     write(tables, out)
     return tables
 
@@ -24,7 +25,8 @@ def render(data: ReportData, out: Path) -> Tables:
 def write(tables: Tables, out: Path) -> None:
     """Write the figures, configurations.csv, effects.csv, interactions.csv, fits.csv (and, where
     the grid has cells or tuning, robustness.csv and tuning.csv; with a confirm range,
-    confirmation.csv) and report.md of `tables` into
+    confirmation.csv; conditional_effects.csv and three_way_interactions.csv where there are
+    any) and report.md of `tables` into
     `out` (each file whole or not at all)."""
     pictures = draw_figures(tables)
     frames: dict[str, pd.DataFrame] = {"configurations.csv": tables.configurations, "effects.csv": tables.effects,
@@ -35,4 +37,8 @@ def write(tables: Tables, out: Path) -> None:
             frames["tuning.csv"] = tables.robustness.tuning
     if len(tables.confirmation):
         frames["confirmation.csv"] = tables.confirmation
+    if len(tables.conditional):
+        frames["conditional_effects.csv"] = tables.conditional
+    if len(tables.three_way):
+        frames["three_way_interactions.csv"] = tables.three_way
     write_folder(out, pictures, frames, narrative(tables, list(pictures)))
