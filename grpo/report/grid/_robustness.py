@@ -278,9 +278,10 @@ def _best_per_cell(scores: dict, seeds: list, data: ReportData, axes: dict, defa
 
 def _sensitivity(rows: pd.DataFrame, grid, data: ReportData) -> pd.DataFrame:
     """The main effects of each sensitivity field's cells against the field's value (the default
-    cell at the grid's own value): the data of the sensitivity figures."""
+    cell at the grid's own value), less the cells that change neither arm: the data of the
+    sensitivity figures."""
     frames = []
-    main = rows[~rows.factor.str.contains(INTERACTION, regex=False)]
+    main = rows[~rows.factor.str.contains(INTERACTION, regex=False) & (rows.outcome != "not applicable")]
     for name, values in (grid.sensitivity or {}).items():
         at = {DEFAULT_CELL: _own_values(data)[name]} | {describe({name: value}): value for value in values}
         for cell, value in at.items():
