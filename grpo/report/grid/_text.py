@@ -131,7 +131,7 @@ def _robustness_section(tables: Tables) -> list[str]:
     robustness = robustness_of(tables)
     rows = robustness.rows
     cells = list(robustness.cells)
-    tests = int(rows.p.notna().sum())
+    tests = int(rows.p_holm.notna().sum())
     lines = ["## Robustness: each finding across the held-fixed values and at tuned settings", "",
              "Each cell trains the whole design grid again with one held-fixed value changed (a sensitivity cell) or"
              " with each arm at its own tuned setting (`tuned`), on the same evaluation seeds as the default cell, so"
