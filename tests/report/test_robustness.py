@@ -342,3 +342,33 @@ def test_each_verdict_on_constructed_records(tmp_path):
     assert confirmed.confirm_difference["unclipped"] == pytest.approx(0.2, abs=0.03)
     assert "**Confirmation on fresh seeds** (12 seeds never evaluated nor tuned on" in text
     assert tables.seeds == list(range(16))  # the fresh seeds stay out of every other statistic
+
+
+NOISY = """seeds = 8
+[grid]
+deltas_mode = ["rewards", "centered_rewards"]
+epochs = 2
+steps_per_epoch = 1
+
+[sensitivity]
+lr = [1e-2]
+"""
+
+
+def noisy_records(config: TrainConfig, seeds) -> pd.DataFrame:
+    """Real records whose success differs between the arms by 0.06 ± 0.1 (the sign alternating
+    by seed): about 1.7 standard errors, neither decisive nor bounded within its MDE (0.106)."""
+    records = train(config, seeds)
+    treated = config.deltas_mode == "centered_rewards"
+    success = {seed: 0.3 + 0.05 * (seed % 3) + treated * (0.06 + 0.1 * (-1) ** seed) for seed in seeds}
+    return records.assign(sorted_frac=records.seed.map(success).astype(np.float32))
+
+
+def test_an_effect_neither_decisive_nor_equivalent_is_not_detected(tmp_path):
+    tables = analysed(build_study(tmp_path, "noisy", NOISY, noisy_records))
+    effect = tables.effects.iloc[0]
+    assert effect.difference == pytest.approx(0.06, abs=1e-6) and not effect.decisive
+    assert effect.mde == pytest.approx(2.8016 * np.std([0.16, -0.04] * 4, ddof=1) / np.sqrt(8), rel=1e-3)
+    assert effect.verdict == "not detected" and effect.not_detected == "default; lr 0.01" and effect.vanishes == ""
+    rows = tables.robustness.rows
+    assert (rows.outcome == "not detected").all() and (rows.p_equivalence > 0.05).all()
