@@ -341,6 +341,7 @@ def test_each_verdict_on_constructed_records(tmp_path):
     assert (confirmed.confirmed == "holds").all() and (confirmed.confirm_pairs == 12).all()
     assert confirmed.confirm_difference["unclipped"] == pytest.approx(0.2, abs=0.03)
     assert "**Confirmation on fresh seeds** (12 seeds never evaluated nor tuned on" in text
+    assert "- **Confirmation**: the default cell trained again on 12 fresh seeds" in text
     assert tables.seeds == list(range(16))  # the fresh seeds stay out of every other statistic
 
 

@@ -59,6 +59,9 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
         f"- **Held fixed**: {_held_line(tables)}",
         *([f"- **Cells**: {_cells_line(tables)}"] if tables.robustness is not None else []),
         f"- **Seeds**: {len(seeds)} ({_seed_range(seeds)}), the same seeds in every configuration",
+        *([f"- **Confirmation**: the default cell trained again on {int(tables.confirmation.confirm_pairs.max())} fresh"
+            " seeds (the grid's `confirm` range), never evaluated nor tuned on: each decisive finding's estimate there"
+            " in the findings and `confirmation.csv`"] if len(tables.confirmation) else []),
         f"- **Commit**: {tables.commit}",
         f"- **Completeness**: {_completeness_line(tables)}",
         f"- **Minimum detectable difference**: {mdd}",
