@@ -48,8 +48,14 @@ def write_atomic(path: Path, write) -> None:
         raise
 
 
-def write_parquet_atomic(frame: "pd.DataFrame", path: Path) -> None:
-    write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+def write_parquet_atomic(frame: "pd.DataFrame", path: Path, metadata: dict[bytes, bytes] | None = None) -> None:
+    """`frame` as a parquet file, its schema's metadata with `metadata` added."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **(metadata or {})})
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def remove_stale_tmp(folder: Path) -> None:

@@ -4,11 +4,15 @@ per claim. Reads results/<grid>/; with --sweep, first runs (or finishes) each gr
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
+from grpo.errors import EnvironmentFault, UsageError
 from grpo.progress import shown
+
+STALE = "report.stale.md"  # where a report goes when a later run of the command could not replace it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,16 +44,24 @@ def run(args: argparse.Namespace) -> int:
         from grpo.sweep.run import run_sweep
 
         grids = list(dict.fromkeys(claim.grid for claim in claims))
-        for number, grid in enumerate(grids, 1):
-            print(f"grpo claims: sweep {number}/{len(grids)}: {grid}", file=sys.stderr, flush=True)
-            start = time.perf_counter()
-            outcome = run_sweep(grid, args.results, progress=True, num_cpus=args.num_cpus)
-            sweeps[grid] = SweepCost(time.perf_counter() - start, outcome.trained, outcome.reused)
-            print(f"grpo claims: sweep {grid}: trained {outcome.trained} run(s), reused {outcome.reused}, in"
-                  f" {sweeps[grid].seconds:.1f} s", file=sys.stderr, flush=True)
-            if outcome.failed or outcome.missing:
-                print(f"grpo claims: sweep {grid}: {len(outcome.failed)} failed, {len(outcome.missing)} missing; the"
-                      " report says so", file=sys.stderr)
+        on_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)  # a killed job stops like Ctrl-C, as `grpo sweep`
+        try:
+            for number, grid in enumerate(grids, 1):
+                print(f"grpo claims: sweep {number}/{len(grids)}: {grid}", file=sys.stderr, flush=True)
+                start = time.perf_counter()
+                outcome = run_sweep(grid, args.results, progress=True, num_cpus=args.num_cpus)
+                sweeps[grid] = SweepCost(time.perf_counter() - start, outcome.trained, outcome.reused)
+                if outcome.interrupted:
+                    print(f"grpo claims: sweep {grid}: interrupted after training {outcome.trained} run(s); finished trials"
+                          " are kept: run the same command again to finish (no report written)", file=sys.stderr)
+                    return 1
+                print(f"grpo claims: sweep {grid}: trained {outcome.trained} run(s), reused {outcome.reused}, in"
+                      f" {sweeps[grid].seconds:.1f} s", file=sys.stderr, flush=True)
+                if outcome.failed or outcome.missing:
+                    print(f"grpo claims: sweep {grid}: {len(outcome.failed)} failed, {len(outcome.missing)} missing; the"
+                          " report says so", file=sys.stderr)
+        finally:
+            signal.signal(signal.SIGTERM, on_sigterm)
 
     counter = iter(range(1, len(claims) + 1))
 
@@ -63,9 +75,13 @@ def run(args: argparse.Namespace) -> int:
               f" ({outcome.seconds:.1f} s)",
               file=sys.stderr, flush=True)
 
-    with shown():  # configurations read, on stderr
-        path, outcomes, not_run = render_claims(claims, args.results, args.out, said, sweeps,
-                                                (load_before, os.getloadavg()[0]))
+    try:
+        with shown():  # configurations read, on stderr
+            path, outcomes, not_run = render_claims(claims, args.results, args.out, said, sweeps,
+                                                    (load_before, os.getloadavg()[0]))
+    except (UsageError, EnvironmentFault) as error:  # no new report: the old one must not read as current
+        stale = move_aside(args.out / "report.md")
+        raise type(error)(f"{error}" + (f"; the previous report moved to {str(stale)!r}" if stale else "")) from None
     for outcome in outcomes:
         row = outcome.table.iloc[-1]
         print(f"{outcome.verdict}: {outcome.data.claim.name}: {outcome.data.claim.metric} = {row.difference:+.4g}"
@@ -74,5 +90,18 @@ def run(args: argparse.Namespace) -> int:
     gaps = {outcome.data.claim.name: outcome.data.gaps for outcome in outcomes if outcome.data.gaps}
     if gaps:
         print("incomplete: " + ", ".join(gaps) + "; the report says so", file=sys.stderr)
-        return 1
-    return 0
+    if not_run:
+        print(f"incomplete: {len(not_run)} claim(s) not run ({', '.join(not_run)}): no sweep of their grids; the report"
+              " says so", file=sys.stderr)
+    return 1 if gaps or not_run else 0
+
+
+def move_aside(report: Path) -> Path | None:
+    """Rename `report` to report.stale.md beside it (replacing an older one); its new name, or None
+    where there was none."""
+    stale = report.with_name(STALE)
+    try:
+        os.replace(report, stale)
+    except FileNotFoundError:
+        return None
+    return stale

@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"read a {kind}; wrote {out}/ (report.md, CSV tables, figures) in {time.perf_counter() - start:.1f} s")
     if completeness.is_complete:
         return 0
+    gaps = getattr(completeness, "gaps", [])  # a study's gaps beyond the default cell (grpo.experiment.completeness)
     print(f"incomplete: {len(completeness.missing)} configuration(s) missing and {len(completeness.failed)} failed of"
-          f" {completeness.configurations}; the report says so and leaves them out"
+          f" {completeness.configurations}" + (f", {len(gaps)} gap(s) in the study's other cells and tuning" if gaps else "")
+          + "; the report says so and leaves them out"
           + ("" if args.allow_partial else "; pass --allow-partial to accept a partial report"), file=sys.stderr)
     return 0 if args.allow_partial else 1

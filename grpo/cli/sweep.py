@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from grpo.experiment.completeness import NOT_CHOSEN
     from grpo.experiment.store import few
     from grpo.sweep.run import run_sweep
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.num_cpus is not None and args.num_cpus > (os.cpu_count() or 1):
         print(f"grpo sweep: warning: --num-cpus {args.num_cpus} is more than this machine's {os.cpu_count()} cores;"
               " trials will share cores and run slower each", file=sys.stderr)
-    vary = dict(parse_vary(text) for text in args.vary)
+    vary = parse_vary_arguments(args.vary)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a killed job stops like Ctrl-C
     start = time.perf_counter()
     outcome = run_sweep(args.grid, args.results, address=args.address, progress=not args.quiet, num_cpus=args.num_cpus,
@@ -48,7 +49,21 @@ def run(args: argparse.Namespace) -> int:
         cause = "interrupted" if outcome.interrupted else "not finished"
         print(f"{cause}: {len(outcome.missing)} configuration(s) missing ({few(outcome.missing)});"
               " run the same sweep again to finish", file=sys.stderr)
-    return 1 if outcome.failed or outcome.missing else 0
+    unchosen = [gap.configuration for gap in outcome.gaps if gap.status == NOT_CHOSEN]
+    if unchosen and not outcome.interrupted:
+        print(f"tuned cell: {len(unchosen)} arm(s) not chosen, a candidate of each failed ({few(unchosen)}); the report"
+              " leaves the cell out", file=sys.stderr)
+    return 1 if outcome.failed or outcome.missing or outcome.gaps else 0
+
+
+def parse_vary_arguments(texts: list[str]) -> dict[str, list]:
+    """Every --vary argument -> field -> its values: a field given twice has the values of both,
+    in order, each once (`--vary epsilon=0.2 --vary epsilon=0.3`: epsilon 0.2 and 0.3)."""
+    vary: dict[str, list] = {}
+    for text in texts:
+        name, values = parse_vary(text)
+        vary[name] = list(dict.fromkeys([*vary.get(name, []), *values]))
+    return vary
 
 
 def parse_vary(text: str) -> tuple[str, list]:

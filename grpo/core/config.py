@@ -27,7 +27,7 @@ from grpo.core.seeds import MAX_SEED
 from grpo.errors import FieldError, check_choice
 from grpo.modes.aggregation import LOSS_AGGREGATIONS
 from grpo.modes.deltas import DELTAS, min_group
-from grpo.modes.losses import KL_ESTIMATORS, KL_PLACEMENTS, KL_REDUCTIONS, LOSS_OPTIONS, LOSSES, loss_options
+from grpo.modes.losses import KL_CONTROLLERS, KL_ESTIMATORS, KL_PLACEMENTS, KL_REDUCTIONS, LOSSES, loss_options
 from grpo.modes.registry import Registry
 from grpo.modes.rewards import REWARDS
 from grpo.tasks.prompts import TASKS, Task, random_task, seed_task, variable_task
@@ -96,9 +96,22 @@ LOSS_AGG_DASHED = {"token-mean": "token_mean", "seq-mean-token-mean": "seq_mean_
                    "seq-mean-token-sum-norm": "seq_mean_token_sum_norm"}  # verl's loss_agg_mode values
 VERL_SUM_NORM = ("verl's seq-mean-token-sum-norm with its default loss_scale_factor is N x this project's (N responses"
                  " in the batch); Adam makes the two runs nearly the same")
-VERL_KL = {"kl": "k1", "mse": "k2", "low_var_kl": "k3"}  # verl's kl_loss_type values
-VERL_KL_REFUSED = {name: "this project has no such estimator; choose k1 (verl's kl), k2 (mse) or k3 (low_var_kl)"
-                   for name in ("abs", "full", "k1+", "k2+", "k3+", "low_var_kl+")}
+VERL_KL = {"kl": "k1", "mse": "k2", "low_var_kl": "k3", "k1+": "k1_plus", "kl+": "k1_plus", "k3+": "k3_plus",
+           "low_var_kl+": "k3_plus", "abs+": "abs_plus", "k2+": "k2", "mse+": "k2"}  # verl's kl_loss_type values
+VERL_KL_REFUSED = {"full": "this project has no full-vocabulary KL; choose an estimator"}
+TRL_SCALE_REWARDS = {"group": "normalized_rewards", "true": "normalized_rewards", "none": "centered_rewards",
+                     "false": "centered_rewards", "batch": "group_mean_batch_std"}  # TRL's scale_rewards (centred always)
+TRL_STD_NOTE = "TRL adds 1e-4 to the group std, normalized_rewards 1e-5"
+VERL_ADV_ESTIMATORS = {"grpo": "normalized_rewards", "rloo": "rloo", "reinforce_plus_plus": "reinforce_plus_plus",
+                       "reinforce_plus_plus_baseline": "reinforce_plus_plus_baseline", "opo": "opo", "gpg": "gpg",
+                       "grpo_passk": "grpo_passk"}  # verl's algorithm.adv_estimator
+VERL_GRPO_NOTE = ("verl adds 1e-6 to the group std, normalized_rewards 1e-5; verl's grpo with norm_adv_by_std_in_grpo"
+                  " false is centered_rewards")
+VERL_ADV_REFUSED = {
+    "remax": "this project has no remax (its baseline is a greedy rollout's reward); choose from the deltas modes",
+    "optimal_token_baseline": "this project has no optimal_token_baseline (token-level advantages); choose from the"
+                              " deltas modes",
+    "gae": "this project has no critic; choose from the deltas modes"}
 VERL_NO_SEQ_SUM = "this project has no seq-mean-token-sum (no normaliser); the nearest is seq_mean_token_sum_norm"
 
 
@@ -107,7 +120,11 @@ class TrainConfig:
     CHOICES: ClassVar[tuple[str, ...]] = ("deltas_mode", "loss_mode", "kl_penalty")  # the seed document's choices
 
     reward_fn: str = option("sort_inclusion_ordering", "reward function", aliases=("--reward",), choices=REWARDS)
-    deltas_mode: str = option("rewards", "how rewards become deltas (advantages)", aliases=("--deltas",), choices=DELTAS)
+    deltas_mode: str = option("rewards", "how rewards become deltas (advantages)", aliases=("--deltas",), choices=DELTAS,
+                              foreign=(Foreign("scale_rewards", "TRL", values=TRL_SCALE_REWARDS, only_values=True,
+                                               notes={"group": TRL_STD_NOTE, "true": TRL_STD_NOTE}),
+                                       Foreign("adv_estimator", "verl", values=VERL_ADV_ESTIMATORS, only_values=True,
+                                               refused=VERL_ADV_REFUSED, notes={"grpo": VERL_GRPO_NOTE})))
     loss_mode: str = option("naive", "policy loss", aliases=("--loss",), choices=LOSSES)
     kl_penalty: float = option(
         0.0, "coefficient of the KL penalty against a frozen reference model; 0: no reference model at all."
@@ -123,22 +140,23 @@ class TrainConfig:
         "k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS, foreign=(
             Foreign("kl_estimator", "verl", values=VERL_KL),
             Foreign("use_bias_correction_kl", "TRL", values={"true": "k3_corrected", "false": "k3"}, only_values=True),
-            Foreign("kl_loss_type", "verl", values={**VERL_KL, "k1": "k1", "k2": "k2", "k3": "k3"}, only_values=True,
-                    refused=VERL_KL_REFUSED)))
+            Foreign("kl_loss_type", "verl", values={**VERL_KL, "k1": "k1", "k2": "k2", "k3": "k3", "abs": "abs"},
+                    only_values=True, refused=VERL_KL_REFUSED)))
     kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)
     kl_placement: str = option(
         "loss", "where the KL penalty goes (kl_penalty > 0)", choices=KL_PLACEMENTS, keyed_when_set=True,
         foreign=(Foreign("use_kl_in_reward", "verl", values={"true": "reward", "false": "loss"}, only_values=True),))
     ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
-    epsilon: float = option(LOSS_OPTIONS["clipped"]["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses",
-                            foreign=(Foreign("clip_ratio", "verl"),))
+    epsilon: float = option(loss_options("clipped")["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped,"
+                            " gspo, gspo_token and luspo losses", foreign=(Foreign("clip_ratio", "verl"),))
     epsilon_low: float = option(
-        None, "lower clip 1 - epsilon_low of clip_higher (default 0.2, DAPO) and cispo (default 1: no lower bound,"
-        " MiniMax-M1)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_low"], foreign=(Foreign("clip_ratio_low", "verl"),))
+        None, "lower clip 1 - epsilon_low of clip_higher (default 0.2, DAPO), clip_cov (0.2, verl) and cispo (default 1:"
+        " no lower bound, MiniMax-M1); geo_mean's lower clip of the log-ratio, -epsilon_low (0.4, GMPO)",
+        fallback=loss_options("clip_higher")["epsilon_low"], foreign=(Foreign("clip_ratio_low", "verl"),))
     epsilon_high: float = option(
-        None, "upper clip 1 + epsilon_high of clip_higher (default 0.28, DAPO) and cispo (default 4: a ratio cap"
-        " of 5, ScaleRL's epsilon_max as in TRL)", fallback=LOSS_OPTIONS["clip_higher"]["epsilon_high"],
-        foreign=(Foreign("clip_ratio_high", "verl"),))
+        None, "upper clip 1 + epsilon_high of clip_higher (default 0.28, DAPO), clip_cov (0.2, verl) and cispo (default"
+        " 4: a ratio cap of 5, ScaleRL's epsilon_max as in TRL); geo_mean's upper clip of the log-ratio (0.4, GMPO)",
+        fallback=loss_options("clip_higher")["epsilon_high"], foreign=(Foreign("clip_ratio_high", "verl"),))
     epochs: int = option(100, "rollouts", foreign=(
         Foreign("num_train_epochs", "TRL", instead="TRL's num_train_epochs counts passes over the prompt set; here"
                 " epochs counts rollouts (TRL's max_steps / steps_per_generation)"),
@@ -168,10 +186,40 @@ class TrainConfig:
                 "grpo": "seq_mean_token_mean", "dapo": "token_mean", "bnpo": "token_mean",
                 "dr_grpo": "seq_mean_token_sum_norm"}, refused={
                 "cispo": "TRL's cispo sets the loss and its aggregation: use loss_mode cispo and loss_agg token_mean",
-                "sapo": "this project has no SAPO loss; choose a loss_mode and a loss_agg"}),
+                "sapo": "TRL's sapo sets the loss and its aggregation: use loss_mode sapo and loss_agg seq_mean_token_mean",
+                "vespo": "TRL's vespo sets the loss and its aggregation: use loss_mode vespo and loss_agg token_mean",
+                "luspo": "TRL's luspo sets the loss and its aggregation: use loss_mode luspo (it aggregates its own"
+                         " terms)"}),
             Foreign("loss_agg_mode", "verl", values=LOSS_AGG_DASHED, only_values=True,
                     notes={"seq-mean-token-sum-norm": VERL_SUM_NORM},
                     refused={"seq-mean-token-sum": VERL_NO_SEQ_SUM})))
+    # Mechanisms of the peers' newer losses (issue 32): each read by the losses that declare it (grpo.modes.losses)
+    clip_ratio_c: float = option(
+        0.0, "dual clip of clipped and clip_higher: a negative delta's term is capped at clip_ratio_c x delta where the"
+        " ratio exceeds it (Ye et al. 2020; verl's clip_ratio_c, default 3 there; TRL's delta, INTELLECT-2, the same"
+        " rule); 0: off; else at least 1 + the upper clip", foreign=(
+            Foreign("delta", "TRL", notes={"*": "TRL's delta clamps the unclipped ratio at delta; with delta >= 1 +"
+                                                " the upper clip that is the dual clip, in value and gradient"}),), keyed_when_set=True)
+    sapo_temperature_pos: float = option(1.0, "SAPO's gate temperature where the delta is positive (loss sapo)",
+                                         foreign=(Foreign("tau_pos", "verl"),), keyed_when_set=True)
+    sapo_temperature_neg: float = option(1.05, "SAPO's gate temperature where the delta is not positive (loss sapo)",
+                                         foreign=(Foreign("tau_neg", "verl"),), keyed_when_set=True)
+    vespo_k_pos: float = option(2.0, "VESPO's power k of phi(w) where the delta is >= 0 (loss vespo)", keyed_when_set=True)
+    vespo_lambda_pos: float = option(3.0, "VESPO's decay lambda of phi(w) where the delta is >= 0 (loss vespo)", keyed_when_set=True)
+    vespo_k_neg: float = option(3.0, "VESPO's power k of phi(w) where the delta is negative (loss vespo)", keyed_when_set=True)
+    vespo_lambda_neg: float = option(2.0, "VESPO's decay lambda of phi(w) where the delta is negative (loss vespo)", keyed_when_set=True)
+    clip_cov_ratio: float = option(2e-4, "share of real tokens whose gradient clip_cov cuts (at least one a seed)", keyed_when_set=True)
+    clip_cov_lb: float = option(1.0, "clip_cov's candidates have a covariance term above this", keyed_when_set=True)
+    clip_cov_ub: float = option(5.0, "clip_cov's candidates have a covariance term below this", keyed_when_set=True)
+    kl_cov_ratio: float = option(2e-4, "share of real tokens kl_cov penalises (at least one a seed)", keyed_when_set=True)
+    ppo_kl_coef: float = option(0.1, "kl_cov's coefficient of |log pi - log pi_old| on the penalised tokens (verl's"
+                                     " actor.yaml default)", keyed_when_set=True)
+    kl_ctrl: str = option("fixed", "how the coefficient of the KL in the reward moves (kl_placement reward): verl's"
+                                   " kl_ctrl.type", choices=KL_CONTROLLERS, keyed_when_set=True)
+    kl_target: float = option(0.1, "the KL per token the adaptive controller steers to (verl's kl_ctrl.target_kl)",
+                              foreign=(Foreign("target_kl", "verl"),), keyed_when_set=True)
+    kl_horizon: float = option(10000.0, "the adaptive controller's horizon, in responses (verl's kl_ctrl.horizon)",
+                               foreign=(Foreign("horizon", "verl"),), keyed_when_set=True)
     layers: int = option(1, "decoder blocks (policy transformer)")
     heads: int = option(4, "attention heads, dividing dim (policy transformer)")
     max_response_length: int = option(
@@ -224,6 +272,7 @@ class TrainConfig:
             raise FieldError("lr", self.lr, "must be positive")
         if self.kl_penalty < 0:
             raise FieldError("kl_penalty", self.kl_penalty, "must be non-negative")
+        self.check_mechanisms()
         if not 0 < self.epsilon < 1:
             raise FieldError("epsilon", self.epsilon, "must lie in (0, 1)")
         if not 0 < self.epsilon_low <= 1:
@@ -244,6 +293,27 @@ class TrainConfig:
             raise FieldError("responses", self.responses,
                              f"deltas_mode {self.deltas_mode!r} needs at least {needed} responses per prompt"
                              " (with one, every delta is 0 or undefined)")
+
+    def check_mechanisms(self) -> None:
+        """The ranges of the options of issue 32's losses (grpo.modes.losses)."""
+        upper = "epsilon_high" if "epsilon_high" in loss_options(self.loss_mode) else "epsilon"
+        if self.clip_ratio_c and self.clip_ratio_c < 1 + getattr(self, upper):
+            raise FieldError("clip_ratio_c", self.clip_ratio_c, f"must be 0 (off) or at least 1 + {upper}"
+                                                                f" = {1 + getattr(self, upper):g} (the upper clip)")
+        for name in ("sapo_temperature_pos", "sapo_temperature_neg", "clip_cov_ratio", "kl_cov_ratio"):
+            if getattr(self, name) <= 0:
+                raise FieldError(name, getattr(self, name), "must be positive")
+        for name in ("clip_cov_ratio", "kl_cov_ratio"):
+            if getattr(self, name) > 1:
+                raise FieldError(name, getattr(self, name), "must lie in (0, 1]: a share of the tokens")
+        for name in ("vespo_k_pos", "vespo_lambda_pos", "vespo_k_neg", "vespo_lambda_neg", "ppo_kl_coef"):
+            if getattr(self, name) < 0:
+                raise FieldError(name, getattr(self, name), "must be non-negative")
+        for name in ("kl_target", "kl_horizon"):
+            if getattr(self, name) <= 0:
+                raise FieldError(name, getattr(self, name), "must be positive")
+        if self.clip_cov_lb >= self.clip_cov_ub:
+            raise FieldError("clip_cov_lb", self.clip_cov_lb, f"must be below clip_cov_ub {self.clip_cov_ub}")
 
     def check_transformer(self) -> None:
         if self.dim % self.heads:
@@ -290,6 +360,11 @@ FIELDS = {spec.name: spec for spec in fields(TrainConfig)}
 CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the keys of grid files
 KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period", "kl_placement")  # read only when kl_penalty > 0
 TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # not task seed
+MECHANISM_FIELDS = ("clip_ratio_c", "sapo_temperature_pos", "sapo_temperature_neg", "vespo_k_pos", "vespo_lambda_pos",
+                    "vespo_k_neg", "vespo_lambda_neg", "clip_cov_ratio", "clip_cov_lb", "clip_cov_ub", "kl_cov_ratio",
+                    "ppo_kl_coef")  # issue 32's loss options
+KL_CONTROL_FIELDS = ("kl_ctrl", "kl_target", "kl_horizon")  # issue 32's: the KL in the reward only
+LOSS_OPTION_FIELDS = ("epsilon", "epsilon_low", "epsilon_high", *MECHANISM_FIELDS)  # read by the losses declaring them
 KEYED_WHEN_SET = {name: spec.default for name, spec in FIELDS.items()
                   if spec.metadata["keyed_when_set"]}  # later options (option(keyed_when_set=True)): in config_id only when set
 TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
@@ -376,7 +451,7 @@ def resolved_values(values: Mapping[str, Any]) -> dict[str, Any]:
     policy_defaults = POLICY_OPTIONS.get(chosen(values, "policy"), {})
     irrelevant = inapplicable(values)
     resolved: dict[str, Any] = {}
-    for name in ("epsilon", "epsilon_low", "epsilon_high", *KL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, "dim"):
+    for name in (*LOSS_OPTION_FIELDS, *KL_FIELDS, *KL_CONTROL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, "dim"):
         spec = FIELDS[name]
         if chosen(values, "task") == "seed" and name in TASK_FIELDS:
             resolved[name] = seed_task_sizes()[name]
@@ -398,13 +473,20 @@ def inapplicable(values: Mapping) -> dict[str, str]:
     TrainConfig as a dict; missing fields take their defaults) make irrelevant."""
     loss, task, kl = chosen(values, "loss_mode"), chosen(values, "task"), chosen(values, "kl_penalty")
     why = {}
-    for name in ("epsilon", "epsilon_low", "epsilon_high"):
+    for name in LOSS_OPTION_FIELDS:
         if name not in loss_options(loss):
             readers = [mode for mode in LOSSES if name in loss_options(mode)]
             why[name] = f"does not apply to loss_mode {loss!r}; only {', '.join(readers)} read it"
+    if not LOSSES.fact(loss, "reads_loss_agg"):
+        why["loss_agg"] = f"does not apply to loss_mode {loss!r}: it aggregates its own terms"
     if kl == 0:
-        why.update({name: "does not apply: kl_penalty is 0, so there is no KL term" for name in KL_FIELDS})
-    elif chosen(values, "kl_placement") == "reward":
+        why.update({name: "does not apply: kl_penalty is 0, so there is no KL term" for name in (*KL_FIELDS, *KL_CONTROL_FIELDS)})
+    elif chosen(values, "kl_placement") != "reward":
+        why.update({name: "does not apply to kl_placement 'loss': verl adapts only the coefficient of the KL in the"
+                          " reward (algorithm.kl_ctrl)" for name in KL_CONTROL_FIELDS})
+    else:
+        if chosen(values, "kl_ctrl") != "adaptive":
+            why.update({name: "does not apply to kl_ctrl 'fixed'" for name in ("kl_target", "kl_horizon")})
         why["kl_reduction"] = ("does not apply to kl_placement 'reward': a response's KL is summed over its tokens into"
                                " its reward (verl's apply_kl_penalty)")
     if task == "seed":

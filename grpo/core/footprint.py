@@ -49,11 +49,17 @@ def estimated_bytes(config: TrainConfig, task: Task, num_seeds: int) -> int:
                 + tokens * (2 * INDEX + 12 * FLOAT)
                 + 4 * FLOAT * evaluated * (task.vocab_size + config.dim)
                 + config.dynamic_sampling * tokens * (INDEX + 2 * FLOAT)
-                + config.epochs * config.steps_per_epoch * len(COLUMNS) * 8)
+                + records_bytes(config, 1))
     if config.policy == "transformer":
         per_seed += TRANSFORMER_ACTIVATIONS * FLOAT * config.layers * config.dim * len(task.prompts) * config.responses * (
             task.length + positions) ** 2 // max(positions, 1)
     return num_seeds * per_seed
+
+
+def records_bytes(config: TrainConfig, num_seeds: int) -> int:
+    """The records of `num_seeds` runs of `config`, held in memory until written: one row of
+    COLUMNS (8 bytes each) per seed and inner step."""
+    return num_seeds * config.epochs * config.steps_per_epoch * len(COLUMNS) * 8
 
 
 def group_bytes(configs: Sequence[TrainConfig], task: Task, num_seeds: int) -> int:

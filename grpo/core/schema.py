@@ -15,9 +15,12 @@ STEP_METRICS = {  # set on every inner step
     "clip_high_low_prob_frac": "DAPO's clip-higher mechanism: among tokens with a positive delta and a rollout probability"
                                " below 0.2, the fraction whose ratio exceeds the upper clip (clipped, clip_higher, cispo;"
                                " null for other losses and where no token qualifies)",
+    "extra_clip_frac": "fraction of real tokens on which a loss's rule beyond its trust region acts: the dual clip at"
+                       " clip_ratio_c (clipped, clip_higher), the tokens whose gradient clip_cov cuts, those kl_cov"
+                       " penalises (null for other losses)",
     "entropy": "mean entropy of the policy's next-token distributions over the responses' real tokens (nats)",
 }
-NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac",)  # null by design somewhere: not a sign of divergence
+NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac", "extra_clip_frac")  # null by design somewhere: not a sign of divergence
 EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
     "mean_reward": "mean reward of the sampled responses, in the reward function's own units",
     "reward_frac": "mean_reward / the best attainable reward: compares configurations of one reward function only",
@@ -30,6 +33,8 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
                          " mode their deltas are all 0 and they add no policy gradient (DAPO's zero-advantage groups);"
                          " with dynamic_sampling, of the first round of sampling",
     "sampling_rounds": "rounds of sampling the rollout took (1 without dynamic_sampling): the groups sampled / the batch's",
+    "kl_coef": "the KL coefficient of the rollout: kl_penalty, or where kl_ctrl is adaptive the controller's value (0"
+               " without KL)",
 }
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps
     "greedy_train_acc": "fraction of training prompts whose greedy response is exactly sorted",

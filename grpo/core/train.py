@@ -26,15 +26,16 @@ from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Sample, length_metrics
 from grpo.core.schema import EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, STEP_METRICS
 from grpo.core.uniforms import SeedUniforms
-from grpo.modes.deltas import DELTAS, equal_reward_groups
+from grpo.modes.deltas import deltas_function, equal_reward_groups
 from grpo.modes.losses import (
+    KL_CONTROLLERS,
     KL_REDUCTIONS,
-    KL_WITH_OLD_LOG_PROBS,
     LOSSES,
-    WITHOUT_OLD_LOG_PROBS,
     estimate_kl,
+    kl_coefficients,
     kl_in_loss,
     kl_in_reward,
+    reads_old_log_probs,
 )
 
 if TYPE_CHECKING:
@@ -126,13 +127,13 @@ def train_group_columns(
     else:  # one kernel per learning rate, on each configuration's weights laid out as alone; the padding stays put
         optimizer = Adam(policy.parameters(), lr=[c.lr for c in configs], split=lambda tensors: [
             [policy.seed_slices(tensor, k * block, k * block + len(seeds)) for tensor in tensors] for k in range(len(configs))])
-    deltas_fn = DELTAS.checked(config.deltas_mode)
+    deltas_fn = deltas_function(config.deltas_mode)
     best = kind.best_reward(config, task)[:, None]  # [batch 1]
     with_kl = configs[0].kl_penalty > 0  # the same for the whole group
-    reads_old = config.loss_mode not in WITHOUT_OLD_LOG_PROBS or (  # the rollout keeps its log-probs only if read
-        with_kl and config.kl_estimator in KL_WITH_OLD_LOG_PROBS)
+    reads_old = reads_old_log_probs(config.loss_mode, config.kl_estimator if with_kl else None)  # kept only if read
 
     num_seeds, steps = len(generators), config.steps_per_epoch
+    kl_coef = kl_coefficients(config.kl_penalty if with_kl else 0.0, num_seeds, device)  # [seed 1 1 1] the reward's KL's
     step_metrics = torch.zeros(config.epochs, steps, len(STEP_METRICS), num_seeds, device=device)
     epoch_metrics = torch.zeros(config.epochs, len(EPOCH_METRICS), num_seeds, device=device)
     eval_metrics = torch.zeros(config.epochs, len(EVAL_METRICS), num_seeds, device=device)
@@ -158,14 +159,16 @@ def train_group_columns(
             if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
                 sample, rewards, rollout_prompts, rounds = refill(kind, policy, config, task, sample, rewards, slice_seeds,
                                                                   epoch, reads_old)
-            epoch_metrics[epoch] = torch.cat([*rollout_metrics, rounds[None]])
+            epoch_metrics[epoch] = torch.cat([*rollout_metrics, rounds[None], kl_coef.view(1, -1).float()])
             ref_log_probs = kind.log_probs(reference, rollout_prompts, sample)[0] if with_kl else None  # [seed batch response pos]
             if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
                 rollout_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if sample.log_probs is None else sample.log_probs
                 kl_tokens = estimate_kl(config.kl_estimator, rollout_log_probs, ref_log_probs, rollout_log_probs)
-                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, config.kl_penalty))  # [seed batch response]
+                coefficient = config.kl_penalty if config.kl_ctrl == "fixed" else kl_coef  # fixed: as it always was
+                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, coefficient), sample.mask)  # [seed batch response]
+                kl_coef = KL_CONTROLLERS[config.kl_ctrl](kl_coef, kl_tokens, sample.mask, config)  # verl's kl_ctrl
             else:
-                deltas = deltas_fn(rewards)  # [seed batch response]
+                deltas = deltas_fn(rewards, sample.mask)  # [seed batch response]
 
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
@@ -216,7 +219,8 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
     with torch.no_grad():
         clip_frac = terms.clip_low + terms.clip_high
         low_prob = torch.full_like(loss, torch.nan) if terms.clip_high_low_prob is None else terms.clip_high_low_prob
-        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, low_prob, entropy])
+        extra = torch.full_like(loss, torch.nan) if terms.extra_clip is None else terms.extra_clip
+        return torch.stack([loss, kl, clip_frac, terms.clip_low, terms.clip_high, low_prob, extra, entropy])
 
 
 def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics, epoch_metrics, eval_metrics) -> dict[str, np.ndarray]:

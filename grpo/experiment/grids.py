@@ -23,6 +23,13 @@ A grid is a preset name (a file in ``grpo/presets/``) or a path to a ``.toml`` f
     [random]                     # optional: a random study, its samples crossed with the axes
     samples = 2000               # (grpo.experiment.random_study: distributions, seeding, superset)
 
+    [vary]                       # written by ``grpo sweep --vary``: more [sensitivity] fields
+    epsilon = [0.1, 0.3]         # (its own table: it is added to a grid file's text whatever its
+                                 # spelling of [sensitivity]: spaced, quoted, inline or dotted)
+
+A random study has no cells and no tuning (its report reads neither): [random] beside
+[sensitivity], [tuning] or [vary] is refused.
+
 A value that does not apply to a row of the cross product (``epsilon`` on a ``naive`` row,
 ``kl_estimator`` on a ``kl_penalty = 0`` row, ``task_length`` on a seed-task row) is dropped for
 that row, and rows that become equal collapse into one configuration; a key that applies to no
@@ -47,7 +54,8 @@ from grpo.experiment.random_study import RandomSpace, parse_random
 
 PRESETS = resources.files("grpo") / "presets"
 GRID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-TABLES = ("grid", "sensitivity", "tuning", "random")
+TABLES = ("grid", "sensitivity", "tuning", "random", "vary")
+VARY = "vary"  # the table `grpo sweep --vary` adds to a grid's text
 DEFAULT_CELL = "default"  # the cell of the grid's own fixed values
 TUNED_CELL = "tuned"  # each arm at its own tuned setting, on the evaluation seeds
 PER_CONFIGURATION = "configuration"  # tuning granularity: one choice per configuration of the grid
@@ -105,7 +113,7 @@ class Grid:
             why.update(inapplicable(row))
             applied |= set(applicable_only(row))
             cell.setdefault(default.config_id, TrainConfig(**applicable_only(row)))
-        for name in [*self.fixed, *self.axes, *overrides]:
+        for name in [*self.fixed, *self.axes, *(self.random.choices if self.random else ()), *overrides]:
             if name not in applied:
                 raise UsageError(f"grid {self.name!r}: {name} applies to no configuration ({why[name]})")
         tasks: dict[tuple[object, ...], TrainConfig] = {}
@@ -187,19 +195,18 @@ def load_grid(spec: str, vary: dict[str, list] | None = None) -> Grid:
 
 
 def with_sensitivity(grid: Grid, vary: dict[str, list]) -> str:
-    """The grid's text with `vary`'s fields added to its [sensitivity] table (kept beside the
-    results, so the report knows the cells). UsageError for a field the grid varies already."""
-    lines = "".join(f"{name} = [{', '.join(map(repr, values))}]  # grpo sweep --vary\n" for name, values in vary.items())
+    """The grid's text with `vary`'s fields in a [vary] table of their own at its end (kept beside
+    the results, so the report knows the cells; a table of its own, as TOML lets a grid file spell
+    [sensitivity] in several ways). UsageError for a field the grid varies already."""
+    if VARY in tomllib.loads(grid.text):
+        raise UsageError(f"--vary: grid {grid.name!r} has a [{VARY}] table already; add the values there")
     varied = grid.sensitivity or {}
     for name in vary:
         if name in varied:
             raise UsageError(f"--vary {name}: grid {grid.name!r} varies {name} already"
                              f" ({', '.join(map(str, varied[name]))}); leave it out of --vary")
-    if grid.sensitivity is None:
-        return f"{grid.text.rstrip()}\n\n[sensitivity]\n{lines}"
-    header = re.search(r"^\[sensitivity\][^\n]*\n", grid.text, flags=re.MULTILINE)
-    assert header is not None  # the grid has a [sensitivity] table: it was parsed from this text
-    return grid.text[:header.end()] + lines + grid.text[header.end():]
+    lines = "".join(f"{name} = [{', '.join(map(repr, values))}]\n" for name, values in vary.items())
+    return f"{grid.text.rstrip()}\n\n[{VARY}]  # grpo sweep --vary: sensitivity values beside the grid's own\n{lines}"
 
 
 def parse_grid(name: str, text: str) -> Grid:
@@ -230,8 +237,18 @@ def parse_grid(name: str, text: str) -> Grid:
             raise UsageError(f"grid {name!r}: {key!r} must be a value or a list of values, got a table")
         else:
             fixed[key] = value
+    if "random" in data and any(table in data for table in ("sensitivity", "tuning", VARY)):
+        extra = next(table for table in ("sensitivity", "tuning", VARY) if table in data)
+        raise UsageError(f"grid {name!r}: a [random] study cannot have [{extra}] (its report reads no cells and no tuning:"
+                         " their runs would train unseen); sweep them as a grid of their own")
     seeds = parse_seeds(data.get("seeds", 1), f"grid {name!r}: seeds")
     sensitivity = _value_lists(name, "sensitivity", data["sensitivity"], axes) if "sensitivity" in data else None
+    if VARY in data:
+        added = _value_lists(name, VARY, data[VARY], axes)
+        twice = [field for field in added if field in (sensitivity or {})]
+        if twice:
+            raise UsageError(f"grid {name!r}: [{VARY}] {twice[0]} is in [sensitivity] already; vary it in one place")
+        sensitivity = {**(sensitivity or {}), **added}
     tuning = _tuning(name, data["tuning"], axes, seeds) if "tuning" in data else None
     random = parse_random(name, data["random"], axes, fixed) if "random" in data else None
     confirm = _confirm(name, data["confirm"], seeds, tuning) if "confirm" in data else None

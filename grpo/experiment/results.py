@@ -18,12 +18,15 @@ Files:
   ``migrate_layout`` moves a folder of the older layout (``records/<config_id>/``) there.
 """
 
+import fcntl
+import hashlib
 import os
 import secrets
 import shutil
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +52,8 @@ INCOMPLETE = ("missing", "failed")  # a configuration with such a run does not h
 PARTITION = "config_id"  # the Hive partition key of a sweep's records: records/config_id=<id>/
 CONFIG_SCHEMA = pa.schema([(name, {str: pa.string(), int: pa.int64(), float: pa.float64()}[base_type(spec)])
                            for name, spec in FIELDS.items()])  # the config columns of every records file
+GRID_KEY = b"grpo-grid"  # runs.parquet's metadata key of the grid text its runs were planned from
+MIGRATION_LOCK = ".migration.lock"  # held by the caller migrating a folder of the older layout
 MIGRATING = ".records-migrating"  # scratch folders of migrate_layout: MIGRATING.<host>.<pid>.<random>
 
 
@@ -102,18 +107,75 @@ def write_records(records: pd.DataFrame, config: TrainConfig, path: Path, partit
     write_atomic(Path(path), lambda tmp: pq.write_table(table, tmp))
 
 
+def records_digest(path: Path) -> str:
+    """The SHA-256 of a records file's bytes: kept in its trial's run info and in runs.parquet
+    (``records_sha256``), so that a file changed since its trial wrote it (a byte flipped, another
+    configuration's file copied over it, a truncation) is told from the one written."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def records_problem(path: Path, config_id: str, digest: str | None = None) -> str | None:
+    """None if `path` is a readable records file of configuration `config_id` (its config columns
+    hold one configuration, whose config_id is its folder's) with the SHA-256 `digest` (when one
+    was kept); else what is wrong, in a few words."""
+    try:
+        if digest is not None and records_digest(path) != digest:
+            return "records file changed since its trial wrote it (checksum)"
+        schema = pq.read_schema(path)
+        names = [name for name in CONFIG_SCHEMA.names if name in schema.names]
+        table = pq.read_table(path, columns=names)
+    except (OSError, pa.ArrowException):
+        return "records file missing or unreadable"
+    if not table.num_rows:
+        return "records file empty"
+    if any(len(table.column(name).unique()) != 1 for name in names):
+        return "records file of several configurations"
+    values = with_later_options(pd.DataFrame({name: [table.column(name)[0].as_py()] for name in names})).iloc[0]
+    try:
+        found = TrainConfig(**{name: value.item() if isinstance(value, np.generic) else value
+                               for name, value in values.items() if name in FIELDS}).config_id
+    except (TypeError, UsageError):
+        return "records file with an invalid configuration"
+    return None if found == config_id else f"records file of another configuration ({found})"
+
+
 def migrate_layout(results_dir: Path) -> None:
     """Move the records of a sweep's folder of the older layout (records/<config_id>/, each
     file with a config_id column and Arrow-dictionary config columns) into Hive partitions: each
     configuration's files are rewritten as write_records writes them (the same values) into a
     scratch folder, which then takes its place in one atomic rename; one line on stderr says so.
-    Safe to cut off anywhere (the next call finishes it) and beside another caller (a folder
-    already renamed into place by it is left to it)."""
-    records = Path(results_dir) / RECORDS_DIR
-    old = [folder for folder in sorted(records.glob("*")) if folder.is_dir() and "=" not in folder.name
-           and not folder.name.startswith(".")]
-    if not old:
+    Safe to cut off anywhere (the next call finishes it) and beside other callers: they take the
+    folder's MIGRATION_LOCK in turn, so one migrates and the others then find the new layout."""
+    if not _older_layout(results_dir):
         return
+    with _migration_lock(results_dir):
+        old = _older_layout(results_dir)  # again: a caller that held the lock before may have moved them
+        if old:
+            _migrate(results_dir, old)
+
+
+def _older_layout(results_dir: Path) -> list[Path]:
+    """The records folders of the older layout (records/<config_id>/) in `results_dir`."""
+    return [folder for folder in sorted((Path(results_dir) / RECORDS_DIR).glob("*")) if folder.is_dir()
+            and "=" not in folder.name and not folder.name.startswith(".")]
+
+
+@contextmanager
+def _migration_lock(results_dir: Path):
+    """Held while one caller migrates `results_dir` (others wait for it). Where the folder cannot
+    hold a lock file (read-only), nothing is held: that caller cannot migrate it either."""
+    try:
+        descriptor = os.open(Path(results_dir) / MIGRATION_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield
+        return
+    with os.fdopen(descriptor) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _migrate(results_dir: Path, old: list[Path]) -> None:
     started = time.perf_counter()
     for scratch in Path(results_dir).glob(f"{MIGRATING}.{HOST}.*"):  # left by a migration that was killed
         pid = scratch.name.removeprefix(f"{MIGRATING}.{HOST}.").split(".")[0]
@@ -219,8 +281,26 @@ def open_results(path: Path) -> Results:
             raise UsageError(f"{str(runs_path)!r} lacks column {column!r}")
     migrate_layout(path)
     files = {config_id: found for config_id, folder in partitions(path).items() if (found := sorted(folder.glob("*.parquet")))}
-    grid = path / GRID_FILE
-    return Results(path.name, _without_records_missing(runs, files), grid.read_text() if grid.exists() else None, files)
+    runs, files = _without_damaged_records(runs, files)
+    text = grid_text(path)
+    if text is None and "role" in runs and (runs.role != "evaluation").any():
+        raise UsageError(f"{str(path)!r}: runs.parquet lists runs on tuning seeds, but neither the grid it keeps nor"
+                         " grid.toml is there, so the report cannot tell evidence from tuning; restore grid.toml")
+    return Results(path.name, runs, text, files)
+
+
+def grid_text(results_dir: Path) -> str | None:
+    """The grid a sweep folder's runs.parquet was written for: the text runs.parquet keeps
+    (GRID_KEY, written with the runs it describes), else grid.toml (a folder of older code), else
+    None (a folder without either: its runs say no more than their rows)."""
+    try:
+        kept = (pq.read_schema(Path(results_dir) / RUNS_FILE).metadata or {}).get(GRID_KEY)
+    except (OSError, pa.ArrowException):
+        kept = None
+    if kept is not None:
+        return kept.decode()
+    grid = Path(results_dir) / GRID_FILE
+    return grid.read_text() if grid.exists() else None
 
 
 def with_later_options(frame: pd.DataFrame) -> pd.DataFrame:
@@ -230,17 +310,32 @@ def with_later_options(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{name: default for name, default in KEYED_WHEN_SET.items() if name not in frame})
 
 
-def _without_records_missing(runs: pd.DataFrame, files: dict[str, list[Path]]) -> pd.DataFrame:
-    """`runs` with every finished run whose records are not on disk (a file deleted or damaged
-    since the sweep) marked "missing": the report counts what it can read, never a gap as done.
-    Reads only each file's seed column."""
+def _without_damaged_records(runs: pd.DataFrame, files: dict[str, list[Path]]
+                             ) -> tuple[pd.DataFrame, dict[str, list[Path]]]:
+    """`runs` with every finished run whose records are not on disk whole marked "missing" (a file
+    deleted, truncated, emptied, of another configuration, or changed since its trial wrote it:
+    records_problem against the checksum runs.parquet keeps), and `files` without those files: the
+    report counts what it can read, never a gap as done, and a damaged file is a gap like a
+    deleted one. Reads each file's seed and config columns (and its bytes, to check its checksum)."""
+    digests = {}  # (config_id, file stem) -> the checksum kept in runs.parquet
+    if "records_sha256" in runs and "trial" in runs:
+        kept = runs.dropna(subset=["records_sha256", "trial"])
+        digests = dict(zip(zip(kept.config_id, kept.trial), kept.records_sha256))
     present: set[tuple[str, int]] = set()
+    problems: dict[str, str] = {}  # config_id -> what was wrong with one of its files
+    whole: dict[str, list[Path]] = {}
     for config_id, paths in files.items():
         for records_file in paths:
-            try:
-                seeds = pq.read_table(records_file, columns=["seed"]).column("seed").to_numpy()
-            except (OSError, pa.ArrowException):
+            problem = records_problem(records_file, config_id, digests.get((config_id, records_file.stem)))
+            if problem is None:
+                try:
+                    seeds = pq.read_table(records_file, columns=["seed"]).column("seed").to_numpy()
+                except (OSError, pa.ArrowException):
+                    problem = "records file missing or unreadable"
+            if problem is not None:
+                problems[config_id] = problem
                 continue
+            whole.setdefault(config_id, []).append(records_file)
             present.update((config_id, int(seed)) for seed in np.unique(seeds))
     finished = runs.status.isin(FINISHED)
     gone = finished & ~pd.Series([(c, int(s)) in present for c, s in zip(runs.config_id, runs.seed)], index=runs.index)
@@ -248,8 +343,9 @@ def _without_records_missing(runs: pd.DataFrame, files: dict[str, list[Path]]) -
         runs = runs.copy()
         runs.loc[gone, "status"] = "missing"
         if "error" in runs:
-            runs.loc[gone, "error"] = "records file missing or unreadable"
-    return runs
+            runs.loc[gone, "error"] = [problems.get(config_id, "records file missing or unreadable")
+                                       for config_id in runs.config_id[gone]]
+    return runs, whole
 
 
 def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -42,9 +42,19 @@ import pyarrow.parquet as pq
 
 from grpo.core.config import CONFIG_FIELDS, TrainConfig
 from grpo.errors import EnvironmentFault, UsageError
+from grpo.experiment.grids import Grid
 from grpo.experiment.layout import LOCK_FILE, RUNS_FILE, TRIALS_DIR
 from grpo.experiment.provenance import VERSION_KEYS, plugins_of, versions
-from grpo.experiment.results import first_diverged_steps, migrate_layout, partitions, records_folder, write_records
+from grpo.experiment.results import (
+    GRID_KEY,
+    first_diverged_steps,
+    migrate_layout,
+    partitions,
+    records_digest,
+    records_folder,
+    records_problem,
+    write_records,
+)
 from grpo.files import remove_stale_tmp, write_atomic, write_parquet_atomic
 
 INFO_KEYS = ("config_id", "config", "seeds", "status", "code_fingerprint")  # what a trial JSON must hold
@@ -78,6 +88,7 @@ class Trial:
     config_id: str
     seeds: tuple[int, ...]
     info: dict  # the run info as written by the trial
+    digest: str | None = None  # an "ok" trial's records file: its SHA-256 (results.records_digest), checked by scan
 
     @property
     def status(self) -> str:
@@ -92,11 +103,13 @@ def trial_info(config: TrainConfig, seeds, status: str, error: str | None = None
 
 
 def write_trial(results_dir: Path, config: TrainConfig, seeds, records: pd.DataFrame | None, info: dict) -> None:
-    """A trial's files: the records first, then the run info that vouches for them (each whole)."""
+    """A trial's files: the records first, then the run info that vouches for them (each whole),
+    holding the records file's checksum (``records_sha256``)."""
     if records is not None:
         path = records_path(results_dir, config.config_id, seeds)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_records(records, config, path, partitioned=True)
+        info = {**info, "records_sha256": records_digest(path)}
     path = info_path(results_dir, config.config_id, seeds)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, lambda tmp: tmp.write_text(json.dumps(info)))
@@ -187,14 +200,17 @@ def _read_trial(results_dir: Path, config_id: str, path: Path) -> tuple[Trial | 
         return None, "run info whose configuration has another config_id"
     trial = Trial(config_id, tuple(seeds), info)
     if trial.status == "ok":
-        problem = _check_records(records_path(results_dir, config_id, seeds), trial.seeds, config)
+        path = records_path(results_dir, config_id, seeds)
+        problem = _check_records(path, trial.seeds, config) or records_problem(path, config_id, info.get("records_sha256"))
         if problem:
             return None, problem
+        trial = Trial(config_id, tuple(seeds), info, info.get("records_sha256") or records_digest(path))
     return trial, None
 
 
 def _check_records(path: Path, seeds: tuple[int, ...], config: TrainConfig) -> str | None:
-    """None if `path` holds exactly the records of `seeds`, else what is wrong."""
+    """None if `path` holds exactly the records of `seeds`, else what is wrong (its
+    configuration and checksum: grpo.experiment.results.records_problem)."""
     if not path.is_file():
         return "records file missing"
     try:
@@ -236,10 +252,13 @@ def _remove_unvouched_records(results_dir: Path, kept: dict[str, list[Trial]]) -
             folder.rmdir()
 
 
-def write_runs(results_dir: Path, plan: list[tuple[TrainConfig, tuple[int, ...]]], found: Scan) -> pd.DataFrame:
-    """Build runs.parquet (one row per configuration x seed of the plan: grpo.experiment.grids.Grid.plan)
-    from the trial JSONs and the seed/step/diverged columns of the records; return it. Never loads
-    the metrics."""
+def write_runs(results_dir: Path, grid: Grid, plan: list[tuple[TrainConfig, tuple[int, ...]]], found: Scan) -> pd.DataFrame:
+    """Build runs.parquet (one row per configuration x seed of the plan of `grid`:
+    grpo.experiment.grids.Grid.plan) from the trial JSONs and the seed/step/diverged columns of the
+    records; return it. Each row names its seed's role (ROLES) and its records file's checksum; the
+    file keeps the grid's text (results.GRID_KEY), so that a folder that loses grid.toml still knows
+    its cells and its tuning seeds. Never loads the metrics."""
+    tuning_seeds = set(grid.tuning.seeds) if grid.tuning else set()
     rows = []
     for config, seeds in plan:
         by_seed = {seed: trial for trial in found.trials.get(config.config_id, []) for seed in trial.seeds}
@@ -255,16 +274,21 @@ def write_runs(results_dir: Path, plan: list[tuple[TrainConfig, tuple[int, ...]]
             plugins = "; ".join(f"{name} {origin}" for name, origin in sorted((info.get("plugins") or {}).items())) or None
             rows.append({**config.as_dict(), **{key: info.get(key) for key in RUN_INFO}, "plugins": plugins,
                          "trial": seeds_key(trial.seeds) if trial else None, "config_id": config.config_id,
-                         "seed": seed, "status": status, "diverged_step": diverged_at.get(seed)})
+                         "seed": seed, "role": "tuning" if seed in tuning_seeds else "evaluation", "status": status,
+                         "diverged_step": diverged_at.get(seed), "records_sha256": trial.digest if trial else None})
     runs = pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
-    write_parquet_atomic(runs, results_dir / RUNS_FILE)
+    write_parquet_atomic(runs, results_dir / RUNS_FILE, {GRID_KEY: grid.text.encode()})
     return runs
 
 
 RUN_INFO = ("error", "wall_s", "node", *VERSION_KEYS)  # run info carried into runs.parquet
 # plugins: "name origin code FINGERPRINT; ..." of the plugin modes a run read (grpo.experiment.provenance.plugins_of);
 # trial: the seed list it was stacked with (seeds_key): runs of one configuration in other trials trained in other company
-RUN_COLUMNS = ["config_id", *CONFIG_FIELDS, "seed", "status", "diverged_step", *RUN_INFO, "plugins", "trial"]
+# role: the seed's role in the study (ROLES): the report's evidence is the evaluation seeds' runs alone;
+# records_sha256: the SHA-256 of the run's records file (results.records_digest), checked by the report
+ROLES = ("evaluation", "tuning")
+RUN_COLUMNS = ["config_id", *CONFIG_FIELDS, "seed", "role", "status", "diverged_step", *RUN_INFO, "plugins", "trial",
+               "records_sha256"]
 
 
 @contextmanager

@@ -64,8 +64,9 @@ def select(table: pd.DataFrame, grid: Grid) -> pd.DataFrame:
     """table: objective_table's -> one row per arm: `choice` (candidate index, -1 where some
     candidate lacks runs), `chosen` (its description), `objective` (its mean over the tuning
     seeds: picked, so biased upward; the report's contrasts use the evaluation seeds), `edge`
-    (the fields whose chosen value is the lowest or highest of their candidates) and `tied` (the
-    other candidates with exactly the chosen one's score: the first listed won)."""
+    (the fields whose chosen value is the lowest or highest of their candidates; '' where the
+    choice is tied: an order of listing chose it, not the objective) and `tied` (the other
+    candidates with exactly the chosen one's score: the first listed won)."""
     assert grid.tuning is not None  # a grid with a [tuning] table
     candidates = grid.tuning.candidates
     rows = []
@@ -76,8 +77,8 @@ def select(table: pd.DataFrame, grid: Grid) -> pd.DataFrame:
             continue
         choice = int(choose(means))
         tied = [describe(candidates[i]) for i in np.flatnonzero(means == means[choice]) if i != choice]
-        rows.append({"arm": arm, "choice": choice, "chosen": describe(candidates[choice]),
-                     "objective": float(means[choice]), "edge": edge(candidates, choice), "tied": "; ".join(tied)})
+        rows.append({"arm": arm, "choice": choice, "chosen": describe(candidates[choice]), "objective": float(means[choice]),
+                     "edge": "" if tied else edge(candidates, choice), "tied": "; ".join(tied)})
     return pd.DataFrame(rows, columns=["arm", "choice", "chosen", "objective", "edge", "tied"])
 
 

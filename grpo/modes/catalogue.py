@@ -23,15 +23,17 @@ def registries() -> dict[str, Registry]:
             "kl_estimators": KL_ESTIMATORS}
 
 
-def register(group: str, name: str | None = None) -> Callable[[Callable], Callable]:
+def register(group: str, name: str | None = None, **facts: object) -> Callable[[Callable], Callable]:
     """Decorator: register a function as a mode of `group` in this process, named `name` or the
-    function's own name. ``@grpo.register("losses") def my_loss(log_probs, old_log_probs,
+    function's own name, with the facts its group's modes declare (grpo.modes.registry.declare).
+    ``@grpo.register("losses", options={"epsilon": 0.01}) def my_loss(log_probs, old_log_probs,
     deltas, config): ...``"""
     if group not in GROUPS:
         raise UsageError(f"unknown group {group!r}; choose from {', '.join(GROUPS)}")
+    registries()[group].check_facts(facts)
 
     def decorate(fn: Callable) -> Callable:
-        return registries()[group].register(name or fn.__name__, fn)
+        return registries()[group].register(name or fn.__name__, fn, **facts)
 
     return decorate
 

@@ -8,9 +8,11 @@ its help in ``grpo train --help``.
 
 import torch
 
-from grpo.modes.registry import Registry, tensor_contract
+from grpo.modes.registry import Registry, declare, tensor_contract
 
 STD_EPS = 1e-5  # the seed document's guard against a zero std in a group of equal rewards
+TRL_STD_EPS = 1e-4  # TRL's (trl/trainer/grpo_trainer.py: advantages / (std_rewards + 1e-4))
+VERL_STD_EPS = 1e-6  # verl's advantage estimators' epsilon
 
 
 def raw_rewards(rewards: torch.Tensor) -> torch.Tensor:
@@ -18,6 +20,7 @@ def raw_rewards(rewards: torch.Tensor) -> torch.Tensor:
     return rewards
 
 
+@declare(min_group=2)
 def centered_rewards(rewards: torch.Tensor) -> torch.Tensor:
     """seed document: reward minus its group mean (Dr. GRPO's choice).
 
@@ -26,6 +29,7 @@ def centered_rewards(rewards: torch.Tensor) -> torch.Tensor:
     return rewards - rewards.mean(-1, keepdim=True)
 
 
+@declare(min_group=2)
 def normalized_rewards(rewards: torch.Tensor) -> torch.Tensor:
     """seed document, GRPO: centered / (group std + 1e-5), the std with Bessel's correction.
 
@@ -39,6 +43,7 @@ def max_rewards(rewards: torch.Tensor) -> torch.Tensor:
     return torch.where(rewards == best, rewards, torch.zeros_like(rewards))
 
 
+@declare(min_group=2)
 def rloo(rewards: torch.Tensor) -> torch.Tensor:
     """RLOO: reward minus the mean of the other responses to the same prompt (leave-one-out).
 
@@ -49,6 +54,7 @@ def rloo(rewards: torch.Tensor) -> torch.Tensor:
     return rewards - others_mean
 
 
+@declare(min_group=2)
 def batch_normalized(rewards: torch.Tensor) -> torch.Tensor:
     """REINFORCE++, ScaleRL: centred per prompt, divided by the std over the whole batch + 1e-5.
 
@@ -60,6 +66,92 @@ def batch_normalized(rewards: torch.Tensor) -> torch.Tensor:
     return centered / (centered.flatten(1).std(-1)[:, None, None] + STD_EPS)
 
 
+@declare(min_group=2)
+def group_mean_batch_std(rewards: torch.Tensor) -> torch.Tensor:
+    """TRL's scale_rewards="batch", LitePPO: centred per prompt, divided by the std of the raw rewards over the batch + 1e-4.
+
+    TRL (trl/trainer/grpo_trainer.py, ``_generate_and_score_completions``: ``std_rewards =
+    nanstd(rewards)`` over the whole batch, ``advantages / (std_rewards + 1e-4)``); LitePPO (Liu et
+    al. 2025, arXiv 2508.08221): the group's mean, the batch's std. batch_normalized divides by
+    the std of the centred rewards instead (the spread within groups only), as REINFORCE++ does;
+    this std also counts the spread between prompts' means. Bessel's correction, as TRL's nanstd."""
+    return centered_rewards(rewards) / (rewards.flatten(1).std(-1)[:, None, None] + TRL_STD_EPS)
+
+
+def token_counts(rewards: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Real tokens of each response [seed batch response] (1 each when the mask is None: equal lengths)."""
+    return torch.ones_like(rewards) if mask is None else mask.sum(-1)
+
+
+@declare(reads_mask=True)
+def reinforce_plus_plus(rewards: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """REINFORCE++: the reward whitened over the batch's tokens, no per-prompt baseline (verl's reinforce_plus_plus).
+
+    REINFORCE++ (Hu 2025, arXiv 2501.03262); verl (verl/trainer/ppo/core_algos.py,
+    ``compute_reinforce_plus_plus_outcome_advantage``, gamma 1): every token's return is its
+    response's outcome reward, whitened by ``masked_whiten`` over the batch's real tokens: (r -
+    token mean) / sqrt(token variance with Bessel's correction + 1e-8), so a long response
+    weighs more in the mean and variance. Without a mask (equal lengths) every response counts
+    once and Bessel's correction counts responses, not tokens (verl: n tokens / (n - 1); on the
+    seed task 90/89 against 30/29, 1.1% in the variance)."""
+    counts = token_counts(rewards, mask)  # [seed batch response]
+    total = counts.sum((1, 2), keepdim=True)
+    mean = (rewards * counts).sum((1, 2), keepdim=True) / total
+    variance = ((rewards - mean).square() * counts).sum((1, 2), keepdim=True) / (total - 1)
+    return (rewards - mean) * torch.rsqrt(variance + 1e-8)
+
+
+@declare(min_group=2, reads_mask=True)
+def reinforce_plus_plus_baseline(rewards: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """REINFORCE++-baseline: the group's mean subtracted, then whitened over the batch's tokens (verl's).
+
+    REINFORCE++ (Hu 2025, arXiv 2501.03262); verl (verl/trainer/ppo/core_algos.py,
+    ``compute_reinforce_plus_plus_baseline_outcome_advantage``): reward minus its group's mean,
+    then ``masked_whiten`` over the batch's real tokens as reinforce_plus_plus. batch_normalized
+    is its response-weighted form without the second centring (on equal lengths the centred
+    rewards' mean is 0 already) and with 1e-5 added to the std instead of 1e-8 to the variance."""
+    return reinforce_plus_plus(centered_rewards(rewards), mask)
+
+
+@declare(min_group=2, reads_mask=True)
+def opo(rewards: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """OPO: reward minus the length-weighted mean of its group, the optimal baseline for sequence rewards.
+
+    On-Policy RL with Optimal Reward Baseline (Hao et al. 2025, arXiv 2505.23585); verl
+    (verl/trainer/ppo/core_algos.py, ``compute_opo_outcome_advantage``): b = sum L_i r_i / sum L_i
+    over the group, L a response's real tokens. With equal lengths (no mask) it is
+    centered_rewards."""
+    counts = token_counts(rewards, mask)  # [seed batch response]
+    return rewards - (counts * rewards).sum(-1, keepdim=True) / counts.sum(-1, keepdim=True)
+
+
+@declare(min_group=2)
+def gpg(rewards: torch.Tensor) -> torch.Tensor:
+    """GPG: centred per prompt, times the batch's responses / those with a nonzero reward.
+
+    Group Policy Gradient (Chu et al. 2025, arXiv 2504.02546); verl
+    (verl/trainer/ppo/core_algos.py, ``compute_gpg_outcome_advantage``, f_norm 1): alpha = B /
+    count_nonzero(rewards) over the seed's batch, which scales the gradient up when few responses
+    score; no std. GPG pairs it with verl's ``gpg`` loss, -log pi x A: this project's naive."""
+    nonzero = (rewards != 0).flatten(1).sum(-1).clamp(min=1)  # [seed]
+    alpha = rewards[0].numel() / nonzero  # [seed]
+    return alpha[:, None, None] * centered_rewards(rewards)
+
+
+@declare(min_group=2)
+def grpo_passk(rewards: torch.Tensor) -> torch.Tensor:
+    """Pass@k: only each group's best response has a delta, (best - second best) / (group std + 1e-6).
+
+    Chen et al. 2025, arXiv 2503.19595; verl (verl/trainer/ppo/core_algos.py,
+    ``compute_grpo_passk_outcome_advantage``, ``norm_adv_by_std_in_grpo`` true, its default): the
+    delta of a group's first best response (verl's ``torch.topk``; with a tie the gap is 0, so
+    which one does not matter), every other response 0; the std with Bessel's correction."""
+    top = rewards.topk(2, dim=-1).values  # [seed batch 2]
+    gap = (top[..., 0] - top[..., 1]) / (rewards.std(-1) + VERL_STD_EPS)  # [seed batch]
+    first_best = torch.zeros_like(rewards).scatter_(-1, rewards.argmax(-1, keepdim=True), 1.0)
+    return first_best * gap[..., None]
+
+
 def equal_reward_groups(rewards: torch.Tensor) -> torch.Tensor:
     """Whether each group's rewards are all equal: every centred deltas mode (centered, normalized,
     rloo, batch_normalized) gives such a group deltas of 0, so it adds nothing to the policy
@@ -67,7 +159,7 @@ def equal_reward_groups(rewards: torch.Tensor) -> torch.Tensor:
     return (rewards == rewards[..., :1]).all(-1)
 
 
-def deltas_contract(result, rewards: torch.Tensor) -> str | None:
+def deltas_contract(result, rewards: torch.Tensor, *_) -> str | None:
     return tensor_contract(result, rewards.shape, "float deltas [seed batch response], one per reward")
 
 
@@ -78,13 +170,31 @@ DELTAS: Registry = Registry("deltas", {
     "max_rewards": max_rewards,
     "rloo": rloo,
     "batch_normalized": batch_normalized,
-}, deltas_contract)
-# Responses per prompt a mode needs: with one response a group's mean is that response, so the
-# centred modes give all-zero deltas (no learning) and the normalised ones divide by no spread.
-MIN_GROUP: dict[str, int] = {"centered_rewards": 2, "normalized_rewards": 2, "rloo": 2, "batch_normalized": 2}
+    "group_mean_batch_std": group_mean_batch_std,
+    "reinforce_plus_plus": reinforce_plus_plus,
+    "reinforce_plus_plus_baseline": reinforce_plus_plus_baseline,
+    "opo": opo,
+    "gpg": gpg,
+    "grpo_passk": grpo_passk,
+}, deltas_contract, facts={
+    # Responses per prompt the mode needs: with one response a group's mean is that response, so
+    # the centred modes give all-zero deltas (no learning) and the normalised ones divide by no spread.
+    "min_group": 1,
+    "reads_mask": False,  # True: called as fn(rewards, mask), mask [seed batch response pos] or None (every token real)
+})
 
 
 def min_group(deltas_mode: str) -> int:
-    """Responses per prompt a mode needs: MIN_GROUP for a built-in; a plugin declares it as an
-    attribute of its function (``my_deltas.min_group = 2``); else 1."""
-    return MIN_GROUP[deltas_mode] if deltas_mode in MIN_GROUP else getattr(DELTAS.get(deltas_mode), "min_group", 1)
+    """Responses per prompt a mode needs: its ``min_group`` fact (``@declare(min_group=2)``, or
+    ``my_deltas.min_group = 2``); else 1."""
+    return DELTAS.fact(deltas_mode, "min_group")
+
+
+def deltas_function(deltas_mode: str):
+    """The mode as the trainer calls it, ``fn(rewards, mask)``: the mask (the responses' real
+    tokens [seed batch response pos], None when every token is real) passed on to a mode that
+    declares ``reads_mask``, dropped for the others."""
+    fn = DELTAS.checked(deltas_mode)
+    if DELTAS.fact(deltas_mode, "reads_mask"):
+        return fn
+    return lambda rewards, mask: fn(rewards)

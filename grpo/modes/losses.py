@@ -27,9 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
-from grpo.errors import UsageError
 from grpo.modes.aggregation import LOSS_AGGREGATIONS, TOKEN_DIMS, token_mean
-from grpo.modes.registry import Registry, tensor_contract
+from grpo.modes.registry import Registry, declare, tensor_contract
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,7 @@ class LossTerms:
     clip_low: torch.Tensor  # [seed] fraction of tokens (sequences for gspo) clipped at 1 - eps_low
     clip_high: torch.Tensor  # [seed] fraction clipped at 1 + eps_high (both 0 for losses that do not clip)
     clip_high_low_prob: torch.Tensor | None = None  # [seed] low_prob_clip_high's; None: the loss clips no token's ratio
+    extra_clip: torch.Tensor | None = None  # [seed] fraction of tokens a rule beyond the trust region acts on; None: none
 
 
 LOW_PROBABILITY = 0.2  # DAPO §3.1 (Fig. 3a): the up-clipped tokens' mean probability is below 0.2; 1 / the seed task's vocab
@@ -88,26 +88,38 @@ def clip_bounds(low, high, like: torch.Tensor):
     return tuple(per_slice(torch.as_tensor(bound, dtype=torch.float64, device=like.device), like) for bound in (lower, upper))
 
 
-def trust_region(ratio, delta, low, high, mask, config, fraction_mask, old_log_probs=None) -> LossTerms:
-    """PPO's pessimistic surrogate -(min(r * delta, clip(r, 1 - low, 1 + high) * delta)),
-    aggregated (`low`, `high`: floats, or per-slice tensors, see ``per_slice``). Where the ratio
-    has left [1 - low, 1 + high] in the direction of its delta,
-    the clipped (constant) term is the minimum and the gradient is zero; everywhere else the
-    minimum is r * delta. Written as that choice (one ``where``) rather than as
-    ``torch.minimum``: the same values and gradients (tests/modes/test_losses.py), and a backward of one
-    node instead of the minimum's and the clamp's (bench/test_loss_kernels.py). The clip
-    fractions count the real tokens of `fraction_mask` (None: every entry of `ratio`);
-    `old_log_probs` (token-level ratios only) adds low_prob_clip_high."""
+def trust_region_surrogate(ratio, delta, low, high):
+    """PPO's pessimistic surrogate min(r * delta, clip(r, 1 - low, 1 + high) * delta) per entry,
+    with where each bound acts: (surrogate, below, above) (`low`, `high`: floats, or per-slice
+    tensors, see ``per_slice``). Where the ratio has left [1 - low, 1 + high] in the direction of
+    its delta, the clipped (constant) term is the minimum and the gradient is zero; everywhere
+    else the minimum is r * delta. Written as that choice (one ``where``) rather than as
+    ``torch.minimum``: the same values and gradients (tests/modes/test_losses.py), and a backward of
+    one node instead of the minimum's and the clamp's (bench/test_loss_kernels.py)."""
     lower, upper = clip_bounds(low, high, ratio)
     below = (ratio < lower) & (delta < 0)  # clipped at 1 - low
     above = (ratio > upper) & (delta > 0)  # clipped at 1 + high
     clipped_term = ratio.detach().clamp(lower, upper) * delta
-    surrogate = torch.where(below | above, clipped_term, ratio * delta)
+    return torch.where(below | above, clipped_term, ratio * delta), below, above
+
+
+def trust_region(ratio, delta, low, high, mask, config, fraction_mask, old_log_probs=None, dual_clip=0.0) -> LossTerms:
+    """-trust_region_surrogate, aggregated. The clip fractions count the real tokens of
+    `fraction_mask` (None: every entry of `ratio`); `old_log_probs` (token-level ratios only)
+    adds low_prob_clip_high. `dual_clip` c > 0 (``clip_ratio_c``) caps a negative delta's term
+    at c x delta where r > c (the dual clip, see clipped), counted in extra_clip."""
+    surrogate, below, above = trust_region_surrogate(ratio, delta, low, high)
+    extra = None
+    if dual_clip:
+        dual = (ratio > dual_clip) & (delta < 0)  # c >= 1 + high: never clipped above, nor below
+        surrogate = torch.where(dual, dual_clip * delta, surrogate)
+        extra = token_mean(dual.float(), fraction_mask)
     clip_low, clip_high = token_mean(below.float(), fraction_mask), token_mean(above.float(), fraction_mask)
     low_prob = None if old_log_probs is None else low_prob_clip_high(above, delta > 0, old_log_probs, mask)
-    return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high, low_prob)
+    return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high, low_prob, extra)
 
 
+@declare(reads_old_log_probs=False, sliced=True)
 def naive(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: -mean(log pi x delta), REINFORCE; needs no old log-probs.
 
@@ -115,6 +127,7 @@ def naive(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return unclipped_terms(log_probs * deltas[..., None], mask, config)
 
 
+@declare(sliced=True)
 def unclipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: -mean(r x delta), r = exp(log pi - log pi_old) the probability ratio.
 
@@ -123,24 +136,39 @@ def unclipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return unclipped_terms(torch.exp(log_probs - old_log_probs) * deltas[..., None], mask, config)
 
 
+@declare(options={"epsilon": 0.01, "clip_ratio_c": 0.0}, sliced=True)  # the seed document's; no dual clip
 def clipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: PPO/GRPO's trust region [1 - epsilon, 1 + epsilon] per token.
 
-    PPO (Schulman et al. 2017), GRPO (Shao et al. 2024); ``epsilon``, the seed document's 0.01."""
+    PPO (Schulman et al. 2017), GRPO (Shao et al. 2024); ``epsilon``, the seed document's 0.01.
+
+    ``clip_ratio_c`` c > 0 adds the dual clip: a token with a negative delta and r > c keeps the
+    constant term c x delta (no gradient), so one very likely token that should fall cannot
+    weigh without bound. verl's ``clip_ratio_c`` (verl/trainer/ppo/core_algos.py,
+    ``compute_policy_loss_vanilla``: ``pg_losses3 = -advantages * clip_ratio_c``, taken for
+    advantages < 0; Ye et al. 2020, arXiv 1912.09729; verl's default 3, always on there) and TRL's
+    ``delta`` (trl/trainer/grpo_trainer.py, ``_compute_loss``: ``coef_1 = torch.clamp(coef_1,
+    max=self.args.delta)`` before the min; INTELLECT-2, arXiv 2505.07291) are the same rule, in
+    value and gradient, wherever c >= 1 + the upper clip (TRL asks delta > 1 + epsilon): the
+    clamp changes nothing where the delta is positive, since clip(r) <= 1 + epsilon_high < c there
+    (tests/modes/test_mechanisms.py compares both formulations). Refused below 1 + the upper clip."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, mask, old_log_probs)
+    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, mask, old_log_probs,
+                        config.clip_ratio_c)
 
 
+@declare(options={"epsilon_low": 0.2, "epsilon_high": 0.28, "clip_ratio_c": 0.0}, sliced=True)  # DAPO's
 def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """DAPO: asymmetric trust region [1 - epsilon_low, 1 + epsilon_high] per token (0.2 / 0.28).
 
     DAPO (Yu et al. 2025): unlikely tokens with a positive delta can grow further before
-    clipping."""
+    clipping. ``clip_ratio_c`` adds the dual clip (see clipped)."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
     return trust_region(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high, mask, config, mask,
-                        old_log_probs)
+                        old_log_probs, config.clip_ratio_c)
 
 
+@declare(options={"epsilon": 0.01}, sliced=True)  # the seed document's
 def gspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """GSPO: one ratio per sequence, exp(mean log-ratio), clipped to [1 - epsilon, 1 + epsilon].
 
@@ -148,15 +176,192 @@ def gspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     more, so the seed document's ``epsilon`` is the default here. The mean log-ratio runs over
     a response's real tokens only, and the sequence's term counts on each of them (as TRL's
     ``importance_sampling_level="sequence"``); the clip fractions count sequences."""
-    log_ratio = log_probs - old_log_probs  # [seed batch response pos]
-    if mask is None:
-        mean_log_ratio = log_ratio.mean(-1, keepdim=True)
-    else:
-        mean_log_ratio = (log_ratio * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
-    ratio = torch.exp(mean_log_ratio)  # [seed batch response 1]
+    ratio = torch.exp(response_mean(log_probs - old_log_probs, mask))  # [seed batch response 1]
     return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, None)
 
 
+def response_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean over each response's real tokens: [seed batch response pos] -> [seed batch response 1]."""
+    if mask is None:
+        return values.mean(-1, keepdim=True)
+    return (values * mask).sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp(min=1)
+
+
+def response_lengths(like: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | int:
+    """Real tokens per response [seed batch response 1] (the pos axis's size when every token is real)."""
+    return like.shape[-1] if mask is None else mask.sum(-1, keepdim=True)
+
+
+@declare(options={"epsilon": 0.01}, sliced=True)  # as gspo
+def gspo_token(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """GSPO-token: GSPO's sequence ratio on every token, sg[s] x pi / sg[pi], clipped per token.
+
+    GSPO (Zheng et al. 2025, arXiv 2507.18071, §4.3): s_t = sg[s] pi_t / sg[pi_t] has the value of
+    the sequence ratio s = exp(mean log-ratio) and the gradient of a token's, so per-token deltas
+    could weigh each token; with one delta a response (as here) its value and gradient are gspo's
+    (tests/modes/test_mechanisms.py). As verl's ``gspo`` loss (verl/trainer/ppo/core_algos.py,
+    ``compute_policy_loss_gspo``), with its clamp of the log-ratio at 10; the clip fractions count
+    tokens, as verl's ``pg_clipfrac`` does."""
+    mean_log_ratio = response_mean(log_probs - old_log_probs, mask)  # [seed batch response 1]
+    log_ratio = (log_probs - log_probs.detach() + mean_log_ratio.detach()).clamp(max=10.0)  # [seed batch response pos]
+    return trust_region(torch.exp(log_ratio), deltas[..., None], config.epsilon, config.epsilon, mask, config, mask)
+
+
+@declare(options={"epsilon": 0.01}, sliced=True, reads_loss_agg=False)  # as gspo
+def luspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """LUSPO: GSPO's clipped sequence term x the response's length, mean over responses.
+
+    LUSPO (arXiv 2602.05261), TRL ``loss_type="luspo"`` (trl/trainer/grpo_trainer.py,
+    ``_compute_loss``: ``(per_token_loss * mask.sum(1, keepdim=True)).mean()`` with
+    ``importance_sampling_level="sequence"``): each response's term weighs its length, undoing
+    the 1/length that GSPO's mean log-ratio puts on a long response's tokens. It aggregates its
+    own terms, so ``loss_agg`` does not apply. The trust region is gspo's ``epsilon`` (TRL reads
+    epsilon and epsilon_high, 0.2 each by default); the clip fractions count sequences."""
+    ratio = torch.exp(response_mean(log_probs - old_log_probs, mask))  # [seed batch response 1]
+    surrogate, below, above = trust_region_surrogate(ratio, deltas[..., None], config.epsilon, config.epsilon)
+    loss = -(surrogate * response_lengths(log_probs, mask)).mean(TOKEN_DIMS)  # [seed]
+    return LossTerms(loss, token_mean(below.float(), None), token_mean(above.float(), None))
+
+
+@declare(options={"sapo_temperature_pos": 1.0, "sapo_temperature_neg": 1.05}, sliced=True)  # TRL's and verl's
+def sapo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """SAPO: a soft trust region, -mean(4/tau sigmoid(tau (r - 1)) x delta), tau by the delta's sign.
+
+    SAPO (Gao et al. 2025, arXiv 2511.20347); TRL ``loss_type="sapo"`` (trl/trainer/grpo_trainer.py,
+    ``_compute_loss``: ``torch.sigmoid(temperatures * (coef_1 - 1)) * 4 / temperatures``,
+    ``sapo_temperature_pos`` where the delta is positive, else ``sapo_temperature_neg``) and verl
+    ``loss_mode="sapo"`` (verl/trainer/ppo/core_algos.py, ``compute_policy_loss_sapo``, ``tau_pos``
+    / ``tau_neg``): the same gate; verl clamps the log-ratio to [-20, 20] first (followed here: TRL,
+    no clamp). The gate's slope is 1 at r = 1 (the unclipped gradient on-policy) and fades as r
+    leaves 1, never to exactly 0, so nothing is clipped (clip fractions 0). Both peers aggregate
+    it as seq_mean_token_mean, this project's default ``loss_agg``."""
+    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
+    delta = deltas[..., None]
+    tau = torch.where(delta > 0, config.sapo_temperature_pos, config.sapo_temperature_neg).to(ratio.dtype)
+    return unclipped_terms(torch.sigmoid(tau * (ratio - 1)) * 4 / tau * delta, mask, config)
+
+
+VESPO_MIN_LOG_WEIGHT = math.log(1e-8)  # TRL's lower clamp of log w
+
+
+@declare(options={"vespo_k_pos": 2.0, "vespo_lambda_pos": 3.0, "vespo_k_neg": 3.0, "vespo_lambda_neg": 2.0},
+         sliced=True)  # TRL's
+def vespo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """VESPO: -mean(sg(phi(w)) x delta x log pi), phi(w) = e^lambda w^k e^(-lambda w), w the sequence ratio.
+
+    VESPO (arXiv 2602.10693); TRL ``loss_type="vespo"`` (trl/trainer/grpo_trainer.py,
+    ``get_gamma_weights`` and ``_compute_loss``): w = exp(sum of a response's token log-ratios,
+    each clamped to [-20, 20]; the sum clamped to [log 1e-8, 20]), k and lambda by the delta's
+    sign (>= 0: ``vespo_k_pos``, ``vespo_lambda_pos``), phi detached (a weight on REINFORCE's
+    gradient, 1 at w = 1: on-policy it is naive's). phi falls towards 0 both for w << 1 (as w^k)
+    and w >> 1 (as e^(-lambda w)): a soft, asymmetric trust region on the whole sequence. TRL
+    aggregates it as token_mean (its dapo normaliser); here ``loss_agg`` says. Clips nothing."""
+    delta = deltas[..., None]  # [seed batch response 1]
+    with torch.no_grad():
+        log_ratio = (log_probs - old_log_probs).clamp(-20.0, 20.0)
+        log_ratio = log_ratio if mask is None else log_ratio * mask
+        log_w = log_ratio.sum(-1, keepdim=True).clamp(VESPO_MIN_LOG_WEIGHT, 20.0)  # [seed batch response 1]
+        nonnegative = delta >= 0
+        k = torch.where(nonnegative, config.vespo_k_pos, config.vespo_k_neg).to(log_w.dtype)
+        lam = torch.where(nonnegative, config.vespo_lambda_pos, config.vespo_lambda_neg).to(log_w.dtype).clamp(min=1e-4)
+        phi = torch.exp(lam + k * log_w - lam * torch.exp(log_w)).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
+    return unclipped_terms(phi * delta * log_probs, mask, config)
+
+
+@declare(options={"epsilon_low": 0.4, "epsilon_high": 0.4}, sliced=True, reads_loss_agg=False)  # GMPO's e^(+-0.4)
+def geo_mean(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """GMPO: the geometric mean of the token ratios, each clipped in log space to [-epsilon_low, epsilon_high].
+
+    GMPO (Zhao et al. 2025, arXiv 2507.20673); verl ``loss_mode="geo_mean"``
+    (verl/trainer/ppo/core_algos.py, ``compute_policy_loss_geo_mean``): per token the log-ratio
+    l is clipped pessimistically, sgn(A) min(sgn(A) l, sgn(A) clamp(l, -epsilon_low,
+    epsilon_high)); a response's ratio is exp(mean of those over its real tokens), its loss
+    -A x that ratio, and the loss the mean over responses (verl: ``torch.mean(pg_losses)``; it
+    aggregates its own terms, so ``loss_agg`` does not apply). epsilon_low / epsilon_high bound
+    the log-ratio here, not the ratio: the paper's range (e^-0.4, e^0.4) is the default. The clip
+    fractions count the real tokens whose clip acts: l > epsilon_high with a positive delta, l <
+    -epsilon_low with a negative one (verl's pg_clipfrac counts every clamped token by the
+    delta's sign, also where the min keeps the unclamped l)."""
+    log_ratio = log_probs - old_log_probs  # [seed batch response pos]
+    delta = deltas[..., None]
+    lower, upper = per_slice(-config.epsilon_low, log_ratio), per_slice(config.epsilon_high, log_ratio)
+    sign = torch.sign(delta)
+    clamped = log_ratio.clamp(min=lower).clamp(max=upper)
+    pessimistic = sign * torch.minimum(sign * log_ratio, sign * clamped)
+    ratio = torch.exp(response_mean(pessimistic, mask))  # [seed batch response 1]
+    loss = -(ratio[..., 0] * deltas).mean((1, 2))  # [seed]
+    clip_low = token_mean(((log_ratio < lower) & (delta < 0)).float(), mask)
+    clip_high = token_mean(((log_ratio > upper) & (delta > 0)).float(), mask)
+    return LossTerms(loss, clip_low, clip_high)
+
+
+def covariance(log_probs: torch.Tensor, deltas: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Each real token's term of the covariance between delta and log pi over the seed's real
+    tokens (Cui et al. 2025, arXiv 2505.22617, eq. 11): (A - mean A)(log pi - mean log pi), the
+    means over the seed's real tokens, log pi detached. [seed batch response pos]"""
+    log_probs = log_probs.detach()
+    advantages = deltas[..., None].expand(log_probs.shape)
+    centred_a = advantages - token_mean(advantages, mask)[:, None, None, None]
+    return centred_a * (log_probs - token_mean(log_probs, mask)[:, None, None, None])
+
+
+def highest(scores: torch.Tensor, candidates: torch.Tensor, share: float, real: torch.Tensor | None) -> torch.Tensor:
+    """The max(1, int(share x the seed's real tokens)) candidates with the highest scores, per
+    seed (fewer where fewer are candidates); ties by position. scores, candidates (bool) and real
+    [seed batch response pos] (real None: every token) -> bool [seed batch response pos]"""
+    count = scores[0].numel() if real is None else real.flatten(1).sum(-1)  # [seed] or a number
+    count = torch.clamp(torch.as_tensor(count, device=scores.device).mul(share).floor(), min=1)  # [seed] or []
+    flat = torch.where(candidates, scores, -torch.inf).flatten(1)  # [seed tokens]
+    order = torch.sort(flat, dim=-1, descending=True, stable=True).indices
+    rank = torch.empty_like(order).scatter_(-1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
+    return (candidates.flatten(1) & (rank < count.reshape(-1, 1))).view(candidates.shape)
+
+
+@declare(options={"epsilon_low": 0.2, "epsilon_high": 0.2, "clip_cov_ratio": 2e-4, "clip_cov_lb": 1.0,
+                  "clip_cov_ub": 5.0}, sliced=True)  # verl's
+def clip_cov(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """Clip-Cov: PPO's clipped loss, with the gradient cut from a few tokens of high delta x log pi covariance.
+
+    Cui et al. 2025, "The Entropy Mechanism of RL for Reasoning LMs" (arXiv 2505.22617); verl
+    ``loss_mode="clip_cov"`` (verl/trainer/ppo/core_algos.py, ``compute_policy_loss_clip_cov``):
+    among the real tokens that PPO's clip leaves alone, those whose covariance term (see
+    covariance) lies in (``clip_cov_lb``, ``clip_cov_ub``) are candidates; max(1, int(
+    ``clip_cov_ratio`` x real tokens)) of them lose their term (value and gradient), which holds
+    back the entropy collapse such tokens drive. verl picks them at random (``torch.randperm`` on
+    the global generator); here the highest-covariance candidates, so a seed's run depends on its
+    own numbers only (stacked seeds equal separate runs). verl's batch is a micro-batch; here a
+    seed's rollout. ``extra_clip_frac`` records the share of tokens cut."""
+    ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
+    surrogate, below, above = trust_region_surrogate(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high)
+    real = torch.ones_like(below) if mask is None else mask > 0
+    cov = covariance(log_probs, deltas, mask)
+    candidates = (cov > config.clip_cov_lb) & (cov < config.clip_cov_ub) & real & ~(below | above)
+    cut = highest(cov, candidates, config.clip_cov_ratio, mask)
+    loss = -aggregate(torch.where(cut, 0.0, surrogate), mask, config)
+    return LossTerms(loss, token_mean(below.float(), mask), token_mean(above.float(), mask), None,
+                     token_mean(cut.float(), mask))
+
+
+@declare(options={"kl_cov_ratio": 2e-4, "ppo_kl_coef": 0.1}, sliced=True)  # verl's actor.yaml
+def kl_cov(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
+    """KL-Cov: the unclipped loss, plus ppo_kl_coef x |log r| on the tokens of highest delta x log pi covariance.
+
+    Cui et al. 2025 (arXiv 2505.22617); verl ``loss_mode="kl_cov"``
+    (verl/trainer/ppo/core_algos.py, ``compute_policy_loss_kl_cov``): the max(1, int(
+    ``kl_cov_ratio`` x real tokens)) real tokens with the highest covariance term (see
+    covariance; ``torch.topk`` in verl, over a micro-batch; here over a seed's rollout) get
+    the penalty ``ppo_kl_coef`` x |log pi - log pi_old| (verl's actor.yaml default 0.1; the
+    code's fallback is 1), pulling them back to the rollout policy. No clip; ``extra_clip_frac``
+    records the share of tokens penalised."""
+    log_ratio = log_probs - old_log_probs  # [seed batch response pos]
+    real = torch.ones_like(log_ratio, dtype=torch.bool) if mask is None else mask > 0
+    chosen = highest(covariance(log_probs, deltas, mask), real, config.kl_cov_ratio, mask)
+    terms = -torch.exp(log_ratio) * deltas[..., None] + torch.where(chosen, config.ppo_kl_coef * log_ratio.abs(), 0.0)
+    zero = torch.zeros_like(log_probs[:, 0, 0, 0])
+    return LossTerms(aggregate(terms, mask, config), zero, zero, None, token_mean(chosen.float(), mask))
+
+
+@declare(options={"epsilon_low": 1.0, "epsilon_high": 4.0}, sliced=True)  # no lower bound, ratio cap 5 (see cispo)
 def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """CISPO: -mean(sg(clip(r, 1 - epsilon_low, 1 + epsilon_high)) x delta x log pi); r <= 5.
 
@@ -196,32 +401,38 @@ LOSSES: Registry = Registry("losses", {
     "clip_higher": clip_higher,
     "gspo": gspo,
     "cispo": cispo,
-}, loss_contract)
-WITHOUT_OLD_LOG_PROBS = frozenset({"naive"})  # losses that never read old_log_probs (they get None)
-LOSS_OPTIONS: dict[str, dict[str, float]] = {  # the TrainConfig fields each loss reads, with its defaults
-    "clipped": {"epsilon": 0.01},  # the seed document's
-    "clip_higher": {"epsilon_low": 0.2, "epsilon_high": 0.28},  # DAPO's
-    "gspo": {"epsilon": 0.01},  # the seed document's
-    "cispo": {"epsilon_low": 1.0, "epsilon_high": 4.0},  # no lower bound, ratio cap 5 (see cispo)
-}
+    "gspo_token": gspo_token,
+    "luspo": luspo,
+    "sapo": sapo,
+    "vespo": vespo,
+    "geo_mean": geo_mean,
+    "clip_cov": clip_cov,
+    "kl_cov": kl_cov,
+}, loss_contract, facts={
+    "options": {},  # the TrainConfig fields the loss reads, with its defaults; any other is refused with it
+    "reads_old_log_probs": True,  # False: the trainer skips their lookup and passes None
+    "sliced": False,  # reads a group's per-slice numbers (see the module's docstring)
+    "reads_loss_agg": True,  # False: the loss aggregates its own terms; loss_agg does not apply to it
+})
 
 
 def loss_options(loss_mode: str) -> dict[str, float]:
-    """The TrainConfig fields a loss reads, with its defaults: LOSS_OPTIONS for a built-in; a
-    plugin declares its own as an attribute of its function (``my_loss.options = {"epsilon_high": 0.5}``).
-    A plugin that cannot be imported reads none here; naming it as the loss_mode is the error."""
-    if loss_mode in LOSS_OPTIONS:
-        return LOSS_OPTIONS[loss_mode]
-    try:
-        return getattr(LOSSES.get(loss_mode), "options", {})
-    except UsageError:
-        return {}
+    """The TrainConfig fields a loss reads, with its defaults (its ``options``, declared as
+    ``@declare(options={"epsilon_high": 0.5})`` or ``my_loss.options = {...}``)."""
+    return LOSSES.fact(loss_mode, "options")
 
 
 def takes_slices(loss_mode: str) -> bool:
     """Whether a loss reads a group's per-slice numbers (see the module's docstring): every
     built-in does; a plugin says so with ``my_loss.sliced = True``."""
-    return loss_mode in LOSSES.built_ins or getattr(LOSSES[loss_mode], "sliced", False)
+    return LOSSES.fact(loss_mode, "sliced")
+
+
+def reads_old_log_probs(loss_mode: str, kl_estimator: str | None) -> bool:
+    """Whether a step reads the rollout's log-probs: the loss's, or the KL estimator's (None: no
+    KL term) ``reads_old_log_probs`` fact."""
+    return LOSSES.fact(loss_mode, "reads_old_log_probs") or (
+        kl_estimator is not None and KL_ESTIMATORS.fact(kl_estimator, "reads_old_log_probs"))
 
 
 def k1(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
@@ -247,6 +458,7 @@ def k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1
 
 
+@declare(reads_old_log_probs=True)
 def k3_corrected(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, old_log_probs: torch.Tensor) -> torch.Tensor:
     """TRL's use_bias_correction_kl: k3 x the ratio pi / pi_old, unbiased for KL(pi || pi_ref) off-policy.
 
@@ -260,20 +472,58 @@ def k3_corrected(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, old_log_p
     return torch.exp(log_probs - old_log_probs) * k3(log_probs, ref_log_probs)
 
 
+def abs_kl(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """verl's abs: |log pi - log pi_ref|, biased, >= 0; its gradient is sign(k1) x grad log pi.
+
+    verl (verl/trainer/ppo/core_algos.py, ``kl_penalty_forward``: ``(logprob -
+    ref_logprob).abs()``). Per token: [seed batch response pos]."""
+    return (log_probs - ref_log_probs).abs()
+
+
+def k2_gradient(value: torch.Tensor, log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """`value` (detached) with the gradient of k2: verl's straight-through "+" estimators.
+
+    verl (verl/trainer/ppo/core_algos.py, ``kl_penalty``): ``backward_score - backward_score.detach() +
+    forward_score.detach()``, backward_score = k2: k1 and k3 estimate KL's value without bias
+    but not its gradient (k1's expected gradient is 0, k3's that of KL(pi_ref || pi)); k2's
+    gradient, E[(log pi - log pi_ref) grad log pi], is KL(pi || pi_ref)'s on-policy (Schulman
+    2020; arXiv 2512.21852). At verl b178a3c ``kl_penalty`` hands the name with its "+" to
+    ``kl_penalty_forward``, which knows no such name (NotImplementedError): the value here is
+    the named estimator's, as the code's comment intends."""
+    backward = k2(log_probs, ref_log_probs)
+    return backward - backward.detach() + value.detach()
+
+
+def k1_plus(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """verl's k1+: k1's value (unbiased), k2's gradient (unbiased for KL's on-policy)."""
+    return k2_gradient(k1(log_probs, ref_log_probs), log_probs, ref_log_probs)
+
+
+def k3_plus(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """verl's k3+ (low_var_kl+): k3's value (unbiased, >= 0), k2's gradient."""
+    return k2_gradient(k3(log_probs, ref_log_probs), log_probs, ref_log_probs)
+
+
+def abs_plus(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """verl's abs+: |k1|'s value, k2's gradient."""
+    return k2_gradient(abs_kl(log_probs, ref_log_probs), log_probs, ref_log_probs)
+
+
 def kl_contract(result, log_probs: torch.Tensor, ref_log_probs: torch.Tensor, *_) -> str | None:
     return tensor_contract(result, log_probs.shape, "a float per token [seed batch response pos]")
 
 
-KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3, "k3_corrected": k3_corrected},
-                                   kl_contract)
-KL_WITH_OLD_LOG_PROBS = frozenset({"k3_corrected"})  # estimators that read the rollout's log-probs too
+KL_ESTIMATORS: Registry = Registry("kl_estimators", {"k1": k1, "k2": k2, "k3": k3, "k3_corrected": k3_corrected,
+                                                     "abs": abs_kl, "k1_plus": k1_plus, "k3_plus": k3_plus,
+                                                     "abs_plus": abs_plus},
+                                   kl_contract, facts={"reads_old_log_probs": False})  # True: called with them third
 
 
 def estimate_kl(estimator: str, log_probs: torch.Tensor, ref_log_probs: torch.Tensor,
                 old_log_probs: torch.Tensor | None) -> torch.Tensor:
     """The per-token KL estimate of `estimator` [seed batch response pos], given the rollout's
-    log-probs `old_log_probs` where it reads them (KL_WITH_OLD_LOG_PROBS)."""
-    if estimator in KL_WITH_OLD_LOG_PROBS:
+    log-probs `old_log_probs` where it reads them (its ``reads_old_log_probs`` fact)."""
+    if KL_ESTIMATORS.fact(estimator, "reads_old_log_probs"):
         return KL_ESTIMATORS.checked(estimator)(log_probs, ref_log_probs, old_log_probs)
     return KL_ESTIMATORS.checked(estimator)(log_probs, ref_log_probs)
 
@@ -324,3 +574,33 @@ def kl_in_reward(rewards: torch.Tensor, kl_tokens: torch.Tensor, mask: torch.Ten
 
 
 KL_PLACEMENTS: dict[str, Callable[..., torch.Tensor]] = {"loss": kl_in_loss, "reward": kl_in_reward}
+
+
+def kl_coefficients(kl_penalty, num_slices: int, device: torch.device) -> torch.Tensor:
+    """Each slice's KL coefficient as float64 [slice 1 1 1] (a float, or a group's per-slice
+    tensor [slice 1 1 1]): what kl_in_reward reads (per_slice) and a controller updates."""
+    return torch.as_tensor(kl_penalty, dtype=torch.float64, device=device).reshape(-1, 1, 1, 1).expand(
+        num_slices, 1, 1, 1).clone()
+
+
+def fixed_kl(coefficient: torch.Tensor, kl_tokens: torch.Tensor, mask: torch.Tensor | None, config) -> torch.Tensor:
+    """verl's kl_ctrl fixed: kl_penalty throughout."""
+    return coefficient
+
+
+def adaptive_kl(coefficient: torch.Tensor, kl_tokens: torch.Tensor, mask: torch.Tensor | None, config) -> torch.Tensor:
+    """verl's kl_ctrl adaptive (Ziegler et al. 2019): x (1 + clip(KL / kl_target - 1, +-0.2) x responses / kl_horizon) a rollout.
+
+    verl (verl/trainer/ppo/core_algos.py, ``AdaptiveKLController.update``; called by
+    verl/trainer/ppo/ray_trainer.py, ``apply_kl_penalty``, with the rollout's KL: the per-token
+    estimate's mean over each response's real tokens, then over the batch, and n_steps = the
+    batch's responses). Only for the KL in the reward, as in verl. Each seed's coefficient
+    follows its own rollout's KL. coefficient [seed 1 1 1] float64, kl_tokens [seed batch
+    response pos] -> [seed 1 1 1]"""
+    per_response = kl_tokens.mean(-1) if mask is None else (kl_tokens * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    current = per_response.mean((1, 2)).to(torch.float64)  # [seed]
+    error = (current / config.kl_target - 1).clamp(-0.2, 0.2)
+    return coefficient * (1 + error * per_response[0].numel() / config.kl_horizon).view(-1, 1, 1, 1)
+
+
+KL_CONTROLLERS: dict[str, Callable[..., torch.Tensor]] = {"fixed": fixed_kl, "adaptive": adaptive_kl}

@@ -22,6 +22,13 @@ grpo.modes.deltas, grpo.modes.losses) and comes from either
 
 A plugin cannot take the name of a built-in or of another package's mode. Grid files and flags
 only name modes; nothing they contain is evaluated.
+
+Facts: what the trainer and the configuration must know about a mode beyond its signature (the
+options a loss reads, the responses a deltas mode needs) are attributes of its function, built-ins
+and plugins alike, each group listing its facts with their defaults (``Registry(facts=...)``).
+``declare(options=..., sliced=True)`` sets them (on a built-in, in its module), as does
+``grpo.register(group, **facts)`` or a plain assignment (``my_loss.options = {...}``);
+``Registry.fact(name, fact)`` reads them.
 """
 
 import hashlib
@@ -134,19 +141,52 @@ class PluginRegistry(Mapping[str, T]):
         self._loaded = {}
 
 
+def declare(**facts: object) -> Callable[[Callable], Callable]:
+    """Decorator: set each fact as an attribute of the mode function (``@declare(min_group=2)``);
+    the registry the mode joins says which facts its group has (``Registry.facts``)."""
+
+    def decorate(fn: Callable) -> Callable:
+        for name, value in facts.items():
+            setattr(fn, name, value)
+        return fn
+
+    return decorate
+
+
 class Registry(PluginRegistry[Callable]):
     """A group's modes: name -> mode function."""
 
-    def __init__(self, group: str, built_ins: dict[str, Callable], contract: Callable[..., str | None]):
+    def __init__(self, group: str, built_ins: dict[str, Callable], contract: Callable[..., str | None],
+                 facts: Mapping[str, object] | None = None):
         """`contract(result, *args)`: what is wrong with a mode's result for these arguments
-        (None: nothing), the group's promise that a plugin's result is checked against."""
+        (None: nothing), the group's promise that a plugin's result is checked against.
+        `facts`: the attributes a mode of the group may declare, each with the value a mode that
+        declares nothing has."""
         if group not in GROUPS:
             raise ValueError(f"unknown group {group!r}; choose from {', '.join(GROUPS)}")
         super().__init__(f"grpo.{group}", built_ins)
         self.group = group
         self.contract = contract
+        self.facts = dict(facts or {})
         self.noun = f"{group} mode"
         self.built_in_noun = f"built-in mode of grpo.{group}"
+
+    def fact(self, name: str, fact: str):
+        """What mode `name` declares as `fact` (an attribute of its function), else the group's
+        default; a plugin that cannot be imported declares nothing here (naming it as a mode is
+        the error)."""
+        default = self.facts[fact]
+        try:
+            return getattr(self[name], fact, default)
+        except (KeyError, UsageError):
+            return default
+
+    def check_facts(self, facts: Mapping[str, object]) -> None:
+        """UsageError naming a fact that this group's modes do not have."""
+        for fact in facts:
+            if fact not in self.facts:
+                raise UsageError(f"{self.group} modes declare no fact {fact!r}; choose from"
+                                 f" {', '.join(self.facts) or '(none)'}")
 
     def accept(self, name: str, loaded: object, entry_point: metadata.EntryPoint) -> Callable:
         if not callable(loaded):
@@ -157,9 +197,10 @@ class Registry(PluginRegistry[Callable]):
         fn = self.in_process[name]
         return f"{fn.__module__}.{fn.__qualname__} (in-process)"
 
-    def register(self, name: str, fn: Callable) -> Callable:
+    def register(self, name: str, fn: Callable, **facts: object) -> Callable:
         """Add `fn` as mode `name` in this process (a re-run notebook cell replaces its earlier
-        registration). Returns `fn`."""
+        registration), with its `facts` (see declare). Returns `fn`."""
+        self.check_facts(facts)
         if not callable(fn):
             raise TypeError(f"a {self.group} mode must be a function, got {type(fn).__name__}")
         if not MODE_NAME.fullmatch(name):
@@ -167,7 +208,7 @@ class Registry(PluginRegistry[Callable]):
                              " files, table cells and grid values)")
         if name in self.built_ins or name in self.entry_points():
             raise UsageError(f"{self.group} mode {name!r} exists already ({self.origin(name)}); choose another name")
-        self.in_process[name] = fn
+        self.in_process[name] = declare(**facts)(fn)
         return fn
 
     def checked(self, name: str) -> Callable:

@@ -4,7 +4,7 @@ dropped before the next is read, so memory grows with configurations x seeds x e
 with inner steps or record columns.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -53,10 +53,11 @@ class Completeness:
     missing: list[str]  # config_ids with runs not run yet (an interrupted sweep)
     failed: list[str]  # config_ids whose trial raised
     statuses: dict[str, int]  # run status -> runs
+    gaps: list = field(default_factory=list)  # a study's gaps beyond the default cell (grpo.experiment.completeness.Gap)
 
     @property
     def is_complete(self) -> bool:
-        return not self.missing and not self.failed
+        return not self.missing and not self.failed and not self.gaps
 
 
 def completeness_of(runs: pd.DataFrame, configs: pd.DataFrame) -> Completeness:

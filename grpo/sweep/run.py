@@ -21,9 +21,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from grpo.core.config import TrainConfig
-from grpo.core.footprint import available_bytes, group_bytes
+from grpo.core.footprint import available_bytes, group_bytes, records_bytes
 from grpo.core.group import group_key
+from grpo.errors import UsageError
+from grpo.experiment.completeness import Gap, study_gaps
 from grpo.experiment.grids import load_grid
 from grpo.experiment.layout import GRID_FILE
 from grpo.experiment.provenance import code_fingerprint
@@ -50,6 +54,7 @@ class SweepOutcome:
     missing: list[str] = field(default_factory=list)  # config_ids with runs not done (interrupted)
     damaged: list[str] = field(default_factory=list)  # "config_id (reason)" of each trial found damaged
     interrupted: bool = False  # stopped by Ctrl-C or SIGTERM
+    gaps: list[Gap] = field(default_factory=list)  # what a report of the study lacks (grpo.experiment.completeness)
 
 
 def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str | None = None, progress: bool = True,
@@ -63,6 +68,7 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     notify = notify or (lambda line: print(line, file=sys.stderr))
     spec = load_grid(grid, vary)
     plan = spec.plan()  # every cell and candidate validated before anything is written
+    check_records_fit(plan)
     results_dir = Path(results_root).resolve() / spec.name
     check_writable_dir(results_dir)
     address = cluster_address(address)
@@ -72,15 +78,20 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
         if damaged:
             notify(f"retraining {len(damaged)} damaged trial(s): {few(damaged)}")
         trained, interrupted, tune_dir, driver = [], False, None, None  # trained: the trials (groups, seeds) this call ran
+        attempted: set[tuple[str, int]] = set()  # (config_id, seed) trained by this call: each once, failed or not
+        tuned = None  # the tuned cell, once phase one is scored
         runtime = ExitStack()  # the scratch folder and Ray runtime, started by the first phase with work
 
         def train_missing(plan):
-            """Train the (configuration, seeds) of `plan` that no trusted trial holds."""
+            """Train the (configuration, seeds) of `plan` that no trusted trial holds and this call
+            has not tried (a candidate that failed in phase one is not trained again in phase two)."""
             nonlocal found, damaged, tune_dir, driver
             work = [(config, lacking) for config, seeds in plan
-                    if (lacking := tuple(s for s in seeds if s not in found.done_seeds(config.config_id)))]
+                    if (lacking := tuple(s for s in seeds if s not in found.done_seeds(config.config_id)
+                                         and (config.config_id, s) not in attempted))]
             if not work:
                 return
+            attempted.update((config.config_id, seed) for config, seeds in work for seed in seeds)
             if tune_dir is None:
                 scratch = runtime.enter_context(scratch_dir())
                 driver = runtime.enter_context(ray_runtime(address, num_cpus, results_dir, scratch))
@@ -95,27 +106,46 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
             with runtime:
                 train_missing(plan)
                 if spec.tuning:  # phase two: each arm's choice on the evaluation seeds
-                    write_runs(results_dir, plan, found)
+                    write_runs(results_dir, spec, plan, found)
                     success = tuning_success(open_results(results_dir), spec)
                     selection = select(objective_table(success, spec), spec)
-                    plan = spec.plan(tuned_cell(spec, selection))
+                    tuned = tuned_cell(spec, selection)
+                    plan = spec.plan(tuned)
                     train_missing(plan)
         except KeyboardInterrupt:
             interrupted = True  # finished trials are kept; the re-run trains the rest
             found = scan(results_dir, code_fingerprint())
             damaged += found.damaged
-        runs = write_runs(results_dir, plan, found)
+        runs = write_runs(results_dir, spec, plan, found)
         # the folder's grid from now on: written with the runs it describes, never before its training (a
         # sweep killed mid-growth leaves the last finished grid and its runs, which the report then shows)
         write_atomic(results_dir / GRID_FILE, lambda tmp: tmp.write_text(spec.text))
     done = runs.status.isin(FINISHED)
-    trained_runs = sum(len(configs) * len(seeds) for configs, seeds in trained) - int((~done).sum())
+    here = pd.Series([(config_id, seed) in attempted for config_id, seed in zip(runs.config_id, runs.seed)], index=runs.index)
+    trained_runs = int((done & here).sum())  # runs this call trained and finished (each counted once)
     failed = runs[runs.status == "failed"].drop_duplicates("config_id")
     missing = runs.config_id[runs.status == "missing"].drop_duplicates().tolist()
     trials = sum(not {config.config_id for config in configs} & set(missing) for configs, _ in trained)
-    return SweepOutcome(results_dir, trials, trained_runs, int(done.sum()) - trained_runs,
+    gaps = study_gaps(spec, runs, tuned) if spec.tuning or spec.sensitivity else []
+    return SweepOutcome(results_dir, trials, trained_runs, int((done & ~here).sum()),
                         [f"{row.config_id}: {row.error}" for row in failed.itertuples()],
-                        missing, damaged, interrupted)
+                        missing, damaged, interrupted, gaps)
+
+
+def check_records_fit(plan: list[tuple[TrainConfig, tuple[int, ...]]]) -> None:
+    """UsageError, before any trial, for a configuration whose runs' records alone (held in memory
+    until written: grpo.core.footprint.records_bytes) exceed this machine's available memory:
+    `epochs 1000000000` would otherwise fail in every trial after Ray has started."""
+    available = available_bytes("cpu")
+    if available is None:  # not known here: each trial checks its node's
+        return
+    too_large = [(config, seeds) for config, seeds in plan if records_bytes(config, len(seeds)) > available]
+    if too_large:
+        config, seeds = max(too_large, key=lambda item: records_bytes(item[0], len(item[1])))
+        raise UsageError(f"epochs {config.epochs} x steps_per_epoch {config.steps_per_epoch} x {len(seeds)} seed(s): the"
+                         f" records alone need about {records_bytes(config, len(seeds)) / 2**30:,.0f} GiB of memory, this"
+                         f" machine has {available / 2**30:,.1f} GiB available ({len(too_large)} configuration(s) of the"
+                         " grid); ask for fewer epochs or steps")
 
 
 def trial_groups(work: list[tuple[TrainConfig, tuple[int, ...]]]) -> list[tuple[list[TrainConfig], tuple[int, ...]]]:

@@ -158,7 +158,7 @@ MALFORMED_TRAIN = [
     (["--task-vocab", "3"], "--task-vocab 3: does not apply to task 'seed' (length 3, vocab 5, 3 prompts, 122 held out)"),
     (["--task-seed", "4"], "--task-seed 4: does not apply to task 'seed'"),
     (["--loss", "clipped", "--epsilon-high", "0.3"], "--epsilon-high 0.3: does not apply to loss_mode 'clipped'"),
-    (["--epsilon", "0.2"], "--epsilon 0.2: does not apply to loss_mode 'naive'; only clipped, gspo read it"),
+    (["--epsilon", "0.2"], "--epsilon 0.2: does not apply to loss_mode 'naive'; only clipped, gspo, gspo_token, luspo read it"),
     (["--loss", "cispo", "--epsilon", "0.2"], "does not apply to loss_mode 'cispo'"),
     (["--kl-estimator", "k1"], "--kl-estimator 'k1': does not apply: kl_penalty is 0"),
     (["--kl-reduction", "mean"], "--kl-reduction 'mean': does not apply"), (["--ref-period", "3"], "--ref-period 3"),

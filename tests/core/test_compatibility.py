@@ -42,13 +42,19 @@ ACCEPTED = [
     ("use_kl_in_reward", "false", "kl_placement", "loss", {"kl_penalty": 0.1}),
     ("use_bias_correction_kl", "true", "kl_estimator", "k3_corrected", {"kl_penalty": 0.1}),
     ("use_bias_correction_kl", "false", "kl_estimator", "k3", {"kl_penalty": 0.1}),
+    ("kl_loss_type", "k3+", "kl_estimator", "k3_plus", {"kl_penalty": 0.1}),
+    ("kl_loss_type", "abs", "kl_estimator", "abs", {"kl_penalty": 0.1}),
+    ("scale_rewards", "batch", "deltas_mode", "group_mean_batch_std", {}),
+    ("adv_estimator", "opo", "deltas_mode", "opo", {}),
+    ("delta", 2.0, "clip_ratio_c", 2.0, {"loss_mode": "clipped"}),
+    ("tau_neg", 1.2, "sapo_temperature_neg", 1.2, {"loss_mode": "sapo"}),
 ]
 REFUSED = [  # (foreign key, value, what the one-line error must say to use)
     ("kl_coef", 0.1, "use kl_penalty with kl_placement reward"), ("num_train_epochs", 3, "epochs counts rollouts"),
     ("total_epochs", 3, "epochs counts rollouts"), ("loss_type", "cispo", "use loss_mode cispo and loss_agg token_mean"),
     ("loss_type", "seq_mean_token_mean", "choose from grpo, dapo, bnpo, dr_grpo"),
     ("loss_agg_mode", "seq-mean-token-sum", "the nearest is seq_mean_token_sum_norm"),
-    ("kl_loss_type", "abs", "choose k1 (verl's kl), k2 (mse) or k3 (low_var_kl)"),
+    ("kl_loss_type", "full", "this project has no full-vocabulary KL"),
 ]
 
 

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from grpo.core.config import FIELDS, KEYED_WHEN_SET, TrainConfig
+from grpo.core.config import FIELDS, KEYED_WHEN_SET, KL_CONTROL_FIELDS, MECHANISM_FIELDS, TrainConfig
 from grpo.experiment.grids import load_grid
 
 # preset -> (sha1 of its sorted config_ids, the configurations), as every round's records hold them
@@ -35,7 +35,9 @@ def test_the_presets_configurations_keep_their_keys(preset):
 
 
 def test_an_option_keyed_when_set_counts_only_away_from_its_default():
-    assert KEYED_WHEN_SET == {"kl_placement": "loss", "dynamic_sampling": 0}  # read from the options' metadata
+    # read from the options' metadata: every option added after the first results existed
+    assert {"kl_placement", "dynamic_sampling", *MECHANISM_FIELDS, *KL_CONTROL_FIELDS} <= set(KEYED_WHEN_SET)
+    assert KEYED_WHEN_SET["kl_placement"] == "loss" and KEYED_WHEN_SET["dynamic_sampling"] == 0
     assert all(FIELDS[name].default == default for name, default in KEYED_WHEN_SET.items())
     seed = TrainConfig(kl_penalty=0.1)
     assert TrainConfig(kl_penalty=0.1, kl_placement="loss").config_id == seed.config_id

@@ -122,9 +122,10 @@ def test_grpo_claims_runs_a_claim_registered_in_process_and_lists_missing_sweeps
     try:
         out = tiny_results / "report-in-process"
         assert main(["claims", "tiny-in-process", "dapo-sequence", "--results", str(tiny_results / "results"),
-                     "--out", str(out)]) == 0
+                     "--out", str(out)]) == 1  # a claim not run: incomplete
         err = capsys.readouterr().err
         assert "grpo claims: 2/2 dapo-sequence: not run (claim 'dapo-sequence': no sweep of its grid in" in err
+        assert "incomplete: 1 claim(s) not run (dapo-sequence)" in err
         text = (out / "report.md").read_text()
         assert "| dapo-sequence | not run |" in text and "## tiny-in-process:" in text
     finally:

@@ -8,6 +8,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +152,11 @@ def write_old_layout(folder: Path, into: Path, before_later_options: bool = Fals
             pq.write_table(table, into / "records" / config_id / path.name)
     for name in ("trials", "grid.toml"):
         subprocess.run(["cp", "-r", str(folder / name), str(into / name)], check=True)
-    pd.read_parquet(folder / "runs.parquet").drop(columns=list(KEYED_WHEN_SET) if later else []).to_parquet(into / "runs.parquet")
+    for path in (into / "trials").glob("*/*.json"):  # that code kept no checksum of a records file
+        path.write_text(json.dumps({key: value for key, value in json.loads(path.read_text()).items()
+                                    if key != "records_sha256"}))
+    runs = pd.read_parquet(folder / "runs.parquet").drop(columns=["role", "records_sha256"])  # nor a seed's role
+    runs.drop(columns=list(KEYED_WHEN_SET) if later else []).to_parquet(into / "runs.parquet")
 
 
 def dataset(folder: Path) -> pd.DataFrame:
@@ -220,4 +226,38 @@ def test_a_migration_cut_off_is_finished_by_the_next_reader(swept, tmp_path):
     results = open_results(old)
     assert sorted(results.files) == sorted(partitions(folder)) and not scratch.exists()
     assert not (old / "records" / first).exists()
+    pd.testing.assert_frame_equal(dataset(old), dataset(folder), check_exact=True)
+
+
+def test_concurrent_first_opens_wait_for_one_migration(swept, tmp_path, monkeypatch):
+    """Four readers open an older folder at once, each rewrite slowed so that they overlap: one
+    migrates, the others wait for it and find the new layout (two processes used to fail with
+    "cannot move the records ... No such file or directory", 5 of 5 tries)."""
+    from grpo.experiment import results as results_module
+
+    folder, _ = swept
+    old = tmp_path / "leader"
+    write_old_layout(folder, old)
+    rewrite = results_module._rewrite_unpartitioned
+
+    def slow(path, to):
+        time.sleep(0.02)
+        rewrite(path, to)
+
+    monkeypatch.setattr(results_module, "_rewrite_unpartitioned", slow)
+    errors = []
+
+    def reader():
+        try:
+            open_results(old)
+        except Exception as error:  # noqa: BLE001 - collected, the test reports them
+            errors.append(f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(p.name for p in (old / "records").iterdir()) == sorted(p.name for p in (folder / "records").iterdir())
     pd.testing.assert_frame_equal(dataset(old), dataset(folder), check_exact=True)

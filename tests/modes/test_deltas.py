@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from grpo.modes.deltas import DELTAS, equal_reward_groups
+from grpo.modes.deltas import DELTAS, deltas_function, equal_reward_groups
 
 
 def group(*values):
@@ -46,19 +46,24 @@ def test_max_rewards_by_hand():
 @pytest.mark.parametrize("mode", list(DELTAS))
 def test_equal_rewards_give_finite_deltas(mode):
     rewards = torch.full((2, 3, 5), 4.0)
-    deltas = DELTAS[mode](rewards)
+    deltas = deltas_function(mode)(rewards, None)
     assert torch.isfinite(deltas).all()
     expected = {"rewards": 4.0, "max_rewards": 4.0}.get(mode, 0.0)  # every baseline removes it
     assert torch.equal(deltas, torch.full_like(rewards, expected))
 
 
-@pytest.mark.parametrize("mode", [mode for mode in DELTAS if mode != "batch_normalized"])
+BATCH_WIDE = ("batch_normalized", "group_mean_batch_std", "reinforce_plus_plus", "reinforce_plus_plus_baseline",
+              "gpg")  # read the whole batch by design
+
+
+@pytest.mark.parametrize("mode", [mode for mode in DELTAS if mode not in BATCH_WIDE])
 def test_groups_are_independent(mode):
     """Each prompt's group is normalised on its own: changing one group leaves the others."""
     rewards = torch.tensor([[[1.0, 2.0, 3.0], [0.0, 5.0, 5.0]]])
     changed = rewards.clone()
     changed[0, 1] = torch.tensor([9.0, 1.0, 2.0])
-    assert torch.equal(DELTAS[mode](rewards)[0, 0], DELTAS[mode](changed)[0, 0])
+    fn = deltas_function(mode)
+    assert torch.equal(fn(rewards, None)[0, 0], fn(changed, None)[0, 0])
 
 
 def test_equal_reward_groups_by_hand():

@@ -26,7 +26,9 @@ from grpo.modes.losses import LOSSES
 from grpo.sweep.run import run_sweep
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "grpo-rank-deltas"
-BUILT_IN_DELTAS = ["rewards", "centered_rewards", "normalized_rewards", "max_rewards", "rloo", "batch_normalized"]
+BUILT_IN_DELTAS = ["rewards", "centered_rewards", "normalized_rewards", "max_rewards", "rloo", "batch_normalized",
+                   "group_mean_batch_std", "reinforce_plus_plus", "reinforce_plus_plus_baseline", "opo", "gpg",
+                   "grpo_passk"]
 
 
 def add_site(site: Path, monkeypatch) -> None:
@@ -89,7 +91,7 @@ def test_an_unknown_mode_is_one_line_naming_built_ins_and_plugins(example_plugin
 def test_help_lists_a_plugin_with_its_docstring_and_package(example_plugin, capsys):
     assert main(["train", "--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
-    assert ("batch_normalized: REINFORCE++, ScaleRL: centred per prompt, divided by the std over the whole batch + 1e-5."
+    assert ("grpo_passk: Pass@k: only each group's best response has a delta, (best - second best) / (group std + 1e-6)."
             " centered_ranks: ES fitness shaping: the response's rank in its group, scaled to [-0.5, 0.5] (ties share)."
             " [grpo-rank-deltas==0.1.0] --loss-mode") in help_text
 
@@ -111,10 +113,56 @@ def test_plugins_declare_the_group_they_need_and_the_options_they_read(example_p
         assert (config.epsilon_low, config.epsilon_high) == (0.3, 0.5)
         assert TrainConfig(loss_mode="wide_clipped", epsilon_high=0.7).epsilon_high == 0.7
         with pytest.raises(UsageError, match="epsilon_high 0.7: does not apply to loss_mode 'naive'; only clip_higher,"
-                                             " cispo, wide_clipped read it"):
+                                             " cispo, geo_mean, clip_cov, wide_clipped read it"):
             TrainConfig(loss_mode="naive", epsilon_high=0.7)
     finally:
         LOSSES.unregister("wide_clipped")
+
+
+def test_built_ins_declare_their_facts_as_the_attributes_a_plugin_declares():
+    """No side table: each built-in's facts are attributes of its function, of the facts its
+    group lists; the accessors read them."""
+    for registry in registries().values():
+        for name, fn in registry.built_ins.items():
+            declared = {fact for fact in vars(fn) if not fact.startswith("_") and fact != "__wrapped__"}
+            assert declared <= set(registry.facts), (registry.group, name, declared)
+    assert LOSSES.fact("clipped", "options") == {"epsilon": 0.01, "clip_ratio_c": 0.0} and LOSSES.fact("naive", "options") == {}
+    assert LOSSES.fact("naive", "reads_old_log_probs") is False and LOSSES.fact("clipped", "reads_old_log_probs") is True
+    assert all(LOSSES.fact(name, "sliced") for name in LOSSES.built_ins)
+    assert DELTAS.fact("rloo", "min_group") == 2 and DELTAS.fact("rewards", "min_group") == 1
+    assert registries()["kl_estimators"].fact("k3_corrected", "reads_old_log_probs") is True
+
+
+def test_a_plugin_declares_every_fact_a_built_in_can_and_no_other(tmp_path):
+    """A plugin KL estimator that declares reads_old_log_probs is called with the rollout's
+    log-probs (before, only the built-in k3_corrected could be); a loss that declares it False
+    gets None; an unknown fact is one error naming the group's facts."""
+    seen = []
+
+    def k1_weighted(log_probs, ref_log_probs, old_log_probs):
+        """k1 x the ratio to the rollout policy."""
+        seen.append(old_log_probs is not None)
+        return torch.exp(log_probs - old_log_probs) * (log_probs - ref_log_probs)
+
+    loss_saw_old = []
+
+    def log_prob_only(log_probs, old_log_probs, deltas, config):
+        """REINFORCE, noting whether it got old log-probs."""
+        loss_saw_old.append(old_log_probs is not None)
+        return LOSSES["naive"](log_probs, old_log_probs, deltas, config)
+
+    register("kl_estimators", reads_old_log_probs=True)(k1_weighted)
+    register("losses", reads_old_log_probs=False)(log_prob_only)
+    try:
+        assert train(TrainConfig(loss_mode="log_prob_only", epochs=2), [0])["loss"].notna().all()
+        assert loss_saw_old and not any(loss_saw_old)  # the rollout's log-probs are skipped
+        records = train(TrainConfig(loss_mode="log_prob_only", kl_penalty=0.1, kl_estimator="k1_weighted", epochs=2), [0])
+        assert seen and all(seen) and (records["kl"].iloc[1:] != 0).all()  # kept for the estimator that reads them
+    finally:
+        LOSSES.unregister("log_prob_only")
+        registries()["kl_estimators"].unregister("k1_weighted")
+    with pytest.raises(UsageError, match="^deltas modes declare no fact 'min_groups'; choose from min_group, reads_mask$"):
+        register("deltas", min_groups=2)
 
 
 def test_grpo_train_runs_a_plugin_mode(example_plugin, tmp_path, capsys):

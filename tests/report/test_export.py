@@ -79,3 +79,40 @@ def test_bad_export_arguments_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1
     assert main(["export", str(tmp_path), "--to", "mlflow"]) == 2
     assert "invalid choice: 'mlflow' (choose from 'tensorboard')" in capsys.readouterr().err
+
+
+def event_files(folder):
+    return sorted(path.relative_to(folder).parent.as_posix() for path in folder.rglob("events.out.tfevents.*"))
+
+
+def test_a_second_export_replaces_the_first(exported, tmp_path, capsys):
+    """It used to add a second event file beside each first one: TensorBoard then shows every curve twice."""
+    folder, _ = exported
+    out = tmp_path / "tb"
+    assert main(["export", str(folder), "--out", str(out)]) == 0
+    first = event_files(out)
+    assert main(["export", str(folder), "--out", str(out)]) == 0
+    assert event_files(out) == first and sorted(set(first)) == [".", *sorted(open_results(folder).files)]
+    assert [path.name for path in tmp_path.iterdir()] == ["tb"]  # no scratch left beside it
+
+
+def test_export_refuses_a_folder_of_other_files(exported, tmp_path, capsys):
+    folder, _ = exported
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    assert main(["export", str(folder), "--out", str(tmp_path / "mine")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "holds files grpo export did not write" in err
+    assert [path.name for path in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
+def test_export_of_an_incomplete_folder_says_what_it_left_out(tmp_path, capsys):
+    """It used to export what it found and say nothing of the configurations missing."""
+    folder = build_results(tmp_path, "partial", GRID, skip=(1,))
+    assert main(["export", str(folder), "--out", str(tmp_path / "tb")]) == 1
+    out, err = capsys.readouterr()
+    missing = open_results(folder).runs.query("status == 'missing'").config_id.unique()
+    assert len(missing) == 1 and "wrote 1 configuration(s)" in out
+    assert f"incomplete: left out 1 configuration(s) without records ({missing[0]})" in err
+    assert sorted(set(event_files(tmp_path / "tb"))) == [".", *sorted(open_results(folder).files)]
+    assert missing[0] not in open_results(folder).files

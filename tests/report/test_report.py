@@ -47,7 +47,7 @@ def build_results(root, name: str, text: str, skip: tuple[int, ...] = ()):
         if i in skip:
             continue
         write_trial(folder, config, grid.seeds, train(config, grid.seeds), trial_info(config, grid.seeds, "ok", wall_s=0.0))
-    write_runs(folder, [(config, grid.seeds) for config in configs], scan(folder, code_fingerprint()))
+    write_runs(folder, grid, [(config, grid.seeds) for config in configs], scan(folder, code_fingerprint()))
     return folder
 
 

@@ -36,7 +36,7 @@ seeds = "100-103"
 """
 
 
-def fill(folder, plan, records=None) -> None:
+def fill(folder, grid, plan, records=None) -> None:
     """Train (or take from `records(config, seeds)`) what `plan` lacks, as a sweep's trials would store it."""
     found = scan(folder, code_fingerprint())
     for config, seeds in plan:
@@ -44,7 +44,7 @@ def fill(folder, plan, records=None) -> None:
         if lacking:
             made = records(config, lacking) if records else train(config, lacking)
             write_trial(folder, config, lacking, made, trial_info(config, lacking, "ok", wall_s=0.0))
-    write_runs(folder, plan, scan(folder, code_fingerprint()))
+    write_runs(folder, grid, plan, scan(folder, code_fingerprint()))
 
 
 def build_study(root, name: str, text: str, records=None):
@@ -53,10 +53,10 @@ def build_study(root, name: str, text: str, records=None):
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "grid.toml").write_text(text)
-    fill(folder, grid.plan(), records)
+    fill(folder, grid, grid.plan(), records)
     if grid.tuning:
         selection = select(objective_table(tuning_success(open_results(folder), grid), grid), grid)
-        fill(folder, grid.plan(tuned_cell(grid, selection)), records)
+        fill(folder, grid, grid.plan(tuned_cell(grid, selection)), records)
     return folder
 
 
@@ -181,7 +181,7 @@ def test_selection_on_a_hand_made_tuning_table():
     assert chosen.loc["naive", "chosen"] == "lr 0.03" and chosen.loc["naive", "edge"] == "lr highest"
     assert chosen.loc["naive", "objective"] == pytest.approx(0.4) and chosen.loc["naive", "tied"] == ""
     assert chosen.loc["clipped", "chosen"] == "lr 0.001" and chosen.loc["clipped", "tied"] == "lr 0.01"
-    assert chosen.loc["clipped", "edge"] == "lr lowest"
+    assert chosen.loc["clipped", "edge"] == ""  # a tie: the order of listing chose it, no edge is named
     tuned = tuned_cell(grid, chosen.reset_index())
     assert {config.lr for config in tuned.values() if config.loss_mode == "naive"} == {0.03}
     absent = select(objective_table(success.drop(success.index[0]), grid), grid).set_index("arm")
@@ -203,7 +203,10 @@ def test_selection_stability_counts_the_bootstrap_winners(study):
         means = [success.loc[candidate[default_id].config_id].mean() for candidate in grid.candidates()]
         assert row.chosen == ["lr 0.001", "lr 0.01", "lr 0.03"][int(np.argmax(means))]
         assert row.objective == pytest.approx(max(means))
-        assert row.stability == pytest.approx(wins.iloc[row.Index][f"wins {row.chosen}"])
+        if tuning["tied with"].iloc[row.Index]:  # tied with another candidate: stability undefined
+            assert np.isnan(row.stability)
+        else:
+            assert row.stability == pytest.approx(wins.iloc[row.Index][f"wins {row.chosen}"])
     assert (wins * RESAMPLES).round(6).apply(lambda column: column.map(float.is_integer)).all().all()
 
 

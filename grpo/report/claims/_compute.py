@@ -35,6 +35,7 @@ from grpo.report._stats import ALPHA, equivalence_p, holm, minimum_detectable_ef
 from grpo.report.mechanisms import Measurement
 
 ARMS = ("treatment", "baseline")
+INCOMPLETE = "incomplete"  # the verdict of a claim whose grid lacks runs: none (its cells may be unbalanced)
 
 
 class MissingSweep(UsageError):
@@ -196,9 +197,15 @@ def regime_held(claim: Claim, measurement: Measurement) -> bool | None:
 
 
 def with_verdicts(outcomes: list["ClaimOutcome"]) -> list["ClaimOutcome"]:
-    """The outcomes of one report with Holm over their claims: each one's p_holm and verdict."""
-    adjusted: Any = holm([headline(outcome.table).p for outcome in outcomes]) if outcomes else []
-    for outcome, p_holm in zip(outcomes, adjusted):
+    """The outcomes of one report with Holm over their claims: each one's p_holm and verdict. A
+    claim whose grid lacks runs gets no verdict (INCOMPLETE: its cells may be unbalanced) and stays
+    out of the family."""
+    complete = [outcome for outcome in outcomes if not outcome.data.gaps]
+    for outcome in outcomes:
+        if outcome.data.gaps:
+            outcome.verdict, outcome.p_holm = INCOMPLETE, float("nan")
+    adjusted: Any = holm([headline(outcome.table).p for outcome in complete]) if complete else []
+    for outcome, p_holm in zip(complete, adjusted):
         outcome.p_holm = float(p_holm)
         outcome.regime_held = regime_held(outcome.data.claim, outcome.measurement)
         outcome.verdict = verdict(headline(outcome.table), outcome.data.claim.predicted, outcome.p_holm,
@@ -233,7 +240,12 @@ def measure_mechanism(data: ClaimData, results_root: Path) -> Measurement:
             measure = getattr(importlib.import_module(module), attribute)
         except (ImportError, AttributeError) as error:
             raise UsageError(f"claim {data.claim.name!r}: cannot import its mechanism {mechanism.measure!r}: {error}") from None
-    return measure(data.claim, Path(results_root))
+    try:
+        return measure(data.claim, Path(results_root))
+    except Exception as error:  # noqa: BLE001 - a plugin's code: whatever it raises is named in one line
+        name = mechanism.measure if isinstance(mechanism.measure, str) else getattr(measure, "__qualname__", repr(measure))
+        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        raise UsageError(f"claim {data.claim.name!r}: its mechanism measure {name} raised {reason}") from None
 
 
 def arm_label(claim: Claim, arm: str) -> str:

@@ -86,7 +86,8 @@ def claim_section(outcome: ClaimOutcome) -> list[str]:
     lines = [f'<a id="{claim.name}"></a>', f"## {claim.name}: {claim.statement}", "", f"Source: {claim.citation}.", ""]
     if data.gaps:
         lines += ["**INCOMPLETE**: " + ", ".join(f"{count} run(s) {status}" for status, count in sorted(data.gaps.items()))
-                  + " of the grid: the contrast pairs only the seeds finished in both arms.", ""]
+                  + " of the grid: no verdict (a cell may lack an arm); the numbers below pair only the seeds finished"
+                  " in both arms.", ""]
     lines += [f"Grid `{claim.grid}` ({data.runs} runs; its trials took {data.trial_seconds:.0f} s summed): "
               + ", ".join(f"{name} {value}" for name, value in data.shared.items()) + ".", "",
               f"Contrast: `{claim.metric}` ({SUMMARIES[claim.summary]}), [{arm_label(claim, 'treatment')}] minus"

@@ -53,6 +53,7 @@ class Robustness:
     sensitivity: pd.DataFrame  # main effects per sensitivity value: field, value, factor, level, difference, low, high, decisive
     tuning: pd.DataFrame  # per arm: chosen, objective, edge, stability, wins of each candidate (empty without tuning)
     incomplete: dict[str, int]  # cell -> configurations left out of it (runs missing or failed)
+    gaps: list = field(default_factory=list)  # every gap of the study (grpo.experiment.completeness.study_gaps)
 
 
 @dataclass

@@ -38,6 +38,8 @@ def draw_figures(tables: Tables) -> dict:
                                                                 hue, style)
     if tables.robustness is not None:
         for name, effects in tables.robustness.sensitivity.groupby("field", sort=False):
+            if not (effects.cell == DEFAULT_CELL).any():
+                continue  # no effect measured in the default cell (it is incomplete): nothing to draw against
             own = effects[effects.cell == DEFAULT_CELL].value.iloc[0]
             pictures[f"sensitivity_{name}.png"] = sensitivity(effects, name, own, PRIMARY, tables.axes)
     if "reward_frac" in curves:

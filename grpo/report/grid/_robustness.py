@@ -37,6 +37,7 @@ of the largest decisive difference.
 import numpy as np
 import pandas as pd
 
+from grpo.experiment.completeness import incomplete_parts, study_gaps
 from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL, describe
 from grpo.experiment.results import FINISHED
 from grpo.experiment.tuning import choose, objective_table, select, tuned_cell
@@ -65,6 +66,7 @@ def with_robustness(tables: Tables, data: ReportData) -> Tables:
     best = tables.configurations.config_id.iloc[0] if tables.configurations["rank"].notna().any() else None
     found = robustness(data, tables.axes, tables.references, tables.effects, tables.interactions, best)
     tables.robustness = found
+    tables.completeness.gaps = [gap for gap in found.gaps if gap.part != DEFAULT_CELL]  # the default cell's: counted already
     verdicts = found.verdicts
     named = [name for name in VERDICT_COLUMNS if name != "verdict"]
     tables.effects = tables.effects.merge(verdicts.drop(columns="reference"), on=["factor", "level"], how="left")
@@ -86,20 +88,23 @@ def robustness(data: ReportData, axes: dict, references: dict, effects: pd.DataF
     seeds = list(study.grid.seeds)
     cells = dict(study.cells)
     held = {cell: describe(_own_values(data)) if cell == DEFAULT_CELL else cell for cell in cells}
-    tuning, chosen = pd.DataFrame(), {}
+    tuning, chosen, tuned = pd.DataFrame(), {}, None
     if study.grid.tuning:
         table = objective_table(study.success, study.grid)  # [arm x candidate, tuning seed]
         selection = select(table, study.grid)
-        cells[TUNED_CELL] = {default_id: config.config_id for default_id, config in
-                             tuned_cell(study.grid, selection).items()}
+        tuned = tuned_cell(study.grid, selection)
+        cells[TUNED_CELL] = {default_id: config.config_id for default_id, config in tuned.items()}
         held[TUNED_CELL] = _tuned_description(study.grid)
         arms = study.grid.arms()
         chosen = {default_id: row.chosen for row in selection.itertuples() for default_id in arms[row.arm]}
         tuning = _stability(table, selection, study.grid, data, axes)
     complete = _complete(study.runs)
+    gaps = study_gaps(study.grid, study.runs, tuned)
+    left_out = set(incomplete_parts(gaps)) - {DEFAULT_CELL}  # no contrast from a cell other than the default with a gap
     scores, incomplete, usable = {}, {}, {}
     for cell, mapping in cells.items():
-        usable[cell] = {default_id: config_id for default_id, config_id in mapping.items() if config_id in complete}
+        usable[cell] = {default_id: config_id for default_id, config_id in mapping.items()
+                        if config_id in complete and cell not in left_out}
         frame = study.success.reindex(pd.MultiIndex.from_product([list(usable[cell].values()), seeds]))
         frame = pd.DataFrame(frame.to_numpy().reshape(len(usable[cell]), len(seeds)), index=list(usable[cell]),
                              columns=seeds)
@@ -113,7 +118,7 @@ def robustness(data: ReportData, axes: dict, references: dict, effects: pd.DataF
                               **verdict(group.set_index("cell"))}
                              for (factor, level), group in rows.groupby(["factor", "level"], sort=False)])
     return Robustness(held, rows, verdicts, _best_per_cell(scores, seeds, data, axes, best, chosen),
-                      _sensitivity(rows, study.grid, data), tuning, incomplete)
+                      _sensitivity(rows, study.grid, data), tuning, incomplete, gaps)
 
 
 def _applicable(usable: dict, scores: dict, data: ReportData, axes: dict, references: dict) -> dict:
@@ -233,7 +238,8 @@ def _tuned_description(grid) -> str:
 
 def _stability(table: pd.DataFrame, selection: pd.DataFrame, grid, data: ReportData, axes: dict) -> pd.DataFrame:
     """Per arm: its choice and how often each candidate wins when the tuning seeds are resampled
-    (RESAMPLES bootstrap resamples, the selection rule of grpo.experiment.tuning.choose)."""
+    (RESAMPLES bootstrap resamples, the selection rule of grpo.experiment.tuning.choose);
+    `stability` NaN (undefined) where the choice is tied: the first listed wins every resample."""
     names = [describe(candidate) for candidate in grid.tuning.candidates]
     counts = resample_counts(table.shape[1])  # [RESAMPLES seed]
     rows = []
@@ -246,7 +252,8 @@ def _stability(table: pd.DataFrame, selection: pd.DataFrame, grid, data: ReportD
             shares = np.bincount(winners, minlength=len(names)) / RESAMPLES
             wins = {f"wins {name}": share for name, share in zip(names, shares)}
         rows.append({"arm": arm, "chosen": row.chosen or "–", "objective": row.objective, "edge": row.edge,
-                     "tied with": row.tied, "stability": wins.get(f"wins {row.chosen}", np.nan), **wins})
+                     "tied with": row.tied, "stability": np.nan if row.tied else wins.get(f"wins {row.chosen}", np.nan),
+                     **wins})
     return pd.DataFrame(rows)
 
 

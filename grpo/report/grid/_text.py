@@ -4,6 +4,7 @@ cells, the runs that did not finish, the figures, the tables and the grid file."
 import numpy as np
 import pandas as pd
 
+from grpo.experiment.completeness import gaps_line, incomplete_parts
 from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL
 from grpo.experiment.results import FINAL_FRACTION, PRIMARY, PRIMARY_SOURCE
 from grpo.experiment.tuning import OBJECTIVE
@@ -25,13 +26,19 @@ def _completeness_line(tables: Tables) -> str:
     c = tables.completeness
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(c.statuses.items()))
     runs = sum(c.statuses.values())
+    study = " and every cell and tuning run of the study" if tables.robustness is not None else ""
     if c.is_complete:
-        return f"complete: {c.configurations} of {c.configurations} configurations, {runs} runs ({statuses})"
-    named = ", ".join([f"`{i}` (missing)" for i in c.missing[:12]] + [f"`{i}` (failed)" for i in c.failed[:12]])
-    more = len(c.missing) + len(c.failed) - min(12, len(c.missing)) - min(12, len(c.failed))
-    return (f"**INCOMPLETE**: {c.complete} of {c.configurations} configurations have all their runs; {runs} runs"
-            f" ({statuses}). Left out of every ranking and effect: {named}" + (f" and {more} more" if more > 0 else "")
-            + ". Run the same sweep again to finish it.")
+        return f"complete: {c.configurations} of {c.configurations} configurations, {runs} runs ({statuses}){study}"
+    line = f"**INCOMPLETE**: {c.complete} of {c.configurations} configurations have all their runs; {runs} runs ({statuses})."
+    if c.missing or c.failed:
+        named = ", ".join([f"`{i}` (missing)" for i in c.missing[:12]] + [f"`{i}` (failed)" for i in c.failed[:12]])
+        more = len(c.missing) + len(c.failed) - min(12, len(c.missing)) - min(12, len(c.failed))
+        line += f" Left out of every ranking and effect: {named}" + (f" and {more} more" if more > 0 else "") + "."
+    if c.gaps:
+        parts = ", ".join(f"`{part}`" for part in incomplete_parts(c.gaps))
+        line += (f" Beyond the default cell, {len(c.gaps)} gap(s), in {parts}: {gaps_line(c.gaps)}. No contrast is"
+                 " computed from a cell with a gap (a tuning gap leaves its arm of the tuned cell not chosen).")
+    return line + " Run the same sweep again to finish it."
 
 
 def narrative(tables: Tables, pictures: list[str]) -> str:
@@ -191,6 +198,7 @@ def _tuning_text(tables: Tables) -> list[str]:
     chosen = tuning[tuning.chosen != "–"]
     counts = chosen.chosen.value_counts()
     at_edge = chosen[chosen.edge != ""]
+    tied = chosen[chosen["tied with"] != ""]
     return ["### Tuning on seeds kept apart", "",
             f"Cell `{TUNED_CELL}`: {robustness_of(tables).cells[TUNED_CELL]}. Each arm's objective is {OBJECTIVE}; the"
             " arm chooses its highest candidate (an exact tie goes to the candidate listed first). `objective` is the"
@@ -198,10 +206,13 @@ def _tuning_text(tables: Tables) -> list[str]:
             " tuned contrasts above are paired on the evaluation seeds. `stability`: the share of"
             f" {RESAMPLES:,} bootstrap resamples of the tuning seeds in which the same candidate wins; `edge`: the choice"
             " is the lowest or highest value tried, so the optimum may lie beyond the candidates; `tied with`: candidates"
-            " with exactly the chosen one's objective (the first listed wins, so its stability says nothing then).", "",
+            " with exactly the chosen one's objective (the first listed wins: its stability is undefined, shown –, and no"
+            " edge is named).", "",
             "Choices: " + ", ".join(f"{name} for {n}" for name, n in counts.items())
-            + f" of {len(tuning)} arms; {len(at_edge)} at an edge of the candidates; median stability"
-              f" {chosen.stability.median():.2f}" + (f"; {len(tuning) - len(chosen)} arms could not choose (runs missing"
+            + f" of {len(tuning)} arms; {len(at_edge)} at an edge of the candidates; "
+            + (f"{len(tied)} tied (the candidate listed first taken: the objective did not choose it); " if len(tied) else "")
+            + (f"median stability {chosen.stability.median():.2f}" if chosen.stability.notna().any() else "stability undefined")
+            + (f"; {len(tuning) - len(chosen)} arms could not choose (runs missing"
                                                       " or failed)" if len(chosen) < len(tuning) else "") + ".", "",
             markdown_table(tuning, digits=2), ""]
 

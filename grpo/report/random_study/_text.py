@@ -9,54 +9,71 @@ from grpo.report.random_study._compute import IMPORTANCE_RESAMPLES, INTERACTION_
 
 
 def narrative(tables: WideTables, pictures: list[str], full: Path | None) -> str:
+    """report.md: what was drawn, which choices matter, each value's numbers, the agreement with
+    the `full` grid (its effects.csv at `full`, None where there is none), the figures, the file."""
+    lines = [*_header(tables), *_importance_section(tables), *_levels_section(tables), *_agreement_section(tables, full)]
+    lines += ["## Figures", ""] + [f"![{name}]({name})" for name in pictures] + [""]
+    lines += ["## Configuration", "", "```toml", tables.grid_text.strip(), "```", ""]
+    return "\n".join(lines)
+
+
+def _header(tables: WideTables) -> list[str]:
     c = tables.completeness
     space = ", ".join(tables.choices)
-    lines = [f"# {tables.grid}: a {KIND}", "",
-             f"Kind: **{KIND}** (grpo.experiment.random_study): {tables.samples} configurations drawn at random from"
-             f" {len(tables.choices)} choices ({space}), each trained on seeds {_seeds(tables.seeds)}; commit"
-             f" {tables.commit}. Complete: {c.complete} of {c.configurations} configurations"
-             f" ({len(c.missing)} missing, {len(c.failed)} failed). A configuration's score is its mean final success over"
-             " its seeds (a diverged run counts 0); every statistic below is over configurations, so a value's"
-             " conditional numbers average over (and depend on) the distributions of all the other choices."
-             f" Success here: median {tables.table.success.median():.3f}, {(tables.table.success == 0).mean():.0%} of the"
-             f" configurations at 0, {tables.table.success.nunique()} distinct values, the smallest step between two of"
-             f" them {tables.step:.4f}: the outcome is coarse (each configuration's score averages {len(tables.seeds)}"
-             f" seeds × {' or '.join(map(str, tables.prompts))} training prompts; few responses and a short final window"
-             " add to it).", ""]
+    return [f"# {tables.grid}: a {KIND}", "",
+            f"Kind: **{KIND}** (grpo.experiment.random_study): {tables.samples} configurations drawn at random from"
+            f" {len(tables.choices)} choices ({space}), each trained on seeds {_seeds(tables.seeds)}; commit"
+            f" {tables.commit}. Complete: {c.complete} of {c.configurations} configurations"
+            f" ({len(c.missing)} missing, {len(c.failed)} failed). A configuration's score is its mean final success over"
+            " its seeds (a diverged run counts 0); every statistic below is over configurations, so a value's"
+            " conditional numbers average over (and depend on) the distributions of all the other choices."
+            f" Success here: median {tables.table.success.median():.3f}, {(tables.table.success == 0).mean():.0%} of the"
+            f" configurations at 0, {tables.table.success.nunique()} distinct values, the smallest step between two of"
+            f" them {tables.step:.4f}: the outcome is coarse (each configuration's score averages {len(tables.seeds)}"
+            f" seeds × {' or '.join(map(str, tables.prompts))} training prompts; few responses and a short final window"
+            " add to it).", ""]
+
+
+def _importance_section(tables: WideTables) -> list[str]:
+    """Which choices matter: PED-ANOVA and eta squared per choice, the strongest interactions."""
     importance = tables.importance
+    return ["## Which choices matter", "",
+            "PED-ANOVA (Watanabe et al. 2023, Optuna's `PedAnovaImportanceEvaluator`): how far the distribution of a"
+            " choice among the top 5% departs from its distribution over all samples (0: the top looks like the"
+            " samples); eta² is the share of the variance of success its levels explain (adjusted for their count). Both with 95%"
+            " bootstrap"
+            f" intervals over configurations ({IMPORTANCE_RESAMPLES} and {INTERACTION_RESAMPLES} resamples). A choice that"
+            " does not apply to a configuration (epsilon under a loss that does not clip) counts there with the value"
+            " drawn for it, which is noise: its importance is diluted by how often it applies. PED-ANOVA smooths a"
+            " range on a fine grid and a list over its few values, so the two kinds are not on one scale; eta² bins a"
+            " range into a few levels: where the two rankings differ, read both. An estimate near an end of its"
+            " interval shows the percentile bootstrap's bias for that statistic (resampling repeats configurations).",
+            "",
+            "`ped_anova_share`: the choice's PED-ANOVA over the sum of all choices' (the raw divergences, scaled by"
+            " 0.05² as Optuna defines them, are in importance.csv).", "",
+            markdown_table(importance[["rank", "choice", "ped_anova_share", "ped_anova_share_low", "ped_anova_share_high",
+                                       "eta2", "eta2_low", "eta2_high"]]), "",
+            "Strongest pairwise interactions (share of the variance that the pair's cells explain beyond both"
+            " choices' additive effects; ranges binned as in the tables; the pairs were picked as the largest, so the"
+            " first interval is optimistic):", "", markdown_table(tables.interactions), ""]
+
+
+def _levels_section(tables: WideTables) -> list[str]:
+    """Each value's conditional 95th percentile and top share, and the values recommended."""
     below = int((tables.levels.coverage < CONFIDENCE).sum())
-    lines += ["## Which choices matter", "",
-              "PED-ANOVA (Watanabe et al. 2023, Optuna's `PedAnovaImportanceEvaluator`): how far the distribution of a"
-              " choice among the top 5% departs from its distribution over all samples (0: the top looks like the"
-              " samples); eta² is the share of the variance of success its levels explain (adjusted for their count). Both with 95%"
-              " bootstrap"
-              f" intervals over configurations ({IMPORTANCE_RESAMPLES} and {INTERACTION_RESAMPLES} resamples). A choice that"
-              " does not apply to a configuration (epsilon under a loss that does not clip) counts there with the value"
-              " drawn for it, which is noise: its importance is diluted by how often it applies. PED-ANOVA smooths a"
-              " range on a fine grid and a list over its few values, so the two kinds are not on one scale; eta² bins a"
-              " range into a few levels: where the two rankings differ, read both. An estimate near an end of its"
-              " interval shows the percentile bootstrap's bias for that statistic (resampling repeats configurations).",
-              "",
-              "`ped_anova_share`: the choice's PED-ANOVA over the sum of all choices' (the raw divergences, scaled by"
-              " 0.05² as Optuna defines them, are in importance.csv).", "",
-              markdown_table(importance[["rank", "choice", "ped_anova_share", "ped_anova_share_low", "ped_anova_share_high",
-                                         "eta2", "eta2_low", "eta2_high"]]), ""]
-    lines += ["Strongest pairwise interactions (share of the variance that the pair's cells explain beyond both"
-              " choices' additive effects; ranges binned as in the tables; the pairs were picked as the largest, so the"
-              " first interval is optimistic):", "", markdown_table(tables.interactions), ""]
-    lines += ["## Each value: how good it can get, and how often it is in the top", "",
-              f"`p95`: the 95th percentile of success among the configurations with that value, with its distribution-free"
-              f" binomial interval (`coverage`: the interval's exact coverage for a continuous outcome; below 0.95 where"
-              f" the value has few configurations: {below} of {len(tables.levels)} values here, from"
-              f" {tables.levels.coverage.min():.2f}, drawn hollow in the percentile figure; a coarse outcome's ties"
-              " make the closed interval cover at least that often)."
-              f" The top 5% are the {tables.top_count} configurations of highest success (≥"
-              f" {tables.top_threshold:.3f}; {tables.tied[0]} of the {tables.tied[1]} configurations tied at that value, taken"
-              " in a seeded random order). The top is a selection: a value is *recommended* when its"
-              " share of the top exceeds its share of the samples, the exact binomial test of the two decisive after"
-              f" Holm's correction over the {len(tables.levels)} values (one family; `top_p`, `top_p_holm`; the"
-              " Clopper-Pearson interval of the top share beside it, uncorrected); nothing here estimates how well the"
-              " selected configurations would do again.", ""]
+    lines = ["## Each value: how good it can get, and how often it is in the top", "",
+             f"`p95`: the 95th percentile of success among the configurations with that value, with its distribution-free"
+             f" binomial interval (`coverage`: the interval's exact coverage for a continuous outcome; below 0.95 where"
+             f" the value has few configurations: {below} of {len(tables.levels)} values here, from"
+             f" {tables.levels.coverage.min():.2f}, drawn hollow in the percentile figure; a coarse outcome's ties"
+             " make the closed interval cover at least that often)."
+             f" The top 5% are the {tables.top_count} configurations of highest success (≥"
+             f" {tables.top_threshold:.3f}; {tables.tied[0]} of the {tables.tied[1]} configurations tied at that value, taken"
+             " in a seeded random order). The top is a selection: a value is *recommended* when its"
+             " share of the top exceeds its share of the samples, the exact binomial test of the two decisive after"
+             f" Holm's correction over the {len(tables.levels)} values (one family; `top_p`, `top_p_holm`; the"
+             " Clopper-Pearson interval of the top share beside it, uncorrected); nothing here estimates how well the"
+             " selected configurations would do again.", ""]
     levels = tables.levels.rename(columns={"sample_share": "samples", "top_share": "top share"})
     lines += [markdown_table(levels[["choice", "level", "n", "p95", "p95_low", "p95_high", "coverage", "samples", "top_n",
                                      "top share", "top_low", "top_high", "top_p_holm", "top"]]), ""]
@@ -69,19 +86,20 @@ def narrative(tables: WideTables, pictures: list[str], full: Path | None) -> str
                          f" {row.sample_share:.2f} of the samples)" for row in good.itertuples()) or "none decisively"
         lines.append(f"- **{name}**: {said}; highest p95: {best.level} ({best.p95:.3f} [{best.p95_low:.3f}, {best.p95_high:.3f}])"
                      if best is not None else f"- **{name}**: no configuration")
-    lines += ["", "## Against the `full` grid's findings", ""]
+    return lines + [""]
+
+
+def _agreement_section(tables: WideTables, full: Path | None) -> list[str]:
+    """The `full` grid's best level of each factor against the values recommended here."""
+    lines = ["## Against the `full` grid's findings", ""]
     if full is None:
-        lines += ["No reports/full/effects.csv beside this report: nothing to compare.", ""]
-    else:
-        lines += ["The `full` grid (reports/full/effects.csv: paired contrasts over 100 seeds at the seed's fixed values,"
-                  " 100 epochs x 10 steps) against the values recommended here (its level of a range is the bin that holds"
-                  " it). The two answer different questions: `full` holds everything else at the seed's values (on the seed"
-                  " policy); here every"
-                  " other choice varies, and training is as long as this study's `epochs`.", "",
-                  markdown_table(tables.agreement), ""]
-    lines += ["## Figures", ""] + [f"![{name}]({name})" for name in pictures] + [""]
-    lines += ["## Configuration", "", "```toml", tables.grid_text.strip(), "```", ""]
-    return "\n".join(lines)
+        return lines + ["No reports/full/effects.csv beside this report: nothing to compare.", ""]
+    return lines + ["The `full` grid (reports/full/effects.csv: paired contrasts over 100 seeds at the seed's fixed values,"
+                    " 100 epochs x 10 steps) against the values recommended here (its level of a range is the bin that holds"
+                    " it). The two answer different questions: `full` holds everything else at the seed's values (on the seed"
+                    " policy); here every"
+                    " other choice varies, and training is as long as this study's `epochs`.", "",
+                    markdown_table(tables.agreement), ""]
 
 
 def _seeds(seeds: list[int]) -> str:
