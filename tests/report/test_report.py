@@ -23,7 +23,7 @@ from grpo.experiment.provenance import code_fingerprint, versions
 from grpo.experiment.results import final_epochs, open_results, records_folder, write_records
 from grpo.experiment.store import scan, trial_info, write_runs, write_trial
 from grpo.report._data import load, varying_axes
-from grpo.report.grid import compute, narrative
+from grpo.report.grid import analyse, compute, narrative
 
 SMALL = """seeds = 6
 [grid]
@@ -211,10 +211,11 @@ def test_the_smoke_sweep_end_to_end_and_deterministic(smoke_results, tmp_path):
     text = (tmp_path / "smoke" / "report.md").read_text()
     assert "complete: 16 of 16 configurations, 32 runs (32 ok)" in text
     assert all(f"]({png.name})" in text for png in (tmp_path / "smoke").glob("*.png"))
-    again = compute(load(open_results(smoke_results)))  # the same records, computed again
+    again = analyse(load(open_results(smoke_results)))  # the same records, computed again
     assert narrative(again, [name for name in re.findall(r"\]\((\w+\.png)\)", text)]) == text
     for name in ("configurations", "effects", "interactions", "fits"):
         assert getattr(again, name).to_csv(index=False) == (tmp_path / "smoke" / f"{name}.csv").read_text()
+    assert again.three_way.to_csv(index=False) == (tmp_path / "smoke" / "three_way_interactions.csv").read_text()
 
 
 def test_fields_that_follow_from_another_are_not_axes():

@@ -15,9 +15,15 @@ from grpo.report.grid._robustness import with_robustness
 from grpo.report.grid._text import narrative
 
 
+def analyse(data: ReportData) -> Tables:
+    """Every table of a grid's report from `data`: compute's, then the robustness across cells,
+    the confirmation on fresh seeds and the conditional effects."""
+    return with_conditional(with_confirmation(with_robustness(compute(data), data), data), data)
+
+
 def render(data: ReportData, out: Path) -> Tables:
     """Compute a grid's tables from `data` and write its report into `out`."""
-    tables = with_conditional(with_confirmation(with_robustness(compute(data), data), data), data)
+    tables = analyse(data)
     write(tables, out)
     return tables
 
