@@ -70,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"grpo claims: {next(counter)}/{len(claims)} {claim.name}: not run ({outcome})", file=sys.stderr, flush=True)
             return
         row = outcome.table.iloc[-1]
-        print(f"grpo claims: {next(counter)}/{len(claims)} {claim.name}: {outcome.verdict} {row.difference:+.4g}"
-              f" [{row.low:+.4g}, {row.high:+.4g}] over {row.pairs} seeds, MDE {row.mde:.3g} ({outcome.seconds:.1f} s)",
+        print(f"grpo claims: {next(counter)}/{len(claims)} {claim.name}: {row.difference:+.4g}"
+              f" [{row.low:+.4g}, {row.high:+.4g}] over {row.pairs} seeds, p {row.p:.3g} before Holm, MDE {row.mde:.3g}"
+              f" ({outcome.seconds:.1f} s)",
               file=sys.stderr, flush=True)
 
     try:
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         row = outcome.table.iloc[-1]
         print(f"{outcome.verdict}: {outcome.data.claim.name}: {outcome.data.claim.metric} = {row.difference:+.4g}"
-              f" [{row.low:+.4g}, {row.high:+.4g}] over {row.pairs} seeds, MDE {row.mde:.3g}")
+              f" [{row.low:+.4g}, {row.high:+.4g}] over {row.pairs} seeds, p_holm {outcome.p_holm:.3g}, MDE {row.mde:.3g}")
     print(f"wrote {path}")
     gaps = {outcome.data.claim.name: outcome.data.gaps for outcome in outcomes if outcome.data.gaps}
     if gaps:

@@ -16,10 +16,12 @@ DR_GRPO_UNITS = ("the paper shows GRPO's incorrect responses of LLMs growing ove
                  " as curves of responses thousands of tokens long, with no tabulated difference; here responses are"
                  " at most 16 tokens, so no token count carries over")
 TOKEN_WEIGHT = Mechanism("the per-token gradient weight of an incorrect response against its length, on rollouts",
-                         measure="grpo.report.mechanisms:token_weight_by_length")
+                         measure="grpo.report.mechanisms:token_weight_by_length", minimum_difference=0.1,
+                         between=("slope_treatment", "slope_baseline"))
 
 CLIP_HIGH_LOW_PROB = Mechanism("how often the upper clip binds on unlikely tokens (rollout probability below 0.2)"
-                               " with a positive delta, DAPO's Figure 3a", column="clip_high_low_prob_frac")
+                               " with a positive delta, DAPO's Figure 3a", column="clip_high_low_prob_frac",
+                               minimum_difference=0.05)
 
 SEQUENCE_CLAIMS = (
     Claim("dr-grpo-sequence", "per-response mean + std-normalised deltas grow incorrect responses longer",
@@ -53,7 +55,7 @@ GSPO_UNITS = ("the paper reports the learning curves (training reward, benchmark
               " GSPO above GRPO; a reward gap of an LLM on AIME does not carry over to sorted-response fractions")
 GSPO_CLIP = Mechanism("the fraction of the loss's terms clipped (sequences for gspo, tokens for the token-level"
                       " losses), mean over the run; GSPO reports clipping about two orders of magnitude more tokens"
-                      " than GRPO (a ratio near 100)", column="clip_frac")
+                      " than GRPO (a ratio near 100)", column="clip_frac", minimum_difference=0.01)
 GSPO_CLAIMS = (
     Claim("gspo-vs-clipped", "sequence-level ratios at GSPO's clip range learn at least as fast as token-level"
           " ratios at [0.8, 1.2] (clip_higher at 0.2 / 0.2: the clipped loss's trust region) while clipping far more",
@@ -78,7 +80,8 @@ DYNAMIC_SAMPLING_CLAIMS = (
           " full learns more per update", "canary-dynamic-sampling", "sorted_frac", {"dynamic_sampling": 4},
           {"dynamic_sampling": 0}, 1,
           Mechanism("the fraction of a rollout's groups with all-equal rewards (zero advantage) and the sampling"
-                    " rounds a rollout took", measure="grpo.report.mechanisms:zero_advantage_groups"),
+                    " rounds a rollout took", measure="grpo.report.mechanisms:zero_advantage_groups",
+                    minimum_difference=0.5, between=("sampling_rounds_treatment", "sampling_rounds_baseline")),
           f"{DAPO}, section 3.2", "DAPO shows training curves with and without dynamic sampling of a 32B model on"
           " AIME as a figure; accuracy on AIME does not carry over to sorted-response fractions", summary="run"),
 )
@@ -90,7 +93,8 @@ KL_UNITS = ("the sources derive the estimators' gradients; their training runs a
 KL_GRADIENT = Mechanism("each arm's penalty gradient against the exact gradient of KL(pi || pi_ref) on the seed policy:"
                         " on-policy k1 in the reward, k2 and k3_corrected in the loss follow it, k1 in the loss has"
                         " none (E_pi[grad log pi] = 0), k3 in the loss follows KL(pi_ref || pi)'s; off-policy only"
-                        " k3_corrected stays unbiased", measure="grpo.report.mechanisms:kl_estimator_gradients")
+                        " k3_corrected stays unbiased", measure="grpo.report.mechanisms:kl_estimator_gradients",
+                        minimum_difference=0.1, between=("on-policy_treatment", "on-policy_baseline"))
 KL_CLAIMS = (
     Claim("kl-k1-in-loss", "k1 in the loss holds the policy to its reference less than k1 in the reward (its"
           " expected gradient is zero on-policy)", "canary-kl", "kl", {"kl_estimator": "k1", "kl_placement": "loss"},

@@ -48,10 +48,18 @@ class Mechanism:
     description: str
     column: str | None = None
     measure: Callable | str | None = None
+    # the smallest difference of the mechanism between the arms that gives it room: below it the
+    # verdict is "regime failed" (None: not declared, not checked); compared between the
+    # measurement's numbers named `between` (treatment's, baseline's)
+    minimum_difference: float | None = None
+    between: tuple[str, str] = ("treatment", "baseline")
 
     def __post_init__(self):
         if not self.description.strip():
             raise UsageError("mechanism: give a description of what is measured")
+        if self.minimum_difference is not None and not (isinstance(self.minimum_difference, int | float)
+                                                        and self.minimum_difference > 0):
+            raise UsageError(f"mechanism minimum_difference {self.minimum_difference!r}: give a positive number, or None")
         if (self.column is None) == (self.measure is None):
             raise UsageError(f"mechanism {self.description!r}: give exactly one of column (a record column) and measure"
                              " (a function)")

@@ -3,6 +3,8 @@
 A grid is a preset name (a file in ``grpo/presets/``) or a path to a ``.toml`` file::
 
     seeds = 20                   # a count (seeds 0..19), a list [0, 3, 7] or a range "10-19"
+    confirm = "100-199"          # optional: fresh seeds on which the default cell is trained again
+                                 # to confirm the report's decisive findings (disjoint from the others)
 
     [grid]                       # keys are TrainConfig fields
     loss_mode = ["naive", "clipped"]   # a list is an axis of the cross product
@@ -90,6 +92,7 @@ class Grid:
     sensitivity: dict[str, list] | None = None  # held-fixed field -> values, one cell per value
     tuning: Tuning | None = None
     random: RandomSpace | None = None  # a random study (grpo.experiment.random_study): its samples, each crossed with the axes
+    confirm: tuple[int, ...] | None = None  # fresh seeds the default cell trains again to confirm the findings
 
     def configs(self, overrides: dict | None = None) -> list[TrainConfig]:
         """Every configuration of the cross product, validated, without repeats; a value that does
@@ -149,8 +152,9 @@ class Grid:
 
     def plan(self, tuned: dict[str, TrainConfig] | None = None) -> list[tuple[TrainConfig, tuple[int, ...]]]:
         """(configuration, seeds) to train: every cell's configurations on the evaluation seeds,
-        every tuning candidate on the tuning seeds, and `tuned` (phase two: each arm's choice) on
-        the evaluation seeds; each configuration once, with the union of its seeds."""
+        every tuning candidate on the tuning seeds, `tuned` (phase two: each arm's choice) on
+        the evaluation seeds and the default cell on the `confirm` seeds; each configuration
+        once, with the union of its seeds."""
         plan: dict[TrainConfig, tuple[int, ...]] = {}
 
         def add(configs, seeds):
@@ -163,6 +167,8 @@ class Grid:
             for candidate in self.candidates():
                 add(candidate.values(), self.tuning.seeds)
         add((tuned or {}).values(), self.seeds)
+        if self.confirm:
+            add(self.cell({}).values(), self.confirm)
         return list(plan.items())
 
 
@@ -208,9 +214,10 @@ def parse_grid(name: str, text: str) -> Grid:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"grid {name!r} is not valid TOML: {error}") from None
-    unknown = set(data) - {"seeds", *TABLES}
+    unknown = set(data) - {"seeds", "confirm", *TABLES}
     if unknown:
-        raise UsageError(f"unknown key {sorted(unknown)[0]!r} in grid {name!r}; choose from seeds, {', '.join(TABLES)}")
+        raise UsageError(f"unknown key {sorted(unknown)[0]!r} in grid {name!r}; choose from seeds, confirm,"
+                         f" {', '.join(TABLES)}")
     if "grid" not in data and "random" not in data:
         raise UsageError(f"grid {name!r} has no [grid] table: it defines no configuration")
     for table in TABLES:
@@ -244,7 +251,20 @@ def parse_grid(name: str, text: str) -> Grid:
         sensitivity = {**(sensitivity or {}), **added}
     tuning = _tuning(name, data["tuning"], axes, seeds) if "tuning" in data else None
     random = parse_random(name, data["random"], axes, fixed) if "random" in data else None
-    return Grid(name, text, axes, fixed, seeds, sensitivity, tuning, random)
+    confirm = _confirm(name, data["confirm"], seeds, tuning) if "confirm" in data else None
+    return Grid(name, text, axes, fixed, seeds, sensitivity, tuning, random, confirm)
+
+
+def _confirm(grid: str, value, seeds: tuple[int, ...], tuning: Tuning | None) -> tuple[int, ...]:
+    """The `confirm` seeds: never evaluated nor tuned on (UsageError in one line otherwise)."""
+    confirm = parse_seeds(value, f"grid {grid!r}: confirm seeds")
+    for what, used in (("evaluation", seeds), ("tuning", tuning.seeds if tuning else ())):
+        overlap = sorted(set(confirm) & set(used))
+        if overlap:
+            raise UsageError(f"grid {grid!r}: confirm seeds overlap the {what} seeds on {len(overlap)} seed(s)"
+                             f" ({', '.join(map(str, overlap[:5]))}{' ...' if len(overlap) > 5 else ''}); a"
+                             " confirmation needs fresh seeds: choose disjoint ones")
+    return confirm
 
 
 def _field(grid: str, table: str, key: str, value, seen: dict) -> tuple[str, object]:

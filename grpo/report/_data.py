@@ -54,6 +54,7 @@ class ReportData:
     curves: pd.DataFrame  # the default cell's: columns config_id, seed, epoch, CURVE_METRICS (float32); runs that did not diverge
     study: Study | None = None  # None: a grid without sensitivity or tuning, or a `grpo train --out` file
     regime: bool = False  # the RLVR-shaped regime (task stream): finals with REGIME_FINAL_METRICS, curves with REGIME_CURVE_METRICS
+    confirmation: pd.Series | None = None  # index (config_id, seed): PRIMARY of the default cell on the grid's confirm seeds
 
 
 @dataclass
@@ -112,6 +113,11 @@ def load(results: Results) -> ReportData:
         columns=list(FINAL_METRICS), index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
     curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
         columns=["config_id", "seed", "epoch", *CURVE_METRICS])
+    confirmation = None
+    if grid is not None and grid.confirm and success:
+        every = pd.concat(success)
+        confirmation = every[every.index.get_level_values("config_id").isin(configs.index)
+                             & every.index.get_level_values("seed").isin(grid.confirm)]
     study = None
     if grid is not None and cells is not None and (len(cells) > 1 or grid.tuning):
         ids = {cell: {default_id: config.config_id for default_id, config in mapping.items()}
@@ -121,7 +127,7 @@ def load(results: Results) -> ReportData:
                 dtype=float, index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
         study = Study(grid, ids, all_runs, joined(success), joined(objective))
     return ReportData(results.name, results.grid_text, grid, runs, configs, varying_axes(configs), finals,
-                      curves.astype({"config_id": str}), study, regime)
+                      curves.astype({"config_id": str}), study, regime, confirmation)
 
 
 def varying_axes(configs: pd.DataFrame) -> list[str]:

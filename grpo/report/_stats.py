@@ -186,13 +186,48 @@ def seeds_needed(sd: float, difference: float) -> float:
     return float(np.ceil((DETECTION_Z * sd / abs(difference)) ** 2))
 
 
-def minimum_detectable_effect(sd: float, pairs: int) -> float:
+def detection_z(tests: int = 1) -> float:
+    """z_{1-α/(2·tests)} + z_power: the multiple of a difference's standard error that a two-sided
+    test detects with power POWER, at level ALPHA split over `tests` (Bonferroni, the level of
+    Holm's first step: what a family of `tests` costs); DETECTION_Z (2.80) for one test."""
+    return float(stats.norm.ppf(1 - ALPHA / (2 * max(tests, 1))) + stats.norm.ppf(POWER))
+
+
+def minimum_detectable_effect(sd: float, pairs: int, tests: int = 1) -> float:
     """The smallest true paired difference a two-sided test at level ALPHA detects with power
     POWER over `pairs` seeds whose differences have standard deviation `sd`: (z_{1-α/2} +
-    z_power) · sd / √pairs (the inverse of `seeds_needed`); infinite below two pairs."""
+    z_power) · sd / √pairs (the inverse of `seeds_needed`), with z_{1-α/(2·tests)} in a family
+    of `tests` (`detection_z`); infinite below two pairs. Not the interval's half-width
+    (z_{1-α/2} · SE), which a true difference reaches with only 50% power."""
     if pairs < 2 or not np.isfinite(sd):
         return float("inf")
-    return float(DETECTION_Z * sd / np.sqrt(pairs))
+    return float(detection_z(tests) * sd / np.sqrt(pairs))
+
+
+def equivalence_p(difference: float, se: float, margin: float) -> float:
+    """Two one-sided tests (Schuirmann 1987) of |true difference| < `margin`, normal with the
+    bootstrap standard error `se`: max(P(Z > (difference + margin) / se), P(Z > (margin -
+    difference) / se)); the difference is *equivalent* to 0 within ±margin where this is below
+    ALPHA (the 90% interval lies inside ±margin). NaN without a margin or a standard error."""
+    if not (np.isfinite(difference) and np.isfinite(se) and np.isfinite(margin)) or margin <= 0:
+        return float("nan")
+    if se == 0:
+        return 0.0 if abs(difference) < margin else 1.0
+    return float(max(stats.norm.sf((difference + margin) / se), stats.norm.sf((margin - difference) / se)))
+
+
+def adjusted_interval(difference: float, se: float, p: float, p_holm: float, tests: int) -> tuple[float, float]:
+    """The simultaneous interval beside a Holm-adjusted p in a family of `tests`: difference ±
+    z_{1-α'/2} · se at level α' = ALPHA · p / p_holm (the level Holm's step-down spent on this
+    test; ALPHA / tests, Bonferroni's, where p underflows to 0), normal with the bootstrap standard
+    error; it excludes 0 exactly where p_holm < ALPHA."""
+    if not (np.isfinite(difference) and np.isfinite(se) and np.isfinite(p) and np.isfinite(p_holm)):
+        return float("nan"), float("nan")
+    if se == 0:
+        return difference, difference
+    level = ALPHA * p / p_holm if p > 0 else ALPHA / max(tests, 1)
+    width = float(stats.norm.ppf(1 - level / 2)) * se
+    return difference - width, difference + width
 
 
 def split_halves(seeds) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,8 @@ from scipy import stats
 from grpo.core.config import TrainConfig
 from grpo.experiment.canaries import CLAIMS
 from grpo.report._stats import minimum_detectable_effect, seeds_needed
-from grpo.report.claims import ClaimData, contrasts, verdict
-from grpo.report.mechanisms import slope, token_weights
+from grpo.report.claims import ClaimData, ClaimOutcome, contrasts, regime_held, verdict, with_verdicts
+from grpo.report.mechanisms import Measurement, slope, token_weights
 
 SEEDS = 6
 
@@ -32,14 +32,19 @@ def test_contrasts_are_paired_differences_in_each_cell_and_pooled_with_their_mde
     assert table.loc["a", ["low", "high", "sd", "mde"]].tolist() == pytest.approx([0.5, 0.5, 0.0, 0.0])
     sd = np.std(spread / 2, ddof=1)  # pooled: per seed the mean of the two cells' differences
     assert table.loc["pooled", "mde"] == pytest.approx((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * sd / np.sqrt(SEEDS))
-    assert verdict(table.loc["pooled"], 1) == "replicates" and verdict(table.loc["pooled"], -1) == "contradicted"
+    assert table.loc["pooled", "p"] < 0.01
+    assert verdict(table.loc["pooled"], 1, 0.01) == "replicates" and verdict(table.loc["pooled"], -1, 0.01) == "contradicted"
 
 
-def test_a_contrast_spanning_zero_is_undecided_whatever_the_prediction():
+def test_a_contrast_centred_on_zero_is_tied_within_its_mde_whatever_the_prediction():
     table = contrasts(data("dapo-sequence", lambda arm, cell, seed: (arm == "treatment") * (-1) ** seed, cells=("all",)))
     assert list(table.cell) == ["all"]  # one cell: no pooled row
     assert table.iloc[0].low < 0 < table.iloc[0].high
-    assert verdict(table.iloc[0], 1) == verdict(table.iloc[0], -1) == "undecided"
+    assert table.iloc[0].difference == 0 and table.iloc[0].mde > 1.645 * table.iloc[0].se
+    assert verdict(table.iloc[0], 1, table.iloc[0].p) == verdict(table.iloc[0], -1, table.iloc[0].p) == "tied"
+    narrow = table.iloc[0].copy()
+    narrow["mde"] = narrow.se  # a margin of one standard error: neither bound holds
+    assert verdict(narrow, 1, narrow.p) == verdict(narrow, -1, narrow.p) == "undecided"
 
 
 def test_the_minimum_detectable_effect_inverts_seeds_needed():
@@ -99,3 +104,52 @@ def test_zero_advantage_groups_reads_the_arms_records(tmp_path):
     assert 1.0 <= measured["sampling_rounds_treatment"] <= 5.0
     assert measured["sampling_rounds_treatment"] == pytest.approx(by_rounds[4].sampling_rounds.mean())
     assert measured["equal_reward_frac_baseline"] == pytest.approx(by_rounds[0].equal_reward_frac.mean())
+
+
+def row(difference, se, mde, p=0.5):
+    return pd.Series({"difference": difference, "se": se, "mde": mde, "p": p})
+
+
+def test_tied_only_where_the_equivalence_test_holds_else_non_inferior_or_undecided():
+    """gspo-vs-clipped's numbers: +0.00637 [-0.000256, +0.0129], MDE 0.0095 (se about 0.0033): its
+    interval's upper end exceeds the MDE, so not tied; above -MDE on the predicted side: non-inferior."""
+    assert verdict(row(0.00637, 0.0033, 0.0095), 1, 0.1) == "non-inferior"
+    assert verdict(row(0.001, 0.002, 0.0095), 1, 0.6) == "tied"  # 0.001 ± 1.645 * 0.002 within ±0.0095
+    assert verdict(row(-0.00637, 0.0033, 0.0095), 1, 0.1) == "undecided"  # could be 0.0095 worse
+    assert verdict(row(0.001, 0.002, 0.0095), 1, 0.6, regime_held=False) == "regime failed"
+    assert verdict(row(0.02, 0.002, 0.0095), 1, 0.001, regime_held=False) == "replicates"  # decisive stays decisive
+
+
+def test_regime_failed_on_constructed_mechanism_numbers():
+    """dapo-clip-higher's mechanism, clip_high_low_prob_frac, 0.6748 vs 0.6792: below its declared
+    minimum difference (0.05), so the clip-higher regime had no room: 'regime failed', not 'undecided'."""
+    claim = CLAIMS["dapo-clip-higher"]
+    assert claim.mechanism.minimum_difference == 0.05
+    assert regime_held(claim, Measurement("", {"treatment": 0.6748, "baseline": 0.6792})) is False
+    assert regime_held(claim, Measurement("", {"treatment": 0.60, "baseline": 0.6792})) is True
+    assert regime_held(claim, Measurement("", {})) is None  # not measured: not checked
+    gspo = CLAIMS["gspo-vs-clipped"]  # a column mechanism: treatment and baseline
+    assert regime_held(gspo, Measurement("", {"treatment": 0.05126, "baseline": 0.01037})) is True
+    dr = CLAIMS["dr-grpo-std"]
+    assert regime_held(dr, Measurement("", {"slope_treatment": -0.001, "slope_baseline": -0.002})) is False
+
+
+def test_holm_runs_over_the_claims_of_one_report():
+    """Ten claims, two of them at p 0.021 and 0.018, one at 0.6, the others far smaller: Holm lifts
+    0.018 to 3 * 0.018 = 0.054 (8th smallest of 10) and 0.021 to max(0.054, 2 * 0.021) = 0.054;
+    the verdicts follow the adjusted p, not the raw one."""
+    ps = [1e-6, 1e-7, 0.021, 1e-5, 0.018, 1e-8, 1e-9, 1e-4, 1e-3, 0.6]
+    outcomes = []
+    for i, p in enumerate(ps):
+        table = pd.DataFrame([{"cell": "all", "difference": 0.01, "se": 0.004, "mde": 0.011, "p": p,
+                               "low": 0.0, "high": 0.02, "pairs": 32}])
+        claim = CLAIMS["gspo-vs-clip-higher"]
+        outcomes.append(ClaimOutcome(ClaimData(claim, pd.DataFrame(), pd.DataFrame(), ["all"], {}, {}, 0.0, 0),
+                                     table, Measurement("", {"treatment": 0.05, "baseline": 0.01}), f"{i}.png", 0.0))
+    with_verdicts(outcomes)
+    order = np.argsort(ps)
+    by_hand = np.maximum.accumulate(np.minimum(1, (len(ps) - np.arange(len(ps))) * np.array(ps)[order]))
+    np.testing.assert_allclose([outcomes[i].p_holm for i in order], by_hand)
+    assert outcomes[4].p_holm == pytest.approx(0.018 * 3) and outcomes[2].p_holm == pytest.approx(0.054)
+    assert outcomes[2].verdict == outcomes[4].verdict == "non-inferior"  # 0.021 and 0.018 alone would replicate
+    assert outcomes[0].verdict == "replicates" and outcomes[9].verdict == "non-inferior"

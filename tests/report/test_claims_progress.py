@@ -28,4 +28,4 @@ def test_claims_says_each_claim_and_counts_the_configurations_read(tmp_path, cap
     assert "\r" not in err
     lines = err.splitlines()
     assert lines[-2].startswith("configurations read: 12/12 config (100%)")
-    assert lines[-1].startswith("grpo claims: 1/1 dapo-seq: ") and " over 2 seeds, MDE " in lines[-1]
+    assert lines[-1].startswith("grpo claims: 1/1 dapo-seq: ") and " over 2 seeds, p 1 before Holm, MDE " in lines[-1]

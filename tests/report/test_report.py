@@ -23,7 +23,7 @@ from grpo.experiment.provenance import code_fingerprint, versions
 from grpo.experiment.results import final_epochs, open_results, records_folder, write_records
 from grpo.experiment.store import scan, trial_info, write_runs, write_trial
 from grpo.report._data import load, varying_axes
-from grpo.report.grid import compute, narrative
+from grpo.report.grid import analyse, compute, narrative
 
 SMALL = """seeds = 6
 [grid]
@@ -97,7 +97,7 @@ def test_configurations_and_effects_match_the_records(small):
     assert (table.runs == 6).all() and table["rank"].tolist() == sorted(table["rank"])
 
     effects = pd.read_csv(report / "effects.csv")
-    for column in ("factor", "level", "reference", "difference", "low", "high", "decisive", "replicated"):
+    for column in ("factor", "level", "reference", "difference", "low", "high", "decisive", "consistent"):
         assert column in effects
     configs = open_results(folder).runs.drop_duplicates("config_id").set_index("config_id")
     clipped = effects[(effects.factor == "loss_mode") & (effects.level == "clipped")].iloc[0]
@@ -134,7 +134,15 @@ def test_report_md_opens_with_the_facts_and_names_the_tied_set(small):
     assert "**Grid**: `small`, 8 configurations" in head and "**Seeds**: 6 (0–5)" in head
     assert f"**Commit**: {versions()['git_commit'][:10]}" in head
     assert "**Completeness**: complete: 8 of 8 configurations, 48 runs (48 ok)" in head
-    assert f"**Minimum detectable difference**: {tables.min_detectable:.3f}" in head
+    configurations = tables.configurations.set_index("config_id")
+    learns = [min(configurations.success_mean[r.config_id], configurations.success_mean[r.default_id]) >= 0.05
+              for r in configurations.reset_index().dropna(subset=["default_half_width"]).itertuples()]
+    assert tables.learning_contrasts == (sum(learns), len(learns))
+    if any(learns):
+        assert f"**Minimum detectable difference**: {tables.min_detectable:.3f} in success at 80% power" in head
+    else:  # nothing learns in these 20 epochs: no power statement
+        assert "**Minimum detectable difference**: not defined: no configuration that learns" in head
+    assert f"**Half-width of the paired 95% intervals**: {tables.median_half_width:.3f} (median" in head
     assert "**Primary outcome: `success`**" in head
     tied = tables.configurations[tables.configurations.tied_with_best]
     assert f"**Tied with the best: {len(tied)} of 8 configurations.**" in text
@@ -203,10 +211,11 @@ def test_the_smoke_sweep_end_to_end_and_deterministic(smoke_results, tmp_path):
     text = (tmp_path / "smoke" / "report.md").read_text()
     assert "complete: 16 of 16 configurations, 32 runs (32 ok)" in text
     assert all(f"]({png.name})" in text for png in (tmp_path / "smoke").glob("*.png"))
-    again = compute(load(open_results(smoke_results)))  # the same records, computed again
+    again = analyse(load(open_results(smoke_results)))  # the same records, computed again
     assert narrative(again, [name for name in re.findall(r"\]\((\w+\.png)\)", text)]) == text
     for name in ("configurations", "effects", "interactions", "fits"):
         assert getattr(again, name).to_csv(index=False) == (tmp_path / "smoke" / f"{name}.csv").read_text()
+    assert again.three_way.to_csv(index=False) == (tmp_path / "smoke" / "three_way_interactions.csv").read_text()
 
 
 def test_fields_that_follow_from_another_are_not_axes():

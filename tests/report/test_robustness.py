@@ -17,6 +17,7 @@ from grpo.experiment.tuning import objective_table, select, tuned_cell, tuning_s
 from grpo.report import load
 from grpo.report._stats import RESAMPLES
 from grpo.report.grid import compute, verdict, with_robustness
+from grpo.report.grid._confirm import with_confirmation
 
 STUDY = """seeds = 6
 [grid]
@@ -61,7 +62,7 @@ def build_study(root, name: str, text: str, records=None):
 
 def analysed(folder):
     data = load(open_results(folder))
-    return with_robustness(compute(data), data)
+    return with_confirmation(with_robustness(compute(data), data), data)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,9 @@ def test_the_same_seed_starts_from_the_same_weights_in_every_cell():
     ('seeds = 10\n[grid]\n[tuning]\nlr = [1e-3]\nseeds = "8-12"\n', "[tuning] seeds overlap the evaluation seeds on 2"
                                                                      " seed(s) (8, 9)"),
     ('[grid]\n[tuning]\nlr = [1e-3]\n', "[tuning] needs its own seeds"),
+    ('seeds = 10\nconfirm = "5-14"\n[grid]\n', "confirm seeds overlap the evaluation seeds on 5 seed(s) (5, 6, 7, 8, 9)"),
+    ('seeds = 10\nconfirm = "100-109"\n[grid]\n[tuning]\nlr = [1e-3]\nseeds = "108-120"\n',
+     "confirm seeds overlap the tuning seeds on 2 seed(s) (108, 109)"),
     ('[grid]\n[tuning]\nlr = [1e-3]\nseeds = "5-6"\nper = "loss_mode"\n', "per 'loss_mode': choose 'configuration'"),
     ('[grid]\nloss_mode = ["naive"]\n[sensitivity]\nloss_mode = ["clipped"]\n', "is an axis of [grid] already"),
     ('[grid]\n[sensitivity]\nlr = 0.1\n', "must be a non-empty list"),
@@ -206,19 +210,31 @@ def test_selection_stability_counts_the_bootstrap_winners(study):
     assert (wins * RESAMPLES).round(6).apply(lambda column: column.map(float.is_integer)).all().all()
 
 
-def test_holm_runs_over_effects_times_cells(study):
-    """robustness.csv: every finding in every cell, one Holm family; the p-values adjusted by hand;
-    a cell's difference equals the per-seed differences of that cell's own runs."""
+def test_one_holm_adjusted_p_per_contrast_across_effects_and_robustness(study):
+    """robustness.csv: every finding in every cell. The default cell's tests carry the p_holm of
+    effects.csv (their family: the main effects); the other cells' applicable tests are one
+    family, adjusted by hand here; a cell's difference equals the per-seed differences of that
+    cell's own runs; the simultaneous interval excludes 0 exactly where the test is decisive."""
     folder, report, tables = study
     rows = pd.read_csv(report / "robustness.csv")
-    assert list(rows.columns[:8]) == ["factor", "level", "reference", "cell", "difference", "low", "high", "decisive"]
+    effects = pd.read_csv(report / "effects.csv")
+    assert list(rows.columns[:10]) == ["factor", "level", "reference", "cell", "outcome", "difference", "low", "high",
+                                      "low_holm", "high_holm"]
     assert set(rows.cell) == {DEFAULT_CELL, "lr 0.01", "epsilon 0.2", TUNED_CELL}
     assert len(rows) == 2 * 4  # two main effects (no decisive interaction) x four cells
-    p = rows.p.to_numpy()
+    default = rows[rows.cell == DEFAULT_CELL].merge(effects, on=["factor", "level"], suffixes=("", "_effects"))
+    assert len(default) == len(effects) and (default.family == "main effects").all()
+    np.testing.assert_array_equal(default.p_holm, default.p_holm_effects)
+    others = rows[(rows.cell != DEFAULT_CELL) & (rows.outcome != "not applicable")]
+    assert (others.family == "other cells").all() and rows[rows.outcome == "not applicable"].p_holm.isna().all()
+    p = others.p.to_numpy()
     order = np.argsort(p, kind="stable")
     by_hand = np.maximum.accumulate(np.minimum(1, (len(p) - np.arange(len(p))) * p[order]))
-    np.testing.assert_allclose(rows.p_holm.to_numpy()[order], by_hand)
-    assert (rows.decisive == (rows.p_holm < 0.05)).all()
+    np.testing.assert_allclose(others.p_holm.to_numpy()[order], by_hand)
+    tested = rows[rows.p_holm.notna()]
+    assert (tested.decisive == (tested.p_holm < 0.05)).all()
+    assert ((tested.low_holm > 0) | (tested.high_holm < 0)).tolist() == tested.decisive.tolist()
+    assert ((tested.low_holm <= tested.low + 1e-3) | tested.decisive).all()  # at least as wide as the raw one
     records = pd.read_parquet(folder / "records").astype({"config_id": str})
     window = records[(records.epoch >= 18) & records.seed.isin(range(6))]
     success = window.groupby(["config_id", "seed"]).sorted_frac.mean()
@@ -240,26 +256,35 @@ def test_the_report_opens_with_the_held_values_and_carries_the_robustness(study)
     assert "`tuned` (lr tuned per configuration on seeds 100–103)" in head
     assert "## Robustness" in text and "### Tuning on seeds kept apart" in text
     effects = pd.read_csv(report / "effects.csv")
-    assert effects.verdict.isin(["robust", "conditional", "default-only", "not decisive"]).all()
+    assert effects.verdict.isin(["robust", "conditional", "unconfirmed", "not detected", "untested"]).all()
     assert {"sensitivity_lr.png", "sensitivity_epsilon.png"} <= {p.name for p in report.glob("*.png")}
     assert "](sensitivity_lr.png)" in text and (report / "tuning.csv").is_file()
 
 
 def test_verdicts_on_constructed_rows():
-    def rows(*cells):  # (cell, difference, decisive)
-        return pd.DataFrame(cells, columns=["cell", "difference", "decisive"]).set_index("cell")
+    def rows(*cells):  # (cell, difference, outcome)
+        frame = pd.DataFrame(cells, columns=["cell", "difference", "outcome"]).set_index("cell")
+        return frame.assign(decisive=frame.outcome == "decisive")
 
-    assert verdict(rows(("default", 0.1, True), ("lr 0.01", 0.2, True), ("tuned", 0.05, True)))["verdict"] == "robust"
-    flipped = verdict(rows(("default", 0.1, True), ("lr 0.01", -0.2, True), ("tuned", 0.01, False)))
-    assert flipped == {"verdict": "conditional", "flips": "lr 0.01", "vanishes": "tuned"}
-    assert verdict(rows(("default", 0.1, True), ("lr 0.01", 0.0, False)))["verdict"] == "default-only"
-    elsewhere = verdict(rows(("default", 0.0, False), ("lr 0.01", 0.08, True), ("lr 0.0003", -0.01, False)))
-    assert elsewhere == {"verdict": "conditional", "flips": "", "vanishes": "default; lr 0.0003"}
-    assert verdict(rows(("default", 0.1, False), ("lr 0.01", -0.1, False)))["verdict"] == "not decisive"
-    assert verdict(rows(("default", 0.1, True), ("tuned", np.nan, False)))["verdict"] == "robust"  # not measured
+    robust = verdict(rows(("default", 0.1, "decisive"), ("lr 0.01", 0.2, "decisive"), ("tuned", 0.1, "not applicable")))
+    assert robust == {"verdict": "robust", "flips": "", "vanishes": "", "not_detected": "", "not_applicable": "tuned"}
+    flipped = verdict(rows(("default", 0.1, "decisive"), ("lr 0.01", -0.2, "decisive"), ("tuned", 0.01, "vanishes")))
+    assert flipped == {"verdict": "conditional", "flips": "lr 0.01", "vanishes": "tuned", "not_detected": "",
+                       "not_applicable": ""}
+    assert verdict(rows(("default", 0.1, "decisive"), ("lr 0.01", 0.0, "vanishes")))["verdict"] == "conditional"
+    unconfirmed = verdict(rows(("default", 0.1, "decisive"), ("lr 0.01", 0.05, "not detected")))
+    assert unconfirmed["verdict"] == "unconfirmed" and unconfirmed["not_detected"] == "lr 0.01"
+    elsewhere = verdict(rows(("default", 0.0, "vanishes"), ("lr 0.01", 0.08, "decisive"), ("lr 0.0003", -0.01, "not detected")))
+    assert elsewhere["verdict"] == "conditional" and elsewhere["vanishes"] == "default"
+    assert verdict(rows(("default", 0.1, "not detected"), ("lr 0.01", -0.1, "vanishes")))["verdict"] == "not detected"
+    untested = verdict(rows(("default", 0.1, "decisive"), ("epsilon 0.2", 0.1, "not applicable")))
+    assert untested["verdict"] == "untested" and untested["not_applicable"] == "epsilon 0.2"
+    assert verdict(rows(("default", 0.1, "decisive"), ("lr 0.01", 0.1, "decisive"),
+                        ("tuned", np.nan, "decisive")))["verdict"] == "robust"  # not measured: not applicable
 
 
 CONSTRUCTED = """seeds = 16
+confirm = "200-211"
 [grid]
 deltas_mode = ["rewards", "centered_rewards", "normalized_rewards"]
 loss_mode = ["naive", "unclipped"]
@@ -268,21 +293,26 @@ steps_per_epoch = 1
 
 [sensitivity]
 lr = [1e-2]
+
+[tuning]
+lr = [1e-2]
+seeds = "100-101"
 """
 EFFECTS = {  # (field, level) -> its success effect at lr 1e-3 and at lr 1e-2
     ("deltas_mode", "centered_rewards"): (0.3, 0.2),  # robust
-    ("deltas_mode", "normalized_rewards"): (0.3, 0.0),  # default-only
+    ("deltas_mode", "normalized_rewards"): (0.3, 0.0),  # conditional: vanishes (by equivalence) at lr 0.01
     ("loss_mode", "unclipped"): (0.2, -0.2),  # conditional: flips at lr 0.01
 }
 
 
 def constructed_records(config: TrainConfig, seeds) -> pd.DataFrame:
     """Real records of `config` whose sorted_frac is set to a chosen success: 0.2 plus EFFECTS
-    plus a per-seed block effect and a little noise per run."""
+    plus a per-seed block effect and a little noise per run (less at lr 1e-2, so a zero effect there
+    is bounded within the margin set at lr 1e-3)."""
     records = train(config, seeds)
     cell = 0 if config.lr == 1e-3 else 1
     effect = sum(sizes[cell] for (field, level), sizes in EFFECTS.items() if getattr(config, field) == level)
-    noise = np.random.default_rng(int(config.config_id, 16) % 2**32).normal(0, 0.02, len(seeds))
+    noise = np.random.default_rng(int(config.config_id, 16) % 2**32).normal(0, 0.02 if cell == 0 else 0.002, len(seeds))
     success = {seed: 0.2 + effect + 0.1 * (seed % 3) + noise[i] for i, seed in enumerate(seeds)}
     return records.assign(sorted_frac=records.seed.map(success).astype(np.float32))
 
@@ -291,13 +321,58 @@ def test_each_verdict_on_constructed_records(tmp_path):
     folder = build_study(tmp_path, "constructed", CONSTRUCTED, constructed_records)
     tables = analysed(folder)
     verdicts = tables.effects.set_index("level").verdict
-    assert verdicts.to_dict() == {"centered_rewards": "robust", "normalized_rewards": "default-only",
+    assert verdicts.to_dict() == {"centered_rewards": "robust", "normalized_rewards": "conditional",
                                   "unclipped": "conditional"}
-    assert tables.effects.set_index("level").flips["unclipped"] == "lr 0.01"
+    effects = tables.effects.set_index("level")
+    assert effects.flips["unclipped"] == "lr 0.01" and effects.vanishes["normalized_rewards"] == "lr 0.01"
+    assert (effects.not_applicable == "tuned").all()  # every arm chose lr 0.01: the tuned cell repeats its runs
+    rows = tables.robustness.rows.set_index(["level", "cell"])
+    assert rows.loc[("normalized_rewards", "lr 0.01")].p_equivalence < 0.05
+    assert rows.loc[("normalized_rewards", "lr 0.01")].margin == pytest.approx(effects.mde["normalized_rewards"])
     from grpo.report.grid import narrative
 
     text = narrative(tables, [])
     flip = tables.robustness.rows.query("level == 'unclipped' and cell == 'lr 0.01'").iloc[0]
     assert flip.difference == pytest.approx(-0.2, abs=0.02) and flip.decisive
     assert "unclipped +0.200" in text and f"(at lr 0.001; **conditional**: flips at lr 0.01 ({flip.difference:+.3f} [" in text
-    assert "(at lr 0.001 only: **default-only**)" in text and "(**robust**: decisive with one sign in every cell)" in text
+    margin = tables.robustness.rows.query("level == 'normalized_rewards' and cell == 'lr 0.01'").margin.iloc[0]
+    assert f"(at lr 0.001; **conditional**: vanishes at lr 0.01 (within ±{margin:.3f}); not applicable: tuned)" in text
+    assert "(**robust**: decisive with one sign in every cell that changes its arms; not applicable: tuned)" in text
+    # confirmation: the default cell again on 12 fresh seeds, each decisive finding measured there
+    confirmed = tables.confirmation.set_index("level")
+    assert set(confirmed.index) == {"centered_rewards", "normalized_rewards", "unclipped"}
+    assert (confirmed.confirmed == "holds").all() and (confirmed.confirm_pairs == 12).all()
+    assert confirmed.confirm_difference["unclipped"] == pytest.approx(0.2, abs=0.03)
+    assert "**Confirmation on fresh seeds** (12 seeds never evaluated nor tuned on" in text
+    assert "- **Confirmation**: the default cell trained again on 12 fresh seeds" in text
+    assert tables.seeds == list(range(16))  # the fresh seeds stay out of every other statistic
+
+
+NOISY = """seeds = 8
+[grid]
+deltas_mode = ["rewards", "centered_rewards"]
+epochs = 2
+steps_per_epoch = 1
+
+[sensitivity]
+lr = [1e-2]
+"""
+
+
+def noisy_records(config: TrainConfig, seeds) -> pd.DataFrame:
+    """Real records whose success differs between the arms by 0.06 ± 0.1 (the sign alternating
+    by seed): about 1.7 standard errors, neither decisive nor bounded within its MDE (0.106)."""
+    records = train(config, seeds)
+    treated = config.deltas_mode == "centered_rewards"
+    success = {seed: 0.3 + 0.05 * (seed % 3) + treated * (0.06 + 0.1 * (-1) ** seed) for seed in seeds}
+    return records.assign(sorted_frac=records.seed.map(success).astype(np.float32))
+
+
+def test_an_effect_neither_decisive_nor_equivalent_is_not_detected(tmp_path):
+    tables = analysed(build_study(tmp_path, "noisy", NOISY, noisy_records))
+    effect = tables.effects.iloc[0]
+    assert effect.difference == pytest.approx(0.06, abs=1e-6) and not effect.decisive
+    assert effect.mde == pytest.approx(2.8016 * np.std([0.16, -0.04] * 4, ddof=1) / np.sqrt(8), rel=1e-3)
+    assert effect.verdict == "not detected" and effect.not_detected == "default; lr 0.01" and effect.vanishes == ""
+    rows = tables.robustness.rows
+    assert (rows.outcome == "not detected").all() and (rows.p_equivalence > 0.05).all()

@@ -9,10 +9,13 @@ from grpo.errors import UsageError
 from grpo.report._fits import fit_curve, saturating_curve
 from grpo.report._stats import (
     RESAMPLES,
+    adjusted_interval,
     bootstrap_interval,
     check_resample_memory,
+    equivalence_p,
     holm,
     iqm,
+    minimum_detectable_effect,
     paired_contrast,
     probability_of_improvement,
     resample,
@@ -21,7 +24,7 @@ from grpo.report._stats import (
     split_halves,
     summarize,
 )
-from grpo.report.grid._compute import mark_replicated, tied_with_best
+from grpo.report.grid._compute import mark_consistent, tied_with_best
 
 
 def test_iqm_by_hand():
@@ -117,8 +120,8 @@ def test_split_halves_and_replication():
                          "decisive": [True, True, True, False]})
     a = full.assign(difference=[0.05, -0.1, -0.01, 0.02])  # z flips its sign on half a
     b = full.assign(difference=[0.2, -0.3, 0.4, 0.0])
-    marked = mark_replicated(full, a, b)
-    assert marked.replicated.tolist() == [True, True, False, False]  # w: indecisive, nothing to replicate
+    marked = mark_consistent(full, a, b)
+    assert marked.consistent.tolist() == [True, True, False, False]  # w: indecisive, nothing to replicate
     assert marked.difference_half_a.tolist() == [0.05, -0.1, -0.01, 0.02]
 
 
@@ -187,3 +190,38 @@ def test_a_bootstrap_that_cannot_fit_is_refused_before_it_is_made():
     with pytest.raises(UsageError, match=r"^1,000,000 seeds: the paired bootstrap \(10,000 resamples x seeds\) needs about 261 GiB"):
         check_resample_memory(1_000_000)
     check_resample_memory(100)  # the committed reports' size: fine
+
+
+def test_equivalence_by_hand():
+    """Two one-sided tests of |difference| < margin, normal with standard error se: by hand for
+    difference 0.01, se 0.01, margin 0.04: max(P(Z > 5), P(Z > 3)) = P(Z > 3) = 0.00135."""
+    assert equivalence_p(0.01, 0.01, 0.04) == pytest.approx(0.0013499, rel=1e-4)
+    assert equivalence_p(-0.01, 0.01, 0.04) == pytest.approx(0.0013499, rel=1e-4)  # symmetric
+    assert equivalence_p(0.03, 0.01, 0.04) == pytest.approx(0.158655, rel=1e-4)  # P(Z > 1): not equivalent
+    assert equivalence_p(0.0, 0.01, 0.0) != equivalence_p(0.0, 0.01, 0.0)  # no margin: NaN
+    # equivalent at 0.05 exactly where the 90% interval lies within the margin
+    for difference in np.linspace(-0.05, 0.05, 41):
+        inside = abs(difference) + 1.6448536 * 0.01 < 0.04
+        assert (equivalence_p(difference, 0.01, 0.04) < 0.05) == inside
+
+
+def test_power_mde_by_hand():
+    """(z_.975 + z_.8) * sd / sqrt(n): 2.8016 * 0.2 / 4 = 0.14008 over 16 pairs; in a family of 70
+    Holm tests the first step's level 0.05/70: (z_{1-0.05/140} + z_.8) = 3.3839 + 0.8416."""
+    assert minimum_detectable_effect(0.2, 16) == pytest.approx(0.14008, rel=1e-4)
+    assert minimum_detectable_effect(0.2, 16, tests=70) == pytest.approx((3.38404 + 0.84162) * 0.05, rel=1e-4)
+    half_width = 1.95996 * 0.2 / 4
+    assert minimum_detectable_effect(0.2, 16) / half_width == pytest.approx(1.4294, rel=1e-4)  # not the half-width
+
+
+def test_the_holm_adjusted_interval_excludes_zero_exactly_where_the_adjusted_p_is_decisive():
+    se = 0.01
+    for difference in np.linspace(0.0, 0.05, 26):
+        p = 2 * norm.sf(difference / se)
+        for multiplier in (1, 3, 10):
+            p_holm = min(1.0, multiplier * p)
+            low, high = adjusted_interval(difference, se, p, p_holm, 10)
+            assert (low > 0) == (p_holm < 0.05)
+            assert high - difference == pytest.approx(difference - low)
+    low, high = adjusted_interval(0.02, se, 2 * norm.sf(2), min(1, 3 * 2 * norm.sf(2)), 3)
+    assert high - 0.02 == pytest.approx(norm.ppf(1 - 0.05 / 3 / 2) * se)  # level 0.05 / 3 by hand

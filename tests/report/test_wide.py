@@ -127,3 +127,29 @@ def test_agreement_with_the_full_grid():
     assert verdicts.to_dict() == {"deltas_mode": "agree", "loss_mode": "disagree", "reward_fn": "full's best is not sampled here",
                                   "kl_penalty": "agree: neither decisive",
                                   "responses": "undecided: the values recommended here were not in full"}
+
+
+def test_recommended_values_are_tested_against_their_sample_share_with_holm_over_all_values():
+    """Each value's top share against its sample share: the exact binomial test by hand, Holm over
+    every value of every choice; a value marginal before the correction is not recommended after it."""
+    from scipy import stats
+
+    table, choices = synthetic()
+    levels = wide.level_rows(table, choices)
+    top = wide.top_mask(table.success)
+    row = levels[(levels.choice == "loss") & (levels.level == "x")].iloc[0]
+    by_hand = stats.binomtest(int(row.top_n), int(top.sum()), row.sample_share).pvalue
+    assert row.top_p == pytest.approx(by_hand)
+    p = levels.top_p.to_numpy()
+    order = np.argsort(p, kind="stable")
+    holm = np.maximum.accumulate(np.minimum(1, (len(p) - np.arange(len(p))) * p[order]))
+    np.testing.assert_allclose(levels.top_p_holm.to_numpy()[order], holm)
+    assert ((levels.top != "neither") == (levels.top_p_holm < 0.05)).all()
+    marginal = levels[(levels.top_p < 0.05) & (levels.top_p_holm >= 0.05)]
+    assert (marginal.top == "neither").all()
+
+
+def test_the_prompt_count_and_the_outcome_step_are_read_from_the_configurations():
+    configs = pd.DataFrame({"task": ["seed", "variable", "variable"], "task_prompts": [None, 16, None]})
+    assert wide._prompts(configs) == [3, 16]
+    assert wide._step(pd.Series([0.0, 1 / 9, 2 / 9, 2 / 9, np.nan])) == pytest.approx(1 / 9)

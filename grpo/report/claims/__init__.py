@@ -2,9 +2,22 @@
 (compute: the paired contrast, verdict and MDE; the mechanism's measurement), its figure, and
 report.md with the verdicts and the cost."""
 
-from grpo.report.claims._compute import ClaimData, ClaimOutcome, MissingSweep, SweepCost, contrasts, headline, load_claim, verdict
+from grpo.report.claims._compute import (
+    VERDICTS,
+    ClaimData,
+    ClaimOutcome,
+    MissingSweep,
+    SweepCost,
+    contrasts,
+    headline,
+    load_claim,
+    regime_held,
+    verdict,
+    with_verdicts,
+)
 from grpo.report.claims._report import render_claims, test_claim
 from grpo.report.claims._text import report_markdown
 
 __all__ = ["ClaimData", "ClaimOutcome", "MissingSweep", "SweepCost", "contrasts", "headline", "load_claim",
-           "render_claims", "report_markdown", "test_claim", "verdict"]
+           "render_claims", "report_markdown", "test_claim", "verdict",
+           "VERDICTS", "regime_held", "with_verdicts"]

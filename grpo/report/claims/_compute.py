@@ -5,26 +5,33 @@ and a figure, in one report (OUT/report.md).
 Both arms of a contrast start from the same weights and random stream (seeds are blocks), so a
 difference is a difference in how the quantity moved. Per seed, a claim's score is the mean of
 its cells' treatment - baseline differences (the grid's axes the claim neither contrasts nor
-holds; one cell when there are none); the verdict reads the 95% paired bootstrap interval of its
-mean (grpo.report._stats.paired_contrast): *replicates* when it lies on the predicted side of 0,
-*contradicted* when on the other, *undecided* otherwise. The minimum detectable effect is
-(z_.975 + z_.8) · sd / √n (grpo.report._stats.minimum_detectable_effect): a true difference of
-that size is found with 80% power at the 5% two-sided level.
+holds; one cell when there are none). The claims of one report are one Holm family: each
+claim's p (the pooled paired contrast's, grpo.report._stats.paired_contrast) is Holm-adjusted over
+them. The verdict (VERDICTS): *replicates* / *contradicted* where the Holm-adjusted p is below
+ALPHA, on / against the predicted side; otherwise *regime failed* where the arms did not differ in
+the claim's mechanism by its declared minimum difference (the mechanism had no room, so the
+claim was not tested); *tied* where two one-sided tests bound the difference within ±margin;
+*non-inferior* where the one-sided test bounds it above -margin on the predicted side; else
+*undecided*. The margin is the claim's minimum detectable effect, (z_.975 + z_.8) · sd / √n
+(grpo.report._stats.minimum_detectable_effect): a true difference of that size is found with
+80% power at the 5% two-sided level.
 """
 
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from grpo.errors import UsageError
 from grpo.experiment.claims import Claim
 from grpo.experiment.grids import load_grid
 from grpo.experiment.layout import RUNS_FILE
 from grpo.experiment.results import FINISHED, final_window, open_results, per_epoch
-from grpo.report._stats import minimum_detectable_effect, paired_contrast
+from grpo.report._stats import ALPHA, equivalence_p, holm, minimum_detectable_effect, paired_contrast
 from grpo.report.mechanisms import Measurement
 
 ARMS = ("treatment", "baseline")
@@ -141,7 +148,7 @@ def contrasts(data: ClaimData) -> pd.DataFrame:
         contrast = paired_contrast(a.to_numpy(), b.to_numpy())
         rows.append({"cell": label, "treatment": float(np.nanmean(a)), "baseline": float(np.nanmean(b)),
                      "difference": contrast.difference, "low": contrast.low, "high": contrast.high,
-                     "sd": contrast.sd, "pairs": contrast.pairs,
+                     "p": contrast.p, "se": contrast.se, "sd": contrast.sd, "pairs": contrast.pairs,
                      "mde": minimum_detectable_effect(contrast.sd, contrast.pairs)})
     return pd.DataFrame(rows)
 
@@ -151,14 +158,59 @@ def headline(table: pd.DataFrame) -> pd.Series:
     return table.iloc[-1]
 
 
-def verdict(row, predicted: int) -> str:
-    """replicates / contradicted / undecided from a contrast row's interval and the predicted sign."""
-    low, high = predicted * row.low, predicted * row.high  # on the predicted side when positive
-    if min(low, high) > 0:
-        return "replicates"
-    if max(low, high) < 0:
-        return "contradicted"
+VERDICTS = ("replicates", "contradicted", "regime failed", "tied", "non-inferior", "undecided")
+
+
+def verdict(row, predicted: int, p_holm: float, regime_held: bool | None = None) -> str:
+    """A claim's verdict (VERDICTS, module docstring) from its headline contrast row (difference,
+    se, mde: the margin), the predicted sign, its Holm-adjusted p over the report's claims and
+    whether its mechanism had room (None: no minimum declared, not checked)."""
+    if p_holm < ALPHA:
+        return "replicates" if np.sign(row.difference) == predicted else "contradicted"
+    if regime_held is False:
+        return "regime failed"
+    if equivalence_p(row.difference, row.se, row.mde) < ALPHA:
+        return "tied"
+    if non_inferiority_p(predicted * row.difference, row.se, row.mde) < ALPHA:
+        return "non-inferior"
     return "undecided"
+
+
+def non_inferiority_p(difference: float, se: float, margin: float) -> float:
+    """One-sided p of "the true difference is at most -margin" (normal, standard error `se`)."""
+    if not (np.isfinite(difference) and np.isfinite(se) and np.isfinite(margin)):
+        return float("nan")
+    if se == 0:
+        return 0.0 if difference > -margin else 1.0
+    return float(stats.norm.sf((difference + margin) / se))
+
+
+def regime_held(claim: Claim, measurement: Measurement) -> bool | None:
+    """Whether the arms differ in the claim's mechanism by at least its declared minimum (None
+    where no minimum is declared or the measurement lacks the numbers it names)."""
+    mechanism = claim.mechanism
+    numbers = measurement.numbers
+    if mechanism.minimum_difference is None or not all(name in numbers for name in mechanism.between):
+        return None
+    treatment, baseline = (float(numbers[name]) for name in mechanism.between)
+    return bool(abs(treatment - baseline) >= mechanism.minimum_difference)
+
+
+def with_verdicts(outcomes: list["ClaimOutcome"]) -> list["ClaimOutcome"]:
+    """The outcomes of one report with Holm over their claims: each one's p_holm and verdict. A
+    claim whose grid lacks runs gets no verdict (INCOMPLETE: its cells may be unbalanced) and stays
+    out of the family."""
+    complete = [outcome for outcome in outcomes if not outcome.data.gaps]
+    for outcome in outcomes:
+        if outcome.data.gaps:
+            outcome.verdict, outcome.p_holm = INCOMPLETE, float("nan")
+    adjusted: Any = holm([headline(outcome.table).p for outcome in complete]) if complete else []
+    for outcome, p_holm in zip(complete, adjusted):
+        outcome.p_holm = float(p_holm)
+        outcome.regime_held = regime_held(outcome.data.claim, outcome.measurement)
+        outcome.verdict = verdict(headline(outcome.table), outcome.data.claim.predicted, outcome.p_holm,
+                                  outcome.regime_held)
+    return outcomes
 
 
 def mechanism_column(data: ClaimData) -> Measurement:
@@ -204,7 +256,9 @@ def arm_label(claim: Claim, arm: str) -> str:
 class ClaimOutcome:
     data: ClaimData
     table: pd.DataFrame
-    verdict: str
     measurement: Measurement
     figure: str
     seconds: float  # reading, measuring and drawing it here
+    verdict: str = "undecided"  # set with the report's other claims (with_verdicts)
+    p_holm: float = float("nan")  # Holm over the report's claims
+    regime_held: bool | None = None  # the mechanism differed by its declared minimum (None: not checked)

@@ -8,10 +8,19 @@ from grpo.report._stats import Z
 from grpo.report.claims._compute import ARMS, ClaimData, arm_label
 from grpo.report.mechanisms import Measurement
 
+UNITS = {"entropy": "nats", "kl": "nats", "incorrect_length": "tokens", "mean_length": "tokens"}  # else by suffix
 
-def curve_figure(data: ClaimData, measurement: Measurement):
+
+def unit(column: str) -> str:
+    """A record column's unit for an axis label: a fraction for `*_frac`, else UNITS' or none."""
+    return "fraction" if column.endswith("_frac") else UNITS.get(column, "")
+
+
+def curve_figure(data: ClaimData, measurement: Measurement, verdict: str = "", subtitle: str = ""):
     """The metric per epoch for each arm (per seed the mean over cells; seed mean with a 95%
-    normal band); beside it the mechanism's column per epoch, or the measurement's own panel."""
+    normal band, clipped to [0, 1] for a fraction); beside it the mechanism's column per epoch,
+    or the measurement's own panel. Titled with the claim as a question, `verdict` and
+    `subtitle` (its numbers) under it."""
     claim = data.claim
     panels = [(claim.metric, claim.metric)]
     if claim.mechanism.column:
@@ -23,8 +32,14 @@ def curve_figure(data: ClaimData, measurement: Measurement):
         band = pd.DataFrame({"mean": grouped.mean(), "se": grouped.sem()}).reset_index()
         band["level"] = band.arm.map({arm: arm_label(claim, arm) for arm in ARMS})
         band = band.sort_values(["arm", "epoch"], ascending=[False, True])
-        bands.append((band.assign(low=band["mean"] - Z * band.se, high=band["mean"] + Z * band.se), column, title))
-    return claim_panels(bands, f"{claim.name}: {claim.statement}", measurement.draw)
+        low, high = band["mean"] - Z * band.se, band["mean"] + Z * band.se
+        if unit(column) == "fraction":
+            low, high = low.clip(0, 1), high.clip(0, 1)
+        label = f"{column} ({unit(column)})" if unit(column) else column
+        bands.append((band.assign(low=low, high=high), label, title))
+    question = f"{claim.name}: does it hold that {claim.statement}?"
+    return claim_panels(bands, question + (f"\nverdict: {verdict}" if verdict else "") + (f" — {subtitle}" if subtitle else ""),
+                        measurement.draw)
 
 
 def claim_panels(bands: list, title: str, draw=None):

@@ -7,7 +7,6 @@ from pathlib import Path
 from grpo.experiment.claims import Claim
 from grpo.report._folder import write_figure, write_text
 from grpo.report.claims._compute import (
-    INCOMPLETE,
     ClaimOutcome,
     MissingSweep,
     SweepCost,
@@ -15,23 +14,29 @@ from grpo.report.claims._compute import (
     headline,
     load_claim,
     measure_mechanism,
-    verdict,
+    with_verdicts,
 )
 from grpo.report.claims._figures import curve_figure
 from grpo.report.claims._text import report_markdown
 
 
-def test_claim(claim: Claim, results_root: Path, out: Path) -> ClaimOutcome:
-    """Read, contrast, measure and draw one claim; its figure goes to OUT/<claim>.png."""
+def test_claim(claim: Claim, results_root: Path) -> ClaimOutcome:
+    """Read, contrast and measure one claim; its verdict and figure (OUT/<claim>.png, drawn by
+    `draw_claim`) wait for the report's other claims (Holm over them: with_verdicts)."""
     start = time.perf_counter()
     data = load_claim(claim, results_root)
     table = contrasts(data)
     measurement = measure_mechanism(data, results_root)
-    figure = curve_figure(data, measurement)
-    name = f"{claim.name}.png"
-    write_figure(out, name, figure)
-    found = INCOMPLETE if data.gaps else verdict(headline(table), claim.predicted)  # no verdict from a partial grid
-    return ClaimOutcome(data, table, found, measurement, name, time.perf_counter() - start)
+    return ClaimOutcome(data, table, measurement, f"{claim.name}.png", time.perf_counter() - start)
+
+
+def draw_claim(outcome: ClaimOutcome, out: Path) -> None:
+    """OUT/<claim>.png: the claim's curves titled with its question and, under it, its verdict."""
+    start = time.perf_counter()
+    row = headline(outcome.table)
+    numbers = f"{row.difference:+.3g} [{row.low:+.3g}, {row.high:+.3g}], p_holm {outcome.p_holm:.2g}, MDE {row.mde:.3g}"
+    write_figure(out, outcome.figure, curve_figure(outcome.data, outcome.measurement, outcome.verdict, numbers))
+    outcome.seconds += time.perf_counter() - start
 
 
 def render_claims(claims: list[Claim], results_root: Path, out: Path, on_claim=None,
@@ -44,10 +49,12 @@ def render_claims(claims: list[Claim], results_root: Path, out: Path, on_claim=N
     outcomes, not_run = [], {}
     for claim in claims:
         try:
-            outcomes.append(test_claim(claim, results_root, out))
+            outcomes.append(test_claim(claim, results_root))
         except MissingSweep as missing:
             not_run[claim.name] = str(missing)
         if on_claim:
             on_claim(claim, outcomes[-1] if claim.name not in not_run else not_run[claim.name])
+    for outcome in with_verdicts(outcomes):
+        draw_claim(outcome, out)
     write_text(out, "report.md", report_markdown(outcomes, not_run, sweeps or {}, load))
     return out / "report.md", outcomes, not_run

@@ -2,7 +2,7 @@
 
 from grpo.experiment.claims import SIGNS, SUMMARIES, Claim
 from grpo.report._markdown import markdown_table
-from grpo.report._stats import DETECTION_Z, POWER, RESAMPLES
+from grpo.report._stats import ALPHA, DETECTION_Z, POWER, RESAMPLES
 from grpo.report.claims._compute import ClaimOutcome, SweepCost, arm_label, headline
 
 
@@ -43,25 +43,40 @@ def report_markdown(outcomes: list[ClaimOutcome], not_run: dict[str, str], sweep
                     load: tuple | None = None) -> str:
     lines = ["# Claims of the literature on the testbed: canaries", "",
              "Each claim is a paired contrast over seeds (both arms from the same initial weights and random stream):"
-             " per seed, treatment minus baseline, averaged over the grid's other cells. Verdict from its 95% paired"
-             f" bootstrap interval ({RESAMPLES:,} resamples): *replicates* if on the predicted side of 0, *contradicted*"
-             " if on the other, else *undecided*. MDE: the minimum detectable effect, (z_.975 + z_.8) · sd_paired / √n"
-             f" = {DETECTION_Z:.2f} · sd / √n (power {POWER:.0%}, level"
+             " per seed, treatment minus baseline, averaged over the grid's other cells, with its 95% paired"
+             f" bootstrap interval ({RESAMPLES:,} resamples) and the p of its difference over the bootstrap standard"
+             f" error. One Holm family: the {len(outcomes)} claims of this report (`p_holm`). Verdicts: *replicates* /"
+             f" *contradicted* where p_holm < {ALPHA:.2f}, on / against the predicted side; otherwise *regime failed*"
+             " where the arms did not differ in the claim's mechanism by its declared minimum difference (the"
+             " mechanism had no room: the claim was not tested); *tied* where two one-sided tests bound the difference"
+             " within ±MDE (its margin); *non-inferior* where the one-sided test bounds it above −MDE on the predicted"
+             " side (not equal: it may be larger); else *undecided*. MDE: the minimum detectable effect,"
+             f" (z_.975 + z_.8) · sd_paired / √n = {DETECTION_Z:.2f} · sd / √n (power {POWER:.0%}, level"
              " 5% two-sided): a true difference that large is found 80% of the time. The evaluation seeds are the"
              " grids' own (0 to n-1); the pilots that chose the regimes and the seed counts ran on seeds 1000 and up,"
              " never evaluated here.", "",
-             "| claim | verdict | difference [95% interval] | seeds | MDE | mechanism |", "|---|---|---|---|---|---|"]
+             "| claim | verdict | difference [95% interval] | p | p_holm | seeds | MDE | mechanism (declared minimum"
+             " difference) |", "|---|---|---|---|---|---|---|---|"]
     for outcome in outcomes:
         row = headline(outcome.table)
         lines.append(f"| [{outcome.data.claim.name}](#{outcome.data.claim.name}) | **{outcome.verdict}** |"
-                     f" {row.difference:+.3g} [{row.low:+.3g}, {row.high:+.3g}] | {row.pairs} | {row.mde:.3g} |"
-                     f" {outcome.measurement.short} |")
-    lines += [f"| {name} | not run | – | – | – | {why} |" for name, why in not_run.items()]
+                     f" {row.difference:+.3g} [{row.low:+.3g}, {row.high:+.3g}] | {row.p:.2g} | {outcome.p_holm:.2g} |"
+                     f" {row.pairs} | {row.mde:.3g} | {outcome.measurement.short}{_regime(outcome)} |")
+    lines += [f"| {name} | not run | – | – | – | – | – | {why} |" for name, why in not_run.items()]
     lines.append("")
     lines += cost_lines(outcomes, sweeps or {}, load)
     for outcome in outcomes:
         lines += claim_section(outcome)
     return "\n".join(lines)
+
+
+def _regime(outcome: ClaimOutcome) -> str:
+    """` (minimum difference 0.05: met)` beside a mechanism, or '' where no minimum is declared."""
+    minimum = outcome.data.claim.mechanism.minimum_difference
+    if minimum is None:
+        return ""
+    state = {True: "met", False: "NOT met: regime failed", None: "not measured"}[outcome.regime_held]
+    return f" (minimum difference {minimum:g}: {state})"
 
 
 def claim_section(outcome: ClaimOutcome) -> list[str]:
@@ -79,9 +94,10 @@ def claim_section(outcome: ClaimOutcome) -> list[str]:
               f" [{arm_label(claim, 'baseline')}]{held}; predicted {SIGNS[claim.predicted]}.", "",
               f"**{outcome.verdict}**: {row.difference:+.4g} [{row.low:+.4g}, {row.high:+.4g}] over {row.pairs} seeds"
               f" (treatment {row.treatment:.4g}, baseline {row.baseline:.4g}); sd of the paired differences"
-              f" {row.sd:.3g}, MDE {row.mde:.3g}."]
+              f" {row.sd:.3g}, MDE {row.mde:.3g}; p {row.p:.3g}, Holm-adjusted over the report's claims"
+              f" {outcome.p_holm:.3g}."]
     lines += ["", paper_comparison(claim, row)]
-    lines += ["", f"Mechanism ({claim.mechanism.description}): {outcome.measurement.text}", ""]
+    lines += ["", f"Mechanism ({claim.mechanism.description}): {outcome.measurement.text}{_regime(outcome)}.", ""]
     if len(outcome.table) > 1:
         table = outcome.table[["cell", "treatment", "baseline", "difference", "low", "high", "pairs", "mde"]]
         lines += [markdown_table(table.rename(columns={"low": "95% low", "high": "95% high", "pairs": "seeds",

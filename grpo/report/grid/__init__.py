@@ -6,9 +6,9 @@ from grpo.report._data import Completeness
 from grpo.report.grid._compute import Robustness, Tables, compute
 from grpo.report.grid._figures import draw_figures
 from grpo.report.grid._findings import FINDINGS, findings
-from grpo.report.grid._report import render, write
+from grpo.report.grid._report import analyse, render, write
 from grpo.report.grid._robustness import VERDICTS, verdict, with_robustness
 from grpo.report.grid._text import narrative
 
-__all__ = ["FINDINGS", "VERDICTS", "Completeness", "Robustness", "Tables", "compute", "draw_figures", "findings",
+__all__ = ["FINDINGS", "VERDICTS", "Completeness", "Robustness", "Tables", "analyse", "compute", "draw_figures", "findings",
            "narrative", "render", "verdict", "with_robustness", "write"]

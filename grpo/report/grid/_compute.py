@@ -28,6 +28,7 @@ from grpo.report._stats import (
     Contrast,
     bootstrap_interval,
     holm,
+    minimum_detectable_effect,
     paired_contrast,
     percentile_interval,
     probability_of_improvement,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 HALVES = ("half_a", "half_b")
 SLOPE_EPOCHS = 10  # final-window slopes are reported in success per this many epochs
+LEARNING_FLOOR = 0.05  # a configuration learns where its mean success reaches this (below: "stays near 0")
 HELD_FIELDS = ("lr", "epsilon", "responses", "epochs", "steps_per_epoch", "dim")  # report.md's first line names them
 LOSS_OPTION_FIELDS = ("epsilon",)  # of HELD_FIELDS, those a loss reads only if it declares them (its options)
 
@@ -78,7 +80,10 @@ class Tables:
     within_reward: pd.DataFrame  # per reward function: reward_frac vs success
     replication: pd.DataFrame  # per half of the seeds: its best configuration and tied set
     unhealthy: pd.DataFrame  # runs that diverged, failed or are missing
-    min_detectable: float  # median half-width of the paired 95% intervals against the seed's default
+    min_detectable: float  # median MDE at 80% power of the contrasts against the seed's default where both arms learn
+    min_detectable_family: float  # the same under the family's correction (Holm over those contrasts: Bonferroni's z)
+    learning_contrasts: tuple[int, int]  # (contrasts against the default whose arms both learn, all such contrasts)
+    median_half_width: float  # median half-width of the paired 95% intervals against the seed's default (all of them)
     pairing_gain: float  # median (unpaired standard error / paired standard error) of those contrasts
     leaders_half_width: float  # median half-width of the paired intervals between the best and those tied with it
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
@@ -86,6 +91,9 @@ class Tables:
     regime: "Regime | None" = None  # the RLVR-shaped regime's numbers (task stream; grpo.report.grid.render adds them)
     headline: pd.DataFrame | None = None  # rliable's view of the headline contrasts (grpo.report.grid._headline)
     profiles: pd.DataFrame | None = None  # performance profiles of the headline configurations (the same module)
+    confirmation: pd.DataFrame = field(default_factory=pd.DataFrame)  # decisive findings on the confirm seeds (_confirm)
+    conditional: pd.DataFrame = field(default_factory=pd.DataFrame)  # main effects within levels (_conditional)
+    three_way: pd.DataFrame = field(default_factory=pd.DataFrame)  # three-way interactions (_conditional)
 
 
 def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:
@@ -153,11 +161,15 @@ def compute(data: ReportData) -> Tables:
 
     seed_sets: dict[str, Iterable[int]] = {"full": seeds, **halves}
     effects_by_seeds = {name: factor_effects(scores, configs, axes, references, list(s)) for name, s in seed_sets.items()}
-    effects = mark_replicated(*(effects_by_seeds[name][0] for name in ("full", *HALVES)))
-    interactions = mark_replicated(*(effects_by_seeds[name][1] for name in ("full", *HALVES)))
+    effects = mark_consistent(*(effects_by_seeds[name][0] for name in ("full", *HALVES)))
+    interactions = mark_consistent(*(effects_by_seeds[name][1] for name in ("full", *HALVES)))
 
     contrasts = table.dropna(subset=["default_half_width"])
-    min_detectable = float(contrasts.default_half_width.median()) if len(contrasts) else float("nan")
+    median_half_width = float(contrasts.default_half_width.median()) if len(contrasts) else float("nan")
+    learning = contrasts[contrasts.default_learns.astype(bool)]
+    min_detectable = float(learning.default_mde.median()) if len(learning) else float("nan")
+    min_detectable_family = float(np.median([minimum_detectable_effect(r.default_sd, r.default_pairs, len(contrasts))
+                                             for r in learning.itertuples()])) if len(learning) else float("nan")
     pairing_gain = float(contrasts.default_pairing_gain.median()) if len(contrasts) else float("nan")
     leaders = table[table.tied_with_best & (table.best_difference > 0)] if len(ranked) else table.iloc[:0]
     leaders_half_width = float(((leaders.best_high - leaders.best_low) / 2).median()) if len(leaders) else float("nan")
@@ -176,7 +188,9 @@ def compute(data: ReportData) -> Tables:
         configurations=table, effects=effects,
         interactions=interactions, fits=_fits(data, labels, ranked, table), slopes=slopes, within_reward=_within_reward(table, axes),
         replication=replication, unhealthy=runs[runs.status != "ok"].reset_index(drop=True),
-        min_detectable=min_detectable, pairing_gain=pairing_gain, leaders_half_width=leaders_half_width, curves=curves)
+        min_detectable=min_detectable, min_detectable_family=min_detectable_family,
+        learning_contrasts=(len(learning), len(contrasts)), median_half_width=median_half_width,
+        pairing_gain=pairing_gain, leaders_half_width=leaders_half_width, curves=curves)
 
 
 def _configurations(data, configs, axes, labels, scores, completeness) -> pd.DataFrame:
@@ -212,7 +226,8 @@ def best_of(scores: pd.DataFrame, seeds: list) -> str | None:
 
 def _contrast_columns(contrast: Contrast) -> dict:
     return {"difference": contrast.difference, "low": contrast.low, "high": contrast.high, "p": contrast.p,
-            "sd": contrast.sd, "pairs": contrast.pairs}
+            "se": contrast.se, "sd": contrast.sd, "pairs": contrast.pairs,
+            "mde": minimum_detectable_effect(contrast.sd, contrast.pairs)}
 
 
 def tied_with_best(scores: pd.DataFrame, seeds: list) -> pd.DataFrame:
@@ -244,6 +259,10 @@ def _versus_default(table, configs, scores, seeds, halves) -> pd.DataFrame:
             poi = probability_of_improvement(scores.loc[config_id], scores.loc[default])
             row |= {"default_difference": contrast.difference, "default_low": contrast.low, "default_high": contrast.high,
                     "default_p": contrast.p, "default_half_width": contrast.half_width,
+                    "default_sd": contrast.sd, "default_pairs": contrast.pairs,
+                    "default_mde": minimum_detectable_effect(contrast.sd, contrast.pairs),
+                    "default_learns": bool(min(np.nanmean(scores.loc[config_id]), np.nanmean(scores.loc[default]))
+                                           >= LEARNING_FLOOR),
                     "default_pairing_gain": contrast.se_unpaired / contrast.se if contrast.se > 0 else np.nan,
                     "poi": poi[0], "poi_low": poi[1], "poi_high": poi[2]}
             for half, half_seeds in halves.items():
@@ -251,7 +270,8 @@ def _versus_default(table, configs, scores, seeds, halves) -> pd.DataFrame:
                                                          scores.loc[default, list(half_seeds)]).difference
         rows.append(row)
     columns = ["config_id", "default_id", "default_difference", "default_low", "default_high", "default_p",
-               "default_half_width", "default_pairing_gain", "poi", "poi_low", "poi_high",
+               "default_half_width", "default_sd", "default_pairs", "default_mde", "default_learns",
+               "default_pairing_gain", "poi", "poi_low", "poi_high",
                *(f"default_{half}" for half in HALVES)]
     versus = pd.DataFrame(rows).reindex(columns=columns)
     versus["default_p_holm"] = holm(versus.default_p) if len(versus) else []
@@ -260,7 +280,7 @@ def _versus_default(table, configs, scores, seeds, halves) -> pd.DataFrame:
     same_sign = np.ones(len(versus), dtype=bool)
     for half in HALVES:
         same_sign &= np.sign(versus[f"default_{half}"]) == np.sign(versus.default_difference)
-    versus["default_replicated"] = decisive & same_sign
+    versus["default_consistent"] = decisive & same_sign
     versus["is_default"] = versus.config_id == versus.default_id
     return table.merge(versus, on="config_id", how="left")
 
@@ -273,7 +293,7 @@ def _rank(table: pd.DataFrame) -> pd.DataFrame:
     return order.reset_index(drop=True)
 
 
-def _cells(configs: pd.DataFrame, ranked: list, factors: list[str], axes: dict) -> dict:
+def cells_by_levels(configs: pd.DataFrame, ranked: list, factors: list[str], axes: dict) -> dict:
     """(levels of `factors`) -> {values of the other axes -> config_id}, over the ranked configurations."""
     others = [name for name in axes if name not in factors]
     cells: dict = {}
@@ -283,7 +303,7 @@ def _cells(configs: pd.DataFrame, ranked: list, factors: list[str], axes: dict) 
     return cells
 
 
-def _paired_means(values: np.ndarray, groups: list[list[str]], index: dict) -> list[np.ndarray]:
+def paired_means(values: np.ndarray, groups: list[list[str]], index: dict) -> list[np.ndarray]:
     """values [config seed ...]; groups: lists of config_ids, one per term, aligned cell by cell.
     Returns per term the mean over cells [seed ...], each cell kept only where every term of it
     is finite: a diverged run drops out of its pairs."""
@@ -294,14 +314,14 @@ def _paired_means(values: np.ndarray, groups: list[list[str]], index: dict) -> l
         return [np.where(keep, term, 0).sum(0) / np.where(count > 0, count, np.nan) for term in stacked]
 
 
-def _effect_terms(configs, ranked, axes, references):
+def effect_terms(configs, ranked, axes, references):
     """Yields (factor, level, reference, factor_b, level_b, reference_b, groups): the config
     groups whose per-seed difference is the effect. A main effect compares level with the
     reference in every cell of the other axes; an interaction compares the effect of level
     under level_b with the effect under reference_b."""
     for factor, levels in axes.items():
         reference = references[factor]
-        cells = _cells(configs, ranked, [factor], axes)
+        cells = cells_by_levels(configs, ranked, [factor], axes)
         for level in levels:
             shared = [key for key in cells.get((level,), {}) if key in cells.get((reference,), {})]
             if level != reference and shared:
@@ -310,7 +330,7 @@ def _effect_terms(configs, ranked, axes, references):
     names = list(axes)
     for i, factor in enumerate(names):
         for factor_b in names[i + 1:]:
-            cells = _cells(configs, ranked, [factor, factor_b], axes)
+            cells = cells_by_levels(configs, ranked, [factor, factor_b], axes)
             ref, ref_b = references[factor], references[factor_b]
             for level in axes[factor]:
                 for level_b in axes[factor_b]:
@@ -324,24 +344,30 @@ def _effect_terms(configs, ranked, axes, references):
 
 def factor_effects(scores: pd.DataFrame, configs, axes, references, seeds: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Main effects and two-way interactions of success on `seeds`, each a paired contrast
-    over seeds with Holm's correction within its family."""
+    over seeds with Holm's correction within its family. A main effect's `near_zero`: the cells
+    (configurations of the other axes) where both arms stay near 0 (mean success below
+    LEARNING_FLOOR: neither learns, so the cell adds a difference of about 0)."""
     values = scores[seeds].to_numpy(dtype=float) if len(scores) else np.empty((0, len(seeds)))
     index = {config_id: i for i, config_id in enumerate(scores.index)}
+    with warnings.catch_warnings():  # a configuration whose every seed diverged: NaN, not near 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = dict(zip(scores.index, np.nanmean(values, axis=1))) if len(scores) else {}
     main, pairs = [], []
-    for factor, level, reference, factor_b, level_b, reference_b, groups in _effect_terms(configs, list(scores.index),
+    for factor, level, reference, factor_b, level_b, reference_b, groups in effect_terms(configs, list(scores.index),
                                                                                           axes, references):
-        terms = _paired_means(values, groups, index)  # per seed: [level, reference] or the four corners
+        terms = paired_means(values, groups, index)  # per seed: [level, reference] or the four corners
         if len(groups) == 2:
             contrast = paired_contrast(terms[0], terms[1])
+            near_zero = sum(max(means[a], means[b]) < LEARNING_FLOOR for a, b in zip(*groups))
             main.append({"factor": factor, "level": level, "reference": reference, "cells": len(groups[0]),
-                         **_contrast_columns(contrast)})
+                         "near_zero": near_zero, **_contrast_columns(contrast)})
         else:
             contrast = paired_contrast(terms[0] - terms[1], terms[2] - terms[3])
             pairs.append({"factor": factor, "level": level, "reference": reference, "factor_b": factor_b,
                           "level_b": level_b, "reference_b": reference_b, "cells": len(groups[0]),
                           **_contrast_columns(contrast)})
-    columns = ["factor", "level", "reference", "cells", "difference", "low", "high", "p", "sd", "pairs"]
-    main = pd.DataFrame(main, columns=columns)
+    columns = ["factor", "level", "reference", "cells", "difference", "low", "high", "p", "se", "sd", "pairs", "mde"]
+    main = pd.DataFrame(main, columns=[*columns[:4], "near_zero", *columns[4:]])
     pairs = pd.DataFrame(pairs, columns=columns[:3] + ["factor_b", "level_b", "reference_b"] + columns[3:])
     for frame in (main, pairs):
         frame["p_holm"] = holm(frame.p) if len(frame) else []
@@ -349,9 +375,10 @@ def factor_effects(scores: pd.DataFrame, configs, axes, references, seeds: list)
     return main, pairs
 
 
-def mark_replicated(full: pd.DataFrame, half_a: pd.DataFrame, half_b: pd.DataFrame) -> pd.DataFrame:
-    """full, with each half's point estimate and `replicated`: decisive on all seeds and of the
-    same sign on each half alone (False for an indecisive effect: nothing to replicate)."""
+def mark_consistent(full: pd.DataFrame, half_a: pd.DataFrame, half_b: pd.DataFrame) -> pd.DataFrame:
+    """full, with each half's point estimate and `consistent` (a consistency check on halves of the
+    same seeds, not a replication): decisive on all seeds and of the same sign on each half alone
+    (False for an indecisive effect: nothing to check)."""
     keys = [name for name in ("factor", "level", "factor_b", "level_b") if name in full]
     frame = full.copy()
     same_sign = frame.decisive.to_numpy(dtype=bool).copy()
@@ -359,7 +386,7 @@ def mark_replicated(full: pd.DataFrame, half_a: pd.DataFrame, half_b: pd.DataFra
         estimate = frame[keys].merge(half[[*keys, "difference"]], on=keys, how="left").difference.to_numpy()
         frame[f"difference_{name}"] = estimate
         same_sign &= np.sign(estimate) == np.sign(frame.difference.to_numpy())
-    frame["replicated"] = same_sign
+    frame["consistent"] = same_sign
     return frame
 
 
@@ -508,9 +535,9 @@ def _figure_curves(data, configs, axes, references, ranked) -> dict[str, pd.Data
         result["clip_frac"] = pd.concat(marginal("clip_frac", clipping), ignore_index=True)
 
     effect_frames = []
-    for factor, level, reference, factor_b, _, _, groups in _effect_terms(configs, ids, axes, references):
+    for factor, level, reference, factor_b, _, _, groups in effect_terms(configs, ids, axes, references):
         if not factor_b:
-            terms = _paired_means(arrays["sorted_frac"], groups, index)  # [seed epoch] each
+            terms = paired_means(arrays["sorted_frac"], groups, index)  # [seed epoch] each
             effect_frames.append(_curve_rows(terms[0] - terms[1], epochs, factor=factor, level=level, reference=reference))
     if effect_frames:
         result["success_effects"] = pd.concat(effect_frames, ignore_index=True)

@@ -231,8 +231,8 @@ def sensitivity(effects, field: str, own, metric: str, levels: dict | None = Non
             sensitivity_panel(effects[effects.factor == factor], ax, (levels or {}).get(factor), own)
         ax.set_title(f"{factor} (vs {level_name('', effects[effects.factor == factor].reference.iloc[0])})", fontsize=10)
         ax.set_xlabel(field)
-    figure.suptitle(f"effect on {metric} against {field} (paired, 95% interval; filled = decisive after Holm over"
-                    f" effects × cells; dashed: the grid's own {field})")
+    figure.suptitle(f"effect on {metric} against {field} (paired, 95% interval; filled = decisive after Holm in its"
+                    f" family; values that change neither arm left out; dashed: the grid's own {field})")
     return figure
 
 

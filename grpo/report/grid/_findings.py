@@ -10,7 +10,7 @@ from grpo.experiment.results import PRIMARY
 from grpo.report._markdown import interval
 from grpo.report._names import level_name
 from grpo.report._stats import ALPHA, POWER
-from grpo.report.grid._compute import SLOPE_EPOCHS, Robustness, Tables
+from grpo.report.grid._compute import LEARNING_FLOOR, SLOPE_EPOCHS, Robustness, Tables
 from grpo.report.grid._robustness import INTERACTION
 
 
@@ -40,15 +40,15 @@ def tied_with_best(tables: Tables, ranked: pd.DataFrame) -> str:
     others = tied[tied.config_id != best.config_id]
     names = "; ".join(f"{row.configuration} {row.success_mean:.3f}" for row in others.head(12).itertuples()) or "none"
     halves = tables.replication
-    replicated = all(halves["best is tied in the full data"]) if len(halves) else False
+    consistent = all(halves["best is tied in the full data"]) if len(halves) else False
     return (f"**Tied with the best: {len(tied)} of {len(ranked)} configurations.** The highest mean {PRIMARY} is"
             f" {best.configuration}, {_mean_interval(best)}; {len(others)} other{'s are' if len(others) != 1 else ' is'}"
             f" not decisively below it (paired contrasts, Holm over {len(ranked) - 1}): {names}"
             + (f" and {len(others) - 12} more" if len(others) > 12 else "")
-            + ". Split-half: the best of each half is "
+            + ". Split-half consistency check: the best of each half is "
             + ", ".join(f"{row['best']} ({'in' if row['best is tied in the full data'] else 'outside'} the tied set)"
                         for _, row in halves.iterrows())
-            + f" — {'replicated' if replicated else 'not replicated'}.")
+            + f" — {'consistent' if consistent else 'not consistent'}.")
 
 
 def against_default(tables: Tables, ranked: pd.DataFrame) -> str | None:
@@ -60,7 +60,8 @@ def against_default(tables: Tables, ranked: pd.DataFrame) -> str | None:
     return (f"**Against the seed's default** ({_seed_choices()}, with the same other fields):"
             f" {len(better)} configurations are decisively better and {len(worse)} decisively worse, of"
             f" {ranked.default_difference.notna().sum()} compared (Holm);"
-            f" {int(ranked.default_replicated.sum())} of these {len(better) + len(worse)} replicate. Largest gains: "
+            f" {int(ranked.default_consistent.sum())} of these {len(better) + len(worse)} keep their sign on each half"
+            " of the seeds (a consistency check). Largest gains: "
             + "; ".join(f"{row.configuration} {interval(row.default_difference, row.default_low, row.default_high)}"
                         f" (P(better) {row.poi:.2f} [{row.poi_low:.2f}, {row.poi_high:.2f}])" for row in top.itertuples())
             + ". Defaults: " + "; ".join(f"{row.configuration} ranks {row.rank} of {len(ranked)}, {PRIMARY}"
@@ -80,7 +81,7 @@ def factor_effects(tables: Tables, ranked: pd.DataFrame) -> str | None:
         if len(decisive):
             parts.append(f"`{factor}` (vs {level_name(factor, rows.reference.iloc[0])}): " + "; ".join(
                 f"{level_name(factor, r.level)} {interval(r.difference, r.low, r.high)}"
-                f"{'' if r.replicated else ' (not replicated)'}{_qualifier(tables, r.factor, r.level)}"
+                f"{'' if r.consistent else ' (halves inconsistent)'}{_qualifier(tables, r.factor, r.level)}"
                 f"{' ↑' if r.still_improving else ''}" for r in decisive.itertuples()))
         else:
             parts.append(f"`{factor}`: no decisive effect (largest {rows.difference.abs().max():.3f})"
@@ -104,7 +105,7 @@ def interactions(tables: Tables, ranked: pd.DataFrame) -> str | None:
     return (f"**Interactions**: {len(decisive)} of {len(inter)} two-way interactions are decisive (Holm)"
             + (": " + "; ".join(f"{level_name(r.factor, r.level)} × {level_name(r.factor_b, r.level_b)}"
                                f" {interval(r.difference, r.low, r.high)}"
-                               f"{'' if r.replicated else ' (not replicated)'}"
+                               f"{'' if r.consistent else ' (halves inconsistent)'}"
                                f"{_qualifier(tables, r.factor + INTERACTION + r.factor_b, f'{r.level}{INTERACTION}{r.level_b}')}"
                                for r in decisive.head(8).itertuples())
                if len(decisive) else "") + ". An interaction is how much the effect of the first level (vs its"
@@ -155,8 +156,64 @@ def reward_frac_within(tables: Tables, ranked: pd.DataFrame) -> str | None:
             + ". Across reward functions it is not comparable (each reward has its own scale).")
 
 
-FINDINGS = (tied_with_best, against_default, factor_effects, interactions, seeds_to_decide, learning_speed,
-            reward_frac_within)  # the Findings section, in its order
+def conditional_effects(tables: Tables, ranked: pd.DataFrame) -> str | None:
+    """The main effects within each level of a factor they interact with decisively, and the
+    cells where both arms stay near 0."""
+    rows = tables.conditional
+    if not len(rows):
+        return None
+    parts = []
+    for (factor, level, within), group in rows.groupby(["factor", "level", "within"], sort=False):
+        parts.append(f"{level_name(factor, level)} − {level_name(factor, group.reference.iloc[0])} within `{within}`: "
+                     + ", ".join(f"at {level_name(within, r.at)} "
+                                 + (f"**{interval(r.difference, r.low, r.high)}**" if r.decisive
+                                    else interval(r.difference, r.low, r.high))
+                                 + (f" ({r.near_zero} of {r.cells} cells with both arms near 0)" if r.near_zero else "")
+                                 for r in group.itertuples()))
+    return (f"**Conditional effects** (where an interaction is decisive, the main effect within each level of the"
+            f" other factor; bold where decisive, Holm over these {len(rows)}; *near 0*: both arms' mean {PRIMARY}"
+            f" below {LEARNING_FLOOR}, neither learns): " + "; ".join(parts) + ".")
+
+
+def three_way(tables: Tables, ranked: pd.DataFrame) -> str | None:
+    """The decisive three-way interactions."""
+    rows = tables.three_way
+    if not len(rows):
+        return None
+    decisive = rows[rows.decisive.astype(bool)]
+    decisive = decisive.reindex(decisive.difference.abs().sort_values(ascending=False).index)
+    return (f"**Three-way interactions**: {len(decisive)} of {len(rows)} decisive (Holm; all in"
+            " `three_way_interactions.csv`)" + (": " + "; ".join(
+                f"{level_name(r.factor, r.level)} × {level_name(r.factor_b, r.level_b)} × {level_name(r.factor_c, r.level_c)}"
+                f" {interval(r.difference, r.low, r.high)}" for r in decisive.head(8).itertuples()) if len(decisive) else "")
+            + ". A three-way interaction is how much the two-way interaction of the first two levels changes under the"
+              " third level (each against its reference).")
+
+
+def confirmed_on_fresh_seeds(tables: Tables, ranked: pd.DataFrame) -> str | None:
+    """Each decisive finding's estimate on the confirm seeds and whether it holds there."""
+    rows = tables.confirmation
+    if not len(rows):
+        return None
+    assert tables.grid_text is not None  # a confirm range is a grid file's
+    counts = rows.confirmed.value_counts()
+    named = "; ".join(
+        f"{_finding_name(r)} {r.difference:+.3f} → {interval(r.confirm_difference, r.confirm_low, r.confirm_high)}"
+        f" **{r.confirmed}**" for r in rows.itertuples())
+    return (f"**Confirmation on fresh seeds** ({int(rows.confirm_pairs.max())} seeds never evaluated nor tuned on; the"
+            f" default cell trained again; Holm over the {len(rows)} decisive findings): "
+            + ", ".join(f"{counts.get(word, 0)} {word}" for word in ("holds", "flips", "not confirmed"))
+            + f". Evaluation estimate → estimate on the fresh seeds: {named}.")
+
+
+def _finding_name(row) -> str:
+    if row.factor_b:
+        return f"{level_name(row.factor, row.level)} × {level_name(row.factor_b, row.level_b)}"
+    return f"{level_name(row.factor, row.level)} − {level_name(row.factor, row.reference)}"
+
+
+FINDINGS = (tied_with_best, against_default, factor_effects, interactions, conditional_effects, three_way,
+            confirmed_on_fresh_seeds, seeds_to_decide, learning_speed, reward_frac_within)  # the Findings section, in its order
 
 
 def robustness_of(tables: Tables) -> Robustness:
@@ -179,23 +236,30 @@ def _finding(tables: Tables, factor: str, level) -> tuple[pd.Series | None, pd.D
 
 def _qualifier(tables: Tables, factor: str, level) -> str:
     """The verdict across the cells that a finding decisive in the default cell carries ('' without
-    cells): ` (robust: ...)`, ` (at lr 0.001 only: default-only)`, ` (at lr 0.001; conditional: flips
-    at lr 0.01 (-0.030 [...]); vanishes at lr 0.003)`."""
+    cells): ` (**robust**: decisive with one sign in every cell that changes its arms)`, ` (at lr
+    0.001; **conditional**: flips at lr 0.01 (-0.030 [...]); vanishes at lr 0.003 (within ±0.031))`,
+    with the cells that do not apply named."""
     verdict, cells = _finding(tables, factor, level)
-    if verdict is None or verdict.verdict == "not decisive":
+    if verdict is None or verdict.verdict == "not detected":
         return ""
     at = robustness_of(tables).cells[DEFAULT_CELL]
+    skipped = f"; not applicable: {', '.join(verdict.not_applicable.split('; '))}" if verdict.not_applicable else ""
     if verdict.verdict == "robust":
-        return " (**robust**: decisive with one sign in every cell)"
-    if verdict.verdict == "default-only":
-        return f" (at {at} only: **default-only**)"
+        return f" (**robust**: decisive with one sign in every cell that changes its arms{skipped})"
+    if verdict.verdict == "untested":
+        return f" (at {at}; **untested**: no other cell changes its arms{skipped})"
     named = []
     if verdict.flips:
         named.append("flips at " + ", ".join(f"{cell} ({interval(cells.difference[cell], cells.low[cell], cells.high[cell])})"
                                              for cell in verdict.flips.split("; ")))
     if verdict.vanishes:
-        named.append("vanishes at " + ", ".join(verdict.vanishes.split("; ")))
-    return f" (at {at}; **conditional**: {'; '.join(named)})"
+        named.append("vanishes at " + ", ".join(f"{cell} (within ±{cells.margin[cell]:.3f})"
+                                                for cell in verdict.vanishes.split("; ")))
+    if verdict.not_detected:
+        named.append("not detected at " + ", ".join(
+            f"{cell} ({interval(cells.difference[cell], cells.low[cell], cells.high[cell])})"
+            for cell in verdict.not_detected.split("; ")))
+    return f" (at {at}; **{verdict.verdict}**: {'; '.join(named)}{skipped})"
 
 
 def _decisive_elsewhere(tables: Tables, factor: str, levels) -> str:
@@ -204,13 +268,13 @@ def _decisive_elsewhere(tables: Tables, factor: str, levels) -> str:
     parts = []
     for level in levels:
         verdict, cells = _finding(tables, factor, level)
-        if verdict is not None and verdict.verdict == "conditional":
-            decisive = cells[cells.decisive]
+        if verdict is not None and verdict.verdict in ("conditional", "unconfirmed"):
+            decisive = cells[cells.decisive.astype(bool)]
             parts.append(f"{level_name(factor, level)} is decisive at " + ", ".join(
                 f"{cell} ({interval(row.difference, row.low, row.high)})" for cell, row in decisive.iterrows()))
     if not parts:
         return ""
-    return f" at {robustness_of(tables).cells[DEFAULT_CELL]}, but **conditional**: " + "; ".join(parts)
+    return f" at {robustness_of(tables).cells[DEFAULT_CELL]}, but decisive elsewhere: " + "; ".join(parts)
 
 
 def _seed_choices() -> str:

@@ -18,7 +18,7 @@ from grpo.experiment.results import PRIMARY
 from grpo.report._data import ReportData
 from grpo.report._rliable import iqm_contrast, performance_profile
 from grpo.report._stats import probability_of_improvement
-from grpo.report.grid._compute import Tables, _effect_terms, _paired_means
+from grpo.report.grid._compute import Tables, effect_terms, paired_means
 
 THRESHOLDS = np.linspace(0, 1, 101)  # the performance profile's success thresholds
 PROFILED = 4  # the best configuration and up to this many more tied with it, besides the seed's default
@@ -37,10 +37,10 @@ def with_headline(tables: Tables, data: ReportData) -> Tables:
     scores = data.finals[PRIMARY].unstack("seed").reindex(index=ids, columns=tables.seeds)  # [config seed]
     values, index = scores.to_numpy(dtype=float), {config_id: i for i, config_id in enumerate(ids)}
     rows = []
-    for factor, level, reference, factor_b, _, _, groups in _effect_terms(data.configs, ids, tables.axes,
+    for factor, level, reference, factor_b, _, _, groups in effect_terms(data.configs, ids, tables.axes,
                                                                             tables.references):
         if not factor_b:
-            terms = _paired_means(values, groups, index)  # [seed] each: the level's, the reference's
+            terms = paired_means(values, groups, index)  # [seed] each: the level's, the reference's
             rows.append(_contrast_row(f"{factor}: {level} − {reference}", "main effect", terms[0], terms[1]))
     best = ranked.iloc[0]
     if isinstance(best.default_id, str) and best.default_id in index and best.default_id != best.config_id:

@@ -10,10 +10,10 @@ from grpo.experiment.results import FINAL_FRACTION, PRIMARY, PRIMARY_SOURCE
 from grpo.experiment.tuning import OBJECTIVE
 from grpo.report._markdown import interval, markdown_table
 from grpo.report._names import level_name
-from grpo.report._stats import ALPHA, CONFIDENCE, RESAMPLES
-from grpo.report.grid._compute import SLOPE_EPOCHS, Tables, held_readers
+from grpo.report._stats import ALPHA, CONFIDENCE, POWER, RESAMPLES
+from grpo.report.grid._compute import LEARNING_FLOOR, SLOPE_EPOCHS, Tables, held_readers
 from grpo.report.grid._findings import findings, robustness_of
-from grpo.report.grid._robustness import VERDICTS
+from grpo.report.grid._robustness import FAMILIES, VERDICTS
 
 CAPTIONS = {  # what a figure shows that its title cannot say
     "kl_curves.png": "The KL curves are a sawtooth by design: every ref_period epochs (10 by default) the frozen reference"
@@ -46,11 +46,18 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
     ranked = table[table["rank"].notna()]
     seeds = tables.seeds
     axes = " × ".join(f"`{name}` ({len(levels)})" for name, levels in tables.axes.items()) or "none (one configuration)"
-    mdd = (f"{tables.min_detectable:.3f} in {PRIMARY} (median half-width of the paired 95% intervals against the"
-           f" seed's default; pairing cuts the standard error of a difference {tables.pairing_gain:.1f}× (median))"
-           if np.isfinite(tables.min_detectable) else "not defined: no configuration has the seed's default beside it")
+    learning, compared = tables.learning_contrasts
+    mdd = (f"{tables.min_detectable:.3f} in {PRIMARY} at {POWER:.0%} power ((z_.975 + z_.8) · sd / √n, median over"
+           f" the {learning} of {compared} contrasts against the seed's default whose arms both learn, mean {PRIMARY}"
+           f" ≥ {LEARNING_FLOOR}); {tables.min_detectable_family:.3f} under the family's correction (Holm over the"
+           f" {compared} contrasts: z_{{1-α/(2·{compared})}})"
+           if np.isfinite(tables.min_detectable) else "not defined: no configuration that learns has the seed's"
+           " default beside it")
+    half = (f"{tables.median_half_width:.3f} (median over all {compared} contrasts against the seed's default; a true"
+            f" difference of that size is found with about 50% power); pairing cuts the standard error of a difference"
+            f" {tables.pairing_gain:.1f}× (median)" if np.isfinite(tables.median_half_width) else "not defined")
     if np.isfinite(tables.leaders_half_width):
-        mdd += f"; {tables.leaders_half_width:.3f} between the best and the configurations tied with it (median)"
+        half += f"; {tables.leaders_half_width:.3f} between the best and the configurations tied with it (median)"
     lines = [
         f"# Ablation report: `{tables.grid}`",
         "",
@@ -59,9 +66,13 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
         f"- **Held fixed**: {_held_line(tables)}",
         *([f"- **Cells**: {_cells_line(tables)}"] if tables.robustness is not None else []),
         f"- **Seeds**: {len(seeds)} ({_seed_range(seeds)}), the same seeds in every configuration",
+        *([f"- **Confirmation**: the default cell trained again on {int(tables.confirmation.confirm_pairs.max())} fresh"
+            " seeds (the grid's `confirm` range), never evaluated nor tuned on: each decisive finding's estimate there"
+            " in the findings and `confirmation.csv`"] if len(tables.confirmation) else []),
         f"- **Commit**: {tables.commit}",
         f"- **Completeness**: {_completeness_line(tables)}",
         f"- **Minimum detectable difference**: {mdd}",
+        f"- **Half-width of the paired 95% intervals**: {half}",
         "",
         (f"**Primary outcome: `{PRIMARY}` on held-out prompts** (`heldout_sorted_frac`): the fraction of sampled"
          " responses, one to each of the held-out prompts that the training stream never draws, that are exactly the"
@@ -81,8 +92,13 @@ def narrative(tables: Tables, pictures: list[str]) -> str:
         " seed); a diverged run drops out of its pairs. Its p-value is that of the difference over its bootstrap"
         " standard error; a family of comparisons is corrected with Holm's method, and"
         f" *decisive* means Holm-adjusted p < {ALPHA:.2f}. Per-configuration means and IQMs (Agarwal et al. 2021)"
-        " carry unpaired bootstrap intervals. *Replicated*: the seeds are split into two disjoint halves (even and"
-        " odd positions) and a decisive finding keeps its sign on each half alone.",
+        " carry unpaired bootstrap intervals. Holm families: the contrasts against the seed's default; the main"
+        " effects; the two-way interactions; the comparisons with the best" + (
+            "; the findings in the cells other than the default (section Robustness)" if tables.robustness else "")
+        + ": each test is in one family, so its adjusted p is the same in every file and figure."
+        " *Consistent* (a consistency check, not a replication: the halves share the experiment): the seeds are"
+        " split into two disjoint halves (even and odd positions) and a decisive finding keeps its sign on each"
+        " half alone.",
         "",
         "## Findings",
         "",
@@ -135,18 +151,24 @@ def _robustness_section(tables: Tables) -> list[str]:
     robustness = robustness_of(tables)
     rows = robustness.rows
     cells = list(robustness.cells)
-    tests = int(rows.p.notna().sum())
+    tests = int(rows.p_holm.notna().sum())
     lines = ["## Robustness: each finding across the held-fixed values and at tuned settings", "",
              "Each cell trains the whole design grid again with one held-fixed value changed (a sensitivity cell) or"
              " with each arm at its own tuned setting (`tuned`), on the same evaluation seeds as the default cell, so"
-             " every effect is the same paired contrast in every cell. Holm's correction runs over effects × cells"
-             f" ({tests} tests: every main effect and every interaction decisive in the default cell, in each of"
-             f" {len(cells)} cells); a value that does not apply to a configuration (epsilon on a loss that does not"
-             " clip) leaves it as in the default cell. Verdicts: **robust** — decisive with one sign in every cell;"
-             " **conditional** — decisive somewhere but it flips sign or vanishes in the cells named;"
-             " **default-only** — decisive at the grid's own values only; **not decisive** — in no cell. The findings"
-             " above carry their verdict; a finding that is not robust is stated at the default cell's values"
-             f" ({robustness.cells[DEFAULT_CELL]}) with the cells where it flips or vanishes. All rows: `robustness.csv`.", ""]
+             " every effect is the same paired contrast in every cell. A cell counts for a finding only where it"
+             " changes the training of at least one of its arms: a value that does not apply to a configuration"
+             " (epsilon on a loss that does not clip) leaves it as the default cell's run, and a cell whose runs for"
+             " the finding repeat an earlier cell's (the tuned cell where every arm chose one value) adds nothing;"
+             " such cells are *not applicable*. Holm families: " + "; ".join(f"{name} — {text}" for name, text in
+                                                                            FAMILIES.items())
+             + f" ({tests} tests in all). In a cell a finding is *decisive* (Holm-adjusted p < {ALPHA:.2f}), *vanishes*"
+             " (two one-sided tests at level 0.05 bound it within ±margin, the margin its MDE at 80% power in the"
+             " default cell), or is *not detected* (neither). Verdicts: **robust** — decisive with one sign in every"
+             " applicable cell; **conditional** — decisive somewhere, and it flips sign or vanishes in the cells named;"
+             " **unconfirmed** — decisive somewhere, not detected elsewhere; **not detected** — decisive in no cell;"
+             " **untested** — no cell beyond the default applies. The findings above carry their verdict, stated at"
+             f" the default cell's values ({robustness.cells[DEFAULT_CELL]}). All rows, with the Holm-adjusted"
+             " (simultaneous) interval beside the raw one, the equivalence margin and its p: `robustness.csv`.", ""]
     left_out = {cell: n for cell, n in robustness.incomplete.items() if n}
     if left_out:
         lines += ["Configurations left out of a cell (runs missing or failed): "
@@ -158,8 +180,9 @@ def _robustness_section(tables: Tables) -> list[str]:
         table[cell] = [_cell_text(here, r.factor, r.level) for r in robustness.verdicts.itertuples()]
     counts = table.verdict.value_counts()
     lines += [", ".join(f"{counts.get(name, 0)} {name}" for name in VERDICTS) + f" of {len(table)} findings"
-              " (difference [95% interval]; bold where decisive after Holm):", "",
-              markdown_table(table[["finding", "verdict", "flips", "vanishes", *cells]]), ""]
+              " (difference [95% interval] {Holm-adjusted interval}; bold where decisive after Holm; n/a where the"
+              " cell does not apply):", "",
+              markdown_table(table[["finding", "verdict", "flips", "vanishes", "not_detected", *cells]]), ""]
     if len(robustness.best):
         lines += ["**The best configuration in each cell**, and where the default cell's best stands there (paired"
                   " difference best − it, Holm over the cell's configurations; *tied* where not decisively below):", "",
@@ -174,7 +197,9 @@ def _cell_text(rows: pd.DataFrame, factor: str, level) -> str:
     if key not in rows.index or not np.isfinite(rows.loc[key].difference):
         return "–"
     row = rows.loc[key]
-    text = interval(row.difference, row.low, row.high)
+    if row.outcome == "not applicable":
+        return "n/a"
+    text = f"{interval(row.difference, row.low, row.high)} {{{row.low_holm:+.3f}, {row.high_holm:+.3f}}}"
     return f"**{text}**" if row.decisive else text
 
 
@@ -297,7 +322,7 @@ def _tables_section(tables: Tables, ranked: pd.DataFrame) -> list[str]:
     if len(tables.effects):
         lines += [f"## Main effects on {PRIMARY}", "", markdown_table(tables.effects[
             ["factor", "level", "reference", "cells", "difference", "low", "high", "p_holm", "decisive",
-             "difference_half_a", "difference_half_b", "replicated"]]), ""]
+             "difference_half_a", "difference_half_b", "consistent"]]), ""]
     if len(tables.interactions):
         decisive = tables.interactions[tables.interactions.decisive]
         lines += [f"## Two-way interactions on {PRIMARY}", "",
@@ -305,7 +330,7 @@ def _tables_section(tables: Tables, ranked: pd.DataFrame) -> list[str]:
                   + (" The decisive ones:" if len(decisive) else ""), ""]
         if len(decisive):
             lines += [markdown_table(decisive[["factor", "level", "factor_b", "level_b", "difference", "low", "high",
-                                               "p_holm", "replicated"]]), ""]
+                                               "p_holm", "consistent"]]), ""]
     if len(tables.within_reward):
         lines += ["## reward_frac within each reward function", "", markdown_table(tables.within_reward), ""]
     if len(tables.fits):

@@ -19,8 +19,10 @@ apply: noise there, which the importance uses so that every configuration takes 
   at the threshold taken in a seeded random order: success has few distinct values); per level, its share of
   them against its share of the samples (only configurations where the choice applies), with a
   Clopper-Pearson interval on the top share. The top is a *selection*: a level is recommended
-  when its top share's interval lies above its sampling share (over-represented), disfavoured
-  when below; a level's success in the top is never reported as an estimate of its success.
+  when the exact binomial test of its top share against its sampling share is decisive after
+  Holm's correction over every level of every choice (the recommended-value tests, one family)
+  with the top share above (over-represented), disfavoured when below; a level's success in the
+  top is never reported as an estimate of its success.
 - **Importance**: PED-ANOVA (Watanabe et al., IJCAI 2023; Optuna's PedAnovaImportanceEvaluator):
   how differently each choice is distributed among the top 5% than among all samples (a Pearson
   divergence of Parzen estimates: 0 when the top looks like the samples); beside it the share of
@@ -43,7 +45,7 @@ from grpo.experiment.grids import Grid
 from grpo.experiment.random_study import CONTINUOUS, Choice, sampled
 from grpo.report._data import Completeness, ReportData, completeness_of
 from grpo.report._names import ordered_levels
-from grpo.report._stats import ALPHA, BOOTSTRAP_SEED, CONFIDENCE, percentile_interval, resample, resample_counts
+from grpo.report._stats import ALPHA, BOOTSTRAP_SEED, CONFIDENCE, holm, percentile_interval, resample, resample_counts
 
 QUANTILE = 0.95  # the conditional percentile: "how good can it get"
 TOP = 0.05  # the top share: configurations at or above the QUANTILE of all
@@ -74,6 +76,8 @@ class WideTables:
     top_threshold: float  # the lowest success in the top
     top_count: int  # configurations in the top
     tied: tuple[int, int]  # (configurations at the threshold in the top, configurations at the threshold)
+    prompts: list[int]  # the training prompts of the configurations (their distinct counts)
+    step: float  # the smallest difference between two distinct scores: the outcome's granularity
     kind: str = KIND
 
 
@@ -243,8 +247,9 @@ def study_table(data: ReportData, grid: Grid, complete: list[str]) -> pd.DataFra
 
 def level_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
     """Per (choice, level) in order: n, the conditional percentile (p95, low, high, coverage), the
-    shares (top_share's columns) and a verdict on the top share: over-represented (recommended),
-    under-represented or neither."""
+    shares (top_share's columns), the exact binomial test of the top share against the sample
+    share (top_p; top_p_holm: Holm over every row) and a verdict on it: over-represented
+    (recommended), under-represented or neither."""
     top = top_mask(table.success)
     frames = []
     for name, choice in choices.items():
@@ -255,12 +260,20 @@ def level_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
             scores = table.success[table[f"{name}:level"] == level]
             p95, low, high, coverage = conditional_percentile(scores)
             share = shares.loc[level]
-            verdict = ("over-represented" if share.top_low > share.sample_share else
-                       "under-represented" if share.top_high < share.sample_share else "neither")
+            total_top = int(top[table[f"{name}:level"].notna()].sum())
+            test_p = (scipy_stats.binomtest(int(share.top_n), total_top, share.sample_share).pvalue
+                      if total_top and 0 < share.sample_share < 1 else math.nan)
             frames.append({"choice": name, "level": text_of(level), "n": int(share.n), "p95": p95, "p95_low": low,
                            "p95_high": high, "coverage": coverage, **share.drop(["n", "top_n"]).to_dict(),
-                           "top_n": int(share.top_n), "top": verdict})
-    return pd.DataFrame(frames)
+                           "top_n": int(share.top_n), "top_p": test_p})
+    rows = pd.DataFrame(frames)
+    if not len(rows):
+        return rows
+    rows["top_p_holm"] = holm(rows.top_p)
+    decisive = rows.top_p_holm < ALPHA
+    rows["top"] = np.where(decisive & (rows.top_share > rows.sample_share), "over-represented",
+                           np.where(decisive & (rows.top_share < rows.sample_share), "under-represented", "neither"))
+    return rows
 
 
 def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -385,7 +398,21 @@ def compute_wide(data: ReportData, grid: Grid, full_effects: pd.DataFrame | None
     return WideTables(grid.name, grid.text, commit or "not recorded", list(grid.seeds),
                       grid.random.samples, completeness, choices, table, levels, importance, interactions,
                       sensitivity_curves(table, choices), agreement(levels, choices, full_effects),
-                      float(table.success[top].min()), int(top.sum()), _tied(table.success, top))
+                      float(table.success[top].min()), int(top.sum()), _tied(table.success, top),
+                      _prompts(data.configs.loc[complete]), _step(table.success))
+
+
+def _prompts(configs: pd.DataFrame) -> list[int]:
+    """The distinct training-prompt counts: the seed task's 3, else task_prompts (16 where unset:
+    grpo.core.config's fallback)."""
+    counts = [3 if task == "seed" else int(prompts) if pd.notna(prompts) else 16
+              for task, prompts in zip(configs.task, configs.task_prompts)]
+    return sorted(set(counts))
+
+
+def _step(scores: pd.Series) -> float:
+    values = np.unique(scores.dropna().to_numpy())
+    return float(np.diff(values).min()) if len(values) > 1 else math.nan
 
 
 def _tied(scores: pd.Series, top: pd.Series) -> tuple[int, int]:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from grpo.report._plot import COLOURS, ax_or_new, new_figure, palette, seaborn_style
+from grpo.report._stats import CONFIDENCE
 from grpo.report.random_study._compute import WideTables, level_order, text_of
 
 
@@ -52,13 +53,20 @@ def choice_grid(panels: dict, draw, title: str, cols: int = 4, width: float = 3.
 
 
 def percentile_panel(rows, ax=None):
-    """rows: one choice's levels (level, n, p95, p95_low, p95_high): each level's conditional 95th
-    percentile of success with its binomial interval, levels top to bottom."""
+    """rows: one choice's levels (level, n, p95, p95_low, p95_high, coverage): each level's conditional
+    95th percentile of success with its binomial interval, levels top to bottom; an interval whose
+    exact coverage is below CONFIDENCE is drawn hollow and dashed, its coverage in the label."""
     figure, ax = ax_or_new(ax, 4, 3)
     y = np.arange(len(rows))[::-1]
-    ax.errorbar(rows.p95, y, xerr=[rows.p95 - rows.p95_low, rows.p95_high - rows.p95], fmt="o", color=COLOURS[0],
-                capsize=3, markersize=4)
-    ax.set_yticks(y, [f"{level} (n={n})" for level, n in zip(rows.level, rows.n)], fontsize=7)
+    full = (rows.coverage >= CONFIDENCE).to_numpy()  # intervals below their nominal coverage: hollow, dashed
+    for keep, hollow in ((full, False), (~full, True)):
+        part = rows[keep]
+        if len(part):
+            bars = ax.errorbar(part.p95, y[keep], xerr=[part.p95 - part.p95_low, part.p95_high - part.p95], fmt="o",
+                               color=COLOURS[0], capsize=3, markersize=4, markerfacecolor="white" if hollow else None)
+            bars[-1][0].set_linestyle("--" if hollow else "-")
+    ax.set_yticks(y, [f"{level} (n={n})" + (f", cov {c:.2f}" if c < CONFIDENCE else "")
+                      for level, n, c in zip(rows.level, rows.n, rows.coverage)], fontsize=7)
     ax.set_xlabel("95th percentile of success", fontsize=8)
     ax.set_xlim(left=0)
     return figure

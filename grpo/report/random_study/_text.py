@@ -4,6 +4,7 @@ agreement with the `full` grid's findings, the figures and the study's grid file
 from pathlib import Path
 
 from grpo.report._markdown import markdown_table
+from grpo.report._stats import CONFIDENCE
 from grpo.report.random_study._compute import IMPORTANCE_RESAMPLES, INTERACTION_RESAMPLES, KIND, WideTables
 
 
@@ -27,8 +28,10 @@ def _header(tables: WideTables) -> list[str]:
             " its seeds (a diverged run counts 0); every statistic below is over configurations, so a value's"
             " conditional numbers average over (and depend on) the distributions of all the other choices."
             f" Success here: median {tables.table.success.median():.3f}, {(tables.table.success == 0).mean():.0%} of the"
-            f" configurations at 0, {tables.table.success.nunique()} distinct values (3 prompts, few responses and a"
-            " short final window make it coarse).", ""]
+            f" configurations at 0, {tables.table.success.nunique()} distinct values, the smallest step between two of"
+            f" them {tables.step:.4f}: the outcome is coarse (each configuration's score averages {len(tables.seeds)}"
+            f" seeds × {' or '.join(map(str, tables.prompts))} training prompts; few responses and a short final window"
+            " add to it).", ""]
 
 
 def _importance_section(tables: WideTables) -> list[str]:
@@ -57,18 +60,24 @@ def _importance_section(tables: WideTables) -> list[str]:
 
 def _levels_section(tables: WideTables) -> list[str]:
     """Each value's conditional 95th percentile and top share, and the values recommended."""
+    below = int((tables.levels.coverage < CONFIDENCE).sum())
     lines = ["## Each value: how good it can get, and how often it is in the top", "",
              f"`p95`: the 95th percentile of success among the configurations with that value, with its distribution-free"
-             f" binomial interval (`coverage`: the interval's exact coverage; below 0.95 where the value has few"
-             f" configurations). The top 5% are the {tables.top_count} configurations of highest success (≥"
+             f" binomial interval (`coverage`: the interval's exact coverage for a continuous outcome; below 0.95 where"
+             f" the value has few configurations: {below} of {len(tables.levels)} values here, from"
+             f" {tables.levels.coverage.min():.2f}, drawn hollow in the percentile figure; a coarse outcome's ties"
+             " make the closed interval cover at least that often)."
+             f" The top 5% are the {tables.top_count} configurations of highest success (≥"
              f" {tables.top_threshold:.3f}; {tables.tied[0]} of the {tables.tied[1]} configurations tied at that value, taken"
              " in a seeded random order). The top is a selection: a value is *recommended* when its"
-             " share of the top exceeds its share of the samples with the Clopper-Pearson interval above it"
-             " (over-represented); nothing here estimates how well the selected configurations would do again.", ""]
+             " share of the top exceeds its share of the samples, the exact binomial test of the two decisive after"
+             f" Holm's correction over the {len(tables.levels)} values (one family; `top_p`, `top_p_holm`; the"
+             " Clopper-Pearson interval of the top share beside it, uncorrected); nothing here estimates how well the"
+             " selected configurations would do again.", ""]
     levels = tables.levels.rename(columns={"sample_share": "samples", "top_share": "top share"})
     lines += [markdown_table(levels[["choice", "level", "n", "p95", "p95_low", "p95_high", "coverage", "samples", "top_n",
-                                     "top share", "top_low", "top_high", "top"]]), ""]
-    lines += ["Recommended values (over-represented in the top 5%):", ""]
+                                     "top share", "top_low", "top_high", "top_p_holm", "top"]]), ""]
+    lines += [f"Recommended values (over-represented in the top 5%, Holm over {len(tables.levels)}):", ""]
     for name in tables.choices:
         mine = tables.levels[tables.levels.choice == name]
         good = mine[mine.top == "over-represented"]
