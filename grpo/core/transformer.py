@@ -16,6 +16,14 @@ Generation samples each token by inverting the next-token CDF at a uniform drawn
 the seed's generator (as the seed policy samples), up to ``max_length`` tokens; after EOS only
 pads follow. Training reads the log-probs of a whole rollout from one teacher-forced pass over
 ``[seed batch response pos]``, with grpo.logprob's selective log-softmax.
+
+Speed (docs/benchmarks.md, "The transformer testbed"): on the CPU these tensors are small and a
+kernel's layout decides its cost more than its arithmetic. Attention is written out (batched
+matrix products, its softmax over a middle axis: PyTorch's CPU attention kernels and its softmax
+over a last axis of a dozen positions are several times slower); the last block computes only
+the positions the logits read; generation runs the prompt and BOS once a prompt, then one position
+a step against a preallocated key/value cache, attending by element-wise products over the
+cached positions (the outer axis).
 """
 
 import copy
@@ -41,6 +49,18 @@ def seed_matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 def norm(x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
     """Layer norm with a per-seed gain. x [seed ... dim], gain [seed dim]."""
     return F.layer_norm(x, x.shape[-1:]) * gain.view(gain.shape[0], *([1] * (x.dim() - 2)), -1)
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Causal attention of the queries q [batch new head_dim], at the last `new` of the positions
+    of k, v [batch pos head_dim] -> [batch new head_dim]. The scores are laid out [batch pos new]
+    so that the softmax reduces over a middle axis: CPU softmax over a last axis of a dozen
+    positions is about 10x slower than over an outer one (its inner loop is one short row)."""
+    new, positions = q.shape[1], k.shape[1]
+    later = torch.ones(positions, new, dtype=torch.bool, device=q.device).tril(new - positions - 1)  # [pos new]: keys after the query
+    bias = torch.zeros(positions, new, device=q.device).masked_fill_(later, float("-inf"))
+    scores = torch.baddbmm(bias, k, q.transpose(1, 2), alpha=1 / math.sqrt(q.shape[-1]))  # [batch pos new]
+    return torch.bmm(scores.softmax(1).transpose(1, 2), v)
 
 
 class StackedTransformer(nn.Module):
@@ -109,7 +129,7 @@ class StackedTransformer(nn.Module):
     def forward(self, tokens: torch.Tensor, first: int = 0) -> torch.Tensor:
         """tokens [seed seq pos] -> next-token logits over the task's tokens and EOS at
         positions first.. : [seed seq pos-first vocab+1]."""
-        return self._logits(self._blocks(self._embed(tokens, 0), None)[:, :, first:])
+        return self._logits(self._blocks(self._embed(tokens, 0), first))
 
     def _embed(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
         """tokens [seed seq new] at positions start.. -> [seed seq new dim]"""
@@ -117,24 +137,42 @@ class StackedTransformer(nn.Module):
         positions = self.position_embedding[:, None, start:start + tokens.shape[2]]  # [seed 1 new dim]
         return self.token_embedding[seed_index, tokens] + positions
 
-    def _blocks(self, x: torch.Tensor, cache: list | None) -> torch.Tensor:
-        """The decoder blocks over new positions x [seed seq new dim] that follow the positions
-        whose keys and values `cache` holds (one (keys, values) per layer, extended in place;
-        None: no earlier positions, nothing kept). -> [seed seq new dim]"""
-        seeds, sequences, new, dim = x.shape
-        for layer in range(self.qkv.shape[1]):
+    def _blocks(self, x: torch.Tensor, first: int, keys_values: list | None = None) -> torch.Tensor:
+        """The decoder blocks over every position of x [seed seq pos dim], causally; the last block
+        computes only the positions first.. (no later block reads the others). `keys_values`: a
+        list that receives each layer's keys and values [seed seq head pos head_dim] (generation's
+        prefix). -> [seed seq pos-first dim]"""
+        seeds, sequences, positions, dim = x.shape
+        layers = self.qkv.shape[1]
+        for layer in range(layers):
             q, k, v = seed_matmul(norm(x, self.attention_norm[:, layer]), self.qkv[:, layer]).split(dim, -1)
-            q, k, v = (t.reshape(seeds * sequences, new, self.heads, -1).transpose(1, 2) for t in (q, k, v))  # [seed*seq head new head_dim]
-            if cache is not None:
-                if layer < len(cache):
-                    k, v = torch.cat([cache[layer][0], k], 2), torch.cat([cache[layer][1], v], 2)
-                    cache[layer] = (k, v)
-                else:
-                    cache.append((k, v))
-            # a single new position attends to every earlier one; several attend causally among themselves
-            attended = F.scaled_dot_product_attention(q, k, v, is_causal=new > 1)  # [seed*seq head new head_dim]
-            attended = attended.transpose(1, 2).reshape(seeds, sequences, new, dim)
-            x = x + seed_matmul(attended, self.attention_out[:, layer])
+            # [seed seq head pos head_dim]
+            q, k, v = (t.view(seeds, sequences, positions, self.heads, -1).transpose(2, 3) for t in (q, k, v))
+            if keys_values is not None:
+                keys_values.append((k, v))
+            if layer == layers - 1 and first:  # only the positions the logits read
+                q, x = q[:, :, :, first:], x[:, :, first:]
+            attended = causal_attention(*(t.reshape(-1, *t.shape[-2:]) for t in (q, k, v)))  # [seed*seq*head new head_dim]
+            attended = attended.view(seeds, sequences, self.heads, -1, dim // self.heads).transpose(2, 3)
+            x = x + seed_matmul(attended.reshape(*x.shape), self.attention_out[:, layer])
+            hidden = F.gelu(seed_matmul(norm(x, self.mlp_norm[:, layer]), self.mlp_in[:, layer]))
+            x = x + seed_matmul(hidden, self.mlp_out[:, layer])
+        return x
+
+    def _step(self, x: torch.Tensor, cache: torch.Tensor, position: int) -> torch.Tensor:
+        """The decoder blocks over one new position of every sequence, x [seed seq dim], attending
+        to the keys and values of the earlier positions in `cache` [layer 2 pos seed seq head
+        head_dim] (this position's written into it at `position`). -> [seed seq dim]"""
+        seeds, sequences, dim = x.shape
+        for layer in range(self.qkv.shape[1]):
+            qkv = seed_matmul(norm(x, self.attention_norm[:, layer]), self.qkv[:, layer])  # [seed seq 3*dim]
+            q, k, v = qkv.view(seeds, sequences, 3, self.heads, -1).unbind(2)  # [seed seq head head_dim]
+            cache[layer, 0, position], cache[layer, 1, position] = k, v
+            keys, values = cache[layer, :, :position + 1]  # [pos seed seq head head_dim]
+            scores = (keys * (q / math.sqrt(q.shape[-1]))).sum(-1)  # [pos seed seq head]
+            weights = scores.softmax(0)  # over the positions: the outer axis, one vector pass
+            attended = (weights[..., None] * values).sum(0)  # [seed seq head head_dim]
+            x = x + seed_matmul(attended.view(seeds, sequences, dim), self.attention_out[:, layer])
             hidden = F.gelu(seed_matmul(norm(x, self.mlp_norm[:, layer]), self.mlp_in[:, layer]))
             x = x + seed_matmul(hidden, self.mlp_out[:, layer])
         return x
@@ -161,28 +199,37 @@ class StackedTransformer(nn.Module):
     def generate(self, prompts: torch.Tensor, num_responses: int, max_length: int,
                  uniforms: SeedUniforms | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Responses token by token, sampled (at each seed's next `uniforms`) or greedy (None), keeping
-        each layer's keys and values so that a step computes only the new position.
-        prompts [batch pos] -> (responses [seed batch response max_length], the log-prob of each
-        token when it was drawn [seed batch response max_length]; 0 after EOS)."""
-        seeds, (batch, width) = self.num_seeds, prompts.shape
+        each layer's keys and values so that a step computes only the new position. The prompt and
+        BOS go through the blocks once a prompt, not once a response: their keys and values are the
+        same for every response of the group.
+        prompts [batch pos] or [seed batch pos] -> (responses [seed batch response max_length], the
+        log-prob of each token when it was drawn [seed batch response max_length]; 0 after EOS)."""
+        seeds, (batch, width) = self.num_seeds, prompts.shape[-2:]  # prompts [batch pos] or each seed's [seed batch pos]
         eos, pad = eos_token(self.vocab), pad_token(self.vocab)
         if uniforms is not None:
             uniform = uniforms.next(batch, num_responses, max_length)  # [seed batch response max_length]
         responses = torch.full((seeds, batch, num_responses, max_length), pad, dtype=prompts.dtype, device=prompts.device)
         drawn_log_probs = torch.zeros(responses.shape, device=prompts.device)
         done = torch.zeros(seeds, batch, num_responses, dtype=torch.bool, device=prompts.device)
-        cache: list = []
-        new = self._embed(self._inputs(prompts, responses[..., :0]), 0)  # prompt and BOS [seed seq pos+1 dim]
+        prefix: list = []  # each layer's keys and values of the prompt and BOS [seed batch head width+1 head_dim]
+        hidden = self._blocks(self._embed(self._inputs(prompts, responses[:, :, :1, :0]), 0), width, prefix)  # [seed batch 1 dim]
+        cache = torch.empty(len(prefix), 2, width + max_length, seeds, batch, num_responses, self.heads,
+                            hidden.shape[-1] // self.heads, device=prompts.device)  # [layer 2 pos seed batch response head head_dim]
+        for layer, keys_values in enumerate(prefix):
+            for i, t in enumerate(keys_values):
+                cache[layer, i, :width + 1] = t.permute(3, 0, 1, 2, 4)[:, :, :, None]  # the same for every response
+        cache = cache.flatten(4, 5)  # [layer 2 pos seed seq head head_dim]
+        hidden = hidden.expand(seeds, batch, num_responses, -1).flatten(1, 2)  # [seed seq dim] at BOS
         for t in range(max_length):
-            hidden = self._blocks(new, cache)[:, :, -1:]  # [seed seq 1 dim]
             logits = self._logits(hidden).view(seeds, batch, num_responses, -1)  # [seed batch response vocab+1]
             token = logits.argmax(-1) if uniforms is None else inverse_cdf(logits, uniform[..., t])
             drawn_log_probs[..., t] = torch.where(done, 0.0, logits.log_softmax(-1).gather(-1, token[..., None])[..., 0])
             responses[..., t] = torch.where(done, pad, token)
             done |= token == eos
-            if done.all():
+            if done.all() or t == max_length - 1:
                 break
-            new = self._embed(responses[..., t].flatten(1, 2)[..., None], width + 1 + t)  # [seed seq 1 dim]
+            new = self._embed(responses[..., t].flatten(1, 2)[..., None], width + 1 + t)[:, :, 0]  # [seed seq dim]
+            hidden = self._step(new, cache, width + 1 + t)
         return responses, drawn_log_probs
 
     def log_probs(self, prompts: torch.Tensor, responses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
