@@ -1,6 +1,6 @@
 """The hardware's floor for one seed-step: its FLOPs and its bytes, counted from the shapes.
 
-One seed-step of the seed's model (``grpo.model``) on a task of B prompts of L tokens over a
+One seed-step of the seed's model (``grpo.core.seed_model``) on a task of B prompts of L tokens over a
 vocab of V, hidden size D, is three matrix products forward, ``h = E[x] @ enc``
 (B x LD x D), ``o = h @ dec`` (B x D x LD) and ``logits = o @ E^T`` (BL x D x V), and twice
 that backward (the gradient of each input and of each weight): 6 B L D (2D + V) FLOPs,

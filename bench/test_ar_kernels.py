@@ -1,5 +1,5 @@
 """The transformer policy's kernels, on one thread as a sweep's trials run: chosen-token
-log-probs and entropy from real per-position logits (grpo.logprob vs log_softmax + gather), time
+log-probs and entropy from real per-position logits (grpo.core.logprob vs log_softmax + gather), time
 and peak memory in logits copies; and one inner step of the AR policy per seed-step, S seeds
 stacked vs one model per seed."""
 

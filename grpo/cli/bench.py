@@ -10,7 +10,7 @@ from pathlib import Path
 from grpo.core.devices import parse_device
 from grpo.errors import UsageError
 from grpo.files import check_writable_dir
-from grpo.report.bench import render_bench
+from grpo.report import render_bench
 
 RESULTS_FOLDER, REPORT_FOLDER = Path("results/bench"), Path("reports/bench")
 QUICK_FOLDER = Path("results/bench-quick")  # JSON and report of a --quick run

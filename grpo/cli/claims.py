@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name} [{CLAIMS.origin(name)}, grid {claim.grid}]: {claim.statement}")
         return 0
     claims = CLAIMS.chosen(args.names)
-    from grpo.report.claims import SweepCost, render_claims  # the statistics and plotting stack, imported only when used
+    from grpo.report import SweepCost, render_claims  # the statistics and plotting stack, imported only when used
 
     load_before, sweeps = os.getloadavg()[0], {}
     if args.sweep:

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from grpo.experiment.store import sweep_running
-    from grpo.report.text import render_report  # the statistics and plotting stack, imported only when used
+    from grpo.report import render_report  # the statistics and plotting stack, imported only when used
 
     start = time.perf_counter()
     if args.results.is_dir() and sweep_running(args.results):
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     with shown():  # configurations read, on stderr
         out, tables = render_report(args.results, args.out)
     completeness = tables.completeness
-    kind = getattr(tables, "kind", "grid")  # grpo.report.wide's tables: a random study
+    kind = getattr(tables, "kind", "grid")  # a random study's tables (grpo.report.random_study.WideTables) say so
     print(f"read a {kind}; wrote {out}/ (report.md, CSV tables, figures) in {time.perf_counter() - start:.1f} s")
     if completeness.is_complete:
         return 0

@@ -63,26 +63,30 @@ Value = TypeVar("Value")
 
 @overload
 def option(default: Value, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
-           choices: Mapping[str, object] | None = None) -> Value: ...
+           choices: Mapping[str, object] | None = None, keyed_when_set: bool = False) -> Value: ...
 
 
 @overload
 def option(default: None, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
-           fallback: Value) -> Value: ...
+           fallback: Value, keyed_when_set: bool = False) -> Value: ...
 
 
 def option(default: Any, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
-           choices: Mapping[str, object] | None = None, fallback: Any = None) -> Any:
+           choices: Mapping[str, object] | None = None, fallback: Any = None, keyed_when_set: bool = False) -> Any:
     """A TrainConfig field with its help written once. `aliases`: short flags (``--loss``);
     `foreign`: TRL's and verl's names for it (grid keys and flags, see Foreign); `choices`: the
     registry of a mode (its entries' docstrings are the choices' help); `fallback`: the value of
-    a field whose default is None when neither the task nor the loss gives one.
+    a field whose default is None when neither the task nor the loss gives one;
+    `keyed_when_set`: the field counts in config_id only away from its default, so every
+    configuration keeps the key it had before the field existed (an option added after results
+    exist says so, or every config_id changes: tests/core/test_config_ids.py pins the presets').
 
     Typed like dataclasses.field, as the field's value. A default of None means unset: the
     field resolves (resolved_values) to the task's, the loss's or the policy's value, else
     `fallback`, before the TrainConfig exists, so the field's type is the resolved one, the
     fallback's (``dim: int``), and the constructor's parameter may be left out (its unset)."""
-    metadata = {"help": help, "aliases": aliases, "foreign": foreign, "choices": choices, "fallback": fallback}
+    metadata = {"help": help, "aliases": aliases, "foreign": foreign, "choices": choices, "fallback": fallback,
+                "keyed_when_set": keyed_when_set}
     return field(default=default, metadata=metadata)
 
 
@@ -123,7 +127,7 @@ class TrainConfig:
                     refused=VERL_KL_REFUSED)))
     kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)
     kl_placement: str = option(
-        "loss", "where the KL penalty goes (kl_penalty > 0)", choices=KL_PLACEMENTS,
+        "loss", "where the KL penalty goes (kl_penalty > 0)", choices=KL_PLACEMENTS, keyed_when_set=True,
         foreign=(Foreign("use_kl_in_reward", "verl", values={"true": "reward", "false": "loss"}, only_values=True),))
     ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
     epsilon: float = option(LOSS_OPTIONS["clipped"]["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped and gspo losses",
@@ -143,7 +147,8 @@ class TrainConfig:
     dynamic_sampling: int = option(
         0, "DAPO's dynamic sampling: at most this many extra rounds of sampling a rollout, to replace the groups whose"
         " rewards are all equal (they give no gradient under a centred deltas mode); where they run out, those slots keep"
-        " equal-reward groups (verl stops with an error); 0: off. verl's max_num_gen_batches is 1 + this")
+        " equal-reward groups (verl stops with an error); 0: off. verl's max_num_gen_batches is 1 + this",
+        keyed_when_set=True)
     steps_per_epoch: int = option(10, "optimizer steps on each rollout", foreign=(
         Foreign("num_iterations", "TRL"),
         Foreign("ppo_epochs", "verl", notes={"*": "verl takes ppo_epochs passes over the rollout, each of batch /"
@@ -267,8 +272,9 @@ class TrainConfig:
     def config_id(self) -> str:
         """A short stable hash of every field: the key of a configuration in results/. The fields
         of the transformer policy and the variable task count only where they apply, so the seed
-        document's policy keeps the keys it had before they existed; KEYED_WHEN_SET's fields count
-        only away from their defaults, so every configuration keeps the key it had before they existed."""
+        document's policy keeps the keys it had before they existed; a field declared
+        keyed_when_set (KEYED_WHEN_SET) counts only away from its default, so every configuration
+        keeps the key it had before that field existed."""
         values = self.as_dict()
         if self.policy == "seed":
             values = {name: value for name, value in values.items() if name not in ("policy", *TRANSFORMER_FIELDS)}
@@ -284,7 +290,8 @@ FIELDS = {spec.name: spec for spec in fields(TrainConfig)}
 CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the keys of grid files
 KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period", "kl_placement")  # read only when kl_penalty > 0
 TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # not task seed
-KEYED_WHEN_SET = {"kl_placement": "loss", "dynamic_sampling": 0}  # later options: in config_id only when set, so earlier keys stay
+KEYED_WHEN_SET = {name: spec.default for name, spec in FIELDS.items()
+                  if spec.metadata["keyed_when_set"]}  # later options (option(keyed_when_set=True)): in config_id only when set
 TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
 
 
@@ -363,8 +370,8 @@ def chosen(values: Mapping[str, Any], name: str) -> Any:
 
 def resolved_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The value each context-dependent field takes when left None (or when it does not apply):
-    the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.losses.loss_options)
-    and policy's (grpo.policies.POLICY_OPTIONS), else the field's fallback or default."""
+    the seed task's sizes on the seed task, the chosen loss's own defaults (grpo.modes.losses.loss_options)
+    and policy's (grpo.core.policies.POLICY_OPTIONS), else the field's fallback or default."""
     loss_defaults = loss_options(chosen(values, "loss_mode"))
     policy_defaults = POLICY_OPTIONS.get(chosen(values, "policy"), {})
     irrelevant = inapplicable(values)

@@ -10,7 +10,7 @@ The estimate counts the tensors that grow with the sizes, in float32 / int64 byt
 - the transformer policy's activations per response token (about 16 per layer and width unit);
 - dynamic sampling's extra rounds, each kept until the batch is chosen: responses, masks and
   log-probs (``dynamic_sampling`` rounds of one rollout's tokens);
-- the records (``grpo.records.COLUMNS``, 8 bytes each, one row per seed and inner step).
+- the records (``grpo.core.schema.COLUMNS``, 8 bytes each, one row per seed and inner step).
 It errs high by design: it is a guard against impossible runs, not a profiler.
 
 A group of configurations (grpo.core.group) is one stacked model of all its slices, padding

@@ -6,7 +6,7 @@ configurations at once when they share everything but numbers: the leading axis 
 (configuration, seed), configuration-major, and each number that differs within the group is a
 per-slice value (Adam's learning rate per part of the weights, grpo.core.optim; the clip bounds
 and the KL coefficient as tensors, grpo.modes.losses.per_slice). Each configuration's records
-equal those of training it alone (tests/test_group.py); results stay keyed by (configuration,
+equal those of training it alone (tests/core/test_group.py); results stay keyed by (configuration,
 seed).
 
 Bit for bit, because each configuration's slices start where they start alone: on a 64-byte

@@ -12,7 +12,7 @@ distinct rate, on each part's tensors laid out as the part's own model would hol
 elementwise, but the CPU kernel takes each tensor's last ``numel % 16`` numbers through a scalar
 loop that rounds differently from its vector loop now and then (measured: 17 of 2000 random
 32-number Adams cut at 19 differ from the uncut one, none cut at 16): only the same layout gives
-the part alone's numbers bit for bit (tests/test_optim.py). A tensor that a part's own model
+the part alone's numbers bit for bit (tests/core/test_optim.py). A tensor that a part's own model
 holds in one piece but the stacked model holds in several views (the seed policy's sections) is
 joined into one buffer for the kernel and copied back.
 """

@@ -76,7 +76,7 @@ def train(
     """Train `config` once per seed, all seeds stacked in one model.
 
     Returns the records: one row per seed and inner step with the columns of
-    grpo.records.COLUMNS (config_id, seed, epoch, step, metrics, diverged); the eval metrics
+    grpo.core.schema.COLUMNS (config_id, seed, epoch, step, metrics, diverged); the eval metrics
     are set on each epoch's last step, null elsewhere.
     A seed whose metrics turn NaN or infinite (say, from an absurd learning rate) is
     `diverged` from that step on; the seeds stacked with it are unaffected.
@@ -94,7 +94,7 @@ def train_group(
     """Train each of `configs` once per seed, all (configuration, seed) pairs stacked in one
     model as slices, configuration-major: a group that differs only in the numbers of
     grpo.core.group.SLICE_FIELDS (ValueError otherwise). Returns each configuration's records,
-    equal to ``train(config, seeds)``'s (tests/test_group.py)."""
+    equal to ``train(config, seeds)``'s (tests/core/test_group.py)."""
     import pandas as pd  # here, not at the top: see the module's docstring
 
     return [pd.DataFrame(columns) for columns in train_group_columns(configs, seeds, device, on_epoch)]

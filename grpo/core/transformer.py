@@ -1,7 +1,7 @@
 """The ``transformer`` policy: a tiny causal decoder that writes its response token by token,
 with a leading seed axis on every parameter.
 
-Input of one sequence (token ids of grpo.sequences): the prompt (padded to the task's longest),
+Input of one sequence (token ids of grpo.tasks.sequences): the prompt (padded to the task's longest),
 BOS, then the response so far. Token and position embeddings, ``layers`` pre-norm blocks of
 causal multi-head self-attention and a GELU MLP (4 x width), a final norm, and logits over the
 task's tokens and EOS from the token embedding itself (tied output, as GPT-2). No biases; the
@@ -15,7 +15,7 @@ so a seed's numbers do not depend on the seeds stacked with it.
 Generation samples each token by inverting the next-token CDF at a uniform drawn up front from
 the seed's generator (as the seed policy samples), up to ``max_length`` tokens; after EOS only
 pads follow. Training reads the log-probs of a whole rollout from one teacher-forced pass over
-``[seed batch response pos]``, with grpo.logprob's selective log-softmax.
+``[seed batch response pos]``, with grpo.core.logprob's selective log-softmax.
 
 Speed (docs/benchmarks.md, "The transformer testbed"): on the CPU these tensors are small and a
 kernel's layout decides its cost more than its arithmetic. Attention is written out (batched

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from grpo.core.config import CONFIG_FIELDS, FIELDS, KEYED_WHEN_SET, TrainConfig, base_type
 from grpo.core.schema import COLUMNS, METRICS, RUN_KEY
 from grpo.errors import EnvironmentFault, UsageError
+from grpo.experiment.layout import GRID_FILE, RECORDS_DIR, RUNS_FILE
 from grpo.files import HOST, pid_alive, write_atomic
 from grpo.progress import counted
 
@@ -79,13 +80,13 @@ def first_diverged_steps(records: pd.DataFrame) -> dict[int, int]:
 
 def records_folder(results_dir: Path, config_id: str) -> Path:
     """The folder of one configuration's records in a sweep's folder (a Hive partition)."""
-    return Path(results_dir) / "records" / f"{PARTITION}={config_id}"
+    return Path(results_dir) / RECORDS_DIR / f"{PARTITION}={config_id}"
 
 
 def partitions(results_dir: Path) -> dict[str, Path]:
     """config_id -> its records folder, for each configuration with one in `results_dir`."""
     return {folder.name.removeprefix(f"{PARTITION}="): folder
-            for folder in sorted((Path(results_dir) / "records").glob(f"{PARTITION}=*")) if folder.is_dir()}
+            for folder in sorted((Path(results_dir) / RECORDS_DIR).glob(f"{PARTITION}=*")) if folder.is_dir()}
 
 
 def write_records(records: pd.DataFrame, config: TrainConfig, path: Path, partitioned: bool = False) -> None:
@@ -108,7 +109,7 @@ def migrate_layout(results_dir: Path) -> None:
     scratch folder, which then takes its place in one atomic rename; one line on stderr says so.
     Safe to cut off anywhere (the next call finishes it) and beside another caller (a folder
     already renamed into place by it is left to it)."""
-    records = Path(results_dir) / "records"
+    records = Path(results_dir) / RECORDS_DIR
     old = [folder for folder in sorted(records.glob("*")) if folder.is_dir() and "=" not in folder.name
            and not folder.name.startswith(".")]
     if not old:
@@ -209,7 +210,7 @@ def open_results(path: Path) -> Results:
         return _open_file(path)
     if not path.is_dir():
         raise UsageError(f"no results folder or records file {str(path)!r}")
-    runs_path = path / "runs.parquet"
+    runs_path = path / RUNS_FILE
     if not runs_path.is_file():
         raise UsageError(f"{str(path)!r} has no runs.parquet; run `grpo sweep` first")
     runs = with_later_options(_read(runs_path))
@@ -218,7 +219,7 @@ def open_results(path: Path) -> Results:
             raise UsageError(f"{str(runs_path)!r} lacks column {column!r}")
     migrate_layout(path)
     files = {config_id: found for config_id, folder in partitions(path).items() if (found := sorted(folder.glob("*.parquet")))}
-    grid = path / "grid.toml"
+    grid = path / GRID_FILE
     return Results(path.name, _without_records_missing(runs, files), grid.read_text() if grid.exists() else None, files)
 
 

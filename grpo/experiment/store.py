@@ -1,6 +1,6 @@
 """A sweep's results folder: its layout, the trial files in it, and what they are trusted for.
 
-Layout of ``results/<grid>/``::
+Layout of ``results/<grid>/`` (the names spelled once, in grpo.experiment.layout)::
 
     grid.toml                          the grid definition last swept into the folder
     records/config_id=<config_id>/seeds-<key>.parquet
@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from grpo.core.config import CONFIG_FIELDS, TrainConfig
 from grpo.errors import EnvironmentFault, UsageError
+from grpo.experiment.layout import LOCK_FILE, RUNS_FILE, TRIALS_DIR
 from grpo.experiment.provenance import VERSION_KEYS, plugins_of, versions
 from grpo.experiment.results import first_diverged_steps, migrate_layout, partitions, records_folder, write_records
 from grpo.files import remove_stale_tmp, write_atomic, write_parquet_atomic
@@ -61,7 +62,7 @@ def records_path(results_dir: Path, config_id: str, seeds) -> Path:
 
 
 def info_path(results_dir: Path, config_id: str, seeds) -> Path:
-    return results_dir / "trials" / config_id / f"{seeds_key(seeds)}.json"
+    return results_dir / TRIALS_DIR / config_id / f"{seeds_key(seeds)}.json"
 
 
 def few(names: list[str]) -> str:
@@ -120,7 +121,7 @@ def scan(results_dir: Path, fingerprint: str) -> Scan:
     other_plugins: dict[str, str] = {}  # config_id -> how its plugins differ from this process's
     trials: dict[str, list[Trial]] = {}
     damaged = []
-    for folder in sorted((results_dir / "trials").glob("*")):
+    for folder in sorted((results_dir / TRIALS_DIR).glob("*")):
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.json")):
@@ -256,7 +257,7 @@ def write_runs(results_dir: Path, plan: list[tuple[TrainConfig, tuple[int, ...]]
                          "trial": seeds_key(trial.seeds) if trial else None, "config_id": config.config_id,
                          "seed": seed, "status": status, "diverged_step": diverged_at.get(seed)})
     runs = pd.DataFrame(rows).reindex(columns=RUN_COLUMNS)
-    write_parquet_atomic(runs, results_dir / "runs.parquet")
+    write_parquet_atomic(runs, results_dir / RUNS_FILE)
     return runs
 
 
@@ -271,7 +272,7 @@ def exclusive(results_dir: Path):
     """Only one sweep writes into a results folder at a time. The holder writes its sweep id
     into the lock file, so a trial can tell whether the sweep that started it still holds it."""
     try:
-        descriptor = os.open(results_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+        descriptor = os.open(results_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
     except IsADirectoryError:
         raise EnvironmentFault(f"cannot lock {str(results_dir)!r}: its .lock is a directory; remove it") from None
     except OSError as error:
@@ -292,7 +293,7 @@ def exclusive(results_dir: Path):
 def sweep_running(results_dir: Path) -> bool:
     """Whether a sweep is writing into `results_dir` now (it holds the folder's lock)."""
     try:
-        with open(results_dir / ".lock") as lock:
+        with open(results_dir / LOCK_FILE) as lock:
             fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -305,7 +306,7 @@ def holds_lock(results_dir: Path, sweep_id: str) -> bool:
     """Whether the sweep `sweep_id` still writes into `results_dir`. False for a trial orphaned by
     a killed driver: its files are no longer wanted, the next sweep trains them itself."""
     try:
-        with open(results_dir / ".lock") as lock:
+        with open(results_dir / LOCK_FILE) as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -6,7 +6,7 @@ response token), ``deltas [seed batch response]``, and the keyword ``mask [seed 
 pos]`` (1.0 on a response's real tokens, 0.0 after its EOS), which the trainer passes only for
 variable-length responses (policy transformer): a loss that takes no mask still serves the seed
 document's policy, where every token is real. Every loss returns one value per seed: its per-token terms over the real
-tokens, aggregated as ``config.loss_agg`` says (grpo.aggregation; with every token real, the
+tokens, aggregated as ``config.loss_agg`` says (grpo.modes.aggregation; with every token real, the
 mean over batch, response and position), so the seeds stacked in one model stay
 independent: the total loss is their sum and each seed's gradient is its own.
 
@@ -73,7 +73,7 @@ def per_slice(value, like: torch.Tensor):
     is; a group's float64 tensor [slice 1 1 1] (or an expression of it, such as ``1 - epsilon``)
     rounded to like's dtype and shaped [slice 1 ...] to broadcast over it. A float meeting a
     float32 tensor is rounded to float32 once, after Python's double arithmetic, and so is this
-    tensor: the same bounds, bit for bit (tests/test_group.py)."""
+    tensor: the same bounds, bit for bit (tests/core/test_group.py)."""
     if isinstance(value, float):
         return value
     return value.to(like.dtype).view(-1, *[1] * (like.dim() - 1))

@@ -2,8 +2,8 @@
 
 Four groups, one per choice a configuration names: ``rewards`` (``reward_fn``), ``deltas``
 (``deltas_mode``), ``losses`` (``loss_mode``) and ``kl_estimators`` (``kl_estimator``). A plugin
-mode has the signature and docstring conventions of the group's built-ins (see grpo.rewards,
-grpo.deltas, grpo.losses) and comes from either
+mode has the signature and docstring conventions of the group's built-ins (see grpo.modes.rewards,
+grpo.modes.deltas, grpo.modes.losses) and comes from either
 
 - an installed package's entry point, in the group ``grpo.<group>`` of its pyproject.toml::
 
@@ -48,7 +48,7 @@ class PluginRegistry(Mapping[str, T]):
     (grpo.experiment.claims.ClaimRegistry); a subclass says what its items are (`accept`)."""
 
     noun = "item"  # what an item is called in messages ("deltas mode", "claim")
-    built_in_noun = "built-in item"  # what a built-in one is called ("built-in mode of grpo.deltas")
+    built_in_noun = "built-in item"  # what a built-in one is called ("built-in mode of grpo.modes.deltas")
 
     def __init__(self, entry_point_group: str, built_ins: dict[str, T]):
         self.entry_point_group = entry_point_group

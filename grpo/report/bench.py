@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from grpo.files import write_atomic
-from grpo.report import figures
-from grpo.report.text import markdown_table
+from grpo.report._bench_figures import scaling
+from grpo.report._folder import write_figure, write_text
+from grpo.report._markdown import markdown_table
 
 TARGETS = {20: 40.0, 1000: 100.0, 10000: 100.0}  # seeds -> per-seed-step speed-up asked for (issue 15)
 PROCESS_TARGET = 20.0  # whole `grpo train --seeds 20` process beyond importing torch, per seed-step
@@ -227,7 +227,7 @@ def transformer_goals(loop: pd.DataFrame | None) -> list[dict]:
 
 
 def scaling_curves(steps: pd.DataFrame | None, loop: pd.DataFrame | None) -> pd.DataFrame:
-    """The step and loop tables as tidy curves for ``figures.scaling``."""
+    """The step and loop tables as tidy curves for the scaling figure (grpo.report._bench_figures.scaling)."""
     curves = []
     if steps is not None:
         curves.append(steps.assign(curve="grpo: inner step", value=steps["ours (µs)"]))
@@ -328,12 +328,11 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
     if len(levers):
         sections.append("## Levers, each undone alone\n\nThe inner step with one lever taken back (same numbers,"
                         " checked): the log-probs through autograd on the plain forward instead of the hand-written"
-                        " backward; `torch.optim.Adam(fused=True)` instead of `grpo.optim.Adam` (the same kernel; the"
+                        " backward; `torch.optim.Adam(fused=True)` instead of `grpo.core.optim.Adam` (the same kernel; the"
                         " difference is its Python wrapper). A ratio above 1 is what the lever gains.\n\n"
                         + markdown_table(levers, 2))
     if steps is not None or loop is not None:
-        figure = figures.scaling(scaling_curves(steps, loop))
-        write_atomic(out / "train_step_scaling.png", lambda tmp: figures.save(figure, tmp))
+        write_figure(out, "train_step_scaling.png", scaling(scaling_curves(steps, loop)))
         sections.append("![per-seed-step time vs stacked seeds](train_step_scaling.png)\n")
     if process_rows is not None:
         sections.append("## Whole processes, fixed costs included\n\n`grpo train --seeds 20` and the seed-style run"
@@ -386,5 +385,5 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
         table = pair(grid.astype({"configurations": int}), ["configurations"], ours="in-process", base="ray")
         sections.append("## The smoke grid end to end (seconds)\n\n"
                         + markdown_table(table.rename(columns={"speed-up": "Ray / in-process"}), 2))
-    write_atomic(out / "report.md", lambda tmp: tmp.write_text("\n\n".join(sections) + "\n"))
+    write_text(out, "report.md", "\n\n".join(sections) + "\n")
     return out

@@ -22,7 +22,7 @@ import pandas as pd
 from grpo.core.config import CONFIG_FIELDS
 from grpo.errors import UsageError
 from grpo.experiment.results import PRIMARY, PRIMARY_SOURCE, Results, final_values, per_epoch
-from grpo.report.data import FINAL_METRICS
+from grpo.report._data import FINAL_METRICS
 
 CURVES = {PRIMARY: PRIMARY_SOURCE, "reward_frac": "reward_frac", "kl": "kl", "clip_frac": "clip_frac",
           "entropy": "entropy"}  # scalar name -> the per-epoch metric of the records

@@ -1,7 +1,7 @@
 """Run a grid under Ray Tune: one trial per group of configurations that differ only in numbers
 (grpo.core.group; most configurations are a group of one), the seeds they lack stacked.
 
-The results folder (layout and trust rules: grpo.sweep_store) is keyed by (configuration,
+The results folder (layout and trust rules: grpo.experiment.store) is keyed by (configuration,
 seed). A sweep trains only the pairs of its grid that no trusted trial holds: re-running a
 finished sweep trains nothing, more seeds train only the new seeds, more axis values only the
 new configurations (a sensitivity value: only its new cell), a narrower grid reuses what it
@@ -25,6 +25,7 @@ from grpo.core.config import TrainConfig
 from grpo.core.footprint import available_bytes, group_bytes
 from grpo.core.group import group_key
 from grpo.experiment.grids import load_grid
+from grpo.experiment.layout import GRID_FILE
 from grpo.experiment.provenance import code_fingerprint
 from grpo.experiment.results import FINISHED, open_results
 from grpo.experiment.store import exclusive, few, holds_lock, scan, trial_info, write_runs, write_trial
@@ -106,7 +107,7 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
         runs = write_runs(results_dir, plan, found)
         # the folder's grid from now on: written with the runs it describes, never before its training (a
         # sweep killed mid-growth leaves the last finished grid and its runs, which the report then shows)
-        write_atomic(results_dir / "grid.toml", lambda tmp: tmp.write_text(spec.text))
+        write_atomic(results_dir / GRID_FILE, lambda tmp: tmp.write_text(spec.text))
     done = runs.status.isin(FINISHED)
     trained_runs = sum(len(configs) * len(seeds) for configs, seeds in trained) - int((~done).sum())
     failed = runs[runs.status == "failed"].drop_duplicates("config_id")

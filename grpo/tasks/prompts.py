@@ -7,7 +7,7 @@ Three tasks:
   chosen vocab, drawn from their own generator (``task_seed``) and split into training and
   held-out prompts that never overlap.
 - ``variable``: as ``random``, with each prompt's length drawn from
-  [task_min_length, task_length]; shorter prompts are padded (grpo.sequences). Its ideal
+  [task_min_length, task_length]; shorter prompts are padded (grpo.tasks.sequences). Its ideal
   response is the sorted prompt followed by EOS, so only the ``transformer`` policy plays it.
 """
 

@@ -136,7 +136,7 @@ def test_config_id_is_pinned_and_tells_configs_apart():
 
 def count_gathers(monkeypatch):
     calls = []
-    module = sys.modules["grpo.core.seed_model"]  # the seed policy's lookups (grpo.policies.SeedPolicy) all go through it
+    module = sys.modules["grpo.core.seed_model"]  # the seed policy's lookups (grpo.core.policies.SeedPolicy) all go through it
     original = module.gather_log_probs
     monkeypatch.setattr(module, "gather_log_probs", lambda *args: calls.append(1) or original(*args))
     return calls

@@ -8,7 +8,7 @@ import matplotlib.image
 import pytest
 
 from grpo.cli import main
-from grpo.report.bench import render_bench
+from grpo.report import render_bench
 
 
 def bench_entry(median: float, **extra_info) -> dict:

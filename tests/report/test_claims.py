@@ -8,9 +8,9 @@ from scipy import stats
 
 from grpo.core.config import TrainConfig
 from grpo.experiment.canaries import CLAIMS
+from grpo.report._stats import minimum_detectable_effect, seeds_needed
 from grpo.report.claims import ClaimData, contrasts, verdict
 from grpo.report.mechanisms import slope, token_weights
-from grpo.report.stats import minimum_detectable_effect, seeds_needed
 
 SEEDS = 6
 

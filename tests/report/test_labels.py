@@ -6,9 +6,8 @@ from test_report import build_results  # tests/report/test_report.py: a results 
 
 from grpo.cli import main
 from grpo.experiment.results import PRIMARY, PRIMARY_SOURCE, open_results
-from grpo.report.compute import compute
-from grpo.report.data import load
-from grpo.report.text import _figures
+from grpo.report import load
+from grpo.report.grid import compute, draw_figures
 
 GRID = """seeds = 2
 [grid]
@@ -21,7 +20,7 @@ steps_per_epoch = 1
 
 def test_success_axes_say_success_and_the_kl_sawtooth_is_explained(tmp_path):
     folder = build_results(tmp_path, "labels", GRID)
-    pictures = _figures(compute(load(open_results(folder))))
+    pictures = draw_figures(compute(load(open_results(folder))))
     try:
         labels = [ax.get_ylabel() for ax in pictures["success_curves.png"].axes if ax.get_ylabel()]
         assert labels and all(label.startswith(PRIMARY) and PRIMARY_SOURCE not in label for label in labels)

@@ -1,7 +1,7 @@
 """`grpo report`: tables that match the records by hand, the incomplete, one-configuration and
 all-diverged cases, the KL figure's data, real PNGs, bad input.
 
-Small results are built in-process (grpo.train + grpo.records.write_records, the sweep's own
+Small results are built in-process (grpo.train + grpo.experiment.results.write_records, the sweep's own
 write_runs) where a Ray sweep adds nothing; the session's real smoke sweep serves the end-to-end run.
 """
 
@@ -22,9 +22,8 @@ from grpo.experiment.grids import parse_grid
 from grpo.experiment.provenance import code_fingerprint, versions
 from grpo.experiment.results import final_epochs, open_results, records_folder, write_records
 from grpo.experiment.store import scan, trial_info, write_runs, write_trial
-from grpo.report.compute import compute
-from grpo.report.data import load, varying_axes
-from grpo.report.text import narrative
+from grpo.report._data import load, varying_axes
+from grpo.report.grid import compute, narrative
 
 SMALL = """seeds = 6
 [grid]
@@ -121,9 +120,9 @@ def test_the_kl_figure_plots_the_measured_kl(small):
     line = curves[(curves.factor == "kl_penalty") & (curves.level == 0.1)]
     np.testing.assert_allclose(line["mean"], measured, rtol=1e-5)
     assert not np.allclose(line["mean"], 0.1)  # the measured KL, not the coefficient
-    from grpo.report.text import _figures
+    from grpo.report.grid import draw_figures
 
-    figure = _figures(tables)["kl_curves.png"]
+    figure = draw_figures(tables)["kl_curves.png"]
     plotted = [ax.get_lines()[0].get_ydata() for ax in figure.axes if ax.get_title() == "kl_penalty"]
     np.testing.assert_allclose(plotted[0], measured, rtol=1e-5)
 
@@ -220,7 +219,8 @@ def test_fields_that_follow_from_another_are_not_axes():
 IMPORT_CHANGES = """
 import matplotlib, sys
 before = (matplotlib.get_backend(), dict(matplotlib.rcParams))
-import grpo.report.figures
+import grpo.report._plot, grpo.report.grid._figures, grpo.report.random_study._figures
+import grpo.report.claims._figures, grpo.report._bench_figures
 after = (matplotlib.get_backend(), dict(matplotlib.rcParams))
 changed = sorted(key for key in before[1] if str(before[1][key]) != str(after[1][key]))
 sys.exit("changed: " + ", ".join(changed or ["backend"]) if before != after else 0)
@@ -229,7 +229,7 @@ sys.exit("changed: " + ", ".join(changed or ["backend"]) if before != after else
 
 def test_importing_the_figures_changes_no_global_state():
     """In a fresh interpreter (this one has imported the module already): the state before the
-    first import of grpo.report.figures against the state after it. A ``sns.set_theme()`` at
+    first import of every report kind's figures against the state after it. A ``sns.set_theme()`` at
     import time fails it."""
     done = subprocess.run([sys.executable, "-c", IMPORT_CHANGES], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

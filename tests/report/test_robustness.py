@@ -1,6 +1,6 @@
 """Answers that survive tuning: sensitivity cells, tuning on seeds kept apart, and a verdict on every
 finding. Results are built in-process (grpo.train and the sweep's own trial files) where a Ray
-sweep adds nothing; tests/test_sweep.py runs the two phases under Ray."""
+sweep adds nothing; tests/sweep/test_sweep.py runs the two phases under Ray."""
 
 import numpy as np
 import pandas as pd
@@ -14,10 +14,9 @@ from grpo.experiment.provenance import code_fingerprint
 from grpo.experiment.results import final_epochs, open_results
 from grpo.experiment.store import scan, trial_info, write_runs, write_trial
 from grpo.experiment.tuning import objective_table, select, tuned_cell, tuning_success
-from grpo.report.compute import compute
-from grpo.report.data import load
-from grpo.report.robustness import verdict, with_robustness
-from grpo.report.stats import RESAMPLES
+from grpo.report import load
+from grpo.report._stats import RESAMPLES
+from grpo.report.grid import compute, verdict, with_robustness
 
 STUDY = """seeds = 6
 [grid]
@@ -292,7 +291,7 @@ def test_each_verdict_on_constructed_records(tmp_path):
     assert verdicts.to_dict() == {"centered_rewards": "robust", "normalized_rewards": "default-only",
                                   "unclipped": "conditional"}
     assert tables.effects.set_index("level").flips["unclipped"] == "lr 0.01"
-    from grpo.report.text import narrative
+    from grpo.report.grid import narrative
 
     text = narrative(tables, [])
     flip = tables.robustness.rows.query("level == 'unclipped' and cell == 'lr 0.01'").iloc[0]

@@ -6,9 +6,8 @@ import pytest
 from scipy.stats import norm
 
 from grpo.errors import UsageError
-from grpo.report.compute import mark_replicated, tied_with_best
-from grpo.report.fits import fit_curve, saturating_curve
-from grpo.report.stats import (
+from grpo.report._fits import fit_curve, saturating_curve
+from grpo.report._stats import (
     RESAMPLES,
     bootstrap_interval,
     check_resample_memory,
@@ -22,6 +21,7 @@ from grpo.report.stats import (
     split_halves,
     summarize,
 )
+from grpo.report.grid._compute import mark_replicated, tied_with_best
 
 
 def test_iqm_by_hand():

@@ -1,11 +1,11 @@
-"""The report of a random study (grpo.report.wide) on hand-made tables."""
+"""The report of a random study (grpo.report.random_study) on hand-made tables."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from grpo.experiment.random_study import Choice
-from grpo.report import wide
+from grpo.report.random_study import _compute as wide
 
 
 def test_the_conditional_percentile_and_its_binomial_interval():

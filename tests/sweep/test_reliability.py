@@ -178,6 +178,7 @@ DAMAGES = {
 }
 
 
+@pytest.mark.e2e  # starts Ray
 def test_damaged_results_are_retrained_and_said_so(tmp_path, capsys):
     configs = [TrainConfig(loss_mode=mode, epochs=2, steps_per_epoch=2) for mode in ("naive", "unclipped", "clipped", "gspo")]
     results = hand_made(tmp_path, configs=configs)

@@ -75,6 +75,7 @@ def test_a_sweep_runs_with_a_100_character_tmpdir(tmp_path):
     assert not list(Path("/tmp").glob(f"{runtime.SCRATCH_PREFIX}{sweep.pid}-*"))  # ... and was removed there
 
 
+@pytest.mark.e2e  # starts Ray
 def test_the_private_runtime_is_on_loopback_even_when_ray_was_imported_first(tmp_path):
     """Ray reads its "clusters" switch when first imported: a driver that imported Ray before the
     sweep (a notebook, this test session) still gets a runtime on loopback, not on the address of

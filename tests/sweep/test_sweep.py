@@ -180,6 +180,7 @@ def test_help_says_that_ray_address_counts_as_address(capsys):
     assert "RAY_ADDRESS, when set, counts as --address" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.e2e  # starts Ray
 def test_configurations_that_differ_only_in_numbers_train_as_one_trial(tmp_path, monkeypatch):
     """lr x epsilon x 2 losses: 2 trials for 6 configurations (naive reads no epsilon: its rows
     collapse to 2), each configuration's records those of an ungrouped sweep (TRIAL_BYTES 0: every

@@ -1,10 +1,10 @@
 """The report's numbers, computed from a ReportData alone: pure (no file is read or written;
 grpo.report writes what this returns).
 
-The primary outcome is `success` (grpo.records.PRIMARY): the fraction of sampled responses that
+The primary outcome is `success` (grpo.experiment.results.PRIMARY): the fraction of sampled responses that
 are exactly sorted, over each run's final window. It is the one metric every reward function
 shares; `reward_frac` depends on each reward's scale and is compared only within one reward
-function. Comparisons are paired over seeds (grpo.stats): seed s of two configurations starts
+function. Comparisons are paired over seeds (grpo.report._stats): seed s of two configurations starts
 from the same weights and draws from the same random stream.
 """
 
@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from grpo.core.config import CONFIG_FIELDS, FIELDS, TrainConfig, seed_default
+from grpo.core.config import CONFIG_FIELDS, TrainConfig, seed_default
 from grpo.experiment.results import PRIMARY, final_window
-from grpo.report.data import CURVE_METRICS, ReportData
-from grpo.report.fits import fit_curve
-from grpo.report.names import configuration_name
-from grpo.report.stats import (
+from grpo.report._data import CURVE_METRICS, Completeness, ReportData, completeness_of
+from grpo.report._fits import fit_curve
+from grpo.report._names import configuration_name, ordered_levels
+from grpo.report._stats import (
     ALPHA,
     Contrast,
     bootstrap_interval,
@@ -35,29 +35,14 @@ from grpo.report.stats import (
     summarize,
 )
 
-LEVEL_ORDER = {  # axis -> its choices (the config's owner of them): the seed document's order, later variants after
-    name: spec.metadata["choices"] for name, spec in FIELDS.items() if spec.metadata["choices"] is not None}
 HALVES = ("half_a", "half_b")
 SLOPE_EPOCHS = 10  # final-window slopes are reported in success per this many epochs
 HELD_FIELDS = ("lr", "epsilon", "responses", "epochs", "steps_per_epoch", "dim")  # report.md's first line names them
 
 
 @dataclass
-class Completeness:
-    configurations: int  # in the grid
-    complete: int  # configurations whose runs all finished (ok or diverged)
-    missing: list[str]  # config_ids with runs not run yet (an interrupted sweep)
-    failed: list[str]  # config_ids whose trial raised
-    statuses: dict[str, int]  # run status -> runs
-
-    @property
-    def is_complete(self) -> bool:
-        return not self.missing and not self.failed
-
-
-@dataclass
 class Robustness:
-    """Each finding across the cells of a grid (grpo.report.robustness computes it)."""
+    """Each finding across the cells of a grid (grpo.report.grid._robustness computes it)."""
 
     cells: dict[str, str]  # cell -> the values it holds ("lr 0.001, epsilon 0.01"; the tuned cell: what was tuned)
     rows: pd.DataFrame  # ROBUSTNESS_COLUMNS: one row per finding and cell (robustness.csv)
@@ -90,21 +75,12 @@ class Tables:
     pairing_gain: float  # median (unpaired standard error / paired standard error) of those contrasts
     leaders_half_width: float  # median half-width of the paired intervals between the best and those tied with it
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
-    robustness: Robustness | None = None  # the findings across cells (grpo.report.robustness.with_robustness)
+    robustness: Robustness | None = None  # the findings across cells (grpo.report.grid.with_robustness)
 
 
 def held_values(configs: pd.DataFrame, axes: dict) -> dict[str, list]:
     """The HELD_FIELDS that are not axes -> their distinct values over `configs`."""
     return {name: sorted(configs[name].unique().tolist()) for name in HELD_FIELDS if name not in axes and len(configs)}
-
-
-def ordered_levels(axis: str, values) -> list:
-    """Distinct values of an axis in the seed document's order (registry order; numbers sorted)."""
-    values = list(dict.fromkeys(values))
-    registry = list(LEVEL_ORDER.get(axis, ()))
-    if registry:
-        return sorted(values, key=lambda v: (registry.index(v) if v in registry else len(registry), str(v)))
-    return sorted(values)
 
 
 def reference_level(axis: str, levels: list):
@@ -116,7 +92,7 @@ def reference_level(axis: str, levels: list):
 
 def compute(data: ReportData) -> Tables:
     runs, configs = data.runs, data.configs
-    completeness = _completeness(runs, configs)
+    completeness = completeness_of(runs, configs)
     seeds = sorted(runs.seed.unique().tolist())
     axes = {name: ordered_levels(name, configs[name]) for name in data.axes}
     references = {name: reference_level(name, levels) for name, levels in axes.items()}
@@ -175,14 +151,6 @@ def compute(data: ReportData) -> Tables:
         min_detectable=min_detectable, pairing_gain=pairing_gain, leaders_half_width=leaders_half_width, curves=curves)
 
 
-def _completeness(runs: pd.DataFrame, configs: pd.DataFrame) -> Completeness:
-    status = runs.groupby("config_id").status
-    missing = [c for c in configs.index if (status.get_group(c) == "missing").any()]
-    failed = [c for c in configs.index if (status.get_group(c) == "failed").any() and c not in missing]
-    return Completeness(len(configs), len(configs) - len(missing) - len(failed), missing, failed,
-                        runs.status.value_counts().to_dict())
-
-
 def _configurations(data, configs, axes, labels, scores, completeness) -> pd.DataFrame:
     rows = []
     finals = data.finals
@@ -234,7 +202,7 @@ def tied_with_best(scores: pd.DataFrame, seeds: list) -> pd.DataFrame:
 
 def _versus_default(table, configs, scores, seeds, halves) -> pd.DataFrame:
     """Each ranked configuration against the seed document's choices with its other fields
-    (grpo.records.seed_default): paired contrast, probability of improvement, Holm over the
+    (grpo.core.config.seed_default): paired contrast, probability of improvement, Holm over the
     family, and whether a decisive difference keeps its sign in both halves of the seeds."""
     rows = []
     for config_id in scores.index:
@@ -439,7 +407,7 @@ def _within_reward(table: pd.DataFrame, axes: dict) -> pd.DataFrame:
 
 def _band(series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """series [seed epoch] -> mean and 95% percentile-bootstrap band per epoch, resampling
-    seeds with the resamples of grpo.stats (the tables' bootstrap)."""
+    seeds with the resamples of grpo.report._stats (the tables' bootstrap)."""
     series = series[np.isfinite(series).all(1)]
     n = len(series)
     mean = series.mean(0)

@@ -1,7 +1,7 @@
 """The report of a random study (grpo.experiment.random_study), after Andrychowicz et al., "What
 Matters in On-Policy Reinforcement Learning?" (ICLR 2021): which of many choices matter, from
-configurations sampled at random. Pure numbers here; plotting in grpo.report.figures, words and
-files in grpo.report.text.
+configurations sampled at random. Pure numbers here; the plotting in grpo.report.random_study's
+figures, the words in its text, the files in its report.
 
 Data convention: ``table`` is one row per configuration (index config_id) with ``success`` (its
 mean final success over its seeds, a diverged run counting 0, as the tuning objective) and, per
@@ -33,7 +33,6 @@ apply: noise there, which the importance uses so that every configuration takes 
 import math
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,9 +41,9 @@ from scipy import stats as scipy_stats
 from grpo.core.config import inapplicable
 from grpo.experiment.grids import Grid
 from grpo.experiment.random_study import CONTINUOUS, Choice, sampled
-from grpo.report.compute import Completeness, _completeness, ordered_levels
-from grpo.report.data import ReportData
-from grpo.report.stats import ALPHA, BOOTSTRAP_SEED, CONFIDENCE, percentile_interval, resample, resample_counts
+from grpo.report._data import Completeness, ReportData, completeness_of
+from grpo.report._names import ordered_levels
+from grpo.report._stats import ALPHA, BOOTSTRAP_SEED, CONFIDENCE, percentile_interval, resample, resample_counts
 
 QUANTILE = 0.95  # the conditional percentile: "how good can it get"
 TOP = 0.05  # the top share: configurations at or above the QUANTILE of all
@@ -258,7 +257,7 @@ def level_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
             share = shares.loc[level]
             verdict = ("over-represented" if share.top_low > share.sample_share else
                        "under-represented" if share.top_high < share.sample_share else "neither")
-            frames.append({"choice": name, "level": _text(level), "n": int(share.n), "p95": p95, "p95_low": low,
+            frames.append({"choice": name, "level": text_of(level), "n": int(share.n), "p95": p95, "p95_low": low,
                            "p95_high": high, "coverage": coverage, **share.drop(["n", "top_n"]).to_dict(),
                            "top_n": int(share.top_n), "top": verdict})
     return pd.DataFrame(frames)
@@ -267,7 +266,7 @@ def level_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
 def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per choice: ped_anova, ped_anova_low/high, ped_anova_share (of the summed PED-ANOVA) with its interval, eta2, eta2_low/high,
     rank by PED-ANOVA; the INTERACTIONS_SHOWN strongest pairs by interaction share, with intervals).
-    Intervals: percentile bootstrap over configurations (grpo.report.stats.resample's first rows)."""
+    Intervals: percentile bootstrap over configurations (grpo.report._stats.resample's first rows)."""
     n = len(table)
     draws = resample(n)  # [RESAMPLES n]
     ped = ped_anova(table, choices)
@@ -304,7 +303,7 @@ def importance_rows(table: pd.DataFrame, choices: dict[str, Choice]) -> tuple[pd
 def sensitivity_curves(table: pd.DataFrame, choices: dict[str, Choice]) -> pd.DataFrame:
     """Per continuous choice, success against the value where it applies (the range's draws only):
     a Gaussian kernel smoother on the choice's scale with a 95% bootstrap band over configurations
-    (grpo.report.stats.resample_counts). Rows: choice, x, mean, low, high."""
+    (grpo.report._stats.resample_counts). Rows: choice, x, mean, low, high."""
     frames = []
     for name, choice in choices.items():
         if choice.kind not in CONTINUOUS:
@@ -350,8 +349,8 @@ def agreement(levels: pd.DataFrame, choices: dict[str, Choice], full_effects: pd
         mine = levels[levels.choice == factor]
         recommended = mine.level[mine.top == "over-represented"].tolist()
         disfavoured = mine.level[mine.top == "under-represented"].tolist()
-        best_here = None if full_best is None else _text(level_of(choices[factor], _parsed(full_best)))
-        tested = {_text(level_of(choices[factor], _parsed(level))) for level in [*effects.level, *effects.reference]}
+        best_here = None if full_best is None else text_of(level_of(choices[factor], _parsed(full_best)))
+        tested = {text_of(level_of(choices[factor], _parsed(level))) for level in [*effects.level, *effects.reference]}
         if full_best is None:
             verdict = "agree: neither decisive" if not recommended else "here only: full found no decisive effect"
         elif best_here not in set(mine.level):
@@ -371,7 +370,7 @@ def agreement(levels: pd.DataFrame, choices: dict[str, Choice], full_effects: pd
 
 
 def compute_wide(data: ReportData, grid: Grid, full_effects: pd.DataFrame | None) -> WideTables:
-    completeness = _completeness(data.runs, data.configs)
+    completeness = completeness_of(data.runs, data.configs)
     complete = [c for c in data.configs.index if c not in completeness.missing + completeness.failed]
     assert grid.random is not None  # a random study's grid
     choices = grid.random.choices
@@ -402,7 +401,8 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _text(level) -> str:
+def text_of(level) -> str:
+    """A level as the tables write it: a float in %g, anything else as str."""
     return f"{level:g}" if isinstance(level, float) else str(level)
 
 
@@ -411,126 +411,3 @@ def _parsed(level: str):
         return float(level)
     except (TypeError, ValueError):
         return level
-
-
-# ---- files: figures, CSV tables, report.md ----
-
-def write(data: ReportData, grid: Grid, out: Path, markdown_table) -> WideTables:
-    """Compute and write a random study's report into `out`: figures, levels.csv, importance.csv,
-    interactions.csv, agreement.csv, configurations.csv and report.md (each whole or not at all).
-    `markdown_table(frame)` formats a table (grpo.report.text's). The `full` grid's findings are
-    read from out/../full/effects.csv where it exists."""
-    from grpo.files import write_atomic
-    from grpo.report import figures
-
-    full = out.parent / "full" / "effects.csv"
-    tables = compute_wide(data, grid, pd.read_csv(full) if full.is_file() else None)
-    pictures = _figures(tables)
-    for name, figure in pictures.items():
-        write_atomic(out / name, lambda tmp, figure=figure: figures.save(figure, tmp))
-    configurations = tables.table[["success", *tables.choices]].sort_values("success", ascending=False)
-    frames = {"levels.csv": tables.levels, "importance.csv": tables.importance, "interactions.csv": tables.interactions,
-              "agreement.csv": tables.agreement, "configurations.csv": configurations.reset_index()}
-    for name, frame in frames.items():
-        write_atomic(out / name, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
-    text = narrative(tables, list(pictures), markdown_table, full if full.is_file() else None)
-    write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
-    return tables
-
-
-def _figures(tables: WideTables) -> dict:
-    from grpo.report import figures
-
-    levels = {name: rows for name, rows in tables.levels.groupby("choice", sort=False)}
-    scores = {name: {_text(level): tables.table.success[tables.table[f"{name}:level"] == level].to_numpy()
-                     for level in level_order(choice) if (tables.table[f"{name}:level"] == level).any()}
-              for name, choice in tables.choices.items()}
-    pictures = {
-        "percentiles.png": figures.choice_grid(levels, figures.percentile_panel, "conditional 95th percentile of success"
-                                               " per value (binomial 95% interval)", sharex=True),
-        "top_share.png": figures.choice_grid(levels, figures.share_panel, f"share of the top 5% ({tables.top_count} configurations,"
-                                             f" success ≥ {tables.top_threshold:.3f}; a selection)"
-                                             " against the share of the samples, Clopper-Pearson 95%", sharex=True),
-        "distributions.png": figures.choice_grid(scores, figures.distribution_panel, "distribution of success per value",
-                                                 sharex=True),
-        "importance.png": figures.importance(tables.importance, tables.interactions),
-    }
-    curves = {name: (pd.DataFrame({"x": tables.table[name], "success": tables.table.success}).dropna(), curve)
-              for name, curve in tables.curves.groupby("choice", sort=False)}
-    if curves:
-        pictures["sensitivity.png"] = figures.choice_grid(
-            curves, lambda data, ax: figures.value_panel(data[0], data[1], ax=ax),
-            "success against the value (configurations where it applies; Gaussian smoother, 95% bootstrap band)", cols=3)
-    return pictures
-
-
-def narrative(tables: WideTables, pictures: list[str], markdown_table, full: Path | None) -> str:
-    c = tables.completeness
-    space = ", ".join(tables.choices)
-    lines = [f"# {tables.grid}: a {KIND}", "",
-             f"Kind: **{KIND}** (grpo.experiment.random_study): {tables.samples} configurations drawn at random from"
-             f" {len(tables.choices)} choices ({space}), each trained on seeds {_seeds(tables.seeds)}; commit"
-             f" {tables.commit}. Complete: {c.complete} of {c.configurations} configurations"
-             f" ({len(c.missing)} missing, {len(c.failed)} failed). A configuration's score is its mean final success over"
-             " its seeds (a diverged run counts 0); every statistic below is over configurations, so a value's"
-             " conditional numbers average over (and depend on) the distributions of all the other choices."
-             f" Success here: median {tables.table.success.median():.3f}, {(tables.table.success == 0).mean():.0%} of the"
-             f" configurations at 0, {tables.table.success.nunique()} distinct values (3 prompts, few responses and a"
-             " short final window make it coarse).", ""]
-    importance = tables.importance
-    lines += ["## Which choices matter", "",
-              "PED-ANOVA (Watanabe et al. 2023, Optuna's `PedAnovaImportanceEvaluator`): how far the distribution of a"
-              " choice among the top 5% departs from its distribution over all samples (0: the top looks like the"
-              " samples); eta² is the share of the variance of success its levels explain (adjusted for their count). Both with 95%"
-              " bootstrap"
-              f" intervals over configurations ({IMPORTANCE_RESAMPLES} and {INTERACTION_RESAMPLES} resamples). A choice that"
-              " does not apply to a configuration (epsilon under a loss that does not clip) counts there with the value"
-              " drawn for it, which is noise: its importance is diluted by how often it applies. PED-ANOVA smooths a"
-              " range on a fine grid and a list over its few values, so the two kinds are not on one scale; eta² bins a"
-              " range into a few levels: where the two rankings differ, read both. An estimate near an end of its"
-              " interval shows the percentile bootstrap's bias for that statistic (resampling repeats configurations).",
-              "",
-              "`ped_anova_share`: the choice's PED-ANOVA over the sum of all choices' (the raw divergences, scaled by"
-              " 0.05² as Optuna defines them, are in importance.csv).", "",
-              markdown_table(importance[["rank", "choice", "ped_anova_share", "ped_anova_share_low", "ped_anova_share_high",
-                                         "eta2", "eta2_low", "eta2_high"]]), ""]
-    lines += ["Strongest pairwise interactions (share of the variance that the pair's cells explain beyond both"
-              " choices' additive effects; ranges binned as in the tables; the pairs were picked as the largest, so the"
-              " first interval is optimistic):", "", markdown_table(tables.interactions), ""]
-    lines += ["## Each value: how good it can get, and how often it is in the top", "",
-              f"`p95`: the 95th percentile of success among the configurations with that value, with its distribution-free"
-              f" binomial interval (`coverage`: the interval's exact coverage; below 0.95 where the value has few"
-              f" configurations). The top 5% are the {tables.top_count} configurations of highest success (≥"
-              f" {tables.top_threshold:.3f}; {tables.tied[0]} of the {tables.tied[1]} configurations tied at that value, taken"
-              " in a seeded random order). The top is a selection: a value is *recommended* when its"
-              " share of the top exceeds its share of the samples with the Clopper-Pearson interval above it"
-              " (over-represented); nothing here estimates how well the selected configurations would do again.", ""]
-    levels = tables.levels.rename(columns={"sample_share": "samples", "top_share": "top share"})
-    lines += [markdown_table(levels[["choice", "level", "n", "p95", "p95_low", "p95_high", "coverage", "samples", "top_n",
-                                     "top share", "top_low", "top_high", "top"]]), ""]
-    lines += ["Recommended values (over-represented in the top 5%):", ""]
-    for name in tables.choices:
-        mine = tables.levels[tables.levels.choice == name]
-        good = mine[mine.top == "over-represented"]
-        best = mine.loc[mine.p95.idxmax()] if len(mine) else None
-        said = ", ".join(f"{row.level} ({row.top_share:.2f} [{row.top_low:.2f}, {row.top_high:.2f}] of the top vs"
-                         f" {row.sample_share:.2f} of the samples)" for row in good.itertuples()) or "none decisively"
-        lines.append(f"- **{name}**: {said}; highest p95: {best.level} ({best.p95:.3f} [{best.p95_low:.3f}, {best.p95_high:.3f}])"
-                     if best is not None else f"- **{name}**: no configuration")
-    lines += ["", "## Against the `full` grid's findings", ""]
-    if full is None:
-        lines += ["No reports/full/effects.csv beside this report: nothing to compare.", ""]
-    else:
-        lines += ["The `full` grid (reports/full/effects.csv: paired contrasts over 100 seeds at the seed's fixed values,"
-                  " 100 epochs x 10 steps) against the values recommended here (its level of a range is the bin that holds"
-                  " it). The two answer different questions: `full` holds everything else at the seed's values (on the seed"
-                  " policy); here every"
-                  " other choice varies, and training is as long as this study's `epochs`.", "",
-                  markdown_table(tables.agreement), ""]
-    lines += ["## Figures", ""] + [f"![{name}]({name})" for name in pictures] + [""]
-    lines += ["## Configuration", "", "```toml", tables.grid_text.strip(), "```", ""]
-    return "\n".join(lines)
-
-
-def _seeds(seeds: list[int]) -> str:
-    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))

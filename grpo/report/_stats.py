@@ -1,5 +1,5 @@
 """Statistics of runs over seeds: aggregates and their bootstrap intervals (rliable's first two
-layers: pure aggregates, then interval estimation; plotting lives in grpo.figures).
+layers: pure aggregates, then interval estimation; plotting lives beside each report kind, e.g. grpo.report.grid._figures).
 
 Data convention, in every function: ``scores`` is a 1-D array with one number per seed of one
 configuration, ``NaN`` where that seed's run diverged. Two configurations of one grid share

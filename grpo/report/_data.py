@@ -36,6 +36,7 @@ class Study:
 class ReportData:
     name: str  # the grid's name or the records file's stem
     grid_text: str | None  # the grid definition (sweep folders only)
+    grid: Grid | None  # grid_text parsed (once, here: every section reads this one)
     runs: pd.DataFrame  # one row per configuration x seed of the default cell: config_id, seed, status, ... (missing ones too)
     configs: pd.DataFrame  # index config_id: CONFIG_FIELDS, every configuration of the default cell
     axes: list[str]  # the fields the grid varies (not those that follow from another, e.g. cispo's clip range)
@@ -44,11 +45,33 @@ class ReportData:
     study: Study | None = None  # None: a grid without sensitivity or tuning, or a `grpo train --out` file
 
 
+@dataclass
+class Completeness:
+    configurations: int  # in the grid
+    complete: int  # configurations whose runs all finished (ok or diverged)
+    missing: list[str]  # config_ids with runs not run yet (an interrupted sweep)
+    failed: list[str]  # config_ids whose trial raised
+    statuses: dict[str, int]  # run status -> runs
+
+    @property
+    def is_complete(self) -> bool:
+        return not self.missing and not self.failed
+
+
+def completeness_of(runs: pd.DataFrame, configs: pd.DataFrame) -> Completeness:
+    """Which configurations of `configs` have all their `runs` finished, and which are missing or failed."""
+    status = runs.groupby("config_id").status
+    missing = [c for c in configs.index if (status.get_group(c) == "missing").any()]
+    failed = [c for c in configs.index if (status.get_group(c) == "failed").any() and c not in missing]
+    return Completeness(len(configs), len(configs) - len(missing) - len(failed), missing, failed,
+                        runs.status.value_counts().to_dict())
+
+
 def load(results: Results) -> ReportData:
     """Stream `results` one configuration at a time into a ReportData: the default cell's final
     values and curves, and the success of every other run (sensitivity cells, tuning)."""
-    runs = _with_missing_configurations(results)
     grid = parse_grid(results.name, results.grid_text) if results.grid_text is not None else None
+    runs = _with_missing_configurations(results, grid)
     cells = grid.cells() if grid is not None else None
     epochs_of = runs.drop_duplicates("config_id").set_index("config_id").epochs.astype(int)  # every configuration's
     if grid is not None and cells is not None:  # the report's main tables are the default cell's, on the evaluation seeds
@@ -80,7 +103,7 @@ def load(results: Results) -> ReportData:
         success = pd.concat(success) if success else pd.Series(
             dtype=float, index=pd.MultiIndex.from_tuples([], names=["config_id", "seed"]))
         study = Study(grid, ids, all_runs, success)
-    return ReportData(results.name, results.grid_text, runs, configs, varying_axes(configs), finals,
+    return ReportData(results.name, results.grid_text, grid, runs, configs, varying_axes(configs), finals,
                       curves.astype({"config_id": str}), study)
 
 
@@ -98,15 +121,14 @@ def varying_axes(configs: pd.DataFrame) -> list[str]:
                        for j, other in enumerate(varying) if other != name)]
 
 
-def _with_missing_configurations(results: Results) -> pd.DataFrame:
+def _with_missing_configurations(results: Results, grid: Grid | None) -> pd.DataFrame:
     """results.runs, plus a `missing` row per seed for each configuration of the grid that has
     no row at all (a sweep cut off before it wrote runs.parquet again), and `missing` status
     for runs whose records file is absent."""
     runs = results.runs.copy()
     runs.loc[~runs.config_id.isin(list(results.files)) & ~runs.status.isin(INCOMPLETE), "status"] = "missing"
-    if results.grid_text is None:
+    if grid is None:
         return runs
-    grid = parse_grid(results.name, results.grid_text)
     absent = [(config, seeds) for config, seeds in grid.plan() if config.config_id not in set(runs.config_id)]
     extra = [{"config_id": config.config_id, **config.as_dict(), "seed": seed, "status": "missing"}
              for config, seeds in absent for seed in seeds]

@@ -1,10 +1,10 @@
-"""Does each finding survive the held-fixed values and tuning? Pure, like grpo.report.compute.
+"""Does each finding survive the held-fixed values and tuning? Pure, like grpo.report.grid.compute.
 
 A *cell* is the whole design grid at other held-fixed values (a sensitivity cell: one value
 changed, grpo.experiment.grids) or at each arm's tuned setting (the `tuned` cell: each arm's
 choice on the tuning seeds, trained on the evaluation seeds). Every cell trains the same
 evaluation seeds, so an effect in a cell is the same paired contrast as in the default cell
-(grpo.report.compute.factor_effects, on the cell's configurations in place of the default
+(grpo.report.grid._compute.factor_effects, on the cell's configurations in place of the default
 cell's). The family of one report is every main effect and every interaction decisive in the
 default cell, in every cell: Holm's correction runs over effects x cells.
 
@@ -25,10 +25,10 @@ import pandas as pd
 from grpo.experiment.grids import DEFAULT_CELL, TUNED_CELL, describe
 from grpo.experiment.results import FINISHED
 from grpo.experiment.tuning import choose, objective_table, select, tuned_cell
-from grpo.report.compute import Robustness, Tables, best_of, factor_effects, tied_with_best
-from grpo.report.data import ReportData
-from grpo.report.names import configuration_name
-from grpo.report.stats import ALPHA, RESAMPLES, holm, resample_counts
+from grpo.report._data import ReportData
+from grpo.report._names import configuration_name
+from grpo.report._stats import ALPHA, RESAMPLES, holm, resample_counts
+from grpo.report.grid._compute import Robustness, Tables, best_of, factor_effects, tied_with_best
 
 VERDICTS = ("robust", "conditional", "default-only", "not decisive")
 ROBUSTNESS_COLUMNS = ["factor", "level", "reference", "cell", "difference", "low", "high", "decisive", "p", "p_holm"]
@@ -59,7 +59,7 @@ def robustness(data: ReportData, axes: dict, references: dict, interactions: pd.
     """The robustness tables of `data` (which has a study): `axes`, `references`, the default
     cell's `interactions` (its decisive ones are tested) and its `best` config_id, as compute made them."""
     study = data.study
-    assert study is not None  # robustness is computed for a study only (grpo.report.text.with_robustness)
+    assert study is not None  # robustness is computed for a study only (grpo.report.grid.with_robustness)
     seeds = list(study.grid.seeds)
     cells = dict(study.cells)
     held = {cell: describe(_own_values(data)) if cell == DEFAULT_CELL else cell for cell in cells}

@@ -6,14 +6,13 @@ Both arms of a contrast start from the same weights and random stream (seeds are
 difference is a difference in how the quantity moved. Per seed, a claim's score is the mean of
 its cells' treatment - baseline differences (the grid's axes the claim neither contrasts nor
 holds; one cell when there are none); the verdict reads the 95% paired bootstrap interval of its
-mean (grpo.report.stats.paired_contrast): *replicates* when it lies on the predicted side of 0,
+mean (grpo.report._stats.paired_contrast): *replicates* when it lies on the predicted side of 0,
 *contradicted* when on the other, *undecided* otherwise. The minimum detectable effect is
-(z_.975 + z_.8) · sd / √n (grpo.report.stats.minimum_detectable_effect): a true difference of
+(z_.975 + z_.8) · sd / √n (grpo.report._stats.minimum_detectable_effect): a true difference of
 that size is found with 80% power at the 5% two-sided level.
 """
 
 import importlib
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,14 +20,12 @@ import numpy as np
 import pandas as pd
 
 from grpo.errors import UsageError
-from grpo.experiment.claims import SIGNS, SUMMARIES, Claim
+from grpo.experiment.claims import Claim
 from grpo.experiment.grids import load_grid
+from grpo.experiment.layout import RUNS_FILE
 from grpo.experiment.results import FINISHED, final_window, open_results, per_epoch
-from grpo.files import write_atomic
-from grpo.report import figures
+from grpo.report._stats import minimum_detectable_effect, paired_contrast
 from grpo.report.mechanisms import Measurement
-from grpo.report.stats import DETECTION_Z, POWER, RESAMPLES, Z, minimum_detectable_effect, paired_contrast
-from grpo.report.text import markdown_table
 
 ARMS = ("treatment", "baseline")
 
@@ -82,7 +79,7 @@ def load_claim(claim: Claim, results_root: Path) -> ClaimData:
     folder is missing or does not hold the claim's arms."""
     grid = load_grid(claim.grid)
     folder = Path(results_root) / grid.name
-    if not (folder / "runs.parquet").is_file():
+    if not (folder / RUNS_FILE).is_file():
         raise MissingSweep(f"claim {claim.name!r}: no sweep of its grid in {str(folder)!r}; run `grpo sweep"
                            f" {claim.grid}` or `grpo claims --sweep {claim.name}`")
     results = open_results(folder)
@@ -193,24 +190,6 @@ def measure_mechanism(data: ClaimData, results_root: Path) -> Measurement:
     return measure(data.claim, Path(results_root))
 
 
-def curve_figure(data: ClaimData, measurement: Measurement):
-    """The metric per epoch for each arm (per seed the mean over cells; seed mean with a 95%
-    normal band); beside it the mechanism's column per epoch, or the measurement's own panel."""
-    claim = data.claim
-    panels = [(claim.metric, claim.metric)]
-    if claim.mechanism.column:
-        panels.append((claim.mechanism.column, f"mechanism: {claim.mechanism.column}"))
-    bands = []
-    for column, title in panels:
-        per_seed = data.curves.groupby(["arm", "seed", "epoch"], as_index=False)[column].mean()
-        grouped = per_seed.groupby(["arm", "epoch"], sort=False)[column]
-        band = pd.DataFrame({"mean": grouped.mean(), "se": grouped.sem()}).reset_index()
-        band["level"] = band.arm.map({arm: arm_label(claim, arm) for arm in ARMS})
-        band = band.sort_values(["arm", "epoch"], ascending=[False, True])
-        bands.append((band.assign(low=band["mean"] - Z * band.se, high=band["mean"] + Z * band.se), column, title))
-    return figures.claim_panels(bands, f"{claim.name}: {claim.statement}", measurement.draw)
-
-
 def arm_label(claim: Claim, arm: str) -> str:
     return ", ".join(f"{axis} {level}" for axis, level in (claim.treatment if arm == "treatment" else claim.baseline).items())
 
@@ -223,120 +202,3 @@ class ClaimOutcome:
     measurement: Measurement
     figure: str
     seconds: float  # reading, measuring and drawing it here
-
-
-def test_claim(claim: Claim, results_root: Path, out: Path) -> ClaimOutcome:
-    start = time.perf_counter()
-    data = load_claim(claim, results_root)
-    table = contrasts(data)
-    measurement = measure_mechanism(data, results_root)
-    figure = curve_figure(data, measurement)
-    name = f"{claim.name}.png"
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / name, lambda tmp: figures.save(figure, tmp))
-    return ClaimOutcome(data, table, verdict(headline(table), claim.predicted), measurement, name,
-                        time.perf_counter() - start)
-
-
-def paper_comparison(claim: Claim, row) -> str:
-    """The paper's effect beside the MDE (what an undecided verdict can still say), or why no
-    effect of the paper is comparable."""
-    if claim.paper_effect is None:
-        return f"Paper's effect: none comparable in these units: {claim.paper_note}"
-    against = "smaller than" if row.mde < claim.paper_effect else "NOT smaller than"
-    return (f"Paper's effect: {claim.paper_effect:.3g} in these units ({claim.paper_note}); the MDE {row.mde:.3g} is"
-            f" {against} it.")
-
-
-def cost_lines(outcomes: list[ClaimOutcome], sweeps: dict[str, SweepCost], load: tuple | None) -> list[str]:
-    """Per grid: its runs, the sweep's wall time in this invocation (or that it was reused) and
-    its trials' summed wall time; then the whole set's."""
-    grids: dict[str, list[ClaimOutcome]] = {}
-    for outcome in outcomes:
-        grids.setdefault(outcome.data.claim.grid, []).append(outcome)
-    lines = ["## Cost", "", "| grid | claims | runs | sweep wall time here | trials' wall time summed | analysis |",
-             "|---|---|---|---|---|---|"]
-    for grid, members in grids.items():
-        cost = sweeps.get(grid)
-        swept = ("not swept by this command" if cost is None else
-                 f"{cost.seconds:.0f} s ({cost.trained} trained, {cost.reused} reused)")
-        lines.append(f"| `{grid}` | {', '.join(m.data.claim.name for m in members)} | {members[0].data.runs} | {swept} |"
-                     f" {members[0].data.trial_seconds:.0f} s | {sum(m.seconds for m in members):.0f} s |")
-    analysis = sum(outcome.seconds for outcome in outcomes)
-    total = sum(cost.seconds for cost in sweeps.values()) + analysis
-    lines += ["", f"The whole set: {total:.0f} s ({total / 60:.1f} min) of wall time in this command"
-              f" ({sum(cost.seconds for cost in sweeps.values()):.0f} s sweeping, {analysis:.0f} s reading, measuring and"
-              " drawing)" + (f"; the machine's 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} after the"
-                            " sweeps (2 cores shared with other work)" if load else "") + ".", ""]
-    return lines
-
-
-def report_markdown(outcomes: list[ClaimOutcome], not_run: dict[str, str], sweeps: dict[str, SweepCost] | None = None,
-                    load: tuple | None = None) -> str:
-    lines = ["# Claims of the literature on the testbed: canaries", "",
-             "Each claim is a paired contrast over seeds (both arms from the same initial weights and random stream):"
-             " per seed, treatment minus baseline, averaged over the grid's other cells. Verdict from its 95% paired"
-             f" bootstrap interval ({RESAMPLES:,} resamples): *replicates* if on the predicted side of 0, *contradicted*"
-             " if on the other, else *undecided*. MDE: the minimum detectable effect, (z_.975 + z_.8) · sd_paired / √n"
-             f" = {DETECTION_Z:.2f} · sd / √n (power {POWER:.0%}, level"
-             " 5% two-sided): a true difference that large is found 80% of the time. The evaluation seeds are the"
-             " grids' own (0 to n-1); the pilots that chose the regimes and the seed counts ran on seeds 1000 and up,"
-             " never evaluated here.", "",
-             "| claim | verdict | difference [95% interval] | seeds | MDE | mechanism |", "|---|---|---|---|---|---|"]
-    for outcome in outcomes:
-        row = headline(outcome.table)
-        lines.append(f"| [{outcome.data.claim.name}](#{outcome.data.claim.name}) | **{outcome.verdict}** |"
-                     f" {row.difference:+.3g} [{row.low:+.3g}, {row.high:+.3g}] | {row.pairs} | {row.mde:.3g} |"
-                     f" {outcome.measurement.short} |")
-    lines += [f"| {name} | not run | – | – | – | {why} |" for name, why in not_run.items()]
-    lines.append("")
-    lines += cost_lines(outcomes, sweeps or {}, load)
-    for outcome in outcomes:
-        lines += claim_section(outcome)
-    return "\n".join(lines)
-
-
-def claim_section(outcome: ClaimOutcome) -> list[str]:
-    data, claim = outcome.data, outcome.data.claim
-    row = headline(outcome.table)
-    held = f", holding {', '.join(f'{k} {v}' for k, v in claim.held.items())}" if claim.held else ""
-    lines = [f'<a id="{claim.name}"></a>', f"## {claim.name}: {claim.statement}", "", f"Source: {claim.citation}.", ""]
-    if data.gaps:
-        lines += ["**INCOMPLETE**: " + ", ".join(f"{count} run(s) {status}" for status, count in sorted(data.gaps.items()))
-                  + " of the grid: the contrast pairs only the seeds finished in both arms.", ""]
-    lines += [f"Grid `{claim.grid}` ({data.runs} runs; its trials took {data.trial_seconds:.0f} s summed): "
-              + ", ".join(f"{name} {value}" for name, value in data.shared.items()) + ".", "",
-              f"Contrast: `{claim.metric}` ({SUMMARIES[claim.summary]}), [{arm_label(claim, 'treatment')}] minus"
-              f" [{arm_label(claim, 'baseline')}]{held}; predicted {SIGNS[claim.predicted]}.", "",
-              f"**{outcome.verdict}**: {row.difference:+.4g} [{row.low:+.4g}, {row.high:+.4g}] over {row.pairs} seeds"
-              f" (treatment {row.treatment:.4g}, baseline {row.baseline:.4g}); sd of the paired differences"
-              f" {row.sd:.3g}, MDE {row.mde:.3g}."]
-    lines += ["", paper_comparison(claim, row)]
-    lines += ["", f"Mechanism ({claim.mechanism.description}): {outcome.measurement.text}", ""]
-    if len(outcome.table) > 1:
-        table = outcome.table[["cell", "treatment", "baseline", "difference", "low", "high", "pairs", "mde"]]
-        lines += [markdown_table(table.rename(columns={"low": "95% low", "high": "95% high", "pairs": "seeds",
-                                                       "mde": "MDE"})), ""]
-    lines += [f"![{claim.name}]({outcome.figure})", ""]
-    return lines
-
-
-def render_claims(claims: list[Claim], results_root: Path, out: Path, on_claim=None,
-                  sweeps: dict[str, SweepCost] | None = None, load: tuple | None = None) -> tuple[Path, list, dict]:
-    """Test each claim on its sweep under results_root and write OUT/report.md with a figure per
-    claim; a claim whose grid has no sweep there is listed as not run. `on_claim(claim, outcome
-    or the reason it was not run)` after each (progress lines). `sweeps`: grid -> its cost in
-    this invocation; `load`: the machine's 1-minute load average at the start and after the sweeps (the report
-    says both). -> (report.md, outcomes, not run: claim name -> why)."""
-    outcomes, not_run = [], {}
-    for claim in claims:
-        try:
-            outcomes.append(test_claim(claim, results_root, out))
-        except MissingSweep as missing:
-            not_run[claim.name] = str(missing)
-        if on_claim:
-            on_claim(claim, outcomes[-1] if claim.name not in not_run else not_run[claim.name])
-    out.mkdir(parents=True, exist_ok=True)
-    text = report_markdown(outcomes, not_run, sweeps or {}, load)
-    write_atomic(out / "report.md", lambda tmp: tmp.write_text(text))
-    return out / "report.md", outcomes, not_run

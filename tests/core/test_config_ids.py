@@ -1,0 +1,43 @@
+"""config_id is the key of a configuration's records in every results folder: a configuration's
+key never changes. An option added after results exist is declared `keyed_when_set` beside its
+default (grpo.core.config.option), so it counts in config_id only away from that default."""
+
+import hashlib
+
+import pytest
+
+from grpo.core.config import FIELDS, KEYED_WHEN_SET, TrainConfig
+from grpo.experiment.grids import load_grid
+
+# preset -> (sha1 of its sorted config_ids, the configurations), as every round's records hold them
+# (design grid, sensitivity cells, tuning candidates). A new option without keyed_when_set moves all.
+PRESET_IDS = {
+    "canary-clip-higher": ("08c901df04688b7c", 2),
+    "canary-dr-grpo": ("1d165833b0161876", 4),
+    "canary-dynamic-sampling": ("268951e90c5407a2", 2),
+    "canary-gspo": ("00cac6eee1e847a9", 3),
+    "canary-kl": ("e0269c61764f7307", 8),
+    "extended": ("5220e56d0bad0d62", 360),
+    "full": ("54b0906e1538b879", 312),
+    "sequence": ("f76ba358a076e669", 12),
+    "smoke": ("b58d5c56095a11d2", 16),
+    "wide": ("d6760e4716284ac2", 2000),
+    "wide-sequence": ("abcaf85c785c074a", 96),
+}
+
+
+@pytest.mark.parametrize("preset", PRESET_IDS)
+def test_the_presets_configurations_keep_their_keys(preset):
+    grid = load_grid(preset)
+    ids = {config.config_id for config, _ in grid.plan()}
+    ids |= {config.config_id for candidate in (grid.candidates() if grid.tuning else []) for config in candidate.values()}
+    assert (hashlib.sha1(" ".join(sorted(ids)).encode()).hexdigest()[:16], len(ids)) == PRESET_IDS[preset]
+
+
+def test_an_option_keyed_when_set_counts_only_away_from_its_default():
+    assert KEYED_WHEN_SET == {"kl_placement": "loss", "dynamic_sampling": 0}  # read from the options' metadata
+    assert all(FIELDS[name].default == default for name, default in KEYED_WHEN_SET.items())
+    seed = TrainConfig(kl_penalty=0.1)
+    assert TrainConfig(kl_penalty=0.1, kl_placement="loss").config_id == seed.config_id
+    assert TrainConfig(kl_penalty=0.1, kl_placement="reward").config_id != seed.config_id
+    assert TrainConfig(dynamic_sampling=2).config_id != TrainConfig().config_id
