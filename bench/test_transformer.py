@@ -8,6 +8,7 @@ TRL's GRPOTrainer on a GPT-2 of the same size (bench/trl_baseline.py; skipped, s
 TRL is not installed); and each lever undone alone at S = 100."""
 
 import dataclasses
+import os
 import time
 
 import numpy as np
@@ -38,8 +39,10 @@ LEVERS = {  # lever -> the part it speeds up; each undone alone at LEVER_SEEDS
     "old log-probs recomputed teacher-forced": "rollout",
 }
 LEVER_SEEDS = 100
+GOAL_SEEDS = 100  # issue 31's goals are at 100 stacked seeds
 TRL_ROLLOUTS = 4  # timed after one warm-up rollout and its steps
 KIND = POLICIES["transformer"]
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # TRL's tokenizer on one thread too
 
 
 def sizes(config=CONFIG):
@@ -217,24 +220,34 @@ def test_transformer_loop(benchmark, device, synchronize, one_thread, seeds):
 
 def test_trl_grpo_trainer(benchmark, one_thread):
     """TRL's GRPOTrainer, one seed per process as TRL trains: seconds per optimizer step over
-    TRL_ROLLOUTS rollouts and their steps, after a warm-up rollout (bench/trl_baseline.py)."""
+    TRL_ROLLOUTS rollouts and their steps, after a warm-up rollout (bench/trl_baseline.py). Each
+    round also trains the testbed at S = GOAL_SEEDS right after, so that the goal's ratio compares
+    two runs minutes apart at most, by wall and by CPU time (on a shared machine the load moves)."""
     if not trl_baseline.available():
         pytest.skip("TRL is not installed (pip install -e '.[bench]'): the comparison with TRL's GRPOTrainer is left out")
     task = CONFIG.make_task()
-    per_step: list[float] = []
+    config = dataclasses.replace(CONFIG, epochs=LOOP_EPOCHS[GOAL_SEEDS])
+    seed_steps = GOAL_SEEDS * config.epochs * config.steps_per_epoch
+    times: dict[str, list[float]] = {"trl_wall": [], "trl_cpu": [], "ours_wall": [], "ours_cpu": []}
 
     def timed():
-        seconds, weights = trl_baseline.seconds_per_step(CONFIG, task, seed=len(per_step), rollouts=TRL_ROLLOUTS)
-        per_step.append(seconds)
+        (wall, cpu), weights = trl_baseline.seconds_per_step(CONFIG, task, seed=len(times["trl_wall"]), rollouts=TRL_ROLLOUTS)
+        times["trl_wall"].append(wall)
+        times["trl_cpu"].append(cpu)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        train(config, range(GOAL_SEEDS))
+        times["ours_wall"].append((time.perf_counter() - started) / seed_steps)
+        times["ours_cpu"].append((time.process_time() - started_cpu) / seed_steps)
         return weights
 
-    started = time.perf_counter()
     weights = benchmark.pedantic(timed, rounds=3, iterations=1, warmup_rounds=0)
     _, _, positions = sizes()
     testbed_weights = StackedTransformer.weights_per_seed(task.vocab_size, positions, CONFIG.dim, CONFIG.layers)
+    medians = {name: float(np.median(values)) for name, values in times.items()}
     benchmark.extra_info.update(suite="transformer_trl", impl="TRL GRPOTrainer", seeds=1, seed_steps=1,
-                                seconds_per_step=float(np.median(per_step)), weights=weights, testbed_weights=testbed_weights,
-                                trl_version=trl_baseline.version(),
-                                wall_s=time.perf_counter() - started, agrees=bool(np.isfinite(per_step).all()),
-                                **floors("loop"))
+                                seconds_per_step=medians["trl_wall"], cpu_seconds_per_step=medians["trl_cpu"],
+                                alternated_seeds=GOAL_SEEDS, ours_seconds_per_step=medians["ours_wall"],
+                                ours_cpu_seconds_per_step=medians["ours_cpu"], weights=weights,
+                                testbed_weights=testbed_weights, trl_version=trl_baseline.version(),
+                                agrees=bool(np.isfinite(list(medians.values())).all()), **floors("loop"))
     assert benchmark.extra_info["agrees"]

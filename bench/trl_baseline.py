@@ -67,10 +67,11 @@ def weights(model) -> int:
 
 
 class StepClock:
-    """A TrainerCallback's job: the time at the end of every optimizer step."""
+    """A TrainerCallback's job: the wall and CPU time at the end of every optimizer step."""
 
     def __init__(self):
         self.ends: list[float] = []
+        self.cpu_ends: list[float] = []
 
     def callback(self):
         from transformers import TrainerCallback
@@ -80,6 +81,7 @@ class StepClock:
         class Clock(TrainerCallback):
             def on_step_end(self, args, state, control, **kwargs):
                 clock.ends.append(time.perf_counter())
+                clock.cpu_ends.append(time.process_time())
 
         return Clock()
 
@@ -116,14 +118,16 @@ def make_trainer(config: TrainConfig, task: Task, seed: int, steps: int, out: st
                        processing_class=make_tokenizer(vocab), callbacks=[clock.callback()])
 
 
-def seconds_per_step(config: TrainConfig, task: Task, seed: int, rollouts: int) -> tuple[float, int]:
+def seconds_per_step(config: TrainConfig, task: Task, seed: int, rollouts: int) -> tuple[tuple[float, float], int]:
     """TRL's time per optimizer step over `rollouts` rollouts and their steps, after a first
-    rollout and its steps (warm-up) -> (seconds per optimizer step, the model's weights)."""
+    rollout and its steps (warm-up) -> ((wall, CPU) seconds per optimizer step, the model's weights)."""
     clock = StepClock()
     steps = config.steps_per_epoch
     with tempfile.TemporaryDirectory() as out:
         trainer = make_trainer(config, task, seed, (rollouts + 1) * steps, out, clock)
         trainer.train()
         model_weights = weights(trainer.model)
-    first, last = clock.ends[steps - 1], clock.ends[-1]
-    return (last - first) / (rollouts * steps), model_weights
+    timed = rollouts * steps
+    wall = (clock.ends[-1] - clock.ends[steps - 1]) / timed
+    cpu = (clock.cpu_ends[-1] - clock.cpu_ends[steps - 1]) / timed
+    return (wall, cpu), model_weights

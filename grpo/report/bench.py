@@ -135,11 +135,11 @@ def study_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def goals_table(loop: pd.DataFrame | None, processes: pd.DataFrame | None, study: pd.DataFrame | None,
-                transformer_loop: pd.DataFrame | None = None) -> pd.DataFrame:
+                transformer_loop: pd.DataFrame | None = None, trl: pd.DataFrame | None = None) -> pd.DataFrame:
     """The speed goals of issues 22 and 31, each as the ratio this run measured: the transformer
     testbed against TRL and its floor, the training loop at S = 20 and S = 1000, the whole
     process, the grouped study."""
-    rows = transformer_goals(transformer_loop)
+    rows = transformer_goals(transformer_loop, pd.DataFrame() if trl is None else trl)
     if loop is not None:
         speed_ups = loop.set_index("seeds")["speed-up"]
         for seeds in [seeds for seeds in (20, 1000) if seeds in speed_ups]:
@@ -205,16 +205,26 @@ def transformer_lever_table(levers: pd.DataFrame, parts: pd.DataFrame) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def transformer_goals(loop: pd.DataFrame | None) -> list[dict]:
-    """Issue 31's goals for the transformer testbed, from the loop table."""
+def transformer_goals(loop: pd.DataFrame | None, trl: pd.DataFrame) -> list[dict]:
+    """Issue 31's goals for the transformer testbed: TRL over ours as measured alternately in
+    one test (wall, then CPU time), or else from the loop table; the floor and the per-seed cost
+    from the loop table."""
     if loop is None or GOAL_SEEDS not in set(loop.seeds):
         return []
     at = loop.set_index("seeds")
     rows = []
-    if "TRL / ours" in at:
+    goal = f"transformer, S = {GOAL_SEEDS} stacked: TRL GRPOTrainer / ours per (seed, optimizer step)"
+    if len(trl) and "ours_seconds_per_step" in trl:
+        first = trl.iloc[0]
+        for clock, trl_s, ours_s in (("wall", first.seconds_per_step, first.ours_seconds_per_step),
+                                     ("CPU", first.cpu_seconds_per_step, first.ours_cpu_seconds_per_step)):
+            measured = trl_s / ours_s
+            rows.append({"goal": f"{goal}, alternated, {clock} time", "measured": f"{measured:.1f}×",
+                         "target": f"≥ {TRL_TARGET:.0f}×", "met": "yes" if measured >= TRL_TARGET else "no"})
+    elif "TRL / ours" in at:
         measured = at.loc[GOAL_SEEDS, "TRL / ours"]
-        rows.append({"goal": f"transformer, S = {GOAL_SEEDS} stacked: TRL GRPOTrainer / ours per (seed, optimizer step)",
-                     "measured": f"{measured:.1f}×", "target": f"≥ {TRL_TARGET:.0f}×", "met": "yes" if measured >= TRL_TARGET else "no"})
+        rows.append({"goal": goal, "measured": f"{measured:.1f}×", "target": f"≥ {TRL_TARGET:.0f}×",
+                     "met": "yes" if measured >= TRL_TARGET else "no"})
     if "ours / floor" in at:
         measured = at.loc[GOAL_SEEDS, "ours / floor"]
         rows.append({"goal": f"transformer, S = {GOAL_SEEDS} stacked: ours / FLOP floor per (seed, optimizer step)",
@@ -280,14 +290,18 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
     trl = frame[suite == "transformer_trl"]
     ar_loop = (transformer_loop_table(frame[suite == "transformer_loop"], trl, rates) if (suite == "transformer_loop").any()
                else None)
-    goals = goals_table(loop, process_rows, study, ar_loop)
+    goals = goals_table(loop, process_rows, study, ar_loop, trl)
     if len(goals):
         sections.append("## The goals, as measured in this run\n\n" + markdown_table(goals, 2))
     if ar_loop is not None:
         trl_line = (f" TRL's `GRPOTrainer` (TRL {trl.trl_version.iloc[0]}) on a GPT-2 built locally at the same size"
                     f" ({int(trl.weights.iloc[0]):,} weights against the testbed's {int(trl.testbed_weights.iloc[0]):,}), one seed"
                     " a process, the same task, reward and GRPO settings (bench/trl_baseline.py): its seconds per optimizer"
-                    " step after a warm-up rollout." if len(trl) else
+                    " step after a warm-up rollout; each of its rounds is followed by the testbed at S ="
+                    f" {GOAL_SEEDS}, and the goals table compares those alternated runs (wall: TRL"
+                    f" {MS * trl.seconds_per_step.iloc[0]:.1f} ms, ours {MS * trl.ours_seconds_per_step.iloc[0]:.2f} ms;"
+                    f" CPU: TRL {MS * trl.cpu_seconds_per_step.iloc[0]:.1f} ms, ours {MS * trl.ours_cpu_seconds_per_step.iloc[0]:.2f}"
+                    " ms a (seed, optimizer step))." if len(trl) else
                     " TRL is not installed in this run (`pip install -e '.[bench]'`): the comparison with TRL is left out.")
         sections.append("## The transformer testbed per (seed, optimizer step)\n\n`grpo.train` with `--policy transformer` at"
                         " the `sequence` preset's sizes (16 prompts of 2–4 tokens, 8 responses of up to 8 tokens, width 32,"
