@@ -33,7 +33,8 @@ def load_benchmarks(path: Path) -> tuple[pd.DataFrame, dict]:
     data = json.loads(path.read_text())
     rows = [{**bench["extra_info"], "median_s": bench["stats"]["median"], "rounds": bench["stats"]["rounds"]}
             for bench in data["benchmarks"]]
-    return pd.DataFrame(rows), data.get("machine_info", {})
+    timers = {bench.get("options", {}).get("timer", "perf_counter") for bench in data["benchmarks"]}
+    return pd.DataFrame(rows), {**data.get("machine_info", {}), "timers": sorted(timers)}
 
 
 def pair(frame: pd.DataFrame, keys: list[str], ours: str = "ours", base: str = "baseline") -> pd.DataFrame:
@@ -263,6 +264,9 @@ def header(machine: dict, rates: dict[str, float], quick: bool) -> str:
                  " trials do. Every ratio compares two implementations measured in the same run; `baseline` is the"
                  " seed document's way (bench/baseline.py). Times are medians over the rounds. All results were"
                  " checked to agree (`agrees` in the JSON).")
+    if "time.process_time" in machine.get("timers", []):
+        lines.append("\nTimes are the process's CPU seconds (`--benchmark-timer=time.process_time`), not wall time: on a"
+                     " shared, loaded machine they move far less with the load (the suites here run on one thread).")
     if rates:
         measured = []
         if "flops" in rates:
