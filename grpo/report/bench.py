@@ -173,14 +173,14 @@ def transformer_floors(frame: pd.DataFrame, rates: dict[str, float]) -> pd.DataF
     return frame
 
 
-def transformer_loop_table(frame: pd.DataFrame, trl: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
+def transformer_loop_table(frame: pd.DataFrame, trl: pd.DataFrame, rates: dict[str, float], cpu: bool = False) -> pd.DataFrame:
     """The whole loop per (seed, optimizer step) at each S, its floor, and TRL's GRPOTrainer
-    (one seed a process) over it."""
+    (one seed a process) over it, by the same clock as the loop's times (`cpu`: CPU seconds)."""
     table = transformer_floors(frame, rates).sort_values("seeds")
     columns = ["seeds", "ours (ms)", *[c for c in ("FLOP floor (ms)", "byte floor (ms)", "ours / floor") if c in table]]
     table = table[columns].reset_index(drop=True)
     if len(trl):
-        table["TRL (ms)"] = MS * trl.seconds_per_step.median()
+        table["TRL (ms)"] = MS * (trl.cpu_seconds_per_step if cpu else trl.seconds_per_step).median()
         table["TRL / ours"] = table["TRL (ms)"] / table["ours (ms)"]
     return table
 
@@ -264,7 +264,7 @@ def header(machine: dict, rates: dict[str, float], quick: bool) -> str:
                  " trials do. Every ratio compares two implementations measured in the same run; `baseline` is the"
                  " seed document's way (bench/baseline.py). Times are medians over the rounds. All results were"
                  " checked to agree (`agrees` in the JSON).")
-    if "time.process_time" in machine.get("timers", []):
+    if "process_time" in machine.get("timers", []):
         lines.append("\nTimes are the process's CPU seconds (`--benchmark-timer=time.process_time`), not wall time: on a"
                      " shared, loaded machine they move far less with the load (the suites here run on one thread).")
     if rates:
@@ -292,7 +292,8 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
     process_rows = process_table(processes) if len(processes) else None
     study = study_table(frame[suite == "study"]) if (suite == "study").any() else None
     trl = frame[suite == "transformer_trl"]
-    ar_loop = (transformer_loop_table(frame[suite == "transformer_loop"], trl, rates) if (suite == "transformer_loop").any()
+    ar_loop = (transformer_loop_table(frame[suite == "transformer_loop"], trl, rates, "process_time" in machine["timers"])
+               if (suite == "transformer_loop").any()
                else None)
     goals = goals_table(loop, process_rows, study, ar_loop, trl)
     if len(goals):
