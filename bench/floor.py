@@ -25,3 +25,18 @@ def seed_step_bytes(length: int, vocab: int, dim: int) -> int:
     """Parameter and optimizer traffic of one seed's inner step."""
     parameters = vocab * dim + 2 * length * dim * dim
     return PARAMETER_PASSES * parameters * FLOAT_BYTES
+
+
+def transformer_matmul_weights(vocab: int, dim: int, layers: int, mlp_ratio: int = 4) -> int:
+    """The transformer policy's weights that multiply an activation at every token: each block's
+    qkv, attention output and MLP, and the tied output layer over the task's tokens and EOS
+    (grpo.core.transformer; embeddings and norms are lookups and element-wise)."""
+    return layers * (3 * dim * dim + dim * dim + 2 * mlp_ratio * dim * dim) + dim * (vocab + 1)
+
+
+def transformer_pass_flops(sequences: int, positions: int, vocab: int, dim: int, layers: int) -> int:
+    """Matrix-product FLOPs of one forward pass over `sequences` of `positions` tokens, computed
+    the plain way (every position through every block, the full attention square): 2 a weight a
+    token, and attention's two products, 2 x positions^2 x dim each, a sequence and layer. A
+    backward pass costs twice that (the gradient of each input and of each weight)."""
+    return 2 * transformer_matmul_weights(vocab, dim, layers) * sequences * positions + 4 * layers * sequences * positions**2 * dim

@@ -29,8 +29,10 @@ from grpo.tasks.prompts import Task
 FLOAT, INDEX = 4, 8  # bytes of a float32 weight or metric, of an int64 token or index
 # floats kept per token, layer and unit of width by the transformer's forward, backward and
 # generation: calibrated so that the estimate bounds the peak memory measured on growing runs
-# (tests/core/test_footprint.py); 16, a count of the saved activations alone, fell 1.6x short
-TRANSFORMER_ACTIVATIONS = 48
+# (tests/core/test_footprint.py); 16, a count of the saved activations alone, fell 1.6x short; 48
+# until the seeds ran in chunks (grpo.core.transformer.SEEDS_PER_CHUNK): a chunk's temporaries, not
+# all seeds', now sit on top of the saved activations (40 seeds of the test's run grew 307 to 526 MB)
+TRANSFORMER_ACTIVATIONS = 32
 
 
 def weight_count(config: TrainConfig, task: Task, positions: int) -> int:

@@ -140,11 +140,10 @@ class TransformerPolicy:
     def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool,
                group: int | None = None) -> Sample:
         """`group` responses per prompt (default config.responses)."""
-        responses, _ = policy.generate(task.prompts, group or config.responses, config.max_response_length, uniforms)
+        responses, drawn = policy.generate(task.prompts, group or config.responses, config.max_response_length, uniforms)
         mask = response_mask(responses, task.vocab_size).float()  # [seed batch response pos]
-        # teacher-forced, as every inner step reads them: the ratio is exactly 1 on the first step
-        log_probs = policy.log_probs(task.prompts, responses)[0] if with_log_probs else None
-        return Sample(responses, None, mask, log_probs)
+        # as drawn, not a second (teacher-forced) pass: equal up to float rounding (tests/core/test_transformer.py)
+        return Sample(responses, None, mask, drawn if with_log_probs else None)
 
     @staticmethod
     def regroup(task: Task, rounds: Sample, prompts: torch.Tensor | None, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]:

@@ -18,6 +18,11 @@ from grpo.report._markdown import markdown_table
 TARGETS = {20: 40.0, 1000: 100.0, 10000: 100.0}  # seeds -> per-seed-step speed-up asked for (issue 15)
 PROCESS_TARGET = 20.0  # whole `grpo train --seeds 20` process beyond importing torch, per seed-step
 STUDY_TARGET = 1.5  # the grouped sensitivity study's wall time over the `full` grid's alone, at most (issue 22)
+TRL_TARGET = 12.0  # the transformer testbed at 100 stacked seeds over TRL's GRPOTrainer, per (seed, optimizer step), at least (issue 31)
+FLOOR_TARGET = 2.5  # ... and over its FLOP floor at the model's shapes, at most
+GOAL_SEEDS = 100
+TRANSFORMER_MATMUL = "matmul at the transformer's shapes"  # bench/test_transformer.py's rate
+MS = 1e3
 STUDY_SWEEPS = {"full": "`full` grid alone", "grouped": "`full` × 4 lr, grouped",
                 "one-per-trial": "`full` × 4 lr, one configuration per trial"}  # bench/test_study.py's impls
 US = 1e6
@@ -28,7 +33,8 @@ def load_benchmarks(path: Path) -> tuple[pd.DataFrame, dict]:
     data = json.loads(path.read_text())
     rows = [{**bench["extra_info"], "median_s": bench["stats"]["median"], "rounds": bench["stats"]["rounds"]}
             for bench in data["benchmarks"]]
-    return pd.DataFrame(rows), data.get("machine_info", {})
+    timers = {bench.get("options", {}).get("timer", "perf_counter") for bench in data["benchmarks"]}
+    return pd.DataFrame(rows), {**data.get("machine_info", {}), "timers": sorted(timers)}
 
 
 def pair(frame: pd.DataFrame, keys: list[str], ours: str = "ours", base: str = "baseline") -> pd.DataFrame:
@@ -43,6 +49,8 @@ def machine_rates(frame: pd.DataFrame) -> dict[str, float]:
     rates = {}
     if "matmul" in machine.index:
         rates["flops"] = machine.loc["matmul", "flops"] / machine.loc["matmul", "median_s"]
+    if TRANSFORMER_MATMUL in machine.index:
+        rates["transformer_flops"] = machine.loc[TRANSFORMER_MATMUL, "flops"] / machine.loc[TRANSFORMER_MATMUL, "median_s"]
     if "copy" in machine.index:
         rates["bytes"] = machine.loc["copy", "bytes"] / machine.loc["copy", "median_s"]
     return rates
@@ -127,10 +135,12 @@ def study_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def goals_table(loop: pd.DataFrame | None, processes: pd.DataFrame | None, study: pd.DataFrame | None) -> pd.DataFrame:
-    """The speed goals of issue 22, each as the ratio this run measured: the training loop at
-    S = 20 and S = 1000, the whole process, the grouped study."""
-    rows = []
+def goals_table(loop: pd.DataFrame | None, processes: pd.DataFrame | None, study: pd.DataFrame | None,
+                transformer_loop: pd.DataFrame | None = None, trl: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The speed goals of issues 22 and 31, each as the ratio this run measured: the transformer
+    testbed against TRL and its floor, the training loop at S = 20 and S = 1000, the whole
+    process, the grouped study."""
+    rows = transformer_goals(transformer_loop, pd.DataFrame() if trl is None else trl)
     if loop is not None:
         speed_ups = loop.set_index("seeds")["speed-up"]
         for seeds in [seeds for seeds in (20, 1000) if seeds in speed_ups]:
@@ -146,6 +156,85 @@ def goals_table(loop: pd.DataFrame | None, processes: pd.DataFrame | None, study
         rows.append({"goal": "grouped `full` × 4 lr study / `full` grid alone (wall time)", "measured": f"{grouped:.2f}×",
                      "target": f"≤ {STUDY_TARGET}×", "met": "yes" if grouped <= STUDY_TARGET else "no"})
     return pd.DataFrame(rows)
+
+
+def transformer_floors(frame: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
+    """ms per seed of each row and its floors: FLOPs over the matmul rate at the model's shapes
+    (the 512 x 512 rate where that did not run), parameter traffic over the copy bandwidth."""
+    frame = frame.astype({"seeds": int}).assign(**{"ours (ms)": MS * frame.median_s / frame.seed_steps})
+    flops_rate = rates.get("transformer_flops", rates.get("flops"))
+    if flops_rate:
+        frame["FLOP floor (ms)"] = MS * frame.flops / flops_rate
+    if "bytes" in rates:
+        frame["byte floor (ms)"] = MS * frame["bytes"] / rates["bytes"]
+    floors = [name for name in ("FLOP floor (ms)", "byte floor (ms)") if name in frame]
+    if floors:
+        frame["ours / floor"] = frame["ours (ms)"] / frame[floors].max(axis=1)
+    return frame
+
+
+def transformer_loop_table(frame: pd.DataFrame, trl: pd.DataFrame, rates: dict[str, float], cpu: bool = False) -> pd.DataFrame:
+    """The whole loop per (seed, optimizer step) at each S, its floor, and TRL's GRPOTrainer
+    (one seed a process) over it, by the same clock as the loop's times (`cpu`: CPU seconds)."""
+    table = transformer_floors(frame, rates).sort_values("seeds")
+    columns = ["seeds", "ours (ms)", *[c for c in ("FLOP floor (ms)", "byte floor (ms)", "ours / floor") if c in table]]
+    table = table[columns].reset_index(drop=True)
+    if len(trl):
+        table["TRL (ms)"] = MS * (trl.cpu_seconds_per_step if cpu else trl.seconds_per_step).median()
+        table["TRL / ours"] = table["TRL (ms)"] / table["ours (ms)"]
+    return table
+
+
+def transformer_parts_table(frame: pd.DataFrame, rates: dict[str, float]) -> pd.DataFrame:
+    """Each part per seed (a rollout, a gradient step, an evaluation) at each S, against its floor."""
+    table = transformer_floors(frame, rates)
+    columns = ["part", "seeds", "ours (ms)", *[c for c in ("FLOP floor (ms)", "byte floor (ms)", "ours / floor") if c in table]]
+    order = {part: i for i, part in enumerate(("rollout", "gradient step", "evaluation"))}
+    return table.sort_values(["part", "seeds"], key=lambda c: c.map(order) if c.name == "part" else c)[columns].reset_index(drop=True)
+
+
+def transformer_lever_table(levers: pd.DataFrame, parts: pd.DataFrame) -> pd.DataFrame:
+    """Each lever undone alone: its part's time per seed over the part's with every lever in place."""
+    ours = parts.astype({"seeds": int}).set_index(["part", "seeds"])
+    rows = []
+    for lever in levers.astype({"seeds": int}).itertuples():
+        if (lever.part, lever.seeds) in ours.index:
+            mine = ours.loc[(lever.part, lever.seeds)]
+            rows.append({"lever undone": lever.impl, "part": lever.part, "seeds": lever.seeds,
+                         "undone (ms)": MS * lever.median_s / lever.seed_steps, "ours (ms)": MS * mine.median_s / mine.seed_steps,
+                         "undone / ours": lever.median_s / mine.median_s})
+    return pd.DataFrame(rows)
+
+
+def transformer_goals(loop: pd.DataFrame | None, trl: pd.DataFrame) -> list[dict]:
+    """Issue 31's goals for the transformer testbed: TRL over ours as measured alternately in
+    one test (wall, then CPU time), or else from the loop table; the floor and the per-seed cost
+    from the loop table."""
+    if loop is None or GOAL_SEEDS not in set(loop.seeds):
+        return []
+    at = loop.set_index("seeds")
+    rows = []
+    goal = f"transformer, S = {GOAL_SEEDS} stacked: TRL GRPOTrainer / ours per (seed, optimizer step)"
+    if len(trl) and "ours_seconds_per_step" in trl:
+        first = trl.iloc[0]
+        for clock, trl_s, ours_s in (("wall", first.seconds_per_step, first.ours_seconds_per_step),
+                                     ("CPU", first.cpu_seconds_per_step, first.ours_cpu_seconds_per_step)):
+            measured = trl_s / ours_s
+            rows.append({"goal": f"{goal}, alternated, {clock} time", "measured": f"{measured:.1f}×",
+                         "target": f"≥ {TRL_TARGET:.0f}×", "met": "yes" if measured >= TRL_TARGET else "no"})
+    elif "TRL / ours" in at:
+        measured = at.loc[GOAL_SEEDS, "TRL / ours"]
+        rows.append({"goal": goal, "measured": f"{measured:.1f}×", "target": f"≥ {TRL_TARGET:.0f}×",
+                     "met": "yes" if measured >= TRL_TARGET else "no"})
+    if "ours / floor" in at:
+        measured = at.loc[GOAL_SEEDS, "ours / floor"]
+        rows.append({"goal": f"transformer, S = {GOAL_SEEDS} stacked: ours / FLOP floor per (seed, optimizer step)",
+                     "measured": f"{measured:.2f}×", "target": f"≤ {FLOOR_TARGET}×", "met": "yes" if measured <= FLOOR_TARGET else "no"})
+    if 20 in at.index:
+        ratio = at.loc[GOAL_SEEDS, "ours (ms)"] / at.loc[20, "ours (ms)"]
+        rows.append({"goal": f"transformer: per-seed cost at S = {GOAL_SEEDS} / at S = 20", "measured": f"{ratio:.2f}×",
+                     "target": "< 1× (falls)", "met": "yes" if ratio < 1 else "no"})
+    return rows
 
 
 def scaling_curves(steps: pd.DataFrame | None, loop: pd.DataFrame | None) -> pd.DataFrame:
@@ -175,10 +264,16 @@ def header(machine: dict, rates: dict[str, float], quick: bool) -> str:
                  " trials do. Every ratio compares two implementations measured in the same run; `baseline` is the"
                  " seed document's way (bench/baseline.py). Times are medians over the rounds. All results were"
                  " checked to agree (`agrees` in the JSON).")
+    if "process_time" in machine.get("timers", []):
+        lines.append("\nTimes are the process's CPU seconds (`--benchmark-timer=time.process_time`), not wall time: on a"
+                     " shared, loaded machine they move far less with the load (the suites here run on one thread).")
     if rates:
         measured = []
         if "flops" in rates:
             measured.append(f"matrix products {rates['flops'] / 1e9:.1f} GFLOP/s (512 × 512 sgemm)")
+        if "transformer_flops" in rates:
+            measured.append(f"{rates['transformer_flops'] / 1e9:.1f} GFLOP/s at the transformer testbed's shapes (batched"
+                            " products of width 32 over 20 seeds, forward and both gradients)")
         if "bytes" in rates:
             measured.append(f"memory copy {rates['bytes'] / 1e9:.1f} GB/s (128 MiB, read + write)")
         lines.append("\nThe machine's limits, measured in this run on one thread: " + "; ".join(measured) + ".")
@@ -196,9 +291,45 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
     processes = frame[suite == "process"]
     process_rows = process_table(processes) if len(processes) else None
     study = study_table(frame[suite == "study"]) if (suite == "study").any() else None
-    goals = goals_table(loop, process_rows, study)
+    trl = frame[suite == "transformer_trl"]
+    ar_loop = (transformer_loop_table(frame[suite == "transformer_loop"], trl, rates, "process_time" in machine["timers"])
+               if (suite == "transformer_loop").any()
+               else None)
+    goals = goals_table(loop, process_rows, study, ar_loop, trl)
     if len(goals):
         sections.append("## The goals, as measured in this run\n\n" + markdown_table(goals, 2))
+    if ar_loop is not None:
+        trl_line = (f" TRL's `GRPOTrainer` (TRL {trl.trl_version.iloc[0]}) on a GPT-2 built locally at the same size"
+                    f" ({int(trl.weights.iloc[0]):,} weights against the testbed's {int(trl.testbed_weights.iloc[0]):,}), one seed"
+                    " a process, the same task, reward and GRPO settings (bench/trl_baseline.py): its seconds per optimizer"
+                    " step after a warm-up rollout; each of its rounds is followed by the testbed at S ="
+                    f" {GOAL_SEEDS}, and the goals table compares those alternated runs (wall: TRL"
+                    f" {MS * trl.seconds_per_step.iloc[0]:.1f} ms, ours {MS * trl.ours_seconds_per_step.iloc[0]:.2f} ms;"
+                    f" CPU: TRL {MS * trl.cpu_seconds_per_step.iloc[0]:.1f} ms, ours {MS * trl.ours_cpu_seconds_per_step.iloc[0]:.2f}"
+                    " ms a (seed, optimizer step))." if len(trl) else
+                    " TRL is not installed in this run (`pip install -e '.[bench]'`): the comparison with TRL is left out.")
+        sections.append("## The transformer testbed per (seed, optimizer step)\n\n`grpo.train` with `--policy transformer` at"
+                        " the `sequence` preset's sizes (16 prompts of 2–4 tokens, 8 responses of up to 8 tokens, width 32,"
+                        " 1 layer, 4 heads; token_mean, clipped, a rollout and an evaluation every 4 optimizer steps) with S"
+                        " seeds stacked. The FLOP floor counts the plain computation (every position through the block,"
+                        " 6 FLOPs a weight a token for a step, 2 for a rollout and an evaluation, the full attention"
+                        " square) over the matrix-product rate measured in this run at the model's own shapes; the byte"
+                        " floor, the parameters' traffic (9 passes a step) over the copy bandwidth." + trl_line + "\n\n"
+                        + markdown_table(ar_loop, 3))
+    ar_parts = frame[suite == "transformer_part"]
+    if len(ar_parts):
+        sections.append("## The transformer testbed's parts, per seed\n\nA rollout (sampling with the key/value cache, the"
+                        " log-probs as drawn, rewards, deltas), a gradient step (teacher-forced forward, loss, backward,"
+                        " Adam) and an evaluation (greedy responses to the 16 training and 32 held-out prompts), each per"
+                        " seed at S stacked seeds, against its floors.\n\n" + markdown_table(transformer_parts_table(ar_parts, rates), 3))
+        ar_levers = transformer_lever_table(frame[suite == "transformer_lever"], ar_parts)
+        if len(ar_levers):
+            sections.append("## The transformer testbed's levers, each undone alone\n\nThe part a lever speeds up, at S ="
+                            f" {GOAL_SEEDS}, with that lever taken back (the same numbers up to float rounding, checked):"
+                            " PyTorch's fused attention instead of the written-out one; the last block over every position"
+                            " instead of only those the logits read; all seeds in one chunk instead of"
+                            " `SEEDS_PER_CHUNK`; the old log-probs recomputed by a teacher-forced pass instead of kept from"
+                            " sampling. A ratio above 1 is what the lever gains.\n\n" + markdown_table(ar_levers, 2))
     if loop is not None:
         sections.append("## The training loop per seed-step (the headline)\n\n`grpo.train` for 10 epochs (rollouts,"
                         " rewards, deltas, 100 inner steps, greedy evaluation on the held-out prompts, records) with S"

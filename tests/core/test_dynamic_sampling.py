@@ -58,7 +58,8 @@ def test_refill_keeps_only_groups_with_unequal_rewards_and_fills_the_batch(polic
         vocab = () if policy == "seed" else (task.vocab_size,)
         rescored = torch.cat([reward_fn(by_prompt[s], sample.responses[s:s + 1], *vocab) for s in range(3)])
         torch.testing.assert_close(kept, rescored, rtol=0, atol=0)
-        torch.testing.assert_close(sample.log_probs, kind.log_probs(model, prompts, sample)[0], rtol=1e-5, atol=1e-5)
+        real = torch.ones_like(sample.log_probs, dtype=torch.bool) if sample.mask is None else sample.mask.bool()  # drawn: 0 after EOS
+        torch.testing.assert_close(sample.log_probs[real], kind.log_probs(model, prompts, sample)[0][real], rtol=1e-5, atol=1e-5)
         first_kept = (~equal).sum(1)  # the first round's informative groups lead each batch, in prompt order
         for s in range(3):
             torch.testing.assert_close(kept[s, :first_kept[s]], rewards[s][~equal[s]], rtol=0, atol=0)

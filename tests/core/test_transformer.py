@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from grpo import TrainConfig, train
+from grpo.core import transformer
 from grpo.core.train import one_intra_op_thread
 from grpo.core.transformer import StackedTransformer
 from grpo.core.uniforms import SeedUniforms
@@ -39,6 +40,23 @@ def test_stacked_seeds_equal_separate_models():
         alone_log_probs, alone_entropy = alone.log_probs(PROMPTS, responses[i:i + 1])
         torch.testing.assert_close(alone_log_probs[0], log_probs[i])
         torch.testing.assert_close(alone_entropy[0], entropy[i])
+
+
+def test_seeds_in_chunks_equal_seeds_all_at_once(monkeypatch):
+    """On the CPU the seeds run in chunks (SEEDS_PER_CHUNK): the same samples, log-probs and
+    gradients as all seeds at once, a chunk boundary inside the stack included."""
+    results = []
+    for chunk in (2, 10**9):
+        monkeypatch.setattr(transformer, "SEEDS_PER_CHUNK", chunk)
+        model, generators = make([0, 1, 7])
+        responses, drawn = model.generate(PROMPTS, 3, MAX_LENGTH, SeedUniforms(generators))
+        log_probs, entropy = model.log_probs(PROMPTS, responses)
+        log_probs.sum().backward()
+        results.append((responses, drawn, log_probs, entropy, [p.grad for p in model.parameters()]))
+    (responses, drawn, log_probs, entropy, grads), (all_responses, all_drawn, all_log_probs, all_entropy, all_grads) = results
+    assert torch.equal(responses, all_responses)
+    for chunked, at_once in [(drawn, all_drawn), (log_probs, all_log_probs), (entropy, all_entropy), *zip(grads, all_grads)]:
+        torch.testing.assert_close(chunked, at_once)
 
 
 def test_teacher_forced_log_probs_equal_the_sampling_time_ones():

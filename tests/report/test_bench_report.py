@@ -60,6 +60,49 @@ def test_report_gives_ratios_and_the_distance_to_the_floor(tmp_path):
     assert image.shape[0] > 200 and image.shape[1] > 300 and image[..., :3].std() > 0.05
 
 
+def transformer_run(path, with_trl=True):
+    """The transformer suites' entries (bench/test_transformer.py), numbers known by hand."""
+    floors = dict(flops=2e7, bytes=1e5)  # a (seed, optimizer step): 2 ms at 10 GFLOP/s, 0.01 ms at 10 GB/s
+    benchmarks = [
+        bench_entry(0.1, suite="machine", impl="matmul at the transformer's shapes", flops=1e9),  # 10 GFLOP/s
+        bench_entry(0.1, suite="machine", impl="copy", bytes=1e9),  # 10 GB/s
+        bench_entry(0.96, suite="transformer_loop", impl="ours", seeds=20, seed_steps=240, **floors),  # 4 ms
+        bench_entry(2.4, suite="transformer_loop", impl="ours", seeds=100, seed_steps=800, **floors),  # 3 ms
+        bench_entry(0.25, suite="transformer_part", impl="ours", part="gradient step", seeds=100, seed_steps=100,
+                    flops=1.5e7, bytes=1e5),  # 2.5 ms against 1.5 ms
+        bench_entry(0.5, suite="transformer_lever", impl="seeds not chunked", part="gradient step", seeds=100, seed_steps=100),
+    ]
+    if with_trl:  # 45 ms an optimizer step
+        benchmarks.append(bench_entry(9.0, suite="transformer_trl", impl="TRL GRPOTrainer", seeds=1, seed_steps=1,
+                                      seconds_per_step=0.045, cpu_seconds_per_step=0.04, alternated_seeds=100,
+                                      ours_seconds_per_step=0.0025, ours_cpu_seconds_per_step=0.002, weights=13440,
+                                      testbed_weights=13024, trl_version="1.16.0", **floors))
+    machine = {"cpu": {"brand_raw": "Test CPU", "count": 2}, "python_version": "3.11", "load_average": "1.0 / 1.0 / 1.0"}
+    path.write_text(json.dumps({"machine_info": machine, "benchmarks": benchmarks}))
+    return path
+
+
+def test_transformer_goals_against_trl_and_the_floor(tmp_path):
+    report = (render_bench(transformer_run(tmp_path / "bench.json"), tmp_path / "report") / "report.md").read_text()
+    assert "10.0 GFLOP/s at the transformer testbed's shapes" in report
+    assert "| 20 | 4.000 | 2.000 | 0.010 | 2.000 | 45.000 | 11.250 |" in report  # TRL 45 ms / 4 ms
+    assert "| 100 | 3.000 | 2.000 | 0.010 | 1.500 | 45.000 | 15.000 |" in report
+    assert "| gradient step | 100 | 2.500 | 1.500 | 0.010 | 1.667 |" in report
+    assert "| seeds not chunked | gradient step | 100 | 5.00 | 2.50 | 2.00 |" in report
+    goals = report.split("## The goals, as measured in this run")[1].split("##")[0]
+    goal = "| transformer, S = 100 stacked: TRL GRPOTrainer / ours per (seed, optimizer step), alternated"
+    assert f"{goal}, wall time | 18.0× | ≥ 12× | yes |" in goals and f"{goal}, CPU time | 20.0× | ≥ 12× | yes |" in goals
+    assert "| transformer, S = 100 stacked: ours / FLOP floor per (seed, optimizer step) | 1.50× | ≤ 2.5× | yes |" in goals
+    assert "| transformer: per-seed cost at S = 100 / at S = 20 | 0.75× | < 1× (falls) | yes |" in goals
+    assert "TRL 1.16.0" in report and "13,440 weights against the testbed's 13,024" in report
+
+
+def test_transformer_section_without_trl_says_so(tmp_path):
+    report = (render_bench(transformer_run(tmp_path / "bench.json", with_trl=False), tmp_path / "report") / "report.md").read_text()
+    assert "TRL is not installed in this run" in report and "TRL / ours" not in report
+    assert "| 100 | 3.000 | 2.000 | 0.010 | 1.500 |" in report
+
+
 def test_study_without_the_one_per_trial_sweep_says_so(tmp_path):
     run = json.loads(hand_made_run(tmp_path / "bench.json").read_text())
     run["benchmarks"] = [bench for bench in run["benchmarks"] if bench["extra_info"].get("impl") != "one-per-trial"]
