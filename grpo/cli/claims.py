@@ -17,7 +17,7 @@ STALE = "report.stale.md"  # where a report goes when a later run of the command
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME",
-                        help="claims to test, or `canaries` for issue 24's (default: every registered claim; --list shows them)")
+                        help="claims to test, or `canaries` for the built-in ones (default: every registered claim; --list shows them)")
     parser.add_argument("--results", type=Path, default=Path("results"),
                         help="results root: a claim reads RESULTS/<its grid's name>/ (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("reports/claims"),
