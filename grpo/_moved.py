@@ -14,37 +14,37 @@ import sys
 import warnings
 from types import ModuleType
 
-MOVED = {  # old module -> where it lives now
-    "grpo.aggregation": "grpo.modes.aggregation",
-    "grpo.bench_report": "grpo.report.bench",
-    "grpo.claims": "grpo.report.claims",
-    "grpo.config": "grpo.core.config",
-    "grpo.deltas": "grpo.modes.deltas",
-    "grpo.devices": "grpo.core.devices",
-    "grpo.fits": "grpo.report._fits",
-    "grpo.footprint": "grpo.core.footprint",
-    "grpo.grids": "grpo.experiment.grids",
-    "grpo.io": "grpo.files",
-    "grpo.logprob": "grpo.core.logprob",
-    "grpo.losses": "grpo.modes.losses",
-    "grpo.model": "grpo.core.seed_model",
-    "grpo.optim": "grpo.core.optim",
-    "grpo.policies": "grpo.core.policies",
-    "grpo.provenance": "grpo.experiment.provenance",
-    "grpo.ray_runtime": "grpo.sweep.runtime",
-    "grpo.records": "grpo.experiment.results",
-    "grpo.registry": "grpo.modes.registry",
-    "grpo.report_compute": "grpo.report.grid",
-    "grpo.report_data": "grpo.report",
-    "grpo.rewards": "grpo.modes.rewards",
-    "grpo.seeds": "grpo.core.seeds",
-    "grpo.sequence_rewards": "grpo.modes.sequence_rewards",
-    "grpo.sequences": "grpo.tasks.sequences",
-    "grpo.stats": "grpo.report._stats",
-    "grpo.sweep_progress": "grpo.sweep.progress",
-    "grpo.sweep_store": "grpo.experiment.store",
-    "grpo.transformer": "grpo.core.transformer",
-    "grpo.uniforms": "grpo.core.uniforms",
+MOVED = {  # old module (its name under the package) -> where it lives now
+    "aggregation": "grpo.modes.aggregation",
+    "bench_report": "grpo.report.bench",
+    "claims": "grpo.report.claims",
+    "config": "grpo.core.config",
+    "deltas": "grpo.modes.deltas",
+    "devices": "grpo.core.devices",
+    "fits": "grpo.report._fits",
+    "footprint": "grpo.core.footprint",
+    "grids": "grpo.experiment.grids",
+    "io": "grpo.files",
+    "logprob": "grpo.core.logprob",
+    "losses": "grpo.modes.losses",
+    "model": "grpo.core.seed_model",
+    "optim": "grpo.core.optim",
+    "policies": "grpo.core.policies",
+    "provenance": "grpo.experiment.provenance",
+    "ray_runtime": "grpo.sweep.runtime",
+    "records": "grpo.experiment.results",
+    "registry": "grpo.modes.registry",
+    "report_compute": "grpo.report.grid",
+    "report_data": "grpo.report",
+    "rewards": "grpo.modes.rewards",
+    "seeds": "grpo.core.seeds",
+    "sequence_rewards": "grpo.modes.sequence_rewards",
+    "sequences": "grpo.tasks.sequences",
+    "stats": "grpo.report._stats",
+    "sweep_progress": "grpo.sweep.progress",
+    "sweep_store": "grpo.experiment.store",
+    "transformer": "grpo.core.transformer",
+    "uniforms": "grpo.core.uniforms",
 }
 
 
@@ -52,7 +52,8 @@ class _Moved(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds an old path of MOVED and loads it as the module at its new path, with a FutureWarning."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname not in MOVED:
+        package, _, old = fullname.partition(".")
+        if package != "grpo" or old not in MOVED:
             return None
         return importlib.machinery.ModuleSpec(fullname, self)
 
@@ -60,10 +61,10 @@ class _Moved(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """The default: a blank module, replaced by the one at the new path in exec_module."""
 
     def exec_module(self, module: ModuleType) -> None:
-        old = module.__name__
-        warnings.warn(f"{old} moved to {MOVED[old]}; import it from there ({old} goes in the next release)",
+        old, new = module.__name__, MOVED[module.__name__.partition(".")[2]]
+        warnings.warn(f"{old} moved to {new}; import it from there ({old} goes in the next release)",
                       FutureWarning, stacklevel=2)  # the import machinery's frames skipped: the importing line
-        sys.modules[old] = importlib.import_module(MOVED[old])  # what the import statement returns, as for a module
+        sys.modules[old] = importlib.import_module(new)  # what the import statement returns, as for a module
         # that replaces itself in sys.modules
 
 

@@ -72,7 +72,7 @@ def resolves(name: str) -> bool:
     parts = name.split(".")
     for cut in range(len(parts), 0, -1):
         module = ".".join(parts[:cut])
-        if module in MOVED:
+        if module.partition(".")[::2] in [("grpo", old) for old in MOVED]:
             continue
         if module == "grpo.__main__":
             return (ROOT / "grpo" / "__main__.py").is_file() and cut == len(parts)

@@ -77,7 +77,8 @@ def test_a_lazy_name_is_no_attribute_of_another_kind():
 MOVED_IMPORTS = """
 import importlib, sys, warnings
 from grpo._moved import MOVED
-for old, new in MOVED.items():
+for name, new in MOVED.items():
+    old = f"grpo.{name}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         module = importlib.import_module(old)
