@@ -56,9 +56,6 @@ def grad_norms(policy: Any, slices: int) -> torch.Tensor:
     """The L2 norm of each slice's gradient over all its weights [slice], as transformers' Trainer
     logs ``grad_norm`` (the norm clip_grad_norm_ returns: before any clipping; this trainer clips
     none). Call after backward, before the optimizer step."""
-    squares = torch.zeros(slices, device=next(policy.parameters()).device)
-    for weights in policy.parameters():
-        if weights.grad is not None:
-            for view in policy.seed_slices(weights.grad, 0, slices):  # [slice ...] each
-                squares += view.reshape(slices, -1).square().sum(1)
-    return squares.sqrt()
+    views = [view.reshape(slices, -1) for weights in policy.parameters() if weights.grad is not None
+             for view in policy.seed_slices(weights.grad, 0, slices)]  # [slice weights] each
+    return torch.linalg.vector_norm(torch.cat(views, 1), dim=1)  # two kernels a step, whatever the sections
