@@ -19,7 +19,7 @@ PRESET_IDS = {
     "canary-kl": ("e0269c61764f7307", 8),
     "extended": ("5220e56d0bad0d62", 360),
     "full": ("54b0906e1538b879", 312),
-    "rlvr": ("aaa7e57248c6116c", 96),
+    "rlvr": ("1246288c12145cdf", 96),
     "sequence": ("f76ba358a076e669", 12),
     "smoke": ("b58d5c56095a11d2", 16),
     "wide": ("d6760e4716284ac2", 2000),
