@@ -170,7 +170,7 @@ def trial_groups(work: list[tuple[TrainConfig, tuple[int, ...]]]) -> list[tuple[
 
 def run_trial(params: dict) -> None:
     """Ray Tune trainable: train a group of configurations with the given seeds stacked
-    (grpo.core.train.train_group) and write each one's trial files, unless the sweep that
+    (grpo.core.train.train_group_columns) and write each one's trial files, unless the sweep that
     started it is gone (an orphaned worker writes nothing). A group that raises is a result
     (each configuration "failed" with its error): the grid goes on. Each configuration's run
     info holds the group's wall time and names the group's configurations (``group``)."""
@@ -178,7 +178,7 @@ def run_trial(params: dict) -> None:
     import torch
     from ray import tune
 
-    from grpo.core.train import train_group
+    from grpo.core.train import train_group_columns
 
     unpack_in_process_modes(params["in_process_modes"])  # entry-point plugins are found here as in the driver
     configs, seeds = [TrainConfig(**config) for config in params["trial"]["configs"]], params["trial"]["seeds"]
@@ -193,7 +193,8 @@ def run_trial(params: dict) -> None:
                                    " GiB available; ask for smaller sizes")
     else:
         try:
-            records = train_group(configs, seeds, bases=stored_bases(results_dir))
+            records = [pd.DataFrame(columns)  # the metrics: write_records adds the fields as constant columns
+                       for columns in train_group_columns(configs, seeds, bases=stored_bases(results_dir))]
             status, error = "ok", None
         except Exception as exception:  # noqa: BLE001 - any failure of a configuration is its result
             status, error = "failed", f"{type(exception).__name__}: {exception}".splitlines()[0]
