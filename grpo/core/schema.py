@@ -21,8 +21,25 @@ STEP_METRICS = {  # set on every inner step
     "entropy": "mean entropy of the policy's next-token distributions over the responses' real tokens (nats)",
     "grad_norm": "L2 norm of the run's gradient over all its weights on the step, before any clipping (this trainer"
                  " clips none): TRL's `grad_norm` (transformers' Trainer)",
+    "off_policy_masked_frac": "share of the responses the off-policy sequence mask drops on the step (negative delta,"
+                              " mean log pi_sampler - log pi above off_policy_mask_threshold; null when it is off)",
 }
-NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac", "extra_clip_frac")  # null by design somewhere: not a sign of divergence
+NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac", "extra_clip_frac",
+                         "off_policy_masked_frac")  # null by design somewhere: not a sign of divergence
+CORRECTION_METRICS = {  # the sampler apart from the learner (rollout_dtype) and the corrections (grpo.core.rollout_correction)
+    "sampler_kl": "KL(pi_sampler || pi_learner) per token at the rollout: the mean of k3 (r - 1 - log r, r = pi_learner /"
+                  " pi_sampler) over the sampled real tokens, pi_learner recomputed in float32 (verl's"
+                  " `rollout_corr/k3_kl`; null when the learner samples and nothing is corrected)",
+    "is_weight_min": "smallest importance weight pi_learner / pi_sampler as applied (truncated or masked) over the real"
+                     " tokens (token modes) or the responses (sequence modes): TRL's `sampling/importance_sampling_ratio/min`"
+                     " (null without rollout_correction)",
+    "is_weight_mean": "mean importance weight as applied: TRL's `sampling/importance_sampling_ratio/mean`",
+    "is_weight_max": "largest importance weight as applied: TRL's `sampling/importance_sampling_ratio/max`",
+    "is_corrected_frac": "share of the real tokens (token modes) or responses (sequence modes) whose ratio lay outside the"
+                         " bounds, so that it was truncated or masked (verl's `rollout_is_ratio_fraction_high` + `_low`)",
+    "rs_masked_frac": "share of the real tokens that rollout_rs rejects (verl's `rollout_rs_masked_fraction`; null without"
+                      " rollout_rs)",
+}
 EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
     "mean_reward": "mean reward of the sampled responses, in the reward function's own units",
     "reward_frac": "mean_reward / the best attainable reward: compares configurations of one reward function only",
@@ -55,6 +72,7 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
                              " `completions/max_terminated_length`",
     "num_tokens": "prompt tokens (one prompt per response, padding left out) plus the responses' real tokens, summed"
                   " over the rollouts so far, this epoch's included (int64): TRL's `num_tokens`",
+    **CORRECTION_METRICS,
 }
 COUNT_METRICS = ("samples", "num_tokens")  # integers (int64 columns); every other metric is float32
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps

@@ -6,7 +6,15 @@ import hashlib
 
 import pytest
 
-from grpo.core.config import FIELDS, KEYED_WHEN_SET, KL_CONTROL_FIELDS, MECHANISM_FIELDS, WARM_START_FIELDS, TrainConfig
+from grpo.core.config import (
+    FIELDS,
+    KEYED_WHEN_SET,
+    KL_CONTROL_FIELDS,
+    MECHANISM_FIELDS,
+    ROLLOUT_FIELDS,
+    WARM_START_FIELDS,
+    TrainConfig,
+)
 from grpo.experiment.grids import load_grid
 
 # preset -> (sha1 of its sorted config_ids, the configurations), as every round's records hold them
@@ -20,6 +28,7 @@ PRESET_IDS = {
     "extended": ("5220e56d0bad0d62", 360),
     "full": ("54b0906e1538b879", 312),
     "rlvr": ("ad657e033ff48cbe", 48),
+    "rollout-correction": ("0069f13a78c56a8c", 9),
     "sequence": ("f76ba358a076e669", 12),
     "smoke": ("b58d5c56095a11d2", 16),
     "wide": ("d6760e4716284ac2", 2000),
@@ -38,7 +47,7 @@ def test_the_presets_configurations_keep_their_keys(preset):
 def test_an_option_keyed_when_set_counts_only_away_from_its_default():
     # read from the options' metadata: every option added after the first results existed
     assert {"kl_placement", "dynamic_sampling", *MECHANISM_FIELDS, *KL_CONTROL_FIELDS, *WARM_START_FIELDS,
-            "eval_every"} <= set(KEYED_WHEN_SET)
+            "eval_every", "rollout_dtype", *ROLLOUT_FIELDS} <= set(KEYED_WHEN_SET)
     assert KEYED_WHEN_SET["kl_placement"] == "loss" and KEYED_WHEN_SET["dynamic_sampling"] == 0
     assert all(FIELDS[name].default == default for name, default in KEYED_WHEN_SET.items())
     seed = TrainConfig(kl_penalty=0.1)
