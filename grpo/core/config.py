@@ -54,7 +54,7 @@ class Foreign:
 
     name: str
     tool: str  # "TRL" or "verl"
-    values: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, str | int] = field(default_factory=dict)
     only_values: bool = False
     refused: Mapping[str, str] = field(default_factory=dict)
     instead: str = ""
@@ -224,6 +224,55 @@ class TrainConfig:
                               foreign=(Foreign("target_kl", "verl"),), keyed_when_set=True)
     kl_horizon: float = option(10000.0, "the adaptive controller's horizon, in responses (verl's kl_ctrl.horizon)",
                                foreign=(Foreign("horizon", "verl"),), keyed_when_set=True)
+    # The peers' sampling, entropy, overlong and reference-update mechanisms (grpo.core.sampling, grpo.core.train,
+    # grpo.modes.sequence_rewards); each refused where inapplicable says
+    temperature: float = option(
+        1.0, "sampling temperature of the rollouts: the logits are divided by it, and every log-prob of their responses"
+        " (the policy's on each step, the rollout's, the reference's) and the entropy are read at it, as TRL's GRPOTrainer"
+        " does (logits.div_(temperature)); the held-out evaluation samples at 1, greedy decoding is unchanged",
+        keyed_when_set=True)
+    top_k: int = option(
+        0, "sample each token among the top_k most likely (transformers' top-k warper, as TRL's top_k); 0: every token."
+        " The learner's log-probs stay the whole vocabulary's, so the sampler differs from the learner", keyed_when_set=True)
+    top_p: float = option(
+        1.0, "nucleus sampling: each token among the most likely whose probabilities reach top_p, after top_k"
+        " (transformers' top-p warper, as TRL's top_p); 1: every token. The learner's log-probs stay the whole"
+        " vocabulary's", keyed_when_set=True)
+    entropy_coeff: float = option(
+        0.0, "entropy bonus: the loss minus entropy_coeff x the entropy of the policy's next-token distributions over"
+        " the loss's tokens, aggregated as loss_agg, with its gradient (verl's actor entropy_coeff, dp_actor.py); 0: off",
+        foreign=(Foreign("entropy_coef", "TRL", notes={"*": "TRL's entropy_coef takes the entropy's token mean whatever"
+                         " loss_type; verl's entropy_coeff, followed here, aggregates it as loss_agg (equal with"
+                         " loss_agg token_mean)"}),), keyed_when_set=True)
+    top_entropy_quantile: float = option(
+        1.0, "the policy loss's gradient flows only through the tokens whose entropy is in this top quantile of the"
+        " seed's rollout, recomputed each step (TRL's top_entropy_quantile; Wang et al. 2025, arXiv 2506.01939,"
+        " recommend 0.2); 1: every token; 0: the highest-entropy tokens only", keyed_when_set=True)
+    mask_truncated_completions: int = option(
+        0, "1: responses cut at max_response_length without EOS drop out of the loss, its normaliser and the KL term,"
+        " their rewards still in their group's deltas (TRL's mask_truncated_completions, DAPO's overlong filtering,"
+        " arXiv 2503.14476 §3.4); 0: off (policy transformer)",
+        foreign=(Foreign("mask_truncated_completions", "TRL", values={"true": 1, "false": 0}),),
+        keyed_when_set=True)
+    overlong_cache_length: int = option(
+        0, "DAPO's soft overlong punishment (arXiv 2503.14476 §3.4, TRL's get_soft_overlong_punishment): a response"
+        " longer than overlong_max_length - overlong_cache_length tokens loses a reward point times its excess over"
+        " that / overlong_cache_length, a whole point at overlong_max_length and beyond; 0: off (policy transformer)",
+        foreign=(Foreign("soft_punish_cache", "TRL"),), keyed_when_set=True)
+    overlong_max_length: int = option(
+        0, "DAPO's L_max of the soft overlong punishment, in tokens with EOS; 0: max_response_length",
+        foreign=(Foreign("max_completion_len", "TRL"),), keyed_when_set=True)
+    ref_model_mixup_alpha: float = option(
+        1.0, "the reference model's update, weight by weight: ref <- alpha x policy + (1 - alpha) x ref (TR-DPO, arXiv"
+        " 2404.09656; TRL's ref_model_mixup_alpha with sync_ref_model, default 0.6 there); 1: a copy, the seed"
+        " document's refresh (kl_penalty > 0)", keyed_when_set=True)
+    ref_model_sync_steps: int = option(
+        0, "optimizer steps between the reference's updates (TRL's ref_model_sync_steps with sync_ref_model, default 512"
+        " there: its SyncRefModelCallback); 0: every ref_period epochs, at the epoch's start. ref_period P is"
+        " ref_model_sync_steps P x steps_per_epoch with alpha 1 (kl_penalty > 0)", foreign=(
+            Foreign("sync_ref_model", "TRL", instead="TRL's sync_ref_model switches on its soft update: give"
+                    " ref_model_sync_steps N (TRL's default 512) and ref_model_mixup_alpha (TRL's default 0.6)"),),
+        keyed_when_set=True)
     layers: int = option(1, "decoder blocks (policy transformer)")
     heads: int = option(4, "attention heads, dividing dim (policy transformer)")
     max_response_length: int = option(
@@ -339,6 +388,7 @@ class TrainConfig:
         if self.kl_penalty < 0:
             raise FieldError("kl_penalty", self.kl_penalty, "must be non-negative")
         self.check_mechanisms()
+        self.check_rollout_mechanisms()
         self.check_rollout_correction()
         if not 0 < self.epsilon < 1:
             raise FieldError("epsilon", self.epsilon, "must lie in (0, 1)")
@@ -381,6 +431,29 @@ class TrainConfig:
                 raise FieldError(name, getattr(self, name), "must be positive")
         if self.clip_cov_lb >= self.clip_cov_ub:
             raise FieldError("clip_cov_lb", self.clip_cov_lb, f"must be below clip_cov_ub {self.clip_cov_ub}")
+
+    def check_rollout_mechanisms(self) -> None:
+        """The ranges of the sampling, entropy, overlong and reference-update options."""
+        if self.temperature <= 0:
+            raise FieldError("temperature", self.temperature, "must be positive")
+        if self.top_k < 0:
+            raise FieldError("top_k", self.top_k, "must be at least 0 (0: every token)")
+        if not 0 < self.top_p <= 1:
+            raise FieldError("top_p", self.top_p, "must lie in (0, 1] (1: every token)")
+        if self.entropy_coeff < 0:
+            raise FieldError("entropy_coeff", self.entropy_coeff, "must be non-negative (0: no entropy bonus)")
+        if not 0 <= self.top_entropy_quantile <= 1:
+            raise FieldError("top_entropy_quantile", self.top_entropy_quantile, "must lie in [0, 1] (1: every token)")
+        if self.mask_truncated_completions not in (0, 1):
+            raise FieldError("mask_truncated_completions", self.mask_truncated_completions, "must be 0 (off) or 1 (on)")
+        for name in ("overlong_cache_length", "overlong_max_length", "ref_model_sync_steps"):
+            if getattr(self, name) < 0:
+                raise FieldError(name, getattr(self, name), "must be at least 0 (0: off)")
+        if self.overlong_cache_length > (self.overlong_max_length or self.max_response_length):
+            raise FieldError("overlong_cache_length", self.overlong_cache_length, "must not exceed overlong_max_length"
+                             f" {self.overlong_max_length or self.max_response_length}")
+        if not 0 < self.ref_model_mixup_alpha <= 1:
+            raise FieldError("ref_model_mixup_alpha", self.ref_model_mixup_alpha, "must lie in (0, 1] (1: a copy)")
 
     def check_rollout_correction(self) -> None:
         """The sampler, the rollout corrections and token-level deltas (grpo.core.rollout_correction, remax and
@@ -454,23 +527,28 @@ class TrainConfig:
         if self.task not in ("variable", "stream"):
             values.pop("task_min_length")
         for name, default in KEYED_WHEN_SET.items():
-            if values[name] == default:
-                values.pop(name)
+            if values.get(name, default) == default:  # a transformer's field is gone already on the seed policy
+                values.pop(name, None)
         return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
 FIELDS = {spec.name: spec for spec in fields(TrainConfig)}
 CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the keys of grid files
-KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period", "kl_placement")  # read only when kl_penalty > 0
+KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period", "kl_placement", "ref_model_mixup_alpha",
+             "ref_model_sync_steps")  # read only when kl_penalty > 0
 TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # not task seed
 MECHANISM_FIELDS = ("clip_ratio_c", "sapo_temperature_pos", "sapo_temperature_neg", "vespo_k_pos", "vespo_lambda_pos",
                     "vespo_k_neg", "vespo_lambda_neg", "clip_cov_ratio", "clip_cov_lb", "clip_cov_ub", "kl_cov_ratio",
                     "ppo_kl_coef")  # issue 32's loss options
 KL_CONTROL_FIELDS = ("kl_ctrl", "kl_target", "kl_horizon")  # issue 32's: the KL in the reward only
+ROLLOUT_MECHANISM_FIELDS = ("temperature", "top_k", "top_p", "entropy_coeff", "top_entropy_quantile",
+                            "mask_truncated_completions", "overlong_cache_length", "overlong_max_length",
+                            "ref_model_mixup_alpha", "ref_model_sync_steps")  # the peers' sampling, entropy, overlong, reference options
 LOSS_OPTION_FIELDS = ("epsilon", "epsilon_low", "epsilon_high", *MECHANISM_FIELDS)  # read by the losses declaring them
 KEYED_WHEN_SET = {name: spec.default for name, spec in FIELDS.items()
                   if spec.metadata["keyed_when_set"]}  # later options (option(keyed_when_set=True)): in config_id only when set
-TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
+TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty", "mask_truncated_completions",
+                      "overlong_cache_length", "overlong_max_length")  # read by that policy only
 ROLLOUT_FIELDS = ("rollout_correction", "rollout_is_threshold", "rollout_is_threshold_lower", "rollout_rs",
                   "rollout_rs_threshold", "rollout_rs_threshold_lower", "off_policy_mask_threshold")  # the corrections
 WARM_START_FIELDS = ("warm_start_steps", "warm_start_noise", "warm_start_lr", "init_scale")  # the base policy's own settings
@@ -558,7 +636,7 @@ def resolved_values(values: Mapping[str, Any]) -> dict[str, Any]:
     irrelevant = inapplicable(values)
     resolved: dict[str, Any] = {}
     for name in (*LOSS_OPTION_FIELDS, *KL_FIELDS, *KL_CONTROL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, *WARM_START_FIELDS,
-                 *ROLLOUT_FIELDS, "dim"):
+                 *ROLLOUT_FIELDS, "dim", "top_entropy_quantile"):
         spec = FIELDS[name]
         if chosen(values, "task") == "seed" and name in TASK_FIELDS:
             resolved[name] = seed_task_sizes()[name]
@@ -586,6 +664,14 @@ def inapplicable(values: Mapping) -> dict[str, str]:
             why[name] = f"does not apply to loss_mode {loss!r}; only {', '.join(readers)} read it"
     if not LOSSES.fact(loss, "reads_loss_agg"):
         why["loss_agg"] = f"does not apply to loss_mode {loss!r}: it aggregates its own terms"
+    if not LOSSES.fact(loss, "token_terms"):
+        why["top_entropy_quantile"] = (f"does not apply to loss_mode {loss!r}: its terms are a sequence's; only"
+                                       f" {', '.join(mode for mode in LOSSES if LOSSES.fact(mode, 'token_terms'))} have a"
+                                       " term a token")
+    if chosen(values, "ref_model_sync_steps"):
+        why["ref_period"] = "does not apply: ref_model_sync_steps sets when the reference model is updated"
+    if not chosen(values, "overlong_cache_length"):
+        why["overlong_max_length"] = "does not apply: overlong_cache_length is 0, so there is no overlong punishment"
     if kl == 0:
         why.update({name: "does not apply: kl_penalty is 0, so there is no KL term" for name in (*KL_FIELDS, *KL_CONTROL_FIELDS)})
     elif chosen(values, "kl_placement") != "reward":

@@ -14,8 +14,8 @@ imports pandas, which with the pyarrow it imports costs a process about 0.5 s (b
 import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,8 +24,9 @@ from grpo.core.config import TrainConfig
 from grpo.core.dynamic_sampling import refill
 from grpo.core.group import block_size, check_group, loss_config
 from grpo.core.optim import Adam
-from grpo.core.policies import POLICIES, Policy, Sample, length_metrics
+from grpo.core.policies import POLICIES, Policy, Sample, length_metrics, overlong_punishment
 from grpo.core.rollout_correction import ROLLOUT_DTYPES, corrected, off_policy_mask, rollout_weights, sampler_kl, weighted_deltas
+from grpo.core.sampling import PLAIN
 from grpo.core.schema import (
     CORRECTION_METRICS,
     COUNT_METRICS,
@@ -38,18 +39,22 @@ from grpo.core.schema import (
 from grpo.core.trl_metrics import grad_norms, rollout_tokens, trl_rollout_metrics
 from grpo.core.uniforms import SeedUniforms
 from grpo.core.warm_start import BaseSource, load_bases, train_bases
+from grpo.modes.aggregation import token_mean
 from grpo.modes.deltas import DELTAS, deltas_function, equal_reward_groups
 from grpo.modes.losses import (
     KL_CONTROLLERS,
     KL_REDUCTIONS,
     LOSSES,
+    aggregate,
     estimate_kl,
+    high_entropy_tokens,
     kl_coefficients,
     kl_in_loss,
     kl_in_reward,
     reads_old_log_probs,
 )
 from grpo.tasks.prompts import Task, stream_generators
+from grpo.tasks.sequences import ended
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,9 +96,10 @@ def train(
 ) -> "pd.DataFrame":
     """Train `config` once per seed, all seeds stacked in one model.
 
-    Returns the records: one row per seed and inner step with the columns of
-    grpo.core.schema.COLUMNS (config_id, seed, epoch, step, metrics, diverged); the eval metrics
-    are set on each epoch's last step, null elsewhere.
+    Returns the records (``records_frame``): one row per seed and inner step with the columns of
+    grpo.core.schema.COLUMNS (config_id, seed, epoch, step, metrics, diverged), then the
+    configuration's fields, the columns `grpo train --out` writes; the eval metrics are set on each
+    epoch's last step, null elsewhere.
     A seed whose metrics turn NaN or infinite (say, from an absurd learning rate) is
     `diverged` from that step on; the seeds stacked with it are unaffected.
     `on_epoch(epoch)` is called after each epoch (progress display). `bases`: where a warm
@@ -114,9 +120,19 @@ def train_group(
     model as slices, configuration-major: a group that differs only in the numbers of
     grpo.core.group.SLICE_FIELDS (ValueError otherwise). Returns each configuration's records,
     equal to ``train(config, seeds)``'s (tests/core/test_group.py)."""
+    return [records_frame(config, columns)
+            for config, columns in zip(configs, train_group_columns(configs, seeds, device, on_epoch, bases), strict=True)]
+
+
+def records_frame(config: TrainConfig, columns: dict[str, np.ndarray]) -> "pd.DataFrame":
+    """One configuration's records as ``train`` returns them and `grpo train --out` writes them
+    (grpo.experiment.results.write_records): `columns` (``train_group_columns``'s, grpo.core.schema.COLUMNS),
+    then each of the configuration's fields (grpo.core.config.CONFIG_FIELDS) as a constant column
+    of its type (str, int64, float64), in the order and types a records file reads back with
+    (tests/cli/test_train_command.py)."""
     import pandas as pd  # here, not at the top: see the module's docstring
 
-    return [pd.DataFrame(columns) for columns in train_group_columns(configs, seeds, device, on_epoch, bases)]
+    return pd.DataFrame(columns).assign(**config.as_dict())
 
 
 @one_intra_op_thread()
@@ -168,9 +184,11 @@ def train_group_columns(
         start_metrics = heldout_eval(kind, policy, config, task, evaluation, with_entropy=True)
 
     for epoch in range(config.epochs):
-        # Reference model: a frozen copy, refreshed every ref_period epochs (KL on only)
-        if with_kl and epoch % config.ref_period == 0:
+        # Reference model: a frozen copy, updated every ref_period epochs (KL on only; see update_reference)
+        if with_kl and epoch == 0:
             reference = policy.frozen_copy()
+        elif with_kl and not config.ref_model_sync_steps and epoch % config.ref_period == 0:
+            reference = update_reference(reference, policy, config.ref_model_mixup_alpha)
 
         # Rollout: responses sampled from the current policy, to the task's prompts or a fresh draw of its stream
         with torch.no_grad():
@@ -190,6 +208,8 @@ def train_group_columns(
                 "equal_reward_frac": equal_reward_groups(rewards).float().mean(1),
                 "mixed_pass_frac": ((pass_rate > 0) & (pass_rate < 1)).float().mean(1),
                 **trl_rollout_metrics(sample, rewards, task.vocab_size),
+                "overlong_punishment": (overlong_punishment(config, sample.responses, task.vocab_size).mean((1, 2))
+                                        if config.overlong_cache_length else torch.full((num_seeds,), torch.nan, device=device)),
             }
             rollout_prompts, rounds = rollout_task.prompts, torch.ones(num_seeds, device=device)  # [(seed) batch pos], [seed]
             if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
@@ -220,6 +240,10 @@ def train_group_columns(
                 deltas = deltas_fn(rewards, sample.mask, **rollout_inputs)  # [seed batch response] (token-level: [... pos])
             if weights is not None:  # the corrections' weights on each term, folded into its delta
                 deltas = weighted_deltas(deltas, weights)
+            masked_frac = torch.full((num_seeds,), torch.nan, device=device)
+            if config.mask_truncated_completions:  # TRL's: the truncated responses leave the loss, after the deltas
+                sample, masked_frac = without_truncated(sample, task.vocab_size)
+            epoch_metrics["truncated_masked_frac"][epoch] = masked_frac
 
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
@@ -229,10 +253,12 @@ def train_group_columns(
                 sampler_log_probs=sample.log_probs if config.off_policy_mask_threshold else None,
             )
 
-        # Update: inner optimizer steps on this rollout
+        # Update: inner optimizer steps on this rollout; TRL's soft reference update every ref_model_sync_steps of them
         for step in range(steps):
             for name, value in update_step(policy, optimizer, config, rollout).items():
                 step_metrics[name][epoch, step] = value
+            if with_kl and config.ref_model_sync_steps and (epoch * steps + step + 1) % config.ref_model_sync_steps == 0:
+                reference = update_reference(reference, policy, config.ref_model_mixup_alpha)
 
         # Evaluation: greedy responses of the updated policy to the training prompts (a stream: this rollout's) and
         # the held-out ones, and one sampled response to each held-out prompt; every eval_every epochs and the last
@@ -318,26 +344,76 @@ def heldout_eval(kind: type[Policy], policy, config, task: Task, uniforms: SeedU
     START_METRICS of the policy (the mean entropy of its next-token distributions over those
     responses' real tokens) under their start_ names."""
     heldout = Task(task.heldout, task.heldout, task.vocab_size)
-    sample = kind.sample(policy, config, heldout, uniforms, False, group=1)  # [seed heldout 1 pos]
+    sample = kind.sample(policy, config, heldout, uniforms, False, group=1, sampling=PLAIN)  # [seed heldout 1 pos]
     sorted_frac = kind.success(heldout, sample.responses).float().mean((1, 2))  # [seed]
     if not with_entropy:
         return {"heldout_sorted_frac": sorted_frac}
     return {"start_heldout_sorted_frac": sorted_frac, "start_entropy": kind.log_probs(policy, heldout.prompts, sample)[1]}
 
 
+def without_truncated(sample: Sample, vocab: int) -> tuple[Sample, torch.Tensor]:
+    """TRL's mask_truncated_completions (trl/trainer/grpo_trainer.py, ``_generate_and_score_completions``:
+    ``completion_mask * (~is_truncated).unsqueeze(1)``, a completion truncated when its last id is
+    neither EOS nor pad; DAPO's overlong filtering, arXiv 2503.14476 §3.4): `sample` with the mask
+    of every response without EOS zeroed, so that it leaves the loss, its normaliser and the KL term
+    (a response's mean under seq_mean_token_mean is 0 and still counts in the mean over responses, as
+    TRL's grpo loss counts it), and the share of responses dropped [seed]."""
+    truncated = ~ended(sample.responses, vocab)  # [seed batch response]
+    assert sample.mask is not None, "the transformer's samples carry their mask (TrainConfig checks the policy)"
+    return replace(sample, mask=sample.mask * ~truncated[..., None]), truncated.float().mean((1, 2))
+
+
+def update_reference(reference: Any, policy: Any, alpha: float) -> Any:
+    """The reference model's update: a frozen copy of the policy (alpha 1, the seed document's
+    refresh), else each weight mixed in place, ref <- alpha x policy + (1 - alpha) x ref (TR-DPO,
+    arXiv 2404.09656; TRL's SyncRefModelCallback._sync_target_model, trl/trainer/callbacks.py:
+    ``target_param.data.mul_(1.0 - alpha).add_(copy_param.data, alpha=alpha)``). Each slice
+    mixes its own weights, so stacked seeds stay apart."""
+    if alpha == 1:
+        return policy.frozen_copy()
+    with torch.no_grad():
+        for mixed, current in zip(reference.parameters(), policy.parameters(), strict=True):
+            mixed.mul_(1.0 - alpha).add_(current, alpha=alpha)
+    return reference
+
+
 def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollout) -> dict[str, torch.Tensor]:
-    """One inner optimizer step on a rollout: forward, log-probs, loss (+ KL), backward, Adam.
-    Every term counts only the responses' real tokens (``rollout.sample.mask``). `config`: a
+    """One inner optimizer step on a rollout: its loss (``step_loss``), backward, Adam. `config`: a
     TrainConfig, or a group's (grpo.core.group.loss_config).
     Returns the step's metrics: {STEP_METRICS name: [seed]}."""
+    loss, metrics = step_loss(policy, config, rollout)
+    optimizer.zero_grad()
+    loss.sum().backward()  # seeds are independent: each gets its own gradient
+    metrics["grad_norm"] = grad_norms(policy, len(loss))  # [seed] before the step (TRL's grad_norm)
+    optimizer.step()
+    return {name: metrics[name].detach() for name in STEP_METRICS}
+
+
+def step_loss(policy: torch.nn.Module, config, rollout: Rollout) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A step's loss [seed] (forward, log-probs, policy loss, + KL, - entropy bonus) and its
+    metrics but grad_norm. Every term counts only the tokens of ``rollout.sample.mask`` (the
+    responses' real tokens; with mask_truncated_completions, of the responses that ended).
+    top_entropy_quantile < 1 (TRL's): the policy loss reads the log-probs of the tokens outside the
+    top entropy quantile detached, so its gradient flows through the kept tokens only and its
+    normaliser is unchanged: TRL's ``per_token_loss * entropy_mask`` in gradient (its terms are a
+    token's: the loss's ``token_terms`` fact), though the loss's value still counts every token's
+    term. The KL term and the entropy bonus read every token."""
     mask = rollout.sample.mask  # [seed batch response pos], None: every token real
-    log_probs, entropy = POLICIES[config.policy].log_probs(policy, rollout.prompts, rollout.sample)  # [... pos], [seed]
+    token_entropy = config.entropy_coeff > 0 or config.top_entropy_quantile < 1
+    log_probs, entropy = POLICIES[config.policy].log_probs(policy, rollout.prompts, rollout.sample,
+                                                           token_entropy)  # [... pos], [seed] ([... pos] per token)
     masked = {} if mask is None else {"mask": mask}  # a loss written for equal lengths only never sees a mask
-    deltas, off_policy_masked = rollout.deltas, torch.full_like(entropy, torch.nan)
+    nan = torch.full_like(log_probs[:, 0, 0, 0], torch.nan)  # [seed]
+    policy_log_probs, kept_frac = log_probs, nan
+    if config.top_entropy_quantile < 1:
+        kept = high_entropy_tokens(entropy.detach(), mask, config.top_entropy_quantile)  # [seed batch response pos]
+        policy_log_probs = torch.where(kept, log_probs, log_probs.detach())
+        kept_frac = token_mean(kept.float(), mask)  # [seed] the share of the real tokens kept
+    deltas, off_policy_masked = rollout.deltas, nan
     if rollout.sampler_log_probs is not None:  # DeepSeek-V3.2's off-policy sequence mask, against the current policy
         keep = off_policy_mask(deltas, log_probs, rollout.sampler_log_probs, mask, config.off_policy_mask_threshold)
         deltas, off_policy_masked = weighted_deltas(deltas, keep), 1 - keep.flatten(1).mean(1)
-    terms = LOSSES.checked(config.loss_mode)(log_probs, rollout.old_log_probs, deltas, config, **masked)
+    terms = LOSSES.checked(config.loss_mode)(policy_log_probs, rollout.old_log_probs, deltas, config, **masked)
     if rollout.ref_log_probs is None:
         kl, loss = torch.zeros_like(terms.loss), terms.loss  # [seed]: no penalty term in the graph
     else:
@@ -348,17 +424,20 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
         else:
             penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens, mask, config)
             loss = kl_in_loss(terms.loss, penalty, config.kl_penalty)  # [seed]
-    optimizer.zero_grad()
-    loss.sum().backward()  # seeds are independent: each gets its own gradient
-    grad_norm = grad_norms(policy, len(loss))  # [seed] before the step (TRL's grad_norm)
-    optimizer.step()
+    bonus = nan
+    if config.entropy_coeff:  # verl's: loss - entropy_coeff x the entropy aggregated as loss_agg (dp_actor.py)
+        bonus = config.entropy_coeff * aggregate(entropy, mask, config)  # [seed]
+        loss = loss - bonus
+    if token_entropy:
+        entropy = token_mean(entropy.detach(), mask)  # [seed] the record's mean
     with torch.no_grad():
         low_prob = torch.full_like(loss, torch.nan) if terms.clip_high_low_prob is None else terms.clip_high_low_prob
         extra = torch.full_like(loss, torch.nan) if terms.extra_clip is None else terms.extra_clip
-        metrics = {"loss": loss, "kl": kl, "clip_frac": terms.clip_low + terms.clip_high, "clip_low_frac": terms.clip_low,
-                   "clip_high_frac": terms.clip_high, "clip_high_low_prob_frac": low_prob, "extra_clip_frac": extra,
-                   "entropy": entropy, "grad_norm": grad_norm, "off_policy_masked_frac": off_policy_masked}
-        return {name: value.detach() for name, value in metrics.items()}
+        clip_frac = terms.clip_low + terms.clip_high
+    return loss, {"loss": loss, "kl": kl, "clip_frac": clip_frac, "clip_low_frac": terms.clip_low,
+                  "clip_high_frac": terms.clip_high, "clip_high_low_prob_frac": low_prob, "extra_clip_frac": extra,
+                  "entropy": entropy, "entropy_bonus": bonus, "entropy_kept_frac": kept_frac,
+                  "off_policy_masked_frac": off_policy_masked}
 
 
 def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics: dict[str, np.ndarray],

@@ -175,7 +175,7 @@ def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerm
                         old_log_probs, config.clip_ratio_c)
 
 
-@declare(options={"epsilon": 0.01}, sliced=True)  # the seed document's
+@declare(options={"epsilon": 0.01}, sliced=True, token_terms=False)  # the seed document's
 def gspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """GSPO: one ratio per sequence, exp(mean log-ratio), clipped to [1 - epsilon, 1 + epsilon].
 
@@ -214,7 +214,7 @@ def gspo_token(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms
     return trust_region(torch.exp(log_ratio), per_token(deltas), config.epsilon, config.epsilon, mask, config, mask)
 
 
-@declare(options={"epsilon": 0.01}, sliced=True, reads_loss_agg=False)  # as gspo
+@declare(options={"epsilon": 0.01}, sliced=True, reads_loss_agg=False, token_terms=False)  # as gspo
 def luspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """LUSPO: GSPO's clipped sequence term x the response's length, mean over responses.
 
@@ -275,7 +275,8 @@ def vespo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return unclipped_terms(phi * delta * log_probs, mask, config)
 
 
-@declare(options={"epsilon_low": 0.4, "epsilon_high": 0.4}, sliced=True, reads_loss_agg=False)  # GMPO's e^(+-0.4)
+@declare(options={"epsilon_low": 0.4, "epsilon_high": 0.4}, sliced=True, reads_loss_agg=False,
+         token_terms=False)  # GMPO's e^(+-0.4)
 def geo_mean(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """GMPO: the geometric mean of the token ratios, each clipped in log space to [-epsilon_low, epsilon_high].
 
@@ -391,6 +392,25 @@ def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return LossTerms(terms.loss, clip_low, clip_high, low_prob)
 
 
+def high_entropy_tokens(entropy: torch.Tensor, mask: torch.Tensor | None, quantile: float) -> torch.Tensor:
+    """TRL's top_entropy_quantile (Wang et al. 2025, "Beyond the 80/20 Rule", arXiv 2506.01939):
+    the real tokens whose entropy is at least the (1 - quantile) quantile of the seed's real
+    tokens' entropies, linearly interpolated as ``torch.quantile`` does. As TRL's
+    ``get_high_entropy_mask`` (trl/trainer/grpo_trainer.py), which takes the quantile over the
+    whole batch's non-pad tokens; here over a seed's rollout, so stacked seeds stay apart; none
+    where a seed has no real token. entropy [seed batch response pos] (no gradient needed), mask
+    the same or None (every token real) -> bool [seed batch response pos]"""
+    real = torch.ones_like(entropy, dtype=torch.bool) if mask is None else mask > 0
+    values = torch.where(real, entropy, torch.inf).flatten(1).sort(-1).values  # [seed tokens], the real ones first
+    count = real.flatten(1).sum(-1)  # [seed]
+    position = (1 - quantile) * (count - 1).clamp(min=0).to(values.dtype)  # [seed]
+    below = position.floor().long()
+    above = torch.minimum(below + 1, (count - 1).clamp(min=0))
+    low, high = values.gather(1, below[:, None]), values.gather(1, above[:, None])  # [seed 1]
+    threshold = torch.where(count[:, None] > 0, low + (high - low) * (position[:, None] - below[:, None]), torch.inf)
+    return real & (entropy >= threshold.view(-1, *[1] * (entropy.dim() - 1)))
+
+
 def loss_contract(result, log_probs: torch.Tensor, *_) -> str | None:
     """A loss returns LossTerms whose three parts hold one float per seed (slice)."""
     if not isinstance(result, LossTerms):
@@ -422,6 +442,7 @@ LOSSES: Registry = Registry("losses", {
     "sliced": False,  # reads a group's per-slice numbers (see the module's docstring)
     "reads_loss_agg": True,  # False: the loss aggregates its own terms; loss_agg does not apply to it
     "token_deltas": False,  # True: takes token-level deltas [seed batch response pos] too (per_token), each its token's
+    "token_terms": True,  # False: a term is a sequence's (its ratio mixes the tokens'); top_entropy_quantile does not apply
 })
 
 
