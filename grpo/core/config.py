@@ -23,6 +23,13 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar, overload
 
 from grpo.core.policies import POLICIES, POLICY_OPTIONS
+from grpo.core.rollout_correction import (
+    NOT_WEIGHTED_BY_DELTA,
+    ROLLOUT_CORRECTIONS,
+    ROLLOUT_DTYPES,
+    ROLLOUT_REJECTIONS,
+    token_level,
+)
 from grpo.core.seeds import MAX_SEED
 from grpo.errors import FieldError, check_choice
 from grpo.modes.aggregation import LOSS_AGGREGATIONS
@@ -104,14 +111,11 @@ TRL_SCALE_REWARDS = {"group": "normalized_rewards", "true": "normalized_rewards"
 TRL_STD_NOTE = "TRL adds 1e-4 to the group std, normalized_rewards 1e-5"
 VERL_ADV_ESTIMATORS = {"grpo": "normalized_rewards", "rloo": "rloo", "reinforce_plus_plus": "reinforce_plus_plus",
                        "reinforce_plus_plus_baseline": "reinforce_plus_plus_baseline", "opo": "opo", "gpg": "gpg",
-                       "grpo_passk": "grpo_passk"}  # verl's algorithm.adv_estimator
+                       "grpo_passk": "grpo_passk", "remax": "remax",
+                       "optimal_token_baseline": "optimal_token_baseline"}  # verl's algorithm.adv_estimator
 VERL_GRPO_NOTE = ("verl adds 1e-6 to the group std, normalized_rewards 1e-5; verl's grpo with norm_adv_by_std_in_grpo"
                   " false is centered_rewards")
-VERL_ADV_REFUSED = {
-    "remax": "this project has no remax (its baseline is a greedy rollout's reward); choose from the deltas modes",
-    "optimal_token_baseline": "this project has no optimal_token_baseline (token-level advantages); choose from the"
-                              " deltas modes",
-    "gae": "this project has no critic; choose from the deltas modes"}
+VERL_ADV_REFUSED = {"gae": "this project has no critic; choose from the deltas modes"}
 VERL_NO_SEQ_SUM = "this project has no seq-mean-token-sum (no normaliser); the nearest is seq_mean_token_sum_norm"
 
 
@@ -304,6 +308,39 @@ class TrainConfig:
         1, "epochs between evaluations on the held-out prompts (greedy accuracies, heldout_sorted_frac: null on the"
         " epochs between); the last epoch is always evaluated. Evaluating 256 held-out prompts costs about what the"
         " rollout does", keyed_when_set=True)
+    # A sampler that differs from the learner and the rollout corrections (grpo.core.rollout_correction)
+    rollout_dtype: str = option(
+        "float32", "precision of the policy copy that samples the rollout; the learner stays float32 (the mismatch of a"
+        " bf16 inference engine beside an fp32 learner)", choices=ROLLOUT_DTYPES, keyed_when_set=True)
+    rollout_correction: str = option(
+        "none", "importance weights pi_learner / pi_sampler on the rollout's terms, the learner's log-probs recomputed in"
+        " float32 (TRL's vllm_importance_sampling_mode; verl's rollout_is token / sequence are the truncate modes)",
+        choices=ROLLOUT_CORRECTIONS, keyed_when_set=True, foreign=(
+            Foreign("vllm_importance_sampling_mode", "TRL", notes={"*": "TRL's default cap is 3; rollout_is_threshold"
+                                                                        " here defaults to verl's 2"}),
+            Foreign("rollout_is", "verl", values={"token": "token_truncate", "sequence": "sequence_truncate"},
+                    only_values=True)))
+    rollout_is_threshold: float = option(
+        2.0, "upper bound of the importance weights (rollout_correction): truncated to it, or masked above it (verl's"
+        " rollout_is_threshold, default 2; TRL's vllm_importance_sampling_clip_max, default 3)", keyed_when_set=True,
+        foreign=(Foreign("vllm_importance_sampling_clip_max", "TRL"),))
+    rollout_is_threshold_lower: float = option(
+        0.0, "lower bound of the importance weights (rollout_correction); 0: none (TRL's"
+        " vllm_importance_sampling_clip_min, default None; verl truncates from above only)", keyed_when_set=True,
+        foreign=(Foreign("vllm_importance_sampling_clip_min", "TRL"),))
+    rollout_rs: str = option(
+        "none", "rejection of tokens or responses whose sampler-learner divergence passes a threshold (verl's"
+        " rollout_rs, one option)", choices=ROLLOUT_REJECTIONS, keyed_when_set=True)
+    rollout_rs_threshold: float = option(
+        2.0, "rollout_rs's upper bound: of the divergence (k2, k3), of the ratio pi_sampler / pi_learner (k1)",
+        keyed_when_set=True)
+    rollout_rs_threshold_lower: float = option(
+        0.5, "rollout_rs's lower bound of the ratio pi_sampler / pi_learner (k1 options; verl's threshold"
+        " 'lower_upper')", keyed_when_set=True)
+    off_policy_mask_threshold: float = option(
+        0.0, "DeepSeek-V3.2's off-policy sequence mask (TRL's off_policy_mask_threshold): on each step, drop a response"
+        " with a negative delta whose mean log pi_sampler - log pi over its tokens exceeds this; 0: off (TRL's None)",
+        keyed_when_set=True)
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -352,6 +389,7 @@ class TrainConfig:
             raise FieldError("kl_penalty", self.kl_penalty, "must be non-negative")
         self.check_mechanisms()
         self.check_rollout_mechanisms()
+        self.check_rollout_correction()
         if not 0 < self.epsilon < 1:
             raise FieldError("epsilon", self.epsilon, "must lie in (0, 1)")
         if not 0 < self.epsilon_low <= 1:
@@ -417,6 +455,36 @@ class TrainConfig:
         if not 0 < self.ref_model_mixup_alpha <= 1:
             raise FieldError("ref_model_mixup_alpha", self.ref_model_mixup_alpha, "must lie in (0, 1] (1: a copy)")
 
+    def check_rollout_correction(self) -> None:
+        """The sampler, the rollout corrections and token-level deltas (grpo.core.rollout_correction, remax and
+        optimal_token_baseline of grpo.modes.deltas)."""
+        if self.rollout_is_threshold <= 0:
+            raise FieldError("rollout_is_threshold", self.rollout_is_threshold, "must be positive")
+        if not 0 <= self.rollout_is_threshold_lower < self.rollout_is_threshold:
+            raise FieldError("rollout_is_threshold_lower", self.rollout_is_threshold_lower,
+                             f"must lie in [0, rollout_is_threshold {self.rollout_is_threshold:g})")
+        if self.rollout_rs_threshold <= 0:
+            raise FieldError("rollout_rs_threshold", self.rollout_rs_threshold, "must be positive")
+        if self.rollout_rs.endswith("k1") and not 0 < self.rollout_rs_threshold_lower < self.rollout_rs_threshold:
+            raise FieldError("rollout_rs_threshold_lower", self.rollout_rs_threshold_lower,
+                             f"must lie in (0, rollout_rs_threshold {self.rollout_rs_threshold:g})")
+        if self.off_policy_mask_threshold < 0:
+            raise FieldError("off_policy_mask_threshold", self.off_policy_mask_threshold, "must be non-negative (0: off)")
+        takes_tokens = LOSSES.fact(self.loss_mode, "token_deltas")
+        if DELTAS.fact(self.deltas_mode, "token_level") and not takes_tokens:
+            raise FieldError("deltas_mode", self.deltas_mode, f"gives one delta a token; loss_mode {self.loss_mode!r} takes"
+                             " one a response (choose one of " + ", ".join(m for m in LOSSES if LOSSES.fact(m, "token_deltas")) + ")")
+        if token_level(self) and not takes_tokens:
+            name = "rollout_correction" if self.rollout_correction != "none" else "rollout_rs"
+            raise FieldError(name, getattr(self, name), f"weighs tokens one by one; loss_mode {self.loss_mode!r} takes"
+                                                        " one delta a response: use a sequence correction")
+        if self.dynamic_sampling and "greedy_rewards" in DELTAS.fact(self.deltas_mode, "reads_rollout"):
+            raise FieldError("deltas_mode", self.deltas_mode, "reads the greedy responses to the rollout's prompts; with"
+                                                              " dynamic_sampling a batch mixes rounds: set dynamic_sampling 0")
+        if self.off_policy_mask_threshold and DELTAS.fact(self.deltas_mode, "token_level"):
+            raise FieldError("off_policy_mask_threshold", self.off_policy_mask_threshold,
+                             f"reads one delta a response (TRL's); deltas_mode {self.deltas_mode!r} gives one a token")
+
     def check_transformer(self) -> None:
         if self.warm_start_steps and self.task != "stream":
             raise FieldError("warm_start_steps", self.warm_start_steps, "needs task 'stream' (the warm start's"
@@ -481,6 +549,8 @@ KEYED_WHEN_SET = {name: spec.default for name, spec in FIELDS.items()
                   if spec.metadata["keyed_when_set"]}  # later options (option(keyed_when_set=True)): in config_id only when set
 TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty", "mask_truncated_completions",
                       "overlong_cache_length", "overlong_max_length")  # read by that policy only
+ROLLOUT_FIELDS = ("rollout_correction", "rollout_is_threshold", "rollout_is_threshold_lower", "rollout_rs",
+                  "rollout_rs_threshold", "rollout_rs_threshold_lower", "off_policy_mask_threshold")  # the corrections
 WARM_START_FIELDS = ("warm_start_steps", "warm_start_noise", "warm_start_lr", "init_scale")  # the base policy's own settings
 
 
@@ -566,7 +636,7 @@ def resolved_values(values: Mapping[str, Any]) -> dict[str, Any]:
     irrelevant = inapplicable(values)
     resolved: dict[str, Any] = {}
     for name in (*LOSS_OPTION_FIELDS, *KL_FIELDS, *KL_CONTROL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, *WARM_START_FIELDS,
-                 "dim", "top_entropy_quantile"):
+                 *ROLLOUT_FIELDS, "dim", "top_entropy_quantile"):
         spec = FIELDS[name]
         if chosen(values, "task") == "seed" and name in TASK_FIELDS:
             resolved[name] = seed_task_sizes()[name]
@@ -620,12 +690,34 @@ def inapplicable(values: Mapping) -> dict[str, str]:
                     for name in TASK_FIELDS})
     elif task == "random":
         why["task_min_length"] = "does not apply to task 'random' (one length: task_length); it is for task 'variable'"
+    why.update(rollout_inapplicable(values))
     if chosen(values, "policy") == "seed":
         why.update({name: "does not apply to policy 'seed' (fixed-length responses); it is for policy 'transformer'"
                     for name in (*TRANSFORMER_FIELDS, *WARM_START_FIELDS)})
     elif chosen(values, "warm_start_steps") == 0:
         why.update({name: "does not apply: warm_start_steps is 0, so there is no warm start"
                     for name in ("warm_start_noise", "warm_start_lr")})
+    return why
+
+
+def rollout_inapplicable(values: Mapping) -> dict[str, str]:
+    """inapplicable's part for the rollout corrections: their bounds without them, and every
+    correction with a loss whose term is not the delta times a function of the ratio."""
+    why = {}
+    if chosen(values, "rollout_correction") == "none":
+        why.update({name: "does not apply: rollout_correction is 'none'" for name in ("rollout_is_threshold",
+                                                                                      "rollout_is_threshold_lower")})
+    rejection = chosen(values, "rollout_rs")
+    if rejection == "none":
+        why.update({name: "does not apply: rollout_rs is 'none'" for name in ("rollout_rs_threshold",
+                                                                              "rollout_rs_threshold_lower")})
+    elif not rejection.endswith("k1"):
+        why["rollout_rs_threshold_lower"] = f"does not apply to rollout_rs {rejection!r}: only the k1 options bound the ratio"
+    loss = chosen(values, "loss_mode")
+    if loss in NOT_WEIGHTED_BY_DELTA:
+        why.update({name: f"does not apply to loss_mode {loss!r}: its term is not the delta times a function of the"
+                          " ratio, so a weight on it is not a weight on the delta"
+                    for name in ("rollout_correction", "rollout_rs", "off_policy_mask_threshold")})
     return why
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import torch
 
 from grpo.core import seed_model as model
-from grpo.core.sampling import Sampling
+from grpo.core.sampling import Sampling, tempered
 from grpo.core.transformer import StackedTransformer
 from grpo.core.uniforms import SeedUniforms
 from grpo.modes.aggregation import token_mean
@@ -74,6 +74,12 @@ class Policy(Protocol):
 
     @staticmethod
     def greedy_correct(policy: Any, config: Any, task: Task, prompts: torch.Tensor) -> torch.Tensor: ...
+
+    @staticmethod
+    def greedy(policy: Any, config: Any, prompts: torch.Tensor) -> torch.Tensor: ...
+
+    @staticmethod
+    def sum_pi_squared(policy: Any, prompts: torch.Tensor, sample: Sample) -> torch.Tensor: ...
 
 
 class SeedPolicy:
@@ -137,6 +143,20 @@ class SeedPolicy:
     @staticmethod
     def greedy_correct(policy, config, task: Task, prompts: torch.Tensor) -> torch.Tensor:
         return model.greedy_correct(policy, prompts)  # [seed batch]
+
+    @staticmethod
+    def greedy(policy, config, prompts: torch.Tensor) -> torch.Tensor:
+        """The most likely response to each prompt: prompts [batch pos] -> [seed batch 1 pos]"""
+        return policy.greedy(prompts)[:, :, None, :]
+
+    @staticmethod
+    def sum_pi_squared(policy, prompts: torch.Tensor, sample: Sample) -> torch.Tensor:
+        """sum over the vocabulary of pi(v)^2 at each response token's position, at the sample's temperature
+        [seed batch response pos]."""
+        log_probs = policy.log_probs(prompts, sample.temperature)[0]  # [seed batch pos vocab]
+        squares = log_probs.exp().square().sum(-1, keepdim=True).expand(log_probs.shape).contiguous()
+        assert sample.index is not None  # this policy's samples carry their flat index (``sample``)
+        return model.gather_log_probs(squares, sample.index)  # each token's own prompt and position
 
 
 class TransformerPolicy:
@@ -213,6 +233,21 @@ class TransformerPolicy:
         greedy, _ = policy.generate(prompts, 1, config.max_response_length, None)  # [seed batch 1 max_length]
         ideal = ideal_responses(prompts.flatten(0, 1), task.vocab_size, config.max_response_length)
         return (greedy[:, :, 0] == ideal.view(greedy[:, :, 0].shape)).all(-1)
+
+    @staticmethod
+    def greedy(policy, config, prompts: torch.Tensor) -> torch.Tensor:
+        """The most likely response to each prompt, token by token: prompts [batch pos] or [seed batch pos]
+        -> [seed batch 1 max_length]"""
+        return policy.generate(prompts, 1, config.max_response_length, None)[0]
+
+    @staticmethod
+    def sum_pi_squared(policy, prompts: torch.Tensor, sample: Sample) -> torch.Tensor:
+        """sum over the vocabulary (EOS included) of pi(v)^2 of each response token's next-token
+        distribution at the sample's temperature, teacher-forced [seed batch response pos]; positions
+        after EOS hold numbers that the caller masks."""
+        inputs = policy._inputs(prompts, sample.responses[..., :-1])  # [seed seq pos]: prompt, BOS, response
+        probs = tempered(policy(inputs, prompts.shape[-1]), sample.temperature).softmax(-1)  # [seed seq max_length vocab+1]
+        return probs.square().sum(-1).view(sample.responses.shape)
 
 
 POLICIES: dict[str, type[Policy]] = {"seed": SeedPolicy, "transformer": TransformerPolicy}

@@ -25,13 +25,22 @@ from grpo.core.dynamic_sampling import refill
 from grpo.core.group import block_size, check_group, loss_config
 from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, Policy, Sample, length_metrics, overlong_punishment
+from grpo.core.rollout_correction import ROLLOUT_DTYPES, corrected, off_policy_mask, rollout_weights, sampler_kl, weighted_deltas
 from grpo.core.sampling import PLAIN
-from grpo.core.schema import COUNT_METRICS, EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, START_METRICS, STEP_METRICS
+from grpo.core.schema import (
+    CORRECTION_METRICS,
+    COUNT_METRICS,
+    EPOCH_METRICS,
+    EVAL_METRICS,
+    NULLABLE_STEP_METRICS,
+    START_METRICS,
+    STEP_METRICS,
+)
 from grpo.core.trl_metrics import grad_norms, rollout_tokens, trl_rollout_metrics
 from grpo.core.uniforms import SeedUniforms
 from grpo.core.warm_start import BaseSource, load_bases, train_bases
 from grpo.modes.aggregation import token_mean
-from grpo.modes.deltas import deltas_function, equal_reward_groups
+from grpo.modes.deltas import DELTAS, deltas_function, equal_reward_groups
 from grpo.modes.losses import (
     KL_CONTROLLERS,
     KL_REDUCTIONS,
@@ -57,9 +66,10 @@ class Rollout:
 
     prompts: torch.Tensor  # [batch pos]; [seed batch pos] where dynamic sampling regrouped the transformer's
     sample: Sample  # the responses, with what the policy reads their log-probs by (a flat index or a mask)
-    deltas: torch.Tensor  # [seed batch response]
+    deltas: torch.Tensor  # [seed batch response], or one a token [seed batch response pos] (token-level deltas or weights)
     old_log_probs: torch.Tensor | None  # [seed batch response pos] at sampling; None if the loss reads none
     ref_log_probs: torch.Tensor | None  # [seed batch response pos] under the reference; None without KL
+    sampler_log_probs: torch.Tensor | None = None  # [seed batch response pos] as drawn; off_policy_mask_threshold only
 
 
 @contextlib.contextmanager
@@ -157,6 +167,9 @@ def train_group_columns(
     deltas_fn = deltas_function(config.deltas_mode)
     with_kl = configs[0].kl_penalty > 0  # the same for the whole group
     reads_old = reads_old_log_probs(config.loss_mode, config.kl_estimator if with_kl else None)  # kept only if read
+    mismatch, weighs = config.rollout_dtype != "float32", corrected(config)  # a sampler apart; learner log-probs read
+    deltas_reads = DELTAS.fact(config.deltas_mode, "reads_rollout")
+    draws = reads_old or mismatch or weighs or bool(config.off_policy_mask_threshold) or "old_log_probs" in deltas_reads
 
     num_seeds, steps = len(generators), config.steps_per_epoch
     kl_coef = kl_coefficients(config.kl_penalty if with_kl else 0.0, num_seeds, device)  # [seed 1 1 1] the reward's KL's
@@ -179,8 +192,9 @@ def train_group_columns(
 
         # Rollout: responses sampled from the current policy, to the task's prompts or a fresh draw of its stream
         with torch.no_grad():
+            sampler = ROLLOUT_DTYPES[config.rollout_dtype](policy)  # the policy, or its lower-precision copy
             rollout_task = task if drawing is None else task.drawn(drawing)  # prompts [batch pos] or [seed batch pos]
-            sample = kind.sample(policy, config, rollout_task, uniforms, reads_old)  # responses [seed batch response pos]
+            sample = kind.sample(sampler, config, rollout_task, uniforms, draws)  # responses [seed batch response pos]
 
             # Rewards and deltas, once per rollout
             rewards = kind.rewards(config, rollout_task, sample.responses)  # [seed batch response]
@@ -199,22 +213,33 @@ def train_group_columns(
             }
             rollout_prompts, rounds = rollout_task.prompts, torch.ones(num_seeds, device=device)  # [(seed) batch pos], [seed]
             if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
-                sample, rewards, rollout_prompts, rounds = refill(kind, policy, config, rollout_task, sample, rewards,
-                                                                  slice_seeds, epoch, reads_old)
+                sample, rewards, rollout_prompts, rounds = refill(kind, sampler, config, rollout_task, sample, rewards,
+                                                                  slice_seeds, epoch, draws)
             samples += rounds * (rollout_task.batch * config.responses)
             tokens += rollout_tokens(sample, rollout_task.prompts, task.vocab_size)  # TRL's num_tokens: the policy's own sample
             for name, value in {**rollout_metrics, "sampling_rounds": rounds, "kl_coef": kl_coef.view(-1).float(),
                                 "samples": samples, "num_tokens": tokens}.items():
                 epoch_metrics[name][epoch] = value
             ref_log_probs = kind.log_probs(reference, rollout_prompts, sample)[0] if with_kl else None  # [seed batch response pos]
+            # The sampler apart from the learner: the learner's own log-probs of the rollout (float32) and the corrections
+            learner_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if mismatch or weighs else None
+            weights, correction_metrics = correction(config, learner_log_probs, sample, num_seeds, device)
+            for name, value in correction_metrics.items():
+                epoch_metrics[name][epoch] = value
+            old_log_probs = learner_log_probs if weighs else sample.log_probs  # decoupled where corrected, else as drawn
+            rollout_inputs = deltas_inputs(kind, sampler, policy, config, deltas_reads, rollout_task, rollout_prompts, sample,
+                                           old_log_probs, weights)
             if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
                 rollout_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if sample.log_probs is None else sample.log_probs
                 kl_tokens = estimate_kl(config.kl_estimator, rollout_log_probs, ref_log_probs, rollout_log_probs)
                 coefficient = config.kl_penalty if config.kl_ctrl == "fixed" else kl_coef  # fixed: as it always was
-                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, coefficient), sample.mask)  # [seed batch response]
+                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, coefficient), sample.mask,
+                                   **rollout_inputs)  # [seed batch response]
                 kl_coef = KL_CONTROLLERS[config.kl_ctrl](kl_coef, kl_tokens, sample.mask, config)  # verl's kl_ctrl
             else:
-                deltas = deltas_fn(rewards, sample.mask)  # [seed batch response]
+                deltas = deltas_fn(rewards, sample.mask, **rollout_inputs)  # [seed batch response] (token-level: [... pos])
+            if weights is not None:  # the corrections' weights on each term, folded into its delta
+                deltas = weighted_deltas(deltas, weights)
             masked_frac = torch.full((num_seeds,), torch.nan, device=device)
             if config.mask_truncated_completions:  # TRL's: the truncated responses leave the loss, after the deltas
                 sample, masked_frac = without_truncated(sample, task.vocab_size)
@@ -223,8 +248,9 @@ def train_group_columns(
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
                 rollout_prompts, sample, deltas,
-                old_log_probs=sample.log_probs,
+                old_log_probs=old_log_probs if reads_old else None,
                 ref_log_probs=ref_log_probs,
+                sampler_log_probs=sample.log_probs if config.off_policy_mask_threshold else None,
             )
 
         # Update: inner optimizer steps on this rollout; TRL's soft reference update every ref_model_sync_steps of them
@@ -253,6 +279,42 @@ def train_group_columns(
 
     return [_columns(c, seeds, numpy(step_metrics, part), numpy(epoch_metrics, part), numpy(eval_metrics, part),
                      numpy(start_metrics, part)) for c, part in zip(configs, per_config, strict=True)]
+
+
+def correction(config, learner_log_probs: torch.Tensor | None, sample: Sample, num_seeds: int,
+               device: torch.device) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+    """A rollout's correction weights (grpo.core.rollout_correction.rollout_weights; None without a
+    correction) and its records {CORRECTION_METRICS name: [seed]}: NaN where the run has no sampler
+    apart from the learner and no correction."""
+    records = {name: torch.full((num_seeds,), torch.nan, device=device) for name in CORRECTION_METRICS}
+    if learner_log_probs is None:
+        return None, records
+    assert sample.log_probs is not None  # drawn wherever the learner's are read
+    records["sampler_kl"] = sampler_kl(learner_log_probs, sample.log_probs, sample.mask)
+    if not corrected(config):
+        return None, records
+    weights, metrics = rollout_weights(config, learner_log_probs, sample.log_probs, sample.mask)
+    return weights, {**records, **metrics}
+
+
+def deltas_inputs(kind: type[Policy], sampler, policy, config, reads: tuple[str, ...], rollout_task: Task,
+                  prompts: torch.Tensor, sample: Sample, old_log_probs: torch.Tensor | None,
+                  weights: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
+    """What a deltas mode reads of the rollout beyond its rewards (its ``reads_rollout``): the
+    reward of the sampler's greedy response to each prompt (remax: one greedy generation, 1 /
+    responses of the rollout's sampling), the rollout's log-probs, the learner's sum of squared
+    probabilities and the correction's weights a token (optimal_token_baseline)."""
+    inputs: dict[str, torch.Tensor | None] = {}
+    if "greedy_rewards" in reads:
+        inputs["greedy_rewards"] = kind.rewards(config, rollout_task, kind.greedy(sampler, config, prompts))[..., 0]
+    if "old_log_probs" in reads:
+        inputs["old_log_probs"] = old_log_probs
+    if "sum_pi_squared" in reads:
+        inputs["sum_pi_squared"] = kind.sum_pi_squared(policy, prompts, sample)
+    if "rollout_is_weights" in reads:  # one a token: a response's weight on each of its tokens
+        inputs["rollout_is_weights"] = (None if weights is None else weights if weights.dim() == 4
+                                        else weights[..., None].expand(sample.responses.shape))
+    return inputs
 
 
 def evaluation_generators(slice_seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
@@ -347,7 +409,11 @@ def step_loss(policy: torch.nn.Module, config, rollout: Rollout) -> tuple[torch.
         kept = high_entropy_tokens(entropy.detach(), mask, config.top_entropy_quantile)  # [seed batch response pos]
         policy_log_probs = torch.where(kept, log_probs, log_probs.detach())
         kept_frac = token_mean(kept.float(), mask)  # [seed] the share of the real tokens kept
-    terms = LOSSES.checked(config.loss_mode)(policy_log_probs, rollout.old_log_probs, rollout.deltas, config, **masked)
+    deltas, off_policy_masked = rollout.deltas, nan
+    if rollout.sampler_log_probs is not None:  # DeepSeek-V3.2's off-policy sequence mask, against the current policy
+        keep = off_policy_mask(deltas, log_probs, rollout.sampler_log_probs, mask, config.off_policy_mask_threshold)
+        deltas, off_policy_masked = weighted_deltas(deltas, keep), 1 - keep.flatten(1).mean(1)
+    terms = LOSSES.checked(config.loss_mode)(policy_log_probs, rollout.old_log_probs, deltas, config, **masked)
     if rollout.ref_log_probs is None:
         kl, loss = torch.zeros_like(terms.loss), terms.loss  # [seed]: no penalty term in the graph
     else:
@@ -370,7 +436,8 @@ def step_loss(policy: torch.nn.Module, config, rollout: Rollout) -> tuple[torch.
         clip_frac = terms.clip_low + terms.clip_high
     return loss, {"loss": loss, "kl": kl, "clip_frac": clip_frac, "clip_low_frac": terms.clip_low,
                   "clip_high_frac": terms.clip_high, "clip_high_low_prob_frac": low_prob, "extra_clip_frac": extra,
-                  "entropy": entropy, "entropy_bonus": bonus, "entropy_kept_frac": kept_frac}
+                  "entropy": entropy, "entropy_bonus": bonus, "entropy_kept_frac": kept_frac,
+                  "off_policy_masked_frac": off_policy_masked}
 
 
 def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics: dict[str, np.ndarray],

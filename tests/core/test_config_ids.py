@@ -11,6 +11,7 @@ from grpo.core.config import (
     KEYED_WHEN_SET,
     KL_CONTROL_FIELDS,
     MECHANISM_FIELDS,
+    ROLLOUT_FIELDS,
     ROLLOUT_MECHANISM_FIELDS,
     WARM_START_FIELDS,
     TrainConfig,
@@ -29,6 +30,7 @@ PRESET_IDS = {
     "full": ("54b0906e1538b879", 312),
     "mechanisms-rlvr": ("7a477781dcd271d0", 63),
     "rlvr": ("1246288c12145cdf", 96),
+    "rollout-correction": ("0069f13a78c56a8c", 9),
     "sampling-rlvr": ("3228a29cd296b0f9", 12),
     "sequence": ("f76ba358a076e669", 12),
     "smoke": ("b58d5c56095a11d2", 16),
@@ -48,7 +50,7 @@ def test_the_presets_configurations_keep_their_keys(preset):
 def test_an_option_keyed_when_set_counts_only_away_from_its_default():
     # read from the options' metadata: every option added after the first results existed
     assert {"kl_placement", "dynamic_sampling", *MECHANISM_FIELDS, *KL_CONTROL_FIELDS, *WARM_START_FIELDS,
-            "eval_every", *ROLLOUT_MECHANISM_FIELDS} <= set(KEYED_WHEN_SET)
+            "eval_every", *ROLLOUT_MECHANISM_FIELDS, "rollout_dtype", *ROLLOUT_FIELDS} <= set(KEYED_WHEN_SET)
     assert KEYED_WHEN_SET["kl_placement"] == "loss" and KEYED_WHEN_SET["dynamic_sampling"] == 0
     assert all(FIELDS[name].default == default for name, default in KEYED_WHEN_SET.items())
     seed = TrainConfig(kl_penalty=0.1)

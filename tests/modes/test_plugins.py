@@ -161,7 +161,8 @@ def test_a_plugin_declares_every_fact_a_built_in_can_and_no_other(tmp_path):
     finally:
         LOSSES.unregister("log_prob_only")
         registries()["kl_estimators"].unregister("k1_weighted")
-    with pytest.raises(UsageError, match="^deltas modes declare no fact 'min_groups'; choose from min_group, reads_mask$"):
+    facts = "min_group, reads_mask, reads_rollout, token_level"
+    with pytest.raises(UsageError, match=f"^deltas modes declare no fact 'min_groups'; choose from {facts}$"):
         register("deltas", min_groups=2)
 
 
