@@ -29,7 +29,7 @@ PRESET_IDS = {
     "full": ("54b0906e1538b879", 312),
     "mechanisms-rlvr": ("7a477781dcd271d0", 63),
     "rlvr": ("ad657e033ff48cbe", 48),
-    "sampling-rlvr": ("3228a29cd296b0f9", 12),
+    "sampling-rlvr": ("7d003aeac875bfa4", 24),
     "sequence": ("f76ba358a076e669", 12),
     "smoke": ("b58d5c56095a11d2", 16),
     "wide": ("d6760e4716284ac2", 2000),
