@@ -1,8 +1,9 @@
 """The record schema: one owner for every fact about a row of records.
 
 A record is one inner optimizer step of one run (a configuration trained from one seed).
-``train()`` returns them as a DataFrame with the columns of ``COLUMNS``; the results layer
-(grpo.experiment.results) writes and reads them.
+Its columns are ``COLUMNS``, then the configuration's fields (grpo.core.config.CONFIG_FIELDS) as
+constant columns: ``train()`` returns them so (grpo.core.train.records_frame), and the results
+layer (grpo.experiment.results) writes and reads them so.
 """
 
 STEP_METRICS = {  # set on every inner step

@@ -86,9 +86,10 @@ def train(
 ) -> "pd.DataFrame":
     """Train `config` once per seed, all seeds stacked in one model.
 
-    Returns the records: one row per seed and inner step with the columns of
-    grpo.core.schema.COLUMNS (config_id, seed, epoch, step, metrics, diverged); the eval metrics
-    are set on each epoch's last step, null elsewhere.
+    Returns the records (``records_frame``): one row per seed and inner step with the columns of
+    grpo.core.schema.COLUMNS (config_id, seed, epoch, step, metrics, diverged), then the
+    configuration's fields, the columns `grpo train --out` writes; the eval metrics are set on each
+    epoch's last step, null elsewhere.
     A seed whose metrics turn NaN or infinite (say, from an absurd learning rate) is
     `diverged` from that step on; the seeds stacked with it are unaffected.
     `on_epoch(epoch)` is called after each epoch (progress display). `bases`: where a warm
@@ -109,9 +110,19 @@ def train_group(
     model as slices, configuration-major: a group that differs only in the numbers of
     grpo.core.group.SLICE_FIELDS (ValueError otherwise). Returns each configuration's records,
     equal to ``train(config, seeds)``'s (tests/core/test_group.py)."""
+    return [records_frame(config, columns)
+            for config, columns in zip(configs, train_group_columns(configs, seeds, device, on_epoch, bases), strict=True)]
+
+
+def records_frame(config: TrainConfig, columns: dict[str, np.ndarray]) -> "pd.DataFrame":
+    """One configuration's records as ``train`` returns them and `grpo train --out` writes them
+    (grpo.experiment.results.write_records): `columns` (``train_group_columns``'s, grpo.core.schema.COLUMNS),
+    then each of the configuration's fields (grpo.core.config.CONFIG_FIELDS) as a constant column
+    of its type (str, int64, float64), in the order and types a records file reads back with
+    (tests/cli/test_train_command.py)."""
     import pandas as pd  # here, not at the top: see the module's docstring
 
-    return [pd.DataFrame(columns) for columns in train_group_columns(configs, seeds, device, on_epoch, bases)]
+    return pd.DataFrame(columns).assign(**config.as_dict())
 
 
 @one_intra_op_thread()

@@ -28,7 +28,7 @@ PRESET_IDS = {
     "extended": ("5220e56d0bad0d62", 360),
     "full": ("54b0906e1538b879", 312),
     "mechanisms-rlvr": ("7a477781dcd271d0", 63),
-    "rlvr": ("ad657e033ff48cbe", 48),
+    "rlvr": ("1246288c12145cdf", 96),
     "sampling-rlvr": ("7d003aeac875bfa4", 24),
     "sequence": ("f76ba358a076e669", 12),
     "smoke": ("b58d5c56095a11d2", 16),
