@@ -31,7 +31,7 @@ PRESET_IDS = {
     "mechanisms-rlvr": ("7a477781dcd271d0", 63),
     "rlvr": ("1246288c12145cdf", 96),
     "rollout-correction": ("0069f13a78c56a8c", 9),
-    "sampling-rlvr": ("3228a29cd296b0f9", 12),
+    "sampling-rlvr": ("7d003aeac875bfa4", 24),
     "sequence": ("f76ba358a076e669", 12),
     "smoke": ("b58d5c56095a11d2", 16),
     "wide": ("d6760e4716284ac2", 2000),

@@ -16,6 +16,7 @@ from grpo.cli import main
 from grpo.core.config import TrainConfig, in_own_terms
 from grpo.core.policies import TransformerPolicy
 from grpo.core.sampling import Sampling
+from grpo.core.schema import COLUMNS
 from grpo.core.seed_model import StackedSeedModel
 from grpo.core.train import Rollout, step_loss, train, update_reference, without_truncated
 from grpo.core.transformer import StackedTransformer
@@ -216,7 +217,8 @@ def test_the_reference_update_is_trls_sync_callback():
 
 
 def metric_columns(records: pd.DataFrame) -> pd.DataFrame:
-    return records.drop(columns="config_id")
+    """The metrics of the records, without the configuration's key and fields."""
+    return records[[name for name in COLUMNS if name != "config_id"]]
 
 
 def test_ref_period_is_ref_model_sync_steps_of_its_steps_with_alpha_one():
