@@ -176,10 +176,11 @@ RLVR_CLAIMS = (
           {"deltas_mode": "normalized_rewards"}, 1, GROUP_WEIGHT, TRICKS, HELDOUT_UNITS,
           held={"reward_fn": "sort_distance"}),
     Claim("rlvr-signal-peak", f"{RLVR}, on the base policy: the learning signal of a group (the norm of its own policy"
-          " gradient under GRPO's normalisations) peaks at intermediate pass rates: groups with pass rate in (1/4, 3/4)"
-          " carry more than mixed groups at <= 1/4 or >= 3/4", "canary-rlvr-dr-grpo", "heldout_sorted_frac", GRPO_ARM,
-          GRPO_ARM, 1, Mechanism("the per-group policy-gradient norm against the group's pass rate, on rollouts of the"
-                                 " warm-start bases", measure="grpo.report.mechanisms:group_signal_by_pass_rate"),
+          " gradient under GRPO's normalisations) peaks at intermediate pass rates: averaged per pass rate, groups with"
+          " pass rate in (1/4, 3/4) carry more than mixed groups at <= 1/4 or >= 3/4", "canary-rlvr-dr-grpo",
+          "heldout_sorted_frac", GRPO_ARM, GRPO_ARM, 1,
+          Mechanism("the per-group policy-gradient norm against the group's pass rate, on rollouts of the warm-start"
+                    " bases", measure="grpo.report.mechanisms:group_signal_by_pass_rate"),
           FILTERING, "the paper bounds the expected improvement by p (1 - p) and reports benchmark gains of balanced"
           " filtering; no gradient norm of its is tabulated", summary="measured"),
     Claim("rlvr-advantage-bias", f"{RLVR}, on the base policy: on prompts the base finds hard (pass rate p < 1/2), the"

@@ -156,7 +156,9 @@ def token_weight_by_length(claim, results_root: Path) -> Measurement:
         long_short[arm] = float(long.mean() / short.mean()) if len(short) and len(long) else float("nan")
     text = (f"log-log slope of an incorrect response's per-token gradient weight against its length: treatment"
             f" {slopes['treatment']:+.2f}, baseline {slopes['baseline']:+.2f} (per-response mean: -1; constant"
-            f" normaliser: 0); weight of a long (>= 8 tokens) over a short (<= 4) incorrect response: treatment"
+            f" normaliser: 0, where |delta| does not vary with the length); their difference"
+            f" {slopes['treatment'] - slopes['baseline']:+.2f}; weight of a long (>= 8 tokens) over a short (<= 4)"
+            f" incorrect response: treatment"
             f" {long_short['treatment']:.2f}, baseline {long_short['baseline']:.2f}; {count} incorrect responses with a"
             f" non-zero delta, rollouts of {start_of(configs['treatment'])} of seeds {seeds[0]}-{seeds[-1]}")
 
@@ -411,13 +413,14 @@ def group_weight_by_pass_rate(claim, results_root: Path) -> Measurement:
             f" baseline {relative['baseline'].get(1, np.nan):.2f}; {len(k)} groups ({GROUP_ROLLOUTS} rollouts of"
             f" {start_of(configs['treatment'])} of seeds {seeds[0]}-{seeds[-1]}), by pass rate k/{group} for k = 0..{group}:"
             f" {', '.join(str(int(counts.get(i, 0))) for i in range(group + 1))}")
-    short = f"weight on extreme pass rates {share['treatment']:.2f} vs {share['baseline']:.2f}"
+    short = (f"weight of a group at pass rate 1/{group} over one at 1/2: {relative['treatment'].get(1, np.nan):.2f} vs"
+             f" {relative['baseline'].get(1, np.nan):.2f}")
 
     def draw(ax):
         for colour, arm in zip(("C0", "C1"), ("treatment", "baseline")):
             line = relative[arm]
             ax.plot(line.index / group, line.to_numpy(), "o-", color=colour, label=arm)
-        ax.set(xlabel="group pass rate (exactly sorted share)", ylabel="mean |delta| of a group / at pass rate 1/2",
+        ax.set(xlabel="group pass rate (exactly sorted share)", ylabel="group weight / at pass rate 1/2",
                title="mechanism: per-group weight")
         ax.legend(fontsize=8)
         bars = ax.twinx()
@@ -451,13 +454,24 @@ def group_gradient_norms(config, kind, policy, task, sample) -> tuple[torch.Tens
     return norms, kind.success(task, sample.responses).float().mean(-1)
 
 
+def mid_and_extreme(groups: pd.DataFrame, group: int) -> pd.DataFrame:
+    """groups: seed, k (correct responses of `group`), norm -> per seed (index) "treatment": the
+    mean over the pass rates k / group strictly between EXTREME and 1 - EXTREME of each one's mean
+    norm; "baseline": the same over the other pass rates present."""
+    by_rate = groups.groupby(["seed", "k"]).norm.mean().reset_index()  # each pass rate's mean norm, per seed
+    mid = (by_rate.k > EXTREME * group) & (by_rate.k < (1 - EXTREME) * group)
+    return pd.DataFrame({"treatment": by_rate[mid].groupby("seed").norm.mean(),
+                         "baseline": by_rate[~mid].groupby("seed").norm.mean()})
+
+
 def group_signal_by_pass_rate(claim, results_root: Path) -> Measurement:
     """The learning signal per group against its pass rate: the norm of each group's own policy
     gradient (group_gradient_norms) on rollouts of the start policies of the grid's seeds under
-    the claim's treatment configuration; per seed, the mean over groups with a mixed pass rate
-    strictly between EXTREME and 1 - EXTREME ("treatment") and over mixed groups at most EXTREME
-    or at least 1 - EXTREME ("baseline"). Groups of equal rewards (pass rate 0 or 1 under
-    exact_match) carry no signal and are in neither."""
+    the claim's treatment configuration; per seed, the mean over the pass rates strictly between
+    EXTREME and 1 - EXTREME of the mean norm at each ("treatment"), and the same over the mixed
+    pass rates at most EXTREME or at least 1 - EXTREME ("baseline"): each pass rate weighs the same,
+    so the many hard groups of a weak base do not stand for the easy side. Groups of equal rewards
+    (pass rate 0 or 1 under exact_match) carry no signal and are in neither."""
     config = arm_config(claim, "treatment")
     seeds = mechanism_seeds(claim, config)
     folder = Path(results_root) / load_grid(claim.grid).name
@@ -471,9 +485,7 @@ def group_signal_by_pass_rate(claim, results_root: Path) -> Measurement:
                                       "norm": norms[index].numpy()}))
     groups = pd.concat(rows, ignore_index=True)
     mixed = groups[(groups.k > 0) & (groups.k < group)]
-    mid = (mixed.k > EXTREME * group) & (mixed.k < (1 - EXTREME) * group)
-    per_seed = pd.DataFrame({"treatment": mixed[mid].groupby("seed").norm.mean(),
-                             "baseline": mixed[~mid].groupby("seed").norm.mean()}).reindex(seeds)
+    per_seed = mid_and_extreme(mixed, group).reindex(seeds)
     profile = mixed.groupby("k").norm.agg(["mean", "sem", "count"])
     peak = int(profile["mean"].idxmax())
     text = (f"per-group policy-gradient norm (the group's own loss under {config.deltas_mode} / {config.loss_agg}, over"
@@ -490,8 +502,8 @@ def group_signal_by_pass_rate(claim, results_root: Path) -> Measurement:
                title="mechanism: learning signal per group")
         ax.legend(fontsize=8)
 
-    arms = (f"mean gradient norm of groups with pass rate in ({EXTREME:g}, {1 - EXTREME:g})",
-            f"of mixed groups with pass rate <= {EXTREME:g} or >= {1 - EXTREME:g}")
+    arms = (f"mean over the pass rates in ({EXTREME:g}, {1 - EXTREME:g}) of their groups' mean gradient norm",
+            f"the same over the mixed pass rates <= {EXTREME:g} or >= {1 - EXTREME:g}")
     return Measurement(text, {"peak_pass_rate": peak / group, **{f"norm_{k}": float(v) for k, v in profile["mean"].items()}},
                        short, draw, per_seed, arms)
 
@@ -571,7 +583,7 @@ def advantage_bias(claim, results_root: Path) -> Measurement:
             + "; std-normalised, against the standardised (r - p) / sqrt(p (1 - p)): "
             + ", ".join(f"{p:.3g}: {conditional['normalized_rewards'][p][0]:+.3f} vs {np.sqrt((1 - p) / p):+.3f}"
                         for p in examples))
-    short = f"bias p - E[mean | mixed] {float((hard.p - hard.mixed_mean).mean()):+.3f} on hard prompts"
+    short = f"bias p - E[mean of a mixed group] {float((hard.p - hard.mixed_mean).mean()):+.3f} on hard prompts"  # no "|": a table cell
 
     def draw(ax):
         grid = np.linspace(0.01, 0.99, 99)

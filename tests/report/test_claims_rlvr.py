@@ -26,6 +26,7 @@ from grpo.report.mechanisms import (
     baseline_given_mixed,
     group_gradient_norms,
     jackknife_fits,
+    mid_and_extreme,
     pass_rate_profile,
     rollout,
     start_policies,
@@ -135,6 +136,14 @@ def test_a_groups_gradient_norm_is_that_of_its_own_loss_alone():
                 assert float(norms[seed, group]) == 0.0
     expected = kind.success(task, sample.responses).float().mean(-1)
     assert torch.equal(pass_rate, expected)
+
+
+def test_the_signal_per_group_weighs_each_pass_rate_alike():
+    """Seed 0: pass rates 1/8 (norms 1, 3), 4/8 (5) and 7/8 (4); seed 1: 2/8 (2) and 3/8 (6, 8):
+    mid 5 and 7; extreme the mean of 2 and 4 = 3 (not the groups' mean 8/3), and 2."""
+    groups = pd.DataFrame({"seed": [0, 0, 0, 0, 1, 1, 1], "k": [1, 1, 4, 7, 2, 3, 3], "norm": [1, 3, 5, 4, 2, 6, 8.0]})
+    per_seed = mid_and_extreme(groups, 8)
+    assert per_seed.treatment.tolist() == [5.0, 7.0] and per_seed.baseline.tolist() == [3.0, 2.0]
 
 
 def test_the_jackknife_of_a_shifted_curve_gives_each_seed_its_own_shift():

@@ -1,6 +1,8 @@
 """A claims report's figures: per claim its metric per epoch for each arm, and beside it the
 mechanism's column or the measurement's own panel."""
 
+import textwrap
+
 import pandas as pd
 
 from grpo.report._plot import level_panel, new_figure, seaborn_style
@@ -8,6 +10,7 @@ from grpo.report._stats import Z
 from grpo.report.claims._compute import ARMS, ClaimData, arm_label
 from grpo.report.mechanisms import Measurement
 
+TITLE_CHARACTERS = 60  # of a title line, per panel of the figure
 UNITS = {"entropy": "nats", "kl": "nats", "incorrect_length": "tokens", "mean_length": "tokens"}  # else by suffix
 
 
@@ -31,8 +34,9 @@ def curve_figure(data: ClaimData, measurement: Measurement, verdict: str = "", s
         grouped = per_seed.groupby(["arm", "epoch"], sort=False)
         band = pd.DataFrame({"mean": grouped[column].mean(), "se": grouped[column].sem(),
                              "samples": grouped.samples.mean()}).reset_index()
+        band = band.dropna(subset=["mean"])  # an evaluated metric: only the evaluated epochs (eval_every)
         if claim.summary in ("samples", "asymptote"):  # against responses sampled: the axis these summaries read
-            band = band.dropna(subset=["mean"]).assign(epoch=lambda b: b.samples)
+            band = band.assign(epoch=band.samples)
         band["level"] = band.arm.map({arm: arm_label(claim, arm) for arm in ARMS})
         band = band.sort_values(["arm", "epoch"], ascending=[False, True])
         low, high = band["mean"] - Z * band.se, band["mean"] + Z * band.se
@@ -40,8 +44,10 @@ def curve_figure(data: ClaimData, measurement: Measurement, verdict: str = "", s
             low, high = low.clip(0, 1), high.clip(0, 1)
         label = f"{column} ({unit(column)})" if unit(column) else column
         bands.append((band.assign(low=low, high=high), label, title))
-    question = f"{claim.name}: does it hold that {claim.statement}?"
-    figure = claim_panels(bands, question + (f"\nverdict: {verdict}" if verdict else "") + (f" — {subtitle}" if subtitle else ""),
+    width = TITLE_CHARACTERS * (len(bands) + (measurement.draw is not None))  # the title wrapped to the panels' width
+    question = textwrap.fill(f"{claim.name}: does it hold that {claim.statement}?", width)
+    verdict_line = textwrap.fill((f"verdict: {verdict}" if verdict else "") + (f" — {subtitle}" if subtitle else ""), width)
+    figure = claim_panels(bands, question + (f"\n{verdict_line}" if verdict_line else ""),
                           measurement.draw, "responses sampled" if claim.summary in ("samples", "asymptote") else "epoch")
     if claim.summary == "samples" and bands:
         figure.axes[0].axvline(data.budget, color="black", linestyle=":", linewidth=1)  # the budget compared at
