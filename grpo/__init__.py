@@ -2,9 +2,9 @@
 
 The public names load what they need on first use (``import grpo`` loads no torch, pandas or
 Ray), as every subpackage's do (grpo._lazy): ``TrainConfig``, ``train``, ``register``, ``Claim``,
-``Mechanism`` and ``register_claim``. The modules that moved in the fourth round still import
-under their old paths, with a FutureWarning naming the new one (grpo._moved; CHANGELOG.md has the
-table).
+``Mechanism`` and ``register_claim``. The modules that moved when the package split into
+subpackages still import under their old paths, with a FutureWarning naming the new one
+(grpo._moved; CHANGELOG.md has the table).
 """
 
 from typing import TYPE_CHECKING

@@ -1,4 +1,4 @@
-"""The modules that moved when the package split into subpackages (0.1.0's fourth round), still
+"""The modules that moved when the package split into subpackages (in 0.1.0), still
 importable under their old paths for one more release: ``import grpo.losses`` gives
 grpo.modes.losses itself, with a FutureWarning naming the new path (optuna's ``optuna/structs.py``
 does the same for one module; here one table serves every move). CHANGELOG.md carries the table.

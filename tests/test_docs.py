@@ -108,6 +108,17 @@ def test_every_dotted_name_of_the_package_resolves():
         f"{name} ({', '.join(places[:3])})" for name, places in sorted(stale.items()))
 
 
+def test_the_plugins_page_names_every_entry_point_group():
+    """docs/plugins.md's table holds one row per mode group the registries read, and names the
+    claims group: a renamed or added group cannot leave the page behind."""
+    from grpo.experiment.claims import ENTRY_POINT_GROUP
+
+    page = (ROOT / "docs" / "plugins.md").read_text()
+    tabled = re.findall(r"^\| `(grpo\.\w+)` \|", page, flags=re.M)
+    assert sorted(tabled) == sorted(entry_point_groups() - {ENTRY_POINT_GROUP}) and len(tabled) == len(set(tabled))
+    assert f"`{ENTRY_POINT_GROUP}`" in page
+
+
 def test_every_cited_test_file_exists():
     """From the repository's root, or an example package's own root (its tests/ beside its code)."""
     roots = [ROOT, *(path for path in (ROOT / "examples").iterdir() if path.is_dir())]

@@ -23,6 +23,13 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any, ClassVar, TypeVar, overload
 
 from grpo.core.policies import POLICIES, POLICY_OPTIONS
+from grpo.core.rollout_correction import (
+    NOT_WEIGHTED_BY_DELTA,
+    ROLLOUT_CORRECTIONS,
+    ROLLOUT_DTYPES,
+    ROLLOUT_REJECTIONS,
+    token_level,
+)
 from grpo.core.seeds import MAX_SEED
 from grpo.errors import FieldError, check_choice
 from grpo.modes.aggregation import LOSS_AGGREGATIONS
@@ -47,7 +54,7 @@ class Foreign:
 
     name: str
     tool: str  # "TRL" or "verl"
-    values: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, str | int] = field(default_factory=dict)
     only_values: bool = False
     refused: Mapping[str, str] = field(default_factory=dict)
     instead: str = ""
@@ -104,14 +111,11 @@ TRL_SCALE_REWARDS = {"group": "normalized_rewards", "true": "normalized_rewards"
 TRL_STD_NOTE = "TRL adds 1e-4 to the group std, normalized_rewards 1e-5"
 VERL_ADV_ESTIMATORS = {"grpo": "normalized_rewards", "rloo": "rloo", "reinforce_plus_plus": "reinforce_plus_plus",
                        "reinforce_plus_plus_baseline": "reinforce_plus_plus_baseline", "opo": "opo", "gpg": "gpg",
-                       "grpo_passk": "grpo_passk"}  # verl's algorithm.adv_estimator
+                       "grpo_passk": "grpo_passk", "remax": "remax",
+                       "optimal_token_baseline": "optimal_token_baseline"}  # verl's algorithm.adv_estimator
 VERL_GRPO_NOTE = ("verl adds 1e-6 to the group std, normalized_rewards 1e-5; verl's grpo with norm_adv_by_std_in_grpo"
                   " false is centered_rewards")
-VERL_ADV_REFUSED = {
-    "remax": "this project has no remax (its baseline is a greedy rollout's reward); choose from the deltas modes",
-    "optimal_token_baseline": "this project has no optimal_token_baseline (token-level advantages); choose from the"
-                              " deltas modes",
-    "gae": "this project has no critic; choose from the deltas modes"}
+VERL_ADV_REFUSED = {"gae": "this project has no critic; choose from the deltas modes"}
 VERL_NO_SEQ_SUM = "this project has no seq-mean-token-sum (no normaliser); the nearest is seq_mean_token_sum_norm"
 
 
@@ -220,6 +224,55 @@ class TrainConfig:
                               foreign=(Foreign("target_kl", "verl"),), keyed_when_set=True)
     kl_horizon: float = option(10000.0, "the adaptive controller's horizon, in responses (verl's kl_ctrl.horizon)",
                                foreign=(Foreign("horizon", "verl"),), keyed_when_set=True)
+    # The peers' sampling, entropy, overlong and reference-update mechanisms (grpo.core.sampling, grpo.core.train,
+    # grpo.modes.sequence_rewards); each refused where inapplicable says
+    temperature: float = option(
+        1.0, "sampling temperature of the rollouts: the logits are divided by it, and every log-prob of their responses"
+        " (the policy's on each step, the rollout's, the reference's) and the entropy are read at it, as TRL's GRPOTrainer"
+        " does (logits.div_(temperature)); the held-out evaluation samples at 1, greedy decoding is unchanged",
+        keyed_when_set=True)
+    top_k: int = option(
+        0, "sample each token among the top_k most likely (transformers' top-k warper, as TRL's top_k); 0: every token."
+        " The learner's log-probs stay the whole vocabulary's, so the sampler differs from the learner", keyed_when_set=True)
+    top_p: float = option(
+        1.0, "nucleus sampling: each token among the most likely whose probabilities reach top_p, after top_k"
+        " (transformers' top-p warper, as TRL's top_p); 1: every token. The learner's log-probs stay the whole"
+        " vocabulary's", keyed_when_set=True)
+    entropy_coeff: float = option(
+        0.0, "entropy bonus: the loss minus entropy_coeff x the entropy of the policy's next-token distributions over"
+        " the loss's tokens, aggregated as loss_agg, with its gradient (verl's actor entropy_coeff, dp_actor.py); 0: off",
+        foreign=(Foreign("entropy_coef", "TRL", notes={"*": "TRL's entropy_coef takes the entropy's token mean whatever"
+                         " loss_type; verl's entropy_coeff, followed here, aggregates it as loss_agg (equal with"
+                         " loss_agg token_mean)"}),), keyed_when_set=True)
+    top_entropy_quantile: float = option(
+        1.0, "the policy loss's gradient flows only through the tokens whose entropy is in this top quantile of the"
+        " seed's rollout, recomputed each step (TRL's top_entropy_quantile; Wang et al. 2025, arXiv 2506.01939,"
+        " recommend 0.2); 1: every token; 0: the highest-entropy tokens only", keyed_when_set=True)
+    mask_truncated_completions: int = option(
+        0, "1: responses cut at max_response_length without EOS drop out of the loss, its normaliser and the KL term,"
+        " their rewards still in their group's deltas (TRL's mask_truncated_completions, DAPO's overlong filtering,"
+        " arXiv 2503.14476 §3.4); 0: off (policy transformer)",
+        foreign=(Foreign("mask_truncated_completions", "TRL", values={"true": 1, "false": 0}),),
+        keyed_when_set=True)
+    overlong_cache_length: int = option(
+        0, "DAPO's soft overlong punishment (arXiv 2503.14476 §3.4, TRL's get_soft_overlong_punishment): a response"
+        " longer than overlong_max_length - overlong_cache_length tokens loses a reward point times its excess over"
+        " that / overlong_cache_length, a whole point at overlong_max_length and beyond; 0: off (policy transformer)",
+        foreign=(Foreign("soft_punish_cache", "TRL"),), keyed_when_set=True)
+    overlong_max_length: int = option(
+        0, "DAPO's L_max of the soft overlong punishment, in tokens with EOS; 0: max_response_length",
+        foreign=(Foreign("max_completion_len", "TRL"),), keyed_when_set=True)
+    ref_model_mixup_alpha: float = option(
+        1.0, "the reference model's update, weight by weight: ref <- alpha x policy + (1 - alpha) x ref (TR-DPO, arXiv"
+        " 2404.09656; TRL's ref_model_mixup_alpha with sync_ref_model, default 0.6 there); 1: a copy, the seed"
+        " document's refresh (kl_penalty > 0)", keyed_when_set=True)
+    ref_model_sync_steps: int = option(
+        0, "optimizer steps between the reference's updates (TRL's ref_model_sync_steps with sync_ref_model, default 512"
+        " there: its SyncRefModelCallback); 0: every ref_period epochs, at the epoch's start. ref_period P is"
+        " ref_model_sync_steps P x steps_per_epoch with alpha 1 (kl_penalty > 0)", foreign=(
+            Foreign("sync_ref_model", "TRL", instead="TRL's sync_ref_model switches on its soft update: give"
+                    " ref_model_sync_steps N (TRL's default 512) and ref_model_mixup_alpha (TRL's default 0.6)"),),
+        keyed_when_set=True)
     layers: int = option(1, "decoder blocks (policy transformer)")
     heads: int = option(4, "attention heads, dividing dim (policy transformer)")
     max_response_length: int = option(
@@ -255,6 +308,39 @@ class TrainConfig:
         1, "epochs between evaluations on the held-out prompts (greedy accuracies, heldout_sorted_frac: null on the"
         " epochs between); the last epoch is always evaluated. Evaluating 256 held-out prompts costs about what the"
         " rollout does", keyed_when_set=True)
+    # A sampler that differs from the learner and the rollout corrections (grpo.core.rollout_correction)
+    rollout_dtype: str = option(
+        "float32", "precision of the policy copy that samples the rollout; the learner stays float32 (the mismatch of a"
+        " bf16 inference engine beside an fp32 learner)", choices=ROLLOUT_DTYPES, keyed_when_set=True)
+    rollout_correction: str = option(
+        "none", "importance weights pi_learner / pi_sampler on the rollout's terms, the learner's log-probs recomputed in"
+        " float32 (TRL's vllm_importance_sampling_mode; verl's rollout_is token / sequence are the truncate modes)",
+        choices=ROLLOUT_CORRECTIONS, keyed_when_set=True, foreign=(
+            Foreign("vllm_importance_sampling_mode", "TRL", notes={"*": "TRL's default cap is 3; rollout_is_threshold"
+                                                                        " here defaults to verl's 2"}),
+            Foreign("rollout_is", "verl", values={"token": "token_truncate", "sequence": "sequence_truncate"},
+                    only_values=True)))
+    rollout_is_threshold: float = option(
+        2.0, "upper bound of the importance weights (rollout_correction): truncated to it, or masked above it (verl's"
+        " rollout_is_threshold, default 2; TRL's vllm_importance_sampling_clip_max, default 3)", keyed_when_set=True,
+        foreign=(Foreign("vllm_importance_sampling_clip_max", "TRL"),))
+    rollout_is_threshold_lower: float = option(
+        0.0, "lower bound of the importance weights (rollout_correction); 0: none (TRL's"
+        " vllm_importance_sampling_clip_min, default None; verl truncates from above only)", keyed_when_set=True,
+        foreign=(Foreign("vllm_importance_sampling_clip_min", "TRL"),))
+    rollout_rs: str = option(
+        "none", "rejection of tokens or responses whose sampler-learner divergence passes a threshold (verl's"
+        " rollout_rs, one option)", choices=ROLLOUT_REJECTIONS, keyed_when_set=True)
+    rollout_rs_threshold: float = option(
+        2.0, "rollout_rs's upper bound: of the divergence (k2, k3), of the ratio pi_sampler / pi_learner (k1)",
+        keyed_when_set=True)
+    rollout_rs_threshold_lower: float = option(
+        0.5, "rollout_rs's lower bound of the ratio pi_sampler / pi_learner (k1 options; verl's threshold"
+        " 'lower_upper')", keyed_when_set=True)
+    off_policy_mask_threshold: float = option(
+        0.0, "DeepSeek-V3.2's off-policy sequence mask (TRL's off_policy_mask_threshold): on each step, drop a response"
+        " with a negative delta whose mean log pi_sampler - log pi over its tokens exceeds this; 0: off (TRL's None)",
+        keyed_when_set=True)
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -302,6 +388,8 @@ class TrainConfig:
         if self.kl_penalty < 0:
             raise FieldError("kl_penalty", self.kl_penalty, "must be non-negative")
         self.check_mechanisms()
+        self.check_rollout_mechanisms()
+        self.check_rollout_correction()
         if not 0 < self.epsilon < 1:
             raise FieldError("epsilon", self.epsilon, "must lie in (0, 1)")
         if not 0 < self.epsilon_low <= 1:
@@ -343,6 +431,59 @@ class TrainConfig:
                 raise FieldError(name, getattr(self, name), "must be positive")
         if self.clip_cov_lb >= self.clip_cov_ub:
             raise FieldError("clip_cov_lb", self.clip_cov_lb, f"must be below clip_cov_ub {self.clip_cov_ub}")
+
+    def check_rollout_mechanisms(self) -> None:
+        """The ranges of the sampling, entropy, overlong and reference-update options."""
+        if self.temperature <= 0:
+            raise FieldError("temperature", self.temperature, "must be positive")
+        if self.top_k < 0:
+            raise FieldError("top_k", self.top_k, "must be at least 0 (0: every token)")
+        if not 0 < self.top_p <= 1:
+            raise FieldError("top_p", self.top_p, "must lie in (0, 1] (1: every token)")
+        if self.entropy_coeff < 0:
+            raise FieldError("entropy_coeff", self.entropy_coeff, "must be non-negative (0: no entropy bonus)")
+        if not 0 <= self.top_entropy_quantile <= 1:
+            raise FieldError("top_entropy_quantile", self.top_entropy_quantile, "must lie in [0, 1] (1: every token)")
+        if self.mask_truncated_completions not in (0, 1):
+            raise FieldError("mask_truncated_completions", self.mask_truncated_completions, "must be 0 (off) or 1 (on)")
+        for name in ("overlong_cache_length", "overlong_max_length", "ref_model_sync_steps"):
+            if getattr(self, name) < 0:
+                raise FieldError(name, getattr(self, name), "must be at least 0 (0: off)")
+        if self.overlong_cache_length > (self.overlong_max_length or self.max_response_length):
+            raise FieldError("overlong_cache_length", self.overlong_cache_length, "must not exceed overlong_max_length"
+                             f" {self.overlong_max_length or self.max_response_length}")
+        if not 0 < self.ref_model_mixup_alpha <= 1:
+            raise FieldError("ref_model_mixup_alpha", self.ref_model_mixup_alpha, "must lie in (0, 1] (1: a copy)")
+
+    def check_rollout_correction(self) -> None:
+        """The sampler, the rollout corrections and token-level deltas (grpo.core.rollout_correction, remax and
+        optimal_token_baseline of grpo.modes.deltas)."""
+        if self.rollout_is_threshold <= 0:
+            raise FieldError("rollout_is_threshold", self.rollout_is_threshold, "must be positive")
+        if not 0 <= self.rollout_is_threshold_lower < self.rollout_is_threshold:
+            raise FieldError("rollout_is_threshold_lower", self.rollout_is_threshold_lower,
+                             f"must lie in [0, rollout_is_threshold {self.rollout_is_threshold:g})")
+        if self.rollout_rs_threshold <= 0:
+            raise FieldError("rollout_rs_threshold", self.rollout_rs_threshold, "must be positive")
+        if self.rollout_rs.endswith("k1") and not 0 < self.rollout_rs_threshold_lower < self.rollout_rs_threshold:
+            raise FieldError("rollout_rs_threshold_lower", self.rollout_rs_threshold_lower,
+                             f"must lie in (0, rollout_rs_threshold {self.rollout_rs_threshold:g})")
+        if self.off_policy_mask_threshold < 0:
+            raise FieldError("off_policy_mask_threshold", self.off_policy_mask_threshold, "must be non-negative (0: off)")
+        takes_tokens = LOSSES.fact(self.loss_mode, "token_deltas")
+        if DELTAS.fact(self.deltas_mode, "token_level") and not takes_tokens:
+            raise FieldError("deltas_mode", self.deltas_mode, f"gives one delta a token; loss_mode {self.loss_mode!r} takes"
+                             " one a response (choose one of " + ", ".join(m for m in LOSSES if LOSSES.fact(m, "token_deltas")) + ")")
+        if token_level(self) and not takes_tokens:
+            name = "rollout_correction" if self.rollout_correction != "none" else "rollout_rs"
+            raise FieldError(name, getattr(self, name), f"weighs tokens one by one; loss_mode {self.loss_mode!r} takes"
+                                                        " one delta a response: use a sequence correction")
+        if self.dynamic_sampling and "greedy_rewards" in DELTAS.fact(self.deltas_mode, "reads_rollout"):
+            raise FieldError("deltas_mode", self.deltas_mode, "reads the greedy responses to the rollout's prompts; with"
+                                                              " dynamic_sampling a batch mixes rounds: set dynamic_sampling 0")
+        if self.off_policy_mask_threshold and DELTAS.fact(self.deltas_mode, "token_level"):
+            raise FieldError("off_policy_mask_threshold", self.off_policy_mask_threshold,
+                             f"reads one delta a response (TRL's); deltas_mode {self.deltas_mode!r} gives one a token")
 
     def check_transformer(self) -> None:
         if self.warm_start_steps and self.task != "stream":
@@ -386,23 +527,30 @@ class TrainConfig:
         if self.task not in ("variable", "stream"):
             values.pop("task_min_length")
         for name, default in KEYED_WHEN_SET.items():
-            if values[name] == default:
-                values.pop(name)
+            if values.get(name, default) == default:  # a transformer's field is gone already on the seed policy
+                values.pop(name, None)
         return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
 FIELDS = {spec.name: spec for spec in fields(TrainConfig)}
 CONFIG_FIELDS = tuple(FIELDS)  # the config columns of records and runs, the keys of grid files
-KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period", "kl_placement")  # read only when kl_penalty > 0
+KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period", "kl_placement", "ref_model_mixup_alpha",
+             "ref_model_sync_steps")  # read only when kl_penalty > 0
 TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # not task seed
 MECHANISM_FIELDS = ("clip_ratio_c", "sapo_temperature_pos", "sapo_temperature_neg", "vespo_k_pos", "vespo_lambda_pos",
                     "vespo_k_neg", "vespo_lambda_neg", "clip_cov_ratio", "clip_cov_lb", "clip_cov_ub", "kl_cov_ratio",
                     "ppo_kl_coef")  # issue 32's loss options
 KL_CONTROL_FIELDS = ("kl_ctrl", "kl_target", "kl_horizon")  # issue 32's: the KL in the reward only
+ROLLOUT_MECHANISM_FIELDS = ("temperature", "top_k", "top_p", "entropy_coeff", "top_entropy_quantile",
+                            "mask_truncated_completions", "overlong_cache_length", "overlong_max_length",
+                            "ref_model_mixup_alpha", "ref_model_sync_steps")  # the peers' sampling, entropy, overlong, reference options
 LOSS_OPTION_FIELDS = ("epsilon", "epsilon_low", "epsilon_high", *MECHANISM_FIELDS)  # read by the losses declaring them
 KEYED_WHEN_SET = {name: spec.default for name, spec in FIELDS.items()
                   if spec.metadata["keyed_when_set"]}  # later options (option(keyed_when_set=True)): in config_id only when set
-TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty")  # read by that policy only
+TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty", "mask_truncated_completions",
+                      "overlong_cache_length", "overlong_max_length")  # read by that policy only
+ROLLOUT_FIELDS = ("rollout_correction", "rollout_is_threshold", "rollout_is_threshold_lower", "rollout_rs",
+                  "rollout_rs_threshold", "rollout_rs_threshold_lower", "off_policy_mask_threshold")  # the corrections
 WARM_START_FIELDS = ("warm_start_steps", "warm_start_noise", "warm_start_lr", "init_scale")  # the base policy's own settings
 
 
@@ -488,7 +636,7 @@ def resolved_values(values: Mapping[str, Any]) -> dict[str, Any]:
     irrelevant = inapplicable(values)
     resolved: dict[str, Any] = {}
     for name in (*LOSS_OPTION_FIELDS, *KL_FIELDS, *KL_CONTROL_FIELDS, *TASK_FIELDS, *TRANSFORMER_FIELDS, *WARM_START_FIELDS,
-                 "dim"):
+                 *ROLLOUT_FIELDS, "dim", "top_entropy_quantile"):
         spec = FIELDS[name]
         if chosen(values, "task") == "seed" and name in TASK_FIELDS:
             resolved[name] = seed_task_sizes()[name]
@@ -516,6 +664,14 @@ def inapplicable(values: Mapping) -> dict[str, str]:
             why[name] = f"does not apply to loss_mode {loss!r}; only {', '.join(readers)} read it"
     if not LOSSES.fact(loss, "reads_loss_agg"):
         why["loss_agg"] = f"does not apply to loss_mode {loss!r}: it aggregates its own terms"
+    if not LOSSES.fact(loss, "token_terms"):
+        why["top_entropy_quantile"] = (f"does not apply to loss_mode {loss!r}: its terms are a sequence's; only"
+                                       f" {', '.join(mode for mode in LOSSES if LOSSES.fact(mode, 'token_terms'))} have a"
+                                       " term a token")
+    if chosen(values, "ref_model_sync_steps"):
+        why["ref_period"] = "does not apply: ref_model_sync_steps sets when the reference model is updated"
+    if not chosen(values, "overlong_cache_length"):
+        why["overlong_max_length"] = "does not apply: overlong_cache_length is 0, so there is no overlong punishment"
     if kl == 0:
         why.update({name: "does not apply: kl_penalty is 0, so there is no KL term" for name in (*KL_FIELDS, *KL_CONTROL_FIELDS)})
     elif chosen(values, "kl_placement") != "reward":
@@ -534,12 +690,34 @@ def inapplicable(values: Mapping) -> dict[str, str]:
                     for name in TASK_FIELDS})
     elif task == "random":
         why["task_min_length"] = "does not apply to task 'random' (one length: task_length); it is for task 'variable'"
+    why.update(rollout_inapplicable(values))
     if chosen(values, "policy") == "seed":
         why.update({name: "does not apply to policy 'seed' (fixed-length responses); it is for policy 'transformer'"
                     for name in (*TRANSFORMER_FIELDS, *WARM_START_FIELDS)})
     elif chosen(values, "warm_start_steps") == 0:
         why.update({name: "does not apply: warm_start_steps is 0, so there is no warm start"
                     for name in ("warm_start_noise", "warm_start_lr")})
+    return why
+
+
+def rollout_inapplicable(values: Mapping) -> dict[str, str]:
+    """inapplicable's part for the rollout corrections: their bounds without them, and every
+    correction with a loss whose term is not the delta times a function of the ratio."""
+    why = {}
+    if chosen(values, "rollout_correction") == "none":
+        why.update({name: "does not apply: rollout_correction is 'none'" for name in ("rollout_is_threshold",
+                                                                                      "rollout_is_threshold_lower")})
+    rejection = chosen(values, "rollout_rs")
+    if rejection == "none":
+        why.update({name: "does not apply: rollout_rs is 'none'" for name in ("rollout_rs_threshold",
+                                                                              "rollout_rs_threshold_lower")})
+    elif not rejection.endswith("k1"):
+        why["rollout_rs_threshold_lower"] = f"does not apply to rollout_rs {rejection!r}: only the k1 options bound the ratio"
+    loss = chosen(values, "loss_mode")
+    if loss in NOT_WEIGHTED_BY_DELTA:
+        why.update({name: f"does not apply to loss_mode {loss!r}: its term is not the delta times a function of the"
+                          " ratio, so a weight on it is not a weight on the delta"
+                    for name in ("rollout_correction", "rollout_rs", "off_policy_mask_threshold")})
     return why
 
 

@@ -79,7 +79,7 @@ def refill(kind, policy, config, task: Task, first: Sample, rewards: torch.Tenso
         informative.append(~equal_reward_groups(round_rewards[-1]))
     choice, rounds = chosen_groups(torch.cat(informative, 1), batch)
     joined = Sample(torch.cat([s.responses for s in samples], 1), None, concatenated([s.mask for s in samples]),
-                    concatenated([s.log_probs for s in samples]))
+                    concatenated([s.log_probs for s in samples]), first.temperature)
     sample, prompts = kind.regroup(task, joined, None if drawing is None else torch.cat(round_prompts, 1), choice)
     return sample, groups_at(torch.cat(round_rewards, 1), choice), prompts, rounds
 

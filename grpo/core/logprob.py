@@ -69,3 +69,11 @@ def selective_log_softmax(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[t
     carry a gradient to the logits, the entropy (a record, not a loss term) does not.
     """
     return _SelectiveLogSoftmax.apply(logits.contiguous(), tokens.contiguous())
+
+
+def differentiable_log_softmax(logits: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """As ``selective_log_softmax``, the entropy carrying a gradient too (an entropy bonus is a
+    loss term, verl's ``entropy_coeff``): the plain way, a full log-softmax that autograd keeps.
+    logits [... vocab], tokens [...] (int64) -> (log_probs [...], entropy [...])."""
+    log_softmax = logits.log_softmax(-1)  # [... vocab]
+    return log_softmax.gather(-1, tokens[..., None])[..., 0], -(log_softmax.exp() * log_softmax).sum(-1)

@@ -14,12 +14,19 @@ from typing import Any, Protocol
 import torch
 
 from grpo.core import seed_model as model
+from grpo.core.sampling import Sampling, tempered
 from grpo.core.transformer import StackedTransformer
 from grpo.core.uniforms import SeedUniforms
 from grpo.modes.aggregation import token_mean
 from grpo.modes.registry import Registry
 from grpo.modes.rewards import REWARDS, best_reward
-from grpo.modes.sequence_rewards import SEQUENCE_REWARDS, best_sequence_reward, exact_match, length_penalty
+from grpo.modes.sequence_rewards import (
+    SEQUENCE_REWARDS,
+    best_sequence_reward,
+    exact_match,
+    length_penalty,
+    soft_overlong_punishment,
+)
 from grpo.tasks.prompts import Task
 from grpo.tasks.sequences import ended, ideal_responses, response_mask
 
@@ -30,8 +37,9 @@ class Sample:
 
     responses: torch.Tensor  # [seed batch response pos]
     index: torch.Tensor | None  # [seed batch response pos] flat index into the seed policy's log-probs (model.token_index)
-    mask: torch.Tensor | None  # [seed batch response pos] 1.0 on real tokens; None: all real
+    mask: torch.Tensor | None  # [seed batch response pos] 1.0 on real tokens (a rollout's: those the loss reads); None: all real
     log_probs: torch.Tensor | None  # [seed batch response pos] under the sampling policy; None if the loss reads none
+    temperature: float = 1.0  # drawn at it: every policy's log-probs of these responses are read at it (TRL)
 
 
 class Policy(Protocol):
@@ -46,13 +54,14 @@ class Policy(Protocol):
 
     @staticmethod
     def sample(policy: Any, config: Any, task: Task, uniforms: SeedUniforms, with_log_probs: bool,
-               group: int | None = None) -> Sample: ...
+               group: int | None = None, sampling: Sampling | None = None) -> Sample: ...
 
     @staticmethod
     def regroup(task: Task, rounds: Sample, prompts: torch.Tensor | None, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]: ...
 
     @staticmethod
-    def log_probs(policy: Any, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def log_probs(policy: Any, prompts: torch.Tensor, sample: Sample, token_entropy: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     @staticmethod
     def rewards(config: Any, task: Task, responses: torch.Tensor) -> torch.Tensor: ...
@@ -66,6 +75,12 @@ class Policy(Protocol):
     @staticmethod
     def greedy_correct(policy: Any, config: Any, task: Task, prompts: torch.Tensor) -> torch.Tensor: ...
 
+    @staticmethod
+    def greedy(policy: Any, config: Any, prompts: torch.Tensor) -> torch.Tensor: ...
+
+    @staticmethod
+    def sum_pi_squared(policy: Any, prompts: torch.Tensor, sample: Sample) -> torch.Tensor: ...
+
 
 class SeedPolicy:
     """seed document: each response position drawn independently given the whole prompt; fixed length."""
@@ -78,12 +93,15 @@ class SeedPolicy:
 
     @staticmethod
     def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool,
-               group: int | None = None) -> Sample:
-        """`group` responses per prompt (default config.responses)."""
-        log_probs = policy.log_probs(task.prompts)[0]  # [seed batch pos vocab]
-        responses = model.sample(log_probs, group or config.responses, uniforms)  # [seed batch response pos]
+               group: int | None = None, sampling: Sampling | None = None) -> Sample:
+        """`group` responses per prompt (default config.responses), drawn with `sampling` (default
+        the config's: grpo.core.sampling)."""
+        sampling = sampling or Sampling.of(config)
+        log_probs = policy.log_probs(task.prompts, sampling.temperature)[0]  # [seed batch pos vocab]
+        responses = model.sample(log_probs, group or config.responses, uniforms, sampling)  # [seed batch response pos]
         index = model.token_index(responses, task.vocab_size)
-        return Sample(responses, index, None, model.gather_log_probs(log_probs, index) if with_log_probs else None)
+        return Sample(responses, index, None, model.gather_log_probs(log_probs, index) if with_log_probs else None,
+                      sampling.temperature)
 
     @staticmethod
     def regroup(task: Task, rounds: Sample, prompts: torch.Tensor | None, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]:
@@ -94,15 +112,21 @@ class SeedPolicy:
         responses = groups_at(rounds.responses, choice)  # [seed batch response pos]
         index = model.token_index(responses, task.vocab_size, prompt_of=choice % len(task.prompts))
         log_probs = None if rounds.log_probs is None else groups_at(rounds.log_probs, choice)
-        return Sample(responses, index, None, log_probs), task.prompts
+        return Sample(responses, index, None, log_probs, rounds.temperature), task.prompts
 
     @staticmethod
-    def log_probs(policy, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_probs(policy, prompts: torch.Tensor, sample: Sample, token_entropy: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (log-prob of each response token [seed batch response pos], mean entropy of the
-        per-position distributions [seed])."""
-        log_probs_all, mean_entropy = policy.log_probs(prompts)  # [seed batch pos vocab], [seed]
+        per-position distributions [seed]), at the sample's temperature; with `token_entropy`,
+        the entropy of each token's distribution [seed batch response pos], carrying a gradient."""
+        log_probs_all, mean_entropy = policy.log_probs(prompts, sample.temperature)  # [seed batch pos vocab], [seed]
         assert sample.index is not None  # this policy's samples carry their flat index (``sample``)
-        return model.gather_log_probs(log_probs_all, sample.index), mean_entropy
+        log_probs = model.gather_log_probs(log_probs_all, sample.index)
+        if not token_entropy:
+            return log_probs, mean_entropy
+        entropy = -(log_probs_all.exp() * log_probs_all).sum(-1)  # [seed batch pos]: one distribution a position
+        return log_probs, entropy.flatten().take(sample.index // log_probs_all.shape[-1])  # the token's position
 
     @staticmethod
     def rewards(config, task: Task, responses: torch.Tensor) -> torch.Tensor:
@@ -119,6 +143,20 @@ class SeedPolicy:
     @staticmethod
     def greedy_correct(policy, config, task: Task, prompts: torch.Tensor) -> torch.Tensor:
         return model.greedy_correct(policy, prompts)  # [seed batch]
+
+    @staticmethod
+    def greedy(policy, config, prompts: torch.Tensor) -> torch.Tensor:
+        """The most likely response to each prompt: prompts [batch pos] -> [seed batch 1 pos]"""
+        return policy.greedy(prompts)[:, :, None, :]
+
+    @staticmethod
+    def sum_pi_squared(policy, prompts: torch.Tensor, sample: Sample) -> torch.Tensor:
+        """sum over the vocabulary of pi(v)^2 at each response token's position, at the sample's temperature
+        [seed batch response pos]."""
+        log_probs = policy.log_probs(prompts, sample.temperature)[0]  # [seed batch pos vocab]
+        squares = log_probs.exp().square().sum(-1, keepdim=True).expand(log_probs.shape).contiguous()
+        assert sample.index is not None  # this policy's samples carry their flat index (``sample``)
+        return model.gather_log_probs(squares, sample.index)  # each token's own prompt and position
 
 
 class TransformerPolicy:
@@ -138,12 +176,15 @@ class TransformerPolicy:
 
     @staticmethod
     def sample(policy, config, task: Task, uniforms: SeedUniforms, with_log_probs: bool,
-               group: int | None = None) -> Sample:
-        """`group` responses per prompt (default config.responses)."""
-        responses, drawn = policy.generate(task.prompts, group or config.responses, config.max_response_length, uniforms)
+               group: int | None = None, sampling: Sampling | None = None) -> Sample:
+        """`group` responses per prompt (default config.responses), drawn with `sampling` (default
+        the config's: grpo.core.sampling)."""
+        sampling = sampling or Sampling.of(config)
+        responses, drawn = policy.generate(task.prompts, group or config.responses, config.max_response_length, uniforms,
+                                           sampling)
         mask = response_mask(responses, task.vocab_size).float()  # [seed batch response pos]
         # as drawn, not a second (teacher-forced) pass: equal up to float rounding (tests/core/test_transformer.py)
-        return Sample(responses, None, mask, drawn if with_log_probs else None)
+        return Sample(responses, None, mask, drawn if with_log_probs else None, sampling.temperature)
 
     @staticmethod
     def regroup(task: Task, rounds: Sample, prompts: torch.Tensor | None, choice: torch.Tensor) -> tuple[Sample, torch.Tensor]:
@@ -151,21 +192,27 @@ class TransformerPolicy:
         [seed rounds*batch pos]: the rounds' own (a stream draws each round afresh); None: the task's, every round."""
         assert rounds.mask is not None, "the transformer's samples always carry their mask"
         log_probs = None if rounds.log_probs is None else groups_at(rounds.log_probs, choice)
-        sample = Sample(groups_at(rounds.responses, choice), None, groups_at(rounds.mask, choice), log_probs)
+        sample = Sample(groups_at(rounds.responses, choice), None, groups_at(rounds.mask, choice), log_probs,
+                        rounds.temperature)
         return sample, task.prompts[choice % len(task.prompts)] if prompts is None else groups_at(prompts, choice)
 
     @staticmethod
-    def log_probs(policy, prompts: torch.Tensor, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_probs(policy, prompts: torch.Tensor, sample: Sample, token_entropy: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (log-prob of each response token [seed batch response pos], mean entropy of the
-        next-token distributions over the real tokens [seed]). prompts [batch pos] or [seed batch pos]."""
-        log_probs, entropy = policy.log_probs(prompts, sample.responses)
-        return log_probs, token_mean(entropy, sample.mask)
+        next-token distributions over the real tokens [seed]), at the sample's temperature; with
+        `token_entropy`, each token's entropy [seed batch response pos], carrying a gradient.
+        prompts [batch pos] or [seed batch pos]."""
+        log_probs, entropy = policy.log_probs(prompts, sample.responses, sample.temperature, token_entropy)
+        return log_probs, entropy if token_entropy else token_mean(entropy, sample.mask)
 
     @staticmethod
     def rewards(config, task: Task, responses: torch.Tensor) -> torch.Tensor:
         rewards = per_group(SEQUENCE_REWARDS.checked(config.reward_fn), task.prompts, responses, task.vocab_size)
         if config.length_penalty:
             rewards = rewards - config.length_penalty * per_group(length_penalty, task.prompts, responses, task.vocab_size)
+        if config.overlong_cache_length:
+            rewards = rewards + overlong_punishment(config, responses, task.vocab_size)
         return rewards  # [seed batch response]
 
     @staticmethod
@@ -187,9 +234,31 @@ class TransformerPolicy:
         ideal = ideal_responses(prompts.flatten(0, 1), task.vocab_size, config.max_response_length)
         return (greedy[:, :, 0] == ideal.view(greedy[:, :, 0].shape)).all(-1)
 
+    @staticmethod
+    def greedy(policy, config, prompts: torch.Tensor) -> torch.Tensor:
+        """The most likely response to each prompt, token by token: prompts [batch pos] or [seed batch pos]
+        -> [seed batch 1 max_length]"""
+        return policy.generate(prompts, 1, config.max_response_length, None)[0]
+
+    @staticmethod
+    def sum_pi_squared(policy, prompts: torch.Tensor, sample: Sample) -> torch.Tensor:
+        """sum over the vocabulary (EOS included) of pi(v)^2 of each response token's next-token
+        distribution at the sample's temperature, teacher-forced [seed batch response pos]; positions
+        after EOS hold numbers that the caller masks."""
+        inputs = policy._inputs(prompts, sample.responses[..., :-1])  # [seed seq pos]: prompt, BOS, response
+        probs = tempered(policy(inputs, prompts.shape[-1]), sample.temperature).softmax(-1)  # [seed seq max_length vocab+1]
+        return probs.square().sum(-1).view(sample.responses.shape)
+
 
 POLICIES: dict[str, type[Policy]] = {"seed": SeedPolicy, "transformer": TransformerPolicy}
 POLICY_OPTIONS = {"transformer": {"dim": 32}}  # a policy's own defaults: the width that learns the `sequence` preset's task
+
+
+def overlong_punishment(config, responses: torch.Tensor, vocab: int) -> torch.Tensor:
+    """DAPO's soft overlong punishment of each response under `config`'s lengths (its L_max
+    ``overlong_max_length``, 0: max_response_length). [seed batch response pos] -> [seed batch response]"""
+    max_length = config.overlong_max_length or config.max_response_length
+    return soft_overlong_punishment(responses, vocab, max_length, config.overlong_cache_length)
 
 
 def groups_at(values: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,9 @@
 """The record schema: one owner for every fact about a row of records.
 
 A record is one inner optimizer step of one run (a configuration trained from one seed).
-``train()`` returns them as a DataFrame with the columns of ``COLUMNS``; the results layer
-(grpo.experiment.results) writes and reads them.
+Its columns are ``COLUMNS``, then the configuration's fields (grpo.core.config.CONFIG_FIELDS) as
+constant columns: ``train()`` returns them so (grpo.core.train.records_frame), and the results
+layer (grpo.experiment.results) writes and reads them so.
 """
 
 STEP_METRICS = {  # set on every inner step
@@ -18,11 +19,33 @@ STEP_METRICS = {  # set on every inner step
     "extra_clip_frac": "fraction of real tokens on which a loss's rule beyond its trust region acts: the dual clip at"
                        " clip_ratio_c (clipped, clip_higher), the tokens whose gradient clip_cov cuts, those kl_cov"
                        " penalises (null for other losses)",
-    "entropy": "mean entropy of the policy's next-token distributions over the responses' real tokens (nats)",
+    "entropy": "mean entropy of the policy's next-token distributions over the responses' real tokens (nats), at the"
+               " sampling temperature; with mask_truncated_completions, over the responses that ended",
     "grad_norm": "L2 norm of the run's gradient over all its weights on the step, before any clipping (this trainer"
                  " clips none): TRL's `grad_norm` (transformers' Trainer)",
+    "entropy_bonus": "the entropy bonus subtracted from the loss: entropy_coeff x the entropy of the policy's next-token"
+                     " distributions aggregated as loss_agg (verl's entropy_coeff; null where entropy_coeff is 0)",
+    "entropy_kept_frac": "share of the real tokens whose entropy is in the step's top_entropy_quantile, the tokens the"
+                         " policy gradient flows through (TRL's top_entropy_quantile; null where it is 1)",
+    "off_policy_masked_frac": "share of the responses the off-policy sequence mask drops on the step (negative delta,"
+                              " mean log pi_sampler - log pi above off_policy_mask_threshold; null when it is off)",
 }
-NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac", "extra_clip_frac")  # null by design somewhere: not a sign of divergence
+NULLABLE_STEP_METRICS = ("clip_high_low_prob_frac", "extra_clip_frac", "entropy_bonus", "entropy_kept_frac",
+                         "off_policy_masked_frac")  # null by design somewhere: not a sign of divergence
+CORRECTION_METRICS = {  # the sampler apart from the learner (rollout_dtype) and the corrections (grpo.core.rollout_correction)
+    "sampler_kl": "KL(pi_sampler || pi_learner) per token at the rollout: the mean of k3 (r - 1 - log r, r = pi_learner /"
+                  " pi_sampler) over the sampled real tokens, pi_learner recomputed in float32 (verl's"
+                  " `rollout_corr/k3_kl`; null when the learner samples and nothing is corrected)",
+    "is_weight_min": "smallest importance weight pi_learner / pi_sampler as applied (truncated or masked) over the real"
+                     " tokens (token modes) or the responses (sequence modes): TRL's `sampling/importance_sampling_ratio/min`"
+                     " (null without rollout_correction)",
+    "is_weight_mean": "mean importance weight as applied: TRL's `sampling/importance_sampling_ratio/mean`",
+    "is_weight_max": "largest importance weight as applied: TRL's `sampling/importance_sampling_ratio/max`",
+    "is_corrected_frac": "share of the real tokens (token modes) or responses (sequence modes) whose ratio lay outside the"
+                         " bounds, so that it was truncated or masked (verl's `rollout_is_ratio_fraction_high` + `_low`)",
+    "rs_masked_frac": "share of the real tokens that rollout_rs rejects (verl's `rollout_rs_masked_fraction`; null without"
+                      " rollout_rs)",
+}
 EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
     "mean_reward": "mean reward of the sampled responses, in the reward function's own units",
     "reward_frac": "mean_reward / the best attainable reward: compares configurations of one reward function only",
@@ -55,6 +78,11 @@ EPOCH_METRICS = {  # fixed by the epoch's rollout, repeated on each of its steps
                              " `completions/max_terminated_length`",
     "num_tokens": "prompt tokens (one prompt per response, padding left out) plus the responses' real tokens, summed"
                   " over the rollouts so far, this epoch's included (int64): TRL's `num_tokens`",
+    "truncated_masked_frac": "share of the rollout's responses (those trained on) that mask_truncated_completions drops"
+                             " from the loss: cut at max_response_length without EOS (null where it is off)",
+    "overlong_punishment": "mean of DAPO's soft overlong punishment over the rollout's responses, in reward points, <= 0,"
+                           " of the policy's own sample (null where overlong_cache_length is 0)",
+    **CORRECTION_METRICS,
 }
 COUNT_METRICS = ("samples", "num_tokens")  # integers (int64 columns); every other metric is float32
 EVAL_METRICS = {  # after the epoch's last step; null on the other steps

@@ -19,7 +19,8 @@ import math
 import torch
 from torch import nn
 
-from grpo.core.uniforms import SeedUniforms, inverse_cdf
+from grpo.core.sampling import PLAIN, Sampling, draw, tempered
+from grpo.core.uniforms import SeedUniforms
 from grpo.tasks.prompts import Task
 
 
@@ -93,11 +94,11 @@ class StackedSeedModel(nn.Module):
         return torch.cat([greedy_responses(embedding[first:first + chunk], encode[first:first + chunk],
                                            decode[first:first + chunk], prompts) for first in range(0, self.num_seeds, chunk)])
 
-    def log_probs(self, prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_probs(self, prompts: torch.Tensor, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """prompts [batch pos] -> (log_probs [seed batch pos vocab], entropy [seed]): the
-        log-softmax of ``forward`` with a hand-written backward, and the mean entropy of the
-        per-position distributions (no gradient)."""
-        return SeedLogProbs.apply(self.weights, self.token_rows(prompts), self)
+        log-softmax of ``forward`` / `temperature` (grpo.core.sampling) with a hand-written
+        backward, and the mean entropy of the per-position distributions (no gradient)."""
+        return SeedLogProbs.apply(self.weights, self.token_rows(prompts), self, temperature)
 
     def token_rows(self, prompts: torch.Tensor) -> torch.Tensor:
         """prompts [batch pos] -> [seed*batch*pos]: the row of each prompt token's embedding in
@@ -158,13 +159,13 @@ class SeedLogProbs(torch.autograd.Function):
     instead of a dozen. Gradients land in one flat tensor laid out like the weights."""
 
     @staticmethod
-    def forward(ctx, weights, rows, policy: StackedSeedModel):
+    def forward(ctx, weights, rows, policy: StackedSeedModel, temperature: float):
         seeds, vocab, length, _ = policy.shape
         embedded, hidden, decoded, logits = decode_logits(*policy.views, rows)  # views of `weights`
-        log_probs = logits.log_softmax(1)  # [seed vocab batch*pos]
+        log_probs = tempered(logits, temperature).log_softmax(1)  # [seed vocab batch*pos]
         probs = log_probs.exp()
         ctx.save_for_backward(weights, rows, embedded, hidden, decoded, probs)
-        ctx.policy = policy
+        ctx.policy, ctx.temperature = policy, temperature
         mean_entropy = entropy(log_probs, vocab_axis=1, probs=probs)  # [seed]
         ctx.mark_non_differentiable(mean_entropy)
         # [seed batch pos vocab], contiguous so that token_index's flat positions hold
@@ -178,7 +179,7 @@ class SeedLogProbs(torch.autograd.Function):
         grad = torch.empty_like(weights)
         grad_embedding, grad_encode, grad_decode = ctx.policy.arranged(grad)
         upstream = grad_log_probs.permute(0, 3, 1, 2).reshape(seeds, vocab, -1)  # [seed vocab batch*pos]
-        grad_logits = upstream - probs * upstream.sum(1, keepdim=True)  # through the log-softmax
+        grad_logits = tempered(upstream - probs * upstream.sum(1, keepdim=True), ctx.temperature)  # the log-softmax, 1/T
         torch.bmm(grad_logits, decoded, out=grad_embedding)  # as the output layer
         grad_decoded = torch.bmm(grad_logits.transpose(1, 2), embedding).view(seeds, hidden.shape[1], -1)
         torch.bmm(hidden.transpose(1, 2), grad_decoded, out=grad_decode)  # [seed dim pos*dim]
@@ -186,15 +187,16 @@ class SeedLogProbs(torch.autograd.Function):
         torch.bmm(embedded.transpose(1, 2), grad_hidden, out=grad_encode)  # [seed pos*dim dim]
         grad_embedded = torch.bmm(grad_hidden, encode.transpose(1, 2))  # [seed batch pos*dim]
         grad_embedding.view(-1, grad_embedding.shape[-1]).index_add_(0, rows, grad_embedded.view(len(rows), -1))  # input layer
-        return grad, None, None
+        return grad, None, None, None
 
 
-def sample(log_probs: torch.Tensor, num_responses: int, uniforms: SeedUniforms) -> torch.Tensor:
-    """Draw responses by inverting each position's CDF at the seed's next uniforms.
+def sample(log_probs: torch.Tensor, num_responses: int, uniforms: SeedUniforms, sampling: Sampling = PLAIN) -> torch.Tensor:
+    """Draw responses by inverting each position's CDF at the seed's next uniforms, truncated
+    by top-k / top-p (grpo.core.sampling; the temperature is in the log-probs already).
     log_probs [seed batch pos vocab] -> responses [seed batch response pos]."""
     _, batch, length, _ = log_probs.shape
     uniform = uniforms.next(batch, num_responses, length)  # [seed batch response pos]
-    return inverse_cdf(log_probs[:, :, None], uniform)  # each response position's distribution [seed batch 1 pos vocab]
+    return draw(log_probs[:, :, None], uniform, sampling)  # each response position's distribution [seed batch 1 pos vocab]
 
 
 def token_index(responses: torch.Tensor, vocab: int, prompt_of: torch.Tensor | None = None) -> torch.Tensor:

@@ -14,8 +14,8 @@ imports pandas, which with the pyarrow it imports costs a process about 0.5 s (b
 import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,23 +24,37 @@ from grpo.core.config import TrainConfig
 from grpo.core.dynamic_sampling import refill
 from grpo.core.group import block_size, check_group, loss_config
 from grpo.core.optim import Adam
-from grpo.core.policies import POLICIES, Policy, Sample, length_metrics
-from grpo.core.schema import COUNT_METRICS, EPOCH_METRICS, EVAL_METRICS, NULLABLE_STEP_METRICS, START_METRICS, STEP_METRICS
+from grpo.core.policies import POLICIES, Policy, Sample, length_metrics, overlong_punishment
+from grpo.core.rollout_correction import ROLLOUT_DTYPES, corrected, off_policy_mask, rollout_weights, sampler_kl, weighted_deltas
+from grpo.core.sampling import PLAIN
+from grpo.core.schema import (
+    CORRECTION_METRICS,
+    COUNT_METRICS,
+    EPOCH_METRICS,
+    EVAL_METRICS,
+    NULLABLE_STEP_METRICS,
+    START_METRICS,
+    STEP_METRICS,
+)
 from grpo.core.trl_metrics import grad_norms, rollout_tokens, trl_rollout_metrics
 from grpo.core.uniforms import SeedUniforms
 from grpo.core.warm_start import BaseSource, load_bases, train_bases
-from grpo.modes.deltas import deltas_function, equal_reward_groups
+from grpo.modes.aggregation import token_mean
+from grpo.modes.deltas import DELTAS, deltas_function, equal_reward_groups
 from grpo.modes.losses import (
     KL_CONTROLLERS,
     KL_REDUCTIONS,
     LOSSES,
+    aggregate,
     estimate_kl,
+    high_entropy_tokens,
     kl_coefficients,
     kl_in_loss,
     kl_in_reward,
     reads_old_log_probs,
 )
 from grpo.tasks.prompts import Task, stream_generators
+from grpo.tasks.sequences import ended
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,9 +66,10 @@ class Rollout:
 
     prompts: torch.Tensor  # [batch pos]; [seed batch pos] where dynamic sampling regrouped the transformer's
     sample: Sample  # the responses, with what the policy reads their log-probs by (a flat index or a mask)
-    deltas: torch.Tensor  # [seed batch response]
+    deltas: torch.Tensor  # [seed batch response], or one a token [seed batch response pos] (token-level deltas or weights)
     old_log_probs: torch.Tensor | None  # [seed batch response pos] at sampling; None if the loss reads none
     ref_log_probs: torch.Tensor | None  # [seed batch response pos] under the reference; None without KL
+    sampler_log_probs: torch.Tensor | None = None  # [seed batch response pos] as drawn; off_policy_mask_threshold only
 
 
 @contextlib.contextmanager
@@ -81,9 +96,10 @@ def train(
 ) -> "pd.DataFrame":
     """Train `config` once per seed, all seeds stacked in one model.
 
-    Returns the records: one row per seed and inner step with the columns of
-    grpo.core.schema.COLUMNS (config_id, seed, epoch, step, metrics, diverged); the eval metrics
-    are set on each epoch's last step, null elsewhere.
+    Returns the records (``records_frame``): one row per seed and inner step with the columns of
+    grpo.core.schema.COLUMNS (config_id, seed, epoch, step, metrics, diverged), then the
+    configuration's fields, the columns `grpo train --out` writes; the eval metrics are set on each
+    epoch's last step, null elsewhere.
     A seed whose metrics turn NaN or infinite (say, from an absurd learning rate) is
     `diverged` from that step on; the seeds stacked with it are unaffected.
     `on_epoch(epoch)` is called after each epoch (progress display). `bases`: where a warm
@@ -104,9 +120,19 @@ def train_group(
     model as slices, configuration-major: a group that differs only in the numbers of
     grpo.core.group.SLICE_FIELDS (ValueError otherwise). Returns each configuration's records,
     equal to ``train(config, seeds)``'s (tests/core/test_group.py)."""
+    return [records_frame(config, columns)
+            for config, columns in zip(configs, train_group_columns(configs, seeds, device, on_epoch, bases), strict=True)]
+
+
+def records_frame(config: TrainConfig, columns: dict[str, np.ndarray]) -> "pd.DataFrame":
+    """One configuration's records as ``train`` returns them and `grpo train --out` writes them
+    (grpo.experiment.results.write_records): `columns` (``train_group_columns``'s, grpo.core.schema.COLUMNS),
+    then each of the configuration's fields (grpo.core.config.CONFIG_FIELDS) as a constant column
+    of its type (str, int64, float64), in the order and types a records file reads back with
+    (tests/cli/test_train_command.py)."""
     import pandas as pd  # here, not at the top: see the module's docstring
 
-    return [pd.DataFrame(columns) for columns in train_group_columns(configs, seeds, device, on_epoch, bases)]
+    return pd.DataFrame(columns).assign(**config.as_dict())
 
 
 @one_intra_op_thread()
@@ -141,6 +167,9 @@ def train_group_columns(
     deltas_fn = deltas_function(config.deltas_mode)
     with_kl = configs[0].kl_penalty > 0  # the same for the whole group
     reads_old = reads_old_log_probs(config.loss_mode, config.kl_estimator if with_kl else None)  # kept only if read
+    mismatch, weighs = config.rollout_dtype != "float32", corrected(config)  # a sampler apart; learner log-probs read
+    deltas_reads = DELTAS.fact(config.deltas_mode, "reads_rollout")
+    draws = reads_old or mismatch or weighs or bool(config.off_policy_mask_threshold) or "old_log_probs" in deltas_reads
 
     num_seeds, steps = len(generators), config.steps_per_epoch
     kl_coef = kl_coefficients(config.kl_penalty if with_kl else 0.0, num_seeds, device)  # [seed 1 1 1] the reward's KL's
@@ -155,14 +184,17 @@ def train_group_columns(
         start_metrics = heldout_eval(kind, policy, config, task, evaluation, with_entropy=True)
 
     for epoch in range(config.epochs):
-        # Reference model: a frozen copy, refreshed every ref_period epochs (KL on only)
-        if with_kl and epoch % config.ref_period == 0:
+        # Reference model: a frozen copy, updated every ref_period epochs (KL on only; see update_reference)
+        if with_kl and epoch == 0:
             reference = policy.frozen_copy()
+        elif with_kl and not config.ref_model_sync_steps and epoch % config.ref_period == 0:
+            reference = update_reference(reference, policy, config.ref_model_mixup_alpha)
 
         # Rollout: responses sampled from the current policy, to the task's prompts or a fresh draw of its stream
         with torch.no_grad():
+            sampler = ROLLOUT_DTYPES[config.rollout_dtype](policy)  # the policy, or its lower-precision copy
             rollout_task = task if drawing is None else task.drawn(drawing)  # prompts [batch pos] or [seed batch pos]
-            sample = kind.sample(policy, config, rollout_task, uniforms, reads_old)  # responses [seed batch response pos]
+            sample = kind.sample(sampler, config, rollout_task, uniforms, draws)  # responses [seed batch response pos]
 
             # Rewards and deltas, once per rollout
             rewards = kind.rewards(config, rollout_task, sample.responses)  # [seed batch response]
@@ -176,37 +208,57 @@ def train_group_columns(
                 "equal_reward_frac": equal_reward_groups(rewards).float().mean(1),
                 "mixed_pass_frac": ((pass_rate > 0) & (pass_rate < 1)).float().mean(1),
                 **trl_rollout_metrics(sample, rewards, task.vocab_size),
+                "overlong_punishment": (overlong_punishment(config, sample.responses, task.vocab_size).mean((1, 2))
+                                        if config.overlong_cache_length else torch.full((num_seeds,), torch.nan, device=device)),
             }
             rollout_prompts, rounds = rollout_task.prompts, torch.ones(num_seeds, device=device)  # [(seed) batch pos], [seed]
             if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
-                sample, rewards, rollout_prompts, rounds = refill(kind, policy, config, rollout_task, sample, rewards,
-                                                                  slice_seeds, epoch, reads_old)
+                sample, rewards, rollout_prompts, rounds = refill(kind, sampler, config, rollout_task, sample, rewards,
+                                                                  slice_seeds, epoch, draws)
             samples += rounds * (rollout_task.batch * config.responses)
             tokens += rollout_tokens(sample, rollout_task.prompts, task.vocab_size)  # TRL's num_tokens: the policy's own sample
             for name, value in {**rollout_metrics, "sampling_rounds": rounds, "kl_coef": kl_coef.view(-1).float(),
                                 "samples": samples, "num_tokens": tokens}.items():
                 epoch_metrics[name][epoch] = value
             ref_log_probs = kind.log_probs(reference, rollout_prompts, sample)[0] if with_kl else None  # [seed batch response pos]
+            # The sampler apart from the learner: the learner's own log-probs of the rollout (float32) and the corrections
+            learner_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if mismatch or weighs else None
+            weights, correction_metrics = correction(config, learner_log_probs, sample, num_seeds, device)
+            for name, value in correction_metrics.items():
+                epoch_metrics[name][epoch] = value
+            old_log_probs = learner_log_probs if weighs else sample.log_probs  # decoupled where corrected, else as drawn
+            rollout_inputs = deltas_inputs(kind, sampler, policy, config, deltas_reads, rollout_task, rollout_prompts, sample,
+                                           old_log_probs, weights)
             if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
                 rollout_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if sample.log_probs is None else sample.log_probs
                 kl_tokens = estimate_kl(config.kl_estimator, rollout_log_probs, ref_log_probs, rollout_log_probs)
                 coefficient = config.kl_penalty if config.kl_ctrl == "fixed" else kl_coef  # fixed: as it always was
-                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, coefficient), sample.mask)  # [seed batch response]
+                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, coefficient), sample.mask,
+                                   **rollout_inputs)  # [seed batch response]
                 kl_coef = KL_CONTROLLERS[config.kl_ctrl](kl_coef, kl_tokens, sample.mask, config)  # verl's kl_ctrl
             else:
-                deltas = deltas_fn(rewards, sample.mask)  # [seed batch response]
+                deltas = deltas_fn(rewards, sample.mask, **rollout_inputs)  # [seed batch response] (token-level: [... pos])
+            if weights is not None:  # the corrections' weights on each term, folded into its delta
+                deltas = weighted_deltas(deltas, weights)
+            masked_frac = torch.full((num_seeds,), torch.nan, device=device)
+            if config.mask_truncated_completions:  # TRL's: the truncated responses leave the loss, after the deltas
+                sample, masked_frac = without_truncated(sample, task.vocab_size)
+            epoch_metrics["truncated_masked_frac"][epoch] = masked_frac
 
             # Frozen log-probs: old (policy at rollout) and reference
             rollout = Rollout(
                 rollout_prompts, sample, deltas,
-                old_log_probs=sample.log_probs,
+                old_log_probs=old_log_probs if reads_old else None,
                 ref_log_probs=ref_log_probs,
+                sampler_log_probs=sample.log_probs if config.off_policy_mask_threshold else None,
             )
 
-        # Update: inner optimizer steps on this rollout
+        # Update: inner optimizer steps on this rollout; TRL's soft reference update every ref_model_sync_steps of them
         for step in range(steps):
             for name, value in update_step(policy, optimizer, config, rollout).items():
                 step_metrics[name][epoch, step] = value
+            if with_kl and config.ref_model_sync_steps and (epoch * steps + step + 1) % config.ref_model_sync_steps == 0:
+                reference = update_reference(reference, policy, config.ref_model_mixup_alpha)
 
         # Evaluation: greedy responses of the updated policy to the training prompts (a stream: this rollout's) and
         # the held-out ones, and one sampled response to each held-out prompt; every eval_every epochs and the last
@@ -227,6 +279,42 @@ def train_group_columns(
 
     return [_columns(c, seeds, numpy(step_metrics, part), numpy(epoch_metrics, part), numpy(eval_metrics, part),
                      numpy(start_metrics, part)) for c, part in zip(configs, per_config, strict=True)]
+
+
+def correction(config, learner_log_probs: torch.Tensor | None, sample: Sample, num_seeds: int,
+               device: torch.device) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+    """A rollout's correction weights (grpo.core.rollout_correction.rollout_weights; None without a
+    correction) and its records {CORRECTION_METRICS name: [seed]}: NaN where the run has no sampler
+    apart from the learner and no correction."""
+    records = {name: torch.full((num_seeds,), torch.nan, device=device) for name in CORRECTION_METRICS}
+    if learner_log_probs is None:
+        return None, records
+    assert sample.log_probs is not None  # drawn wherever the learner's are read
+    records["sampler_kl"] = sampler_kl(learner_log_probs, sample.log_probs, sample.mask)
+    if not corrected(config):
+        return None, records
+    weights, metrics = rollout_weights(config, learner_log_probs, sample.log_probs, sample.mask)
+    return weights, {**records, **metrics}
+
+
+def deltas_inputs(kind: type[Policy], sampler, policy, config, reads: tuple[str, ...], rollout_task: Task,
+                  prompts: torch.Tensor, sample: Sample, old_log_probs: torch.Tensor | None,
+                  weights: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
+    """What a deltas mode reads of the rollout beyond its rewards (its ``reads_rollout``): the
+    reward of the sampler's greedy response to each prompt (remax: one greedy generation, 1 /
+    responses of the rollout's sampling), the rollout's log-probs, the learner's sum of squared
+    probabilities and the correction's weights a token (optimal_token_baseline)."""
+    inputs: dict[str, torch.Tensor | None] = {}
+    if "greedy_rewards" in reads:
+        inputs["greedy_rewards"] = kind.rewards(config, rollout_task, kind.greedy(sampler, config, prompts))[..., 0]
+    if "old_log_probs" in reads:
+        inputs["old_log_probs"] = old_log_probs
+    if "sum_pi_squared" in reads:
+        inputs["sum_pi_squared"] = kind.sum_pi_squared(policy, prompts, sample)
+    if "rollout_is_weights" in reads:  # one a token: a response's weight on each of its tokens
+        inputs["rollout_is_weights"] = (None if weights is None else weights if weights.dim() == 4
+                                        else weights[..., None].expand(sample.responses.shape))
+    return inputs
 
 
 def evaluation_generators(slice_seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
@@ -256,22 +344,76 @@ def heldout_eval(kind: type[Policy], policy, config, task: Task, uniforms: SeedU
     START_METRICS of the policy (the mean entropy of its next-token distributions over those
     responses' real tokens) under their start_ names."""
     heldout = Task(task.heldout, task.heldout, task.vocab_size)
-    sample = kind.sample(policy, config, heldout, uniforms, False, group=1)  # [seed heldout 1 pos]
+    sample = kind.sample(policy, config, heldout, uniforms, False, group=1, sampling=PLAIN)  # [seed heldout 1 pos]
     sorted_frac = kind.success(heldout, sample.responses).float().mean((1, 2))  # [seed]
     if not with_entropy:
         return {"heldout_sorted_frac": sorted_frac}
     return {"start_heldout_sorted_frac": sorted_frac, "start_entropy": kind.log_probs(policy, heldout.prompts, sample)[1]}
 
 
+def without_truncated(sample: Sample, vocab: int) -> tuple[Sample, torch.Tensor]:
+    """TRL's mask_truncated_completions (trl/trainer/grpo_trainer.py, ``_generate_and_score_completions``:
+    ``completion_mask * (~is_truncated).unsqueeze(1)``, a completion truncated when its last id is
+    neither EOS nor pad; DAPO's overlong filtering, arXiv 2503.14476 §3.4): `sample` with the mask
+    of every response without EOS zeroed, so that it leaves the loss, its normaliser and the KL term
+    (a response's mean under seq_mean_token_mean is 0 and still counts in the mean over responses, as
+    TRL's grpo loss counts it), and the share of responses dropped [seed]."""
+    truncated = ~ended(sample.responses, vocab)  # [seed batch response]
+    assert sample.mask is not None, "the transformer's samples carry their mask (TrainConfig checks the policy)"
+    return replace(sample, mask=sample.mask * ~truncated[..., None]), truncated.float().mean((1, 2))
+
+
+def update_reference(reference: Any, policy: Any, alpha: float) -> Any:
+    """The reference model's update: a frozen copy of the policy (alpha 1, the seed document's
+    refresh), else each weight mixed in place, ref <- alpha x policy + (1 - alpha) x ref (TR-DPO,
+    arXiv 2404.09656; TRL's SyncRefModelCallback._sync_target_model, trl/trainer/callbacks.py:
+    ``target_param.data.mul_(1.0 - alpha).add_(copy_param.data, alpha=alpha)``). Each slice
+    mixes its own weights, so stacked seeds stay apart."""
+    if alpha == 1:
+        return policy.frozen_copy()
+    with torch.no_grad():
+        for mixed, current in zip(reference.parameters(), policy.parameters(), strict=True):
+            mixed.mul_(1.0 - alpha).add_(current, alpha=alpha)
+    return reference
+
+
 def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollout) -> dict[str, torch.Tensor]:
-    """One inner optimizer step on a rollout: forward, log-probs, loss (+ KL), backward, Adam.
-    Every term counts only the responses' real tokens (``rollout.sample.mask``). `config`: a
+    """One inner optimizer step on a rollout: its loss (``step_loss``), backward, Adam. `config`: a
     TrainConfig, or a group's (grpo.core.group.loss_config).
     Returns the step's metrics: {STEP_METRICS name: [seed]}."""
+    loss, metrics = step_loss(policy, config, rollout)
+    optimizer.zero_grad()
+    loss.sum().backward()  # seeds are independent: each gets its own gradient
+    metrics["grad_norm"] = grad_norms(policy, len(loss))  # [seed] before the step (TRL's grad_norm)
+    optimizer.step()
+    return {name: metrics[name].detach() for name in STEP_METRICS}
+
+
+def step_loss(policy: torch.nn.Module, config, rollout: Rollout) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A step's loss [seed] (forward, log-probs, policy loss, + KL, - entropy bonus) and its
+    metrics but grad_norm. Every term counts only the tokens of ``rollout.sample.mask`` (the
+    responses' real tokens; with mask_truncated_completions, of the responses that ended).
+    top_entropy_quantile < 1 (TRL's): the policy loss reads the log-probs of the tokens outside the
+    top entropy quantile detached, so its gradient flows through the kept tokens only and its
+    normaliser is unchanged: TRL's ``per_token_loss * entropy_mask`` in gradient (its terms are a
+    token's: the loss's ``token_terms`` fact), though the loss's value still counts every token's
+    term. The KL term and the entropy bonus read every token."""
     mask = rollout.sample.mask  # [seed batch response pos], None: every token real
-    log_probs, entropy = POLICIES[config.policy].log_probs(policy, rollout.prompts, rollout.sample)  # [... pos], [seed]
+    token_entropy = config.entropy_coeff > 0 or config.top_entropy_quantile < 1
+    log_probs, entropy = POLICIES[config.policy].log_probs(policy, rollout.prompts, rollout.sample,
+                                                           token_entropy)  # [... pos], [seed] ([... pos] per token)
     masked = {} if mask is None else {"mask": mask}  # a loss written for equal lengths only never sees a mask
-    terms = LOSSES.checked(config.loss_mode)(log_probs, rollout.old_log_probs, rollout.deltas, config, **masked)
+    nan = torch.full_like(log_probs[:, 0, 0, 0], torch.nan)  # [seed]
+    policy_log_probs, kept_frac = log_probs, nan
+    if config.top_entropy_quantile < 1:
+        kept = high_entropy_tokens(entropy.detach(), mask, config.top_entropy_quantile)  # [seed batch response pos]
+        policy_log_probs = torch.where(kept, log_probs, log_probs.detach())
+        kept_frac = token_mean(kept.float(), mask)  # [seed] the share of the real tokens kept
+    deltas, off_policy_masked = rollout.deltas, nan
+    if rollout.sampler_log_probs is not None:  # DeepSeek-V3.2's off-policy sequence mask, against the current policy
+        keep = off_policy_mask(deltas, log_probs, rollout.sampler_log_probs, mask, config.off_policy_mask_threshold)
+        deltas, off_policy_masked = weighted_deltas(deltas, keep), 1 - keep.flatten(1).mean(1)
+    terms = LOSSES.checked(config.loss_mode)(policy_log_probs, rollout.old_log_probs, deltas, config, **masked)
     if rollout.ref_log_probs is None:
         kl, loss = torch.zeros_like(terms.loss), terms.loss  # [seed]: no penalty term in the graph
     else:
@@ -282,17 +424,20 @@ def update_step(policy: torch.nn.Module, optimizer: Adam, config, rollout: Rollo
         else:
             penalty = kl if config.kl_reduction == "sum" else KL_REDUCTIONS[config.kl_reduction](kl_tokens, mask, config)
             loss = kl_in_loss(terms.loss, penalty, config.kl_penalty)  # [seed]
-    optimizer.zero_grad()
-    loss.sum().backward()  # seeds are independent: each gets its own gradient
-    grad_norm = grad_norms(policy, len(loss))  # [seed] before the step (TRL's grad_norm)
-    optimizer.step()
+    bonus = nan
+    if config.entropy_coeff:  # verl's: loss - entropy_coeff x the entropy aggregated as loss_agg (dp_actor.py)
+        bonus = config.entropy_coeff * aggregate(entropy, mask, config)  # [seed]
+        loss = loss - bonus
+    if token_entropy:
+        entropy = token_mean(entropy.detach(), mask)  # [seed] the record's mean
     with torch.no_grad():
         low_prob = torch.full_like(loss, torch.nan) if terms.clip_high_low_prob is None else terms.clip_high_low_prob
         extra = torch.full_like(loss, torch.nan) if terms.extra_clip is None else terms.extra_clip
-        metrics = {"loss": loss, "kl": kl, "clip_frac": terms.clip_low + terms.clip_high, "clip_low_frac": terms.clip_low,
-                   "clip_high_frac": terms.clip_high, "clip_high_low_prob_frac": low_prob, "extra_clip_frac": extra,
-                   "entropy": entropy, "grad_norm": grad_norm}
-        return {name: value.detach() for name, value in metrics.items()}
+        clip_frac = terms.clip_low + terms.clip_high
+    return loss, {"loss": loss, "kl": kl, "clip_frac": clip_frac, "clip_low_frac": terms.clip_low,
+                  "clip_high_frac": terms.clip_high, "clip_high_low_prob_frac": low_prob, "extra_clip_frac": extra,
+                  "entropy": entropy, "entropy_bonus": bonus, "entropy_kept_frac": kept_frac,
+                  "off_policy_masked_frac": off_policy_masked}
 
 
 def _columns(config: TrainConfig, seeds: Sequence[int], step_metrics: dict[str, np.ndarray],

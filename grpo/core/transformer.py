@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grpo.core.logprob import selective_log_softmax
-from grpo.core.uniforms import SeedUniforms, inverse_cdf
+from grpo.core.logprob import differentiable_log_softmax, selective_log_softmax
+from grpo.core.sampling import PLAIN, Sampling, draw, tempered
+from grpo.core.uniforms import SeedUniforms
 from grpo.tasks.sequences import SAMPLED_TOKENS, SPECIAL_TOKENS, bos_token, eos_token, ideal_responses, pad_token
 
 INIT_STD = 0.02  # nanoGPT's init scale
@@ -233,13 +234,14 @@ class StackedTransformer(nn.Module):
         return torch.cat([prefix, responses], -1).flatten(1, 2)
 
     def generate(self, prompts: torch.Tensor, num_responses: int, max_length: int,
-                 uniforms: SeedUniforms | None) -> tuple[torch.Tensor, torch.Tensor]:
+                 uniforms: SeedUniforms | None, sampling: Sampling = PLAIN) -> tuple[torch.Tensor, torch.Tensor]:
         """Responses token by token, sampled (at each seed's next `uniforms`) or greedy (None), keeping
         each layer's keys and values so that a step computes only the new position. The prompt and
         BOS go through the blocks once a prompt, not once a response: their keys and values are the
         same for every response of the group.
         prompts [batch pos] or [seed batch pos] -> (responses [seed batch response max_length], the
-        log-prob of each token when it was drawn [seed batch response max_length]; 0 after EOS)."""
+        log-prob of each token when it was drawn [seed batch response max_length]; 0 after EOS): the
+        learner's, at `sampling`'s temperature over the whole vocabulary (grpo.core.sampling)."""
         seeds, batch = self.num_seeds, prompts.shape[-2]  # prompts [batch pos] or each seed's [seed batch pos]
         uniform = None if uniforms is None else uniforms.next(batch, num_responses, max_length)  # [seed batch response max_length]
         responses = torch.full((seeds, batch, num_responses, max_length), pad_token(self.vocab), dtype=prompts.dtype,
@@ -248,18 +250,21 @@ class StackedTransformer(nn.Module):
         inputs = self._inputs(prompts, responses[:, :, :1, :0])  # [seed batch width+1]: prompt and BOS, once a prompt
         for part, decoder in self.decoders():
             generate_into(decoder, inputs[part], None if uniform is None else uniform[part], responses[part],
-                          drawn_log_probs[part])
+                          drawn_log_probs[part], sampling)
         return responses, drawn_log_probs
 
-    def log_probs(self, prompts: torch.Tensor, responses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_probs(self, prompts: torch.Tensor, responses: torch.Tensor, temperature: float = 1.0,
+                  entropy_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced: one pass over every response. prompts [batch pos] or [seed batch pos], responses
         [seed batch response max_length] -> (log-prob of each response token, entropy of each
-        next-token distribution), both [seed batch response max_length]; positions after EOS
-        hold numbers that the caller masks."""
+        next-token distribution), both [seed batch response max_length], of the logits / `temperature`
+        (grpo.core.sampling); positions after EOS hold numbers that the caller masks. `entropy_grad`:
+        the entropy carries a gradient (an entropy bonus)."""
         inputs = self._inputs(prompts, responses[..., :-1])  # [seed seq pos]
         chosen = responses.clamp(max=eos_token(self.vocab)).flatten(1, 2)  # pads -> EOS: a valid index, masked later
-        parts = [selective_log_softmax(decoder.logits(decoder.blocks(decoder.embed(inputs[seeds], 0), prompts.shape[-1])),
-                                       chosen[seeds]) for seeds, decoder in self.decoders()]  # [seed seq max_length] each
+        log_softmax = differentiable_log_softmax if entropy_grad else selective_log_softmax
+        parts = [log_softmax(tempered(decoder.logits(decoder.blocks(decoder.embed(inputs[seeds], 0), prompts.shape[-1])),
+                                      temperature), chosen[seeds]) for seeds, decoder in self.decoders()]  # [seed seq max_length] each
         return tuple(torch.cat(values).view(responses.shape) for values in zip(*parts, strict=True))  # type: ignore[return-value]
 
     def greedy_correct(self, prompts: torch.Tensor, max_length: int) -> torch.Tensor:
@@ -269,10 +274,11 @@ class StackedTransformer(nn.Module):
 
 
 def generate_into(decoder: Decoder, prefix: torch.Tensor, uniform: torch.Tensor | None, responses: torch.Tensor,
-                  drawn_log_probs: torch.Tensor) -> None:
+                  drawn_log_probs: torch.Tensor, sampling: Sampling = PLAIN) -> None:
     """StackedTransformer.generate for the seeds of `decoder`: prefix [seed batch width+1] (prompt
     and BOS), uniform [seed batch response max_length] or None (greedy); writes the responses and
-    the drawn log-probs into `responses` and `drawn_log_probs` [seed batch response max_length]."""
+    the drawn log-probs into `responses` and `drawn_log_probs` [seed batch response max_length].
+    `sampling`: the temperature and truncations of the draws (grpo.core.sampling)."""
     seeds, batch, num_responses, max_length = responses.shape
     width = prefix.shape[-1] - 1
     eos, pad = eos_token(decoder.vocab), pad_token(decoder.vocab)
@@ -289,7 +295,8 @@ def generate_into(decoder: Decoder, prefix: torch.Tensor, uniform: torch.Tensor 
     hidden = hidden.expand(seeds, batch, num_responses, dim).flatten(1, 2)  # [seed seq dim]
     for t in range(max_length):
         logits = decoder.logits(hidden).view(seeds, batch, num_responses, -1)  # [seed batch response vocab+1]
-        token = logits.argmax(-1) if uniform is None else inverse_cdf(logits, uniform[..., t])
+        logits = tempered(logits, sampling.temperature)  # the learner's distribution (grpo.core.sampling)
+        token = logits.argmax(-1) if uniform is None else draw(logits, uniform[..., t], sampling)
         drawn_log_probs[..., t] = torch.where(done, 0.0, logits.log_softmax(-1).gather(-1, token[..., None])[..., 0])
         responses[..., t] = torch.where(done, pad, token)
         done |= token == eos

@@ -152,6 +152,48 @@ def grpo_passk(rewards: torch.Tensor) -> torch.Tensor:
     return first_best * gap[..., None]
 
 
+@declare(reads_rollout=("greedy_rewards",))
+def remax(rewards: torch.Tensor, greedy_rewards: torch.Tensor) -> torch.Tensor:
+    """ReMax: reward minus the reward of the policy's greedy response to the same prompt (verl's remax).
+
+    ReMax (Li et al. 2023, arXiv 2310.10505); verl (verl/trainer/ppo/core_algos.py,
+    ``compute_remax_outcome_advantage``: ``returns - reward_baselines``; the baseline is the reward
+    of a ``do_sample=False`` response to each prompt, generated beside the rollout and repeated
+    over its n responses, verl/trainer/ppo/ray_trainer.py, ``gen_baseline_batch``). The trainer
+    generates one greedy response a prompt with the rollout's policy (1/responses of the
+    rollout's sampling) and rewards it. greedy_rewards [seed batch]. Needs no group: one
+    response a prompt has a baseline."""
+    return rewards - greedy_rewards[..., None]
+
+
+OTB_EPS = 1e-8  # verl's epsilon of compute_optimal_token_baseline_advantage
+
+
+@declare(min_group=2, reads_mask=True, token_level=True,
+         reads_rollout=("old_log_probs", "sum_pi_squared", "rollout_is_weights"))
+def optimal_token_baseline(rewards: torch.Tensor, mask: torch.Tensor | None, old_log_probs: torch.Tensor,
+                           sum_pi_squared: torch.Tensor, rollout_is_weights: torch.Tensor | None) -> torch.Tensor:
+    """OTB: per token, reward minus its group's mean weighed by each response's path variance so far (verl's).
+
+    verl's optimal token baseline (verl/trainer/ppo/core_algos.py,
+    ``compute_optimal_token_baseline_advantage``, ``handle_zero_tail`` False, its default): with an
+    outcome reward every token's return G_t is its response's reward; per position t of a group,
+    B_t = sum_i G_i W_i,t m_i,t / (sum_i W_i,t m_i,t + 1e-8), W_i,t = sum_{j<=t} m_i,j w_i,j the
+    cumulative path-variance proxy, w_j = 1 - 2 pi_j + sum_v pi(v)^2 (pi_j the rollout
+    probability of the drawn token, ``old_log_probs``; ``sum_pi_squared`` over the vocabulary),
+    times rho^2 where a rollout correction weighs tokens (``rollout_is_weights``, verl's W
+    correction); the delta is (G_t - B_t) m_t, one a token [seed batch response pos]. A response
+    alone in its group has no baseline in verl; here a group has at least 2 responses."""
+    real = torch.ones_like(old_log_probs) if mask is None else mask  # [seed batch response pos]
+    per_token = 1 - 2 * old_log_probs.exp() + sum_pi_squared
+    if rollout_is_weights is not None:
+        per_token = per_token * rollout_is_weights.square()
+    cumulative = (per_token * real).cumsum(-1)  # W_t [seed batch response pos]
+    returns = rewards[..., None].expand(real.shape)  # G_t: the outcome reward at every token
+    baseline = (returns * cumulative * real).sum(2, keepdim=True) / ((cumulative * real).sum(2, keepdim=True) + OTB_EPS)
+    return (returns - baseline) * real
+
+
 def equal_reward_groups(rewards: torch.Tensor) -> torch.Tensor:
     """Whether each group's rewards are all equal: every centred deltas mode (centered, normalized,
     rloo, batch_normalized) gives such a group deltas of 0, so it adds nothing to the policy
@@ -176,11 +218,19 @@ DELTAS: Registry = Registry("deltas", {
     "opo": opo,
     "gpg": gpg,
     "grpo_passk": grpo_passk,
+    "remax": remax,
+    "optimal_token_baseline": optimal_token_baseline,
 }, deltas_contract, facts={
     # Responses per prompt the mode needs: with one response a group's mean is that response, so
     # the centred modes give all-zero deltas (no learning) and the normalised ones divide by no spread.
     "min_group": 1,
     "reads_mask": False,  # True: called as fn(rewards, mask), mask [seed batch response pos] or None (every token real)
+    # What the mode reads of the rollout beyond its rewards, as keyword arguments: greedy_rewards [seed batch] (the
+    # reward of the rollout policy's greedy response to each prompt), old_log_probs and sum_pi_squared (the rollout
+    # policy's log-prob of each drawn token and sum of squared probabilities over the vocabulary) [seed batch response
+    # pos], rollout_is_weights [seed batch response pos] or None (a rollout correction's weights)
+    "reads_rollout": (),
+    "token_level": False,  # True: returns one delta a token [seed batch response pos]; only losses that take them
 })
 
 
@@ -191,10 +241,11 @@ def min_group(deltas_mode: str) -> int:
 
 
 def deltas_function(deltas_mode: str):
-    """The mode as the trainer calls it, ``fn(rewards, mask)``: the mask (the responses' real
-    tokens [seed batch response pos], None when every token is real) passed on to a mode that
-    declares ``reads_mask``, dropped for the others."""
+    """The mode as the trainer calls it, ``fn(rewards, mask, **rollout)``: the mask (the responses'
+    real tokens [seed batch response pos], None when every token is real) passed on to a mode that
+    declares ``reads_mask``, dropped for the others; of `rollout`'s keyword arguments, those the
+    mode declares in ``reads_rollout``."""
     fn = DELTAS.checked(deltas_mode)
-    if DELTAS.fact(deltas_mode, "reads_mask"):
-        return fn
-    return lambda rewards, mask: fn(rewards)
+    with_mask, reads = DELTAS.fact(deltas_mode, "reads_mask"), DELTAS.fact(deltas_mode, "reads_rollout")
+    return lambda rewards, mask, **rollout: fn(rewards, *([mask] if with_mask else []),
+                                               **{name: rollout[name] for name in reads})

@@ -2,7 +2,8 @@
 mean.
 
 Shapes: ``log_probs, old_log_probs [seed batch response pos]`` (log-probability of each
-response token), ``deltas [seed batch response]``, and the keyword ``mask [seed batch response
+response token), ``deltas [seed batch response]`` (a loss declaring ``token_deltas`` also takes
+one delta a token, ``[seed batch response pos]``: see per_token), and the keyword ``mask [seed batch response
 pos]`` (1.0 on a response's real tokens, 0.0 after its EOS), which the trainer passes only for
 variable-length responses (policy transformer): a loss that takes no mask still serves the seed
 document's policy, where every token is real. Every loss returns one value per seed: its per-token terms over the real
@@ -55,6 +56,12 @@ def low_prob_clip_high(above: torch.Tensor, positive: torch.Tensor, old_log_prob
     if mask is not None:
         low = low & (mask > 0)
     return (low & above).sum(TOKEN_DIMS) / (low & positive).sum(TOKEN_DIMS)  # 0 / 0: NaN where none qualifies
+
+
+def per_token(deltas: torch.Tensor) -> torch.Tensor:
+    """Deltas as a per-token factor: [seed batch response] -> [seed batch response 1]; token-level
+    deltas [seed batch response pos] (a loss declaring ``token_deltas``) as they are."""
+    return deltas if deltas.dim() == 4 else deltas[..., None]
 
 
 def aggregate(values: torch.Tensor, mask: torch.Tensor | None, config) -> torch.Tensor:
@@ -119,24 +126,24 @@ def trust_region(ratio, delta, low, high, mask, config, fraction_mask, old_log_p
     return LossTerms(-aggregate(surrogate, mask, config), clip_low, clip_high, low_prob, extra)
 
 
-@declare(reads_old_log_probs=False, sliced=True)
+@declare(reads_old_log_probs=False, sliced=True, token_deltas=True)
 def naive(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: -mean(log pi x delta), REINFORCE; needs no old log-probs.
 
     ``old_log_probs`` is None here: the trainer skips their lookup for this loss."""
-    return unclipped_terms(log_probs * deltas[..., None], mask, config)
+    return unclipped_terms(log_probs * per_token(deltas), mask, config)
 
 
-@declare(sliced=True)
+@declare(sliced=True, token_deltas=True)
 def unclipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: -mean(r x delta), r = exp(log pi - log pi_old) the probability ratio.
 
     (The seed document's ``log_probs / old_log_probs`` is no ratio and flips the gradient's
     sign.) At pi = pi_old its gradient is the naive one."""
-    return unclipped_terms(torch.exp(log_probs - old_log_probs) * deltas[..., None], mask, config)
+    return unclipped_terms(torch.exp(log_probs - old_log_probs) * per_token(deltas), mask, config)
 
 
-@declare(options={"epsilon": 0.01, "clip_ratio_c": 0.0}, sliced=True)  # the seed document's; no dual clip
+@declare(options={"epsilon": 0.01, "clip_ratio_c": 0.0}, sliced=True, token_deltas=True)  # the seed document's; no dual clip
 def clipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """seed document: PPO/GRPO's trust region [1 - epsilon, 1 + epsilon] per token.
 
@@ -153,22 +160,22 @@ def clipped(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     clamp changes nothing where the delta is positive, since clip(r) <= 1 + epsilon_high < c there
     (tests/modes/test_mechanisms.py compares both formulations). Refused below 1 + the upper clip."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    return trust_region(ratio, deltas[..., None], config.epsilon, config.epsilon, mask, config, mask, old_log_probs,
+    return trust_region(ratio, per_token(deltas), config.epsilon, config.epsilon, mask, config, mask, old_log_probs,
                         config.clip_ratio_c)
 
 
-@declare(options={"epsilon_low": 0.2, "epsilon_high": 0.28, "clip_ratio_c": 0.0}, sliced=True)  # DAPO's
+@declare(options={"epsilon_low": 0.2, "epsilon_high": 0.28, "clip_ratio_c": 0.0}, sliced=True, token_deltas=True)  # DAPO's
 def clip_higher(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """DAPO: asymmetric trust region [1 - epsilon_low, 1 + epsilon_high] per token (0.2 / 0.28).
 
     DAPO (Yu et al. 2025): unlikely tokens with a positive delta can grow further before
     clipping. ``clip_ratio_c`` adds the dual clip (see clipped)."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    return trust_region(ratio, deltas[..., None], config.epsilon_low, config.epsilon_high, mask, config, mask,
+    return trust_region(ratio, per_token(deltas), config.epsilon_low, config.epsilon_high, mask, config, mask,
                         old_log_probs, config.clip_ratio_c)
 
 
-@declare(options={"epsilon": 0.01}, sliced=True)  # the seed document's
+@declare(options={"epsilon": 0.01}, sliced=True, token_terms=False)  # the seed document's
 def gspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """GSPO: one ratio per sequence, exp(mean log-ratio), clipped to [1 - epsilon, 1 + epsilon].
 
@@ -192,7 +199,7 @@ def response_lengths(like: torch.Tensor, mask: torch.Tensor | None) -> torch.Ten
     return like.shape[-1] if mask is None else mask.sum(-1, keepdim=True)
 
 
-@declare(options={"epsilon": 0.01}, sliced=True)  # as gspo
+@declare(options={"epsilon": 0.01}, sliced=True, token_deltas=True)  # as gspo
 def gspo_token(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """GSPO-token: GSPO's sequence ratio on every token, sg[s] x pi / sg[pi], clipped per token.
 
@@ -204,10 +211,10 @@ def gspo_token(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms
     tokens, as verl's ``pg_clipfrac`` does."""
     mean_log_ratio = response_mean(log_probs - old_log_probs, mask)  # [seed batch response 1]
     log_ratio = (log_probs - log_probs.detach() + mean_log_ratio.detach()).clamp(max=10.0)  # [seed batch response pos]
-    return trust_region(torch.exp(log_ratio), deltas[..., None], config.epsilon, config.epsilon, mask, config, mask)
+    return trust_region(torch.exp(log_ratio), per_token(deltas), config.epsilon, config.epsilon, mask, config, mask)
 
 
-@declare(options={"epsilon": 0.01}, sliced=True, reads_loss_agg=False)  # as gspo
+@declare(options={"epsilon": 0.01}, sliced=True, reads_loss_agg=False, token_terms=False)  # as gspo
 def luspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """LUSPO: GSPO's clipped sequence term x the response's length, mean over responses.
 
@@ -223,7 +230,7 @@ def luspo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return LossTerms(loss, token_mean(below.float(), None), token_mean(above.float(), None))
 
 
-@declare(options={"sapo_temperature_pos": 1.0, "sapo_temperature_neg": 1.05}, sliced=True)  # TRL's and verl's
+@declare(options={"sapo_temperature_pos": 1.0, "sapo_temperature_neg": 1.05}, sliced=True, token_deltas=True)  # TRL's and verl's
 def sapo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """SAPO: a soft trust region, -mean(4/tau sigmoid(tau (r - 1)) x delta), tau by the delta's sign.
 
@@ -236,7 +243,7 @@ def sapo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     leaves 1, never to exactly 0, so nothing is clipped (clip fractions 0). Both peers aggregate
     it as seq_mean_token_mean, this project's default ``loss_agg``."""
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
-    delta = deltas[..., None]
+    delta = per_token(deltas)
     tau = torch.where(delta > 0, config.sapo_temperature_pos, config.sapo_temperature_neg).to(ratio.dtype)
     return unclipped_terms(torch.sigmoid(tau * (ratio - 1)) * 4 / tau * delta, mask, config)
 
@@ -268,7 +275,8 @@ def vespo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return unclipped_terms(phi * delta * log_probs, mask, config)
 
 
-@declare(options={"epsilon_low": 0.4, "epsilon_high": 0.4}, sliced=True, reads_loss_agg=False)  # GMPO's e^(+-0.4)
+@declare(options={"epsilon_low": 0.4, "epsilon_high": 0.4}, sliced=True, reads_loss_agg=False,
+         token_terms=False)  # GMPO's e^(+-0.4)
 def geo_mean(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """GMPO: the geometric mean of the token ratios, each clipped in log space to [-epsilon_low, epsilon_high].
 
@@ -361,7 +369,7 @@ def kl_cov(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     return LossTerms(aggregate(terms, mask, config), zero, zero, None, token_mean(chosen.float(), mask))
 
 
-@declare(options={"epsilon_low": 1.0, "epsilon_high": 4.0}, sliced=True)  # no lower bound, ratio cap 5 (see cispo)
+@declare(options={"epsilon_low": 1.0, "epsilon_high": 4.0}, sliced=True, token_deltas=True)  # no lower bound, ratio cap 5 (see cispo)
 def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     """CISPO: -mean(sg(clip(r, 1 - epsilon_low, 1 + epsilon_high)) x delta x log pi); r <= 5.
 
@@ -375,12 +383,32 @@ def cispo(log_probs, old_log_probs, deltas, config, mask=None) -> LossTerms:
     ratio = torch.exp(log_probs - old_log_probs)  # [seed batch response pos]
     lower, upper = clip_bounds(config.epsilon_low, config.epsilon_high, ratio)
     weight = ratio.clamp(lower, upper).detach()
-    terms = unclipped_terms(weight * deltas[..., None] * log_probs, mask, config)
+    delta = per_token(deltas)
+    terms = unclipped_terms(weight * delta * log_probs, mask, config)
     clip_low = token_mean((ratio < lower).float(), mask)
     clip_high = token_mean((ratio > upper).float(), mask)
-    positive = deltas[..., None] > 0
+    positive = delta > 0
     low_prob = low_prob_clip_high((ratio > upper) & positive, positive, old_log_probs, mask)
     return LossTerms(terms.loss, clip_low, clip_high, low_prob)
+
+
+def high_entropy_tokens(entropy: torch.Tensor, mask: torch.Tensor | None, quantile: float) -> torch.Tensor:
+    """TRL's top_entropy_quantile (Wang et al. 2025, "Beyond the 80/20 Rule", arXiv 2506.01939):
+    the real tokens whose entropy is at least the (1 - quantile) quantile of the seed's real
+    tokens' entropies, linearly interpolated as ``torch.quantile`` does. As TRL's
+    ``get_high_entropy_mask`` (trl/trainer/grpo_trainer.py), which takes the quantile over the
+    whole batch's non-pad tokens; here over a seed's rollout, so stacked seeds stay apart; none
+    where a seed has no real token. entropy [seed batch response pos] (no gradient needed), mask
+    the same or None (every token real) -> bool [seed batch response pos]"""
+    real = torch.ones_like(entropy, dtype=torch.bool) if mask is None else mask > 0
+    values = torch.where(real, entropy, torch.inf).flatten(1).sort(-1).values  # [seed tokens], the real ones first
+    count = real.flatten(1).sum(-1)  # [seed]
+    position = (1 - quantile) * (count - 1).clamp(min=0).to(values.dtype)  # [seed]
+    below = position.floor().long()
+    above = torch.minimum(below + 1, (count - 1).clamp(min=0))
+    low, high = values.gather(1, below[:, None]), values.gather(1, above[:, None])  # [seed 1]
+    threshold = torch.where(count[:, None] > 0, low + (high - low) * (position[:, None] - below[:, None]), torch.inf)
+    return real & (entropy >= threshold.view(-1, *[1] * (entropy.dim() - 1)))
 
 
 def loss_contract(result, log_probs: torch.Tensor, *_) -> str | None:
@@ -413,6 +441,8 @@ LOSSES: Registry = Registry("losses", {
     "reads_old_log_probs": True,  # False: the trainer skips their lookup and passes None
     "sliced": False,  # reads a group's per-slice numbers (see the module's docstring)
     "reads_loss_agg": True,  # False: the loss aggregates its own terms; loss_agg does not apply to it
+    "token_deltas": False,  # True: takes token-level deltas [seed batch response pos] too (per_token), each its token's
+    "token_terms": True,  # False: a term is a sequence's (its ratio mixes the tokens'); top_entropy_quantile does not apply
 })
 
 

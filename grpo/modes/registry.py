@@ -1,7 +1,8 @@
 """Registries of modes: each group's built-ins, in their order, then its plugins.
 
-Four groups, one per choice a configuration names: ``rewards`` (``reward_fn``), ``deltas``
-(``deltas_mode``), ``losses`` (``loss_mode``) and ``kl_estimators`` (``kl_estimator``). A plugin
+Five groups (``GROUPS``), one per choice a configuration names: ``rewards`` (``reward_fn`` of the
+seed policy), ``sequence_rewards`` (``reward_fn`` of the transformer), ``deltas`` (``deltas_mode``),
+``losses`` (``loss_mode``) and ``kl_estimators`` (``kl_estimator``). A plugin
 mode has the signature and docstring conventions of the group's built-ins (see grpo.modes.rewards,
 grpo.modes.deltas, grpo.modes.losses) and comes from either
 

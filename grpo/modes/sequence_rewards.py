@@ -19,6 +19,7 @@ With ``n`` the prompt's length and the response's *content* its tokens before EO
 
 ``length_penalty`` is the optional shaping term ``|content length - n|``; the trainer subtracts
 ``length_penalty x`` it from any reward (0 for the ideal response, so the best reward holds).
+``soft_overlong_punishment`` is DAPO's, added to any reward where ``overlong_cache_length`` is set.
 """
 
 import torch
@@ -83,3 +84,15 @@ def best_sequence_reward(reward_fn: str, prompts: torch.Tensor, vocab: int, max_
     """The reward of each prompt's ideal response. [batch]"""
     ideal = ideal_responses(prompts, vocab, max_length)[None, :, None, :]  # [1 batch 1 response_pos]
     return SEQUENCE_REWARDS.checked(reward_fn)(prompts, ideal, vocab)[0, :, 0]
+
+
+def soft_overlong_punishment(responses: torch.Tensor, vocab: int, max_length: int, cache: int) -> torch.Tensor:
+    """DAPO's soft overlong punishment (Yu et al. 2025, arXiv 2503.14476, §3.4, eq. 13): with L a
+    response's real tokens (EOS included), 0 while L <= max_length - cache, then (max_length -
+    cache - L) / cache down to -1 at L = max_length, and -1 beyond. As TRL's
+    ``get_soft_overlong_punishment(max_completion_len, soft_punish_cache)``
+    (trl/rewards/other_rewards.py, ``_SoftOverlongPunishment.__call__``), whose completion ids end
+    with their EOS. responses [... response_pos] -> [...]"""
+    lengths = response_mask(responses, vocab).sum(-1).float()
+    allowed = max_length - cache
+    return torch.where(lengths <= allowed, 0.0, torch.where(lengths <= max_length, (allowed - lengths) / cache, -1.0))

@@ -5,7 +5,7 @@ The results folder (layout and trust rules: grpo.experiment.store) is keyed by (
 seed). A sweep trains only the pairs of its grid that no trusted trial holds: re-running a
 finished sweep trains nothing, more seeds train only the new seeds, more axis values only the
 new configurations (a sensitivity value: only its new cell), a narrower grid reuses what it
-needs. A grid with [tuning] trains in two phases (see run_sweep). Then it rebuilds runs.parquet.
+needs. A grid with [tuning] trains in two phases (see train_phases). Then it rebuilds runs.parquet.
 
 Trials go to Tune in batches (16 trials per CPU of the runtime, at least 100), so that
 Tune's bookkeeping (which grows with the square of an experiment's trials) stays small for grids
@@ -29,7 +29,7 @@ from grpo.core.group import group_key
 from grpo.errors import UsageError
 from grpo.experiment.bases import ensure_bases, stored_bases
 from grpo.experiment.completeness import Gap, study_gaps
-from grpo.experiment.grids import load_grid
+from grpo.experiment.grids import Grid, load_grid
 from grpo.experiment.layout import GRID_FILE
 from grpo.experiment.provenance import code_fingerprint
 from grpo.experiment.results import FINISHED, open_results
@@ -37,12 +37,14 @@ from grpo.experiment.store import exclusive, few, holds_lock, scan, trial_info, 
 from grpo.experiment.tuning import objective_table, select, tuned_cell, tuning_success
 from grpo.files import check_writable_dir, write_atomic
 from grpo.modes.catalogue import pack_in_process_modes, unpack_in_process_modes
-from grpo.sweep.runtime import check_plugins, cluster_address, ray_runtime, scratch_dir
+from grpo.sweep.runtime import Driver, check_plugins, cluster_address, ray_runtime, scratch_dir
 
 BATCH_PER_CPU = 16  # trials per Tune experiment and CPU of the runtime: every CPU busy to the end
 MIN_BATCH = 100  # the presets smoke and full in one experiment
 MAX_FAILURES = 2  # retries of a trial whose worker or node was lost (not of a configuration that raises)
 TRIAL_BYTES = 2**30  # the most memory (grpo.core.footprint) a group may take as one trial; larger groups are cut
+Plan = list[tuple[TrainConfig, tuple[int, ...]]]  # (configuration, seeds) to train: grpo.experiment.grids.Grid.plan
+Tuned = dict[str, TrainConfig]  # the tuned cell: default config_id -> its arm's choice (grpo.experiment.tuning.tuned_cell)
 
 
 @dataclass
@@ -63,9 +65,11 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     """Train every (configuration, seed) of `grid` not done yet in results_root/<grid>/; rebuild
     runs.parquet. `address` (or RAY_ADDRESS) joins a cluster, else a private runtime runs.
     `notify(line)` tells about damaged results found (default: stderr). `vary` adds sensitivity
-    values (``--vary``). A grid with a [tuning] table runs in two phases: phase one trains the
-    cells on the evaluation seeds and the candidates on the tuning seeds; phase two, each arm's
-    choice (grpo.experiment.tuning) on the evaluation seeds."""
+    values (``--vary``). A grid with a [tuning] table runs in two phases (``train_phases``).
+
+    The steps: the grid planned and checked before anything is written; under the folder's lock,
+    its trials scanned (``SweepCall``), the phases trained, runs.parquet and the grid file written;
+    then what this call did, counted (``sweep_outcome``)."""
     notify = notify or (lambda line: print(line, file=sys.stderr))
     spec = load_grid(grid, vary)
     plan = spec.plan()  # every cell and candidate validated before anything is written
@@ -74,67 +78,105 @@ def run_sweep(grid: str, results_root: Path = Path("results"), *, address: str |
     check_writable_dir(results_dir)
     address = cluster_address(address)
     with exclusive(results_dir) as sweep_id:
-        found = scan(results_dir, code_fingerprint())
-        damaged = found.damaged
-        if damaged:
-            notify(f"retraining {len(damaged)} damaged trial(s): {few(damaged)}")
-        trained, interrupted, tune_dir, driver = [], False, None, None  # trained: the trials (groups, seeds) this call ran
-        attempted: set[tuple[str, int]] = set()  # (config_id, seed) trained by this call: each once, failed or not
-        tuned = None  # the tuned cell, once phase one is scored
-        runtime = ExitStack()  # the scratch folder and Ray runtime, started by the first phase with work
-
-        def train_missing(plan):
-            """Train the (configuration, seeds) of `plan` that no trusted trial holds and this call
-            has not tried (a candidate that failed in phase one is not trained again in phase two)."""
-            nonlocal found, damaged, tune_dir, driver
-            work = [(config, lacking) for config, seeds in plan
-                    if (lacking := tuple(s for s in seeds if s not in found.done_seeds(config.config_id)
-                                         and (config.config_id, s) not in attempted))]
-            if not work:
-                return
-            attempted.update((config.config_id, seed) for config, seeds in work for seed in seeds)
-            if tune_dir is None:
-                scratch = runtime.enter_context(scratch_dir())
-                driver = runtime.enter_context(ray_runtime(address, num_cpus, results_dir, scratch))
-                tune_dir = scratch / "tune"
-            ensure_bases(results_dir, work)  # each seed's warm-start base trained once, here, before the trials share it
-            groups = trial_groups(work)
-            trained.extend(groups)
-            driver.run(run_trials, groups, results_dir, sweep_id, tune_dir, progress)
-            found = scan(results_dir, code_fingerprint())
-            damaged += found.damaged
-
-        try:
-            with runtime:
-                train_missing(plan)
-                if spec.tuning:  # phase two: each arm's choice on the evaluation seeds
-                    write_runs(results_dir, spec, plan, found)
-                    success = tuning_success(open_results(results_dir), spec)
-                    selection = select(objective_table(success, spec), spec)
-                    tuned = tuned_cell(spec, selection)
-                    plan = spec.plan(tuned)
-                    train_missing(plan)
-        except KeyboardInterrupt:
-            interrupted = True  # finished trials are kept; the re-run trains the rest
-            found = scan(results_dir, code_fingerprint())
-            damaged += found.damaged
-        runs = write_runs(results_dir, spec, plan, found)
+        call = SweepCall(results_dir, sweep_id, address, num_cpus, progress)
+        if call.damaged:
+            notify(f"retraining {len(call.damaged)} damaged trial(s): {few(call.damaged)}")
+        plan, tuned, interrupted = train_phases(call, spec, plan)
+        runs = write_runs(results_dir, spec, plan, call.found)
         # the folder's grid from now on: written with the runs it describes, never before its training (a
         # sweep killed mid-growth leaves the last finished grid and its runs, which the report then shows)
         write_atomic(results_dir / GRID_FILE, lambda tmp: tmp.write_text(spec.text))
+    return sweep_outcome(spec, runs, call, tuned, interrupted)
+
+
+class SweepCall:
+    """One call's training of a results folder: what the folder holds (``found``, rescanned after
+    each phase), the damaged trials found on the way, the runs this call tried (each once, failed
+    or not) and its trials, and the scratch folder and Ray runtime that the first phase with work
+    starts (``runtime``: closed when the phases end)."""
+
+    def __init__(self, results_dir: Path, sweep_id: str, address: str | None, num_cpus: int | None, progress: bool):
+        self.results_dir, self.sweep_id, self.address, self.num_cpus, self.progress = (
+            results_dir, sweep_id, address, num_cpus, progress)
+        self.found = scan(results_dir, code_fingerprint())
+        self.damaged: list[str] = list(self.found.damaged)  # "config_id (reason)", every scan's
+        self.attempted: set[tuple[str, int]] = set()  # (config_id, seed) trained by this call
+        self.trained: list[tuple[list[TrainConfig], tuple[int, ...]]] = []  # the trials (groups, seeds) this call ran
+        self.runtime = ExitStack()  # the scratch folder and Ray runtime
+        self.driver: Driver | None = None
+        self.tune_dir: Path | None = None
+
+    def rescan(self) -> None:
+        self.found = scan(self.results_dir, code_fingerprint())
+        self.damaged += self.found.damaged
+
+    def train_missing(self, plan: Plan) -> None:
+        """Train the (configuration, seeds) of `plan` that no trusted trial holds and this call
+        has not tried (a candidate that failed in phase one is not trained again in phase two)."""
+        work = [(config, lacking) for config, seeds in plan
+                if (lacking := tuple(s for s in seeds if s not in self.found.done_seeds(config.config_id)
+                                     and (config.config_id, s) not in self.attempted))]
+        if not work:
+            return
+        self.attempted.update((config.config_id, seed) for config, seeds in work for seed in seeds)
+        if self.driver is None or self.tune_dir is None:  # the first phase with work
+            scratch = self.runtime.enter_context(scratch_dir())
+            self.driver = self.runtime.enter_context(ray_runtime(self.address, self.num_cpus, self.results_dir, scratch))
+            self.tune_dir = scratch / "tune"
+        ensure_bases(self.results_dir, work)  # each seed's warm-start base trained once, here, before the trials share it
+        groups = trial_groups(work)
+        self.trained.extend(groups)
+        self.driver.run(run_trials, groups, self.results_dir, self.sweep_id, self.tune_dir, self.progress)
+        self.rescan()
+
+
+def train_phases(call: SweepCall, spec: Grid, plan: Plan) -> tuple[Plan, Tuned | None, bool]:
+    """Phase one trains `plan`: the cells on the evaluation seeds and, with a [tuning] table, the
+    candidates on the tuning seeds; phase two, each arm's choice (``tuned_choice``) on the
+    evaluation seeds. Ctrl-C stops them: finished trials are kept, the re-run trains the rest.
+    Returns the plan of the last phase begun, the tuned cell (None before it is chosen), and
+    whether the phases were interrupted."""
+    tuned = None
+    try:
+        with call.runtime:
+            call.train_missing(plan)
+            if spec.tuning:
+                tuned = tuned_choice(call, spec, plan)
+                plan = spec.plan(tuned)
+                call.train_missing(plan)
+    except KeyboardInterrupt:
+        call.rescan()
+        return plan, tuned, True
+    return plan, tuned, False
+
+
+def tuned_choice(call: SweepCall, spec: Grid, plan: Plan) -> Tuned:
+    """Phase one scored: its runs written, each arm's choice among the candidates by their success
+    on the tuning seeds (grpo.experiment.tuning), as the cell phase two trains."""
+    write_runs(call.results_dir, spec, plan, call.found)
+    success = tuning_success(open_results(call.results_dir), spec)
+    return tuned_cell(spec, select(objective_table(success, spec), spec))
+
+
+def sweep_outcome(spec: Grid, runs: pd.DataFrame, call: SweepCall, tuned: Tuned | None,
+                  interrupted: bool) -> SweepOutcome:
+    """What this call did, from runs.parquet's rows (`runs`): the runs it trained and finished
+    (each counted once), those it reused, its trials that ended, the failed and missing
+    configurations, and what a report of the study lacks."""
     done = runs.status.isin(FINISHED)
-    here = pd.Series([(config_id, seed) in attempted for config_id, seed in zip(runs.config_id, runs.seed)], index=runs.index)
-    trained_runs = int((done & here).sum())  # runs this call trained and finished (each counted once)
+    here = pd.Series([(config_id, seed) in call.attempted for config_id, seed in zip(runs.config_id, runs.seed)],
+                     index=runs.index)
+    trained_runs = int((done & here).sum())
     failed = runs[runs.status == "failed"].drop_duplicates("config_id")
     missing = runs.config_id[runs.status == "missing"].drop_duplicates().tolist()
-    trials = sum(not {config.config_id for config in configs} & set(missing) for configs, _ in trained)
+    trials = sum(not {config.config_id for config in configs} & set(missing) for configs, _ in call.trained)
     gaps = study_gaps(spec, runs, tuned) if spec.tuning or spec.sensitivity else []
-    return SweepOutcome(results_dir, trials, trained_runs, int((done & ~here).sum()),
+    return SweepOutcome(call.results_dir, trials, trained_runs, int((done & ~here).sum()),
                         [f"{row.config_id}: {row.error}" for row in failed.itertuples()],
-                        missing, damaged, interrupted, gaps)
+                        missing, call.damaged, interrupted, gaps)
 
 
-def check_records_fit(plan: list[tuple[TrainConfig, tuple[int, ...]]]) -> None:
+def check_records_fit(plan: Plan) -> None:
     """UsageError, before any trial, for a configuration whose runs' records alone (held in memory
     until written: grpo.core.footprint.records_bytes) exceed this machine's available memory:
     `epochs 1000000000` would otherwise fail in every trial after Ray has started."""
@@ -150,7 +192,7 @@ def check_records_fit(plan: list[tuple[TrainConfig, tuple[int, ...]]]) -> None:
                          " grid); ask for fewer epochs or steps")
 
 
-def trial_groups(work: list[tuple[TrainConfig, tuple[int, ...]]]) -> list[tuple[list[TrainConfig], tuple[int, ...]]]:
+def trial_groups(work: Plan) -> list[tuple[list[TrainConfig], tuple[int, ...]]]:
     """The sweep's (configuration, seeds to train) pairs as trials: configurations that may train
     as one group (grpo.core.group.group_key) and lack the same seeds train as one, cut so that a
     trial's estimated memory stays within TRIAL_BYTES (a configuration that alone needs more is a
@@ -170,7 +212,7 @@ def trial_groups(work: list[tuple[TrainConfig, tuple[int, ...]]]) -> list[tuple[
 
 def run_trial(params: dict) -> None:
     """Ray Tune trainable: train a group of configurations with the given seeds stacked
-    (grpo.core.train.train_group) and write each one's trial files, unless the sweep that
+    (grpo.core.train.train_group_columns) and write each one's trial files, unless the sweep that
     started it is gone (an orphaned worker writes nothing). A group that raises is a result
     (each configuration "failed" with its error): the grid goes on. Each configuration's run
     info holds the group's wall time and names the group's configurations (``group``)."""
@@ -178,7 +220,7 @@ def run_trial(params: dict) -> None:
     import torch
     from ray import tune
 
-    from grpo.core.train import train_group
+    from grpo.core.train import train_group_columns
 
     unpack_in_process_modes(params["in_process_modes"])  # entry-point plugins are found here as in the driver
     configs, seeds = [TrainConfig(**config) for config in params["trial"]["configs"]], params["trial"]["seeds"]
@@ -193,7 +235,8 @@ def run_trial(params: dict) -> None:
                                    " GiB available; ask for smaller sizes")
     else:
         try:
-            records = train_group(configs, seeds, bases=stored_bases(results_dir))
+            records = [pd.DataFrame(columns)  # the metrics: write_records adds the fields as constant columns
+                       for columns in train_group_columns(configs, seeds, bases=stored_bases(results_dir))]
             status, error = "ok", None
         except Exception as exception:  # noqa: BLE001 - any failure of a configuration is its result
             status, error = "failed", f"{type(exception).__name__}: {exception}".splitlines()[0]

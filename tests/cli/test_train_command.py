@@ -11,7 +11,7 @@ import pytest
 from grpo.cli import build_parser, main
 from grpo.cli.train import config_from_args
 from grpo.core.config import CONFIG_FIELDS, FIELDS, FOREIGN, TrainConfig
-from grpo.core.schema import SUMMARY_METRICS
+from grpo.core.schema import COLUMNS, SUMMARY_METRICS
 from grpo.core.seeds import parse_seeds
 from grpo.core.train import train
 from grpo.errors import FieldError
@@ -127,6 +127,18 @@ def test_the_seeds_given_are_the_seeds_trained(tmp_path, capsys):
     assert main(["train", "--seeds", "7,3", "--epochs", "1", "--steps-per-epoch", "1", "--quiet", "--out", str(out)]) == 0
     assert pd.read_parquet(out).seed.tolist() == [7, 3]
     assert "2 seed(s)" in capsys.readouterr().out
+
+
+def test_grpo_train_returns_what_out_writes(tmp_path):
+    """`grpo.train()` and `grpo train --out` give the same records: the same columns in the same
+    order (the metrics of COLUMNS, then every field of the configuration), types and values."""
+    out = tmp_path / "r.parquet"
+    flags = ["--seeds", "5,2", "--epochs", "2", "--steps-per-epoch", "2", "--loss", "clipped", "--kl", "0.05"]
+    assert main(["train", *flags, "--quiet", "--out", str(out)]) == 0
+    config = TrainConfig(loss_mode="clipped", kl_penalty=0.05, epochs=2, steps_per_epoch=2)
+    returned = train(config, [5, 2])
+    assert list(returned.columns) == [*COLUMNS, *CONFIG_FIELDS] and len(returned.columns) > len(COLUMNS)
+    pd.testing.assert_frame_equal(returned, pd.read_parquet(out), check_exact=True)
 
 
 TRAIN = ["train", "--epochs", "1", "--quiet"]

@@ -6,7 +6,16 @@ import hashlib
 
 import pytest
 
-from grpo.core.config import FIELDS, KEYED_WHEN_SET, KL_CONTROL_FIELDS, MECHANISM_FIELDS, WARM_START_FIELDS, TrainConfig
+from grpo.core.config import (
+    FIELDS,
+    KEYED_WHEN_SET,
+    KL_CONTROL_FIELDS,
+    MECHANISM_FIELDS,
+    ROLLOUT_FIELDS,
+    ROLLOUT_MECHANISM_FIELDS,
+    WARM_START_FIELDS,
+    TrainConfig,
+)
 from grpo.experiment.grids import load_grid
 
 # preset -> (sha1 of its sorted config_ids, the configurations), as every round's records hold them
@@ -19,7 +28,10 @@ PRESET_IDS = {
     "canary-kl": ("e0269c61764f7307", 8),
     "extended": ("5220e56d0bad0d62", 360),
     "full": ("54b0906e1538b879", 312),
-    "rlvr": ("ad657e033ff48cbe", 48),
+    "mechanisms-rlvr": ("7a477781dcd271d0", 63),
+    "rlvr": ("1246288c12145cdf", 96),
+    "rollout-correction": ("0069f13a78c56a8c", 9),
+    "sampling-rlvr": ("3228a29cd296b0f9", 12),
     "sequence": ("f76ba358a076e669", 12),
     "smoke": ("b58d5c56095a11d2", 16),
     "wide": ("d6760e4716284ac2", 2000),
@@ -38,7 +50,7 @@ def test_the_presets_configurations_keep_their_keys(preset):
 def test_an_option_keyed_when_set_counts_only_away_from_its_default():
     # read from the options' metadata: every option added after the first results existed
     assert {"kl_placement", "dynamic_sampling", *MECHANISM_FIELDS, *KL_CONTROL_FIELDS, *WARM_START_FIELDS,
-            "eval_every"} <= set(KEYED_WHEN_SET)
+            "eval_every", *ROLLOUT_MECHANISM_FIELDS, "rollout_dtype", *ROLLOUT_FIELDS} <= set(KEYED_WHEN_SET)
     assert KEYED_WHEN_SET["kl_placement"] == "loss" and KEYED_WHEN_SET["dynamic_sampling"] == 0
     assert all(FIELDS[name].default == default for name, default in KEYED_WHEN_SET.items())
     seed = TrainConfig(kl_penalty=0.1)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from grpo import TrainConfig, register, train
+from grpo.core.config import CONFIG_FIELDS
 from grpo.core.optim import Adam
 from grpo.core.policies import POLICIES, SeedPolicy
 from grpo.core.schema import COLUMNS, STEP_METRICS
@@ -100,7 +101,8 @@ def test_reference_is_refreshed_every_ref_period_epochs(monkeypatch):
 def test_records_hold_the_design_columns():
     config = TrainConfig(**SHORT)
     records = train(config, [5, 6])
-    assert tuple(records.columns) == COLUMNS and (records.config_id == config.config_id).all()
+    assert tuple(records.columns) == (*COLUMNS, *CONFIG_FIELDS) and (records.config_id == config.config_id).all()
+    assert records[list(CONFIG_FIELDS)].drop_duplicates().to_dict("records") == [config.as_dict()]  # constant columns
     assert len(records) == 2 * 4 * 3
     assert records.groupby("seed").step.apply(list).tolist() == [list(range(12))] * 2
     evaluated = records.greedy_train_acc.notna()
@@ -163,8 +165,8 @@ def test_the_mean_kl_reduction_divides_the_penalty_by_the_length():
     length, beta = 3, 0.05
     summed = train(TrainConfig(**SHORT, kl_penalty=beta, ref_period=2), [0, 1])
     mean = train(TrainConfig(**SHORT, kl_penalty=beta * length, kl_reduction="mean", ref_period=2), [0, 1])
-    pd.testing.assert_frame_equal(summed.drop(columns=["config_id", "kl_coef"]), mean.drop(columns=["config_id", "kl_coef"]),
-                                  rtol=1e-5, atol=1e-7)  # kl_coef: the coefficients, L x apart
+    metrics = [name for name in COLUMNS if name not in ("config_id", "kl_coef")]  # kl_coef: the coefficients, L x apart
+    pd.testing.assert_frame_equal(summed[metrics], mean[metrics], rtol=1e-5, atol=1e-7)
     assert (summed.kl > 0).any()
 
 

@@ -43,13 +43,21 @@ def test_max_rewards_by_hand():
     assert DELTAS["max_rewards"](group(1.0, 6.0, 2.0, 6.0)).flatten().tolist() == [0, 6, 0, 6]
 
 
+def rollout(rewards: torch.Tensor) -> dict[str, torch.Tensor | None]:
+    """What a mode declaring ``reads_rollout`` reads (grpo.core.train.deltas_inputs): a greedy
+    response's reward per prompt (here the group's best), and 4 tokens a response."""
+    tokens = (*rewards.shape, 4)
+    return {"greedy_rewards": rewards.amax(-1), "old_log_probs": torch.full(tokens, math.log(0.5)),
+            "sum_pi_squared": torch.full(tokens, 0.3), "rollout_is_weights": None}
+
+
 @pytest.mark.parametrize("mode", list(DELTAS))
 def test_equal_rewards_give_finite_deltas(mode):
     rewards = torch.full((2, 3, 5), 4.0)
-    deltas = deltas_function(mode)(rewards, None)
+    deltas = deltas_function(mode)(rewards, None, **rollout(rewards))
     assert torch.isfinite(deltas).all()
     expected = {"rewards": 4.0, "max_rewards": 4.0}.get(mode, 0.0)  # every baseline removes it
-    assert torch.equal(deltas, torch.full_like(rewards, expected))
+    assert torch.equal(deltas, torch.full(deltas.shape, expected)) and deltas.shape[:3] == rewards.shape
 
 
 BATCH_WIDE = ("batch_normalized", "group_mean_batch_std", "reinforce_plus_plus", "reinforce_plus_plus_baseline",
@@ -63,7 +71,7 @@ def test_groups_are_independent(mode):
     changed = rewards.clone()
     changed[0, 1] = torch.tensor([9.0, 1.0, 2.0])
     fn = deltas_function(mode)
-    assert torch.equal(fn(rewards, None)[0, 0], fn(changed, None)[0, 0])
+    assert torch.equal(fn(rewards, None, **rollout(rewards))[0, 0], fn(changed, None, **rollout(changed))[0, 0])
 
 
 def test_equal_reward_groups_by_hand():

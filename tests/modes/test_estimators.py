@@ -176,8 +176,91 @@ def test_trls_scale_rewards_and_verls_adv_estimator_name_deltas_modes(capsys):
     assert in_own_terms("scale_rewards", "batch")[:2] == ("deltas_mode", "group_mean_batch_std")
     assert in_own_terms("scale_rewards", False)[:2] == ("deltas_mode", "centered_rewards")
     assert in_own_terms("adv_estimator", "reinforce_plus_plus")[:2] == ("deltas_mode", "reinforce_plus_plus")
-    assert main(["train", "--adv-estimator", "remax", "--seeds", "1", "--epochs", "1", "--quiet"]) == 2
+    assert in_own_terms("adv_estimator", "remax")[:2] == ("deltas_mode", "remax")
+    assert in_own_terms("adv_estimator", "optimal_token_baseline")[:2] == ("deltas_mode", "optimal_token_baseline")
+    assert main(["train", "--adv-estimator", "gae", "--seeds", "1", "--epochs", "1", "--quiet"]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "--adv-estimator 'remax': " in error, error
+    assert error.count("\n") == 1 and "--adv-estimator 'gae': " in error, error
     assert main(["train", "--deltas", "grpo_passk", "--responses", "1", "--seeds", "1", "--epochs", "1", "--quiet"]) == 2
     assert "needs at least 2 responses per prompt" in capsys.readouterr().err
+
+
+def verl_remax(token_level_rewards, reward_baselines, response_mask):  # core_algos.py 621-654
+    returns = (token_level_rewards * response_mask).flip(dims=[-1]).cumsum(dim=-1).flip(dims=[-1])
+    return returns - reward_baselines.unsqueeze(-1) * response_mask
+
+
+def test_remax_is_verls_advantage_with_the_greedy_reward_as_baseline():
+    """verl repeats each prompt's greedy reward over its n responses (ray_trainer.py, ``batch.repeat(...,
+    interleave=True)`` after ``reward_baselines``); every real token's advantage is the response's."""
+    rewards, mask = case()
+    greedy = torch.randint(0, 4, (SEEDS, BATCH), generator=torch.Generator().manual_seed(3)).float() / 2
+    ours = deltas_function("remax")(rewards, mask, greedy_rewards=greedy)
+    for s in range(SEEDS):
+        token_level_rewards, response_mask, _ = verl_layout(rewards, mask, s)
+        advantages = verl_remax(token_level_rewards, greedy[s].repeat_interleave(RESPONSES), response_mask)
+        expected = advantages.reshape(BATCH, RESPONSES, POS)
+        torch.testing.assert_close(ours[s][..., None] * mask[s], expected)
+    assert ours.abs().max() > 0.4
+
+
+def verl_optimal_token_baseline(token_level_rewards, response_mask, index, old_log_probs, sum_pi_squared,
+                                rollout_is_weights=None, epsilon=1e-8):  # core_algos.py 758-873, handle_zero_tail False
+    returns = (token_level_rewards * response_mask).flip(dims=[-1]).cumsum(dim=-1).flip(dims=[-1])
+    w_per_timestep = 1 - 2 * torch.exp(old_log_probs) + sum_pi_squared
+    if rollout_is_weights is not None:
+        w_per_timestep = w_per_timestep * (rollout_is_weights ** 2)
+    w_cumulative = (w_per_timestep * response_mask).cumsum(dim=-1)
+    groups = defaultdict(list)
+    for i in range(len(index)):
+        groups[index[i]].append(i)
+    baselines = torch.zeros_like(returns)
+    for members in groups.values():
+        if len(members) == 1:
+            continue
+        rows = torch.tensor(members)
+        numerator = (returns[rows] * w_cumulative[rows] * response_mask[rows]).sum(dim=0)
+        denominator = (w_cumulative[rows] * response_mask[rows]).sum(dim=0) + epsilon
+        baselines[rows] = (numerator / denominator).unsqueeze(0).expand(len(members), -1)
+    return (returns - baselines) * response_mask
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_optimal_token_baseline_is_verls_on_ragged_responses(weighted):
+    """One delta a token: verl's per-position baseline of each group, with and without the
+    correction's weights (their square scales the path variance)."""
+    rewards, mask = case()
+    generator = torch.Generator().manual_seed(5)
+    probs = torch.rand(SEEDS, BATCH, RESPONSES, POS, generator=generator) * 0.9 + 0.05
+    sum_pi_squared = probs.square() + torch.rand(probs.shape, generator=generator) * (1 - probs).square()  # >= pi^2
+    weights = torch.rand(probs.shape, generator=generator) * 2 if weighted else None
+    ours = deltas_function("optimal_token_baseline")(rewards, mask, old_log_probs=probs.log(),
+                                                     sum_pi_squared=sum_pi_squared, rollout_is_weights=weights)
+    assert ours.shape == mask.shape
+    for s in range(SEEDS):
+        token_level_rewards, response_mask, index = verl_layout(rewards, mask, s)
+        flat = [values[s].reshape(-1, POS) for values in (probs.log(), sum_pi_squared)]
+        expected = verl_optimal_token_baseline(token_level_rewards, response_mask, index, *flat,
+                                               None if weights is None else weights[s].reshape(-1, POS))
+        torch.testing.assert_close(ours[s], expected.reshape(BATCH, RESPONSES, POS), rtol=1e-5, atol=1e-6)
+    varies = (ours[..., 1:] - ours[..., :1]).abs() * mask[..., 1:]
+    assert varies.max() > 0.01  # the baseline moves along a response: not a response-level delta
+    equal = ours[0, 2]  # a group of equal rewards: every baseline is that reward, so every delta 0
+    torch.testing.assert_close(equal, torch.zeros_like(equal), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["remax", "optimal_token_baseline"])
+def test_remax_and_the_optimal_token_baseline_keep_stacked_seeds_apart(mode):
+    assert_stacked_seeds_equal_separate_runs(TrainConfig(deltas_mode=mode, loss_mode="clipped", epochs=3,
+                                                         steps_per_epoch=2, responses=4))
+    assert_stacked_seeds_equal_separate_runs(TrainConfig(deltas_mode=mode, loss_mode="clipped", policy="transformer",
+                                                         task="variable", epochs=3, steps_per_epoch=2, responses=4))
+
+
+def test_token_level_deltas_need_a_loss_that_takes_them(capsys):
+    assert main(["train", "--deltas", "optimal_token_baseline", "--loss", "gspo", "--seeds", "1", "--epochs", "1",
+                 "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "gives one delta a token; loss_mode 'gspo' takes one a response" in error, error
+    assert main(["train", "--deltas", "remax", "--dynamic-sampling", "1", "--seeds", "1", "--epochs", "1", "--quiet"]) == 2
+    assert "set dynamic_sampling 0" in capsys.readouterr().err

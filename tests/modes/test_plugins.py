@@ -161,7 +161,8 @@ def test_a_plugin_declares_every_fact_a_built_in_can_and_no_other(tmp_path):
     finally:
         LOSSES.unregister("log_prob_only")
         registries()["kl_estimators"].unregister("k1_weighted")
-    with pytest.raises(UsageError, match="^deltas modes declare no fact 'min_groups'; choose from min_group, reads_mask$"):
+    facts = "min_group, reads_mask, reads_rollout, token_level"
+    with pytest.raises(UsageError, match=f"^deltas modes declare no fact 'min_groups'; choose from {facts}$"):
         register("deltas", min_groups=2)
 
 
@@ -349,7 +350,8 @@ def test_a_plugin_cannot_change_what_other_metrics_read():
     try:
         mutating = train(TrainConfig(reward_fn="in_place_rewards", epochs=3), [0, 1])
         pure = train(TrainConfig(reward_fn="pure_rewards", epochs=3), [0, 1])
-        pd.testing.assert_frame_equal(mutating.drop(columns="config_id"), pure.drop(columns="config_id"), check_exact=True)
+        pd.testing.assert_frame_equal(mutating.drop(columns=["config_id", "reward_fn"]),  # the two columns that name it
+                                      pure.drop(columns=["config_id", "reward_fn"]), check_exact=True)
     finally:
         registries()["rewards"].unregister("in_place_rewards")
         registries()["rewards"].unregister("pure_rewards")

@@ -2,7 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grpo.report.grid._regime import about, compare_with_full, equal_sample_contrasts, late_slopes, value_at_samples
+from grpo.report.grid._regime import (
+    about,
+    compare_with_full,
+    equal_sample_contrasts,
+    late_slopes,
+    trial_cost,
+    value_at_samples,
+    without_counterpart,
+)
 
 
 def hand_made_curves():
@@ -59,6 +67,9 @@ def test_findings_say_level_or_speed_and_whether_full_carries_over():
     assert list(compared.index) == ["loss_mode", "kl_penalty", "reward_fn"]  # max_rewards: not in this grid
     assert compared.carries_over.tolist() == ["reverses", "not decisive in either", "carries over"]
     assert compared.loc["loss_mode", "full_difference"] == -0.04 and compared.loc["loss_mode", "difference"] == 0.05
+    own = effects.assign(factor=["loss_mode", "loss_agg", "reward_fn"])  # full's seed policy reads no loss_agg
+    assert without_counterpart(own, full).factor.tolist() == ["loss_agg"]
+    assert without_counterpart(own, None).empty  # no full beside the report: no comparison at all
 
 
 def test_late_slopes_tell_a_rising_arm_from_a_levelled_one():
@@ -76,3 +87,13 @@ def test_late_slopes_tell_a_rising_arm_from_a_levelled_one():
     assert slopes.loc["clipped", "slope"] == pytest.approx(0.1, abs=0.01)  # per 10 epochs
     assert slopes.loc["clipped", "still_improving"] and not slopes.loc["naive", "still_improving"]
     assert slopes.loc["naive", "low"] < 0 < slopes.loc["naive", "high"]
+
+
+def test_trial_cost_counts_a_grouped_trial_once_and_the_design_grids_apart():
+    """Trial "t1" trained configurations a and b as one group (its wall time on each of their
+    runs), "t2" configuration c; d was never trained. The design grid is a and c."""
+    runs = pd.DataFrame({"config_id": ["a", "a", "b", "b", "c", "c", "d"],
+                         "trial": ["t1", "t1", "t1", "t1", "t2", "t2", None],
+                         "wall_s": [30.0, 30.0, 30.0, 30.0, 12.5, 12.5, np.nan]})
+    assert trial_cost(runs, ["a", "c"]) == {"all": (2, 42.5), "design": (2, 42.5)}
+    assert trial_cost(runs, ["c"]) == {"all": (2, 42.5), "design": (1, 12.5)}

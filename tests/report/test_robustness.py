@@ -157,6 +157,17 @@ seeds = "10-13"
 """
 
 
+def test_the_default_cell_is_named_by_its_tuned_value_without_sensitivity_cells():
+    """A grid with [tuning] and no [sensitivity]: the default cell is `lr 0.003` (the value held
+    fixed, which the findings are stated at), not nameless."""
+    from types import SimpleNamespace
+
+    from grpo.report.grid._robustness import _own_values
+    grid = parse_grid("g", '[grid]\nlr = 3e-3\n[tuning]\nlr = [1e-3, 3e-3]\nseeds = "100-101"\n')
+    configs = pd.DataFrame({"lr": [0.003, 0.003, 0.001]})  # two default-cell configurations, one tuned to 1e-3
+    assert _own_values(SimpleNamespace(study=SimpleNamespace(grid=grid), configs=configs)) == {"lr": 0.003}
+
+
 def test_selection_on_a_hand_made_tuning_table():
     """Per loss_mode, the candidate with the highest mean over the arm's configurations and the
     tuning seeds; a diverged run (NaN) counts 0; an exact tie goes to the first listed; a choice at

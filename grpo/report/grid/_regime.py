@@ -38,6 +38,8 @@ class Regime:
     slopes: pd.DataFrame  # per level: held-out success's slope over the last third of training, interval, still_improving
     plateaued: float  # share of the levels whose slope's interval does not lie above 0
     compared: pd.DataFrame  # COMPARED_COLUMNS: each of full's headline findings beside its estimate here
+    unmatched: pd.DataFrame  # this grid's main effects whose factor `full` does not vary (no counterpart there)
+    cost: dict[str, tuple[int, float]]  # "all" / "design": (trials, their summed wall seconds), see trial_cost
 
 
 def value_at_samples(curves: pd.DataFrame, metric: str, budget: float) -> pd.Series:
@@ -140,6 +142,28 @@ def compare_with_full(effects: pd.DataFrame, full: pd.DataFrame | None) -> pd.Da
     }, columns=COMPARED_COLUMNS)
 
 
+def without_counterpart(effects: pd.DataFrame, full: pd.DataFrame | None) -> pd.DataFrame:
+    """This grid's main effects whose factor `full` does not vary (loss_agg: full's seed policy
+    emits no token sequence to aggregate over); every effect where full's effects are absent."""
+    if full is None:
+        return effects.iloc[0:0]
+    return effects[~effects.factor.isin(set(full.factor))]
+
+
+def trial_cost(runs: pd.DataFrame, design: list[str]) -> dict[str, tuple[int, float]]:
+    """The sweep's cost as its trials recorded it: {"all": (trials, summed wall seconds), "design":
+    the same for the trials that trained a configuration of the design grid (`design`: its
+    config_ids; such a trial carries the tuning seeds too)}. A trial of a group records its wall
+    time on every run of its configurations: one trial is one (trial, wall_s) pair.
+    runs: config_id, trial, wall_s (every run of the plan; a run not trained has no wall_s)."""
+    trained = runs.dropna(subset=["wall_s"])
+
+    def summed(part: pd.DataFrame) -> tuple[int, float]:
+        trials = part.drop_duplicates(["trial", "wall_s"])
+        return len(trials), float(trials.wall_s.sum())
+    return {"all": summed(trained), "design": summed(trained[trained.config_id.isin(design)])}
+
+
 def regime(data: ReportData, ranked: list[str], best: str | None, effects: pd.DataFrame, axes: dict, references: dict,
            full: pd.DataFrame | None) -> tuple[Regime, pd.DataFrame]:
     """The regime's numbers from a stream grid's ReportData (finals with START and START_ENTROPY;
@@ -168,4 +192,6 @@ def regime(data: ReportData, ranked: list[str], best: str | None, effects: pd.Da
     plateaued = float((~slopes.still_improving).mean()) if len(slopes) else float("nan")
     effects = effects.assign(about=about(effects, slopes))
     return Regime(mean_interval(per_seed), mean_interval(entropy.mean(axis=1)), base_shared, best, gain, spread, rates,
-                  equal, budget, slopes, plateaued, compare_with_full(effects, full)), effects
+                  equal, budget, slopes, plateaued, compare_with_full(effects, full),
+                  without_counterpart(effects, full),
+                  trial_cost(data.study.runs if data.study is not None else data.runs, list(data.configs.index))), effects

@@ -223,9 +223,12 @@ def _complete(runs: pd.DataFrame) -> set[str]:
 
 
 def _own_values(data: ReportData) -> dict:
-    """The default cell's value of each sensitivity field (the value its grid holds fixed)."""
+    """The default cell's value of each sensitivity or tuned field (the value its grid holds fixed):
+    what names the default cell, with sensitivity cells or with tuning alone."""
     assert data.study is not None  # a study's default cell
-    return {name: data.configs[name].mode().iloc[0] for name in data.study.grid.sensitivity or {}}
+    grid = data.study.grid
+    names = dict.fromkeys([*(grid.sensitivity or {}), *(grid.tuning.candidates[0] if grid.tuning else {})])
+    return {name: data.configs[name].mode().iloc[0] for name in names}
 
 
 def _tuned_description(grid) -> str:

@@ -274,6 +274,12 @@ def _regime_section(tables: Tables) -> list[str]:
                  " (column `about` of `effects.csv`).")
     lines.append("- **Tuning objective**: success on the rollouts' fresh draws of the training stream on the tuning"
                  " seeds, never the held-out set.")
+    (trials, seconds), (design_trials, design_seconds) = regime.cost["all"], regime.cost["design"]
+    if trials:
+        lines.append(f"- **Cost**: {trials} trials, {seconds / 60:.0f} min of trial wall time in all (summed over the"
+                     f" trials, which run side by side, one a worker); the design grid's {design_trials} trials"
+                     f" (with any tuning seeds they carry), {design_seconds / 60:.0f} min. Wall time grows with the"
+                     " machine's load, which the records do not hold.")
     lines.append("")
     effects = tables.effects
     if len(effects):
@@ -292,6 +298,11 @@ def _regime_section(tables: Tables) -> list[str]:
                   " estimate here (held-out success, a base with a real pass rate). Verdicts as each report gives"
                   " them; *carries over*: decisive with one sign in both. All columns: `full_comparison.csv`.", "",
                   markdown_table(shown[["factor", "level", "reference", "full", "here", "about", "carries_over"]]), ""]
+        if len(regime.unmatched):
+            lines += ["Findings on factors `full` does not vary (nothing there to carry over): " + "; ".join(
+                          f"{level_name(r.factor, r.level)} − {level_name(r.factor, r.reference)}"
+                          f" {interval(r.difference, r.low, r.high)} ({getattr(r, 'verdict', 'no verdict')},"
+                          f" about {r.about})" for r in regime.unmatched.itertuples()) + ".", ""]
     else:
         lines += ["No `reports/full/effects.csv` beside this report: the comparison with `full` is left out.", ""]
     return lines
