@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
         raise type(error)(f"{error}" + (f"; the previous report moved to {str(stale)!r}" if stale else "")) from None
     for outcome in outcomes:
         row = outcome.table.iloc[-1]
-        print(f"{outcome.verdict}: {outcome.data.claim.name}: {outcome.data.claim.metric} = {row.difference:+.4g}"
+        measured = outcome.data.claim.summary == "measured"  # its values are its measure's, not the metric's
+        print(f"{outcome.verdict}: {outcome.data.claim.name}: {'measured' if measured else outcome.data.claim.metric}"
+              f" = {row.difference:+.4g}"
               f" [{row.low:+.4g}, {row.high:+.4g}] over {row.pairs} seeds, p_holm {outcome.p_holm:.3g}, MDE {row.mde:.3g}")
     print(f"wrote {path}")
     gaps = {outcome.data.claim.name: outcome.data.gaps for outcome in outcomes if outcome.data.gaps}

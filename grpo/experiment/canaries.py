@@ -1,6 +1,8 @@
-"""The built-in claims (grpo.experiment.claims): the literature's GRPO mechanisms as canaries
-(issue 24), each on a preset chosen so the mechanism has room, and the two claims of the
-`sequence` preset. ``CLAIMS`` is their registry; plugins follow them.
+"""The built-in claims (grpo.experiment.claims): the literature's GRPO mechanisms as canaries,
+each on a preset chosen so the mechanism has room; the same and further claims in the RLVR-shaped
+regime (a warm-start base with a real pass rate and entropy, prompts of graded difficulty drawn
+afresh, held-out success, budgets in samples: the `canary-rlvr-*` presets); and the two claims of
+the `sequence` preset. ``CLAIMS`` is their registry; plugins follow them.
 
 The papers' effects are on LLMs with responses of thousands of tokens and a vocabulary of
 150k; a number of theirs is stated in a claim's units only where the units carry over (a ratio
@@ -109,8 +111,90 @@ KL_CLAIMS = (
           KL_GRADIENT, f"{KL_SOURCE}; TRL's use_bias_correction_kl (trl/trainer/grpo_trainer.py)", KL_UNITS),
 )
 
-CANARIES = (*DR_GRPO_CLAIMS, *DAPO_CLAIMS, *GSPO_CLAIMS, *DYNAMIC_SAMPLING_CLAIMS, *KL_CLAIMS)  # issue 24's, in its order
-CLAIMS = ClaimRegistry((*CANARIES, *SEQUENCE_CLAIMS), {"canaries": tuple(claim.name for claim in CANARIES)})
+CANARIES = (*DR_GRPO_CLAIMS, *DAPO_CLAIMS, *GSPO_CLAIMS, *DYNAMIC_SAMPLING_CLAIMS, *KL_CLAIMS)
+
+# The RLVR-shaped regime (grpo/presets/canary-rlvr-*.toml): each statement names it
+RLVR = "RLVR regime (stream of graded prompts, warm-start base, held-out success)"
+SCALERL = ("Khatri et al. 2025, The Art of Scaling Reinforcement Learning Compute for LLMs (ScaleRL), arXiv 2510.13786,"
+           " sections 3 and 4")
+TRICKS = ("Liu et al. 2025, Part I: Tricks or Traps? A Deep Dive into RL for LLM Reasoning, arXiv 2508.08221, section 4.1"
+          " (advantage normalisation; LitePPO); TRL's scale_rewards=\"batch\" (trl/trainer/grpo_trainer.py)")
+FILTERING = ("Bae et al. 2025, Online Difficulty Filtering for Reasoning Oriented Reinforcement Learning, arXiv 2504.03380"
+             " (the expected improvement is lower-bounded by the variance p (1 - p) of a prompt's success: largest at"
+             " intermediate difficulty)")
+BIAS = "Yang et al. 2026, Your Group-Relative Advantage Is Biased, arXiv 2601.08521, section 2"
+HELDOUT_UNITS = ("the papers report LLM benchmark accuracies (AIME, MATH) as curves or tables; a success rate on"
+                 " sorting lists of 2 to 6 tokens does not compare")
+GROUP_WEIGHT = Mechanism("the per-group weight (mean |delta| of a group) against the group's pass rate, on rollouts of"
+                         " the warm-start bases: the weight of a group at pass rate 1/8 relative to one at 1/2",
+                         measure="grpo.report.mechanisms:group_weight_by_pass_rate", minimum_difference=0.1,
+                         between=("relative_treatment_1", "relative_baseline_1"))
+SCALERL_EFFICIENCY = Mechanism("ScaleRL's efficiency: the fitted B and the responses sampled to half the gain (s_mid),"
+                               " per-seed jackknife pseudo-values; the minimum is on log s_mid (about 10% fewer or more"
+                               " samples to half the gain)", measure="grpo.report.mechanisms:fitted_efficiency",
+                               minimum_difference=0.1, between=("log_midpoint_treatment", "log_midpoint_baseline"))
+GRPO_ARM = {"deltas_mode": "normalized_rewards", "loss_agg": "seq_mean_token_mean"}  # GRPO's normalisations
+SCALERL_NOTE = ("ScaleRL fits reward against GPU-hours of 8B-17B models and reports A and B per recipe as figures; a"
+                " sorted-list success asymptote does not compare")
+RLVR_CLAIMS = (
+    Claim("rlvr-dr-grpo-std", f"{RLVR}: centred deltas (Dr. GRPO) reach held-out success at least as high as"
+          " std-normalised ones (GRPO), whose std weighs groups with a pass rate near 0 or 1 more (the difficulty bias)",
+          "canary-rlvr-dr-grpo", "heldout_sorted_frac", {"deltas_mode": "centered_rewards"},
+          {"deltas_mode": "normalized_rewards"}, 1, GROUP_WEIGHT, DR_GRPO, HELDOUT_UNITS),
+    Claim("rlvr-dr-grpo-length", f"{RLVR}: the per-response mean 1/|o_i| grows incorrect responses longer than the"
+          " constant normaliser (the length bias)", "canary-rlvr-dr-grpo", "incorrect_length",
+          {"loss_agg": "seq_mean_token_mean"}, {"loss_agg": "seq_mean_token_sum_norm"}, 1, TOKEN_WEIGHT, DR_GRPO,
+          DR_GRPO_UNITS, summary="run"),
+    Claim("rlvr-scalerl-aggregation", f"{RLVR}: the loss aggregation (per-response mean vs constant normaliser) leaves"
+          " the asymptote A of held-out success unchanged (it moves the efficiency)", "canary-rlvr-dr-grpo",
+          "heldout_sorted_frac", {"loss_agg": "seq_mean_token_mean"}, {"loss_agg": "seq_mean_token_sum_norm"}, 0,
+          SCALERL_EFFICIENCY, SCALERL, SCALERL_NOTE, summary="asymptote"),
+    Claim("rlvr-scalerl-normalisation", f"{RLVR}: the advantage normalisation (std-normalised vs centred) leaves the"
+          " asymptote A of held-out success unchanged (it moves the efficiency)", "canary-rlvr-dr-grpo",
+          "heldout_sorted_frac", {"deltas_mode": "normalized_rewards"}, {"deltas_mode": "centered_rewards"}, 0,
+          SCALERL_EFFICIENCY, SCALERL, SCALERL_NOTE, summary="asymptote"),
+    Claim("rlvr-dapo-clip-higher", f"{RLVR}: clip-higher [0.8, 1.28] keeps token entropy higher than the symmetric clip"
+          " [0.8, 1.2], from a base that has entropy", "canary-rlvr-clip-higher", "entropy",
+          {"loss_mode": "clip_higher"}, {"loss_mode": "clipped"}, 1, CLIP_HIGH_LOW_PROB, f"{DAPO}, section 3.1",
+          "DAPO's Figure 2b shows the entropy of a 150k-token vocabulary collapsing without clip-higher as curves; nats"
+          " over a vocabulary of 5 do not compare"),
+    Claim("rlvr-dapo-dynamic-sampling", f"{RLVR}: at an equal number of responses sampled, filtering out groups whose"
+          " rewards are all equal and sampling until the batch is full reaches higher held-out success",
+          "canary-rlvr-dynamic-sampling", "heldout_sorted_frac", {"dynamic_sampling": 4}, {"dynamic_sampling": 0}, 1,
+          Mechanism("the fraction of a rollout's groups with all-equal rewards (zero advantage) and the sampling"
+                    " rounds a rollout took", measure="grpo.report.mechanisms:zero_advantage_groups",
+                    minimum_difference=0.5, between=("sampling_rounds_treatment", "sampling_rounds_baseline")),
+          f"{DAPO}, section 3.2", "DAPO plots AIME accuracy of a 32B model against training steps with and without"
+          " dynamic sampling (not against samples); accuracy on AIME does not carry over", summary="samples"),
+    Claim("rlvr-batch-std-binary", f"{RLVR}: group-mean deltas over the batch's std learn held-out success at least as"
+          " well as over the group's std, under the binary reward exact_match", "canary-rlvr-batch-std",
+          "heldout_sorted_frac", {"deltas_mode": "group_mean_batch_std"}, {"deltas_mode": "normalized_rewards"}, 1,
+          GROUP_WEIGHT, TRICKS, HELDOUT_UNITS, held={"reward_fn": "exact_match"}),
+    Claim("rlvr-batch-std-wide", f"{RLVR}: group-mean deltas over the batch's std learn held-out success at least as"
+          " well as over the group's std, and more so under the wider reward sort_distance (0 to 8)",
+          "canary-rlvr-batch-std", "heldout_sorted_frac", {"deltas_mode": "group_mean_batch_std"},
+          {"deltas_mode": "normalized_rewards"}, 1, GROUP_WEIGHT, TRICKS, HELDOUT_UNITS,
+          held={"reward_fn": "sort_distance"}),
+    Claim("rlvr-signal-peak", f"{RLVR}, on the base policy: the learning signal of a group (the norm of its own policy"
+          " gradient under GRPO's normalisations) peaks at intermediate pass rates: averaged per pass rate, groups with"
+          " pass rate in (1/4, 3/4) carry more than mixed groups at <= 1/4 or >= 3/4", "canary-rlvr-dr-grpo",
+          "heldout_sorted_frac", GRPO_ARM, GRPO_ARM, 1,
+          Mechanism("the per-group policy-gradient norm against the group's pass rate, on rollouts of the warm-start"
+                    " bases", measure="grpo.report.mechanisms:group_signal_by_pass_rate"),
+          FILTERING, "the paper bounds the expected improvement by p (1 - p) and reports benchmark gains of balanced"
+          " filtering; no gradient norm of its is tabulated", summary="measured"),
+    Claim("rlvr-advantage-bias", f"{RLVR}, on the base policy: on prompts the base finds hard (pass rate p < 1/2), the"
+          " group-relative baseline of the groups that carry a gradient (the mean reward of a group of 8 that is not all"
+          " equal) exceeds p, so r - mean underestimates the true advantage r - p (exact over the binomial outcomes)",
+          "canary-rlvr-dr-grpo", "heldout_sorted_frac", GRPO_ARM, GRPO_ARM, 1,
+          Mechanism("each held-out prompt's pass rate under the base (64 samples), the exact expectation of a mixed"
+                    " group's mean reward, and E[delta | correct or not, mixed] of centred and std-normalised deltas"
+                    " against the true advantage", measure="grpo.report.mechanisms:advantage_bias"),
+          BIAS, "the paper proves the sign of the bias (under for p < 1/2, over for p > 1/2) and plots it for"
+          " MATH prompts; its magnitudes are of other pass rates and group sizes", summary="measured"),
+)
+CLAIMS = ClaimRegistry((*CANARIES, *SEQUENCE_CLAIMS, *RLVR_CLAIMS), {
+    "canaries": tuple(claim.name for claim in CANARIES), "rlvr": tuple(claim.name for claim in RLVR_CLAIMS)})
 
 
 def register_claim(claim: Claim) -> Claim:

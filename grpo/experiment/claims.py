@@ -1,9 +1,12 @@
 """Claims of the literature as data: what a sweep must show for a claimed mechanism to replicate.
 
 A claim names its grid (a preset or a ``.toml`` grid file: the sweep it reads), a metric (a
-record column), how the metric is summarised per run (``final``: the mean over the final
-window, grpo.experiment.results.final_window; ``run``: the mean over every epoch, the area
-under the metric's curve: learning speed for a success metric), and a contrast: the configurations with the
+record column), how the metric is summarised per run (SUMMARIES: ``final``: the mean over the
+final window, grpo.experiment.results.final_window; ``run``: the mean over every epoch, the area
+under the metric's curve: learning speed for a success metric; ``samples``: the metric at an
+equal number of responses sampled, for arms that sample at different rates; ``asymptote``:
+ScaleRL's fitted asymptote A of the run's curve against samples; ``measured``: no record
+column, the mechanism's measure gives each seed's two values), and a contrast: the configurations with the
 ``treatment`` levels against those with the ``baseline`` levels, with ``held`` axes fixed at a
 level; the grid's remaining axes are cells (one configuration per arm in each), pooled per
 seed. It predicts the sign of treatment minus
@@ -32,8 +35,15 @@ from grpo.errors import UsageError
 from grpo.modes.registry import MODE_NAME, PluginRegistry, describe
 
 SUMMARIES = {"final": "mean over the final window",
-             "run": "mean over every epoch: the area under its curve (for a success metric, learning speed)"}
-SIGNS = {1: "higher", -1: "lower"}  # predicted sign of treatment - baseline -> its word
+             "run": "mean over every epoch: the area under its curve (for a success metric, learning speed)",
+             "samples": "the value at an equal number of responses sampled: the fewest any run of the claim's arms"
+                        " reaches, each run interpolated between its evaluated epochs (arms that sample at different"
+                        " rates compared per sample)",
+             "asymptote": "ScaleRL's asymptote A of the saturating curve fitted to the configuration's seed-mean"
+                          " against responses sampled (grpo.report._fits), as per-seed jackknife pseudo-values",
+             "measured": "measured on rollouts by the claim's mechanism measure, which gives each seed's treatment and"
+                         " baseline value (the two arms may be one configuration: the measure names what it compares)"}
+SIGNS = {1: "higher", -1: "lower", 0: "equal"}  # predicted sign of treatment - baseline -> its word (0: an equivalence claim)
 ENTRY_POINT_GROUP = "grpo.claims"
 REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")  # "module:function", a mechanism resolved when measured
 
@@ -83,7 +93,7 @@ class Claim:
     metric: str  # a record column
     treatment: Mapping[str, object]  # axis -> level
     baseline: Mapping[str, object]  # axis -> level (other levels, or other axes)
-    predicted: int  # +1: treatment - baseline > 0; -1: < 0
+    predicted: int  # +1: treatment - baseline > 0; -1: < 0; 0: equal (supported by an equivalence test: "tied")
     mechanism: Mechanism
     citation: str
     paper_note: str
@@ -108,10 +118,12 @@ class Claim:
         if self.summary not in SUMMARIES:
             return f"summary {self.summary!r}: choose from {', '.join(SUMMARIES)}"
         if self.predicted not in SIGNS:
-            return f"predicted {self.predicted!r}: choose 1 (treatment higher) or -1 (treatment lower)"
+            return f"predicted {self.predicted!r}: choose 1 (treatment higher), -1 (treatment lower) or 0 (equal)"
         if not self.treatment or not self.baseline:
             return "treatment and baseline: give each the levels of at least one axis"
-        if dict(self.treatment) == dict(self.baseline):
+        if self.summary == "measured" and (not isinstance(self.mechanism, Mechanism) or self.mechanism.measure is None):
+            return "summary 'measured': give a mechanism with a measure (it gives each seed's values)"
+        if dict(self.treatment) == dict(self.baseline) and self.summary != "measured":
             return f"treatment and baseline are the same levels {dict(self.treatment)}: nothing is contrasted"
         for axis in [*self.treatment, *self.baseline, *self.held]:
             if axis not in CONFIG_FIELDS:

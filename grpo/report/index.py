@@ -56,7 +56,8 @@ def summarize(folder: Path) -> Entry:
                      first.group(2).removeprefix("commit ") if first else "–",
                      f"the choice that matters most: `{top.group(1)}` (PED-ANOVA)" if top else "–")
     if title.startswith("Claims"):
-        rows = re.findall(r"^\| \[([\w-]+)\]\(#[\w-]+\) \| \*\*(\w[\w ]*)\*\* \| [^|]+ \| (\d+) \|", text, flags=re.M)
+        rows = re.findall(r"^\| \[([\w-]+)\]\(#[\w-]+\) \| \*\*(\w[\w -]*)\*\* \| [^|]+ \| [^|]+ \| [^|]+ \| (\d+) \|", text,
+                          flags=re.M)  # claim | verdict | difference | p | p_holm | seeds
         counts: dict[str, int] = {}
         for _, verdict, _ in rows:
             counts[verdict] = counts.get(verdict, 0) + 1

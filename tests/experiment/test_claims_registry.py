@@ -34,11 +34,12 @@ def tiny_claim(name: str, grid: str, **changes) -> Claim:
     ({"metric": "entropie"}, "claim 'bad': metric 'entropie': not a record column; choose from loss, kl,"),
     ({"baseline": {"loss_mode": "clip_higher"}}, "claim 'bad': treatment and baseline are the same levels"
                                                  " {'loss_mode': 'clip_higher'}: nothing is contrasted"),
-    ({"predicted": 0}, "claim 'bad': predicted 0: choose 1 (treatment higher) or -1 (treatment lower)"),
+    ({"predicted": 2}, "claim 'bad': predicted 2: choose 1 (treatment higher), -1 (treatment lower) or 0 (equal)"),
+    ({"summary": "measured"}, "claim 'bad': summary 'measured': give a mechanism with a measure"),
     ({"paper_note": " "}, "claim 'bad': paper_note: give a non-empty text"),
     ({"held": {"loss_mode": "naive"}}, "claim 'bad': axes ['loss_mode'] are both contrasted and held"),
     ({"treatment": {"loss_mod": "gspo"}}, "claim 'bad': axis 'loss_mod': not a configuration field; choose from"),
-    ({"summary": "last"}, "claim 'bad': summary 'last': choose from final, run"),
+    ({"summary": "last"}, "claim 'bad': summary 'last': choose from final, run, samples, asymptote, measured"),
     ({"mechanism": "clip_high_frac"}, "claim 'bad': mechanism: give a grpo.experiment.claims.Mechanism, got str"),
     ({"name": "a claim"}, "claim 'a claim': name: use letters, digits"),
 ])
@@ -72,7 +73,7 @@ def test_every_built_in_claim_names_levels_its_grid_has():
     for name in CLAIMS.built_ins:
         check_against_grid(CLAIMS[name])
     assert [claim.name for claim in CLAIMS.chosen(["canaries"])] == [claim.name for claim in CANARIES]
-    with pytest.raises(UsageError, match="^unknown claim 'dr-grpo'; choose from canaries, dr-grpo-aggregation,"):
+    with pytest.raises(UsageError, match="^unknown claim .dr-grpo.; choose from canaries, rlvr, dr-grpo-aggregation,"):
         CLAIMS.chosen(["dr-grpo"])
 
 

@@ -62,7 +62,7 @@ def test_token_weights_are_the_aggregations_gradients(loss_agg, expected_slope):
     config = TrainConfig(policy="transformer", task="variable", task_length=3, task_prompts=8, task_heldout=4,
                          max_response_length=10, reward_fn="exact_match", responses=8, loss_agg=loss_agg,
                          deltas_mode="centered_rewards", dim=8, heads=2)
-    lengths, weights = token_weights(config, seeds=64)
+    lengths, weights = token_weights(config, seeds=range(64))
     assert len(lengths) > 10
     # centred exact_match deltas of an incorrect response: minus the group's success rate k/8, k in 1..7
     denominator = lengths if loss_agg == "seq_mean_token_mean" else np.full_like(lengths, 10.0)

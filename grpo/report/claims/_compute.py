@@ -12,7 +12,9 @@ ALPHA, on / against the predicted side; otherwise *regime failed* where the arms
 the claim's mechanism by its declared minimum difference (the mechanism had no room, so the
 claim was not tested); *tied* where two one-sided tests bound the difference within ±margin;
 *non-inferior* where the one-sided test bounds it above -margin on the predicted side; else
-*undecided*. The margin is the claim's minimum detectable effect, (z_.975 + z_.8) · sd / √n
+*undecided*. A claim that predicts no difference (predicted 0: an asymptote that does not move)
+is *contradicted* where the Holm-adjusted p is below ALPHA, and supported only by *tied*. The
+margin is the claim's minimum detectable effect, (z_.975 + z_.8) · sd / √n
 (grpo.report._stats.minimum_detectable_effect): a true difference of that size is found with
 80% power at the 5% two-sided level.
 """
@@ -32,7 +34,8 @@ from grpo.experiment.grids import load_grid
 from grpo.experiment.layout import RUNS_FILE
 from grpo.experiment.results import FINISHED, final_window, open_results, per_epoch
 from grpo.report._stats import ALPHA, equivalence_p, holm, minimum_detectable_effect, paired_contrast
-from grpo.report.mechanisms import Measurement
+from grpo.report.grid._regime import value_at_samples
+from grpo.report.mechanisms import Measurement, jackknife_fits
 
 ARMS = ("treatment", "baseline")
 INCOMPLETE = "incomplete"  # the verdict of a claim whose grid lacks runs: none (its cells may be unbalanced)
@@ -57,6 +60,8 @@ class ClaimData:
     gaps: dict[str, int]  # status -> runs of the grid not finished
     trial_seconds: float  # the trials' wall times summed (runs.parquet's wall_s, one per trial)
     runs: int
+    budget: float = float("nan")  # summary "samples": the responses sampled at which the arms are compared
+    unfitted: int = 0  # summary "asymptote": seeds whose jackknife fit failed (left out of their pair)
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,16 @@ def load_claim(claim: Claim, results_root: Path) -> ClaimData:
     results = open_results(folder)
     all_runs = results.runs
     runs = all_runs[all_runs.status.isin(FINISHED)]
-    cell_axes = [axis for axis in grid.axes if axis not in claim.contrast_axes and axis not in claim.held]
     configs = runs.drop_duplicates("config_id").set_index("config_id")
+    shared = {name: configs[name].iloc[0] for name in configs.columns
+              if name in grid.fixed and configs[name].nunique() == 1}
+    # a trial's wall time is on each of its runs; a `grpo train --out` file has none
+    trial_seconds = float(all_runs.wall_s.dropna().unique().sum()) if "wall_s" in all_runs else float("nan")
+    gaps = {status: int(count) for status, count in all_runs.status.value_counts().items() if status not in FINISHED}
+    if claim.summary == "measured":  # the measure gives the scores (with_measured_scores); no records are read
+        return ClaimData(claim, pd.DataFrame(columns=["seed", "value", "arm", "cell"]), pd.DataFrame(), ["all"],
+                         shared, gaps, trial_seconds, len(all_runs))
+    cell_axes = [axis for axis in grid.axes if axis not in claim.contrast_axes and axis not in claim.held]
     chosen = {config_id: (arm, " / ".join(str(row[axis]) for axis in cell_axes) or "all")
               for config_id, row in configs.iterrows() if (arm := arm_of(row, claim)) is not None}
     for arm in ARMS:
@@ -105,29 +118,46 @@ def load_claim(claim: Claim, results_root: Path) -> ClaimData:
         if (per_cell > 1).any():
             raise UsageError(f"claim {claim.name!r}: the {arm} {claim.arm(arm)} matches several configurations in cell"
                              f" {per_cell.index[per_cell > 1][0]!r}; name the axis that tells them apart")
-    columns = list(dict.fromkeys(["epoch", "diverged", claim.metric, *([claim.mechanism.column] if claim.mechanism.column else [])]))
-    scores, curves = [], []
+    columns = list(dict.fromkeys(["epoch", "diverged", "samples", claim.metric,
+                                  *([claim.mechanism.column] if claim.mechanism.column else [])]))
+    runs_epochs = {}
     for config_id, records in results.iter_records(columns):
-        if config_id not in chosen:
-            continue
+        if config_id in chosen:
+            runs_epochs[config_id] = per_epoch(records).drop(columns="config_id")  # [seed x epoch rows]
+    budget = (min(float(epochs.groupby("seed").samples.max().min()) for epochs in runs_epochs.values())
+              if claim.summary == "samples" else float("nan"))
+    scores, curves, unfitted = [], [], 0
+    for config_id, epochs in runs_epochs.items():
         arm, cell = chosen[config_id]
-        epochs = per_epoch(records).drop(columns="config_id")  # [seed x epoch rows]
-        total = int(configs.loc[config_id, "epochs"])
-        window = final_window(epochs, total) if claim.summary == "final" else epochs
-        score = window.groupby("seed")[claim.metric].mean().rename("value").to_frame()
+        if claim.summary == "samples":
+            at = value_at_samples(epochs.assign(config_id=config_id), claim.metric, budget)
+            score = at.droplevel("config_id").rename("value").to_frame()
+        elif claim.summary == "asymptote":
+            fits, failed = jackknife_fits(epochs, claim.metric)
+            unfitted += int(fits.asymptote.isna().sum())
+            score = fits.asymptote.rename("value").to_frame()
+        else:
+            window = final_window(epochs, int(configs.loc[config_id, "epochs"])) if claim.summary == "final" else epochs
+            score = window.groupby("seed")[claim.metric].mean().rename("value").to_frame()
         if claim.mechanism.column:
             score["mechanism"] = epochs.groupby("seed")[claim.mechanism.column].mean()
         diverged = epochs.groupby("seed").diverged.any()
         score.loc[diverged.reindex(score.index, fill_value=False).to_numpy()] = np.nan
-        scores.append(score.reset_index().assign(arm=arm, cell=cell))
+        scores.append(score.rename_axis("seed").reset_index().assign(arm=arm, cell=cell))
         curves.append(epochs.assign(arm=arm, cell=cell))
-    shared = {name: configs[name].iloc[0] for name in configs.columns
-              if name in grid.fixed and configs[name].nunique() == 1}
-    # a trial's wall time is on each of its runs; a `grpo train --out` file has none
-    trial_seconds = float(all_runs.wall_s.dropna().unique().sum()) if "wall_s" in all_runs else float("nan")
-    gaps = {status: int(count) for status, count in all_runs.status.value_counts().items() if status not in FINISHED}
     return ClaimData(claim, pd.concat(scores, ignore_index=True), pd.concat(curves, ignore_index=True),
-                     sorted(set(cell for _, cell in chosen.values())), shared, gaps, trial_seconds, len(all_runs))
+                     sorted(set(cell for _, cell in chosen.values())), shared, gaps, trial_seconds, len(all_runs),
+                     budget, unfitted)
+
+
+def with_measured_scores(data: ClaimData, measurement: Measurement) -> ClaimData:
+    """A "measured" claim's scores: the measurement's per-seed values (its `per_seed`: seed ->
+    treatment, baseline), one cell."""
+    if measurement.per_seed is None:
+        raise UsageError(f"claim {data.claim.name!r}: summary 'measured', but its measure gave no per-seed values")
+    per_seed = measurement.per_seed.rename_axis("seed").reset_index()
+    data.scores = per_seed.melt(id_vars="seed", value_vars=list(ARMS), var_name="arm").assign(cell="all")
+    return data
 
 
 def paired(scores: pd.DataFrame, column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -166,12 +196,12 @@ def verdict(row, predicted: int, p_holm: float, regime_held: bool | None = None)
     se, mde: the margin), the predicted sign, its Holm-adjusted p over the report's claims and
     whether its mechanism had room (None: no minimum declared, not checked)."""
     if p_holm < ALPHA:
-        return "replicates" if np.sign(row.difference) == predicted else "contradicted"
+        return "replicates" if predicted != 0 and np.sign(row.difference) == predicted else "contradicted"
     if regime_held is False:
         return "regime failed"
     if equivalence_p(row.difference, row.se, row.mde) < ALPHA:
         return "tied"
-    if non_inferiority_p(predicted * row.difference, row.se, row.mde) < ALPHA:
+    if predicted != 0 and non_inferiority_p(predicted * row.difference, row.se, row.mde) < ALPHA:
         return "non-inferior"
     return "undecided"
 
@@ -193,6 +223,8 @@ def regime_held(claim: Claim, measurement: Measurement) -> bool | None:
     if mechanism.minimum_difference is None or not all(name in numbers for name in mechanism.between):
         return None
     treatment, baseline = (float(numbers[name]) for name in mechanism.between)
+    if not np.isfinite(treatment - baseline):  # not measured (no group of a pass rate, no fit)
+        return None
     return bool(abs(treatment - baseline) >= mechanism.minimum_difference)
 
 

@@ -14,6 +14,7 @@ from grpo.report.claims._compute import (
     headline,
     load_claim,
     measure_mechanism,
+    with_measured_scores,
     with_verdicts,
 )
 from grpo.report.claims._figures import curve_figure
@@ -25,8 +26,10 @@ def test_claim(claim: Claim, results_root: Path) -> ClaimOutcome:
     `draw_claim`) wait for the report's other claims (Holm over them: with_verdicts)."""
     start = time.perf_counter()
     data = load_claim(claim, results_root)
-    table = contrasts(data)
     measurement = measure_mechanism(data, results_root)
+    if claim.summary == "measured":
+        data = with_measured_scores(data, measurement)
+    table = contrasts(data)
     return ClaimOutcome(data, table, measurement, f"{claim.name}.png", time.perf_counter() - start)
 
 

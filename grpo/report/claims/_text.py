@@ -41,7 +41,7 @@ def cost_lines(outcomes: list[ClaimOutcome], sweeps: dict[str, SweepCost], load:
 
 def report_markdown(outcomes: list[ClaimOutcome], not_run: dict[str, str], sweeps: dict[str, SweepCost] | None = None,
                     load: tuple | None = None) -> str:
-    lines = ["# Claims of the literature on the testbed: canaries", "",
+    lines = ["# Claims of the literature on the testbed: the canaries and the RLVR-shaped regime", "",
              "Each claim is a paired contrast over seeds (both arms from the same initial weights and random stream):"
              " per seed, treatment minus baseline, averaged over the grid's other cells, with its 95% paired"
              f" bootstrap interval ({RESAMPLES:,} resamples) and the p of its difference over the bootstrap standard"
@@ -50,7 +50,10 @@ def report_markdown(outcomes: list[ClaimOutcome], not_run: dict[str, str], sweep
              " where the arms did not differ in the claim's mechanism by its declared minimum difference (the"
              " mechanism had no room: the claim was not tested); *tied* where two one-sided tests bound the difference"
              " within ±MDE (its margin); *non-inferior* where the one-sided test bounds it above −MDE on the predicted"
-             " side (not equal: it may be larger); else *undecided*. MDE: the minimum detectable effect,"
+             " side (not equal: it may be larger); else *undecided*. A claim that predicts no difference (an"
+             " asymptote that does not move) is *contradicted* where p_holm < 0.05 and supported only by *tied*. A"
+             " *measured* claim's two values per seed are measured on rollouts by its mechanism measure (the section"
+             " says what each is). MDE: the minimum detectable effect,"
              f" (z_.975 + z_.8) · sd_paired / √n = {DETECTION_Z:.2f} · sd / √n (power {POWER:.0%}, level"
              " 5% two-sided): a true difference that large is found 80% of the time. The evaluation seeds are the"
              " grids' own (0 to n-1); the pilots that chose the regimes and the seed counts ran on seeds 1000 and up,"
@@ -79,6 +82,18 @@ def _regime(outcome: ClaimOutcome) -> str:
     return f" (minimum difference {minimum:g}: {state})"
 
 
+def contrast_line(outcome: ClaimOutcome, held: str) -> str:
+    """What the claim contrasts: its metric and summary and its arms, or a measured claim's two values."""
+    claim, measurement = outcome.data.claim, outcome.measurement
+    if claim.summary == "measured" and measurement.arms:
+        return (f"Contrast, per seed ({SUMMARIES['measured']}; on the configuration [{arm_label(claim, 'treatment')}]):"
+                f" [{measurement.arms[0]}] minus [{measurement.arms[1]}]; predicted {SIGNS[claim.predicted]}.")
+    at = (f" at {outcome.data.budget:,.0f} responses sampled" if claim.summary == "samples" else
+          f"; {outcome.data.unfitted} seed(s) without a leave-one-out fit" if claim.summary == "asymptote" else "")
+    return (f"Contrast: `{claim.metric}` ({SUMMARIES[claim.summary]}){at}, [{arm_label(claim, 'treatment')}] minus"
+            f" [{arm_label(claim, 'baseline')}]{held}; predicted {SIGNS[claim.predicted]}.")
+
+
 def claim_section(outcome: ClaimOutcome) -> list[str]:
     data, claim = outcome.data, outcome.data.claim
     row = headline(outcome.table)
@@ -90,8 +105,7 @@ def claim_section(outcome: ClaimOutcome) -> list[str]:
                   " in both arms.", ""]
     lines += [f"Grid `{claim.grid}` ({data.runs} runs; its trials took {data.trial_seconds:.0f} s summed): "
               + ", ".join(f"{name} {value}" for name, value in data.shared.items()) + ".", "",
-              f"Contrast: `{claim.metric}` ({SUMMARIES[claim.summary]}), [{arm_label(claim, 'treatment')}] minus"
-              f" [{arm_label(claim, 'baseline')}]{held}; predicted {SIGNS[claim.predicted]}.", "",
+              contrast_line(outcome, held), "",
               f"**{outcome.verdict}**: {row.difference:+.4g} [{row.low:+.4g}, {row.high:+.4g}] over {row.pairs} seeds"
               f" (treatment {row.treatment:.4g}, baseline {row.baseline:.4g}); sd of the paired differences"
               f" {row.sd:.3g}, MDE {row.mde:.3g}; p {row.p:.3g}, Holm-adjusted over the report's claims"
