@@ -8,7 +8,7 @@ from scipy import stats
 
 from grpo.core.config import TrainConfig
 from grpo.experiment.canaries import CLAIMS
-from grpo.report._stats import minimum_detectable_effect, seeds_needed
+from grpo.report._stats import holm, minimum_detectable_effect, seeds_needed
 from grpo.report.claims import ClaimData, ClaimOutcome, contrasts, regime_held, verdict, with_verdicts
 from grpo.report.mechanisms import Measurement, slope, token_weights
 
@@ -118,6 +118,15 @@ def test_tied_only_where_the_equivalence_test_holds_else_non_inferior_or_undecid
     assert verdict(row(-0.00637, 0.0033, 0.0095), 1, 0.1) == "undecided"  # could be 0.0095 worse
     assert verdict(row(0.001, 0.002, 0.0095), 1, 0.6, regime_held=False) == "regime failed"
     assert verdict(row(0.02, 0.002, 0.0095), 1, 0.001, regime_held=False) == "replicates"  # decisive stays decisive
+
+
+def test_a_contrast_without_a_number_is_not_measured_and_outside_the_holm_family():
+    """A ScaleRL fit whose asymptote is not identified leaves the contrast NaN: 'not measured' (not
+    'undecided'), whatever the other arguments say, and Holm adjusts only the claims with a p."""
+    assert verdict(row(float("nan"), float("nan"), float("inf"), p=float("nan")), 0, float("nan")) == "not measured"
+    assert verdict(row(float("nan"), 0.01, 0.02), 1, 0.001, regime_held=True) == "not measured"
+    adjusted = holm([0.01, float("nan"), 0.04])
+    assert np.isnan(adjusted[1]) and adjusted[0] == pytest.approx(0.02) and adjusted[2] == pytest.approx(0.04)
 
 
 def test_regime_failed_on_constructed_mechanism_numbers():

@@ -12,7 +12,8 @@ ALPHA, on / against the predicted side; otherwise *regime failed* where the arms
 the claim's mechanism by its declared minimum difference (the mechanism had no room, so the
 claim was not tested); *tied* where two one-sided tests bound the difference within ±margin;
 *non-inferior* where the one-sided test bounds it above -margin on the predicted side; else
-*undecided*. A claim that predicts no difference (predicted 0: an asymptote that does not move)
+*undecided*; *not measured* where the contrast has no number (a fit that is not identified). A claim
+that predicts no difference (predicted 0: an asymptote that does not move)
 is *contradicted* where the Holm-adjusted p is below ALPHA, and supported only by *tied*. The
 margin is the claim's minimum detectable effect, (z_.975 + z_.8) · sd / √n
 (grpo.report._stats.minimum_detectable_effect): a true difference of that size is found with
@@ -188,13 +189,16 @@ def headline(table: pd.DataFrame) -> pd.Series:
     return table.iloc[-1]
 
 
-VERDICTS = ("replicates", "contradicted", "regime failed", "tied", "non-inferior", "undecided")
+VERDICTS = ("replicates", "contradicted", "regime failed", "tied", "non-inferior", "undecided", "not measured")
 
 
 def verdict(row, predicted: int, p_holm: float, regime_held: bool | None = None) -> str:
     """A claim's verdict (VERDICTS, module docstring) from its headline contrast row (difference,
     se, mde: the margin), the predicted sign, its Holm-adjusted p over the report's claims and
-    whether its mechanism had room (None: no minimum declared, not checked)."""
+    whether its mechanism had room (None: no minimum declared, not checked). A contrast without a
+    number (a fit that is not identified) is *not measured* and stays out of the Holm family."""
+    if not np.isfinite(row.difference):
+        return "not measured"
     if p_holm < ALPHA:
         return "replicates" if predicted != 0 and np.sign(row.difference) == predicted else "contradicted"
     if regime_held is False:

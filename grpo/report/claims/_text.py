@@ -41,16 +41,18 @@ def cost_lines(outcomes: list[ClaimOutcome], sweeps: dict[str, SweepCost], load:
 
 def report_markdown(outcomes: list[ClaimOutcome], not_run: dict[str, str], sweeps: dict[str, SweepCost] | None = None,
                     load: tuple | None = None) -> str:
+    measured = sum(outcome.verdict != "not measured" for outcome in outcomes)
     lines = ["# Claims of the literature on the testbed: the canaries and the RLVR-shaped regime", "",
              "Each claim is a paired contrast over seeds (both arms from the same initial weights and random stream):"
              " per seed, treatment minus baseline, averaged over the grid's other cells, with its 95% paired"
              f" bootstrap interval ({RESAMPLES:,} resamples) and the p of its difference over the bootstrap standard"
-             f" error. One Holm family: the {len(outcomes)} claims of this report (`p_holm`). Verdicts: *replicates* /"
+             f" error. One Holm family: the {measured} claims of this report with a number (`p_holm`). Verdicts: *replicates* /"
              f" *contradicted* where p_holm < {ALPHA:.2f}, on / against the predicted side; otherwise *regime failed*"
              " where the arms did not differ in the claim's mechanism by its declared minimum difference (the"
              " mechanism had no room: the claim was not tested); *tied* where two one-sided tests bound the difference"
              " within ±MDE (its margin); *non-inferior* where the one-sided test bounds it above −MDE on the predicted"
-             " side (not equal: it may be larger); else *undecided*. A claim that predicts no difference (an"
+             " side (not equal: it may be larger); else *undecided*; *not measured* where the contrast has no number"
+             " (a fit that is not identified: no p, outside the family). A claim that predicts no difference (an"
              " asymptote that does not move) is *contradicted* where p_holm < 0.05 and supported only by *tied*. A"
              " *measured* claim's two values per seed are measured on rollouts by its mechanism measure (the section"
              " says what each is). MDE: the minimum detectable effect,"
@@ -62,9 +64,10 @@ def report_markdown(outcomes: list[ClaimOutcome], not_run: dict[str, str], sweep
              " difference) |", "|---|---|---|---|---|---|---|---|"]
     for outcome in outcomes:
         row = headline(outcome.table)
-        lines.append(f"| [{outcome.data.claim.name}](#{outcome.data.claim.name}) | **{outcome.verdict}** |"
-                     f" {row.difference:+.3g} [{row.low:+.3g}, {row.high:+.3g}] | {row.p:.2g} | {outcome.p_holm:.2g} |"
-                     f" {row.pairs} | {row.mde:.3g} | {outcome.measurement.short}{_regime(outcome)} |")
+        numbers = (f"{row.difference:+.3g} [{row.low:+.3g}, {row.high:+.3g}] | {row.p:.2g} | {outcome.p_holm:.2g} |"
+                   f" {row.pairs} | {row.mde:.3g}" if outcome.verdict != "not measured" else "– | – | – | – | –")
+        lines.append(f"| [{outcome.data.claim.name}](#{outcome.data.claim.name}) | **{outcome.verdict}** | {numbers} |"
+                     f" {outcome.measurement.short}{_regime(outcome)} |")
     lines += [f"| {name} | not run | – | – | – | – | – | {why} |" for name, why in not_run.items()]
     lines.append("")
     lines += cost_lines(outcomes, sweeps or {}, load)
@@ -109,7 +112,9 @@ def claim_section(outcome: ClaimOutcome) -> list[str]:
               f"**{outcome.verdict}**: {row.difference:+.4g} [{row.low:+.4g}, {row.high:+.4g}] over {row.pairs} seeds"
               f" (treatment {row.treatment:.4g}, baseline {row.baseline:.4g}); sd of the paired differences"
               f" {row.sd:.3g}, MDE {row.mde:.3g}; p {row.p:.3g}, Holm-adjusted over the report's claims"
-              f" {outcome.p_holm:.3g}."]
+              f" {outcome.p_holm:.3g}." if outcome.verdict != "not measured" else
+              "**not measured**: the contrast has no number on these runs (the mechanism below says why), so the"
+              " claim has no p and stays out of the Holm family."]
     lines += ["", paper_comparison(claim, row)]
     lines += ["", f"Mechanism ({claim.mechanism.description}): {outcome.measurement.text}{_regime(outcome)}.", ""]
     if len(outcome.table) > 1:
