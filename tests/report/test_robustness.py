@@ -387,3 +387,31 @@ def test_an_effect_neither_decisive_nor_equivalent_is_not_detected(tmp_path):
     assert effect.verdict == "not detected" and effect.not_detected == "default; lr 0.01" and effect.vanishes == ""
     rows = tables.robustness.rows
     assert (rows.outcome == "not detected").all() and (rows.p_equivalence > 0.05).all()
+
+
+
+NUMERIC = """seeds = 8
+[grid]
+entropy_coeff = [0.0, 0.05]
+top_entropy_quantile = [1.0, 0.5]
+epochs = 2
+steps_per_epoch = 1
+
+[sensitivity]
+lr = [1e-2]
+"""
+
+
+def test_a_grid_of_numeric_axes_only_gets_its_verdicts(tmp_path):
+    """Float levels (entropy_coeff 0.05) carry their robustness verdict beside a decisive
+    interaction's string level, as the levels of mode axes do."""
+    def records(config, seeds):
+        made = train(config, seeds)
+        bonus, selected = config.entropy_coeff > 0, config.top_entropy_quantile < 1
+        success = {seed: 0.2 + 0.2 * bonus + 0.1 * selected + 0.1 * (bonus and selected) + 0.05 * (seed % 3)
+                   for seed in seeds}
+        return made.assign(sorted_frac=made.seed.map(success).astype(np.float32))
+
+    tables = analysed(build_study(tmp_path, "numeric", NUMERIC, records))
+    assert tables.effects.set_index("level").verdict.to_dict() == {0.05: "robust", 0.5: "robust"}
+    assert (tables.interactions.verdict == "robust").all()

@@ -69,7 +69,9 @@ def with_robustness(tables: Tables, data: ReportData) -> Tables:
     tables.completeness.gaps = [gap for gap in found.gaps if gap.part != DEFAULT_CELL]  # the default cell's: counted already
     verdicts = found.verdicts
     named = [name for name in VERDICT_COLUMNS if name != "verdict"]
-    tables.effects = tables.effects.merge(verdicts.drop(columns="reference"), on=["factor", "level"], how="left")
+    effects = tables.effects.astype({"level": object})  # a grid of numeric axes only: float levels, the verdicts' objects
+    tables.effects = effects.merge(verdicts.drop(columns="reference").astype({"level": object}), on=["factor", "level"],
+                                   how="left")
     inter = tables.interactions
     keys = pd.DataFrame({"factor": inter.factor + INTERACTION + inter.factor_b,
                          "level": inter.level.astype(str) + INTERACTION + inter.level_b.astype(str)})
