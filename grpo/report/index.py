@@ -50,7 +50,7 @@ def summarize(folder: Path) -> Entry:
         return Entry(folder.name, question, preset.group(1) if preset else folder.name,
                      bullets.get("Seeds", "–").split(",")[0], bullets.get("Commit", "–"), _grid_verdicts(text))
     if "a random study" in title:
-        first = re.search(r"each trained on seeds ([\d–-]+); (commit [^,]+)", text)
+        first = re.search(r"each trained on seeds ([\d–-]+); (commit [^,.]+)", text)
         top = re.search(r"^\| 1 \| (\S+) \|", text, flags=re.M)
         return Entry(folder.name, question, title.split(":")[0], first.group(1) if first else "–",
                      first.group(2).removeprefix("commit ") if first else "–",
