@@ -11,7 +11,6 @@ from the same weights and draws from the same random stream.
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,12 +36,9 @@ from grpo.report._stats import (
     split_halves,
     summarize,
 )
-
-if TYPE_CHECKING:
-    from grpo.report.grid._regime import Regime
+from grpo.report.grid._regime import SLOPE_EPOCHS, Regime
 
 HALVES = ("half_a", "half_b")
-SLOPE_EPOCHS = 10  # final-window slopes are reported in success per this many epochs
 LEARNING_FLOOR = 0.05  # a configuration learns where its mean success reaches this (below: "stays near 0")
 HELD_FIELDS = ("lr", "epsilon", "responses", "epochs", "steps_per_epoch", "dim")  # report.md's first line names them
 LOSS_OPTION_FIELDS = ("epsilon",)  # of HELD_FIELDS, those a loss reads only if it declares them (its options)
@@ -88,7 +84,7 @@ class Tables:
     leaders_half_width: float  # median half-width of the paired intervals between the best and those tied with it
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # figure name -> tidy curves
     robustness: Robustness | None = None  # the findings across cells (grpo.report.grid.with_robustness)
-    regime: "Regime | None" = None  # the RLVR-shaped regime's numbers (task stream; grpo.report.grid.render adds them)
+    regime: Regime | None = None  # the RLVR-shaped regime's numbers (task stream; grpo.report.grid.render adds them)
     headline: pd.DataFrame | None = None  # rliable's view of the headline contrasts (grpo.report.grid._headline)
     profiles: pd.DataFrame | None = None  # performance profiles of the headline configurations (the same module)
     confirmation: pd.DataFrame = field(default_factory=pd.DataFrame)  # decisive findings on the confirm seeds (_confirm)

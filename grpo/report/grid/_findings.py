@@ -10,7 +10,8 @@ from grpo.experiment.results import PRIMARY
 from grpo.report._markdown import interval
 from grpo.report._names import level_name
 from grpo.report._stats import ALPHA, POWER
-from grpo.report.grid._compute import LEARNING_FLOOR, SLOPE_EPOCHS, Robustness, Tables
+from grpo.report.grid._compute import LEARNING_FLOOR, Robustness, Tables
+from grpo.report.grid._regime import SLOPE_EPOCHS
 from grpo.report.grid._robustness import INTERACTION
 
 

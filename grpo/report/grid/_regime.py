@@ -15,8 +15,8 @@ import pandas as pd
 from grpo.experiment.results import PRIMARY
 from grpo.report._data import ReportData
 from grpo.report._stats import Contrast, bootstrap_interval, paired_contrast
-from grpo.report.grid._compute import SLOPE_EPOCHS
 
+SLOPE_EPOCHS = 10  # final-window slopes are reported in success per this many epochs
 LATE_FRACTION = 1 / 3  # the plateau test reads the last third of training: enough evaluated epochs for a slope
 START = "success_at_start"  # per run: the primary outcome of the policy before any RL step (the base)
 START_ENTROPY = "entropy_at_start"

@@ -11,8 +11,9 @@ from grpo.experiment.tuning import OBJECTIVE
 from grpo.report._markdown import interval, markdown_table
 from grpo.report._names import level_name
 from grpo.report._stats import ALPHA, CONFIDENCE, POWER, RESAMPLES
-from grpo.report.grid._compute import LEARNING_FLOOR, SLOPE_EPOCHS, Tables, held_readers
+from grpo.report.grid._compute import LEARNING_FLOOR, Tables, held_readers
 from grpo.report.grid._findings import findings, robustness_of
+from grpo.report.grid._regime import SLOPE_EPOCHS
 from grpo.report.grid._robustness import FAMILIES, VERDICTS
 
 CAPTIONS = {  # what a figure shows that its title cannot say
