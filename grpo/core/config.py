@@ -197,7 +197,7 @@ class TrainConfig:
             Foreign("loss_agg_mode", "verl", values=LOSS_AGG_DASHED, only_values=True,
                     notes={"seq-mean-token-sum-norm": VERL_SUM_NORM},
                     refused={"seq-mean-token-sum": VERL_NO_SEQ_SUM})))
-    # Mechanisms of the peers' newer losses (issue 32): each read by the losses that declare it (grpo.modes.losses)
+    # Mechanisms of TRL's and verl's newer losses: each read by the losses that declare it (grpo.modes.losses)
     clip_ratio_c: float = option(
         0.0, "dual clip of clipped and clip_higher: a negative delta's term is capped at clip_ratio_c x delta where the"
         " ratio exceeds it (Ye et al. 2020; verl's clip_ratio_c, default 3 there; TRL's delta, INTELLECT-2, the same"
@@ -412,7 +412,7 @@ class TrainConfig:
                              " (with one, every delta is 0 or undefined)")
 
     def check_mechanisms(self) -> None:
-        """The ranges of the options of issue 32's losses (grpo.modes.losses)."""
+        """The ranges of the newer losses' options (grpo.modes.losses)."""
         upper = "epsilon_high" if "epsilon_high" in loss_options(self.loss_mode) else "epsilon"
         if self.clip_ratio_c and self.clip_ratio_c < 1 + getattr(self, upper):
             raise FieldError("clip_ratio_c", self.clip_ratio_c, f"must be 0 (off) or at least 1 + {upper}"
@@ -539,8 +539,8 @@ KL_FIELDS = ("kl_estimator", "kl_reduction", "ref_period", "kl_placement", "ref_
 TASK_FIELDS = ("task_length", "task_vocab", "task_prompts", "task_heldout", "task_seed", "task_min_length")  # not task seed
 MECHANISM_FIELDS = ("clip_ratio_c", "sapo_temperature_pos", "sapo_temperature_neg", "vespo_k_pos", "vespo_lambda_pos",
                     "vespo_k_neg", "vespo_lambda_neg", "clip_cov_ratio", "clip_cov_lb", "clip_cov_ub", "kl_cov_ratio",
-                    "ppo_kl_coef")  # issue 32's loss options
-KL_CONTROL_FIELDS = ("kl_ctrl", "kl_target", "kl_horizon")  # issue 32's: the KL in the reward only
+                    "ppo_kl_coef")  # the newer losses' options
+KL_CONTROL_FIELDS = ("kl_ctrl", "kl_target", "kl_horizon")  # the adaptive KL coefficient's: the KL in the reward only
 ROLLOUT_MECHANISM_FIELDS = ("temperature", "top_k", "top_p", "entropy_coeff", "top_entropy_quantile",
                             "mask_truncated_completions", "overlong_cache_length", "overlong_max_length",
                             "ref_model_mixup_alpha", "ref_model_sync_steps")  # the peers' sampling, entropy, overlong, reference options

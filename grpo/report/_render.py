@@ -22,6 +22,6 @@ def render_report(results_path: Path, reports_root: Path) -> tuple[Path, Tables 
     out = Path(reports_root) / results.name
     check_writable_dir(out)
     data = load(results)
-    if is_random_study(data.grid):  # a random study: its own report (issue 23)
+    if is_random_study(data.grid):  # a random study: its own report
         return out, render_random_study(data, out)
     return out, render_grid(data, out)

@@ -1,4 +1,4 @@
-"""Issue 32's deltas modes (advantage estimators), each against a reference written from its
+"""TRL's and verl's newer deltas modes (advantage estimators), each against a reference written from its
 peer's code, in the peer's layout: token-level rewards [responses tokens] with the outcome on a
 response's last real token, a response mask and a group index, one seed at a time (verl b178a3c,
 verl/trainer/ppo/core_algos.py; TRL f2cd577, trl/trainer/grpo_trainer.py; line numbers theirs).

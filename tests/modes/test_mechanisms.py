@@ -1,4 +1,4 @@
-"""Issue 32's losses, each against a reference written from its peer's code: value and gradient
+"""TRL's and verl's newer losses, each against a reference written from its peer's code: value and gradient
 on ragged responses (several seeds stacked, each seed's reference computed alone in the peer's
 layout [responses, tokens]), then stacked seeds against separate runs and the one-line refusals.
 

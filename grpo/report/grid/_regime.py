@@ -1,4 +1,4 @@
-"""The RLVR-shaped regime's numbers (a grid on task ``stream``, issue 29): the base policy each
+"""The RLVR-shaped regime's numbers (a grid on task ``stream``): the base policy each
 seed starts from, the spread of difficulty the stream gives, how far the best arm moves from the
 base, comparisons at equal samples where arms sample at different rates, whether each finding
 is about the level reached or about speed, and `full`'s headline findings side by side.
