@@ -37,7 +37,8 @@ def draw_claim(outcome: ClaimOutcome, out: Path) -> None:
     """OUT/<claim>.png: the claim's curves titled with its question and, under it, its verdict."""
     start = time.perf_counter()
     row = headline(outcome.table)
-    numbers = f"{row.difference:+.3g} [{row.low:+.3g}, {row.high:+.3g}], p_holm {outcome.p_holm:.2g}, MDE {row.mde:.3g}"
+    numbers = (f"{row.difference:+.3g} [{row.low:+.3g}, {row.high:+.3g}], p_holm {outcome.p_holm:.2g}, MDE {row.mde:.3g}"
+               if outcome.verdict != "not measured" else "the contrast has no number on these runs")
     write_figure(out, outcome.figure, curve_figure(outcome.data, outcome.measurement, outcome.verdict, numbers))
     outcome.seconds += time.perf_counter() - start
 
