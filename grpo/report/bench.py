@@ -26,15 +26,18 @@ MS = 1e3
 STUDY_SWEEPS = {"full": "`full` grid alone", "grouped": "`full` × 4 lr, grouped",
                 "one-per-trial": "`full` × 4 lr, one configuration per trial"}  # bench/test_study.py's impls
 US = 1e6
+WALL_CLOCK_SUITES = {"process": "the whole processes", "grid": "the smoke grid", "study": "the sensitivity study"}  # by suite
 
 
 def load_benchmarks(path: Path) -> tuple[pd.DataFrame, dict]:
     """One row per benchmark: its extra_info, median_s and rounds; and pytest-benchmark's machine_info."""
     data = json.loads(path.read_text())
-    rows = [{**bench["extra_info"], "median_s": bench["stats"]["median"], "rounds": bench["stats"]["rounds"]}
-            for bench in data["benchmarks"]]
-    timers = {bench.get("options", {}).get("timer", "perf_counter") for bench in data["benchmarks"]}
-    return pd.DataFrame(rows), {**data.get("machine_info", {}), "timers": sorted(timers)}
+    rows = [{**bench["extra_info"], "median_s": bench["stats"]["median"], "rounds": bench["stats"]["rounds"],
+             "timer": bench.get("options", {}).get("timer", "perf_counter")} for bench in data["benchmarks"]]
+    frame = pd.DataFrame(rows)
+    timers = set(frame.timer) if len(frame) else set()
+    wall = sorted(set(frame.suite[frame.timer != "process_time"].dropna())) if "suite" in frame else []
+    return frame, {**data.get("machine_info", {}), "timers": sorted(timers), "wall_suites": wall}
 
 
 def pair(frame: pd.DataFrame, keys: list[str], ours: str = "ours", base: str = "baseline") -> pd.DataFrame:
@@ -265,8 +268,11 @@ def header(machine: dict, rates: dict[str, float], quick: bool) -> str:
                  " seed document's way (bench/baseline.py). Times are medians over the rounds. All results were"
                  " checked to agree (`agrees` in the JSON).")
     if "process_time" in machine.get("timers", []):
-        lines.append("\nTimes are the process's CPU seconds (`--benchmark-timer=time.process_time`), not wall time: on a"
-                     " shared, loaded machine they move far less with the load (the suites here run on one thread).")
+        wall = [WALL_CLOCK_SUITES.get(suite, f"`{suite}`") for suite in machine.get("wall_suites", [])]
+        lines.append("\nTimes are the benchmark process's CPU seconds (`time.process_time`), not wall time: on a shared,"
+                     " loaded machine they move far less with the load (the suites here run on one thread)."
+                     + (f" Timed by the wall clock instead, because their work runs in other processes (subprocesses,"
+                        f" Ray's workers; bench/conftest.py): {', '.join(wall)}." if wall else ""))
     if rates:
         measured = []
         if "flops" in rates:
