@@ -39,7 +39,7 @@ LEVERS = {  # lever -> the part it speeds up; each undone alone at LEVER_SEEDS
     "old log-probs recomputed teacher-forced": "rollout",
 }
 LEVER_SEEDS = 100
-GOAL_SEEDS = 100  # issue 31's goals are at 100 stacked seeds
+GOAL_SEEDS = 100  # the testbed's goals are at 100 stacked seeds
 TRL_ROLLOUTS = 4  # timed after one warm-up rollout and its steps
 KIND = POLICIES["transformer"]
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # TRL's tokenizer on one thread too
