@@ -1,6 +1,8 @@
-"""Options of the benchmark suites: --device (cpu, cuda) and --quick (small sizes only)."""
+"""Options of the benchmark suites: --device (cpu, cuda) and --quick (small sizes only); the
+clock of each suite."""
 
 import os
+import time
 
 import pytest
 import torch
@@ -9,6 +11,9 @@ from bench.kernels import LARGE
 from grpo.core.train import one_intra_op_thread
 
 LARGE_SEEDS = 1000  # --quick leaves out S at or above this many stacked seeds
+# suites whose work runs in other processes (subprocesses, Ray's workers): timed by the wall clock;
+# every other suite by the CPU seconds of its own process, which on a shared machine move far less with the load
+WALL_CLOCK_SUITES = {"test_process.py", "test_grid.py", "test_study.py"}
 
 
 def pytest_addoption(parser):
@@ -16,6 +21,14 @@ def pytest_addoption(parser):
     parser.addoption("--quick", action="store_true", help="small sizes only")
     parser.addoption("--one-per-trial", action="store_true",
                      help="the study's third sweep too, one configuration per trial (about twice the grouped study's time)")
+
+
+def pytest_collection_modifyitems(items):
+    """The in-process suites time CPU seconds (time.process_time), the others the wall clock; a
+    suite's own ``benchmark`` marker says otherwise where it has one."""
+    for item in items:
+        if item.path.name not in WALL_CLOCK_SUITES and item.get_closest_marker("benchmark") is None:
+            item.add_marker(pytest.mark.benchmark(timer=time.process_time))
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

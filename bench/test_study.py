@@ -1,4 +1,4 @@
-"""A sensitivity study at the cost of one sweep (issue 22): the `full` grid x 4 learning rates at
+"""A sensitivity study at the cost of one sweep: the `full` grid x 4 learning rates at
 its 100 seeds, swept with the configurations that differ only in lr grouped into one trial
 (grpo.core.group) and swept one configuration per trial, against the `full` grid alone, in the
 same run. The goal is the grouped study within 1.5x the full grid's wall time; the ratios are

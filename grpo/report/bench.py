@@ -15,10 +15,10 @@ from grpo.report._bench_figures import scaling
 from grpo.report._folder import write_figure, write_text
 from grpo.report._markdown import markdown_table
 
-TARGETS = {20: 40.0, 1000: 100.0, 10000: 100.0}  # seeds -> per-seed-step speed-up asked for (issue 15)
+TARGETS = {20: 40.0, 1000: 100.0, 10000: 100.0}  # seeds -> per-seed-step speed-up asked for
 PROCESS_TARGET = 20.0  # whole `grpo train --seeds 20` process beyond importing torch, per seed-step
-STUDY_TARGET = 1.5  # the grouped sensitivity study's wall time over the `full` grid's alone, at most (issue 22)
-TRL_TARGET = 12.0  # the transformer testbed at 100 stacked seeds over TRL's GRPOTrainer, per (seed, optimizer step), at least (issue 31)
+STUDY_TARGET = 1.5  # the grouped sensitivity study's wall time over the `full` grid's alone, at most
+TRL_TARGET = 12.0  # the transformer testbed at 100 stacked seeds over TRL's GRPOTrainer, per (seed, optimizer step), at least
 FLOOR_TARGET = 2.5  # ... and over its FLOP floor at the model's shapes, at most
 GOAL_SEEDS = 100
 TRANSFORMER_MATMUL = "matmul at the transformer's shapes"  # bench/test_transformer.py's rate
@@ -26,15 +26,18 @@ MS = 1e3
 STUDY_SWEEPS = {"full": "`full` grid alone", "grouped": "`full` × 4 lr, grouped",
                 "one-per-trial": "`full` × 4 lr, one configuration per trial"}  # bench/test_study.py's impls
 US = 1e6
+WALL_CLOCK_SUITES = {"process": "the whole processes", "grid": "the smoke grid", "study": "the sensitivity study"}  # by suite
 
 
 def load_benchmarks(path: Path) -> tuple[pd.DataFrame, dict]:
     """One row per benchmark: its extra_info, median_s and rounds; and pytest-benchmark's machine_info."""
     data = json.loads(path.read_text())
-    rows = [{**bench["extra_info"], "median_s": bench["stats"]["median"], "rounds": bench["stats"]["rounds"]}
-            for bench in data["benchmarks"]]
-    timers = {bench.get("options", {}).get("timer", "perf_counter") for bench in data["benchmarks"]}
-    return pd.DataFrame(rows), {**data.get("machine_info", {}), "timers": sorted(timers)}
+    rows = [{**bench["extra_info"], "median_s": bench["stats"]["median"], "rounds": bench["stats"]["rounds"],
+             "timer": bench.get("options", {}).get("timer", "perf_counter")} for bench in data["benchmarks"]]
+    frame = pd.DataFrame(rows)
+    timers = set(frame.timer) if len(frame) else set()
+    wall = sorted(set(frame.suite[frame.timer != "process_time"].dropna())) if "suite" in frame else []
+    return frame, {**data.get("machine_info", {}), "timers": sorted(timers), "wall_suites": wall}
 
 
 def pair(frame: pd.DataFrame, keys: list[str], ours: str = "ours", base: str = "baseline") -> pd.DataFrame:
@@ -137,7 +140,7 @@ def study_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def goals_table(loop: pd.DataFrame | None, processes: pd.DataFrame | None, study: pd.DataFrame | None,
                 transformer_loop: pd.DataFrame | None = None, trl: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The speed goals of issues 22 and 31, each as the ratio this run measured: the transformer
+    """The speed goals, each as the ratio this run measured: the transformer
     testbed against TRL and its floor, the training loop at S = 20 and S = 1000, the whole
     process, the grouped study."""
     rows = transformer_goals(transformer_loop, pd.DataFrame() if trl is None else trl)
@@ -207,7 +210,7 @@ def transformer_lever_table(levers: pd.DataFrame, parts: pd.DataFrame) -> pd.Dat
 
 
 def transformer_goals(loop: pd.DataFrame | None, trl: pd.DataFrame) -> list[dict]:
-    """Issue 31's goals for the transformer testbed: TRL over ours as measured alternately in
+    """The goals for the transformer testbed: TRL over ours as measured alternately in
     one test (wall, then CPU time), or else from the loop table; the floor and the per-seed cost
     from the loop table."""
     if loop is None or GOAL_SEEDS not in set(loop.seeds):
@@ -258,15 +261,19 @@ def header(machine: dict, rates: dict[str, float], quick: bool) -> str:
     lines = ["# Benchmarks\n"]
     if quick:
         lines.append("**Quick run** (`grpo bench --quick`: small sizes, few rounds) — not the committed full report.\n")
+    load = machine.get("load_average", "?")
     lines.append(f"Machine: {cpu.get('brand_raw', '?')}, {cpu.get('count', '?')} CPUs, load average"
-                 f" {machine.get('load_average', '?')} when the run began; Python {machine.get('python_version', '?')};"
+                 f" {load}{'' if 'began' in load else ' when the run began'}; Python {machine.get('python_version', '?')};"
                  f" device {machine.get('device', 'cpu')}. The training suites run on one intra-op thread, as a sweep's"
                  " trials do. Every ratio compares two implementations measured in the same run; `baseline` is the"
                  " seed document's way (bench/baseline.py). Times are medians over the rounds. All results were"
                  " checked to agree (`agrees` in the JSON).")
     if "process_time" in machine.get("timers", []):
-        lines.append("\nTimes are the process's CPU seconds (`--benchmark-timer=time.process_time`), not wall time: on a"
-                     " shared, loaded machine they move far less with the load (the suites here run on one thread).")
+        wall = [WALL_CLOCK_SUITES.get(suite, f"`{suite}`") for suite in machine.get("wall_suites", [])]
+        lines.append("\nTimes are the benchmark process's CPU seconds (`time.process_time`), not wall time: on a shared,"
+                     " loaded machine they move far less with the load (the suites here run on one thread)."
+                     + (f" Timed by the wall clock instead, because their work runs in other processes (subprocesses,"
+                        f" Ray's workers; bench/conftest.py): {', '.join(wall)}." if wall else ""))
     if rates:
         measured = []
         if "flops" in rates:

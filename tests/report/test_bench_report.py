@@ -112,6 +112,18 @@ def test_study_without_the_one_per_trial_sweep_says_so(tmp_path):
     assert "one configuration per trial was not run" in report and "| `full` × 4 lr, one configuration" not in report
 
 
+def test_header_names_the_suites_timed_by_the_wall_clock(tmp_path):
+    run = json.loads(hand_made_run(tmp_path / "bench.json").read_text())
+    for bench in run["benchmarks"]:  # bench/conftest.py's clocks: the wall for the suites that run other processes
+        bench["options"] = {"timer": "perf_counter" if bench["extra_info"]["suite"] in ("process", "study") else "process_time"}
+    (tmp_path / "bench.json").write_text(json.dumps(run))
+    report = (render_bench(tmp_path / "bench.json", tmp_path / "report") / "report.md").read_text()
+    assert "CPU seconds (`time.process_time`)" in report
+    assert "Timed by the wall clock instead" in report and "the whole processes, the sensitivity study." in report
+    wall_only = render_bench(hand_made_run(tmp_path / "wall.json"), tmp_path / "wall") / "report.md"
+    assert "process_time" not in wall_only.read_text()  # no timer given: pytest-benchmark's default, the wall clock
+
+
 def test_quick_report_says_so(tmp_path):
     out = render_bench(hand_made_run(tmp_path / "bench.json"), tmp_path / "report", quick=True)
     assert (out / "report.md").read_text().splitlines()[2].startswith("**Quick run**")
