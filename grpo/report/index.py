@@ -56,12 +56,12 @@ def summarize(folder: Path) -> Entry:
                      first.group(2).removeprefix("commit ") if first else "–",
                      f"the choice that matters most: `{top.group(1)}` (PED-ANOVA)" if top else "–")
     if title.startswith("Claims"):
-        rows = re.findall(r"^\| \[([\w-]+)\]\(#[\w-]+\) \| \*\*(\w[\w -]*)\*\* \| [^|]+ \| [^|]+ \| [^|]+ \| (\d+) \|", text,
+        rows = re.findall(r"^\| \[([\w-]+)\]\(#[\w-]+\) \| \*\*(\w[\w -]*)\*\* \| [^|]+ \| [^|]+ \| [^|]+ \| (\d+|–) \|", text,
                           flags=re.M)  # claim | verdict | difference | p | p_holm | seeds
         counts: dict[str, int] = {}
         for _, verdict, _ in rows:
             counts[verdict] = counts.get(verdict, 0) + 1
-        seeds = sorted({int(n) for _, _, n in rows})
+        seeds = sorted({int(n) for _, _, n in rows if n != "–"})  # a claim not measured has no seeds
         return Entry(folder.name, question, "canary-*", " / ".join(map(str, seeds)) or "–", "–",
                      ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + f" of {len(rows)} claims")
     goals = re.findall(r"^\| [^|]+ \| [^|]+ \| [^|]+ \| (yes|no) \|", text, flags=re.M)
