@@ -28,7 +28,7 @@ from grpo.sweep.run import run_sweep
 EXAMPLE = Path(__file__).parents[2] / "examples" / "grpo-rank-deltas"
 BUILT_IN_DELTAS = ["rewards", "centered_rewards", "normalized_rewards", "max_rewards", "rloo", "batch_normalized",
                    "group_mean_batch_std", "reinforce_plus_plus", "reinforce_plus_plus_baseline", "opo", "gpg",
-                   "grpo_passk"]
+                   "grpo_passk", "remax", "optimal_token_baseline"]
 
 
 def add_site(site: Path, monkeypatch) -> None:
@@ -91,9 +91,10 @@ def test_an_unknown_mode_is_one_line_naming_built_ins_and_plugins(example_plugin
 def test_help_lists_a_plugin_with_its_docstring_and_package(example_plugin, capsys):
     assert main(["train", "--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
-    assert ("grpo_passk: Pass@k: only each group's best response has a delta, (best - second best) / (group std + 1e-6)."
-            " centered_ranks: ES fitness shaping: the response's rank in its group, scaled to [-0.5, 0.5] (ties share)."
-            " [grpo-rank-deltas==0.1.0] --loss-mode") in help_text
+    plugin = ("centered_ranks: ES fitness shaping: the response's rank in its group, scaled to [-0.5, 0.5] (ties share)."
+              " [grpo-rank-deltas==0.1.0] --loss-mode")
+    assert plugin in help_text
+    assert help_text.index(f"{BUILT_IN_DELTAS[-1]}: ") < help_text.index(plugin)  # after the last built-in deltas mode
 
 
 def test_plugins_declare_the_group_they_need_and_the_options_they_read(example_plugin):
