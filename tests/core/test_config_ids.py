@@ -29,7 +29,7 @@ PRESET_IDS = {
     "extended": ("5220e56d0bad0d62", 360),
     "full": ("54b0906e1538b879", 312),
     "mechanisms-rlvr": ("7a477781dcd271d0", 63),
-    "mechanisms-rlvr-more": ("48a65083cbf49936", 12),
+    "mechanisms-rlvr-more": ("9063713c940ee446", 24),
     "overlong-reference-rlvr": ("988644b548c9f2d8", 18),
     "rlvr": ("1246288c12145cdf", 96),
     "rollout-correction": ("0069f13a78c56a8c", 9),

@@ -10,6 +10,7 @@ from grpo.experiment.grids import load_grid
 from grpo.report.grid._compute import reference_level
 
 RLVR_LENGTH = ("epochs", "eval_every")  # rlvr trains 40 epochs evaluating every 4; these presets 30 and 3
+SENSITIVITY = {"mechanisms-rlvr-more": {"lr": [1e-2]}}  # rlvr's upper lr: the findings' robustness verdicts
 MORE_PRESETS = {  # preset -> (configurations, seeds, {axis: levels})
     "mechanisms-rlvr-more": (12, 64, {"deltas_mode": ["normalized_rewards", "remax", "optimal_token_baseline"],
                                       "top_k": [0, 3], "top_p": [1.0, 0.9]}),
@@ -26,7 +27,9 @@ def test_each_preset_holds_the_rlvr_regime_at_its_stated_size(preset):
     size, seeds, axes = MORE_PRESETS[preset]
     configs = grid.configs()
     assert len(configs) == size and grid.seeds == tuple(range(seeds)) and grid.axes == axes
-    assert not grid.sensitivity and not grid.tuning  # the design grid only: its cost is the grid's
+    assert grid.sensitivity == SENSITIVITY.get(preset) and not grid.tuning
+    cells = 1 + sum(len(values) for values in (grid.sensitivity or {}).values())  # each cell: the whole grid again
+    assert len(grid.plan()) == size * cells and all(len(seeds_of) == seeds for _, seeds_of in grid.plan())
     regime = {name: value for name, value in rlvr.fixed.items() if name not in RLVR_LENGTH}
     assert {name for name in regime} >= {"task", "warm_start_steps", "warm_start_noise", "max_response_length", "lr"}
     for config in configs:
