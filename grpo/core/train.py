@@ -4,11 +4,12 @@ group of configurations that differ only in numbers stacked as one model (grpo.c
 In shape comments, ``seed`` is the leading axis of the stacked model: one slice per seed, or
 per (configuration, seed) in a group.
 
-Per epoch: sample responses, reward them, turn rewards into deltas, freeze the old (and
-reference) log-probs, then take the inner optimizer steps. Metrics stay on the device as
-tensors during training and become one pandas DataFrame at the end (``train``, ``train_group``),
-or its columns as numpy arrays (``train_group_columns``): `grpo train` without ``--out`` never
-imports pandas, which with the pyarrow it imports costs a process about 0.5 s (bench/test_process.py).
+Per epoch, one function a step (``train_group_columns`` calls them in order): sample responses
+and reward them, freeze the old (and reference) log-probs, turn rewards into deltas, take the
+inner optimizer steps, evaluate. Metrics stay on the device as tensors during training
+(``Metrics``) and become one pandas DataFrame at the end (``train``, ``train_group``), or its
+columns as numpy arrays (``train_group_columns``): `grpo train` without ``--out`` never imports
+pandas, which with the pyarrow it imports costs a process about 0.5 s (bench/test_process.py).
 """
 
 import contextlib
