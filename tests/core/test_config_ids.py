@@ -1,6 +1,6 @@
 """config_id is the key of a configuration's records in every results folder: a configuration's
-key never changes. An option counts in config_id only away from its default (keyed_when_set), but
-for the fields the first results were keyed by, declared `always_keyed` beside their defaults
+key never changes. An option counts in config_id only away from its default (keyed_when_set),
+except the fields the first results were keyed by, declared `always_keyed` beside their defaults
 (grpo.core.config.option)."""
 
 import hashlib
