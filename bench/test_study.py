@@ -49,4 +49,6 @@ def test_sensitivity_study(benchmark, request, tmp_path, monkeypatch, impl):
     agrees = outcome.trained == runs and not outcome.failed and not outcome.missing
     benchmark.extra_info.update(suite="study", impl=impl, configurations=configurations, trials=outcome.trials,
                                 runs=runs, agrees=agrees)
-    assert agrees
+    assert agrees, (f"{impl}: {outcome.trained} of {runs} runs trained in {outcome.trials} trials; failed:"
+                    f" {outcome.failed[:3]}; configurations missing: {len(outcome.missing)}; interrupted:"
+                    f" {outcome.interrupted}; damaged: {outcome.damaged[:3]}")

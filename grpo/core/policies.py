@@ -97,7 +97,7 @@ class SeedPolicy:
         """`group` responses per prompt (default config.responses), drawn with `sampling` (default
         the config's: grpo.core.sampling)."""
         sampling = sampling or Sampling.of(config)
-        log_probs = policy.log_probs(task.prompts, sampling.temperature)[0]  # [seed batch pos vocab]
+        log_probs = policy.sampling_log_probs(task.prompts, sampling.temperature)  # [seed batch pos vocab]
         responses = model.sample(log_probs, group or config.responses, uniforms, sampling)  # [seed batch response pos]
         index = model.token_index(responses, task.vocab_size)
         return Sample(responses, index, None, model.gather_log_probs(log_probs, index) if with_log_probs else None,

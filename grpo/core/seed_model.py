@@ -100,6 +100,15 @@ class StackedSeedModel(nn.Module):
         backward, and the mean entropy of the per-position distributions (no gradient)."""
         return SeedLogProbs.apply(self.weights, self.token_rows(prompts), self, temperature)
 
+    def sampling_log_probs(self, prompts: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """prompts [batch pos] -> ``log_probs``'s log-probs [seed batch pos vocab] without a gradient,
+        as a view of the vocab-major tensor computed: the draw reads the vocab as an outer axis
+        (grpo.core.sampling.checked_inverse_cdf), and sampling reads neither the entropy nor
+        ``log_probs``'s copy into its layout."""
+        seeds, vocab, length, _ = self.shape
+        logits = decode_logits(*self.views, self.token_rows(prompts))[-1]  # [seed vocab batch*pos]
+        return tempered(logits, temperature).log_softmax(1).view(seeds, vocab, -1, length).permute(0, 2, 3, 1)
+
     def token_rows(self, prompts: torch.Tensor) -> torch.Tensor:
         """prompts [batch pos] -> [seed*batch*pos]: the row of each prompt token's embedding in
         the embedding flattened to [seed*vocab dim]. Kept for the prompts last asked about:

@@ -288,128 +288,195 @@ def header(machine: dict, rates: dict[str, float], quick: bool) -> str:
 
 
 def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
+    """reports/bench/report.md (and its figure) from a `grpo bench` JSON: the header, the goals,
+    then each suite's section in the report's order; a suite that did not run leaves its out."""
     frame, machine = load_benchmarks(json_path)
     out.mkdir(parents=True, exist_ok=True)
     rates = machine_rates(frame)
-    sections = [header(machine, rates, quick)]
-    suite = frame.suite if "suite" in frame else pd.Series(dtype=str)
-
-    loop = loop_table(frame[suite == "loop"]) if (suite == "loop").any() else None
-    processes = frame[suite == "process"]
+    rows = suite_rows(frame)
+    loop = loop_table(rows("loop")) if len(rows("loop")) else None
+    steps = step_table(rows("train_step"), rates) if len(rows("train_step")) else None
+    processes = rows("process")
     process_rows = process_table(processes) if len(processes) else None
-    study = study_table(frame[suite == "study"]) if (suite == "study").any() else None
-    trl = frame[suite == "transformer_trl"]
-    ar_loop = (transformer_loop_table(frame[suite == "transformer_loop"], trl, rates, "process_time" in machine["timers"])
-               if (suite == "transformer_loop").any()
-               else None)
-    goals = goals_table(loop, process_rows, study, ar_loop, trl)
-    if len(goals):
-        sections.append("## The goals, as measured in this run\n\n" + markdown_table(goals, 2))
-    if ar_loop is not None:
-        trl_line = (f" TRL's `GRPOTrainer` (TRL {trl.trl_version.iloc[0]}) on a GPT-2 built locally at the same size"
-                    f" ({int(trl.weights.iloc[0]):,} weights against the testbed's {int(trl.testbed_weights.iloc[0]):,}), one seed"
-                    " a process, the same task, reward and GRPO settings (bench/trl_baseline.py): its seconds per optimizer"
-                    " step after a warm-up rollout; each of its rounds is followed by the testbed at S ="
-                    f" {GOAL_SEEDS}, and the goals table compares those alternated runs (wall: TRL"
-                    f" {MS * trl.seconds_per_step.iloc[0]:.1f} ms, ours {MS * trl.ours_seconds_per_step.iloc[0]:.2f} ms;"
-                    f" CPU: TRL {MS * trl.cpu_seconds_per_step.iloc[0]:.1f} ms, ours {MS * trl.ours_cpu_seconds_per_step.iloc[0]:.2f}"
-                    " ms a (seed, optimizer step))." if len(trl) else
-                    " TRL is not installed in this run (`pip install -e '.[bench]'`): the comparison with TRL is left out.")
-        sections.append("## The transformer testbed per (seed, optimizer step)\n\n`grpo.train` with `--policy transformer` at"
-                        " the `sequence` preset's sizes (16 prompts of 2–4 tokens, 8 responses of up to 8 tokens, width 32,"
-                        " 1 layer, 4 heads; token_mean, clipped, a rollout and an evaluation every 4 optimizer steps) with S"
-                        " seeds stacked. The FLOP floor counts the plain computation (every position through the block,"
-                        " 6 FLOPs a weight a token for a step, 2 for a rollout and an evaluation, the full attention"
-                        " square) over the matrix-product rate measured in this run at the model's own shapes; the byte"
-                        " floor, the parameters' traffic (9 passes a step) over the copy bandwidth." + trl_line + "\n\n"
-                        + markdown_table(ar_loop, 3))
-    ar_parts = frame[suite == "transformer_part"]
-    if len(ar_parts):
-        sections.append("## The transformer testbed's parts, per seed\n\nA rollout (sampling with the key/value cache, the"
-                        " log-probs as drawn, rewards, deltas), a gradient step (teacher-forced forward, loss, backward,"
-                        " Adam) and an evaluation (greedy responses to the 16 training and 32 held-out prompts), each per"
-                        " seed at S stacked seeds, against its floors.\n\n" + markdown_table(transformer_parts_table(ar_parts, rates), 3))
-        ar_levers = transformer_lever_table(frame[suite == "transformer_lever"], ar_parts)
-        if len(ar_levers):
-            sections.append("## The transformer testbed's levers, each undone alone\n\nThe part a lever speeds up, at S ="
-                            f" {GOAL_SEEDS}, with that lever taken back (the same numbers up to float rounding, checked):"
-                            " PyTorch's fused attention instead of the written-out one; the last block over every position"
-                            " instead of only those the logits read; all seeds in one chunk instead of"
-                            " `SEEDS_PER_CHUNK`; the old log-probs recomputed by a teacher-forced pass instead of kept from"
-                            " sampling. A ratio above 1 is what the lever gains.\n\n" + markdown_table(ar_levers, 2))
-    if loop is not None:
-        sections.append("## The training loop per seed-step (the headline)\n\n`grpo.train` for 10 epochs (rollouts,"
-                        " rewards, deltas, 100 inner steps, greedy evaluation on the held-out prompts, records) with S"
-                        " seeds stacked, against the seed document's loop (one model per seed, Python-loop rewards,"
-                        " `torch.optim.Adam`, one `.item()` record a step) over 3 seeds.\n\n" + markdown_table(loop, 1))
-    steps = step_table(frame[suite == "train_step"], rates) if (suite == "train_step").any() else None
-    if steps is not None:
-        sections.append("## One inner step per seed-step, and the hardware floor\n\nForward, loss, backward and Adam"
-                        " on one rollout. The baseline trains up to 100 models one after another. A seed-step's floor"
-                        " is its FLOPs (6 B L D (2D + V) = 13.5 kFLOP) over the measured matmul rate and its parameter"
-                        " and optimizer traffic (9 passes over 650 floats = 23.4 kB) over the measured copy bandwidth;"
-                        " `ours / floor` is how many times slower than the larger of the two a seed-step runs.\n\n"
-                        + markdown_table(steps, 2))
-    levers = lever_table(frame[suite == "train_step"]) if (suite == "train_step").any() else pd.DataFrame()
-    if len(levers):
-        sections.append("## Levers, each undone alone\n\nThe inner step with one lever taken back (same numbers,"
-                        " checked): the log-probs through autograd on the plain forward instead of the hand-written"
-                        " backward; `torch.optim.Adam(fused=True)` instead of `grpo.core.optim.Adam` (the same kernel; the"
-                        " difference is its Python wrapper). A ratio above 1 is what the lever gains.\n\n"
-                        + markdown_table(levers, 2))
-    if steps is not None or loop is not None:
-        write_figure(out, "train_step_scaling.png", scaling(scaling_curves(steps, loop)))
-        sections.append("![per-seed-step time vs stacked seeds](train_step_scaling.png)\n")
-    if process_rows is not None:
-        sections.append("## Whole processes, fixed costs included\n\n`grpo train --seeds 20` and the seed-style run"
-                        " of 20 seeds (`python -m bench.baseline`), each timed from start to exit minus"
-                        f" `python -c \"import torch\"` ({processes.set_index('impl').median_s.get('import torch', np.nan):.2f} s"
-                        f" here), per seed-step; target ≥ {PROCESS_TARGET:.0f}×.\n\n" + markdown_table(process_rows, 2))
-    if study is not None:
-        walls = study.set_index("sweep")["wall (s)"]
-        grouped, one_each = (walls.get(STUDY_SWEEPS[impl], np.nan) for impl in ("grouped", "one-per-trial"))
-        versus = (f" One configuration per trial over grouped: {one_each / grouped:.2f}×." if not np.isnan(one_each / grouped)
-                  else " The sweep of one configuration per trial was not run (`--one-per-trial`).")
-        sections.append("## A sensitivity study at the cost of one sweep\n\nThe `full` grid (72 configurations at its 100"
-                        " seeds) swept alone, then with an lr axis of 4 values (288 configurations) with the"
-                        " configurations that differ only in numbers grouped into one trial each (grpo.core.group), and"
-                        " with `--one-per-trial` one configuration per trial; each sweep once, through Ray Tune, records"
-                        f" written. Goal: the grouped study within {STUDY_TARGET}× the `full` grid's wall time.{versus}\n\n"
-                        + markdown_table(study, 2))
-    kernels = frame[suite == "logprob"]
-    if len(kernels):
-        table = pair(kernels, ["size"])
-        peaks = kernels.pivot_table(index="size", columns="impl", values="peak_bytes", aggfunc="first")
-        table = table.join(peaks.add_suffix(" peak MiB") / 2**20, on="size")
-        if "baseline peak MiB" in table:
-            table["memory ratio"] = table["baseline peak MiB"] / table["ours peak MiB"]
-        if "copy" in table:
-            logits_bytes = kernels.groupby("size").logits_bytes.first()
-            table["copy GB/s"] = 2 * table["size"].map(logits_bytes) / table["copy"] / 1e9  # read + write
-            table["ours time / copy time"] = table["ours"] / table["copy"]
-        sections.append("## Log-prob lookup (forward + backward): ours vs repeat + gather\n\n"
-                        "Times in seconds; peak memory measured in a fresh process; a missing baseline did not fit"
-                        " in memory (repeat + gather would materialise 2 × batch × responses × positions × vocab"
-                        " floats: 15.6 GiB at the LLM-like size).\n\n" + markdown_table(table, 4))
-    losses = frame[suite == "loss"]
-    if len(losses):
-        sections.append("## Loss kernels (forward + backward)\n\n" + markdown_table(pair(losses, ["size", "mode"]), 6))
-    ar_kernels = frame[suite == "ar_logprob"]
+    study = study_table(rows("study")) if len(rows("study")) else None
+    trl = rows("transformer_trl")
+    ar_loop = (transformer_loop_table(rows("transformer_loop"), trl, rates, "process_time" in machine["timers"])
+               if len(rows("transformer_loop")) else None)
+    sections = [header(machine, rates, quick),
+                goals_section(goals_table(loop, process_rows, study, ar_loop, trl)),
+                transformer_loop_section(ar_loop, trl),
+                *transformer_parts_sections(rows("transformer_part"), rows("transformer_lever"), rates),
+                loop_section(loop),
+                steps_section(steps),
+                step_levers_section(rows("train_step")),
+                scaling_section(out, steps, loop),
+                process_section(process_rows, processes),
+                study_section(study),
+                logprob_section(rows("logprob")),
+                losses_section(rows("loss")),
+                *transformer_kernel_sections(rows("ar_logprob"), rows("ar_step")),
+                grid_section(rows("grid"))]
+    write_text(out, "report.md", "\n\n".join(section for section in sections if section is not None) + "\n")
+    return out
+
+
+def suite_rows(frame: pd.DataFrame):
+    """suite name -> the frame's rows of that suite (none where the JSON has no suite column)."""
+    suite = frame.suite if "suite" in frame else pd.Series(dtype=str)
+    return lambda name: frame[suite == name]
+
+
+def goals_section(goals: pd.DataFrame) -> str | None:
+    return "## The goals, as measured in this run\n\n" + markdown_table(goals, 2) if len(goals) else None
+
+
+def transformer_loop_section(ar_loop: pd.DataFrame | None, trl: pd.DataFrame) -> str | None:
+    """The testbed's whole loop per (seed, optimizer step) at each S, its floors and TRL's trainer."""
+    if ar_loop is None:
+        return None
+    trl_line = (f" TRL's `GRPOTrainer` (TRL {trl.trl_version.iloc[0]}) on a GPT-2 built locally at the same size"
+                f" ({int(trl.weights.iloc[0]):,} weights against the testbed's {int(trl.testbed_weights.iloc[0]):,}), one seed"
+                " a process, the same task, reward and GRPO settings (bench/trl_baseline.py): its seconds per optimizer"
+                " step after a warm-up rollout; each of its rounds is followed by the testbed at S ="
+                f" {GOAL_SEEDS}, and the goals table compares those alternated runs (wall: TRL"
+                f" {MS * trl.seconds_per_step.iloc[0]:.1f} ms, ours {MS * trl.ours_seconds_per_step.iloc[0]:.2f} ms;"
+                f" CPU: TRL {MS * trl.cpu_seconds_per_step.iloc[0]:.1f} ms, ours {MS * trl.ours_cpu_seconds_per_step.iloc[0]:.2f}"
+                " ms a (seed, optimizer step))." if len(trl) else
+                " TRL is not installed in this run (`pip install -e '.[bench]'`): the comparison with TRL is left out.")
+    return ("## The transformer testbed per (seed, optimizer step)\n\n`grpo.train` with `--policy transformer` at"
+            " the `sequence` preset's sizes (16 prompts of 2–4 tokens, 8 responses of up to 8 tokens, width 32,"
+            " 1 layer, 4 heads; token_mean, clipped, a rollout and an evaluation every 4 optimizer steps) with S"
+            " seeds stacked. The FLOP floor counts the plain computation (every position through the block,"
+            " 6 FLOPs a weight a token for a step, 2 for a rollout and an evaluation, the full attention"
+            " square) over the matrix-product rate measured in this run at the model's own shapes; the byte"
+            " floor, the parameters' traffic (9 passes a step) over the copy bandwidth." + trl_line + "\n\n"
+            + markdown_table(ar_loop, 3))
+
+
+def transformer_parts_sections(parts: pd.DataFrame, levers: pd.DataFrame, rates: dict[str, float]) -> list[str]:
+    """The testbed's parts per seed against their floors, then its levers each undone alone."""
+    if not len(parts):
+        return []
+    sections = ["## The transformer testbed's parts, per seed\n\nA rollout (sampling with the key/value cache, the"
+                " log-probs as drawn, rewards, deltas), a gradient step (teacher-forced forward, loss, backward,"
+                " Adam) and an evaluation (greedy responses to the 16 training and 32 held-out prompts), each per"
+                " seed at S stacked seeds, against its floors.\n\n" + markdown_table(transformer_parts_table(parts, rates), 3)]
+    lever_rows = transformer_lever_table(levers, parts)
+    if len(lever_rows):
+        sections.append("## The transformer testbed's levers, each undone alone\n\nThe part a lever speeds up, at S ="
+                        f" {GOAL_SEEDS}, with that lever taken back (the same numbers up to float rounding, checked):"
+                        " PyTorch's fused attention instead of the written-out one; the last block over every position"
+                        " instead of only those the logits read; all seeds in one chunk instead of"
+                        " `SEEDS_PER_CHUNK`; the old log-probs recomputed by a teacher-forced pass instead of kept from"
+                        " sampling. A ratio above 1 is what the lever gains.\n\n" + markdown_table(lever_rows, 2))
+    return sections
+
+
+def loop_section(loop: pd.DataFrame | None) -> str | None:
+    if loop is None:
+        return None
+    return ("## The training loop per seed-step (the headline)\n\n`grpo.train` for 10 epochs (rollouts,"
+            " rewards, deltas, 100 inner steps, greedy evaluation on the held-out prompts, records) with S"
+            " seeds stacked, against the seed document's loop (one model per seed, Python-loop rewards,"
+            " `torch.optim.Adam`, one `.item()` record a step) over 3 seeds.\n\n" + markdown_table(loop, 1))
+
+
+def steps_section(steps: pd.DataFrame | None) -> str | None:
+    if steps is None:
+        return None
+    return ("## One inner step per seed-step, and the hardware floor\n\nForward, loss, backward and Adam"
+            " on one rollout. The baseline trains up to 100 models one after another. A seed-step's floor"
+            " is its FLOPs (6 B L D (2D + V) = 13.5 kFLOP) over the measured matmul rate and its parameter"
+            " and optimizer traffic (9 passes over 650 floats = 23.4 kB) over the measured copy bandwidth;"
+            " `ours / floor` is how many times slower than the larger of the two a seed-step runs.\n\n"
+            + markdown_table(steps, 2))
+
+
+def step_levers_section(train_steps: pd.DataFrame) -> str | None:
+    levers = lever_table(train_steps) if len(train_steps) else pd.DataFrame()
+    if not len(levers):
+        return None
+    return ("## Levers, each undone alone\n\nThe inner step with one lever taken back (same numbers,"
+            " checked): the log-probs through autograd on the plain forward instead of the hand-written"
+            " backward; `torch.optim.Adam(fused=True)` instead of `grpo.core.optim.Adam` (the same kernel; the"
+            " difference is its Python wrapper). A ratio above 1 is what the lever gains.\n\n"
+            + markdown_table(levers, 2))
+
+
+def scaling_section(out: Path, steps: pd.DataFrame | None, loop: pd.DataFrame | None) -> str | None:
+    """The per-seed-step figure (written into `out`) of the step and loop tables."""
+    if steps is None and loop is None:
+        return None
+    write_figure(out, "train_step_scaling.png", scaling(scaling_curves(steps, loop)))
+    return "![per-seed-step time vs stacked seeds](train_step_scaling.png)\n"
+
+
+def process_section(process_rows: pd.DataFrame | None, processes: pd.DataFrame) -> str | None:
+    if process_rows is None:
+        return None
+    return ("## Whole processes, fixed costs included\n\n`grpo train --seeds 20` and the seed-style run"
+            " of 20 seeds (`python -m bench.baseline`), each timed from start to exit minus"
+            f" `python -c \"import torch\"` ({processes.set_index('impl').median_s.get('import torch', np.nan):.2f} s"
+            f" here), per seed-step; target ≥ {PROCESS_TARGET:.0f}×.\n\n" + markdown_table(process_rows, 2))
+
+
+def study_section(study: pd.DataFrame | None) -> str | None:
+    if study is None:
+        return None
+    walls = study.set_index("sweep")["wall (s)"]
+    grouped, one_each = (walls.get(STUDY_SWEEPS[impl], np.nan) for impl in ("grouped", "one-per-trial"))
+    versus = (f" One configuration per trial over grouped: {one_each / grouped:.2f}×." if not np.isnan(one_each / grouped)
+              else " The sweep of one configuration per trial was not run (`--one-per-trial`).")
+    return ("## A sensitivity study at the cost of one sweep\n\nThe `full` grid (72 configurations at its 100"
+            " seeds) swept alone, then with an lr axis of 4 values (288 configurations) with the"
+            " configurations that differ only in numbers grouped into one trial each (grpo.core.group), and"
+            " with `--one-per-trial` one configuration per trial; each sweep once, through Ray Tune, records"
+            f" written. Goal: the grouped study within {STUDY_TARGET}× the `full` grid's wall time.{versus}\n\n"
+            + markdown_table(study, 2))
+
+
+def logprob_section(kernels: pd.DataFrame) -> str | None:
+    if not len(kernels):
+        return None
+    table = pair(kernels, ["size"])
+    peaks = kernels.pivot_table(index="size", columns="impl", values="peak_bytes", aggfunc="first")
+    table = table.join(peaks.add_suffix(" peak MiB") / 2**20, on="size")
+    if "baseline peak MiB" in table:
+        table["memory ratio"] = table["baseline peak MiB"] / table["ours peak MiB"]
+    if "copy" in table:
+        logits_bytes = kernels.groupby("size").logits_bytes.first()
+        table["copy GB/s"] = 2 * table["size"].map(logits_bytes) / table["copy"] / 1e9  # read + write
+        table["ours time / copy time"] = table["ours"] / table["copy"]
+    return ("## Log-prob lookup (forward + backward): ours vs repeat + gather\n\n"
+            "Times in seconds; peak memory measured in a fresh process; a missing baseline did not fit"
+            " in memory (repeat + gather would materialise 2 × batch × responses × positions × vocab"
+            " floats: 15.6 GiB at the LLM-like size).\n\n" + markdown_table(table, 4))
+
+
+def losses_section(losses: pd.DataFrame) -> str | None:
+    if not len(losses):
+        return None
+    return "## Loss kernels (forward + backward)\n\n" + markdown_table(pair(losses, ["size", "mode"]), 6)
+
+
+def transformer_kernel_sections(ar_kernels: pd.DataFrame, ar_steps: pd.DataFrame) -> list[str]:
+    """The transformer policy's kernels: the selective log-softmax, and one inner step stacked vs one model a seed."""
+    sections = []
     if len(ar_kernels):
         table = pair(ar_kernels, ["size"], base="log_softmax_gather")
         peaks = ar_kernels.pivot_table(index="size", columns="impl", values="peak_bytes", aggfunc="first")
         table = table.join(peaks.add_suffix(" peak MiB") / 2**20, on="size")
         sections.append("## Transformer policy: selective log-softmax (forward + backward) vs log_softmax + gather\n\n"
                         "Times in seconds; peak memory measured in a fresh process.\n\n" + markdown_table(table, 4))
-    ar_steps = frame[suite == "ar_step"]
     if len(ar_steps):
         table = pair(ar_steps.astype({"seeds": int}), ["seeds"], ours="stacked", base="one model per seed")
         sections.append("## Transformer policy: one inner step, S seeds stacked vs one model per seed (seconds)\n\n"
                         + markdown_table(table, 4))
-    grid = frame[suite == "grid"]
-    if len(grid):
-        table = pair(grid.astype({"configurations": int}), ["configurations"], ours="in-process", base="ray")
-        sections.append("## The smoke grid end to end (seconds)\n\n"
-                        + markdown_table(table.rename(columns={"speed-up": "Ray / in-process"}), 2))
-    write_text(out, "report.md", "\n\n".join(sections) + "\n")
-    return out
+    return sections
+
+
+def grid_section(grid: pd.DataFrame) -> str | None:
+    if not len(grid):
+        return None
+    table = pair(grid.astype({"configurations": int}), ["configurations"], ours="in-process", base="ray")
+    return "## The smoke grid end to end (seconds)\n\n" + markdown_table(table.rename(columns={"speed-up": "Ray / in-process"}), 2)

@@ -15,11 +15,11 @@ import torch
 
 from grpo.core.config import TrainConfig
 from grpo.core.policies import Sample, SeedPolicy, TransformerPolicy
-from grpo.core.sampling import PLAIN, Sampling, draw, tempered, truncated
+from grpo.core.sampling import CDF_MARGIN, PLAIN, Sampling, checked_inverse_cdf, draw, tempered, truncated
 from grpo.core.seed_model import StackedSeedModel, token_index
 from grpo.core.train import train
 from grpo.core.transformer import StackedTransformer
-from grpo.core.uniforms import SeedUniforms
+from grpo.core.uniforms import SeedUniforms, inverse_cdf
 from grpo.tasks.prompts import seed_task
 from grpo.testing import assert_stacked_seeds_equal_separate_runs
 
@@ -71,6 +71,30 @@ def test_draws_follow_the_truncated_tempered_distribution():
 def test_a_uniform_above_the_cdfs_last_value_draws_the_last_kept_token():
     logits = torch.tensor([[0.0, 5.0, -9.0, 4.0, -9.0]])  # top-2 keeps tokens 1 and 3
     assert draw(logits, torch.tensor([1.0]), Sampling(top_k=2)).item() == 3
+
+
+@pytest.mark.parametrize("vocab", [2, 5, 6, 33])
+def test_the_checked_draw_gives_inverse_cdfs_tokens_exactly(vocab):
+    """On 200,000 distributions (flat, peaked, with -inf and NaN logits), at random uniforms and
+    at uniforms on and one float step either side of each step of inverse_cdf's own CDF, where
+    the outer-axis CDF's rounding differs: every token inverse_cdf's, whatever the logits' memory
+    layout; the uniforms that fall within the margin are a small share."""
+    g = torch.Generator().manual_seed(vocab)
+    logits = torch.randn(200_000, vocab, generator=g) * torch.tensor([0.1, 1.0, 5.0, 30.0]).repeat(50_000)[:, None]
+    logits[::997, 0] = -torch.inf
+    logits[::1999] = torch.nan
+    logits = logits.log_softmax(-1)  # as the seed policy draws: from log-probs
+    step = torch.randint(vocab, (200_000,), generator=g)
+    on_step = logits.softmax(-1).cumsum(-1).gather(-1, step[:, None])[:, 0]  # inverse_cdf's CDF at a step
+    for uniform in (torch.rand(200_000, generator=g), on_step, on_step.nextafter(torch.tensor(0.0)),
+                    on_step.nextafter(torch.tensor(1.0))):
+        expected = inverse_cdf(logits, uniform)
+        assert torch.equal(checked_inverse_cdf(logits, uniform), expected)
+        vocab_major = logits.T.contiguous().T  # the same numbers, the vocab an outer axis in memory
+        assert torch.equal(checked_inverse_cdf(vocab_major, uniform), expected)
+    uniform = torch.rand(200_000, generator=g)
+    gap = logits.softmax(-1).cumsum(-1) - uniform[:, None]
+    assert (gap.abs() < CDF_MARGIN).any(-1).float().mean() < 3 * vocab * CDF_MARGIN  # the share drawn twice: 2 margins a step
 
 
 def test_the_defaults_draw_the_policys_own_distribution():

@@ -128,3 +128,12 @@ def test_greedy_is_argmax_with_its_tie_rule(seeds):
     with torch.no_grad():  # every logit equal: argmax takes the first token
         policy.weights.zero_()
     assert (policy.greedy(prompts) == 0).all()
+
+
+def test_the_sampling_log_probs_are_the_learners_bit_for_bit():
+    """What a rollout draws from (vocab-major, no gradient) holds log_probs's numbers exactly,
+    at temperature 1 and at another."""
+    policy, prompts, _ = policy_for([0, 1, 2])
+    for temperature in (1.0, 0.7):
+        learner = policy.log_probs(prompts, temperature)[0]  # [seed batch pos vocab]
+        assert torch.equal(policy.sampling_log_probs(prompts, temperature), learner.detach())
