@@ -30,6 +30,8 @@ PRESET_IDS = {
     "canary-kl": ("e0269c61764f7307", 8),
     "extended": ("5220e56d0bad0d62", 360),
     "full": ("54b0906e1538b879", 312),
+    "kl-adaptive-rlvr": ("bb3672b534d96c47", 4),
+    "kl-clip-rlvr": ("0bc1fcf188ca209a", 10),
     "mechanisms-rlvr": ("7a477781dcd271d0", 63),
     "mechanisms-rlvr-more": ("9063713c940ee446", 24),
     "overlong-reference-rlvr": ("988644b548c9f2d8", 18),

@@ -18,6 +18,8 @@ MORE_PRESETS = {  # preset -> (configurations, seeds, {axis: levels})
                                          "kl_penalty": [0.0, 0.1], "ref_model_mixup_alpha": [1.0, 0.6]}),
     "rollout-correction-more": (12, 64, {"rollout_correction": ["none", "token_mask", "sequence_truncate"],
                                          "rollout_rs": ["none", "seq_mean_k3"], "off_policy_mask_threshold": [0.0, 0.05]}),
+    "kl-clip-rlvr": (10, 64, {"clip_ratio_c": [0.0, 3.0], "kl_estimator": ["k3", "abs", "k1_plus", "k3_plus", "abs_plus"]}),
+    "kl-adaptive-rlvr": (4, 64, {"kl_penalty": [0.0, 0.1], "kl_ctrl": ["fixed", "adaptive"], "kl_target": [0.1, 0.01]}),
 }
 
 
@@ -42,7 +44,9 @@ def test_every_mechanism_level_has_its_reference_beside_it(preset):
     """Each non-reference level of an axis, in a configuration, has the configuration that differs
     only by the reference level in the grid: the paired contrast the report computes. The soft
     reference update (ref_model_mixup_alpha) applies with a KL term only, so its pairs are the
-    kl_penalty 0.1 rows: 3 x 2 of them, and the kl_penalty 0 rows are 6 configurations, not 12."""
+    kl_penalty 0.1 rows: 3 x 2 of them, and the kl_penalty 0 rows are 6 configurations, not 12.
+    The adaptive controller's target applies to kl_ctrl adaptive only, and both to a KL term only:
+    kl-adaptive-rlvr is no KL, fixed, and adaptive at each target (each paired with fixed)."""
     grid = load_grid(preset)
     configs = set(grid.configs())
     pairs = {}
@@ -59,8 +63,22 @@ def test_every_mechanism_level_has_its_reference_beside_it(preset):
         assert pairs[("ref_model_mixup_alpha", 0.6)] == 6 and pairs[("kl_penalty", 0.1)] == 12
         assert sum(config.kl_penalty == 0 for config in configs) == 6
         assert {config.ref_model_sync_steps for config in configs if config.kl_penalty} == {4}
+    elif preset == "kl-adaptive-rlvr":
+        assert pairs == {("kl_penalty", 0.1): 3, ("kl_ctrl", "adaptive"): 2, ("kl_target", 0.01): 1}
+        assert {(config.kl_placement, config.kl_estimator) for config in configs if config.kl_penalty} == {("reward", "k1")}
+        assert {config.kl_horizon for config in configs if config.kl_ctrl == "adaptive"} == {240.0}
     else:  # a full cross product: every level in an equal share of the configurations
         assert all(count * len(grid.axes[axis]) == len(configs) for (axis, _), count in pairs.items())
+
+
+def test_the_kl_clip_grid_puts_the_kl_in_the_loss_against_k3_without_dual_clip():
+    """Every estimator is read by a KL term in the loss (its gradient is what the "+" variants
+    change); the contrasts are against GRPO's k3 and no dual clip."""
+    configs = load_grid("kl-clip-rlvr").configs()
+    assert {(config.kl_penalty, config.kl_placement) for config in configs} == {(0.1, "loss")}
+    axes = MORE_PRESETS["kl-clip-rlvr"][2]
+    assert (reference_level("kl_estimator", axes["kl_estimator"]), reference_level("clip_ratio_c", axes["clip_ratio_c"])) == (
+        "k3", 0.0)
 
 
 def test_the_rollout_grid_samples_apart_from_the_learner_and_the_reference_is_normalized_rewards():
