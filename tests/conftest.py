@@ -1,7 +1,9 @@
-"""Shared fixtures: one real `smoke` sweep (Ray Tune, parquet) for every test that reads results."""
+"""Shared fixtures: one real `smoke` sweep (Ray Tune, parquet) for every test that reads results; the
+one-line refusal of `grpo train`."""
 
 import pytest
 
+from grpo.cli import main
 from grpo.sweep.run import run_sweep
 
 E2E_FIXTURES = {"smoke_outcome", "swept", "example_site"}  # fixtures that start Ray (a real sweep) or pip-install a package
@@ -13,6 +15,18 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture
+def train_refusal(capsys):
+    """refusal(argv) -> the error `grpo train ARGV` (one seed, one epoch) exits 2 with: one line, checked."""
+    def refusal(argv: list[str]) -> str:
+        assert main(["train", *argv, "--seeds", "1", "--epochs", "1", "--quiet"]) == 2, argv
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1, (argv, error)
+        return error
+
+    return refusal
 
 
 @pytest.fixture(scope="session")

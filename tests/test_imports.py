@@ -47,7 +47,7 @@ def test_importing_any_module_runs_no_subprocess():
     assert done.returncode == 0, done.stderr
 
 
-PACKAGES = ("grpo", "grpo.core", "grpo.modes", "grpo.experiment", "grpo.sweep", "grpo.tasks", "grpo.report",
+PACKAGES = ("grpo", "grpo.cli", "grpo.core", "grpo.modes", "grpo.experiment", "grpo.sweep", "grpo.tasks", "grpo.report",
             "grpo.report.grid", "grpo.report.random_study", "grpo.report.claims")
 
 PUBLIC = """

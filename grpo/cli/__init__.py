@@ -17,6 +17,8 @@ import sys
 
 from grpo.errors import EnvironmentFault, LostRuntime, UsageError
 
+__all__ = ["COMMANDS", "build_parser", "main"]
+
 COMMANDS = {  # name -> (module, one-line help); modules are imported only when used
     "train": ("grpo.cli.train", "train one configuration over one or more seeds"),
     "sweep": ("grpo.cli.sweep", "run a grid of configurations under Ray Tune into results/<grid>/"),

@@ -70,30 +70,31 @@ Value = TypeVar("Value")
 
 @overload
 def option(default: Value, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
-           choices: Mapping[str, object] | None = None, keyed_when_set: bool = False) -> Value: ...
+           choices: Mapping[str, object] | None = None, always_keyed: bool = False) -> Value: ...
 
 
 @overload
 def option(default: None, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
-           fallback: Value, keyed_when_set: bool = False) -> Value: ...
+           fallback: Value, always_keyed: bool = False) -> Value: ...
 
 
 def option(default: Any, help: str, *, aliases: tuple[str, ...] = (), foreign: tuple[Foreign, ...] = (),
-           choices: Mapping[str, object] | None = None, fallback: Any = None, keyed_when_set: bool = False) -> Any:
+           choices: Mapping[str, object] | None = None, fallback: Any = None, always_keyed: bool = False) -> Any:
     """A TrainConfig field with its help written once. `aliases`: short flags (``--loss``);
     `foreign`: TRL's and verl's names for it (grid keys and flags, see Foreign); `choices`: the
     registry of a mode (its entries' docstrings are the choices' help); `fallback`: the value of
     a field whose default is None when neither the task nor the loss gives one;
-    `keyed_when_set`: the field counts in config_id only away from its default, so every
-    configuration keeps the key it had before the field existed (an option added after results
-    exist says so, or every config_id changes: tests/core/test_config_ids.py pins the presets').
+    `always_keyed`: the field counts in config_id even at its default: the fields the first
+    results were keyed by. Every other option is keyed_when_set (its metadata): it counts only away
+    from its default, so a configuration keeps the key it had before the option existed, and a
+    new option changes no config_id (tests/core/test_config_ids.py pins the presets').
 
     Typed like dataclasses.field, as the field's value. A default of None means unset: the
     field resolves (resolved_values) to the task's, the loss's or the policy's value, else
     `fallback`, before the TrainConfig exists, so the field's type is the resolved one, the
     fallback's (``dim: int``), and the constructor's parameter may be left out (its unset)."""
     metadata = {"help": help, "aliases": aliases, "foreign": foreign, "choices": choices, "fallback": fallback,
-                "keyed_when_set": keyed_when_set}
+                "keyed_when_set": not always_keyed}
     return field(default=default, metadata=metadata)
 
 
@@ -123,13 +124,13 @@ VERL_NO_SEQ_SUM = "this project has no seq-mean-token-sum (no normaliser); the n
 class TrainConfig:
     CHOICES: ClassVar[tuple[str, ...]] = ("deltas_mode", "loss_mode", "kl_penalty")  # the seed document's choices
 
-    reward_fn: str = option("sort_inclusion_ordering", "reward function", aliases=("--reward",), choices=REWARDS)
+    reward_fn: str = option("sort_inclusion_ordering", "reward function", aliases=("--reward",), choices=REWARDS, always_keyed=True)
     deltas_mode: str = option("rewards", "how rewards become deltas (advantages)", aliases=("--deltas",), choices=DELTAS,
                               foreign=(Foreign("scale_rewards", "TRL", values=TRL_SCALE_REWARDS, only_values=True,
                                                notes={"group": TRL_STD_NOTE, "true": TRL_STD_NOTE}),
                                        Foreign("adv_estimator", "verl", values=VERL_ADV_ESTIMATORS, only_values=True,
-                                               refused=VERL_ADV_REFUSED, notes={"grpo": VERL_GRPO_NOTE})))
-    loss_mode: str = option("naive", "policy loss", aliases=("--loss",), choices=LOSSES)
+                                               refused=VERL_ADV_REFUSED, notes={"grpo": VERL_GRPO_NOTE})), always_keyed=True)
+    loss_mode: str = option("naive", "policy loss", aliases=("--loss",), choices=LOSSES, always_keyed=True)
     kl_penalty: float = option(
         0.0, "coefficient of the KL penalty against a frozen reference model; 0: no reference model at all."
         " With kl_reduction 'sum' (the seed document's) the KL is summed over the L response positions while"
@@ -139,47 +140,48 @@ class TrainConfig:
                                     Foreign("kl_loss_coef", "verl", notes={"*": KL_SCALE.format(tool="verl")}),
                                     Foreign("kl_coef", "verl", instead="verl's kl_coef weighs the KL in the reward"
                                             " (use_kl_in_reward): use kl_penalty with kl_placement reward (kl_penalty"
-                                            " alone is verl's kl_loss_coef, a loss term)")))
+                                            " alone is verl's kl_loss_coef, a loss term)")), always_keyed=True)
     kl_estimator: str = option(
         "k3", "estimator of KL(pi || pi_ref) per token (kl_penalty > 0)", choices=KL_ESTIMATORS, foreign=(
             Foreign("kl_estimator", "verl", values=VERL_KL),
             Foreign("use_bias_correction_kl", "TRL", values={"true": "k3_corrected", "false": "k3"}, only_values=True),
             Foreign("kl_loss_type", "verl", values={**VERL_KL, "k1": "k1", "k2": "k2", "k3": "k3", "abs": "abs"},
-                    only_values=True, refused=VERL_KL_REFUSED)))
-    kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS)
+                    only_values=True, refused=VERL_KL_REFUSED)), always_keyed=True)
+    kl_reduction: str = option("sum", "how the per-token KL becomes the penalty term (kl_penalty > 0)", choices=KL_REDUCTIONS,
+                               always_keyed=True)
     kl_placement: str = option(
-        "loss", "where the KL penalty goes (kl_penalty > 0)", choices=KL_PLACEMENTS, keyed_when_set=True,
+        "loss", "where the KL penalty goes (kl_penalty > 0)", choices=KL_PLACEMENTS,
         foreign=(Foreign("use_kl_in_reward", "verl", values={"true": "reward", "false": "loss"}, only_values=True),))
-    ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)")
+    ref_period: int = option(10, "epochs between refreshes of the frozen reference model (kl_penalty > 0)", always_keyed=True)
     epsilon: float = option(loss_options("clipped")["epsilon"], "trust region [1 - epsilon, 1 + epsilon] of the clipped,"
-                            " gspo, gspo_token and luspo losses", foreign=(Foreign("clip_ratio", "verl"),))
+                            " gspo, gspo_token and luspo losses", foreign=(Foreign("clip_ratio", "verl"),), always_keyed=True)
     epsilon_low: float = option(
         None, "lower clip 1 - epsilon_low of clip_higher (default 0.2, DAPO), clip_cov (0.2, verl) and cispo (default 1:"
         " no lower bound, MiniMax-M1); geo_mean's lower clip of the log-ratio, -epsilon_low (0.4, GMPO)",
-        fallback=loss_options("clip_higher")["epsilon_low"], foreign=(Foreign("clip_ratio_low", "verl"),))
+        fallback=loss_options("clip_higher")["epsilon_low"], foreign=(Foreign("clip_ratio_low", "verl"),), always_keyed=True)
     epsilon_high: float = option(
         None, "upper clip 1 + epsilon_high of clip_higher (default 0.28, DAPO), clip_cov (0.2, verl) and cispo (default"
         " 4: a ratio cap of 5, ScaleRL's epsilon_max as in TRL); geo_mean's upper clip of the log-ratio (0.4, GMPO)",
-        fallback=loss_options("clip_higher")["epsilon_high"], foreign=(Foreign("clip_ratio_high", "verl"),))
+        fallback=loss_options("clip_higher")["epsilon_high"], foreign=(Foreign("clip_ratio_high", "verl"),), always_keyed=True)
     epochs: int = option(100, "rollouts", foreign=(
         Foreign("num_train_epochs", "TRL", instead="TRL's num_train_epochs counts passes over the prompt set; here"
                 " epochs counts rollouts (TRL's max_steps / steps_per_generation)"),
         Foreign("total_epochs", "verl", instead="verl's total_epochs counts passes over the prompt set; here epochs"
-                " counts rollouts (verl's total_training_steps)")))
+                " counts rollouts (verl's total_training_steps)")), always_keyed=True)
     dynamic_sampling: int = option(
         0, "DAPO's dynamic sampling: at most this many extra rounds of sampling a rollout, to replace the groups whose"
         " rewards are all equal (they give no gradient under a centred deltas mode); where they run out, those slots keep"
         " equal-reward groups (verl stops with an error); 0: off. verl's max_num_gen_batches is 1 + this",
-        keyed_when_set=True)
+        )
     steps_per_epoch: int = option(10, "optimizer steps on each rollout", foreign=(
         Foreign("num_iterations", "TRL"),
         Foreign("ppo_epochs", "verl", notes={"*": "verl takes ppo_epochs passes over the rollout, each of batch /"
-                " ppo_mini_batch_size steps; here every step sees the whole rollout (one mini-batch)"})))
-    responses: int = option(10, "responses sampled per prompt: the group", foreign=(Foreign("num_generations", "TRL"),))
-    lr: float = option(1e-3, "Adam learning rate", foreign=(Foreign("learning_rate", "TRL"),))
+                " ppo_mini_batch_size steps; here every step sees the whole rollout (one mini-batch)"})), always_keyed=True)
+    responses: int = option(10, "responses sampled per prompt: the group", foreign=(Foreign("num_generations", "TRL"),), always_keyed=True)
+    lr: float = option(1e-3, "Adam learning rate", foreign=(Foreign("learning_rate", "TRL"),), always_keyed=True)
     dim: int = option(None, "hidden size (policy seed: default 10; policy transformer: default 32, the width)",
-                      fallback=10)
-    policy: str = option("seed", "the policy trained", choices=POLICIES)
+                      fallback=10, always_keyed=True)
+    policy: str = option("seed", "the policy trained", choices=POLICIES, always_keyed=True)
     loss_agg: str = option(
         "seq_mean_token_mean", "how the per-token loss terms of responses of different lengths make one loss"
         " (policy transformer; on the seed document's policy every response has every position and all modes are"
@@ -196,151 +198,154 @@ class TrainConfig:
                          " terms)"}),
             Foreign("loss_agg_mode", "verl", values=LOSS_AGG_DASHED, only_values=True,
                     notes={"seq-mean-token-sum-norm": VERL_SUM_NORM},
-                    refused={"seq-mean-token-sum": VERL_NO_SEQ_SUM})))
+                    refused={"seq-mean-token-sum": VERL_NO_SEQ_SUM})), always_keyed=True)
     # Mechanisms of TRL's and verl's newer losses: each read by the losses that declare it (grpo.modes.losses)
     clip_ratio_c: float = option(
         0.0, "dual clip of clipped and clip_higher: a negative delta's term is capped at clip_ratio_c x delta where the"
         " ratio exceeds it (Ye et al. 2020; verl's clip_ratio_c, default 3 there; TRL's delta, INTELLECT-2, the same"
         " rule); 0: off; else at least 1 + the upper clip", foreign=(
             Foreign("delta", "TRL", notes={"*": "TRL's delta clamps the unclipped ratio at delta; with delta >= 1 +"
-                                                " the upper clip that is the dual clip, in value and gradient"}),), keyed_when_set=True)
+                                                " the upper clip that is the dual clip, in value and gradient"}),))
     sapo_temperature_pos: float = option(1.0, "SAPO's gate temperature where the delta is positive (loss sapo)",
-                                         foreign=(Foreign("tau_pos", "verl"),), keyed_when_set=True)
+                                         foreign=(Foreign("tau_pos", "verl"),))
     sapo_temperature_neg: float = option(1.05, "SAPO's gate temperature where the delta is not positive (loss sapo)",
-                                         foreign=(Foreign("tau_neg", "verl"),), keyed_when_set=True)
-    vespo_k_pos: float = option(2.0, "VESPO's power k of phi(w) where the delta is >= 0 (loss vespo)", keyed_when_set=True)
-    vespo_lambda_pos: float = option(3.0, "VESPO's decay lambda of phi(w) where the delta is >= 0 (loss vespo)", keyed_when_set=True)
-    vespo_k_neg: float = option(3.0, "VESPO's power k of phi(w) where the delta is negative (loss vespo)", keyed_when_set=True)
-    vespo_lambda_neg: float = option(2.0, "VESPO's decay lambda of phi(w) where the delta is negative (loss vespo)", keyed_when_set=True)
-    clip_cov_ratio: float = option(2e-4, "share of real tokens whose gradient clip_cov cuts (at least one a seed)", keyed_when_set=True)
-    clip_cov_lb: float = option(1.0, "clip_cov's candidates have a covariance term above this", keyed_when_set=True)
-    clip_cov_ub: float = option(5.0, "clip_cov's candidates have a covariance term below this", keyed_when_set=True)
-    kl_cov_ratio: float = option(2e-4, "share of real tokens kl_cov penalises (at least one a seed)", keyed_when_set=True)
+                                         foreign=(Foreign("tau_neg", "verl"),))
+    vespo_k_pos: float = option(2.0, "VESPO's power k of phi(w) where the delta is >= 0 (loss vespo)")
+    vespo_lambda_pos: float = option(3.0, "VESPO's decay lambda of phi(w) where the delta is >= 0 (loss vespo)")
+    vespo_k_neg: float = option(3.0, "VESPO's power k of phi(w) where the delta is negative (loss vespo)")
+    vespo_lambda_neg: float = option(2.0, "VESPO's decay lambda of phi(w) where the delta is negative (loss vespo)")
+    clip_cov_ratio: float = option(2e-4, "share of real tokens whose gradient clip_cov cuts (at least one a seed)")
+    clip_cov_lb: float = option(1.0, "clip_cov's candidates have a covariance term above this")
+    clip_cov_ub: float = option(5.0, "clip_cov's candidates have a covariance term below this")
+    kl_cov_ratio: float = option(2e-4, "share of real tokens kl_cov penalises (at least one a seed)")
     ppo_kl_coef: float = option(0.1, "kl_cov's coefficient of |log pi - log pi_old| on the penalised tokens (verl's"
-                                     " actor.yaml default)", keyed_when_set=True)
+                                     " actor.yaml default)")
     kl_ctrl: str = option("fixed", "how the coefficient of the KL in the reward moves (kl_placement reward): verl's"
-                                   " kl_ctrl.type", choices=KL_CONTROLLERS, keyed_when_set=True)
+                                   " kl_ctrl.type", choices=KL_CONTROLLERS)
     kl_target: float = option(0.1, "the KL per token the adaptive controller steers to (verl's kl_ctrl.target_kl)",
-                              foreign=(Foreign("target_kl", "verl"),), keyed_when_set=True)
+                              foreign=(Foreign("target_kl", "verl"),))
     kl_horizon: float = option(10000.0, "the adaptive controller's horizon, in responses (verl's kl_ctrl.horizon)",
-                               foreign=(Foreign("horizon", "verl"),), keyed_when_set=True)
+                               foreign=(Foreign("horizon", "verl"),))
     # The peers' sampling, entropy, overlong and reference-update mechanisms (grpo.core.sampling, grpo.core.train,
     # grpo.modes.sequence_rewards); each refused where inapplicable says
     temperature: float = option(
         1.0, "sampling temperature of the rollouts: the logits are divided by it, and every log-prob of their responses"
         " (the policy's on each step, the rollout's, the reference's) and the entropy are read at it, as TRL's GRPOTrainer"
         " does (logits.div_(temperature)); the held-out evaluation samples at 1, greedy decoding is unchanged",
-        keyed_when_set=True)
+        )
     top_k: int = option(
         0, "sample each token among the top_k most likely (transformers' top-k warper, as TRL's top_k); 0: every token."
-        " The learner's log-probs stay the whole vocabulary's, so the sampler differs from the learner", keyed_when_set=True)
+        " The learner's log-probs stay the whole vocabulary's, so the sampler differs from the learner")
     top_p: float = option(
         1.0, "nucleus sampling: each token among the most likely whose probabilities reach top_p, after top_k"
         " (transformers' top-p warper, as TRL's top_p); 1: every token. The learner's log-probs stay the whole"
-        " vocabulary's", keyed_when_set=True)
+        " vocabulary's")
     entropy_coeff: float = option(
         0.0, "entropy bonus: the loss minus entropy_coeff x the entropy of the policy's next-token distributions over"
         " the loss's tokens, aggregated as loss_agg, with its gradient (verl's actor entropy_coeff, dp_actor.py); 0: off",
         foreign=(Foreign("entropy_coef", "TRL", notes={"*": "TRL's entropy_coef takes the entropy's token mean whatever"
                          " loss_type; verl's entropy_coeff, followed here, aggregates it as loss_agg (equal with"
-                         " loss_agg token_mean)"}),), keyed_when_set=True)
+                         " loss_agg token_mean)"}),))
     top_entropy_quantile: float = option(
         1.0, "the policy loss's gradient flows only through the tokens whose entropy is in this top quantile of the"
         " seed's rollout, recomputed each step (TRL's top_entropy_quantile; Wang et al. 2025, arXiv 2506.01939,"
-        " recommend 0.2); 1: every token; 0: the highest-entropy tokens only", keyed_when_set=True)
+        " recommend 0.2); 1: every token; 0: the highest-entropy tokens only")
     mask_truncated_completions: int = option(
         0, "1: responses cut at max_response_length without EOS drop out of the loss, its normaliser and the KL term,"
         " their rewards still in their group's deltas (TRL's mask_truncated_completions, DAPO's overlong filtering,"
         " arXiv 2503.14476 §3.4); 0: off (policy transformer)",
         foreign=(Foreign("mask_truncated_completions", "TRL", values={"true": 1, "false": 0}),),
-        keyed_when_set=True)
+        )
     overlong_cache_length: int = option(
         0, "DAPO's soft overlong punishment (arXiv 2503.14476 §3.4, TRL's get_soft_overlong_punishment): a response"
         " longer than overlong_max_length - overlong_cache_length tokens loses a reward point times its excess over"
         " that / overlong_cache_length, a whole point at overlong_max_length and beyond; 0: off (policy transformer)",
-        foreign=(Foreign("soft_punish_cache", "TRL"),), keyed_when_set=True)
+        foreign=(Foreign("soft_punish_cache", "TRL"),))
     overlong_max_length: int = option(
         0, "DAPO's L_max of the soft overlong punishment, in tokens with EOS; 0: max_response_length",
-        foreign=(Foreign("max_completion_len", "TRL"),), keyed_when_set=True)
+        foreign=(Foreign("max_completion_len", "TRL"),))
     ref_model_mixup_alpha: float = option(
         1.0, "the reference model's update, weight by weight: ref <- alpha x policy + (1 - alpha) x ref (TR-DPO, arXiv"
         " 2404.09656; TRL's ref_model_mixup_alpha with sync_ref_model, default 0.6 there); 1: a copy, the seed"
-        " document's refresh (kl_penalty > 0)", keyed_when_set=True)
+        " document's refresh (kl_penalty > 0)")
     ref_model_sync_steps: int = option(
         0, "optimizer steps between the reference's updates (TRL's ref_model_sync_steps with sync_ref_model, default 512"
         " there: its SyncRefModelCallback); 0: every ref_period epochs, at the epoch's start. ref_period P is"
         " ref_model_sync_steps P x steps_per_epoch with alpha 1 (kl_penalty > 0)", foreign=(
             Foreign("sync_ref_model", "TRL", instead="TRL's sync_ref_model switches on its soft update: give"
                     " ref_model_sync_steps N (TRL's default 512) and ref_model_mixup_alpha (TRL's default 0.6)"),),
-        keyed_when_set=True)
-    layers: int = option(1, "decoder blocks (policy transformer)")
-    heads: int = option(4, "attention heads, dividing dim (policy transformer)")
+        )
+    layers: int = option(1, "decoder blocks (policy transformer)", always_keyed=True)
+    heads: int = option(4, "attention heads, dividing dim (policy transformer)", always_keyed=True)
     max_response_length: int = option(
         10, "the most tokens a response may have, EOS included; Dr. GRPO's constant normaliser (policy transformer)",
-        foreign=(Foreign("max_completion_length", "TRL"),))
+        foreign=(Foreign("max_completion_length", "TRL"),), always_keyed=True)
     length_penalty: float = option(
-        0.0, "subtracted from the reward, times |response length - prompt length| (policy transformer)")
-    task: str = option("seed", "prompt set", choices=TASKS)
-    task_length: int = option(None, "tokens per prompt (tasks random and variable; default 5; the seed task's: 3)", fallback=5)
+        0.0, "subtracted from the reward, times |response length - prompt length| (policy transformer)", always_keyed=True)
+    task: str = option("seed", "prompt set", choices=TASKS, always_keyed=True)
+    task_length: int = option(None, "tokens per prompt (tasks random and variable; default 5; the seed task's: 3)", fallback=5,
+                              always_keyed=True)
     task_vocab: int = option(None, "tokens are 0 .. task_vocab - 1 (tasks random and variable; default 10; the seed task's: 5)",
-                             fallback=10)
+                             fallback=10, always_keyed=True)
     task_prompts: int = option(None, "training prompts (tasks random and variable; task stream: the prompts each rollout"
-                                     " draws afresh; default 16; the seed task's: 3)", fallback=16)
+                                     " draws afresh; default 16; the seed task's: 3)", fallback=16, always_keyed=True)
     task_heldout: int = option(None, "held-out prompts, never trained on (tasks random, variable and stream; default 64; the"
-                                     " seed task's: 122)", fallback=64)
-    task_seed: int = option(0, "generator of the random task's prompts, the same for every training seed (tasks random and variable)")
-    task_min_length: int = option(None, "the shortest prompt's length (tasks variable and stream; default 2)", fallback=2)
+                                     " seed task's: 122)", fallback=64, always_keyed=True)
+    task_seed: int = option(0, "generator of the random task's prompts, the same for every training seed (tasks random and variable)",
+                            always_keyed=True)
+    task_min_length: int = option(None, "the shortest prompt's length (tasks variable and stream; default 2)", fallback=2,
+                                  always_keyed=True)
     # The RLVR-shaped regime (task stream): a base policy from a supervised warm start, shared by every configuration of a seed
     warm_start_steps: int = option(
         0, "supervised steps before RL (policy transformer): imitation of noisy sorted demonstrations of prompts drawn"
         " from the training stream, giving a base policy with a real pass rate and entropy; the base of a seed is trained"
         " once and shared by every configuration of that seed (a sweep stores it in its results folder); 0: none, RL"
-        " starts from the random init", keyed_when_set=True)
+        " starts from the random init")
     warm_start_noise: float = option(
         0.3, "chance that each content token of a warm-start demonstration is replaced by a uniform random token: a base"
         " that imitates them well sorts a list of n tokens about (1 - noise)^n of the time, and keeps entropy",
-        keyed_when_set=True)
-    warm_start_lr: float = option(3e-3, "Adam learning rate of the warm start", keyed_when_set=True)
+        )
+    warm_start_lr: float = option(3e-3, "Adam learning rate of the warm start")
     init_scale: float = option(
         1.0, "scale of the policy's output layer at init (policy transformer: the final norm's gain); Andrychowicz et al."
-        " 2021 (arXiv 2006.05990) found 0.01 (a near-uniform initial policy) helps", keyed_when_set=True)
+        " 2021 (arXiv 2006.05990) found 0.01 (a near-uniform initial policy) helps")
     eval_every: int = option(
         1, "epochs between evaluations on the held-out prompts (greedy accuracies, heldout_sorted_frac: null on the"
         " epochs between); the last epoch is always evaluated. Evaluating 256 held-out prompts costs about what the"
-        " rollout does", keyed_when_set=True)
+        " rollout does")
     # A sampler that differs from the learner and the rollout corrections (grpo.core.rollout_correction)
     rollout_dtype: str = option(
         "float32", "precision of the policy copy that samples the rollout; the learner stays float32 (the mismatch of a"
-        " bf16 inference engine beside an fp32 learner)", choices=ROLLOUT_DTYPES, keyed_when_set=True)
+        " bf16 inference engine beside an fp32 learner)", choices=ROLLOUT_DTYPES)
     rollout_correction: str = option(
         "none", "importance weights pi_learner / pi_sampler on the rollout's terms, the learner's log-probs recomputed in"
         " float32 (TRL's vllm_importance_sampling_mode; verl's rollout_is token / sequence are the truncate modes)",
-        choices=ROLLOUT_CORRECTIONS, keyed_when_set=True, foreign=(
+        choices=ROLLOUT_CORRECTIONS, foreign=(
             Foreign("vllm_importance_sampling_mode", "TRL", notes={"*": "TRL's default cap is 3; rollout_is_threshold"
                                                                         " here defaults to verl's 2"}),
             Foreign("rollout_is", "verl", values={"token": "token_truncate", "sequence": "sequence_truncate"},
                     only_values=True)))
     rollout_is_threshold: float = option(
         2.0, "upper bound of the importance weights (rollout_correction): truncated to it, or masked above it (verl's"
-        " rollout_is_threshold, default 2; TRL's vllm_importance_sampling_clip_max, default 3)", keyed_when_set=True,
+        " rollout_is_threshold, default 2; TRL's vllm_importance_sampling_clip_max, default 3)",
         foreign=(Foreign("vllm_importance_sampling_clip_max", "TRL"),))
     rollout_is_threshold_lower: float = option(
         0.0, "lower bound of the importance weights (rollout_correction); 0: none (TRL's"
-        " vllm_importance_sampling_clip_min, default None; verl truncates from above only)", keyed_when_set=True,
+        " vllm_importance_sampling_clip_min, default None; verl truncates from above only)",
         foreign=(Foreign("vllm_importance_sampling_clip_min", "TRL"),))
     rollout_rs: str = option(
         "none", "rejection of tokens or responses whose sampler-learner divergence passes a threshold (verl's"
-        " rollout_rs, one option)", choices=ROLLOUT_REJECTIONS, keyed_when_set=True)
+        " rollout_rs, one option)", choices=ROLLOUT_REJECTIONS)
     rollout_rs_threshold: float = option(
         2.0, "rollout_rs's upper bound: of the divergence (k2, k3), of the ratio pi_sampler / pi_learner (k1)",
-        keyed_when_set=True)
+        )
     rollout_rs_threshold_lower: float = option(
         0.5, "rollout_rs's lower bound of the ratio pi_sampler / pi_learner (k1 options; verl's threshold"
-        " 'lower_upper')", keyed_when_set=True)
+        " 'lower_upper')")
     off_policy_mask_threshold: float = option(
         0.0, "DeepSeek-V3.2's off-policy sequence mask (TRL's off_policy_mask_threshold): on each step, drop a response"
         " with a negative delta whose mean log pi_sampler - log pi over its tokens exceeds this; 0: off (TRL's None)",
-        keyed_when_set=True)
+        )
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -518,9 +523,9 @@ class TrainConfig:
     def config_id(self) -> str:
         """A short stable hash of every field: the key of a configuration in results/. The fields
         of the transformer policy and the variable task count only where they apply, so the seed
-        document's policy keeps the keys it had before they existed; a field declared
-        keyed_when_set (KEYED_WHEN_SET) counts only away from its default, so every configuration
-        keeps the key it had before that field existed."""
+        document's policy keeps the keys it had before they existed; a field keyed_when_set
+        (KEYED_WHEN_SET: every option but the always_keyed ones) counts only away from its default, so
+        every configuration keeps the key it had before that field existed."""
         values = self.as_dict()
         if self.policy == "seed":
             values = {name: value for name, value in values.items() if name not in ("policy", *TRANSFORMER_FIELDS)}
@@ -546,7 +551,7 @@ ROLLOUT_MECHANISM_FIELDS = ("temperature", "top_k", "top_p", "entropy_coeff", "t
                             "ref_model_mixup_alpha", "ref_model_sync_steps")  # the peers' sampling, entropy, overlong, reference options
 LOSS_OPTION_FIELDS = ("epsilon", "epsilon_low", "epsilon_high", *MECHANISM_FIELDS)  # read by the losses declaring them
 KEYED_WHEN_SET = {name: spec.default for name, spec in FIELDS.items()
-                  if spec.metadata["keyed_when_set"]}  # later options (option(keyed_when_set=True)): in config_id only when set
+                  if spec.metadata["keyed_when_set"]}  # the options added after the first results: in config_id only when set
 TRANSFORMER_FIELDS = ("loss_agg", "layers", "heads", "max_response_length", "length_penalty", "mask_truncated_completions",
                       "overlong_cache_length", "overlong_max_length")  # read by that policy only
 ROLLOUT_FIELDS = ("rollout_correction", "rollout_is_threshold", "rollout_is_threshold_lower", "rollout_rs",

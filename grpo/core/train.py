@@ -4,11 +4,12 @@ group of configurations that differ only in numbers stacked as one model (grpo.c
 In shape comments, ``seed`` is the leading axis of the stacked model: one slice per seed, or
 per (configuration, seed) in a group.
 
-Per epoch: sample responses, reward them, turn rewards into deltas, freeze the old (and
-reference) log-probs, then take the inner optimizer steps. Metrics stay on the device as
-tensors during training and become one pandas DataFrame at the end (``train``, ``train_group``),
-or its columns as numpy arrays (``train_group_columns``): `grpo train` without ``--out`` never
-imports pandas, which with the pyarrow it imports costs a process about 0.5 s (bench/test_process.py).
+Per epoch, one function a step (``train_group_columns`` calls them in order): sample responses
+and reward them, freeze the old (and reference) log-probs, turn rewards into deltas, take the
+inner optimizer steps, evaluate. Metrics stay on the device as tensors during training
+(``Metrics``) and become one pandas DataFrame at the end (``train``, ``train_group``), or its
+columns as numpy arrays (``train_group_columns``): `grpo train` without ``--out`` never imports
+pandas, which with the pyarrow it imports costs a process about 0.5 s (bench/test_process.py).
 """
 
 import contextlib
@@ -143,9 +144,66 @@ def train_group_columns(
     on_epoch: Callable[[int], None] | None = None,
     bases: BaseSource | None = None,
 ) -> list[dict[str, np.ndarray]]:
-    """``train_group``'s records, each configuration's as its columns (name -> numpy array)."""
+    """``train_group``'s records, each configuration's as its columns (name -> numpy array).
+    Each epoch's steps in the algorithm's order: the reference model, the rollout (sampled and
+    rewarded), its frozen log-probs, its deltas, the rollout the inner steps train on, the
+    update, the evaluation."""
     check_group(configs)
-    device = torch.device(device)
+    run = stacked_run(configs, seeds, torch.device(device), bases)
+    metrics = Metrics.zeros(run.config, run.num_seeds, run.device)
+    kl_coef = kl_coefficients(run.config.kl_penalty if run.with_kl else 0.0, run.num_seeds, run.device)  # [seed 1 1 1]
+    with torch.no_grad():  # the policy before any RL step: the base of a warm start, else the init
+        start_metrics = heldout_eval(run.kind, run.policy, run.config, run.task, run.evaluation, with_entropy=True)
+    reference = None  # the frozen reference model (KL on only)
+    for epoch in range(run.config.epochs):
+        reference = epoch_reference(run, reference, epoch)
+        with torch.no_grad():
+            sampled = sample_rollout(run, epoch, metrics)
+            ref_log_probs, old_log_probs, weights = frozen_log_probs(run, reference, sampled, epoch, metrics)
+            deltas, kl_coef = rollout_deltas(run, sampled, ref_log_probs, old_log_probs, weights, kl_coef, epoch, metrics)
+            rollout = training_rollout(run, sampled, deltas, old_log_probs, ref_log_probs, epoch, metrics)
+        reference = update(run, rollout, reference, epoch, metrics.step)
+        evaluate(run.kind, run.policy, run.config, run.task, run.evaluation, sampled.task, epoch, metrics.eval)
+        if on_epoch is not None:
+            on_epoch(epoch)
+    per_config = [slice(k * run.block, k * run.block + len(seeds)) for k in range(len(configs))]  # the padding dropped
+    return [_columns(c, seeds, *metrics.numpy(part), _numpy(start_metrics, part))
+            for c, part in zip(configs, per_config, strict=True)]
+
+
+@dataclass(frozen=True)
+class StackedRun:
+    """What every epoch of a group's loop reads (``stacked_run``): the stacked model, one slice
+    per (configuration, seed), its optimizer and generators, and what its rollouts must keep."""
+
+    config: Any  # the group's shared fields; per-slice tensors where numbers differ (grpo.core.group.loss_config)
+    block: int  # slices a configuration takes: its seeds, then padding (grpo.core.group.block_size)
+    task: Task
+    kind: type[Policy]
+    policy: Any  # the stacked model
+    optimizer: Adam
+    slice_seeds: list[int]  # each slice's seed [seed]
+    uniforms: SeedUniforms  # the rollouts' draws, after the initial weights'
+    drawing: list[torch.Generator] | None  # a stream's prompts, one generator a slice; None: a fixed prompt set
+    evaluation: SeedUniforms  # the held-out samples' draws: apart from training's
+    deltas_fn: Callable[..., torch.Tensor]  # the deltas mode, as the trainer calls it (grpo.modes.deltas.deltas_function)
+    deltas_reads: tuple[str, ...]  # what the deltas mode reads of the rollout beyond its rewards
+    with_kl: bool  # a reference model and its KL (the same for the whole group)
+    reads_old: bool  # a step reads the rollout's log-probs: they are kept
+    mismatch: bool  # a sampler apart from the learner (rollout_dtype)
+    weighs: bool  # the rollout's terms corrected (grpo.core.rollout_correction.corrected): the learner's log-probs read
+    draws: bool  # the sampler's log-probs of its responses kept as drawn
+    device: torch.device
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.slice_seeds)
+
+
+def stacked_run(configs: Sequence[TrainConfig], seeds: Sequence[int], device: torch.device,
+                bases: BaseSource | None) -> StackedRun:
+    """A group's stacked model at its start (each slice from its seed's base policy where the
+    configurations warm-start) with its optimizer, generators and what its rollouts must keep."""
     block = block_size(len(configs), len(seeds))  # slices a configuration: its seeds, then padding
     config = loss_config(configs, block, device)  # the shared fields; per-slice tensors where numbers differ
     task = configs[0].make_task().to(device)
@@ -156,129 +214,209 @@ def train_group_columns(
     policy = kind.init(config, task, generators)
     if configs[0].warm_start_steps:  # each slice starts from its seed's base policy
         load_bases(policy, (bases or train_bases)(configs[0], sorted(set(slice_seeds))), slice_seeds)
-    uniforms = SeedUniforms(generators)  # the samples' draws, after the initial weights'
-    drawing = stream_generators(slice_seeds, "rollouts", device) if task.stream else None  # a stream's prompts
-    evaluation = SeedUniforms(evaluation_generators(slice_seeds, device))  # held-out samples: apart from training's
     if len(configs) == 1:
         optimizer = Adam(policy.parameters(), lr=configs[0].lr)  # one fused kernel over the weights
     else:  # one kernel per learning rate, on each configuration's weights laid out as alone; the padding stays put
         optimizer = Adam(policy.parameters(), lr=[c.lr for c in configs], split=lambda tensors: [
             [policy.seed_slices(tensor, k * block, k * block + len(seeds)) for tensor in tensors] for k in range(len(configs))])
-    deltas_fn = deltas_function(config.deltas_mode)
     with_kl = configs[0].kl_penalty > 0  # the same for the whole group
     reads_old = reads_old_log_probs(config.loss_mode, config.kl_estimator if with_kl else None)  # kept only if read
     mismatch, weighs = config.rollout_dtype != "float32", corrected(config)  # a sampler apart; learner log-probs read
     deltas_reads = DELTAS.fact(config.deltas_mode, "reads_rollout")
-    draws = reads_old or mismatch or weighs or bool(config.off_policy_mask_threshold) or "old_log_probs" in deltas_reads
+    return StackedRun(
+        config, block, task, kind, policy, optimizer, slice_seeds,
+        uniforms=SeedUniforms(generators),
+        drawing=stream_generators(slice_seeds, "rollouts", device) if task.stream else None,
+        evaluation=SeedUniforms(evaluation_generators(slice_seeds, device)),
+        deltas_fn=deltas_function(config.deltas_mode), deltas_reads=deltas_reads, with_kl=with_kl, reads_old=reads_old,
+        mismatch=mismatch, weighs=weighs,
+        draws=reads_old or mismatch or weighs or bool(config.off_policy_mask_threshold) or "old_log_probs" in deltas_reads,
+        device=device)
 
-    num_seeds, steps = len(generators), config.steps_per_epoch
-    kl_coef = kl_coefficients(config.kl_penalty if with_kl else 0.0, num_seeds, device)  # [seed 1 1 1] the reward's KL's
-    step_metrics = {name: torch.zeros(config.epochs, steps, num_seeds, device=device) for name in STEP_METRICS}
-    epoch_metrics = {name: torch.zeros(config.epochs, num_seeds, device=device,  # a count: exact in float64
-                                       dtype=torch.float64 if name in COUNT_METRICS else torch.float32) for name in EPOCH_METRICS}
-    eval_metrics = {name: torch.full((config.epochs, num_seeds), torch.nan, device=device) for name in EVAL_METRICS}
-    samples = torch.zeros(num_seeds, dtype=torch.float64, device=device)  # responses sampled so far [seed]
-    tokens = torch.zeros(num_seeds, dtype=torch.float64, device=device)  # prompt and response tokens so far [seed]
 
-    with torch.no_grad():  # the policy before any RL step: the base of a warm start, else the init
-        start_metrics = heldout_eval(kind, policy, config, task, evaluation, with_entropy=True)
+@dataclass
+class Metrics:
+    """The records' metrics as the loop fills them, on the device: each step's {STEP_METRICS name:
+    [epoch step seed]}, each epoch's {EPOCH_METRICS name: [epoch seed]} (counts in float64: exact)
+    and {EVAL_METRICS name: [epoch seed]} (NaN where not evaluated); the running totals of the
+    responses sampled and of the prompt and response tokens [seed]."""
 
-    for epoch in range(config.epochs):
-        # Reference model: a frozen copy, updated every ref_period epochs (KL on only; see update_reference)
-        if with_kl and epoch == 0:
-            reference = policy.frozen_copy()
-        elif with_kl and not config.ref_model_sync_steps and epoch % config.ref_period == 0:
-            reference = update_reference(reference, policy, config.ref_model_mixup_alpha)
+    step: dict[str, torch.Tensor]
+    epoch: dict[str, torch.Tensor]
+    eval: dict[str, torch.Tensor]
+    samples: torch.Tensor
+    tokens: torch.Tensor
 
-        # Rollout: responses sampled from the current policy, to the task's prompts or a fresh draw of its stream
+    @classmethod
+    def zeros(cls, config, num_seeds: int, device: torch.device) -> "Metrics":
+        return cls(
+            step={name: torch.zeros(config.epochs, config.steps_per_epoch, num_seeds, device=device) for name in STEP_METRICS},
+            epoch={name: torch.zeros(config.epochs, num_seeds, device=device,
+                                     dtype=torch.float64 if name in COUNT_METRICS else torch.float32) for name in EPOCH_METRICS},
+            eval={name: torch.full((config.epochs, num_seeds), torch.nan, device=device) for name in EVAL_METRICS},
+            samples=torch.zeros(num_seeds, dtype=torch.float64, device=device),
+            tokens=torch.zeros(num_seeds, dtype=torch.float64, device=device))
+
+    def record(self, epoch: int, values: dict[str, torch.Tensor]) -> None:
+        """An epoch's values {EPOCH_METRICS name: [seed]}."""
+        for name, value in values.items():
+            self.epoch[name][epoch] = value
+
+    def numpy(self, part: slice) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The step, epoch and eval metrics of the slices `part`, as numpy arrays."""
+        return _numpy(self.step, part), _numpy(self.epoch, part), _numpy(self.eval, part)
+
+
+def _numpy(metrics: dict[str, torch.Tensor], part: slice) -> dict[str, np.ndarray]:
+    return {name: values[..., part].cpu().numpy() for name, values in metrics.items()}
+
+
+def epoch_reference(run: StackedRun, reference: Any, epoch: int) -> Any:
+    """The reference model at an epoch's start (KL on only; None without): a frozen copy of the
+    policy at the first, updated every ref_period epochs (update_reference) unless
+    ref_model_sync_steps updates it between steps (``update``)."""
+    if run.with_kl and epoch == 0:
+        return run.policy.frozen_copy()
+    if run.with_kl and not run.config.ref_model_sync_steps and epoch % run.config.ref_period == 0:
+        return update_reference(reference, run.policy, run.config.ref_model_mixup_alpha)
+    return reference
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """An epoch's rollout as sampled and rewarded (``sample_rollout``)."""
+
+    task: Task  # the task, or this rollout's draw of its stream (prompts [seed batch pos])
+    prompts: torch.Tensor  # what the policy reads the sample by: [batch pos], or [seed batch pos] (a stream, regrouped)
+    sample: Sample  # the responses [seed batch response pos]
+    rewards: torch.Tensor  # [seed batch response]
+    sampler: Any  # the policy, or its lower-precision copy (rollout_dtype)
+
+
+def sample_rollout(run: StackedRun, epoch: int, metrics: Metrics) -> Sampled:
+    """Rollout: responses sampled from the current policy (or its lower-precision copy), to the
+    task's prompts or a fresh draw of its stream, and their rewards; with dynamic_sampling (DAPO)
+    the equal-reward groups replaced from more rounds. Records the policy's own sample's metrics
+    (``rollout_records``: dynamic sampling's first round) and the running totals."""
+    config, kind = run.config, run.kind
+    sampler = ROLLOUT_DTYPES[config.rollout_dtype](run.policy)  # the policy, or its lower-precision copy
+    rollout_task = run.task if run.drawing is None else run.task.drawn(run.drawing)  # prompts [batch pos] or [seed batch pos]
+    sample = kind.sample(sampler, config, rollout_task, run.uniforms, run.draws)  # responses [seed batch response pos]
+    rewards = kind.rewards(config, rollout_task, sample.responses)  # [seed batch response]
+    metrics.record(epoch, rollout_records(run, rollout_task, sample, rewards))
+    prompts, rounds = rollout_task.prompts, torch.ones(run.num_seeds, device=run.device)  # [(seed) batch pos], [seed]
+    if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
+        sample, rewards, prompts, rounds = refill(kind, sampler, config, rollout_task, sample, rewards,
+                                                  run.slice_seeds, epoch, run.draws)
+    metrics.samples += rounds * (rollout_task.batch * config.responses)
+    metrics.tokens += rollout_tokens(sample, rollout_task.prompts, run.task.vocab_size)  # TRL's num_tokens: the policy's own sample
+    metrics.record(epoch, {"sampling_rounds": rounds, "samples": metrics.samples, "num_tokens": metrics.tokens})
+    return Sampled(rollout_task, prompts, sample, rewards, sampler)
+
+
+def rollout_records(run: StackedRun, rollout_task: Task, sample: Sample, rewards: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The metrics of a rollout's responses `sample` and their `rewards` [seed batch response]:
+    {EPOCH_METRICS name: [seed]}, overlong_punishment NaN where it is off."""
+    config, kind, vocab = run.config, run.kind, run.task.vocab_size
+    success = kind.success(rollout_task, sample.responses)  # [seed batch response]
+    best = kind.best_reward(config, rollout_task)[..., None]  # [batch 1] or [seed batch 1]
+    pass_rate = success.float().mean(2)  # [seed batch]
+    return {
+        "mean_reward": rewards.mean((1, 2)), "reward_frac": (rewards / best).mean((1, 2)),
+        "sorted_frac": success.float().mean((1, 2)),
+        **length_metrics(sample, success, vocab),
+        "equal_reward_frac": equal_reward_groups(rewards).float().mean(1),
+        "mixed_pass_frac": ((pass_rate > 0) & (pass_rate < 1)).float().mean(1),
+        **trl_rollout_metrics(sample, rewards, vocab),
+        "overlong_punishment": (overlong_punishment(config, sample.responses, vocab).mean((1, 2))
+                                if config.overlong_cache_length else torch.full((run.num_seeds,), torch.nan, device=run.device)),
+    }
+
+
+def frozen_log_probs(run: StackedRun, reference: Any, sampled: Sampled, epoch: int,
+                     metrics: Metrics) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Frozen log-probs of the rollout [seed batch response pos]: (the reference's, None without
+    KL; the old ones, the policy's at rollout: the learner's own (float32) where corrected, else as
+    drawn, None if not drawn; the corrections' weights, None without a correction). The sampler
+    apart from the learner: records the corrections' metrics (``correction``)."""
+    kind, sample = run.kind, sampled.sample
+    ref_log_probs = kind.log_probs(reference, sampled.prompts, sample)[0] if run.with_kl else None
+    learner_log_probs = kind.log_probs(run.policy, sampled.prompts, sample)[0] if run.mismatch or run.weighs else None
+    weights, correction_metrics = correction(run.config, learner_log_probs, sample, run.num_seeds, run.device)
+    metrics.record(epoch, correction_metrics)
+    old_log_probs = learner_log_probs if run.weighs else sample.log_probs  # decoupled where corrected, else as drawn
+    return ref_log_probs, old_log_probs, weights
+
+
+def rollout_deltas(run: StackedRun, sampled: Sampled, ref_log_probs: torch.Tensor | None,
+                   old_log_probs: torch.Tensor | None, weights: torch.Tensor | None, kl_coef: torch.Tensor,
+                   epoch: int, metrics: Metrics) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deltas, once per rollout [seed batch response] (token-level: [... pos]): of the rewards,
+    less the rollout policy's KL where it goes in the reward (kl_placement reward, its
+    coefficient `kl_coef` [seed 1 1 1] recorded and then moved by kl_ctrl), the corrections'
+    `weights` folded in. Returns (deltas, the next rollout's kl_coef)."""
+    config, sample = run.config, sampled.sample
+    metrics.record(epoch, {"kl_coef": kl_coef.view(-1).float()})
+    inputs = deltas_inputs(run.kind, sampled.sampler, run.policy, config, run.deltas_reads, sampled.task, sampled.prompts,
+                           sample, old_log_probs, weights)
+    if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
+        rollout_log_probs = (run.kind.log_probs(run.policy, sampled.prompts, sample)[0] if sample.log_probs is None
+                             else sample.log_probs)
+        kl_tokens = estimate_kl(config.kl_estimator, rollout_log_probs, ref_log_probs, rollout_log_probs)
+        coefficient = config.kl_penalty if config.kl_ctrl == "fixed" else kl_coef  # fixed: as it always was
+        deltas = run.deltas_fn(kl_in_reward(sampled.rewards, kl_tokens, sample.mask, coefficient), sample.mask,
+                               **inputs)  # [seed batch response]
+        kl_coef = KL_CONTROLLERS[config.kl_ctrl](kl_coef, kl_tokens, sample.mask, config)  # verl's kl_ctrl
+    else:
+        deltas = run.deltas_fn(sampled.rewards, sample.mask, **inputs)  # [seed batch response] (token-level: [... pos])
+    if weights is not None:  # the corrections' weights on each term, folded into its delta
+        deltas = weighted_deltas(deltas, weights)
+    return deltas, kl_coef
+
+
+def training_rollout(run: StackedRun, sampled: Sampled, deltas: torch.Tensor, old_log_probs: torch.Tensor | None,
+                     ref_log_probs: torch.Tensor | None, epoch: int, metrics: Metrics) -> Rollout:
+    """What the inner steps train on: the sample (with mask_truncated_completions, TRL's: the
+    truncated responses out of the loss, after the deltas), its deltas and the frozen log-probs
+    the steps read."""
+    config, sample = run.config, sampled.sample
+    masked_frac = torch.full((run.num_seeds,), torch.nan, device=run.device)
+    if config.mask_truncated_completions:
+        sample, masked_frac = without_truncated(sample, run.task.vocab_size)
+    metrics.record(epoch, {"truncated_masked_frac": masked_frac})
+    return Rollout(
+        sampled.prompts, sample, deltas,
+        old_log_probs=old_log_probs if run.reads_old else None,
+        ref_log_probs=ref_log_probs,
+        sampler_log_probs=sample.log_probs if config.off_policy_mask_threshold else None,
+    )
+
+
+def update(run: StackedRun, rollout: Rollout, reference: Any, epoch: int, step_metrics: dict[str, torch.Tensor]) -> Any:
+    """Update: the inner optimizer steps on this rollout (``update_step``), each step's metrics
+    recorded; TRL's soft reference update every ref_model_sync_steps of them. Returns the
+    reference model."""
+    config, steps = run.config, run.config.steps_per_epoch
+    for step in range(steps):
+        for name, value in update_step(run.policy, run.optimizer, config, rollout).items():
+            step_metrics[name][epoch, step] = value
+        if run.with_kl and config.ref_model_sync_steps and (epoch * steps + step + 1) % config.ref_model_sync_steps == 0:
+            reference = update_reference(reference, run.policy, config.ref_model_mixup_alpha)
+    return reference
+
+
+def evaluate(kind: type[Policy], policy, config, task: Task, evaluation: SeedUniforms, rollout_task: Task, epoch: int,
+             eval_metrics: dict[str, torch.Tensor]) -> None:
+    """An epoch's evaluation of the updated policy into `eval_metrics` {EVAL_METRICS name: [epoch seed]}."""
+    # Evaluation: greedy responses of the updated policy to the training prompts (a stream: this rollout's) and
+    # the held-out ones, and one sampled response to each held-out prompt; every eval_every epochs and the last
+    if (epoch + 1) % config.eval_every == 0 or epoch == config.epochs - 1:
         with torch.no_grad():
-            sampler = ROLLOUT_DTYPES[config.rollout_dtype](policy)  # the policy, or its lower-precision copy
-            rollout_task = task if drawing is None else task.drawn(drawing)  # prompts [batch pos] or [seed batch pos]
-            sample = kind.sample(sampler, config, rollout_task, uniforms, draws)  # responses [seed batch response pos]
-
-            # Rewards and deltas, once per rollout
-            rewards = kind.rewards(config, rollout_task, sample.responses)  # [seed batch response]
-            success = kind.success(rollout_task, sample.responses)  # [seed batch response]
-            best = kind.best_reward(config, rollout_task)[..., None]  # [batch 1] or [seed batch 1]
-            pass_rate = success.float().mean(2)  # [seed batch]
-            rollout_metrics = {  # of the policy's own sample: dynamic sampling's first round
-                "mean_reward": rewards.mean((1, 2)), "reward_frac": (rewards / best).mean((1, 2)),
-                "sorted_frac": success.float().mean((1, 2)),
-                **length_metrics(sample, success, task.vocab_size),
-                "equal_reward_frac": equal_reward_groups(rewards).float().mean(1),
-                "mixed_pass_frac": ((pass_rate > 0) & (pass_rate < 1)).float().mean(1),
-                **trl_rollout_metrics(sample, rewards, task.vocab_size),
-                "overlong_punishment": (overlong_punishment(config, sample.responses, task.vocab_size).mean((1, 2))
-                                        if config.overlong_cache_length else torch.full((num_seeds,), torch.nan, device=device)),
-            }
-            rollout_prompts, rounds = rollout_task.prompts, torch.ones(num_seeds, device=device)  # [(seed) batch pos], [seed]
-            if config.dynamic_sampling:  # DAPO: the equal-reward groups replaced from more rounds
-                sample, rewards, rollout_prompts, rounds = refill(kind, sampler, config, rollout_task, sample, rewards,
-                                                                  slice_seeds, epoch, draws)
-            samples += rounds * (rollout_task.batch * config.responses)
-            tokens += rollout_tokens(sample, rollout_task.prompts, task.vocab_size)  # TRL's num_tokens: the policy's own sample
-            for name, value in {**rollout_metrics, "sampling_rounds": rounds, "kl_coef": kl_coef.view(-1).float(),
-                                "samples": samples, "num_tokens": tokens}.items():
-                epoch_metrics[name][epoch] = value
-            ref_log_probs = kind.log_probs(reference, rollout_prompts, sample)[0] if with_kl else None  # [seed batch response pos]
-            # The sampler apart from the learner: the learner's own log-probs of the rollout (float32) and the corrections
-            learner_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if mismatch or weighs else None
-            weights, correction_metrics = correction(config, learner_log_probs, sample, num_seeds, device)
-            for name, value in correction_metrics.items():
-                epoch_metrics[name][epoch] = value
-            old_log_probs = learner_log_probs if weighs else sample.log_probs  # decoupled where corrected, else as drawn
-            rollout_inputs = deltas_inputs(kind, sampler, policy, config, deltas_reads, rollout_task, rollout_prompts, sample,
-                                           old_log_probs, weights)
-            if ref_log_probs is not None and config.kl_placement == "reward":  # the rollout policy's KL, in the rewards the deltas read
-                rollout_log_probs = kind.log_probs(policy, rollout_prompts, sample)[0] if sample.log_probs is None else sample.log_probs
-                kl_tokens = estimate_kl(config.kl_estimator, rollout_log_probs, ref_log_probs, rollout_log_probs)
-                coefficient = config.kl_penalty if config.kl_ctrl == "fixed" else kl_coef  # fixed: as it always was
-                deltas = deltas_fn(kl_in_reward(rewards, kl_tokens, sample.mask, coefficient), sample.mask,
-                                   **rollout_inputs)  # [seed batch response]
-                kl_coef = KL_CONTROLLERS[config.kl_ctrl](kl_coef, kl_tokens, sample.mask, config)  # verl's kl_ctrl
-            else:
-                deltas = deltas_fn(rewards, sample.mask, **rollout_inputs)  # [seed batch response] (token-level: [... pos])
-            if weights is not None:  # the corrections' weights on each term, folded into its delta
-                deltas = weighted_deltas(deltas, weights)
-            masked_frac = torch.full((num_seeds,), torch.nan, device=device)
-            if config.mask_truncated_completions:  # TRL's: the truncated responses leave the loss, after the deltas
-                sample, masked_frac = without_truncated(sample, task.vocab_size)
-            epoch_metrics["truncated_masked_frac"][epoch] = masked_frac
-
-            # Frozen log-probs: old (policy at rollout) and reference
-            rollout = Rollout(
-                rollout_prompts, sample, deltas,
-                old_log_probs=old_log_probs if reads_old else None,
-                ref_log_probs=ref_log_probs,
-                sampler_log_probs=sample.log_probs if config.off_policy_mask_threshold else None,
-            )
-
-        # Update: inner optimizer steps on this rollout; TRL's soft reference update every ref_model_sync_steps of them
-        for step in range(steps):
-            for name, value in update_step(policy, optimizer, config, rollout).items():
-                step_metrics[name][epoch, step] = value
-            if with_kl and config.ref_model_sync_steps and (epoch * steps + step + 1) % config.ref_model_sync_steps == 0:
-                reference = update_reference(reference, policy, config.ref_model_mixup_alpha)
-
-        # Evaluation: greedy responses of the updated policy to the training prompts (a stream: this rollout's) and
-        # the held-out ones, and one sampled response to each held-out prompt; every eval_every epochs and the last
-        if (epoch + 1) % config.eval_every == 0 or epoch == config.epochs - 1:
-            with torch.no_grad():
-                train_correct, heldout_correct = greedy_eval(kind, policy, config, rollout_task)  # [seed batch], [seed heldout]
-                eval_metrics["greedy_train_acc"][epoch] = train_correct.float().mean(1)
-                eval_metrics["greedy_heldout_acc"][epoch] = heldout_correct.float().mean(1)
-                sampled = heldout_eval(kind, policy, config, task, evaluation)
-                eval_metrics["heldout_sorted_frac"][epoch] = sampled["heldout_sorted_frac"]
-        if on_epoch is not None:
-            on_epoch(epoch)
-
-    per_config = [slice(k * block, k * block + len(seeds)) for k in range(len(configs))]  # the padding dropped
-
-    def numpy(metrics: dict[str, torch.Tensor], part: slice) -> dict[str, np.ndarray]:
-        return {name: values[..., part].cpu().numpy() for name, values in metrics.items()}
-
-    return [_columns(c, seeds, numpy(step_metrics, part), numpy(epoch_metrics, part), numpy(eval_metrics, part),
-                     numpy(start_metrics, part)) for c, part in zip(configs, per_config, strict=True)]
+            train_correct, heldout_correct = greedy_eval(kind, policy, config, rollout_task)  # [seed batch], [seed heldout]
+            eval_metrics["greedy_train_acc"][epoch] = train_correct.float().mean(1)
+            eval_metrics["greedy_heldout_acc"][epoch] = heldout_correct.float().mean(1)
+            sampled = heldout_eval(kind, policy, config, task, evaluation)
+            eval_metrics["heldout_sorted_frac"][epoch] = sampled["heldout_sorted_frac"]
 
 
 def correction(config, learner_log_probs: torch.Tensor | None, sample: Sample, num_seeds: int,

@@ -4,14 +4,15 @@ line naming the flag as typed, the accepted seed forms; one end-to-end run in a 
 import re
 import subprocess
 import sys
+import warnings
 
 import pandas as pd
 import pytest
 
 from grpo.cli import build_parser, main
-from grpo.cli.train import config_from_args
+from grpo.cli.train import config_from_args, summary
 from grpo.core.config import CONFIG_FIELDS, FIELDS, FOREIGN, TrainConfig
-from grpo.core.schema import COLUMNS, SUMMARY_METRICS
+from grpo.core.schema import COLUMNS, EVAL_METRICS, SUMMARY_METRICS
 from grpo.core.seeds import parse_seeds
 from grpo.core.train import train
 from grpo.errors import FieldError
@@ -57,6 +58,22 @@ def test_train_without_out_imports_no_pandas_and_prints_the_seed_means():
     assert list(printed) == list(SUMMARY_METRICS)
     for name, (start, end) in printed.items():
         assert start == pytest.approx(per_epoch[name].iloc[0], abs=5e-4) and end == pytest.approx(per_epoch[name].iloc[-1], abs=5e-4)
+
+
+def test_summary_starts_each_metric_at_its_first_recorded_epoch():
+    """With eval_every 3 the eval metrics are recorded at epochs 2 and 5 (the last) only: their
+    start is epoch 2's seed-mean, not a mean of nothing, and no warning is raised."""
+    records = train(TrainConfig(epochs=6, eval_every=3), range(2))
+    columns = {name: records[name].to_numpy() for name in ["epoch", *SUMMARY_METRICS]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        printed = summary(columns).splitlines()[1:]
+    per_epoch = records.groupby("epoch")[list(SUMMARY_METRICS)].mean()
+    for line, name in zip(printed, SUMMARY_METRICS, strict=True):
+        start, end = (float(value) for value in line.split()[1:])
+        first = 2 if name in EVAL_METRICS else 0
+        assert start == pytest.approx(per_epoch[name].loc[first], abs=5e-4)
+        assert end == pytest.approx(per_epoch[name].loc[5], abs=5e-4)
 
 
 def test_grpo_alone_prints_the_commands_and_exits_2(capsys):

@@ -1,6 +1,7 @@
 """config_id is the key of a configuration's records in every results folder: a configuration's
-key never changes. An option added after results exist is declared `keyed_when_set` beside its
-default (grpo.core.config.option), so it counts in config_id only away from that default."""
+key never changes. An option counts in config_id only away from its default (keyed_when_set),
+except the fields the first results were keyed by, declared `always_keyed` beside their defaults
+(grpo.core.config.option)."""
 
 import hashlib
 
@@ -13,13 +14,14 @@ from grpo.core.config import (
     MECHANISM_FIELDS,
     ROLLOUT_FIELDS,
     ROLLOUT_MECHANISM_FIELDS,
+    TASK_FIELDS,
     WARM_START_FIELDS,
     TrainConfig,
 )
 from grpo.experiment.grids import load_grid
 
 # preset -> (sha1 of its sorted config_ids, the configurations), as every round's records hold them
-# (design grid, sensitivity cells, tuning candidates). A new option without keyed_when_set moves all.
+# (design grid, sensitivity cells, tuning candidates). A new option declared always_keyed moves all.
 PRESET_IDS = {
     "canary-clip-higher": ("08c901df04688b7c", 2),
     "canary-dr-grpo": ("1d165833b0161876", 4),
@@ -28,9 +30,14 @@ PRESET_IDS = {
     "canary-kl": ("e0269c61764f7307", 8),
     "extended": ("5220e56d0bad0d62", 360),
     "full": ("54b0906e1538b879", 312),
+    "kl-adaptive-rlvr": ("bb3672b534d96c47", 4),
+    "kl-clip-rlvr": ("0bc1fcf188ca209a", 10),
     "mechanisms-rlvr": ("7a477781dcd271d0", 63),
+    "mechanisms-rlvr-more": ("9063713c940ee446", 24),
+    "overlong-reference-rlvr": ("988644b548c9f2d8", 18),
     "rlvr": ("1246288c12145cdf", 96),
     "rollout-correction": ("0069f13a78c56a8c", 9),
+    "rollout-correction-more": ("f28264dada24d007", 12),
     "sampling-rlvr": ("7d003aeac875bfa4", 24),
     "sequence": ("f76ba358a076e669", 12),
     "smoke": ("b58d5c56095a11d2", 16),
@@ -48,7 +55,11 @@ def test_the_presets_configurations_keep_their_keys(preset):
 
 
 def test_an_option_keyed_when_set_counts_only_away_from_its_default():
-    # read from the options' metadata: every option added after the first results existed
+    # read from the options' metadata: every option but those the first results were keyed by
+    assert set(FIELDS) - set(KEYED_WHEN_SET) == {
+        "reward_fn", "deltas_mode", "loss_mode", "kl_penalty", "kl_estimator", "kl_reduction", "ref_period", "epsilon",
+        "epsilon_low", "epsilon_high", "epochs", "steps_per_epoch", "responses", "lr", "dim", "policy", "loss_agg",
+        "layers", "heads", "max_response_length", "length_penalty", *TASK_FIELDS, "task"}
     assert {"kl_placement", "dynamic_sampling", *MECHANISM_FIELDS, *KL_CONTROL_FIELDS, *WARM_START_FIELDS,
             "eval_every", *ROLLOUT_MECHANISM_FIELDS, "rollout_dtype", *ROLLOUT_FIELDS} <= set(KEYED_WHEN_SET)
     assert KEYED_WHEN_SET["kl_placement"] == "loss" and KEYED_WHEN_SET["dynamic_sampling"] == 0

@@ -25,8 +25,11 @@ def test_full_tests_its_findings_across_cells_and_tunes_on_seeds_kept_apart():
                if config.epsilon == 0.2) == 24  # the other 48 are the default cell's own
     assert grid.tuning.per == "configuration" and grid.tuning.seeds == tuple(range(1000, 1020))
     assert not set(grid.tuning.seeds) & set(grid.seeds)
+    assert grid.confirm == tuple(range(100, 200))  # fresh: neither evaluated nor tuned on
     plan = grid.plan()  # each candidate is a configuration of an lr cell: one trial, both seed sets
-    assert len(plan) == 72 * 4 + 24 and sum(len(seeds) for _, seeds in plan) == 312 * 100 + 288 * 20
+    assert len(plan) == 72 * 4 + 24 and sum(len(seeds) for _, seeds in plan) == 312 * 100 + 288 * 20 + 72 * 100
+    default = set(grid.cell({}).values())
+    assert all(set(seeds) >= set(grid.confirm) for config, seeds in plan if config in default)  # the default cell again
 
 
 def test_extended_sets_variants_against_the_seed_over_task_lengths():
