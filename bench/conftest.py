@@ -31,9 +31,22 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.benchmark(timer=time.process_time))
 
 
+LOAD_WHEN_BEGAN = pytest.StashKey[str]()
+
+
+def load_average() -> str:
+    return " / ".join(f"{load:.1f}" for load in os.getloadavg())
+
+
+def pytest_sessionstart(session):
+    session.config.stash[LOAD_WHEN_BEGAN] = load_average()
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """The report says how loaded the machine was and which device ran."""
-    machine_info["load_average"] = " / ".join(f"{load:.1f}" for load in os.getloadavg())
+    """The report says how loaded the machine was (when the run began and when it ended, as the
+    JSON is written) and which device ran."""
+    machine_info["load_average"] = (f"{config.stash.get(LOAD_WHEN_BEGAN, '?')} when the run began,"
+                                    f" {load_average()} when it ended")
     machine_info["device"] = config.getoption("--device")
 
 

@@ -14,6 +14,7 @@ from bench.floor import seed_step_bytes, seed_step_flops
 from grpo import TrainConfig
 from grpo.core.optim import Adam
 from grpo.core.policies import Sample
+from grpo.core.sampling import tempered
 from grpo.core.seed_model import StackedSeedModel, entropy, gather_log_probs, sample, token_index
 from grpo.core.train import Rollout, update_step
 from grpo.core.uniforms import SeedUniforms
@@ -78,8 +79,8 @@ def test_inner_step(benchmark, device, synchronize, one_thread, seeds, impl):
 def stacked_variant(policy: StackedSeedModel, impl: str, lr: float):
     """grpo's step as it is ("ours") or with one lever undone -> its optimizer."""
     if impl == "without hand-written backward":  # log-probs through autograd on the plain forward
-        def autograd_log_probs(prompts):
-            log_probs = policy(prompts).log_softmax(-1)  # [seed batch pos vocab]
+        def autograd_log_probs(prompts, temperature=1.0):
+            log_probs = tempered(policy(prompts), temperature).log_softmax(-1)  # [seed batch pos vocab]
             return log_probs, entropy(log_probs.detach())
 
         policy.log_probs = autograd_log_probs

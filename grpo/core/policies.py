@@ -97,10 +97,9 @@ class SeedPolicy:
         """`group` responses per prompt (default config.responses), drawn with `sampling` (default
         the config's: grpo.core.sampling)."""
         sampling = sampling or Sampling.of(config)
-        log_probs = policy.sampling_log_probs(task.prompts, sampling.temperature)  # [seed batch pos vocab]
-        responses = model.sample(log_probs, group or config.responses, uniforms, sampling)  # [seed batch response pos]
-        index = model.token_index(responses, task.vocab_size)
-        return Sample(responses, index, None, model.gather_log_probs(log_probs, index) if with_log_probs else None,
+        responses, log_probs = policy.draw_responses(task.prompts, group or config.responses, uniforms, sampling, with_log_probs)
+        index = model.token_index(responses, task.vocab_size)  # responses [seed batch response pos]
+        return Sample(responses, index, None, None if log_probs is None else model.gather_log_probs(log_probs, index),
                       sampling.temperature)
 
     @staticmethod

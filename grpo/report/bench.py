@@ -376,7 +376,8 @@ def loop_section(loop: pd.DataFrame | None) -> str | None:
     if loop is None:
         return None
     return ("## The training loop per seed-step (the headline)\n\n`grpo.train` for 10 epochs (rollouts,"
-            " rewards, deltas, 100 inner steps, greedy evaluation on the held-out prompts, records) with S"
+            " rewards, deltas, 100 inner steps, records; every epoch the greedy responses to the training and"
+            " held-out prompts and one sampled response to each held-out prompt) with S"
             " seeds stacked, against the seed document's loop (one model per seed, Python-loop rewards,"
             " `torch.optim.Adam`, one `.item()` record a step) over 3 seeds.\n\n" + markdown_table(loop, 1))
 

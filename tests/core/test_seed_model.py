@@ -6,7 +6,17 @@ import pytest
 import torch
 from einops import repeat
 
-from grpo.core.seed_model import GREEDY_SEEDS, StackedSeedModel, entropy, gather_log_probs, greedy_correct, sample, token_index
+from grpo.core.sampling import Sampling
+from grpo.core.seed_model import (
+    GREEDY_SEEDS,
+    SAMPLING_SEEDS,
+    StackedSeedModel,
+    entropy,
+    gather_log_probs,
+    greedy_correct,
+    sample,
+    token_index,
+)
 from grpo.core.uniforms import SeedUniforms
 from grpo.tasks.prompts import seed_task
 
@@ -130,10 +140,17 @@ def test_greedy_is_argmax_with_its_tie_rule(seeds):
     assert (policy.greedy(prompts) == 0).all()
 
 
-def test_the_sampling_log_probs_are_the_learners_bit_for_bit():
-    """What a rollout draws from (vocab-major, no gradient) holds log_probs's numbers exactly,
-    at temperature 1 and at another."""
-    policy, prompts, _ = policy_for([0, 1, 2])
+@pytest.mark.parametrize("seeds", [3, SAMPLING_SEEDS + 5])  # one pass; two passes, the second of 5 seeds
+def test_the_draw_is_sample_of_the_learners_log_probs_bit_for_bit(seeds):
+    """What a rollout draws (in passes of seeds, vocab-major, no gradient) are ``sample``'s
+    responses from log_probs's numbers, and the log-probs it keeps are those numbers exactly, at
+    temperature 1 and at another."""
+    policy, prompts, generators = policy_for(list(range(seeds)))
     for temperature in (1.0, 0.7):
-        learner = policy.log_probs(prompts, temperature)[0]  # [seed batch pos vocab]
-        assert torch.equal(policy.sampling_log_probs(prompts, temperature), learner.detach())
+        learner = policy.log_probs(prompts, temperature)[0].detach()  # [seed batch pos vocab]
+        twins = [torch.Generator() for _ in generators]
+        for twin, g in zip(twins, generators, strict=True):
+            twin.set_state(g.get_state())
+        drawn, log_probs = policy.draw_responses(prompts, 4, SeedUniforms(generators), Sampling(temperature), True)
+        expected = sample(learner, 4, SeedUniforms(twins))
+        assert torch.equal(log_probs, learner) and torch.equal(drawn, expected)
