@@ -50,5 +50,5 @@ def test_sensitivity_study(benchmark, request, tmp_path, monkeypatch, impl):
     benchmark.extra_info.update(suite="study", impl=impl, configurations=configurations, trials=outcome.trials,
                                 runs=runs, agrees=agrees)
     assert agrees, (f"{impl}: {outcome.trained} of {runs} runs trained in {outcome.trials} trials; failed:"
-                    f" {outcome.failed[:3]}; configurations missing: {len(outcome.missing)}; interrupted:"
+                    f" {outcome.failed[:3]}; configurations missing: {len(outcome.missing)} {outcome.missing[:3]}; interrupted:"
                     f" {outcome.interrupted}; damaged: {outcome.damaged[:3]}")

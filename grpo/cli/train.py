@@ -125,13 +125,14 @@ def check_fits(config: TrainConfig, task, num_seeds: int, device, given: dict) -
 def summary(columns: dict[str, np.ndarray]) -> str:
     """Seed-mean of each summary metric on the first and the last epoch where it is recorded (NaNs
     left out: the eval metrics are set on each evaluated epoch's last step only, so with eval_every
-    above 1 their start is the first evaluation), one line each, to 3 decimals."""
+    above 1 their start is the first evaluation; nan for a metric never finite), one line each, to 3 decimals."""
     epochs, width = columns["epoch"], max(map(len, SUMMARY_METRICS))
     lines = [f"{'':<{width}}  {'start':>6}  {'end':>6}"]
     for name in SUMMARY_METRICS:
         values = columns[name].astype(np.float64)
         recorded = epochs[np.isfinite(values)]
-        start, end = (np.nanmean(values[epochs == epoch]) for epoch in (recorded.min(), recorded.max()))
+        start, end = ((np.nanmean(values[epochs == epoch]) for epoch in (recorded.min(), recorded.max()))
+                      if len(recorded) else (np.nan, np.nan))  # never finite (a plugin's reward of best 0): nan
         lines.append(f"{name:<{width}}  {start:6.3f}  {end:6.3f}")
     return "\n".join(lines)
 

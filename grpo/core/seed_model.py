@@ -104,9 +104,10 @@ class StackedSeedModel(nn.Module):
                        with_log_probs: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Responses to prompts [batch pos] drawn at each seed's next uniforms (``sample``) ->
         (responses [seed batch response pos], with `with_log_probs` the log-probs they were drawn
-        from [seed batch pos vocab]: ``log_probs``'s numbers exactly, without a gradient). The
-        log-probs stay vocab-major as computed, where the draw's softmax reads the vocab as an outer
-        axis (grpo.core.sampling.checked_inverse_cdf), without the entropy; on the CPU
+        from [seed batch pos vocab]: ``log_probs``'s numbers exactly, without a gradient, joined
+        into one contiguous tensor). Each pass draws from its log-probs vocab-major as computed,
+        where the draw's softmax reads the vocab as an outer axis
+        (grpo.core.sampling.checked_inverse_cdf), without the entropy; on the CPU
         SAMPLING_SEEDS seeds at a time, so that their logits stay in cache."""
         seeds, vocab, length, _ = self.shape
         uniform = uniforms.next(len(prompts), num_responses, length)  # [seed batch response pos]
@@ -214,13 +215,13 @@ class SeedLogProbs(torch.autograd.Function):
         return grad, None, None, None
 
 
-def sample(log_probs: torch.Tensor, num_responses: int, uniforms: SeedUniforms, sampling: Sampling = PLAIN) -> torch.Tensor:
-    """Draw responses by inverting each position's CDF at the seed's next uniforms, truncated
-    by top-k / top-p (grpo.core.sampling; the temperature is in the log-probs already).
+def sample(log_probs: torch.Tensor, num_responses: int, uniforms: SeedUniforms) -> torch.Tensor:
+    """Draw responses by inverting each position's CDF at the seed's next uniforms, untruncated
+    (the trainer draws through ``StackedSeedModel.draw_responses``, which applies top-k / top-p).
     log_probs [seed batch pos vocab] -> responses [seed batch response pos]."""
     _, batch, length, _ = log_probs.shape
     uniform = uniforms.next(batch, num_responses, length)  # [seed batch response pos]
-    return draw(log_probs[:, :, None], uniform, sampling)  # each response position's distribution [seed batch 1 pos vocab]
+    return draw(log_probs[:, :, None], uniform, PLAIN)  # each response position's distribution [seed batch 1 pos vocab]
 
 
 def token_index(responses: torch.Tensor, vocab: int, prompt_of: torch.Tensor | None = None) -> torch.Tensor:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -74,6 +75,15 @@ def test_summary_starts_each_metric_at_its_first_recorded_epoch():
         first = 2 if name in EVAL_METRICS else 0
         assert start == pytest.approx(per_epoch[name].loc[first], abs=5e-4)
         assert end == pytest.approx(per_epoch[name].loc[5], abs=5e-4)
+
+
+def test_summary_of_a_metric_never_finite_is_nan():
+    """A metric with no finite value (a plugin's reward whose best is 0: reward_frac 0 / 0) prints
+    nan, beside the others' numbers."""
+    columns = {"epoch": np.repeat(np.arange(3), 2), **{name: np.ones(6) for name in SUMMARY_METRICS}}
+    columns[SUMMARY_METRICS[0]] = np.full(6, np.nan)
+    lines = summary(columns).splitlines()[1:]
+    assert lines[0].split()[1:] == ["nan", "nan"] and lines[1].split()[1:] == ["1.000", "1.000"]
 
 
 def test_grpo_alone_prints_the_commands_and_exits_2(capsys):

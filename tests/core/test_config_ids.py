@@ -10,15 +10,10 @@ import pytest
 from grpo.core.config import (
     FIELDS,
     KEYED_WHEN_SET,
-    KL_CONTROL_FIELDS,
-    MECHANISM_FIELDS,
-    ROLLOUT_FIELDS,
-    ROLLOUT_MECHANISM_FIELDS,
     TASK_FIELDS,
-    WARM_START_FIELDS,
     TrainConfig,
 )
-from grpo.experiment.grids import load_grid
+from grpo.experiment.grids import load_grid, presets
 
 # preset -> (sha1 of its sorted config_ids, the configurations), as every round's records hold them
 # (design grid, sensitivity cells, tuning candidates). A new option declared always_keyed moves all.
@@ -28,10 +23,15 @@ PRESET_IDS = {
     "canary-dynamic-sampling": ("268951e90c5407a2", 2),
     "canary-gspo": ("00cac6eee1e847a9", 3),
     "canary-kl": ("e0269c61764f7307", 8),
+    "canary-rlvr-batch-std": ("25e4d2b15fdc7ce7", 4),
+    "canary-rlvr-clip-higher": ("9113bf35287ddc10", 2),
+    "canary-rlvr-dr-grpo": ("bc0a955a1bf61fb9", 4),
+    "canary-rlvr-dynamic-sampling": ("d5bfe1caf43394c1", 2),
     "extended": ("5220e56d0bad0d62", 360),
     "full": ("54b0906e1538b879", 312),
     "kl-adaptive-rlvr": ("bb3672b534d96c47", 4),
     "kl-clip-rlvr": ("0bc1fcf188ca209a", 10),
+    "mechanisms": ("fe69a5d085c66eb0", 160),
     "mechanisms-rlvr": ("7a477781dcd271d0", 63),
     "mechanisms-rlvr-more": ("9063713c940ee446", 24),
     "overlong-reference-rlvr": ("988644b548c9f2d8", 18),
@@ -44,6 +44,10 @@ PRESET_IDS = {
     "wide": ("d6760e4716284ac2", 2000),
     "wide-sequence": ("abcaf85c785c074a", 96),
 }
+
+
+def test_every_preset_is_pinned():
+    assert set(PRESET_IDS) == set(presets())
 
 
 @pytest.mark.parametrize("preset", PRESET_IDS)
@@ -60,10 +64,7 @@ def test_an_option_keyed_when_set_counts_only_away_from_its_default():
         "reward_fn", "deltas_mode", "loss_mode", "kl_penalty", "kl_estimator", "kl_reduction", "ref_period", "epsilon",
         "epsilon_low", "epsilon_high", "epochs", "steps_per_epoch", "responses", "lr", "dim", "policy", "loss_agg",
         "layers", "heads", "max_response_length", "length_penalty", *TASK_FIELDS, "task"}
-    assert {"kl_placement", "dynamic_sampling", *MECHANISM_FIELDS, *KL_CONTROL_FIELDS, *WARM_START_FIELDS,
-            "eval_every", *ROLLOUT_MECHANISM_FIELDS, "rollout_dtype", *ROLLOUT_FIELDS} <= set(KEYED_WHEN_SET)
     assert KEYED_WHEN_SET["kl_placement"] == "loss" and KEYED_WHEN_SET["dynamic_sampling"] == 0
-    assert all(FIELDS[name].default == default for name, default in KEYED_WHEN_SET.items())
     seed = TrainConfig(kl_penalty=0.1)
     assert TrainConfig(kl_penalty=0.1, kl_placement="loss").config_id == seed.config_id
     assert TrainConfig(kl_penalty=0.1, kl_placement="reward").config_id != seed.config_id

@@ -177,11 +177,16 @@ def contrasts(data: ClaimData) -> pd.DataFrame:
     rows = []
     for label, a, b in cells:
         contrast = paired_contrast(a.to_numpy(), b.to_numpy())
-        rows.append({"cell": label, "treatment": float(np.nanmean(a)), "baseline": float(np.nanmean(b)),
+        rows.append({"cell": label, "treatment": mean_of_measured(a), "baseline": mean_of_measured(b),
                      "difference": contrast.difference, "low": contrast.low, "high": contrast.high,
                      "p": contrast.p, "se": contrast.se, "sd": contrast.sd, "pairs": contrast.pairs,
                      "mde": minimum_detectable_effect(contrast.sd, contrast.pairs)})
     return pd.DataFrame(rows)
+
+
+def mean_of_measured(values: pd.Series) -> float:
+    """The mean over the seeds measured; NaN (without numpy's empty-slice warning) where none was."""
+    return float(np.nanmean(values)) if values.notna().any() else np.nan
 
 
 def headline(table: pd.DataFrame) -> pd.Series:
@@ -256,7 +261,7 @@ def mechanism_column(data: ClaimData) -> Measurement:
     treatment, baseline = paired(data.scores, "mechanism")
     a, b = treatment[data.cells].mean(axis=1), baseline[data.cells].mean(axis=1)
     contrast = paired_contrast(a.to_numpy(), b.to_numpy())
-    mean_a, mean_b = float(np.nanmean(a)), float(np.nanmean(b))
+    mean_a, mean_b = mean_of_measured(a), mean_of_measured(b)
     ratio = f"; ratio {mean_a / mean_b:.3g}" if mean_b > 0 and mean_a >= 0 else ""
     text = (f"`{column}` (mean over the run): treatment {mean_a:.4g}, baseline {mean_b:.4g}; difference"
             f" {contrast.difference:+.4g} [{contrast.low:+.4g}, {contrast.high:+.4g}]{ratio}")
