@@ -11,13 +11,14 @@ import pytest
 
 from bench import baseline
 from grpo import TrainConfig, train
+from grpo.report.bench import EVALUATED_ONCE
 from grpo.tasks.prompts import seed_task
 
 SEEDS = [1, 20, 100, 1000, 10000]
 EPOCHS = 10
 CONFIG = TrainConfig(epochs=EPOCHS, loss_mode="clipped", deltas_mode="centered_rewards")  # every stage of a step
 BASELINE_SEEDS = 3  # one after another: its time per seed-step does not depend on how many
-EVALUATED_ONCE = dataclasses.replace(CONFIG, eval_every=EPOCHS)  # the held-out evaluation at the last epoch only
+EVALUATED_ONCE_CONFIG = dataclasses.replace(CONFIG, eval_every=EPOCHS)  # the held-out evaluation at the last epoch only
 EVALUATED_ONCE_SEEDS = 1000
 
 
@@ -30,7 +31,7 @@ def test_training_loop(benchmark, device, synchronize, one_thread, seeds):
 def test_training_loop_evaluated_once(benchmark, device, synchronize, one_thread, seeds):
     """The same loop with the held-out evaluation at the last epoch only (eval_every = EPOCHS):
     nearer the seed-style loop's work, which has none."""
-    time_loop(benchmark, synchronize, device, EVALUATED_ONCE, seeds, "ours, evaluated at the last epoch only")
+    time_loop(benchmark, synchronize, device, EVALUATED_ONCE_CONFIG, seeds, EVALUATED_ONCE)
 
 
 def time_loop(benchmark, synchronize, device, config, seeds: int, impl: str) -> None:

@@ -27,6 +27,7 @@ from grpo.core.transformer import MLP_RATIO, StackedTransformer
 from grpo.core.uniforms import SeedUniforms
 from grpo.experiment.grids import load_grid
 from grpo.modes.deltas import DELTAS
+from grpo.report.bench import TRANSFORMER_MATMUL
 
 SEEDS = [1, 20, 100, 1000]
 LOOP_EPOCHS = {1: 6, 20: 3, 100: 2, 1000: 1}  # the whole loop: enough steps to time, few enough to finish
@@ -93,7 +94,7 @@ def test_matmul_rate_at_the_models_shapes(benchmark, device, synchronize, one_th
 
     benchmark.pedantic(timed, rounds=10, iterations=1, warmup_rounds=2)
     flops = sum(3 * 2 * seeds * rows * n_in * n_out for n_in, n_out in shapes)
-    benchmark.extra_info.update(suite="machine", impl="matmul at the transformer's shapes", flops=flops, agrees=True)
+    benchmark.extra_info.update(suite="machine", impl=TRANSFORMER_MATMUL, flops=flops, agrees=True)
 
 
 def make_run(seeds: int, device):

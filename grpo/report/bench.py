@@ -16,13 +16,13 @@ from grpo.report._folder import write_figure, write_text
 from grpo.report._markdown import markdown_table
 
 TARGETS = {20: 40.0, 1000: 100.0, 10000: 100.0}  # seeds -> per-seed-step speed-up asked for
-EVALUATED_ONCE = "ours, evaluated at the last epoch only"  # bench/test_training_loop.py's loop nearer the seed-style work
+EVALUATED_ONCE = "ours, evaluated at the last epoch only"  # the impl of bench/test_training_loop.py's loop nearer the seed-style work
 PROCESS_TARGET = 20.0  # whole `grpo train --seeds 20` process beyond importing torch, per seed-step
 STUDY_TARGET = 1.5  # the grouped sensitivity study's wall time over the `full` grid's alone, at most
 TRL_TARGET = 12.0  # the transformer testbed at 100 stacked seeds over TRL's GRPOTrainer, per (seed, optimizer step), at least
 FLOOR_TARGET = 2.5  # ... and over its FLOP floor at the model's shapes, at most
 GOAL_SEEDS = 100
-TRANSFORMER_MATMUL = "matmul at the transformer's shapes"  # bench/test_transformer.py's rate
+TRANSFORMER_MATMUL = "matmul at the transformer's shapes"  # the impl of bench/test_transformer.py's rate
 MS = 1e3
 STUDY_SWEEPS = {"full": "`full` grid alone", "grouped": "`full` × 4 lr, grouped",
                 "one-per-trial": "`full` × 4 lr, one configuration per trial"}  # bench/test_study.py's impls
@@ -100,14 +100,9 @@ def lever_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def loop_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The whole training loop per seed-step at each S against the seed-style loop (measured
-    once: one model after another, its time per seed-step does not depend on S)."""
-    return loop_rows(frame, "ours")
-
-
-def loop_rows(frame: pd.DataFrame, impl: str) -> pd.DataFrame:
-    """One implementation's loop per seed-step at each S against the seed-style loop's."""
+def loop_table(frame: pd.DataFrame, impl: str = "ours") -> pd.DataFrame:
+    """One implementation's whole training loop per seed-step at each S against the seed-style
+    loop (measured once: one model after another, its time per seed-step does not depend on S)."""
     frame = frame.astype({"seeds": int}).assign(us=per_seed_step)
     ours = frame[frame.impl == impl].sort_values("seeds")
     baseline = frame[frame.impl == "baseline"].us.median()
@@ -304,7 +299,7 @@ def render_bench(json_path: Path, out: Path, quick: bool = False) -> Path:
     rates = machine_rates(frame)
     rows = suite_rows(frame)
     loop = loop_table(rows("loop")) if len(rows("loop")) else None
-    loop_once = loop_rows(rows("loop"), EVALUATED_ONCE) if EVALUATED_ONCE in set(rows("loop").get("impl", [])) else None
+    loop_once = loop_table(rows("loop"), EVALUATED_ONCE) if EVALUATED_ONCE in set(rows("loop").get("impl", [])) else None
     steps = step_table(rows("train_step"), rates) if len(rows("train_step")) else None
     processes = rows("process")
     process_rows = process_table(processes) if len(processes) else None
